@@ -1,0 +1,30 @@
+# Quick start: `make serve` runs the demo node, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := var/demo
+
+.PHONY: serve test lint bench clean
+
+$(BIN)/tongban: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+serve: $(BIN)/tongban
+	$(BIN)/tongban serve --data-dir $(DEMO_DIR)
+
+test: $(BIN)/tongban
+	$(BIN)/pytest -q
+
+lint: $(BIN)/tongban
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(BIN)/tongban
+	$(BIN)/pytest benchmarks -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Everything that touches the outside: settings, persistence, key and data stores."""
