@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from adapters.settings import Settings
-from api.routes import health
+from api.routes import catalog, health
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,4 +18,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(health.router)
+    app.include_router(catalog.router)
     return app

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.settings import Settings
+from api.cli_catalog import add_catalog_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (TONGBAN_PORT)")
     serve.add_argument("--data-dir", type=Path, default=None, help="data directory")
     serve.set_defaults(handler=_serve)
+    add_catalog_command(commands)
     return parser
 
 
