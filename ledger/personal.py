@@ -1,0 +1,315 @@
+"""Applicants' personal data, kept out of signed bytes.
+
+A signed envelope never carries an applicant's name, ID number, phone or address in clear.
+It carries an opaque :func:`applicant_ref` and HMAC-SHA256 :func:`commitments` under a
+per-applicant secret; the plaintext lives in an encrypted vault (``adapters.vault``). Erasing
+an applicant (PIPL art. 47) destroys that secret and the data key: the commitments stay in the
+ledger, every signature and chain still verifies, and nobody can tie them to a person again.
+
+Why HMAC with a per-applicant secret rather than a plain hash: an ID number has little
+entropy (region code, birth date, a 3-digit sequence, a check digit: a few hundred million
+candidates for a known region), so ``SHA-256(id_number)`` in a public ledger is reversed by
+enumeration in minutes. Keyed with a random 32-byte secret, the commitment reveals nothing
+without the secret, and once the secret is destroyed it never can.
+
+Pure domain: no I/O, no imports of ``adapters`` or ``api``. Randomness is injected.
+
+Errors::
+
+    PersonalDataError (ValueError)
+    ├── InvalidPersonalData      field, reason: a value was refused at the boundary
+    └── CommitmentMismatch       field: a value does not match its commitment
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from stdnum import numdb
+from stdnum.cn import ric
+
+__all__ = [
+    "FIELDS",
+    "MIN_SECRET_BYTES",
+    "CommitmentMismatch",
+    "InvalidPersonalData",
+    "PersonalData",
+    "PersonalDataError",
+    "applicant_ref",
+    "commit",
+    "commitments",
+    "mask_id_number",
+    "mask_name",
+    "normalize_id_number",
+    "normalize_phone",
+    "validate_personal_data",
+    "verify_commitment",
+]
+
+#: The fields of :class:`PersonalData`, in commitment order.
+FIELDS: Final = ("name", "id_number", "phone", "address")
+MAX_NAME_CHARS: Final = 64
+MAX_ADDRESS_CHARS: Final = 256
+#: Shorter secrets would make commitments over low-entropy values guessable.
+MIN_SECRET_BYTES: Final = 32
+APPLICANT_REF_PREFIX: Final = "ap_"
+
+
+class PersonalDataError(ValueError):
+    """Base of every error raised by this module."""
+
+
+class InvalidPersonalData(PersonalDataError):
+    """A personal-data field was refused; ``field`` names it and ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class CommitmentMismatch(PersonalDataError):
+    """A value does not match the commitment recorded for ``field``."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: value does not match its commitment")
+        self.field = field
+
+
+# --- validation ----------------------------------------------------------------------------
+
+# Mainland mobile: 11 digits, 1 then 3-9. Landline: area code 0 + 2 digits (010, 02x: the
+# big cities) or 0 + 3 digits (everywhere else), then a 7- or 8-digit subscriber number that
+# never starts with 0 or 1. Because the area-code length follows from its second digit, the
+# normal form "0AA-NNNNNNNN" / "0AAA-NNNNNNN" is unambiguous even when typed without the dash.
+# Extensions, +86 landlines, and Hong Kong/Macao/Taiwan numbers are out of scope for now.
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_LANDLINE = re.compile(r"(0[12]\d|0[3-9]\d{2})([2-9]\d{6,7})")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+
+_ID_BODY = re.compile(r"\d{17}")
+_ID_CHECK = re.compile(r"[\dX]")
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value)
+
+
+def _reject_control_characters(field: str, value: str) -> None:
+    # Category C covers control, format (zero-width joiners, bidi overrides), surrogate,
+    # private-use and unassigned code points: all can make two names look alike on screen
+    # yet commit differently, or break the printed/offline license.
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in {"Zl", "Zp"}:
+            raise InvalidPersonalData(
+                field, f"control character U+{ord(char):04X} at position {position}"
+            )
+
+
+def _normalize_text(field: str, value: str, *, max_chars: int, required: bool) -> str:
+    text = _nfc(value).strip()
+    if required and not text:
+        raise InvalidPersonalData(field, "must not be empty")
+    if len(text) > max_chars:
+        raise InvalidPersonalData(field, f"{len(text)} characters, at most {max_chars} allowed")
+    _reject_control_characters(field, text)
+    return text
+
+
+def _known_region(code: str) -> bool:
+    # stdnum.cn.ric.validate() also demands the county code be in force in the *birth* year,
+    # but codes are assigned at registration, not at birth: it refuses the GB 11643 standard's
+    # own example 440524188001010014 (潮阳县, code in use 1983-1993, born 1880), and anyone born
+    # before their district got its current code. So: the code must exist in stdnum's table
+    # at some time, whatever the birth year.
+    parts = numdb.get("cn/loc").info(code)
+    return len(parts) == 2 and "province" in parts[0][1] and "county" in parts[1][1]
+
+
+def normalize_id_number(value: str) -> str:
+    """An 18-character resident ID number (GB 11643-1999) in normal form, or raise.
+
+    Surrounding whitespace is dropped and a trailing ``x`` upper-cased. Checks, in order:
+    length, format (17 digits then a digit or X), birth date, check digit, region code.
+    """
+    field = "id_number"
+    number = value.strip().upper()
+    if len(number) != 18:
+        raise InvalidPersonalData(field, f"{len(number)} characters, expected 18")
+    if not _ID_BODY.fullmatch(number[:17]) or not _ID_CHECK.fullmatch(number[17]):
+        raise InvalidPersonalData(field, "expected 17 digits followed by a digit or X")
+    try:
+        ric.get_birth_date(number)
+    except ric.ValidationError:
+        raise InvalidPersonalData(field, f"birth date {number[6:14]} is not a date") from None
+    expected = ric.calc_check_digit(number)
+    if number[17] != expected:
+        raise InvalidPersonalData(field, f"check digit is {number[17]}, expected {expected}")
+    if not _known_region(number[:6]):
+        raise InvalidPersonalData(field, f"region code {number[:6]} is unknown")
+    return number
+
+
+def normalize_phone(value: str) -> str:
+    """A mainland mobile (``13812345678``) or landline (``010-12345678``) number, or ``""``.
+
+    Spaces, dashes and parentheses are ignored on input; a ``+86``/``86`` prefix is accepted
+    on mobiles only. Landlines come back as ``area-subscriber``.
+    """
+    field = "phone"
+    compact = _PHONE_SEPARATORS.sub("", value)
+    if not compact:
+        return ""
+    national = compact.removeprefix("+86")
+    if len(national) == 13 and national.startswith("86"):
+        national = national[2:]
+    if _MOBILE.fullmatch(national):
+        return national
+    landline = _LANDLINE.fullmatch(compact)
+    if landline:
+        return f"{landline.group(1)}-{landline.group(2)}"
+    raise InvalidPersonalData(
+        field, "expected a mainland mobile (1[3-9] + 9 digits) or a landline with area code"
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class PersonalData:
+    """An applicant's personal data, validated and in normal form.
+
+    Constructing one validates and normalises every field (NFC, trimmed, ``x`` → ``X``,
+    phone in normal form), so two equal applicants always produce equal commitments.
+    """
+
+    name: str
+    id_number: str
+    phone: str = ""
+    address: str = ""
+
+    def __post_init__(self) -> None:
+        # Normalising in place keeps "a PersonalData is always valid" true for direct
+        # construction too, not only for validate_personal_data().
+        normal = {
+            "name": _normalize_text("name", self.name, max_chars=MAX_NAME_CHARS, required=True),
+            "id_number": normalize_id_number(self.id_number),
+            "phone": normalize_phone(self.phone),
+            "address": _normalize_text(
+                "address", self.address, max_chars=MAX_ADDRESS_CHARS, required=False
+            ),
+        }
+        for field, value in normal.items():
+            object.__setattr__(self, field, value)
+
+    @classmethod
+    def restore(cls, fields: Mapping[str, str]) -> PersonalData:
+        """Rebuild data that was validated when stored, without validating it again.
+
+        For stores only: validation rules may tighten (a stricter phone rule, a region table
+        update), and that must never make an applicant's stored data unreadable.
+        """
+        restored = object.__new__(cls)
+        for field in FIELDS:
+            object.__setattr__(restored, field, str(fields.get(field, "")))
+        return restored
+
+    def __repr__(self) -> str:
+        # Masked so that personal data does not leak into logs and tracebacks by accident.
+        return (
+            f"PersonalData(name={mask_name(self.name)!r}, "
+            f"id_number={mask_id_number(self.id_number)!r}, ...)"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The fields by name, in :data:`FIELDS` order (empty ones included)."""
+        return {field: getattr(self, field) for field in FIELDS}
+
+
+def validate_personal_data(fields: Mapping[str, str]) -> PersonalData:
+    """Build :class:`PersonalData` from untrusted input, naming the first bad field."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise InvalidPersonalData(unknown[0], "unknown field")
+    for field in ("name", "id_number"):
+        if field not in fields:
+            raise InvalidPersonalData(field, "is required")
+    for field, value in fields.items():
+        if not isinstance(value, str):
+            raise InvalidPersonalData(field, f"expected a string, got {type(value).__name__}")
+    return PersonalData(
+        name=fields["name"],
+        id_number=fields["id_number"],
+        phone=fields.get("phone", ""),
+        address=fields.get("address", ""),
+    )
+
+
+# --- references and commitments -------------------------------------------------------------
+
+
+def applicant_ref(rng: Callable[[int], bytes] = os.urandom) -> str:
+    """A fresh opaque reference: ``ap_`` + 26 lower-case base32 characters (128 random bits).
+
+    Random rather than derived from the data, so the reference says nothing about the person.
+    """
+    raw = rng(16)
+    if len(raw) != 16:
+        raise ValueError(f"rng returned {len(raw)} bytes, expected 16")
+    return APPLICANT_REF_PREFIX + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def commit(secret: bytes, field: str, value: str) -> bytes:
+    """HMAC-SHA256(secret, field UTF-8 || 0x00 || NFC(value) UTF-8).
+
+    The NUL separator keeps ("ab", "c") and ("a", "bc") apart and binds the value to its field;
+    NFC makes composed and decomposed spellings of the same name commit alike.
+    """
+    if len(secret) < MIN_SECRET_BYTES:
+        raise PersonalDataError(f"commitment secret has {len(secret)} bytes, need >= 32")
+    if field not in FIELDS:
+        raise PersonalDataError(f"unknown field {field!r}")
+    message = field.encode("utf-8") + b"\x00" + _nfc(value).encode("utf-8")
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def commitments(secret: bytes, data: PersonalData) -> dict[str, bytes]:
+    """Commitments to every non-empty field of ``data``, in :data:`FIELDS` order."""
+    return {field: commit(secret, field, value) for field, value in data.as_dict().items() if value}
+
+
+def verify_commitment(secret: bytes, field: str, value: str, commitment: bytes) -> None:
+    """Raise :class:`CommitmentMismatch` unless ``value`` is what ``commitment`` commits to."""
+    if not hmac.compare_digest(commit(secret, field, value), commitment):
+        raise CommitmentMismatch(field)
+
+
+# --- masking (for display and offline licenses) -----------------------------------------------
+
+
+def mask_id_number(id_number: str) -> str:
+    """Keep the first 4 and last 4 characters: ``5101**********1234``.
+
+    Anything of 8 characters or fewer is fully masked, since 4+4 would reveal all of it.
+    """
+    if len(id_number) <= 8:
+        return "*" * len(id_number)
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
+
+
+def mask_name(name: str) -> str:
+    """Keep the first character (usually the surname): ``张三丰`` → ``张**``.
+
+    A one-character name is fully masked.
+    """
+    name = _nfc(name)
+    if len(name) <= 1:
+        return "*" * len(name)
+    return name[0] + "*" * (len(name) - 1)
