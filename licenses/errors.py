@@ -1,0 +1,63 @@
+"""Errors raised by the ``licenses`` package.
+
+One base, a flat tree; every failure that another province may have to act on carries a
+machine-readable ``reason`` beside the human ``detail``::
+
+    LicenseError
+    └── InvalidIdentifier      a license identifier or holder code does not parse
+                               (reason: see ``IDENTIFIER_REASONS``; part: where it broke)
+    └── UnknownLicenseType     no license type is registered under that type code
+
+Other ``licenses`` modules add their subclasses here, under ``LicenseError``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Every ``InvalidIdentifier.reason``; callers (HTTP mapping, other provinces) may switch on it.
+IDENTIFIER_REASONS: Final[frozenset[str]] = frozenset(
+    {
+        "malformed",  # not the shape of any identifier: wrong type, parts, characters
+        "bad_root",  # does not start with the GB/T 36904 root 1.2.156.3005.2
+        "bad_type_code",  # license type code: defining body's USCC + 3 digits
+        "bad_issuer_code",  # issuing body's USCC
+        "bad_serial",  # serial outside the documented alphabet or length
+        "bad_version",  # version is not 3 digits
+        "bad_check_character",  # ISO/IEC 7064 MOD 37,36 (or USCC/RIC) check does not match
+        "bad_birth_date",  # citizen ID: digits 7-14 are not a calendar date
+        "bad_region",  # citizen ID: digits 1-2 are not a province-level code
+        "ambiguous_holder_code",  # valid both as citizen ID and as USCC; pass ``kind=``
+    }
+)
+
+
+class LicenseError(Exception):
+    """Base of every error raised by ``licenses``."""
+
+
+class InvalidIdentifier(LicenseError, ValueError):
+    """A license identifier or holder code is not valid.
+
+    ``reason`` is one of ``IDENTIFIER_REASONS``; ``part`` names the component that is wrong
+    (``"type_code"``, ``"issuer_code"``, ``"serial"``, ``"version"``, ``"check"``, ``"root"``,
+    ``"holder_code"``) or is ``None`` when the text as a whole is unusable.
+    """
+
+    # ValueError as a second base so callers that only know "bad input" still catch it.
+
+    def __init__(self, reason: str, detail: str, *, part: str | None = None) -> None:
+        if reason not in IDENTIFIER_REASONS:
+            raise ValueError(f"unknown InvalidIdentifier reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.part = part
+
+
+class UnknownLicenseType(LicenseError, LookupError):
+    """No license type is registered under ``code``."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no license type is registered under type code {code!r}")
+        self.code = code
