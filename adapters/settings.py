@@ -21,10 +21,14 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
     region: str = Field(default="510000", description="This node's region code (GB/T 2260)")
+    ledger_name: str = Field(default="", description="This ledger's name; empty: tongban/<region>")
     claim_tolerance_seconds: int = Field(
         default=300, ge=0, description="Allowed distance between claimed and receipt time"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
+
+    def resolved_ledger_name(self) -> str:
+        return self.ledger_name or f"tongban/{self.region}"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside the data directory."""

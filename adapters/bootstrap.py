@@ -1,0 +1,74 @@
+"""The one place that wires real adapters into the ledger application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.settings import Settings
+from ledger.application import LedgerApplication, WorkflowPolicy, now_micros
+
+NODE_KEY_FILE = "node.key"
+TRUST_FILE = "trust.json"
+
+
+class ConfigurationError(ValueError):
+    pass
+
+
+def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
+    """eventsourcing's environment for a database URL (``sqlite:///path`` or ``postgresql://``)."""
+    url = urlparse(database_url)
+    if url.scheme == "sqlite":
+        path = unquote(url.path)
+        if not path or path == "/":
+            raise ConfigurationError(f"database URL {database_url!r} names no SQLite file")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "adapters.sqlite:SQLiteLedgerRecorder",
+        }
+    if url.scheme in {"postgresql", "postgres"}:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "adapters.postgres:PostgresLedgerRecorder",
+        }
+        if schema:
+            env["POSTGRES_SCHEMA"] = schema
+        return env
+    raise ConfigurationError(
+        f"database URL scheme {url.scheme!r} is not supported (sqlite:/// or postgresql://)"
+    )
+
+
+def open_ledger(
+    settings: Settings,
+    *,
+    clock: Callable[[], int] = now_micros,
+    schema: str | None = None,
+    workflow: WorkflowPolicy | None = None,
+) -> LedgerApplication:
+    """The node's ledger on the configured database, with its ledger key and trust roots."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = persistence_env(settings.resolved_database_url(), schema=schema)
+    env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
+    return LedgerApplication(
+        env,
+        ledger_name=settings.resolved_ledger_name(),
+        trusted_roots=read_trusted_roots(settings.data_dir / TRUST_FILE),
+        node_signer=load_or_create_key(settings.data_dir / NODE_KEY_FILE),
+        clock=clock,
+        claim_tolerance=settings.claim_tolerance_seconds * 1_000_000,
+        workflow=workflow,
+    )

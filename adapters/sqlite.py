@@ -1,0 +1,141 @@
+"""SQLite recorder: eventsourcing's application recorder plus the dense ledger index.
+
+Each stored event gets a row in ``<name>_ledger`` (ledger index, stream, seq, event hash,
+receipt) written in the same transaction. SQLite serializes writers, and the index is read
+after this transaction's first write, so ``MAX(ledger_index) + 1`` is dense and in commit order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        self.ledger_table_name = events_table_name.removesuffix("_events") + "_ledger"
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.ledger_table_name} ("
+            "ledger_index INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, "
+            "event_hash BLOB NOT NULL UNIQUE, "
+            "receipt BLOB NOT NULL, "
+            "UNIQUE (originator_id, originator_version))",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        maker: ReceiptMaker | None = kwargs.get("receipt_maker")
+        if maker is None:
+            raise ProgrammingError("every ledger write needs a receipt_maker")
+        c.execute(f"SELECT COALESCE(MAX(ledger_index), 0) FROM {self.ledger_table_name}")
+        index = int(c.fetchone()[0])
+        for stored in stored_events:
+            index += 1
+            stream_id = uuid.UUID(str(stored.originator_id))
+            event_hash, receipt = maker.receipt_for(stream_id, stored.originator_version, index)
+            c.execute(
+                f"INSERT INTO {self.ledger_table_name} VALUES (?, ?, ?, ?, ?)",
+                (index, stream_id.hex, stored.originator_version, event_hash, receipt),
+            )
+        return notification_ids
+
+    # -- LedgerStore -----------------------------------------------------------------------
+
+    def _entries(self, where: str, params: Sequence[Any], tail: str = "") -> list[LedgerEntry]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT l.ledger_index, l.originator_id, l.originator_version, e.state, l.receipt "
+                f"FROM {self.ledger_table_name} l JOIN {self.events_table_name} e "
+                "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+                f"WHERE {where} {tail}",
+                params,
+            )
+            return [
+                LedgerEntry(row[0], uuid.UUID(row[1]), row[2], row[3], row[4])
+                for row in c.fetchall()
+            ]
+
+    def select_entry(self, stream_id: uuid.UUID, seq: int) -> LedgerEntry | None:
+        found = self._entries(
+            "l.originator_id = ? AND l.originator_version = ?", (stream_id.hex, seq)
+        )
+        return found[0] if found else None
+
+    def select_entries(self, after_index: int, limit: int) -> list[LedgerEntry]:
+        return self._entries(
+            "l.ledger_index > ?", (after_index,), f"ORDER BY l.ledger_index LIMIT {int(limit)}"
+        )
+
+    def select_topic_entries(self, topics: Sequence[str], after_index: int) -> list[LedgerEntry]:
+        marks = ", ".join("?" for _ in topics)
+        return self._entries(
+            f"e.topic IN ({marks}) AND l.ledger_index > ?",
+            (*topics, after_index),
+            "ORDER BY l.ledger_index",
+        )
+
+    def max_index(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COALESCE(MAX(ledger_index), 0) FROM {self.ledger_table_name}")
+            return int(c.fetchone()[0])
+
+    def _rows_query(self, where: str) -> str:
+        # Both directions of the join: an event without an index row, and an index row
+        # whose event is gone, are both findings.
+        return (
+            "SELECT COALESCE(e.originator_id, l.originator_id) AS sid, "
+            "COALESCE(e.originator_version, l.originator_version) AS seq, "
+            "e.topic, e.state, l.ledger_index, l.event_hash, l.receipt "
+            f"FROM {self.events_table_name} e FULL OUTER JOIN {self.ledger_table_name} l "
+            "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"{where} ORDER BY sid, seq"
+        )
+
+    @staticmethod
+    def _row(row: Any) -> LedgerRow:
+        return LedgerRow(_uuid(row[0]), row[1], row[2], row[3], row[4], row[5], row[6])
+
+    def select_stream_rows(self, stream_id: uuid.UUID) -> list[LedgerRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._rows_query("WHERE COALESCE(e.originator_id, l.originator_id) = ?"),
+                (stream_id.hex,),
+            )
+            return [self._row(row) for row in c.fetchall()]
+
+    def iter_rows_by_stream(
+        self, batch_size: int = 1000, *, stream_range: tuple[uuid.UUID, uuid.UUID] | None = None
+    ) -> Iterator[LedgerRow]:
+        where, params = "", ()
+        if stream_range is not None:
+            sid = "COALESCE(e.originator_id, l.originator_id)"
+            where = f"WHERE {sid} >= ? AND {sid} <= ?"
+            params = (stream_range[0].hex, stream_range[1].hex)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._rows_query(where), params)
+            while rows := c.sqlite_cursor.fetchmany(batch_size):
+                yield from (self._row(row) for row in rows)
+
+    def iter_indexes(self, batch_size: int = 10000) -> Iterator[int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT ledger_index FROM {self.ledger_table_name} ORDER BY ledger_index")
+            while rows := c.sqlite_cursor.fetchmany(batch_size):
+                yield from (int(row[0]) for row in rows)

@@ -1,0 +1,293 @@
+"""The ledger's application service: every append and read goes through here.
+
+The HTTP API, the CLI and the tests call :class:`LedgerApplication`; none of them holds a
+ledger rule. The node's own key signs receipts; it never holds an officer's or a body's key.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from ledger.domain import ALLOWED_EVENT_CLASSES, REGISTRY_TOPICS, Case, Registry, Stream
+from ledger.envelope import ZERO_HASH, Envelope, parse_event
+from ledger.errors import ConflictError, EnvelopeRejected, Head, UnknownCase
+from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
+from ledger.persistence import AllowlistMapper, LedgerEntry, LedgerStore, MsgpackTranscoder
+from ledger.receipts import make_receipt
+from ledger.suites import Signer
+
+DEFAULT_CLAIM_TOLERANCE = 300 * 1_000_000  # five minutes, in microseconds
+REGISTRY_REFRESH_INTERVAL = 1_000_000  # how stale another worker's registry view may get
+
+
+def now_micros() -> int:
+    return _time.time_ns() // 1_000
+
+
+class TimeOutOfTolerance(EnvelopeRejected):
+    reason = "time_out_of_tolerance"
+
+
+class WorkflowPolicy:
+    """Decides whether a step may be taken; the case workflow module supplies the real one."""
+
+    def check(self, case: Case | None, envelope: Envelope, registry: KeyRegistry) -> None:
+        """Raise ``StepNotAllowed`` (or another ``EnvelopeRejected``) to refuse the step."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The outcome of an append: ``created`` is False when the same bytes were already stored."""
+
+    created: bool
+    stream_id: uuid.UUID
+    seq: int
+    index: int
+    receipt: bytes
+    head: Head
+
+
+class _ReceiptMaker:
+    """Signs receipts inside the insert transaction, once the ledger index is known."""
+
+    def __init__(
+        self,
+        signer: Signer,
+        ledger: str,
+        hashes: dict[tuple[uuid.UUID, int], bytes],
+        received_at: int,
+    ):
+        self.signer = signer
+        self.ledger = ledger
+        self.hashes = hashes
+        self.received_at = received_at
+        self.made: dict[tuple[uuid.UUID, int], tuple[int, bytes]] = {}
+
+    def receipt_for(self, stream_id: uuid.UUID, seq: int, index: int) -> tuple[bytes, bytes]:
+        event_hash = self.hashes[(stream_id, seq)]
+        receipt = make_receipt(
+            self.signer,
+            ledger=self.ledger,
+            index=index,
+            event_hash=event_hash,
+            stream_id=stream_id,
+            seq=seq,
+            time=self.received_at,
+        )
+        self.made[(stream_id, seq)] = (index, receipt)
+        return event_hash, receipt
+
+
+class LedgerApplication(Application[uuid.UUID]):
+    """A region's ledger: signed case events and key records, with receipts and a dense index."""
+
+    name = "tongban"
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        ledger_name: str,
+        trusted_roots: Mapping[str, bytes],
+        node_signer: Signer,
+        clock: Callable[[], int] = now_micros,
+        claim_tolerance: int = DEFAULT_CLAIM_TOLERANCE,
+        workflow: WorkflowPolicy | None = None,
+    ):
+        super().__init__(dict(env))
+        self.ledger_name = ledger_name
+        self.trusted_roots = dict(trusted_roots)
+        self.node_signer = node_signer
+        self.clock = clock
+        self.claim_tolerance = claim_tolerance
+        self.workflow = workflow or WorkflowPolicy()
+        self.registry = KeyRegistry(self.trusted_roots)
+        self._registry_checked_at = 0
+        self.refresh_registry()
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return AllowlistMapper(MsgpackTranscoder(), ALLOWED_EVENT_CLASSES)
+
+    @property
+    def store(self) -> LedgerStore:
+        return cast(LedgerStore, self.recorder)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _get(self, stream_id: uuid.UUID) -> Stream | None:
+        try:
+            return cast(Stream, self.repository.get(stream_id))
+        except AggregateNotFoundError:
+            return None
+
+    def get_case(self, case_id: uuid.UUID) -> Case:
+        case = self._get(case_id)
+        if not isinstance(case, Case):
+            raise UnknownCase(f"no case {case_id}", field="case")
+        return case
+
+    def head(self, stream_id: uuid.UUID) -> Head:
+        stream = self._get(stream_id)
+        return stream.head if stream is not None else Head(0, ZERO_HASH)
+
+    def stream_entries(self, stream_id: uuid.UUID) -> list[LedgerEntry]:
+        """The stored objects of a stream with receipts, in seq order (exact bytes)."""
+        rows = self.store.select_stream_rows(stream_id)
+        return [
+            self._entry_of(row.index, stream_id, row.seq, row.state, row.receipt)
+            for row in rows
+            if row.index is not None
+            and row.state is not None
+            and row.seq is not None
+            and row.receipt is not None
+        ]
+
+    def _entry_of(
+        self, index: Any, stream_id: uuid.UUID, seq: Any, state: bytes, receipt: bytes
+    ) -> LedgerEntry:
+        envelope = self.mapper.transcoder.decode(state)["envelope"]
+        return LedgerEntry(index, stream_id, seq, envelope, receipt)
+
+    def entries_after(self, after_index: int, limit: int) -> list[LedgerEntry]:
+        """Stored objects in ledger-index order, with their exact signed bytes."""
+        return [
+            LedgerEntry(
+                e.index,
+                e.stream_id,
+                e.seq,
+                self.mapper.transcoder.decode(e.envelope)["envelope"],
+                e.receipt,
+            )
+            for e in self.store.select_entries(after_index, limit)
+        ]
+
+    # -- the key registry ------------------------------------------------------------------
+
+    def refresh_registry(self) -> None:
+        """Apply registry records stored (by any worker) since this process last looked."""
+        for entry in self.store.select_topic_entries(REGISTRY_TOPICS, self.registry.last_index):
+            state = self.mapper.transcoder.decode(entry.envelope)
+            record = parse_key_record(state["envelope"])
+            self.registry.apply(record, state["received_at"], entry.index)
+        self._registry_checked_at = self.clock()
+
+    def _refresh_if_stale(self, now: int) -> None:
+        if now - self._registry_checked_at >= REGISTRY_REFRESH_INTERVAL:
+            self.refresh_registry()
+
+    def append_key_record(self, raw: bytes) -> Appended:
+        """Append a key record (of this region or another trusted one) to the registry."""
+        record = parse_key_record(raw)
+        stream_id = registry_stream_id(record.region)
+        stream = self._get(stream_id)
+        head = stream.head if stream is not None else Head(0, ZERO_HASH)
+        if record.seq <= head.seq:
+            return self._replay_or_conflict(stream_id, record.seq, raw, head)
+        now = self.clock()
+        self.refresh_registry()
+        self.registry.check(record, now)
+        if stream is None:
+            stream = Registry.establish(stream_id, raw, now)
+        else:
+            assert isinstance(stream, Registry)
+            stream.record(raw, now)
+        appended = self._save(stream, stream_id, record.seq, record.hash, raw, now)
+        self.registry.apply(record, now, appended.index)
+        return appended
+
+    # -- case events -----------------------------------------------------------------------
+
+    def append_event(self, raw: bytes) -> Appended:
+        """Verify and append one signed case event; return its receipt."""
+        envelope = parse_event(raw)
+        if envelope.ledger != self.ledger_name:
+            raise EnvelopeRejected(
+                f"envelope is for ledger {envelope.ledger!r}, this is {self.ledger_name!r}",
+                reason="wrong_ledger",
+                field="ledger",
+            )
+        case = self._get(envelope.case_id)
+        if case is not None and not isinstance(case, Case):
+            raise EnvelopeRejected("that id is not a case", reason="wrong_stream", field="case")
+        head = case.head if case is not None else Head(0, ZERO_HASH)
+        if envelope.seq <= head.seq:
+            return self._replay_or_conflict(envelope.case_id, envelope.seq, raw, head)
+        now = self.clock()
+        self._check_claimed_time(envelope, now, case)
+        self._refresh_if_stale(now)
+        key_args = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
+        try:
+            key = self.registry.officer_key_at(envelope.key_id, now, **key_args)
+        except UnknownKey:
+            self.refresh_registry()  # another worker may have certified it just now
+            key = self.registry.officer_key_at(envelope.key_id, now, **key_args)
+        envelope.signed.verify(key.public_key)
+        if envelope.seq != head.seq + 1:
+            raise EnvelopeRejected(
+                f"case is at seq {head.seq}; the next step is seq {head.seq + 1}",
+                reason="seq_gap",
+                field="seq",
+            )
+        if envelope.prev != head.event_hash:
+            raise EnvelopeRejected(
+                "prev is not the hash of the case's newest event",
+                reason="broken_link",
+                field="prev",
+            )
+        self.workflow.check(case, envelope, self.registry)
+        if case is None:
+            case = Case.open(envelope.case_id, raw, now)
+        else:
+            case.take(raw, now)
+        return self._save(case, envelope.case_id, envelope.seq, envelope.hash, raw, now)
+
+    def _check_claimed_time(self, envelope: Envelope, now: int, case: Case | None) -> None:
+        if abs(envelope.time - now) > self.claim_tolerance:
+            raise TimeOutOfTolerance(
+                f"claimed time is {(envelope.time - now) / 1e6:+.0f} s from the node's clock "
+                f"(tolerance {self.claim_tolerance / 1e6:.0f} s)",
+                field="time",
+            )
+        if case is not None and envelope.time < case.last_received_at:
+            raise TimeOutOfTolerance(
+                "claimed time is before the previous step's receipt time", field="time"
+            )
+
+    def _save(
+        self,
+        stream: Stream,
+        stream_id: uuid.UUID,
+        seq: int,
+        event_hash: bytes,
+        raw: bytes,
+        now: int,
+    ) -> Appended:
+        maker = _ReceiptMaker(
+            self.node_signer, self.ledger_name, {(stream_id, seq): event_hash}, now
+        )
+        try:
+            self.save(stream, receipt_maker=maker)
+        except IntegrityError:
+            # Someone else took this seq (or stored these very bytes) first.
+            return self._replay_or_conflict(stream_id, seq, raw, self.head(stream_id))
+        index, receipt = maker.made[(stream_id, seq)]
+        return Appended(True, stream_id, seq, index, receipt, stream.head)
+
+    def _replay_or_conflict(
+        self, stream_id: uuid.UUID, seq: int, raw: bytes, head: Head
+    ) -> Appended:
+        stored = self.store.select_entry(stream_id, seq)
+        if stored is not None:
+            stored_raw = self.mapper.transcoder.decode(stored.envelope)["envelope"]
+            if stored_raw == raw:
+                return Appended(False, stream_id, seq, stored.index, stored.receipt, head)
+        raise ConflictError(
+            f"seq {seq} of {stream_id} is already taken; the head is seq {head.seq}", head=head
+        )

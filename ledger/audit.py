@@ -1,0 +1,411 @@
+"""Verifying stored chains: ``verify_case`` and ``verify_ledger`` (``docs/audit.md``).
+
+The audit re-reads what is stored and trusts nothing the node computed: every object is
+re-encoded canonically, hashed, linked to its predecessor, matched with its receipt and its
+dense ledger index, and its signature checked under the key valid at its receipt time, with
+the certification chain officer → body → root rebuilt from the configured roots alone.
+
+Findings are ``(case_id, seq, reason, detail, kind)``. *Integrity* findings mean stored bytes
+are wrong; *policy* findings are valid signatures the rules now condemn (a key revoked after
+the fact), which an administrator can resolve with a signed ``ratified``/``repudiated`` record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ledger.envelope import ZERO_HASH, parse_event
+from ledger.errors import LedgerError
+from ledger.keys import (
+    KeyRecord,
+    KeyRegistry,
+    KeyRevoked,
+    UncertifiedOfficer,
+    parse_key_record,
+    registry_stream_id,
+)
+from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
+from ledger.receipts import Receipt, parse_receipt
+
+INTEGRITY = "integrity"
+POLICY = "policy"
+
+# The documented reasons, in the order a row's checks run.
+REASONS = (
+    "malformed",
+    "unsupported_suite",
+    "bad_hash",
+    "broken_link",
+    "seq_gap",
+    "index_gap",
+    "bad_receipt",
+    "bad_signature",
+    "unknown_key",
+    "key_not_valid_at_time",
+    "key_revoked",
+    "uncertified_officer",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    case_id: str
+    seq: int
+    reason: str
+    detail: str
+    kind: str = INTEGRITY
+    resolution: str | None = None  # ratified / repudiated, for resolved policy findings
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "reason": self.reason,
+            "detail": self.detail,
+            "kind": self.kind,
+        }
+        if self.resolution is not None:
+            found["resolution"] = self.resolution
+        return found
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    cases: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def integrity_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind == INTEGRITY]
+
+    @property
+    def open_policy_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind == POLICY and f.resolution is None]
+
+    @property
+    def ok(self) -> bool:
+        return not self.integrity_findings and not self.open_policy_findings
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 any integrity finding, 2 only unresolved policy findings."""
+        if self.integrity_findings:
+            return 1
+        return 2 if self.open_policy_findings else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "cases": self.cases,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class _Chain:
+    """What the audit remembers of the stream it is walking: constant memory per stream."""
+
+    stream_id: uuid.UUID
+    expected_seq: int = 1
+    prev_hash: bytes = ZERO_HASH
+
+
+class Auditor:
+    def __init__(
+        self,
+        store: LedgerStore,
+        mapper: AllowlistMapper,
+        *,
+        ledger_name: str,
+        trusted_roots: dict[str, bytes],
+    ):
+        self.store = store
+        self.mapper = mapper
+        self.ledger_name = ledger_name
+        self.trusted_roots = trusted_roots
+        self.registry = KeyRegistry(trusted_roots)
+        self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
+        self.findings: list[Finding] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _find(
+        self, stream_id: object, seq: int, reason: str, detail: str, kind: str = INTEGRITY
+    ) -> None:
+        self.findings.append(Finding(str(stream_id), seq, reason, detail, kind))
+
+    def _decode(self, row: LedgerRow) -> tuple[bytes, int] | None:
+        """The stored envelope bytes and receipt time, or a finding."""
+        assert row.stream_id is not None and row.seq is not None
+        if row.state is None or row.topic is None:
+            self._find(
+                row.stream_id,
+                row.seq,
+                "seq_gap",
+                f"event missing; its ledger index {row.index} remains",
+            )
+            return None
+        try:
+            self.mapper.event_class(row.topic)
+            state = self.mapper.transcoder.decode(row.state)
+            envelope, received_at = state["envelope"], state["received_at"]
+            if not isinstance(envelope, bytes) or not isinstance(received_at, int):
+                raise TypeError("state is not {envelope, received_at}")
+        except Exception as error:
+            detail = getattr(error, "detail", None) or f"stored state unreadable: {error}"
+            self._find(row.stream_id, row.seq, "malformed", str(detail))
+            return None
+        return envelope, received_at
+
+    def _check_receipt(
+        self, row: LedgerRow, object_hash: bytes, received_at: int, hash_ok: bool
+    ) -> Receipt | None:
+        assert row.stream_id is not None and row.seq is not None
+        where = (row.stream_id, row.seq)
+        if row.index is None or row.receipt is None:
+            self._find(*where, "index_gap", "stored event has no ledger index or receipt")
+            return None
+        try:
+            receipt = parse_receipt(row.receipt)
+            node_key = self.registry.node_key_at(receipt.key_id, receipt.time)
+            receipt.signed.verify(node_key.public_key)
+        except LedgerError as error:
+            self._find(*where, "bad_receipt", f"receipt does not verify: {error.detail}")
+            return None
+        mismatches = [
+            name
+            for name, ok in (
+                ("ledger", receipt.ledger == self.ledger_name),
+                ("index", receipt.index == row.index),
+                ("stream", receipt.stream_id == row.stream_id),
+                ("seq", receipt.seq == row.seq),
+                ("time", receipt.time == received_at),
+                ("event", receipt.event_hash == row.event_hash),
+                # A changed object is reported once, as bad_hash, not again here.
+                ("event", receipt.event_hash == object_hash or not hash_ok),
+            )
+            if not ok
+        ]
+        if mismatches:
+            self._find(*where, "bad_receipt", f"receipt disagrees on {sorted(set(mismatches))}")
+            return None
+        return receipt
+
+    def _walk(
+        self,
+        chain: _Chain,
+        row: LedgerRow,
+        object_hash: bytes,
+        prev: bytes,
+        seq: int,
+        stream: uuid.UUID,
+    ) -> bool:
+        """Position, seq continuity, hash and link; True when the row may be checked further."""
+        assert row.seq is not None
+        if stream != row.stream_id or seq != row.seq:
+            self._find(
+                row.stream_id,
+                row.seq,
+                "broken_link",
+                f"stored at {row.stream_id}/{row.seq} but signed for {stream}/{seq}",
+            )
+            chain.expected_seq = row.seq + 1
+            chain.prev_hash = object_hash
+            return True
+        gap = row.seq != chain.expected_seq
+        if gap:
+            missing = (
+                f"seq {chain.expected_seq}"
+                if row.seq == chain.expected_seq + 1
+                else f"seqs {chain.expected_seq}..{row.seq - 1}"
+            )
+            self._find(row.stream_id, chain.expected_seq, "seq_gap", f"{missing} missing")
+        if row.event_hash != object_hash:
+            self._find(
+                row.stream_id,
+                row.seq,
+                "bad_hash",
+                "stored bytes do not hash to the hash recorded when they were accepted",
+            )
+        elif not gap and prev != chain.prev_hash:
+            self._find(
+                row.stream_id,
+                row.seq,
+                "broken_link",
+                "prev is not the hash of the previous stored object",
+            )
+        chain.expected_seq = row.seq + 1
+        chain.prev_hash = object_hash
+        return True
+
+    # -- the registry ----------------------------------------------------------------------
+
+    def load_registry(self) -> None:
+        """Rebuild every trusted region's registry from its stored records, checking each."""
+        pending: list[tuple[LedgerRow, bytes, int]] = []
+        for stream_id in self.registry_streams:
+            chain = _Chain(stream_id)
+            for row in self.store.select_stream_rows(stream_id):
+                decoded = self._decode(row)
+                if decoded is None:
+                    continue
+                raw, received_at = decoded
+                try:
+                    record = parse_key_record(raw)
+                except LedgerError as error:
+                    self._find(stream_id, row.seq or 0, error.reason, f"key record: {error.detail}")
+                    continue
+                self._walk(chain, row, record.hash, record.prev, record.seq, stream_id)
+                self._apply_record(row, record, received_at)
+                pending.append((row, record.hash, received_at))
+        # Receipts of registry records are checked once every node key is known.
+        for row, object_hash, received_at in pending:
+            self._check_receipt(row, object_hash, received_at, row.event_hash == object_hash)
+
+    def _apply_record(self, row: LedgerRow, record: KeyRecord, received_at: int) -> None:
+        state = self.registry.regions[record.region]
+        if record.seq != state.seq + 1:
+            # Realign after a gap or a broken link (already reported) so later records apply.
+            state.seq, state.head = record.seq - 1, record.prev
+        try:
+            self.registry.apply(record, received_at, row.index or 0)
+        except LedgerError as error:
+            self._find(
+                row.stream_id,
+                row.seq or 0,
+                error.reason
+                if error.reason in REASONS
+                else "bad_signature"
+                if error.reason == "bad_signature"
+                else error.reason,
+                f"key record refused: {error.detail}",
+            )
+
+    # -- cases -----------------------------------------------------------------------------
+
+    def check_rows(
+        self,
+        rows: Iterable[LedgerRow],
+        report: AuditReport,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        chain: _Chain | None = None
+        for row in rows:
+            if row.stream_id is None or row.seq is None or row.stream_id in self.registry_streams:
+                continue
+            if chain is None or chain.stream_id != row.stream_id:
+                chain = _Chain(row.stream_id)
+                report.cases += 1
+            report.events += 1
+            self._check_event(chain, row)
+            if progress is not None:
+                progress(1)
+
+    def _check_event(self, chain: _Chain, row: LedgerRow) -> None:
+        assert row.stream_id is not None and row.seq is not None
+        where = (row.stream_id, row.seq)
+        decoded = self._decode(row)
+        if decoded is None:
+            return
+        raw, received_at = decoded
+        try:
+            envelope = parse_event(raw)
+        except LedgerError as error:
+            reason = error.reason if error.reason in REASONS else "malformed"
+            self._find(*where, reason, f"envelope: {error.detail}")
+            return
+        if envelope.ledger != self.ledger_name:
+            self._find(*where, "malformed", f"envelope names ledger {envelope.ledger!r}")
+        self._walk(chain, row, envelope.hash, envelope.prev, envelope.seq, envelope.case_id)
+        hash_ok = row.event_hash == envelope.hash
+        receipt = self._check_receipt(row, envelope.hash, received_at, hash_ok)
+        moment = receipt.time if receipt is not None else received_at
+        try:
+            key = self.registry.officer_key_at(
+                envelope.key_id, moment, body_id=envelope.body_id, officer_id=envelope.officer_id
+            )
+        except KeyRevoked as error:
+            info = self.registry.keys[envelope.key_id]
+            after_the_fact = (info.revoked_at_index or 0) > (row.index or 0)
+            self._policy_or_integrity(row, error, after_the_fact)
+            key = info
+        except UncertifiedOfficer as error:
+            info = self.registry.keys.get(envelope.key_id)
+            certifier = self.registry.keys.get(info.certified_by) if info else None
+            after_the_fact = bool(
+                certifier is not None
+                and info is not None
+                and info.owner == envelope.body_id
+                and info.officer_id == envelope.officer_id
+                and (certifier.revoked_at_index or 0) > (row.index or 0)
+            )
+            self._policy_or_integrity(row, error, after_the_fact)
+            if not after_the_fact:
+                return
+            assert info is not None
+            key = info
+        except LedgerError as error:
+            self._find(*where, error.reason, error.detail)
+            return
+        if key.registered_index > (row.index or 0):
+            self._find(
+                *where, "unknown_key", f"key {key.kid} was registered after this event was accepted"
+            )
+        try:
+            envelope.signed.verify(key.public_key)
+        except LedgerError as error:
+            self._find(*where, "bad_signature", error.detail)
+
+    def _policy_or_integrity(self, row: LedgerRow, error: LedgerError, policy: bool) -> None:
+        assert row.seq is not None
+        finding = Finding(
+            str(row.stream_id), row.seq, error.reason, error.detail, POLICY if policy else INTEGRITY
+        )
+        if policy:
+            resolved = self.registry.resolutions.get((finding.case_id, row.seq, error.reason))
+            if resolved is not None:
+                finding = replace(finding, resolution=resolved.resolution)
+        self.findings.append(finding)
+
+    # -- the dense index -------------------------------------------------------------------
+
+    def check_indexes(self, indexes: Iterator[int]) -> None:
+        expected = 1
+        for index in indexes:
+            if index != expected:
+                span = str(expected) if index == expected + 1 else f"{expected}..{index - 1}"
+                self._find("", 0, "index_gap", f"ledger index {span} missing")
+            expected = index + 1
+
+
+def _auditor(app: Any) -> Auditor:
+    return Auditor(
+        app.store, app.mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
+    )
+
+
+def verify_ledger(app: Any, *, progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Verify every stored object of the ledger (``app`` is a ``LedgerApplication``)."""
+    auditor = _auditor(app)
+    report = AuditReport()
+    auditor.load_registry()
+    auditor.check_rows(app.store.iter_rows_by_stream(), report, progress)
+    auditor.check_indexes(app.store.iter_indexes())
+    report.findings = auditor.findings
+    return report
+
+
+def verify_case(app: Any, case_id: uuid.UUID) -> AuditReport:
+    """Verify one case (and the key registries it depends on)."""
+    auditor = _auditor(app)
+    report = AuditReport()
+    auditor.load_registry()
+    registry_findings = list(auditor.findings)
+    auditor.check_rows(app.store.select_stream_rows(case_id), report)
+    report.findings = registry_findings + auditor.findings[len(registry_findings) :]
+    return report

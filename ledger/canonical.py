@@ -1,0 +1,99 @@
+"""Canonical msgpack: one byte string for one value, so hashes and signatures are stable.
+
+Rules (``docs/envelope.md`` is the normative text):
+
+- types: nil, bool, int (-2**63 .. 2**64-1), str (UTF-8), bin, array, map; no floats, no ext;
+- every integer, string, binary, array and map header in its shortest msgpack form;
+- map keys are str, unique, sorted by their UTF-8 bytes;
+- times are integer microseconds since the Unix epoch, UTC (see :func:`micros`).
+
+Decoding accepts exactly the bytes that encoding would produce: it decodes, re-encodes and
+compares, so any non-canonical input (long-form integers, unsorted or duplicate keys, floats,
+trailing bytes) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+
+from ledger.errors import MalformedEncoding
+
+# Deep nesting is never legitimate in our formats; bounding it keeps decoding cheap and safe.
+MAX_DEPTH = 32
+MAX_INT = 2**64 - 1
+MIN_INT = -(2**63)
+
+
+def _normalize(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise MalformedEncoding(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, bool | str | bytes):
+        return value
+    if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            raise MalformedEncoding(f"integer {value} outside the 64-bit range")
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return [_normalize(item, depth + 1) for item in value]
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise MalformedEncoding(f"map key {key!r} is not text")
+        ordered = sorted(value, key=lambda key: key.encode("utf-8"))
+        return {key: _normalize(value[key], depth + 1) for key in ordered}
+    if isinstance(value, float):
+        raise MalformedEncoding("floats are not allowed")
+    raise MalformedEncoding(f"type {type(value).__name__} cannot be encoded")
+
+
+def encode(value: Any) -> bytes:
+    """The canonical msgpack bytes of ``value``."""
+    try:
+        return msgpack.packb(_normalize(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+    except (OverflowError, ValueError, TypeError) as error:
+        raise MalformedEncoding(f"cannot encode: {error}") from error
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise MalformedEncoding(f"msgpack ext type {code} is not allowed")
+
+
+def decode(data: bytes) -> Any:
+    """Decode canonical msgpack; any other encoding of the same value is refused."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedEncoding("expected bytes")
+    data = bytes(data)
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+        )
+    except MalformedEncoding:
+        raise
+    except Exception as error:  # msgpack raises many types for bad input
+        raise MalformedEncoding(f"not msgpack: {error}") from error
+    if encode(value) != data:
+        raise MalformedEncoding("not canonical msgpack (see docs/envelope.md, Encoding)")
+    return value
+
+
+def micros(moment: datetime) -> int:
+    """A timezone-aware datetime as integer microseconds since the epoch, UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times must be timezone-aware")
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """Integer microseconds since the epoch as an aware UTC datetime."""
+    return datetime.fromtimestamp(value // 1_000_000, tz=UTC).replace(microsecond=value % 1_000_000)

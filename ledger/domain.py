@@ -1,0 +1,139 @@
+"""The aggregates whose events are signed envelopes: cases and key registries.
+
+Each aggregate event holds the exact signed bytes (``envelope``) and the node's receipt time
+(``received_at``, microseconds); the aggregate's version is the object's ``seq``. Applying an
+event decodes the envelope and advances the head (seq, hash, last receipt time); the case
+workflow (``ledger.workflow``) is applied on top.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+from ledger.envelope import ZERO_HASH, parse_event
+from ledger.errors import Head
+from ledger.keys import parse_key_record
+
+
+class Stream(Aggregate):
+    """A chain of signed objects: seq, head hash and last receipt time.
+
+    State is set by the events' ``apply`` (eventsourcing turns annotated class attributes into
+    constructor fields, which these aggregates do not take).
+    """
+
+    head_hash = ZERO_HASH
+    last_received_at = 0
+
+    @property
+    def head(self) -> Head:
+        return Head(self.version, self.head_hash)
+
+
+class Case(Stream):
+    """One case: the steps taken on it, in order."""
+
+    class Opened(Aggregate.Created):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.steps = []
+            aggregate._take(self.envelope, self.received_at)
+
+    class StepTaken(Aggregate.Event):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._take(self.envelope, self.received_at)
+
+    def _take(self, raw: bytes, received_at: int) -> None:
+        envelope = parse_event(raw)
+        # (seq, type, body, officer) of every step, for timelines and the workflow.
+        self.steps.append((envelope.seq, envelope.type, envelope.body_id, envelope.officer_id))
+        self.head_hash = envelope.hash
+        self.last_received_at = received_at
+
+    @classmethod
+    def open(cls, case_id: uuid.UUID, envelope: bytes, received_at: int) -> Case:
+        from ledger.canonical import from_micros
+
+        return cls._create(
+            cls.Opened,
+            id=case_id,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+    def take(self, envelope: bytes, received_at: int) -> None:
+        from ledger.canonical import from_micros
+
+        self.trigger_event(
+            self.StepTaken,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+
+class Registry(Stream):
+    """One region's key registry as stored on this node."""
+
+    class Established(Aggregate.Created):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._take(self.envelope, self.received_at)
+
+    class Recorded(Aggregate.Event):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._take(self.envelope, self.received_at)
+
+    def _take(self, raw: bytes, received_at: int) -> None:
+        self.head_hash = parse_key_record(raw).hash
+        self.last_received_at = received_at
+
+    @classmethod
+    def establish(cls, stream_id: uuid.UUID, envelope: bytes, received_at: int) -> Registry:
+        from ledger.canonical import from_micros
+
+        return cls._create(
+            cls.Established,
+            id=stream_id,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+    def record(self, envelope: bytes, received_at: int) -> None:
+        from ledger.canonical import from_micros
+
+        self.trigger_event(
+            self.Recorded,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+
+# The only topics a stored row may name. Created events also name their aggregate class.
+ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
+    "tongban.case.opened": Case.Opened,
+    "tongban.case.step": Case.StepTaken,
+    "tongban.registry.established": Registry.Established,
+    "tongban.registry.recorded": Registry.Recorded,
+}
+Case.Opened.aggregate_topic = get_topic(Case)  # type: ignore[attr-defined]
+Registry.Established.aggregate_topic = get_topic(Registry)  # type: ignore[attr-defined]
+CASE_TOPICS = ("tongban.case.opened", "tongban.case.step")
+REGISTRY_TOPICS = ("tongban.registry.established", "tongban.registry.recorded")

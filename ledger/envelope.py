@@ -1,0 +1,242 @@
+"""Signed objects and the case event envelope (normative text: ``docs/envelope.md``).
+
+Every signed object of Tongban — case event, key record, receipt, license — has the same outer
+form, canonical msgpack of a two-element array::
+
+    [content: bin, signature: bin]
+
+``content`` is itself canonical msgpack of a map that always holds ``v`` (format version),
+``suite``, ``ctx`` (what kind of object this is) and ``kid`` (the signing key's id). The signature
+covers ``ctx || 0x00 || digest(content)``. An object's hash — what ``prev`` links, what receipts
+and the Merkle tree name — is ``digest(whole outer bytes)``, so the chain binds signatures too.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import canonical
+from ledger.errors import EnvelopeRejected, MalformedEncoding
+from ledger.suites import Signer, Suite, get_suite, signing_input
+
+FORMAT_VERSION = 1
+EVENT_CONTEXT = "tongban/event/v1"
+RECEIPT_CONTEXT = "tongban/receipt/v1"
+KEY_RECORD_CONTEXT = "tongban/key/v1"
+LICENSE_CONTEXT = "tongban/license/v1"
+CHECKPOINT_CONTEXT = "tongban/checkpoint/v1"
+KEY_PROOF_CONTEXT = "tongban/key-proof/v1"
+
+ZERO_HASH = bytes(32)
+# Identifiers of bodies and officers: short, printable, unambiguous in logs and URLs.
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class UnsupportedVersion(EnvelopeRejected):
+    reason = "unsupported_version"
+
+
+class WrongContext(EnvelopeRejected):
+    reason = "wrong_context"
+
+
+@dataclass(frozen=True)
+class SignedObject:
+    """A decoded ``[content, signature]`` whose content is canonical; not yet verified."""
+
+    raw: bytes
+    content_bytes: bytes
+    content: dict[str, Any]
+    signature: bytes
+    suite: Suite
+
+    @property
+    def context(self) -> str:
+        return str(self.content["ctx"])
+
+    @property
+    def key_id(self) -> str:
+        return str(self.content["kid"])
+
+    @property
+    def hash(self) -> bytes:
+        """The object's hash: the suite digest of its exact outer bytes."""
+        return self.suite.digest(self.raw)
+
+    def verify(self, public_key: bytes) -> None:
+        """Raise ``BadSignature`` unless the signature is valid under ``public_key``."""
+        message = signing_input(self.context, self.suite, self.content_bytes)
+        self.suite.verify(public_key, message, self.signature)
+
+
+def seal(content: Mapping[str, Any], signer: Signer) -> bytes:
+    """Sign ``content`` (which must name ``ctx``) with ``signer``: the object's exact bytes.
+
+    ``v``, ``suite`` and ``kid`` are filled from the signer.
+    """
+    full = {**content, "v": FORMAT_VERSION, "suite": signer.suite, "kid": signer.key_id}
+    content_bytes = canonical.encode(full)
+    suite = get_suite(signer.suite)
+    signature = signer.sign(signing_input(str(full["ctx"]), suite, content_bytes))
+    return canonical.encode([content_bytes, signature])
+
+
+def open_signed(raw: bytes, *, context: str) -> SignedObject:
+    """Decode a signed object of kind ``context``; refuse any other shape with its reason."""
+    outer = canonical.decode(raw)
+    if (
+        not isinstance(outer, list)
+        or len(outer) != 2
+        or not isinstance(outer[0], bytes)
+        or not isinstance(outer[1], bytes)
+    ):
+        raise MalformedEncoding("a signed object is [content: bin, signature: bin]")
+    content_bytes, signature = outer
+    content = canonical.decode(content_bytes)
+    if not isinstance(content, dict):
+        raise MalformedEncoding("content must be a map")
+    version = content.get("v")
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersion(f"format version {version!r} is not supported", field="v")
+    suite = get_suite(content.get("suite"))
+    if content.get("ctx") != context:
+        raise WrongContext(
+            f"context {content.get('ctx')!r} where {context!r} was expected", field="ctx"
+        )
+    if not isinstance(content.get("kid"), str):
+        raise MalformedEncoding("kid must be text", field="kid")
+    return SignedObject(raw, content_bytes, content, signature, suite)
+
+
+def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    """``content[name]`` if it is of ``kind``, else a malformed error naming the field."""
+    value = content.get(name)
+    # bool is an int in Python; a seq of True must not pass as 1.
+    if isinstance(value, bool) and kind is int:
+        value = None
+    if not isinstance(value, kind):
+        expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise MalformedEncoding(f"{name} must be {expected}", field=name)
+    return value
+
+
+def check_identifier(value: str, field: str) -> str:
+    if not _ID_PATTERN.match(value):
+        raise MalformedEncoding(f"{field} {value!r} is not a valid identifier", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A case event: one step of one case, signed by the officer who took it."""
+
+    signed: SignedObject
+    ledger: str
+    case_id: uuid.UUID
+    seq: int
+    type: str
+    time: int
+    body_id: str
+    officer_id: str
+    prev: bytes
+    body: dict[str, Any]
+
+    @property
+    def raw(self) -> bytes:
+        return self.signed.raw
+
+    @property
+    def hash(self) -> bytes:
+        return self.signed.hash
+
+    @property
+    def key_id(self) -> str:
+        return self.signed.key_id
+
+
+EVENT_FIELDS = frozenset(
+    {"v", "suite", "ctx", "kid", "ledger", "case", "seq", "type", "time", "actor", "prev", "body"}
+)
+
+
+def parse_case_id(value: str, field: str = "case") -> uuid.UUID:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError as error:
+        raise MalformedEncoding(f"{field} {value!r} is not a UUID", field=field) from error
+    if str(parsed) != value:
+        raise MalformedEncoding(f"{field} must be a lowercase hyphenated UUID", field=field)
+    return parsed
+
+
+def parse_event(raw: bytes) -> Envelope:
+    """Decode and check the shape of a case event envelope (not its signature)."""
+    signed = open_signed(raw, context=EVENT_CONTEXT)
+    content = signed.content
+    unknown = set(content) - EVENT_FIELDS
+    if unknown:
+        raise MalformedEncoding(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+    actor = require(content, "actor", dict)
+    if set(actor) != {"body", "officer"}:
+        raise MalformedEncoding("actor is {body, officer}", field="actor")
+    seq = require(content, "seq", int)
+    if seq < 1:
+        raise MalformedEncoding("seq starts at 1", field="seq")
+    prev = require(content, "prev", bytes)
+    if len(prev) != signed.suite.digest_size:
+        raise MalformedEncoding("prev must be one digest long", field="prev")
+    event_type = require(content, "type", str)
+    if not _TYPE_PATTERN.match(event_type):
+        raise MalformedEncoding(f"type {event_type!r} is not a step name", field="type")
+    time = require(content, "time", int)
+    if time < 0:
+        raise MalformedEncoding("time must be microseconds since the epoch", field="time")
+    return Envelope(
+        signed=signed,
+        ledger=require(content, "ledger", str),
+        case_id=parse_case_id(require(content, "case", str)),
+        seq=seq,
+        type=event_type,
+        time=time,
+        body_id=check_identifier(require(actor, "body", str), "actor.body"),
+        officer_id=check_identifier(require(actor, "officer", str), "actor.officer"),
+        prev=prev,
+        body=require(content, "body", dict),
+    )
+
+
+def build_event(
+    signer: Signer,
+    *,
+    ledger: str,
+    case_id: uuid.UUID,
+    seq: int,
+    event_type: str,
+    time: int,
+    body_id: str,
+    officer_id: str,
+    prev: bytes,
+    body: Mapping[str, Any],
+) -> bytes:
+    """Build and sign a case event envelope: its exact bytes, ready to post."""
+    raw = seal(
+        {
+            "ctx": EVENT_CONTEXT,
+            "ledger": ledger,
+            "case": str(case_id),
+            "seq": seq,
+            "type": event_type,
+            "time": time,
+            "actor": {"body": body_id, "officer": officer_id},
+            "prev": prev,
+            "body": dict(body),
+        },
+        signer,
+    )
+    parse_event(raw)  # the library never hands out bytes the ledger would call malformed
+    return raw

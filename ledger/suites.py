@@ -1,0 +1,136 @@
+"""Signature suites and the ``Signer`` protocol.
+
+A suite fixes a signature algorithm and a hash: ``ed25519-sha256`` today; ``sm2-sm3`` (GB/T 32918
+with SM3, required for a commercial-cryptography assessment) is a name the formats admit from
+day one, so adding it changes no other byte. A node that does not implement a suite refuses its
+objects with reason ``unsupported_suite``.
+
+What a signature covers is always ``context || 0x00 || digest(content)``: the context string
+(``tongban/event/v1``, ``tongban/receipt/v1``, ...) keeps a signature of one kind of object from
+being replayed as another.
+
+The node never holds an officer's or a department's private key: callers sign with a
+:class:`Signer` they hold (a software key here; a hardware token or PKCS#11 module elsewhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger.errors import EnvelopeRejected
+
+ED25519_SHA256 = "ed25519-sha256"
+SM2_SM3 = "sm2-sm3"
+# Suites the formats define; a node may implement only some of them.
+DEFINED_SUITES = frozenset({ED25519_SHA256, SM2_SM3})
+
+
+class UnsupportedSuite(EnvelopeRejected):
+    reason = "unsupported_suite"
+
+
+class BadSignature(EnvelopeRejected):
+    reason = "bad_signature"
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Something that signs with a private key the caller holds."""
+
+    @property
+    def suite(self) -> str: ...
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class Suite(Protocol):
+    name: str
+    digest_size: int
+
+    def digest(self, data: bytes) -> bytes: ...
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> None: ...
+
+
+@lru_cache(maxsize=4096)
+def _ed25519_key(public_key: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
+@dataclass(frozen=True)
+class Ed25519Sha256:
+    name: str = ED25519_SHA256
+    digest_size: int = 32
+
+    def digest(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> None:
+        """Raise :class:`BadSignature` unless ``signature`` is valid."""
+        try:
+            _ed25519_key(public_key).verify(signature, message)
+        except (InvalidSignature, ValueError) as error:
+            raise BadSignature("signature does not verify", field="signature") from error
+
+
+_IMPLEMENTED: dict[str, Suite] = {ED25519_SHA256: Ed25519Sha256()}
+
+
+def get_suite(name: object) -> Suite:
+    """The implementation of suite ``name``, or :class:`UnsupportedSuite`."""
+    if isinstance(name, str) and name in _IMPLEMENTED:
+        return _IMPLEMENTED[name]
+    if name in DEFINED_SUITES:
+        raise UnsupportedSuite(f"suite {name!r} is defined but not enabled here", field="suite")
+    raise UnsupportedSuite(f"unknown suite {name!r}", field="suite")
+
+
+def key_id(suite: str, public_key: bytes) -> str:
+    """A key's id: first 16 bytes of the suite digest of ``suite || 0x00 || public key``, hex."""
+    return get_suite(suite).digest(suite.encode() + b"\x00" + public_key)[:16].hex()
+
+
+def signing_input(context: str, suite: Suite, content: bytes) -> bytes:
+    """The bytes a signature covers: ``context || 0x00 || digest(content)``."""
+    return context.encode("utf-8") + b"\x00" + suite.digest(content)
+
+
+class Ed25519Signer:
+    """A software Ed25519 key: for tests, demos and tools, never stored by the node."""
+
+    suite = ED25519_SHA256
+
+    def __init__(self, private_key: Ed25519PrivateKey):
+        self._private_key = private_key
+        self.public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.key_id = key_id(ED25519_SHA256, self.public_key)
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Ed25519Signer:
+        """The key whose 32-byte private seed is ``seed`` (test vectors, demo keys)."""
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def private_seed(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        return self._private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private_key.sign(message)
