@@ -77,7 +77,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT l.ledger_index, l.originator_id, l.originator_version, e.state, l.receipt "
             "FROM {0} l JOIN {1} e ON e.originator_id = l.originator_id "
             "AND e.originator_version = l.originator_version WHERE "
-        ).format(self.ledger_table, self.events_table) + SQL(where + " " + tail)  # type: ignore[arg-type]
+        ).format(self.ledger_table, self.events_table) + SQL(where + " " + tail)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, params)
             return [
@@ -125,7 +125,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "e.topic, e.state, l.ledger_index, l.event_hash, l.receipt "
             "FROM {0} e FULL OUTER JOIN {1} l ON e.originator_id = l.originator_id "
             "AND e.originator_version = l.originator_version "
-        ).format(self.events_table, self.ledger_table) + SQL(where + " ORDER BY sid, seq")  # type: ignore[arg-type]
+        ).format(self.events_table, self.ledger_table) + SQL(where + " ORDER BY sid, seq")
 
     @staticmethod
     def _row(row: Any) -> LedgerRow:
@@ -151,22 +151,29 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def iter_rows_by_stream(
         self, batch_size: int = 1000, *, stream_range: tuple[uuid.UUID, uuid.UUID] | None = None
     ) -> Iterator[LedgerRow]:
-        where, params = "", ()
+        where: str = ""
+        params: tuple[uuid.UUID, ...] = ()
         if stream_range is not None:
             sid = "COALESCE(e.originator_id, l.originator_id)"
             where = f"WHERE {sid} >= %s AND {sid} <= %s"
             params = stream_range
         # A server-side cursor keeps memory flat however large the ledger is.
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor(name="tongban_audit_rows") as curs:
-                curs.itersize = batch_size
-                curs.execute(self._rows_query(where), params)
-                yield from (self._row(row) for row in curs)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="tongban_audit_rows") as curs,
+        ):
+            curs.itersize = batch_size
+            curs.execute(self._rows_query(where), params)
+            yield from (self._row(row) for row in curs)
 
     def iter_indexes(self, batch_size: int = 10000) -> Iterator[int]:
         query = SQL("SELECT ledger_index FROM {0} ORDER BY ledger_index").format(self.ledger_table)
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor(name="tongban_audit_indexes") as curs:
-                curs.itersize = batch_size
-                curs.execute(query)
-                yield from (int(row["ledger_index"]) for row in curs)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="tongban_audit_indexes") as curs,
+        ):
+            curs.itersize = batch_size
+            curs.execute(query)
+            yield from (int(row["ledger_index"]) for row in curs)

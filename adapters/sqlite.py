@@ -64,7 +64,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(
                 f"SELECT l.ledger_index, l.originator_id, l.originator_version, e.state, l.receipt "
                 f"FROM {self.ledger_table_name} l JOIN {self.events_table_name} e "
-                "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+                "ON e.originator_id = l.originator_id "
+                "AND e.originator_version = l.originator_version "
                 f"WHERE {where} {tail}",
                 params,
             )
@@ -124,7 +125,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def iter_rows_by_stream(
         self, batch_size: int = 1000, *, stream_range: tuple[uuid.UUID, uuid.UUID] | None = None
     ) -> Iterator[LedgerRow]:
-        where, params = "", ()
+        where: str = ""
+        params: tuple[str, ...] = ()
         if stream_range is not None:
             sid = "COALESCE(e.originator_id, l.originator_id)"
             where = f"WHERE {sid} >= ? AND {sid} <= ?"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from adapters.settings import Settings
 from api.cli_catalog import add_catalog_command
+from api.cli_ledger import add_ledger_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=None, help="data directory")
     serve.set_defaults(handler=_serve)
     add_catalog_command(commands)
+    add_ledger_commands(commands)
     return parser
 
 

@@ -330,10 +330,10 @@ class Auditor:
                 envelope.key_id, moment, body_id=envelope.body_id, officer_id=envelope.officer_id
             )
         except KeyRevoked as error:
-            info = self.registry.keys[envelope.key_id]
-            after_the_fact = (info.revoked_at_index or 0) > (row.index or 0)
+            revoked = self.registry.keys[envelope.key_id]
+            after_the_fact = (revoked.revoked_at_index or 0) > (row.index or 0)
             self._policy_or_integrity(row, error, after_the_fact)
-            key = info
+            key = revoked
         except UncertifiedOfficer as error:
             info = self.registry.keys.get(envelope.key_id)
             certifier = self.registry.keys.get(info.certified_by) if info else None

@@ -9,7 +9,7 @@ workflow (``ledger.workflow``) is applied on top.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
@@ -36,6 +36,9 @@ class Stream(Aggregate):
 
 class Case(Stream):
     """One case: the steps taken on it, in order."""
+
+    if TYPE_CHECKING:  # set by Opened.apply; eventsourcing would make it a constructor field
+        steps: list[tuple[int, str, str, str]]
 
     class Opened(Aggregate.Created):
         envelope: bytes

@@ -57,8 +57,11 @@ class Signer(Protocol):
 
 
 class Suite(Protocol):
-    name: str
-    digest_size: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def digest_size(self) -> int: ...
 
     def digest(self, data: bytes) -> bytes: ...
 
@@ -73,7 +76,7 @@ def _ed25519_key(public_key: bytes) -> Ed25519PublicKey:
 @dataclass(frozen=True)
 class Ed25519Sha256:
     name: str = ED25519_SHA256
-    digest_size: int = 32
+    digest_size: int = 32  # also the length of ``prev``
 
     def digest(self, data: bytes) -> bytes:
         return hashlib.sha256(data).digest()

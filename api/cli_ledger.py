@@ -1,0 +1,352 @@
+"""``tongban init | keys | audit | applicant``: a node administrator's commands.
+
+They work on the node's data directory directly (``--data-dir`` or ``TONGBAN_DATA_DIR``).
+Keys other than the node's own are read from files their holders point at; none is copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.bootstrap import TRUST_FILE, open_ledger
+from adapters.keyfiles import (
+    KeyFileError,
+    read_key,
+    read_trusted_roots,
+    write_key,
+    write_trusted_roots,
+)
+from adapters.settings import Settings
+from adapters.vault import VaultError, load_or_create_master_key, open_vault
+from ledger.admin import RegistryClerk
+from ledger.application import LedgerApplication
+from ledger.audit import AuditReport, verify_case, verify_ledger
+from ledger.canonical import micros
+from ledger.errors import LedgerError
+from ledger.suites import Ed25519Signer
+
+EXIT_USAGE = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None) is not None:
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "region", None):
+        overrides["region"] = args.region
+    return Settings(**overrides)
+
+
+def _ledger(args: argparse.Namespace) -> LedgerApplication:
+    return open_ledger(_settings(args))
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"tongban: {message}", file=sys.stderr)
+    return code
+
+
+def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
+    if getattr(args, key_file, None):
+        return read_key(Path(getattr(args, key_file))).public_key
+    value = getattr(args, hex_key, None)
+    if not value:
+        raise KeyFileError(f"give --{key_file.replace('_', '-')} or --{hex_key.replace('_', '-')}")
+    key = bytes.fromhex(value)
+    if len(key) != 32:
+        raise KeyFileError("an Ed25519 public key is 32 bytes (64 hex digits)")
+    return key
+
+
+def _parse_time(text: str) -> int:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return micros(moment)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    signer = Ed25519Signer.generate()
+    try:
+        write_key(args.out, signer)
+    except FileExistsError:
+        return _fail(f"{args.out} exists; refusing to overwrite a key")
+    print(
+        json.dumps(
+            {"file": str(args.out), "kid": signer.key_id, "public_key": signer.public_key.hex()}
+        )
+    )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    root = read_key(args.root_key)
+    trust_path = settings.data_dir / TRUST_FILE
+    roots = read_trusted_roots(trust_path)
+    if roots.get(settings.region, root.public_key) != root.public_key:
+        return _fail(f"{trust_path} already trusts another root for region {settings.region}")
+    roots[settings.region] = root.public_key
+    write_trusted_roots(trust_path, roots)
+    app = open_ledger(settings)
+    clerk = RegistryClerk(app, settings.region)
+    seq, _ = app.registry.head(settings.region)
+    # The node key signs the receipt of the very first record, so it is valid from then on.
+    start = app.clock()
+    if seq == 0:
+        clerk.establish_root(root, valid_from=start)
+    if app.node_signer.key_id not in app.registry.keys:
+        clerk.certify_node(root, app.node_signer.public_key, args.node_id, valid_from=start)
+    print(
+        json.dumps(
+            {
+                "ledger": app.ledger_name,
+                "region": settings.region,
+                "root_kid": root.key_id,
+                "node_kid": app.node_signer.key_id,
+            }
+        )
+    )
+    return 0
+
+
+def _keys_trust(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = settings.data_dir / TRUST_FILE
+    roots = read_trusted_roots(path)
+    key = bytes.fromhex(args.public_key)
+    if len(key) != 32:
+        return _fail("a root public key is 32 bytes (64 hex digits)")
+    roots[args.trust_region] = key
+    write_trusted_roots(path, roots)
+    print(f"trusting region {args.trust_region} root {key.hex()}")
+    return 0
+
+
+def _keys_register_body(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    clerk = RegistryClerk(app, _settings(args).region)
+    org = json.loads(args.org) if args.org else {}
+    appended = clerk.register_body(
+        read_key(args.root_key),
+        args.body_id,
+        args.name,
+        _public_key(args, "body_key", "body_public_key"),
+        org=org,
+    )
+    print(json.dumps({"index": appended.index, "seq": appended.seq}))
+    return 0
+
+
+def _keys_certify_officer(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    clerk = RegistryClerk(app, _settings(args).region)
+    appended = clerk.certify_officer(
+        read_key(args.body_key),
+        args.body_id,
+        args.officer_id,
+        _public_key(args, "officer_key", "officer_public_key"),
+    )
+    print(json.dumps({"index": appended.index, "seq": appended.seq}))
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    clerk = RegistryClerk(app, _settings(args).region)
+    appended = clerk.revoke(
+        read_key(args.signer_key),
+        args.kid,
+        compromised_since=_parse_time(args.compromised_since),
+        reason=args.reason,
+    )
+    print(json.dumps({"index": appended.index, "seq": appended.seq}))
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    rows = [
+        {
+            "kid": k.kid,
+            "role": k.role,
+            "region": k.region,
+            "owner": k.owner,
+            "officer": k.officer_id,
+            "valid_from": k.valid_from,
+            "valid_until": k.valid_until,
+            "compromised_since": k.compromised_since,
+        }
+        for k in app.registry.keys.values()
+    ]
+    print(json.dumps(rows, ensure_ascii=False, indent=1))
+    return 0
+
+
+class _Progress:
+    """A one-line progress counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int):
+        self.total = max(total, 1)
+        self.done = 0
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if self.done % 1000 == 0 or self.done == self.total:
+            width = 30
+            filled = min(width, width * self.done // self.total)
+            bar = "#" * filled + "." * (width - filled)
+            print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr)
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    report: AuditReport
+    if args.case:
+        try:
+            case_id = uuid.UUID(args.case)
+        except ValueError:
+            return _fail(f"--case {args.case!r} is not a case id (UUID)")
+        report = verify_case(app, case_id)
+    else:
+        progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
+        report = verify_ledger(app, progress=progress)
+        if progress is not None:
+            print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        verdict = "clean" if report.ok else "FINDINGS"
+        print(
+            f"{verdict}: {report.events} events in {report.cases} cases, "
+            f"{len(report.findings)} findings"
+        )
+        for found in report.findings:
+            resolved = f" ({found.resolution})" if found.resolution else ""
+            print(
+                f"  [{found.kind}] case {found.case_id or '-'} seq {found.seq}: "
+                f"{found.reason}{resolved} — {found.detail}"
+            )
+    return report.exit_code
+
+
+def _applicant_erase(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    vault = open_vault(
+        settings.resolved_database_url(),
+        settings.data_dir,
+        load_or_create_master_key(settings.data_dir),
+    )
+    try:
+        vault.erase(args.ref, now=datetime.now(UTC), reason=args.reason)
+    except VaultError as error:
+        return _fail(str(error), 1)
+    print(f"applicant {args.ref} erased: personal data unreadable, ledger untouched")
+    return 0
+
+
+def _guarded(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result: int = handler(args)
+        except (KeyFileError, ValueError) as error:
+            return _fail(str(error))
+        except LedgerError as error:
+            field = f" (field {error.field})" if error.field else ""
+            return _fail(f"refused: {error.reason}{field}: {error.detail}", 1)
+        return result
+
+    return run
+
+
+def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def data_dir(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--data-dir", type=Path, default=None, help="node data directory (TONGBAN_DATA_DIR)"
+        )
+        parser.add_argument("--region", default=None, help="this node's region (TONGBAN_REGION)")
+
+    init = commands.add_parser("init", help="set up a node: trust its root, certify its key")
+    data_dir(init)
+    init.add_argument("--root-key", type=Path, required=True, help="the region root's key file")
+    init.add_argument("--node-id", default="node-1", help="name of this node")
+    init.set_defaults(handler=_guarded(_init))
+
+    keys = commands.add_parser("keys", help="the key registry").add_subparsers(
+        dest="keys_command", required=True
+    )
+    generate = keys.add_parser("generate", help="write a new Ed25519 key file (mode 0600)")
+    generate.add_argument("out", type=Path)
+    generate.set_defaults(handler=_guarded(_keys_generate))
+
+    trust = keys.add_parser("trust", help="trust another region's root public key")
+    data_dir(trust)
+    trust.add_argument("--trust-region", required=True)
+    trust.add_argument("--public-key", required=True, help="hex")
+    trust.set_defaults(handler=_guarded(_keys_trust))
+
+    body = keys.add_parser("register-body", help="register a body under the region root")
+    data_dir(body)
+    body.add_argument("--root-key", type=Path, required=True)
+    body.add_argument("--body-id", required=True)
+    body.add_argument("--name", required=True)
+    body.add_argument("--body-key", help="the body's key file (only its public key is used)")
+    body.add_argument("--body-public-key", help="or the body's public key, hex")
+    body.add_argument("--org", help="organization data as JSON")
+    body.set_defaults(handler=_guarded(_keys_register_body))
+
+    officer = keys.add_parser("certify-officer", help="certify an officer's key with the body key")
+    data_dir(officer)
+    officer.add_argument("--body-key", type=Path, required=True)
+    officer.add_argument("--body-id", required=True)
+    officer.add_argument("--officer-id", required=True)
+    officer.add_argument("--officer-key", help="the officer's key file (public key used)")
+    officer.add_argument("--officer-public-key", help="or the officer's public key, hex")
+    officer.set_defaults(handler=_guarded(_keys_certify_officer))
+
+    revoke = keys.add_parser("revoke", help="revoke a key compromised since a time")
+    data_dir(revoke)
+    revoke.add_argument(
+        "--signer-key",
+        type=Path,
+        required=True,
+        help="the root key, or for an officer key its body's key",
+    )
+    revoke.add_argument("--kid", required=True)
+    revoke.add_argument("--compromised-since", required=True, help="ISO 8601 time (UTC default)")
+    revoke.add_argument("--reason", default="")
+    revoke.set_defaults(handler=_guarded(_keys_revoke))
+
+    listing = keys.add_parser("list", help="print the registry's keys as JSON")
+    data_dir(listing)
+    listing.set_defaults(handler=_guarded(_keys_list))
+
+    audit = commands.add_parser("audit", help="verify the ledger").add_subparsers(
+        dest="audit_command", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="verify every chain; exit 0 clean, 1 integrity finding, 2 open policy findings",
+    )
+    data_dir(verify)
+    verify.add_argument("--case", help="only this case (UUID)")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=_guarded(_audit_verify))
+
+    applicant = commands.add_parser("applicant", help="applicants' personal data").add_subparsers(
+        dest="applicant_command", required=True
+    )
+    erase = applicant.add_parser("erase", help="destroy an applicant's keys (PIPL erasure)")
+    data_dir(erase)
+    erase.add_argument("ref", help="the applicant reference (ap_...)")
+    erase.add_argument("--reason", default="applicant request")
+    erase.set_defaults(handler=_guarded(_applicant_erase))
