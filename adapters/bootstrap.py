@@ -58,6 +58,7 @@ def open_ledger(
     clock: Callable[[], int] = now_micros,
     schema: str | None = None,
     workflow: WorkflowPolicy | None = None,
+    read_only: bool = False,
 ) -> LedgerApplication:
     """The node's ledger on the configured database, with its ledger key and trust roots."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,11 @@ def open_ledger(
         env,
         ledger_name=settings.resolved_ledger_name(),
         trusted_roots=read_trusted_roots(settings.data_dir / TRUST_FILE),
-        node_signer=load_or_create_key(settings.data_dir / NODE_KEY_FILE),
+        # An auditor's read-only view neither needs nor creates the node key, and must not
+        # stop at the first bad registry record: the audit reports it instead.
+        node_signer=None if read_only else load_or_create_key(settings.data_dir / NODE_KEY_FILE),
+        home_region=settings.region,
+        load_registry=not read_only,
         clock=clock,
         claim_tolerance=settings.claim_tolerance_seconds * 1_000_000,
         workflow=workflow,

@@ -102,10 +102,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "l.ledger_index > %s", (after_index,), f"ORDER BY l.ledger_index LIMIT {int(limit)}"
         )
 
-    def select_topic_entries(self, topics: Sequence[str], after_index: int) -> list[LedgerEntry]:
+    def select_stream_entries(
+        self, stream_ids: Sequence[uuid.UUID], after_index: int
+    ) -> list[LedgerEntry]:
         return self._entries(
-            "e.topic = ANY(%s) AND l.ledger_index > %s",
-            (list(topics), after_index),
+            "l.originator_id = ANY(%s) AND l.ledger_index > %s",
+            (list(stream_ids), after_index),
             "ORDER BY l.ledger_index",
         )
 

@@ -85,11 +85,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "l.ledger_index > ?", (after_index,), f"ORDER BY l.ledger_index LIMIT {int(limit)}"
         )
 
-    def select_topic_entries(self, topics: Sequence[str], after_index: int) -> list[LedgerEntry]:
-        marks = ", ".join("?" for _ in topics)
+    def select_stream_entries(
+        self, stream_ids: Sequence[uuid.UUID], after_index: int
+    ) -> list[LedgerEntry]:
+        marks = ", ".join("?" for _ in stream_ids) or "NULL"
         return self._entries(
-            f"e.topic IN ({marks}) AND l.ledger_index > ?",
-            (*topics, after_index),
+            f"l.originator_id IN ({marks}) AND l.ledger_index > ?",
+            (*(s.hex for s in stream_ids), after_index),
             "ORDER BY l.ledger_index",
         )
 

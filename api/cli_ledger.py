@@ -31,7 +31,7 @@ from ledger.canonical import micros
 from ledger.errors import LedgerError
 from ledger.suites import Ed25519Signer
 
-EXIT_USAGE = 2
+EXIT_USAGE = 64  # EX_USAGE: apart from the audit's own 1 and 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -98,21 +98,23 @@ def _init(args: argparse.Namespace) -> int:
     roots[settings.region] = root.public_key
     write_trusted_roots(trust_path, roots)
     app = open_ledger(settings)
+    node = app.node_signer
+    assert node is not None  # opened read-write
     clerk = RegistryClerk(app, settings.region)
     seq, _ = app.registry.head(settings.region)
     # The node key signs the receipt of the very first record, so it is valid from then on.
     start = app.clock()
     if seq == 0:
         clerk.establish_root(root, valid_from=start)
-    if app.node_signer.key_id not in app.registry.keys:
-        clerk.certify_node(root, app.node_signer.public_key, args.node_id, valid_from=start)
+    if node.key_id not in app.registry.keys:
+        clerk.certify_node(root, node.public_key, args.node_id, valid_from=start)
     print(
         json.dumps(
             {
                 "ledger": app.ledger_name,
                 "region": settings.region,
                 "root_kid": root.key_id,
-                "node_kid": app.node_signer.key_id,
+                "node_kid": node.key_id,
             }
         )
     )
@@ -209,7 +211,11 @@ class _Progress:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    app = _ledger(args)
+    settings = _settings(args)
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
+        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
+    app = open_ledger(settings, read_only=True)
     report: AuditReport
     if args.case:
         try:

@@ -15,7 +15,7 @@ from typing import Any, cast
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
-from ledger.domain import ALLOWED_EVENT_CLASSES, REGISTRY_TOPICS, Case, Registry, Stream
+from ledger.domain import ALLOWED_EVENT_CLASSES, Case, Registry, Stream
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import ConflictError, EnvelopeRejected, Head, UnknownCase
 from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
@@ -96,10 +96,12 @@ class LedgerApplication(Application[uuid.UUID]):
         *,
         ledger_name: str,
         trusted_roots: Mapping[str, bytes],
-        node_signer: Signer,
+        node_signer: Signer | None,
+        home_region: str = "",
         clock: Callable[[], int] = now_micros,
         claim_tolerance: int = DEFAULT_CLAIM_TOLERANCE,
         workflow: WorkflowPolicy | None = None,
+        load_registry: bool = True,
     ):
         super().__init__(dict(env))
         self.ledger_name = ledger_name
@@ -108,9 +110,11 @@ class LedgerApplication(Application[uuid.UUID]):
         self.clock = clock
         self.claim_tolerance = claim_tolerance
         self.workflow = workflow or WorkflowPolicy()
-        self.registry = KeyRegistry(self.trusted_roots)
+        self.home_region = home_region
+        self.registry = KeyRegistry(self.trusted_roots, home_region=home_region)
         self._registry_checked_at = 0
-        self.refresh_registry()
+        if load_registry:
+            self.refresh_registry()
 
     def construct_mapper(self) -> Mapper[uuid.UUID]:
         return AllowlistMapper(MsgpackTranscoder(), ALLOWED_EVENT_CLASSES)
@@ -172,7 +176,9 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def refresh_registry(self) -> None:
         """Apply registry records stored (by any worker) since this process last looked."""
-        for entry in self.store.select_topic_entries(REGISTRY_TOPICS, self.registry.last_index):
+        # Selected by stream id, not by topic: a row's topic cannot hide a record from us.
+        streams = [registry_stream_id(region) for region in self.trusted_roots]
+        for entry in self.store.select_stream_entries(streams, self.registry.last_index):
             state = self.mapper.transcoder.decode(entry.envelope)
             record = parse_key_record(state["envelope"])
             self.registry.apply(record, state["received_at"], entry.index)
@@ -228,6 +234,12 @@ class LedgerApplication(Application[uuid.UUID]):
         except UnknownKey:
             self.refresh_registry()  # another worker may have certified it just now
             key = self.registry.officer_key_at(envelope.key_id, now, **key_args)
+        if envelope.signed.suite.name != key.suite:
+            raise EnvelopeRejected(
+                f"signed with suite {envelope.signed.suite.name}, key {key.kid} is {key.suite}",
+                reason="bad_signature",
+                field="suite",
+            )
         envelope.signed.verify(key.public_key)
         if envelope.seq != head.seq + 1:
             raise EnvelopeRejected(
@@ -269,6 +281,8 @@ class LedgerApplication(Application[uuid.UUID]):
         raw: bytes,
         now: int,
     ) -> Appended:
+        if self.node_signer is None:
+            raise EnvelopeRejected("this node was opened read-only", reason="read_only")
         maker = _ReceiptMaker(
             self.node_signer, self.ledger_name, {(stream_id, seq): event_hash}, now
         )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ledger.domain import CASE_TOPICS, REGISTRY_TOPICS
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import (
@@ -112,7 +113,12 @@ class _Chain:
 
     stream_id: uuid.UUID
     expected_seq: int = 1
-    prev_hash: bytes = ZERO_HASH
+    prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
+
+    def skip(self, seq: int) -> None:
+        """Step over an object already reported unreadable, so it is not reported missing too."""
+        self.expected_seq = seq + 1
+        self.prev_hash = None
 
 
 class Auditor:
@@ -123,12 +129,13 @@ class Auditor:
         *,
         ledger_name: str,
         trusted_roots: dict[str, bytes],
+        home_region: str = "",
     ):
         self.store = store
         self.mapper = mapper
         self.ledger_name = ledger_name
         self.trusted_roots = trusted_roots
-        self.registry = KeyRegistry(trusted_roots)
+        self.registry = KeyRegistry(trusted_roots, home_region=home_region)
         self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
         self.findings: list[Finding] = []
 
@@ -139,8 +146,12 @@ class Auditor:
     ) -> None:
         self.findings.append(Finding(str(stream_id), seq, reason, detail, kind))
 
-    def _decode(self, row: LedgerRow) -> tuple[bytes, int] | None:
-        """The stored envelope bytes and receipt time, or a finding."""
+    def _decode(self, row: LedgerRow, topics: tuple[str, str]) -> tuple[bytes, int] | None:
+        """The stored envelope bytes and receipt time, or a finding.
+
+        ``topics`` are the (first, later) topics this kind of stream may hold: an allowed
+        topic of the wrong kind (a case step re-labelled as a key record) is malformed too.
+        """
         assert row.stream_id is not None and row.seq is not None
         if row.state is None or row.topic is None:
             self._find(
@@ -148,6 +159,15 @@ class Auditor:
                 row.seq,
                 "seq_gap",
                 f"event missing; its ledger index {row.index} remains",
+            )
+            return None
+        expected = topics[0] if row.seq == 1 else topics[1]
+        if row.topic != expected:
+            self._find(
+                row.stream_id,
+                row.seq,
+                "malformed",
+                f"stored topic {row.topic!r} where {expected!r} belongs",
             )
             return None
         try:
@@ -232,7 +252,7 @@ class Auditor:
                 "bad_hash",
                 "stored bytes do not hash to the hash recorded when they were accepted",
             )
-        elif not gap and prev != chain.prev_hash:
+        elif not gap and chain.prev_hash is not None and prev != chain.prev_hash:
             self._find(
                 row.stream_id,
                 row.seq,
@@ -251,14 +271,16 @@ class Auditor:
         for stream_id in self.registry_streams:
             chain = _Chain(stream_id)
             for row in self.store.select_stream_rows(stream_id):
-                decoded = self._decode(row)
+                decoded = self._decode(row, REGISTRY_TOPICS)
                 if decoded is None:
+                    chain.skip(row.seq or 0)
                     continue
                 raw, received_at = decoded
                 try:
                     record = parse_key_record(raw)
                 except LedgerError as error:
                     self._find(stream_id, row.seq or 0, error.reason, f"key record: {error.detail}")
+                    chain.skip(row.seq or 0)
                     continue
                 self._walk(chain, row, record.hash, record.prev, record.seq, stream_id)
                 self._apply_record(row, record, received_at)
@@ -309,8 +331,9 @@ class Auditor:
     def _check_event(self, chain: _Chain, row: LedgerRow) -> None:
         assert row.stream_id is not None and row.seq is not None
         where = (row.stream_id, row.seq)
-        decoded = self._decode(row)
+        decoded = self._decode(row, CASE_TOPICS)
         if decoded is None:
+            chain.skip(row.seq)
             return
         raw, received_at = decoded
         try:
@@ -318,6 +341,7 @@ class Auditor:
         except LedgerError as error:
             reason = error.reason if error.reason in REASONS else "malformed"
             self._find(*where, reason, f"envelope: {error.detail}")
+            chain.skip(row.seq)
             return
         if envelope.ledger != self.ledger_name:
             self._find(*where, "malformed", f"envelope names ledger {envelope.ledger!r}")
@@ -385,7 +409,11 @@ class Auditor:
 
 def _auditor(app: Any) -> Auditor:
     return Auditor(
-        app.store, app.mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
+        app.store,
+        app.mapper,
+        ledger_name=app.ledger_name,
+        trusted_roots=app.trusted_roots,
+        home_region=app.home_region,
     )
 
 

@@ -39,6 +39,8 @@ def _normalize(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
+    if isinstance(value, msgpack.ExtType):  # a namedtuple: must not pass as an array
+        raise MalformedEncoding("msgpack ext types are not allowed")
     if isinstance(value, list | tuple):
         return [_normalize(item, depth + 1) for item in value]
     if isinstance(value, Mapping):

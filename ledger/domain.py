@@ -138,5 +138,6 @@ ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
 }
 Case.Opened.aggregate_topic = get_topic(Case)  # type: ignore[attr-defined]
 Registry.Established.aggregate_topic = get_topic(Registry)  # type: ignore[attr-defined]
+# (first object, later objects) of each kind of stream.
 CASE_TOPICS = ("tongban.case.opened", "tongban.case.step")
 REGISTRY_TOPICS = ("tongban.registry.established", "tongban.registry.recorded")

@@ -33,8 +33,8 @@ KEY_PROOF_CONTEXT = "tongban/key-proof/v1"
 
 ZERO_HASH = bytes(32)
 # Identifiers of bodies and officers: short, printable, unambiguous in logs and URLs.
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class UnsupportedVersion(EnvelopeRejected):
@@ -126,7 +126,7 @@ def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
 
 
 def check_identifier(value: str, field: str) -> str:
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):
         raise MalformedEncoding(f"{field} {value!r} is not a valid identifier", field=field)
     return value
 
@@ -191,7 +191,7 @@ def parse_event(raw: bytes) -> Envelope:
     if len(prev) != signed.suite.digest_size:
         raise MalformedEncoding("prev must be one digest long", field="prev")
     event_type = require(content, "type", str)
-    if not _TYPE_PATTERN.match(event_type):
+    if not _TYPE_PATTERN.fullmatch(event_type):
         raise MalformedEncoding(f"type {event_type!r} is not a step name", field="type")
     time = require(content, "time", int)
     if time < 0:

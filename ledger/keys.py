@@ -256,7 +256,10 @@ class KeyRegistry:
     configured with; records of any other region are refused.
     """
 
-    def __init__(self, trusted_roots: Mapping[str, bytes]):
+    def __init__(self, trusted_roots: Mapping[str, bytes], *, home_region: str = ""):
+        # The region whose ledger this is: only its root resolves findings, only its node
+        # keys sign receipts.
+        self.home_region = home_region
         self.regions = {
             region: RegionRegistry(region, bytes(root)) for region, root in trusted_roots.items()
         }
@@ -299,8 +302,8 @@ class KeyRegistry:
 
     def node_key_at(self, kid: str, moment: int) -> KeyInfo:
         info = self.key(kid)
-        if info.role != NODE:
-            raise UnknownKey(f"key {kid} is not a node ledger key", field="kid")
+        if info.role != NODE or (self.home_region and info.region != self.home_region):
+            raise UnknownKey(f"key {kid} is not a node ledger key of this region", field="kid")
         info.check_valid_at(moment)
         return info
 
@@ -443,7 +446,7 @@ class KeyRegistry:
             )
             return Effects(
                 keys=[
-                    replace(signer, valid_until=new.valid_from),
+                    replace(signer, valid_until=max(new.valid_from, receipt_time)),
                     replace(new, certified_at=receipt_time),
                 ]
             )
@@ -453,9 +456,12 @@ class KeyRegistry:
             known = self.bodies.get(body_id)
             if kind == "body_registered" and known is not None:
                 raise RegistryError(f"body {body_id} is already registered", field="body.body_id")
-            if kind == "body_key_rotated" and known is None:
+            if kind == "body_key_rotated" and (known is None or known.region != record.region):
+                # A region's root may only rotate keys of its own bodies.
                 raise RegistryError(
-                    f"no body {body_id}", reason="unknown_body", field="body.body_id"
+                    f"no body {body_id} in region {record.region}",
+                    reason="unknown_body",
+                    field="body.body_id",
                 )
             new = replace(
                 self._new_key(record, body, role=BODY, owner=body_id, certified_by=signer.kid),
@@ -464,7 +470,9 @@ class KeyRegistry:
             effects = Effects(keys=[new])
             if known is not None:
                 effects.keys.append(
-                    replace(self.keys[known.current_kid], valid_until=new.valid_from)
+                    replace(
+                        self.keys[known.current_kid], valid_until=max(new.valid_from, receipt_time)
+                    )
                 )
                 effects.body = replace(known, current_kid=new.kid)
             else:
@@ -483,6 +491,13 @@ class KeyRegistry:
                     reason="not_entitled",
                     field="kid",
                 )
+            owner = self.bodies.get(body_id)
+            if owner is None or owner.region != record.region:
+                raise RegistryError(
+                    f"body {body_id} is not a body of region {record.region}",
+                    reason="not_entitled",
+                    field="body.body_id",
+                )
             officer_id = check_identifier(require(body, "officer_id", str), "body.officer_id")
             new = replace(
                 self._new_key(
@@ -498,7 +513,9 @@ class KeyRegistry:
             effects = Effects(keys=[new], officer=(body_id, officer_id, new.kid))
             current = self.officers.get((body_id, officer_id))
             if current is not None:
-                effects.keys.append(replace(self.keys[current], valid_until=new.valid_from))
+                effects.keys.append(
+                    replace(self.keys[current], valid_until=max(new.valid_from, receipt_time))
+                )
             return effects
         if kind == "node_key_certified":
             self._require_root(signer, state, kind)
@@ -522,6 +539,12 @@ class KeyRegistry:
             )
         if kind == "finding_resolved":
             self._require_root(signer, state, kind)
+            if self.home_region and record.region != self.home_region:
+                raise RegistryError(
+                    "only this ledger's own region root resolves its findings",
+                    reason="not_entitled",
+                    field="region",
+                )
             resolution = require(body, "resolution", str)
             if resolution not in {"ratified", "repudiated"}:
                 raise MalformedEncoding(

@@ -80,8 +80,10 @@ class LedgerStore(Protocol):
         """Every ledger index in ascending order."""
         ...
 
-    def select_topic_entries(self, topics: Sequence[str], after_index: int) -> list[LedgerEntry]:
-        """Objects whose topic is one of ``topics``, after ``after_index``, in index order."""
+    def select_stream_entries(
+        self, stream_ids: Sequence[uuid.UUID], after_index: int
+    ) -> list[LedgerEntry]:
+        """Objects of the given streams stored after ``after_index``, in index order."""
         ...
 
     def select_entries(self, after_index: int, limit: int) -> list[LedgerEntry]: ...

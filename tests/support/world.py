@@ -129,6 +129,7 @@ def make_world(
     )
     clerk = RegistryClerk(app, region)
     clerk.establish_root(root, valid_from=START)
+    assert app.node_signer is not None
     clerk.certify_node(root, app.node_signer.public_key, "node-1", valid_from=START)
     world = World(app, clock, region, root, clerk)
     world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局")
