@@ -1,0 +1,75 @@
+"""``tongban audit verify`` as an auditor runs it: on a real data directory, exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from tests.support.world import iter_cases, make_world
+
+
+@pytest.fixture(scope="module")
+def ledger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("node")
+    world = make_world(data_dir)
+    list(iter_cases(world, 100, 10))
+    world.app.close()
+    return data_dir
+
+
+def test_a_thousand_event_ledger_verifies_clean(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify", "--data-dir", str(ledger_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"ok": True, "events": 1000, "cases": 100, "findings": []}
+
+
+def test_one_case_verifies_alone(ledger_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(ledger_dir / "ledger.sqlite3") as db:
+        (case_hex,) = db.execute(
+            "SELECT originator_id FROM stored_events WHERE topic = 'tongban.case.opened' LIMIT 1"
+        ).fetchone()
+    case_id = str(__import__("uuid").UUID(case_hex))
+    assert (
+        main(["audit", "verify", "--data-dir", str(ledger_dir), "--case", case_id, "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["events"] == 10
+
+
+def test_a_flipped_receipt_byte_fails_with_exit_1_at_its_place(
+    ledger_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("ledger.sqlite3", "trust.json", "node.key"):
+        (copy / name).write_bytes((ledger_dir / name).read_bytes())
+    with sqlite3.connect(copy / "ledger.sqlite3") as db:
+        index, case_hex, seq, receipt = db.execute(
+            "SELECT ledger_index, originator_id, originator_version, receipt FROM stored_ledger "
+            "WHERE ledger_index = 500"
+        ).fetchone()
+        flipped = bytearray(receipt)
+        flipped[-1] ^= 0x01
+        db.execute(
+            "UPDATE stored_ledger SET receipt = ? WHERE ledger_index = ?", (bytes(flipped), index)
+        )
+    assert main(["audit", "verify", "--data-dir", str(copy), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert [
+        (f["case_id"].replace("-", ""), f["seq"], f["reason"], f["kind"])
+        for f in report["findings"]
+    ] == [(case_hex, seq, "bad_receipt", "integrity")]
+
+
+def test_a_missing_ledger_is_an_error_not_a_clean_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify", "--data-dir", str(tmp_path / "nowhere")]) == 64
+    assert "no ledger at" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere" / "node.key").exists()
