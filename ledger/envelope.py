@@ -74,6 +74,24 @@ class SignedObject:
         self.suite.verify(public_key, message, self.signature)
 
 
+class SignedView:
+    """What every decoded kind of object shares: its signed object's bytes, hash and key id."""
+
+    signed: SignedObject
+
+    @property
+    def raw(self) -> bytes:
+        return self.signed.raw
+
+    @property
+    def hash(self) -> bytes:
+        return self.signed.hash
+
+    @property
+    def key_id(self) -> str:
+        return self.signed.key_id
+
+
 def seal(content: Mapping[str, Any], signer: Signer) -> bytes:
     """Sign ``content`` (which must name ``ctx``) with ``signer``: the object's exact bytes.
 
@@ -132,7 +150,7 @@ def check_identifier(value: str, field: str) -> str:
 
 
 @dataclass(frozen=True)
-class Envelope:
+class Envelope(SignedView):
     """A case event: one step of one case, signed by the officer who took it."""
 
     signed: SignedObject
@@ -145,18 +163,6 @@ class Envelope:
     officer_id: str
     prev: bytes
     body: dict[str, Any]
-
-    @property
-    def raw(self) -> bytes:
-        return self.signed.raw
-
-    @property
-    def hash(self) -> bytes:
-        return self.signed.hash
-
-    @property
-    def key_id(self) -> str:
-        return self.signed.key_id
 
 
 EVENT_FIELDS = frozenset(

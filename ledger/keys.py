@@ -38,6 +38,7 @@ from ledger.envelope import (
     KEY_RECORD_CONTEXT,
     ZERO_HASH,
     SignedObject,
+    SignedView,
     check_identifier,
     open_signed,
     require,
@@ -119,7 +120,7 @@ class BodyInfo:
 
 
 @dataclass(frozen=True)
-class KeyRecord:
+class KeyRecord(SignedView):
     """A decoded key record (its signature not yet checked)."""
 
     signed: SignedObject
@@ -131,16 +132,8 @@ class KeyRecord:
     body: dict[str, Any]
 
     @property
-    def raw(self) -> bytes:
-        return self.signed.raw
-
-    @property
-    def hash(self) -> bytes:
-        return self.signed.hash
-
-    @property
     def signer_kid(self) -> str:
-        return self.signed.key_id
+        return self.key_id
 
 
 RECORD_TYPES = frozenset(

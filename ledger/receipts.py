@@ -11,12 +11,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from ledger.envelope import RECEIPT_CONTEXT, SignedObject, open_signed, parse_case_id, require, seal
+from ledger.envelope import (
+    RECEIPT_CONTEXT,
+    SignedObject,
+    SignedView,
+    open_signed,
+    parse_case_id,
+    require,
+    seal,
+)
 from ledger.suites import Signer
 
 
 @dataclass(frozen=True)
-class Receipt:
+class Receipt(SignedView):
     signed: SignedObject
     ledger: str
     index: int
@@ -24,14 +32,6 @@ class Receipt:
     stream_id: uuid.UUID
     seq: int
     time: int
-
-    @property
-    def raw(self) -> bytes:
-        return self.signed.raw
-
-    @property
-    def key_id(self) -> str:
-        return self.signed.key_id
 
 
 def make_receipt(
