@@ -8,7 +8,8 @@ from urllib.parse import unquote, urlparse
 
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.settings import Settings
-from ledger.application import LedgerApplication, WorkflowPolicy, now_micros
+from ledger.application import LedgerApplication, now_micros
+from ledger.workflow import WorkflowPolicy
 
 NODE_KEY_FILE = "node.key"
 TRUST_FILE = "trust.json"

@@ -22,9 +22,15 @@ from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stre
 from ledger.persistence import AllowlistMapper, LedgerEntry, LedgerStore, MsgpackTranscoder
 from ledger.receipts import make_receipt
 from ledger.suites import Signer
+from ledger.workflow import CaseState, CaseWorkflow, WorkflowPolicy
 
 DEFAULT_CLAIM_TOLERANCE = 300 * 1_000_000  # five minutes, in microseconds
 REGISTRY_REFRESH_INTERVAL = 1_000_000  # how stale another worker's registry view may get
+
+
+def _region_of(ledger_name: str) -> str:
+    """``tongban/510000`` → ``510000``: the default home region of a ledger."""
+    return ledger_name.rsplit("/", 1)[-1]
 
 
 def now_micros() -> int:
@@ -33,13 +39,6 @@ def now_micros() -> int:
 
 class TimeOutOfTolerance(EnvelopeRejected):
     reason = "time_out_of_tolerance"
-
-
-class WorkflowPolicy:
-    """Decides whether a step may be taken; the case workflow module supplies the real one."""
-
-    def check(self, case: Case | None, envelope: Envelope, registry: KeyRegistry) -> None:
-        """Raise ``StepNotAllowed`` (or another ``EnvelopeRejected``) to refuse the step."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,9 @@ class LedgerApplication(Application[uuid.UUID]):
         self.node_signer = node_signer
         self.clock = clock
         self.claim_tolerance = claim_tolerance
-        self.workflow = workflow or WorkflowPolicy()
-        self.home_region = home_region
-        self.registry = KeyRegistry(self.trusted_roots, home_region=home_region)
+        self.workflow = workflow or CaseWorkflow()
+        self.home_region = home_region or _region_of(ledger_name)
+        self.registry = KeyRegistry(self.trusted_roots, home_region=self.home_region)
         self._registry_checked_at = 0
         if load_registry:
             self.refresh_registry()
@@ -253,7 +252,7 @@ class LedgerApplication(Application[uuid.UUID]):
                 reason="broken_link",
                 field="prev",
             )
-        self.workflow.check(case, envelope, self.registry)
+        self.workflow.step(case.flow if case is not None else CaseState(), envelope, self.registry)
         if case is None:
             case = Case.open(envelope.case_id, raw, now)
         else:

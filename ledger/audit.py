@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.domain import CASE_TOPICS, REGISTRY_TOPICS
-from ledger.envelope import ZERO_HASH, parse_event
+from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import (
     KeyRecord,
@@ -30,6 +30,7 @@ from ledger.keys import (
 )
 from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
 from ledger.receipts import Receipt, parse_receipt
+from ledger.workflow import CaseState, WorkflowPolicy, advance
 
 INTEGRITY = "integrity"
 POLICY = "policy"
@@ -48,6 +49,7 @@ REASONS = (
     "key_not_valid_at_time",
     "key_revoked",
     "uncertified_officer",
+    "illegal_step",
 )
 
 
@@ -114,6 +116,7 @@ class _Chain:
     stream_id: uuid.UUID
     expected_seq: int = 1
     prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
+    flow: CaseState = field(default_factory=CaseState)
 
     def skip(self, seq: int) -> None:
         """Step over an object already reported unreadable, so it is not reported missing too."""
@@ -130,7 +133,9 @@ class Auditor:
         ledger_name: str,
         trusted_roots: dict[str, bytes],
         home_region: str = "",
+        workflow: WorkflowPolicy | None = None,
     ):
+        self.workflow = workflow or WorkflowPolicy()
         self.store = store
         self.mapper = mapper
         self.ledger_name = ledger_name
@@ -370,11 +375,13 @@ class Auditor:
             )
             self._policy_or_integrity(row, error, after_the_fact)
             if not after_the_fact:
+                chain.flow = advance(chain.flow, envelope)
                 return
             assert info is not None
             key = info
         except LedgerError as error:
             self._find(*where, error.reason, error.detail)
+            chain.flow = advance(chain.flow, envelope)
             return
         if key.registered_index > (row.index or 0):
             self._find(
@@ -384,6 +391,16 @@ class Auditor:
             envelope.signed.verify(key.public_key)
         except LedgerError as error:
             self._find(*where, "bad_signature", error.detail)
+        self._replay_step(chain, row, envelope)
+
+    def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope) -> None:
+        """Check the step against the workflow under the case's own pinned catalog version."""
+        assert row.seq is not None
+        try:
+            chain.flow = self.workflow.step(chain.flow, envelope, self.registry)
+        except LedgerError as error:
+            self._find(row.stream_id, row.seq, "illegal_step", f"{error.reason}: {error.detail}")
+            chain.flow = advance(chain.flow, envelope)
 
     def _policy_or_integrity(self, row: LedgerRow, error: LedgerError, policy: bool) -> None:
         assert row.seq is not None
@@ -414,6 +431,7 @@ def _auditor(app: Any) -> Auditor:
         ledger_name=app.ledger_name,
         trusted_roots=app.trusted_roots,
         home_region=app.home_region,
+        workflow=app.workflow,
     )
 
 

@@ -72,6 +72,21 @@ BATCHES: tuple[int, ...] = (1, 2, 3)
 # The regions whose catalog ships with the package (GB/T 2260 codes).
 REGION_NAMES: Mapping[str, str] = {"320000": "江苏省", "510000": "四川省"}
 
+# What a signed catalog amendment may change (``tongban catalog amend``).
+AMENDABLE_FIELDS: tuple[str, ...] = (
+    "channels",
+    "coordination",
+    "status",
+    "lead_unit",
+    "cooperating_units",
+    "item_code",
+    "basis",
+    "item_type",
+    "time_limit",
+    "fee",
+    "issuing_mode",
+)
+
 _DATA_PACKAGE = "ledger"
 _DATA_DIR = "catalog_data"
 
@@ -345,6 +360,33 @@ class Catalog:
             and (status is None or item.status == status)
             and (unit_text is None or any(unit_text in u for u in item.units))
         )
+
+    def amended(self, changes: Sequence[Any]) -> Catalog:
+        """A new version with ``changes`` applied: ``[{"item", "field", "value"}, ...]``.
+
+        Modes (channels, coordination, status) changed this way get ``mode_source = admin``;
+        derived fields (sector, cooperating sectors) follow the units.
+        """
+        by_key = {item.item_key: item for item in self.items}
+        for n, change in enumerate(changes):
+            if not isinstance(change, Mapping) or set(change) != {"item", "field", "value"}:
+                raise ValueError(f"change {n} is not {{item, field, value}}")
+            key, name, value = change["item"], change["field"], change["value"]
+            if key not in by_key:
+                raise ValueError(f"change {n}: no item {key} in region {self.region}")
+            if name not in AMENDABLE_FIELDS:
+                raise ValueError(
+                    f"change {n}: field {name!r} cannot be amended "
+                    f"(amendable: {', '.join(AMENDABLE_FIELDS)})"
+                )
+            data = by_key[key].to_dict()
+            data[name] = list(value) if isinstance(value, list | tuple) else value
+            if name in ("channels", "coordination", "status"):
+                data["mode_source"] = "admin"
+            if name in ("lead_unit", "cooperating_units"):
+                data["sector"], data["cooperating_sectors"] = "", []
+            by_key[key] = CatalogItem.from_dict(data)
+        return Catalog(self.region, self.region_name, tuple(by_key.values()))
 
     def to_document(self) -> dict[str, Any]:
         """The data-file shape: region, name, version and items."""

@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import Head
 from ledger.keys import parse_key_record
+from ledger.workflow import CaseState, advance
 
 
 class Stream(Aggregate):
@@ -39,6 +40,7 @@ class Case(Stream):
 
     if TYPE_CHECKING:  # set by Opened.apply; eventsourcing would make it a constructor field
         steps: list[tuple[int, str, str, str]]
+        flow: CaseState
 
     class Opened(Aggregate.Created):
         envelope: bytes
@@ -46,6 +48,7 @@ class Case(Stream):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.steps = []
+            aggregate.flow = CaseState()
             aggregate._take(self.envelope, self.received_at)
 
     class StepTaken(Aggregate.Event):
@@ -59,6 +62,7 @@ class Case(Stream):
         envelope = parse_event(raw)
         # (seq, type, body, officer) of every step, for timelines and the workflow.
         self.steps.append((envelope.seq, envelope.type, envelope.body_id, envelope.officer_id))
+        self.flow = advance(self.flow, envelope)
         self.head_hash = envelope.hash
         self.last_received_at = received_at
 

@@ -27,12 +27,14 @@ key replaced it before ``t`` and it was not compromised at or before ``t``.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger import canonical
+from ledger.catalog import Catalog, CatalogError, load_catalog, regions
 from ledger.envelope import (
     KEY_PROOF_CONTEXT,
     KEY_RECORD_CONTEXT,
@@ -53,6 +55,76 @@ ROOT = "root"
 BODY = "body"
 OFFICER = "officer"
 NODE = "node"
+
+
+ROLES = frozenset({"cross_province_window", "in_province_window", "handler"})
+LEVELS = ("province", "city", "county", "township")
+_DIVISION = re.compile(r"[1-9][0-9]{5}")
+
+
+@dataclass(frozen=True)
+class BodyView:
+    """The organization data entitlement needs (GB/T 2260 division, level, sector, roles)."""
+
+    body_id: str
+    region: str
+    division: str
+    level: str
+    sector: str
+    roles: frozenset[str]
+
+
+def check_org(org: object, region: str) -> dict[str, Any]:
+    """Validate a body's organization data; an empty map is a body without roles."""
+    if not isinstance(org, dict):
+        raise MalformedEncoding("org must be a map", field="body.org")
+    if not org:
+        return org
+    allowed = {"division", "level", "sector", "parent", "roles"}
+    if set(org) - allowed:
+        raise MalformedEncoding(
+            f"unknown org fields {sorted(set(org) - allowed)}", field="body.org"
+        )
+    division = org.get("division")
+    if not isinstance(division, str) or not _DIVISION.fullmatch(division):
+        raise MalformedEncoding(
+            "org.division is a 6-digit GB/T 2260 code", field="body.org.division"
+        )
+    if division[:2] != region[:2]:
+        raise MalformedEncoding(
+            f"org.division {division} is outside region {region}", field="body.org.division"
+        )
+    if org.get("level") not in LEVELS:
+        raise MalformedEncoding(f"org.level is one of {list(LEVELS)}", field="body.org.level")
+    if not isinstance(org.get("sector"), str) or not org["sector"]:
+        raise MalformedEncoding(
+            "org.sector is the body's sector (e.g. 市场监管)", field="body.org.sector"
+        )
+    if not isinstance(org.get("parent", ""), str):
+        raise MalformedEncoding("org.parent is a body id", field="body.org.parent")
+    roles = org.get("roles", [])
+    if not isinstance(roles, list) or not set(roles) <= ROLES:
+        raise MalformedEncoding(f"org.roles is a subset of {sorted(ROLES)}", field="body.org.roles")
+    return org
+
+
+class CatalogVersions:
+    """The catalog versions a ledger knows: the packaged ones and signed amendments."""
+
+    def __init__(self, catalogs: Iterable[Catalog] = ()):
+        self.versions: dict[str, Catalog] = {c.version: c for c in catalogs}
+
+    def add(self, catalog: Catalog) -> None:
+        self.versions[catalog.version] = catalog
+
+    def get(self, version: str) -> Catalog | None:
+        return self.versions.get(version)
+
+    def amend(self, base_version: str, region: str, changes: list[Any]) -> Catalog:
+        base = self.versions.get(base_version)
+        if base is None or base.region != region:
+            raise ValueError(f"no catalog version {base_version} of region {region}")
+        return base.amended(changes)
 
 
 def registry_stream_id(region: str) -> uuid.UUID:
@@ -146,6 +218,7 @@ RECORD_TYPES = frozenset(
         "node_key_certified",
         "key_revoked",
         "finding_resolved",
+        "catalog_amended",
     }
 )
 
@@ -229,6 +302,7 @@ class Effects:
     body: BodyInfo | None = None
     officer: tuple[str, str, str] | None = None  # body id, officer id, kid
     resolution: Resolution | None = None
+    catalog: Catalog | None = None
 
 
 @dataclass
@@ -260,6 +334,10 @@ class KeyRegistry:
         self.bodies: dict[str, BodyInfo] = {}
         self.officers: dict[tuple[str, str], str] = {}  # (body, officer) -> current kid
         self.resolutions: dict[tuple[str, int, str], Resolution] = {}
+        # Every catalog version a case may pin: the packaged ones, then signed amendments.
+        self.catalogs = CatalogVersions(
+            load_catalog(region) for region in trusted_roots if region in regions()
+        )
         self.last_index = 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -299,6 +377,21 @@ class KeyRegistry:
             raise UnknownKey(f"key {kid} is not a node ledger key of this region", field="kid")
         info.check_valid_at(moment)
         return info
+
+    def body_view(self, body_id: str) -> BodyView | None:
+        """A body's organization data for entitlement, or None if unknown."""
+        info = self.bodies.get(body_id)
+        if info is None:
+            return None
+        org = info.org
+        return BodyView(
+            body_id=body_id,
+            region=info.region,
+            division=str(org.get("division", "")),
+            level=str(org.get("level", "")),
+            sector=str(org.get("sector", "")),
+            roles=frozenset(org.get("roles", [])),
+        )
 
     def body(self, body_id: str) -> BodyInfo:
         try:
@@ -375,6 +468,8 @@ class KeyRegistry:
         if effects.officer is not None:
             body_id, officer_id, kid = effects.officer
             self.officers[(body_id, officer_id)] = kid
+        if effects.catalog is not None:
+            self.catalogs.add(effects.catalog)
         if effects.resolution is not None:
             found = effects.resolution
             self.resolutions[(found.case_id, found.seq, found.reason)] = found
@@ -469,9 +564,7 @@ class KeyRegistry:
                 )
                 effects.body = replace(known, current_kid=new.kid)
             else:
-                org = body.get("org", {})
-                if not isinstance(org, dict):
-                    raise MalformedEncoding("org must be a map", field="body.org")
+                org = check_org(body.get("org", {}), record.region)
                 effects.body = BodyInfo(
                     body_id, require(body, "name", str), record.region, org, new.kid
                 )
@@ -552,4 +645,17 @@ class KeyRegistry:
                     str(body.get("note", "")),
                 )
             )
+        if kind == "catalog_amended":
+            self._require_root(signer, state, kind)
+            base = require(body, "base_version", str)
+            changes = require(body, "changes", list)
+            try:
+                amended = self.catalogs.amend(base, record.region, changes)
+            except (CatalogError, ValueError, TypeError) as error:
+                raise RegistryError(
+                    f"catalog amendment refused: {error}",
+                    reason="bad_amendment",
+                    field="body.changes",
+                ) from error
+            return Effects(catalog=amended)
         raise MalformedEncoding(f"unknown record type {kind}", field="type")  # pragma: no cover

@@ -169,7 +169,17 @@ def registry_vectors() -> list[dict[str, Any]]:
             "key-body-registered",
             "root",
             "body_registered",
-            key_body("body", body_id=BODY_ID, name=BODY_NAME, org={"level": "county"}),
+            key_body(
+                "body",
+                body_id=BODY_ID,
+                name=BODY_NAME,
+                org={
+                    "division": "510104",
+                    "level": "county",
+                    "sector": "人力资源社会保障",
+                    "roles": ["handler"],
+                },
+            ),
             {},
         ),
         (

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from tests.support.world import iter_cases, make_world
+from ledger.workflow import CaseWorkflow
+from tests.support.world import iter_online_cases, make_world
 
 
 @pytest.fixture(scope="module")
 def ledger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("node")
-    world = make_world(data_dir)
-    list(iter_cases(world, 100, 10))
+    world = make_world(data_dir, workflow=CaseWorkflow())
+    list(iter_online_cases(world, 100))
     world.app.close()
     return data_dir
 

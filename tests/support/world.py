@@ -19,6 +19,7 @@ from ledger.admin import RegistryClerk
 from ledger.application import Appended, LedgerApplication
 from ledger.envelope import ZERO_HASH, build_event
 from ledger.suites import Ed25519Signer
+from ledger.workflow import WorkflowPolicy
 
 START = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
 
@@ -78,6 +79,126 @@ class World:
         self.officers[officer_id] = officer
         return officer
 
+    def add_jiangsu(self) -> None:
+        js_root = seeded(f"root/{JIANGSU}")
+        js_clerk = RegistryClerk(self.app, JIANGSU)
+        js_clerk.establish_root(js_root, valid_from=START)
+        for body_id, name, org, officer_id in (
+            (
+                "320105-ZWFW",
+                "南京市建邺区政务服务中心",
+                {
+                    "division": "320105",
+                    "level": "county",
+                    "sector": "政务服务",
+                    "roles": ["cross_province_window"],
+                },
+                "js-001",
+            ),
+            (
+                "320105-RS",
+                "南京市建邺区人力资源和社会保障局",
+                {
+                    "division": "320105",
+                    "level": "county",
+                    "sector": "人力资源社会保障",
+                    "roles": ["handler"],
+                },
+                "jsrs-001",
+            ),
+        ):
+            key = seeded(f"body/{body_id}")
+            js_clerk.register_body(
+                js_root, body_id, name, key.public_key, org=org, valid_from=START
+            )
+            self.body_keys[body_id] = key
+            signer = seeded(f"officer/{body_id}/{officer_id}")
+            js_clerk.certify_officer(key, body_id, officer_id, signer.public_key, valid_from=START)
+            self.officers[officer_id] = Officer(body_id, officer_id, signer)
+
+    def received_body(
+        self,
+        item_key: str,
+        channel: str,
+        *,
+        home_body: str = "510104-RS",
+        jurisdiction: str = "510104",
+        origin_bodies: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A valid ``received`` body under the packaged catalog (fake applicant commitments)."""
+        from ledger.catalog import find_item, load_catalog
+
+        item = find_item(item_key)
+        return {
+            "item": item_key,
+            "channel": channel,
+            "coordination": item.coordination,
+            "catalog_version": load_catalog(item.region).version,
+            "applicant": {
+                "ref": "ap_test",
+                "commitments": {"name": bytes(32), "id_number": bytes(32)},
+            },
+            "materials": [{"name": "申请表", "sha256": bytes(32)}],
+            "home_body": home_body,
+            "jurisdiction": jurisdiction,
+            "origin_bodies": origin_bodies or [],
+        }
+
+    def run(
+        self,
+        case_id: uuid.UUID,
+        steps: list[tuple[str, str, dict[str, Any]]],
+        prev: bytes = ZERO_HASH,
+        first_seq: int = 1,
+    ) -> list[Appended]:
+        """Append ``(officer id, step type, body)`` steps in order; return the receipts."""
+        done = []
+        for n, (officer_id, event_type, body) in enumerate(steps):
+            officer = self.officers[officer_id]
+            appended = self.app.append_event(
+                self.event(officer, case_id, first_seq + n, prev, event_type, body)
+            )
+            prev = appended.head.event_hash
+            done.append(appended)
+        return done
+
+    def online_case(self, case_id: uuid.UUID | None = None) -> uuid.UUID:
+        """A ten-step online case of 失业登记 (510000/1/5), delivered by post after a
+        suspension and a lost parcel."""
+        case_id = case_id or uuid.uuid4()
+        self.run(
+            case_id,
+            [
+                ("rs-001", "received", self.received_body("510000/1/5", "online")),
+                (
+                    "rs-001",
+                    "form_checked",
+                    {"result": "pass", "reasons": [], "identity_verified": True},
+                ),
+                ("rs-001", "accepted", {"note": ""}),
+                ("rs-001", "suspended", {"reason": "hearing", "detail": "听证"}),
+                ("rs-001", "resumed", {"note": ""}),
+                (
+                    "rs-001",
+                    "decided",
+                    {"result": "approved", "reasons": [], "basis": "失业保险条例"},
+                ),
+                (
+                    "rs-001",
+                    "mailed",
+                    {"leg": "home_to_applicant", "courier": "EMS", "tracking_number": "EMS0001"},
+                ),
+                ("rs-001", "mail_problem", {"problem": "lost", "detail": ""}),
+                (
+                    "rs-001",
+                    "mailed",
+                    {"leg": "home_to_applicant", "courier": "EMS", "tracking_number": "EMS0002"},
+                ),
+                ("rs-001", "delivered", {"method": "post", "results": []}),
+            ],
+        )
+        return case_id
+
     def event(
         self,
         officer: Officer,
@@ -116,27 +237,67 @@ class World:
         return case_id, done
 
 
+JIANGSU = "320000"
+HANDLER_510104 = {
+    "division": "510104",
+    "level": "county",
+    "sector": "人力资源社会保障",
+    "roles": ["handler"],
+}
+WINDOW_510000 = {
+    "division": "510000",
+    "level": "province",
+    "sector": "政务服务",
+    "roles": ["in_province_window"],
+}
+
+
 def make_world(
-    data_dir: Path, *, database_url: str = "", schema: str | None = None, region: str = "510000"
+    data_dir: Path,
+    *,
+    database_url: str = "",
+    schema: str | None = None,
+    region: str = "510000",
+    workflow: WorkflowPolicy | None = None,
+    with_jiangsu: bool = False,
 ) -> World:
+    """A Sichuan ledger with a root, a node key, two bodies and two officers.
+
+    ``workflow`` defaults to the permissive policy (core tests sign generic steps); workflow
+    tests pass ``CaseWorkflow()``. ``with_jiangsu`` also trusts Jiangsu's root and registers
+    a Jiangsu window (``320105-ZWFW``, officer ``js-001``) and handler (``320105-RS``,
+    officer ``jsrs-001``) in Jiangsu's registry on this ledger.
+    """
     root = seeded(f"root/{region}")
-    write_trusted_roots(data_dir / "trust.json", {region: root.public_key})
     clock = Clock()
+    roots = {region: root.public_key}
+    if with_jiangsu:
+        roots[JIANGSU] = seeded(f"root/{JIANGSU}").public_key
+    write_trusted_roots(data_dir / "trust.json", roots)
     app = open_ledger(
         Settings(data_dir=data_dir, database_url=database_url, region=region),
         clock=clock,
         schema=schema,
+        workflow=workflow or WorkflowPolicy(),
     )
     clerk = RegistryClerk(app, region)
     clerk.establish_root(root, valid_from=START)
     assert app.node_signer is not None
     clerk.certify_node(root, app.node_signer.public_key, "node-1", valid_from=START)
     world = World(app, clock, region, root, clerk)
-    world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局")
-    world.add_body("510000-ZWFW", "四川省政务服务中心")
+    world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局", **HANDLER_510104)
+    world.add_body("510000-ZWFW", "四川省政务服务中心", **WINDOW_510000)
     world.add_officer("510104-RS", "rs-001")
     world.add_officer("510000-ZWFW", "zw-001")
+    if with_jiangsu:
+        world.add_jiangsu()
     return world
+
+
+def iter_online_cases(world: World, count: int) -> Iterator[uuid.UUID]:
+    """``count`` ten-step online cases under the real workflow."""
+    for _ in range(count):
+        yield world.online_case()
 
 
 def iter_cases(world: World, count: int, steps: int) -> Iterator[uuid.UUID]:

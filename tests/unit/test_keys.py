@@ -27,6 +27,7 @@ from ledger.keys import (
     sign_rotation_proof,
 )
 from ledger.suites import Ed25519Signer
+from ledger.workflow import WorkflowPolicy
 from tests.support.world import START, Officer, World, make_world, seeded
 
 REGION = "510000"
@@ -431,7 +432,9 @@ def test_key_records_replay_and_conflict_like_events(world: World) -> None:
 
 
 def test_another_worker_sees_new_certifications(world: World, tmp_path: Path) -> None:
-    second = open_ledger(Settings(data_dir=tmp_path, region=REGION), clock=world.clock)
+    second = open_ledger(
+        Settings(data_dir=tmp_path, region=REGION), clock=world.clock, workflow=WorkflowPolicy()
+    )
     newcomer = seeded("unit/app/zw-002")
     world.clerk.certify_officer(
         world.body_keys["510000-ZWFW"], "510000-ZWFW", "zw-002", newcomer.public_key

@@ -1,0 +1,601 @@
+"""How a cross-province case moves: its steps, the transition table, and who may take each step.
+
+One table, :data:`TRANSITIONS`, is the whole workflow: ``(state, step, next state, actor,
+channels, coordinations)``. A *step* is an event type, refined by the one body field that
+changes where the case goes (``form_checked:pass``, ``mailed:window_to_home``,
+``decided:approved``); ``docs/workflows.md`` draws the table (``tools/workflow_docs.py``), so the
+picture cannot drift from the rules.
+
+Actors (收件、经办权责清晰 — every step has exactly one responsible body):
+
+- ``intake``: the body that received the case (the window for ``proxy``, the home body for
+  ``online`` and ``direct``);
+- ``window``: the receiving window (``proxy`` only);
+- ``home``: the case's current home body (named at ``received``, changed by ``transferred``);
+- ``origin``: one of the origin bodies named at ``received`` (``joint`` items, 多地联办);
+- ``party``: any body on the case (``corrected``, which marks that body's own earlier step).
+
+Entitlement (:class:`Entitlement`) checks the organization data of the signed key registry:
+home steps by a ``handler`` body of the item's sector (lead or cooperating unit) whose division
+contains the case's jurisdiction in the home region; window steps by a
+``cross_province_window`` (another region) or ``in_province_window`` (same region) body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ledger.catalog import CatalogItem
+from ledger.envelope import Envelope
+from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, StepNotAllowed
+from ledger.keys import BodyView, CatalogVersions, KeyRegistry
+
+ALL_CHANNELS = frozenset({"online", "proxy", "direct"})
+ONLINE_OR_DIRECT = frozenset({"online", "direct"})
+PROXY = frozenset({"proxy"})
+BOTH = frozenset({"single", "joint"})
+JOINT = frozenset({"joint"})
+
+_DIVISION = re.compile(r"[1-9][0-9]{5}")
+
+
+class NotEntitled(EnvelopeRejected):
+    reason = "not_entitled"
+
+
+class ItemNotOpen(EnvelopeRejected):
+    """The item cannot be received: pending national deployment, a ministry's system, a check."""
+
+    reason = "item_not_open"
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str
+    step: str
+    next: str
+    actor: str
+    channels: frozenset[str] = ALL_CHANNELS
+    coordinations: frozenset[str] = BOTH
+
+
+def _t(
+    state: str,
+    step: str,
+    next_state: str,
+    actor: str,
+    channels: frozenset[str] = ALL_CHANNELS,
+    coordinations: frozenset[str] = BOTH,
+) -> Transition:
+    return Transition(state, step, next_state, actor, channels, coordinations)
+
+
+START = "start"
+TERMINAL = frozenset({"refused", "withdrawn"})
+# States before the home body decided: the applicant may still withdraw.
+_WITHDRAWABLE_BY_INTAKE = ("received", "intake_supplement", "checked", "to_home", "to_home_problem")
+_WITHDRAWABLE_BY_HOME = ("at_home", "home_supplement", "accepted", "suspended")
+
+TRANSITIONS: tuple[Transition, ...] = (
+    _t(START, "received", "received", "intake"),
+    # 形式审查 and 身份核验 where the application was received.
+    _t("received", "form_checked:pass", "checked", "intake", PROXY),
+    _t("received", "form_checked:pass", "at_home", "intake", ONLINE_OR_DIRECT),
+    _t("received", "form_checked:needs_supplement", "intake_supplement", "intake"),
+    _t("received", "form_checked:refused", "refused", "intake"),
+    _t("intake_supplement", "supplemented", "received", "intake"),
+    _t("checked", "supplement_requested", "intake_supplement", "window", PROXY),
+    # The file travels from the window to the home body (收受分离).
+    _t("checked", "mailed:window_to_home", "to_home", "window", PROXY),
+    _t("to_home", "mail_problem", "to_home_problem", "window", PROXY),
+    _t("to_home_problem", "mailed:window_to_home", "to_home", "window", PROXY),
+    _t("to_home", "arrived", "at_home", "home", PROXY),
+    # 受理 / 不予受理, supplements asked by the home body, misrouted files.
+    _t("at_home", "accepted", "accepted", "home"),
+    _t("at_home", "refused", "refused", "home"),
+    _t("at_home", "supplement_requested", "home_supplement", "home"),
+    _t("home_supplement", "supplemented", "checked", "window", PROXY),
+    _t("home_supplement", "supplemented", "at_home", "home", ONLINE_OR_DIRECT),
+    _t("at_home", "transferred", "at_home", "home"),
+    # Handling: joint items need every origin body; special procedures pause the clock.
+    _t("accepted", "co_handled", "accepted", "origin", ALL_CHANNELS, JOINT),
+    _t("accepted", "suspended", "suspended", "home"),
+    _t("suspended", "resumed", "accepted", "home"),
+    _t("accepted", "decided:approved", "decided", "home"),
+    _t("accepted", "decided:rejected", "decided", "home"),
+    # Delivering the result: online, by post to the applicant, or back at the window.
+    _t("decided", "delivered:online", "delivered", "home"),
+    _t("decided", "delivered:at_window", "delivered", "home", frozenset({"direct"})),
+    _t("decided", "mailed:home_to_applicant", "to_applicant", "home"),
+    _t("to_applicant", "mail_problem", "to_applicant_problem", "home"),
+    _t("to_applicant_problem", "mailed:home_to_applicant", "to_applicant", "home"),
+    _t("to_applicant", "delivered:post", "delivered", "home"),
+    _t("decided", "mailed:home_to_window", "to_window", "home", PROXY),
+    _t("to_window", "mail_problem", "to_window_problem", "home", PROXY),
+    _t("to_window_problem", "mailed:home_to_window", "to_window", "home", PROXY),
+    _t("to_window", "arrived", "at_window", "window", PROXY),
+    _t("at_window", "delivered:at_window", "delivered", "window", PROXY),
+    # After administrative review (行政复议) or a court ruling.
+    _t("decided", "reopened", "accepted", "home"),
+    _t("delivered", "reopened", "accepted", "home"),
+    _t("refused", "reopened", "at_home", "home"),
+    *(_t(state, "withdrawn", "withdrawn", "intake") for state in _WITHDRAWABLE_BY_INTAKE),
+    *(_t(state, "withdrawn", "withdrawn", "home") for state in _WITHDRAWABLE_BY_HOME),
+)
+
+STATES: tuple[str, ...] = tuple(
+    dict.fromkeys([START, *(t.state for t in TRANSITIONS), *(t.next for t in TRANSITIONS)])
+)
+# ``corrected`` is allowed in every state after ``received`` and leaves the state unchanged.
+CORRECTABLE_STATES = frozenset(STATES) - {START}
+
+# -- step bodies --------------------------------------------------------------------------
+
+_MATERIAL_FIELDS = frozenset({"name", "sha256"})
+
+
+def _text(
+    body: Mapping[str, Any], name: str, *, allow_empty: bool = False, limit: int = 500
+) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or (not value and not allow_empty) or len(value) > limit:
+        raise MalformedEncoding(
+            f"body.{name} must be {'' if allow_empty else 'non-empty '}text of at most {limit}"
+            " characters",
+            field=f"body.{name}",
+        )
+    return value
+
+
+def _choice(body: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    value = body.get(name)
+    if value not in choices:
+        raise MalformedEncoding(f"body.{name} must be one of {list(choices)}", field=f"body.{name}")
+    return str(value)
+
+
+def _texts(body: Mapping[str, Any], name: str, *, required: bool = False) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise MalformedEncoding(f"body.{name} must be a list of texts", field=f"body.{name}")
+    if required and not value:
+        raise MalformedEncoding(f"body.{name} must not be empty", field=f"body.{name}")
+    return value
+
+
+def _materials(body: Mapping[str, Any], name: str = "materials") -> None:
+    value = body.get(name)
+    if not isinstance(value, list) or not value:
+        raise MalformedEncoding(f"body.{name} lists at least one material", field=f"body.{name}")
+    for n, material in enumerate(value):
+        where = f"body.{name}[{n}]"
+        if not isinstance(material, dict) or set(material) != _MATERIAL_FIELDS:
+            raise MalformedEncoding(f"{where} is {{name, sha256}}", field=where)
+        if not isinstance(material["name"], str) or not material["name"]:
+            raise MalformedEncoding(f"{where}.name must be non-empty text", field=f"{where}.name")
+        digest = material["sha256"]
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            raise MalformedEncoding(f"{where}.sha256 must be 32 bytes", field=f"{where}.sha256")
+
+
+def _applicant(body: Mapping[str, Any]) -> None:
+    applicant = body.get("applicant")
+    if not isinstance(applicant, dict) or set(applicant) != {"ref", "commitments"}:
+        raise MalformedEncoding("body.applicant is {ref, commitments}", field="body.applicant")
+    if not isinstance(applicant["ref"], str) or not applicant["ref"]:
+        raise MalformedEncoding("body.applicant.ref must be text", field="body.applicant.ref")
+    commitments = applicant["commitments"]
+    allowed = {"name", "id_number", "phone", "address"}
+    if (
+        not isinstance(commitments, dict)
+        or not {"name", "id_number"} <= set(commitments) <= allowed
+        or not all(isinstance(v, bytes) and len(v) == 32 for v in commitments.values())
+    ):
+        raise MalformedEncoding(
+            "body.applicant.commitments maps name, id_number (and phone, address) to 32-byte "
+            "HMACs; personal data never enters an envelope in clear",
+            field="body.applicant.commitments",
+        )
+
+
+def _division(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not _DIVISION.fullmatch(value):
+        raise MalformedEncoding(
+            f"body.{name} must be a 6-digit division code (GB/T 2260)", field=f"body.{name}"
+        )
+    return value
+
+
+def _check_received(body: Mapping[str, Any]) -> None:
+    _text(body, "item")
+    _choice(body, "channel", ("online", "proxy", "direct"))
+    _choice(body, "coordination", ("single", "joint"))
+    _text(body, "catalog_version")
+    _applicant(body)
+    _materials(body)
+    _text(body, "home_body")
+    _division(body, "jurisdiction")
+    _texts(body, "origin_bodies")
+
+
+_BODY_CHECKS: dict[str, Callable[[Mapping[str, Any]], object]] = {
+    "received": _check_received,
+    "form_checked": lambda b: (
+        _choice(b, "result", ("pass", "needs_supplement", "refused")),
+        _texts(b, "reasons"),
+        _flag(b, "identity_verified"),
+    ),
+    "supplement_requested": lambda b: (_texts(b, "items", required=True), _text(b, "reason")),
+    "supplemented": _materials,
+    "mailed": lambda b: (
+        _choice(b, "leg", ("window_to_home", "home_to_window", "home_to_applicant")),
+        _text(b, "courier"),
+        _text(b, "tracking_number", limit=64),
+    ),
+    "mail_problem": lambda b: (
+        _choice(b, "problem", ("lost", "returned", "damaged")),
+        _text(b, "detail", allow_empty=True),
+    ),
+    "arrived": lambda b: _text(b, "note", allow_empty=True),
+    "accepted": lambda b: _text(b, "note", allow_empty=True),
+    "refused": lambda b: (_texts(b, "reasons", required=True), _text(b, "basis")),
+    "transferred": lambda b: (_text(b, "to_body"), _text(b, "reason")),
+    "co_handled": lambda b: _text(b, "opinion"),
+    "suspended": lambda b: (
+        _choice(b, "reason", ("hearing", "testing", "expert_review", "other")),
+        _text(b, "detail", allow_empty=True),
+    ),
+    "resumed": lambda b: _text(b, "note", allow_empty=True),
+    "decided": lambda b: (
+        _choice(b, "result", ("approved", "rejected")),
+        _texts(b, "reasons"),
+        _text(b, "basis"),
+    ),
+    "delivered": lambda b: (
+        _choice(b, "method", ("online", "post", "at_window")),
+        _texts(b, "results"),
+    ),
+    "withdrawn": lambda b: _text(b, "reason"),
+    "corrected": lambda b: (_positive(b, "target_seq"), _text(b, "reason")),
+    "reopened": lambda b: (
+        _choice(b, "basis", ("administrative_review", "court_ruling")),
+        _text(b, "reference"),
+    ),
+}
+STEP_TYPES: tuple[str, ...] = tuple(_BODY_CHECKS)
+# The one body field that refines a step in the table.
+_REFINED_BY = {
+    "form_checked": "result",
+    "mailed": "leg",
+    "decided": "result",
+    "delivered": "method",
+}
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if not isinstance(value, bool):
+        raise MalformedEncoding(f"body.{name} must be true or false", field=f"body.{name}")
+    return value
+
+
+def _positive(body: Mapping[str, Any], name: str) -> int:
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise MalformedEncoding(f"body.{name} must be a positive integer", field=f"body.{name}")
+    return value
+
+
+def check_body(step_type: str, body: Mapping[str, Any]) -> str:
+    """Validate a step's body; return its table step (``type`` or ``type:refinement``)."""
+    check = _BODY_CHECKS.get(step_type)
+    if check is None:
+        raise MalformedEncoding(
+            f"unknown step type {step_type!r}; known: {', '.join(STEP_TYPES)}", field="type"
+        )
+    check(body)
+    refined_by = _REFINED_BY.get(step_type)
+    return f"{step_type}:{body[refined_by]}" if refined_by else step_type
+
+
+# -- case state ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Where a case is and who is on it; rebuilt from its steps."""
+
+    state: str = START
+    item: str = ""
+    channel: str = ""
+    coordination: str = ""
+    catalog_version: str = ""
+    jurisdiction: str = ""
+    intake_body: str = ""
+    home_body: str = ""
+    origin_bodies: tuple[str, ...] = ()
+    co_handled_by: frozenset[str] = frozenset()
+    steps_by_body: Mapping[int, str] = field(default_factory=dict)  # seq -> body that took it
+
+    def allowed_steps(self) -> list[str]:
+        """The table steps possible next from here (for this channel and coordination)."""
+        steps = [
+            t.step
+            for t in TRANSITIONS
+            if t.state == self.state
+            and (
+                self.state == START
+                or (self.channel in t.channels and self.coordination in t.coordinations)
+            )
+        ]
+        if self.state in CORRECTABLE_STATES:
+            steps.append("corrected")
+        return list(dict.fromkeys(steps))
+
+    def transition(self, step: str) -> Transition:
+        for t in TRANSITIONS:
+            if (
+                t.state == self.state
+                and t.step == step
+                and (
+                    self.state == START
+                    or (self.channel in t.channels and self.coordination in t.coordinations)
+                )
+            ):
+                return t
+        allowed = ", ".join(self.allowed_steps()) or "none (the case is closed)"
+        raise StepNotAllowed(
+            f"step {step!r} is not allowed in state {self.state!r}; allowed next: {allowed}",
+            field="type",
+        )
+
+    def actor_bodies(self, actor: str) -> tuple[str, ...]:
+        """The bodies that may act as ``actor`` on this case now."""
+        if actor == "intake":
+            return (self.intake_body,)
+        if actor == "window":
+            return (self.intake_body,) if self.channel == "proxy" else ()
+        if actor == "home":
+            return (self.home_body,)
+        if actor == "origin":
+            return tuple(b for b in self.origin_bodies if b not in self.co_handled_by)
+        return ()
+
+
+def catalog_item(catalogs: CatalogVersions, version: str, item_key: str) -> CatalogItem:
+    """The item as the pinned catalog version has it, or the refusal naming the field."""
+    catalog = catalogs.get(version)
+    if catalog is None:
+        raise EnvelopeRejected(
+            f"catalog version {version} is not known to this ledger",
+            reason="unknown_catalog_version",
+            field="body.catalog_version",
+        )
+    for item in catalog.items:
+        if item.item_key == item_key:
+            return item
+    raise EnvelopeRejected(
+        f"catalog version {version[:12]}… of region {catalog.region} has no item {item_key}",
+        reason="unknown_item",
+        field="body.item",
+    )
+
+
+def _contains(division: str, level: str, jurisdiction: str) -> bool:
+    """Whether a body at ``division``/``level`` covers the place ``jurisdiction``."""
+    prefix = {"province": 2, "city": 4}.get(level, 6)
+    return jurisdiction[:prefix] == division[:prefix]
+
+
+class Entitlement:
+    """Decides whether a body may act on a case, from the signed organization registry."""
+
+    def __init__(self, bodies: Callable[[str], BodyView | None], home_region: str):
+        self.bodies = bodies
+        self.home_region = home_region
+
+    def known(self, body_id: str, field_name: str) -> BodyView:
+        body = self.bodies(body_id)
+        if body is None:
+            raise NotEntitled(
+                f"body {body_id!r} is not in the organization registry", field=field_name
+            )
+        return body
+
+    def check_handler(
+        self, body_id: str, item: CatalogItem, jurisdiction: str, field_name: str
+    ) -> None:
+        body = self.known(body_id, field_name)
+        sectors = {item.sector, *item.cooperating_sectors}
+        problems = []
+        if body.region != self.home_region:
+            problems.append(
+                f"is in region {body.region}, the case's home region is {self.home_region}"
+            )
+        if "handler" not in body.roles:
+            problems.append("has no handler role")
+        if body.sector not in sectors:
+            problems.append(
+                f"is of sector {body.sector!r}, the item needs one of {sorted(sectors)}"
+            )
+        if not _contains(body.division, body.level, jurisdiction):
+            problems.append(f"({body.level} {body.division}) does not cover {jurisdiction}")
+        if problems:
+            raise NotEntitled(f"body {body_id} " + "; ".join(problems), field=field_name)
+
+    def check_window(self, body_id: str) -> None:
+        body = self.known(body_id, "actor.body")
+        role = "in_province_window" if body.region == self.home_region else "cross_province_window"
+        if role not in body.roles:
+            raise NotEntitled(f"body {body_id} has no {role} role", field="actor.body")
+
+
+def _opened(envelope: Envelope) -> CaseState:
+    body = envelope.body
+    return CaseState(
+        state="received",
+        item=body["item"],
+        channel=body["channel"],
+        coordination=body["coordination"],
+        catalog_version=body["catalog_version"],
+        jurisdiction=body["jurisdiction"],
+        intake_body=envelope.body_id,
+        home_body=body["home_body"],
+        origin_bodies=tuple(body.get("origin_bodies", [])),
+        steps_by_body={envelope.seq: envelope.body_id},
+    )
+
+
+def advance(state: CaseState, envelope: Envelope) -> CaseState:
+    """The state after a step already accepted (no entitlement checks: replaying stored steps).
+
+    A step the table does not allow leaves the state as it was; the audit reports it.
+    """
+    try:
+        step = check_body(envelope.type, envelope.body)
+        if state.state == START:
+            return _opened(envelope) if step == "received" else state
+        taken = {**state.steps_by_body, envelope.seq: envelope.body_id}
+        if step == "corrected":
+            return replace(state, steps_by_body=taken)
+        new = replace(state, state=state.transition(step).next, steps_by_body=taken)
+    except LedgerError:  # a step the rules refuse (only a permissive policy stores one)
+        return state
+    if step == "transferred":
+        new = replace(new, home_body=envelope.body["to_body"])
+    elif step == "co_handled":
+        new = replace(new, co_handled_by=state.co_handled_by | {envelope.body_id})
+    return new
+
+
+def check_received(envelope: Envelope, catalogs: CatalogVersions, entitlement: Entitlement) -> None:
+    """Refuse a ``received`` step the catalog or the organization registry does not allow."""
+    body = envelope.body
+    item = catalog_item(catalogs, body["catalog_version"], body["item"])
+    if item.region != entitlement.home_region:
+        raise EnvelopeRejected(
+            f"item {item.item_key} belongs to region {item.region}; a case lives in the ledger "
+            "of the region whose body decides it",
+            reason="wrong_ledger",
+            field="body.item",
+        )
+    if item.status in ("pending", "national_system", "verify"):
+        why = {
+            "pending": "waits for a national deployment (待统一部署)",
+            "national_system": "is handled in a ministry's national system",
+            "verify": "is a certificate check, handled by the license module",
+        }[item.status]
+        raise ItemNotOpen(f"item {item.item_key} {item.national_name} {why}", field="body.item")
+    channel = body["channel"]
+    if channel not in item.channels:
+        raise EnvelopeRejected(
+            f"item {item.item_key} is not offered through {channel!r} (only "
+            f"{', '.join(item.channels)})",
+            reason="channel_not_offered",
+            field="body.channel",
+        )
+    if body["coordination"] != item.coordination:
+        raise EnvelopeRejected(
+            f"item {item.item_key} is {item.coordination} in catalog version {item_version(body)}",
+            reason="wrong_coordination",
+            field="body.coordination",
+        )
+    origins = body.get("origin_bodies", [])
+    if item.coordination == "joint" and not origins:
+        raise EnvelopeRejected(
+            f"item {item.item_key} is handled jointly (多地联办): name its origin bodies",
+            reason="missing_origin",
+            field="body.origin_bodies",
+        )
+    if item.coordination == "single" and origins:
+        raise EnvelopeRejected(
+            f"item {item.item_key} is not handled jointly",
+            reason="unexpected_origin",
+            field="body.origin_bodies",
+        )
+    if not body["jurisdiction"].startswith(entitlement.home_region[:2]):
+        raise EnvelopeRejected(
+            f"jurisdiction {body['jurisdiction']} is outside region {entitlement.home_region}",
+            reason="wrong_jurisdiction",
+            field="body.jurisdiction",
+        )
+    entitlement.check_handler(body["home_body"], item, body["jurisdiction"], "body.home_body")
+    for n, origin in enumerate(origins):
+        entitlement.known(origin, f"body.origin_bodies[{n}]")
+    if channel == "proxy":
+        entitlement.check_window(envelope.body_id)
+    elif envelope.body_id != body["home_body"]:
+        raise NotEntitled(
+            f"an {channel} case is received by its home body {body['home_body']}, not "
+            f"{envelope.body_id}",
+            field="actor.body",
+        )
+
+
+def item_version(body: Mapping[str, Any]) -> str:
+    return f"{str(body.get('catalog_version', ''))[:12]}…"
+
+
+def take_step(
+    state: CaseState, envelope: Envelope, catalogs: CatalogVersions, entitlement: Entitlement
+) -> CaseState:
+    """The case state after ``envelope``, or the refusal naming the state, the steps allowed
+    next and the field."""
+    step = check_body(envelope.type, envelope.body)
+    if state.state == START:
+        state.transition(step)  # only ``received`` opens a case
+        check_received(envelope, catalogs, entitlement)
+        return advance(state, envelope)
+    if step == "corrected":
+        target = envelope.body["target_seq"]
+        if target >= envelope.seq or state.steps_by_body.get(target) != envelope.body_id:
+            raise StepNotAllowed(
+                f"a body corrects only its own earlier step; seq {target} was not taken by "
+                f"{envelope.body_id}",
+                field="body.target_seq",
+            )
+        return advance(state, envelope)
+    transition = state.transition(step)
+    bodies = state.actor_bodies(transition.actor)
+    if envelope.body_id not in bodies:
+        who = ", ".join(bodies) or "no body"
+        raise NotEntitled(
+            f"step {step!r} in state {state.state!r} is taken by the {transition.actor} body "
+            f"({who}), not {envelope.body_id}",
+            field="actor.body",
+        )
+    if step == "transferred":
+        to_body = envelope.body["to_body"]
+        if to_body == state.home_body:
+            raise StepNotAllowed("a case is transferred to another body", field="body.to_body")
+        item = catalog_item(catalogs, state.catalog_version, state.item)
+        entitlement.check_handler(to_body, item, state.jurisdiction, "body.to_body")
+    elif step.startswith("decided:") and state.coordination == "joint":
+        waiting = [b for b in state.origin_bodies if b not in state.co_handled_by]
+        if waiting:
+            raise StepNotAllowed(
+                "a joint case is decided after every origin body co-handled it; waiting for "
+                f"{', '.join(waiting)}",
+                field="type",
+            )
+    return advance(state, envelope)
+
+
+class WorkflowPolicy:
+    """No rules beyond the table-free core: for tests of the signed core and for tools."""
+
+    def step(self, state: CaseState, envelope: Envelope, registry: KeyRegistry) -> CaseState:
+        """The state after ``envelope``; raise ``EnvelopeRejected`` to refuse it."""
+        return advance(state, envelope)
+
+
+class CaseWorkflow(WorkflowPolicy):
+    """The real rules: the transition table, the pinned catalog, the organization registry."""
+
+    def step(self, state: CaseState, envelope: Envelope, registry: KeyRegistry) -> CaseState:
+        entitlement = Entitlement(registry.body_view, registry.home_region)
+        return take_step(state, envelope, registry.catalogs, entitlement)
