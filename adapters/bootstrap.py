@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
@@ -11,12 +13,25 @@ from adapters.settings import Settings
 from ledger.application import LedgerApplication, now_micros
 from ledger.workflow import WorkflowPolicy
 
+if TYPE_CHECKING:
+    from adapters.access import AccessStore
+    from adapters.vault import PersonalDataVault
+
 NODE_KEY_FILE = "node.key"
 TRUST_FILE = "trust.json"
 
 
 class ConfigurationError(ValueError):
     pass
+
+
+@dataclass
+class NodeServices:
+    settings: Settings
+    ledger: LedgerApplication
+    vault: PersonalDataVault
+    access: AccessStore
+    clock: Callable[[], int]
 
 
 def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
@@ -63,7 +78,8 @@ def open_ledger(
 ) -> LedgerApplication:
     """The node's ledger on the configured database, with its ledger key and trust roots."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = persistence_env(settings.resolved_database_url(), schema=schema)
+    env = persistence_env(settings.resolved_database_url(),
+                          schema=schema or settings.database_schema or None)
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     return LedgerApplication(
         env,
@@ -78,3 +94,23 @@ def open_ledger(
         claim_tolerance=settings.claim_tolerance_seconds * 1_000_000,
         workflow=workflow,
     )
+
+
+def open_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], int] = now_micros,
+    schema: str | None = None,
+    workflow: WorkflowPolicy | None = None,
+) -> NodeServices:
+    """Everything a serving node needs: ledger, vault, tokens and access log."""
+    from adapters.access import open_access_store
+    from adapters.vault import load_or_create_master_key, open_vault
+
+    ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
+    url = settings.resolved_database_url()
+    schema = schema or settings.database_schema or None
+    vault = open_vault(url, settings.data_dir, load_or_create_master_key(settings.data_dir),
+                       schema=schema or "public")
+    access = open_access_store(url, settings.data_dir, schema=schema)
+    return NodeServices(settings, ledger, vault, access, clock)

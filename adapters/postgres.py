@@ -111,6 +111,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "ORDER BY l.ledger_index",
         )
 
+    def select_stream_ids(self, topic: str) -> list[uuid.UUID]:
+        query = SQL(
+            "SELECT e.originator_id FROM {0} e JOIN {1} l ON e.originator_id = l.originator_id "
+            "AND e.originator_version = l.originator_version WHERE e.topic = %s "
+            "ORDER BY l.ledger_index"
+        ).format(self.events_table, self.ledger_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (topic,))
+            return [row["originator_id"] for row in curs.fetchall()]
+
     def max_index(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.max_index_statement)

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
         default="",
         description="sqlite:///path or postgresql://...; empty means ledger.sqlite3 in data_dir",
     )
+    database_schema: str = Field(default="", description="PostgreSQL schema (default: public)")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
     region: str = Field(default="510000", description="This node's region code (GB/T 2260)")

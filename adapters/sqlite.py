@@ -95,6 +95,17 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "ORDER BY l.ledger_index",
         )
 
+    def select_stream_ids(self, topic: str) -> list[uuid.UUID]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT e.originator_id FROM {self.events_table_name} e "
+                f"JOIN {self.ledger_table_name} l ON e.originator_id = l.originator_id "
+                "AND e.originator_version = l.originator_version "
+                "WHERE e.topic = ? ORDER BY l.ledger_index",
+                (topic,),
+            )
+            return [uuid.UUID(row[0]) for row in c.fetchall()]
+
     def max_index(self) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT COALESCE(MAX(ledger_index), 0) FROM {self.ledger_table_name}")

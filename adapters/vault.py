@@ -586,7 +586,9 @@ class PostgresVault(_VaultBase):
 # --- wiring ----------------------------------------------------------------------------------
 
 
-def open_vault(database_url: str, data_dir: Path, master_key: bytes) -> PersonalDataVault:
+def open_vault(
+    database_url: str, data_dir: Path, master_key: bytes, *, schema: str = "public"
+) -> PersonalDataVault:
     """The vault for this node's database URL.
 
     ``postgresql://`` (or ``postgres://``, ``postgresql+psycopg://``) → :class:`PostgresVault`
@@ -598,7 +600,7 @@ def open_vault(database_url: str, data_dir: Path, master_key: bytes) -> Personal
     if not database_url or scheme.startswith("sqlite"):
         return SQLiteVault(data_dir / VAULT_SQLITE_FILE, master_key=master_key)
     if separator and scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
-        return PostgresVault(f"postgresql://{rest}", master_key=master_key)
+        return PostgresVault(f"postgresql://{rest}", schema, master_key=master_key)
     raise VaultConfigurationError(f"unsupported database URL scheme {scheme!r}")
 
 

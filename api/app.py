@@ -1,22 +1,36 @@
-"""The FastAPI app factory."""
+"""The FastAPI app factory: one node's HTTP API (OpenAPI at /docs)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
-from api.routes import catalog, health
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import audit, cases, catalog, health, keys
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the HTTP app for one node."""
-    settings = settings or Settings()
+def create_app(
+    settings: Settings | None = None, *, services: NodeServices | None = None
+) -> FastAPI:
+    """Build the HTTP app for one node; ``services`` defaults to the configured adapters."""
+    if services is None:
+        services = open_services(settings or Settings())
+    settings = services.settings
     app = FastAPI(
         title="Tongban",
         summary="Signed case ledger and electronic-license exchange for 跨省通办",
         version="0.1.0",
     )
     app.state.settings = settings
+    app.state.services = services
+    app.state.audit_jobs = {}
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(catalog.router)
+    app.include_router(cases.router)
+    app.include_router(audit.router)
+    app.include_router(keys.router)
     return app

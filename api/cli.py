@@ -8,25 +8,38 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.settings import Settings
+from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
+from api.cli_demo import add_amend_command, add_demo_command
 from api.cli_ledger import add_ledger_commands
+from api.cli_tokens import add_token_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
-    from api.app import create_app
-
-    overrides: dict[str, object] = {}
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    # The app factory reads TONGBAN_* (so every worker process configures itself alike).
+    for name, value in (("DATA_DIR", args.data_dir), ("HOST", args.host), ("PORT", args.port)):
+        if value is not None:
+            os.environ[f"TONGBAN_{name}"] = str(value)
+    settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    if args.workers > 1 and settings.resolved_database_url().startswith("sqlite"):
+        print(
+            "tongban: several workers need PostgreSQL (TONGBAN_DATABASE_URL); "
+            "SQLite serves one writer",
+            file=sys.stderr,
+        )
+        return 64
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+    )
     return 0
 
 
@@ -38,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (TONGBAN_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (TONGBAN_PORT)")
     serve.add_argument("--data-dir", type=Path, default=None, help="data directory")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
     serve.set_defaults(handler=_serve)
     add_catalog_command(commands)
     add_ledger_commands(commands)
+    add_demo_command(commands)
+    add_amend_command(commands)
+    add_case_commands(commands)
+    add_token_commands(commands)
     return parser
 
 

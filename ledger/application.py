@@ -6,6 +6,7 @@ ledger rule. The node's own key signs receipts; it never holds an officer's or a
 
 from __future__ import annotations
 
+import threading
 import time as _time
 import uuid
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from typing import Any, cast
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
-from ledger.domain import ALLOWED_EVENT_CLASSES, Case, Registry, Stream
+from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, Registry, Stream
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import ConflictError, EnvelopeRejected, Head, UnknownCase
 from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
@@ -112,6 +113,9 @@ class LedgerApplication(Application[uuid.UUID]):
         self.home_region = home_region or _region_of(ledger_name)
         self.registry = KeyRegistry(self.trusted_roots, home_region=self.home_region)
         self._registry_checked_at = 0
+        # One append at a time per process: the registry view and the case cache are shared
+        # by the server's threads. Other processes are serialized by the database.
+        self._lock = threading.RLock()
         if load_registry:
             self.refresh_registry()
 
@@ -158,6 +162,10 @@ class LedgerApplication(Application[uuid.UUID]):
         envelope = self.mapper.transcoder.decode(state)["envelope"]
         return LedgerEntry(index, stream_id, seq, envelope, receipt)
 
+    def case_ids(self) -> list[uuid.UUID]:
+        """Every case, in the order the ledger received them."""
+        return self.store.select_stream_ids(CASE_TOPICS[0])
+
     def entries_after(self, after_index: int, limit: int) -> list[LedgerEntry]:
         """Stored objects in ledger-index order, with their exact signed bytes."""
         return [
@@ -175,6 +183,10 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def refresh_registry(self) -> None:
         """Apply registry records stored (by any worker) since this process last looked."""
+        with self._lock:
+            self._refresh_registry()
+
+    def _refresh_registry(self) -> None:
         # Selected by stream id, not by topic: a row's topic cannot hide a record from us.
         streams = [registry_stream_id(region) for region in self.trusted_roots]
         for entry in self.store.select_stream_entries(streams, self.registry.last_index):
@@ -189,6 +201,10 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def append_key_record(self, raw: bytes) -> Appended:
         """Append a key record (of this region or another trusted one) to the registry."""
+        with self._lock:
+            return self._append_key_record(raw)
+
+    def _append_key_record(self, raw: bytes) -> Appended:
         record = parse_key_record(raw)
         stream_id = registry_stream_id(record.region)
         stream = self._get(stream_id)
@@ -211,6 +227,10 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def append_event(self, raw: bytes) -> Appended:
         """Verify and append one signed case event; return its receipt."""
+        with self._lock:
+            return self._append_event(raw)
+
+    def _append_event(self, raw: bytes) -> Appended:
         envelope = parse_event(raw)
         if envelope.ledger != self.ledger_name:
             raise EnvelopeRejected(

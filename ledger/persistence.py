@@ -88,6 +88,10 @@ class LedgerStore(Protocol):
 
     def select_entries(self, after_index: int, limit: int) -> list[LedgerEntry]: ...
 
+    def select_stream_ids(self, topic: str) -> list[uuid.UUID]:
+        """Ids of the streams whose first object has ``topic``, in ledger-index order."""
+        ...
+
     def max_index(self) -> int: ...
 
 

@@ -290,6 +290,13 @@ def _positive(body: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def table_step(step_type: str, body: Mapping[str, Any]) -> str:
+    """``type`` or ``type:refinement`` of a step already checked (for timelines)."""
+    refined_by = _REFINED_BY.get(step_type)
+    value = body.get(refined_by) if refined_by else None
+    return f"{step_type}:{value}" if isinstance(value, str) else step_type
+
+
 def check_body(step_type: str, body: Mapping[str, Any]) -> str:
     """Validate a step's body; return its table step (``type`` or ``type:refinement``)."""
     check = _BODY_CHECKS.get(step_type)

@@ -90,4 +90,8 @@ def test_invalid_filter_is_422_naming_the_field(
 ) -> None:
     response = client.get("/catalog/510000", params=params)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", field]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert problem["field"] == field
+    assert field in problem["detail"]

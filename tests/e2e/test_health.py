@@ -10,4 +10,5 @@ def test_health_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     client = TestClient(create_app(Settings(data_dir=tmp_path)))
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
+    assert response.json()["ledger"] == "tongban/510000"

@@ -1,0 +1,217 @@
+"""API tokens and the personal-data access log, on SQLite or PostgreSQL.
+
+Tokens are random (``tb_`` + 52 base32 characters, 256 bits), shown once at creation and stored
+only as SHA-256 hashes; each is bound to one principal: a body (of this region or another), an
+auditor, a peer region, or the region's administrator. Revoked tokens stay listed.
+
+Every read of an applicant's personal data in clear is recorded (who, when, which case, why)
+and listed per case (``GET /cases/{id}/access``).
+
+Both tables live apart from the ledger's: SQLite ``access.sqlite3`` in the data directory, or
+the ``tongban_tokens`` / ``tongban_access_log`` tables on PostgreSQL. Driver errors become
+:class:`AccessStoreError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psycopg
+
+PRINCIPAL_KINDS = ("body", "auditor", "peer", "admin")
+
+
+class AccessStoreError(Exception):
+    pass
+
+
+class UnknownToken(AccessStoreError, LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as."""
+
+    kind: str  # body, auditor, peer, admin
+    subject: str  # body id, auditor name, region code; "admin" for the administrator
+    token_id: str
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    token_id: str
+    kind: str
+    subject: str
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    case_id: str
+    kind: str
+    subject: str
+    purpose: str
+    fields: str
+    at: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tongban_tokens ("
+    "token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "
+    "subject TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS tongban_access_log ("
+    "case_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, purpose TEXT NOT NULL, "
+    "fields TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tongban_access_log_case ON tongban_access_log (case_id)",
+)
+
+
+class AccessStore:
+    """Tokens and the access log; one implementation, two drivers (``?`` vs ``%s``)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], contextlib.AbstractContextManager[Any]],
+        placeholder: str,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+    ):
+        self._connect = connect
+        self._p = placeholder
+        self._rng = rng
+        with self._tx() as cur:
+            for statement in _SCHEMA:
+                cur.execute(statement)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Any]:
+        try:
+            with self._connect() as conn:
+                cur = conn.cursor()
+                yield cur
+                conn.commit()
+        except (sqlite3.Error, psycopg.Error) as error:
+            raise AccessStoreError(f"access store failed: {error}") from error
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self._p)
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def create_token(self, kind: str, subject: str, *, now: datetime) -> tuple[str, TokenInfo]:
+        """A new token for ``kind``/``subject``: the plaintext (shown once) and its record."""
+        if kind not in PRINCIPAL_KINDS:
+            raise ValueError(f"principal kind must be one of {PRINCIPAL_KINDS}")
+        if not subject:
+            raise ValueError("a token names its principal")
+        token = "tb_" + base64.b32encode(self._rng(32)).decode().rstrip("=").lower()
+        digest = token_hash(token)
+        info = TokenInfo(digest[:16], kind, subject, now.isoformat(), None)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO tongban_tokens VALUES (?, ?, ?, ?, ?, NULL)"),
+                (digest, info.token_id, kind, subject, info.created_at),
+            )
+        return token, info
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal of a valid, unrevoked token, else None."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT kind, subject, token_id FROM tongban_tokens "
+                    "WHERE token_hash = ? AND revoked_at IS NULL"
+                ),
+                (token_hash(token),),
+            )
+            row = cur.fetchone()
+        return Principal(row[0], row[1], row[2]) if row else None
+
+    def revoke(self, token_or_id: str, *, now: datetime) -> TokenInfo:
+        """Revoke by token id (as listed) or by the token itself."""
+        key = token_hash(token_or_id)[:16] if token_or_id.startswith("tb_") else token_or_id
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_tokens SET revoked_at = COALESCE(revoked_at, ?) "
+                    "WHERE token_id = ?"
+                ),
+                (now.isoformat(), key),
+            )
+            if cur.rowcount == 0:
+                raise UnknownToken(f"no token {key}")
+        return next(t for t in self.tokens() if t.token_id == key)
+
+    def tokens(self) -> list[TokenInfo]:
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT token_id, kind, subject, created_at, revoked_at FROM tongban_tokens "
+                "ORDER BY created_at, token_id"
+            )
+            return [TokenInfo(*row) for row in cur.fetchall()]
+
+    # -- the access log ----------------------------------------------------------------------
+
+    def record_access(
+        self, case_id: str, principal: Principal, *, purpose: str, fields: str, now: datetime
+    ) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO tongban_access_log VALUES (?, ?, ?, ?, ?, ?)"),
+                (case_id, principal.kind, principal.subject, purpose, fields, now.isoformat()),
+            )
+
+    def accesses(self, case_id: str) -> list[AccessRecord]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT case_id, kind, subject, purpose, fields, at FROM tongban_access_log "
+                    "WHERE case_id = ? ORDER BY at"
+                ),
+                (case_id,),
+            )
+            return [AccessRecord(*row) for row in cur.fetchall()]
+
+
+def open_access_store(
+    database_url: str, data_dir: Path, *, schema: str | None = None
+) -> AccessStore:
+    """The access store beside the ledger: SQLite file in the data dir, or PostgreSQL."""
+    scheme = urlparse(database_url).scheme
+    if scheme in {"postgresql", "postgres"}:
+
+        def connect_pg() -> contextlib.AbstractContextManager[Any]:
+            conn = psycopg.connect(database_url, connect_timeout=5)
+            if schema:
+                conn.execute(f'SET search_path TO "{schema}"')
+            return conn
+
+        return AccessStore(connect_pg, "%s")
+    path = data_dir / "access.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def connect_sqlite() -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return AccessStore(connect_sqlite, "?")

@@ -1,0 +1,223 @@
+"""``TongbanClient``: a department's client of a node, signing with a key it holds.
+
+It reads the case head, builds and signs the envelope with the caller's :class:`Signer`, posts
+the exact bytes, and after a timeout re-posts *the same bytes* (safe: appends are idempotent).
+On 409 it raises :class:`Conflict` carrying the new head: whether to sign again on the new state
+is the officer's decision, never automatic.
+
+Errors::
+
+    ClientError
+    ├── Refused      the node answered 4xx with a problem (status, reason, field, detail)
+    │   └── Conflict another step holds that seq; ``head`` is the case's head now
+    └── Unreachable  no answer after the retries
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ledger.application import now_micros
+from ledger.envelope import ZERO_HASH, build_event
+from ledger.errors import Head
+from ledger.receipts import Receipt, parse_receipt
+from ledger.suites import Signer
+
+MSGPACK = "application/msgpack"
+
+
+class ClientError(Exception):
+    pass
+
+
+class Refused(ClientError):
+    def __init__(self, status: int, problem: Mapping[str, Any]):
+        self.status = status
+        self.problem = dict(problem)
+        self.reason = str(problem.get("reason", ""))
+        self.field = problem.get("field")
+        super().__init__(f"{status} {self.reason}: {problem.get('detail', '')}")
+
+
+class Conflict(Refused):
+    @property
+    def head(self) -> Head:
+        head = self.problem["head"]
+        return Head(int(head["seq"]), bytes.fromhex(head["hash"]))
+
+
+class Unreachable(ClientError):
+    pass
+
+
+@dataclass(frozen=True)
+class StepResult:
+    case_id: uuid.UUID
+    seq: int
+    index: int
+    created: bool
+    head: Head
+    receipt: Receipt
+    envelope: bytes
+
+
+class TongbanClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        signer: Signer,
+        *,
+        body_id: str,
+        officer_id: str,
+        timeout: float = 10.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+        clock: Any = now_micros,
+    ):
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self.signer = signer
+        self.body_id = body_id
+        self.officer_id = officer_id
+        self.retries = retries
+        self.clock = clock
+        self._node: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> TongbanClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        last: Exception | None = None
+        for _ in range(self.retries + 1):
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.TransportError as error:  # includes timeouts
+                last = error
+                continue
+            if response.status_code == 409:
+                raise Conflict(409, response.json())
+            if response.status_code >= 400:
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = {"detail": response.text}
+                raise Refused(response.status_code, problem)
+            return response
+        raise Unreachable(f"{method} {url}: no answer after {self.retries + 1} tries ({last})")
+
+    def node(self) -> dict[str, Any]:
+        """The node's ledger name and region (cached)."""
+        if self._node is None:
+            self._node = self._send("GET", "/health").json()
+        return self._node
+
+    def post_envelope(self, case_id: uuid.UUID, seq: int, raw: bytes) -> StepResult:
+        """Post exact signed bytes; a timeout re-posts the very same bytes."""
+        url = "/cases" if seq == 1 else f"/cases/{case_id}/events"
+        answer = self._send("POST", url, content=raw, headers={"Content-Type": MSGPACK}).json()
+        return StepResult(
+            case_id=uuid.UUID(answer["case_id"]),
+            seq=answer["seq"],
+            index=answer["index"],
+            created=answer["created"],
+            head=Head(answer["head"]["seq"], bytes.fromhex(answer["head"]["hash"])),
+            receipt=parse_receipt(base64.b64decode(answer["receipt"])),
+            envelope=raw,
+        )
+
+    def sign(
+        self, case_id: uuid.UUID, seq: int, prev: bytes, step_type: str, body: Mapping[str, Any]
+    ) -> bytes:
+        return build_event(
+            self.signer,
+            ledger=self.node()["ledger"],
+            case_id=case_id,
+            seq=seq,
+            event_type=step_type,
+            time=self.clock(),
+            body_id=self.body_id,
+            officer_id=self.officer_id,
+            prev=prev,
+            body=body,
+        )
+
+    # -- what a window or a department does --------------------------------------------------
+
+    def register_applicant(self, data: Mapping[str, str]) -> dict[str, Any]:
+        """Store the applicant's personal data at the home node: ``{ref, commitments}``."""
+        answer = self._send("POST", "/applicants", json=dict(data)).json()
+        return {
+            "ref": answer["ref"],
+            "commitments": {k: base64.b64decode(v) for k, v in answer["commitments"].items()},
+        }
+
+    def catalog_item(self, item_key: str) -> tuple[dict[str, Any], str]:
+        """The item and the catalog version the node serves it under."""
+        region, batch, seq = item_key.split("/")
+        response = self._send("GET", f"/catalog/{region}/{batch}/{seq}")
+        return response.json(), response.headers["Catalog-Version"]
+
+    def receive(
+        self,
+        item_key: str,
+        channel: str,
+        applicant: Mapping[str, str],
+        *,
+        home_body: str,
+        jurisdiction: str,
+        materials: Sequence[tuple[str, bytes]],
+        origin_bodies: Sequence[str] = (),
+        case_id: uuid.UUID | None = None,
+    ) -> StepResult:
+        """Open a case: store the applicant at the node, then sign and post ``received``."""
+        item, version = self.catalog_item(item_key)
+        stored = self.register_applicant(applicant)
+        body = {
+            "item": item_key,
+            "channel": channel,
+            "coordination": item["coordination"],
+            "catalog_version": version,
+            "applicant": stored,
+            "materials": [{"name": name, "sha256": digest} for name, digest in materials],
+            "home_body": home_body,
+            "jurisdiction": jurisdiction,
+            "origin_bodies": list(origin_bodies),
+        }
+        case_id = case_id or uuid.uuid4()
+        return self.post_envelope(case_id, 1, self.sign(case_id, 1, ZERO_HASH, "received", body))
+
+    def head(self, case_id: uuid.UUID) -> Head:
+        case = self._send("GET", f"/cases/{case_id}").json()
+        return Head(case["head"]["seq"], bytes.fromhex(case["head"]["hash"]))
+
+    def step(self, case_id: uuid.UUID, step_type: str, body: Mapping[str, Any]) -> StepResult:
+        """Sign ``step_type`` on the case's current head and post it."""
+        head = self.head(case_id)
+        raw = self.sign(case_id, head.seq + 1, head.event_hash, step_type, body)
+        return self.post_envelope(case_id, head.seq + 1, raw)
+
+    def case(
+        self, case_id: uuid.UUID, *, personal: bool = False, purpose: str = ""
+    ) -> dict[str, Any]:
+        params = {"personal": "true", "purpose": purpose} if personal else {}
+        result: dict[str, Any] = self._send("GET", f"/cases/{case_id}", params=params).json()
+        return result

@@ -1,0 +1,97 @@
+"""Dependencies of the routes: the node's services and the authenticated principal."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from adapters.access import Principal
+from adapters.bootstrap import NodeServices
+from api.errors import ApiProblem
+
+MSGPACK = "application/msgpack"
+
+
+def services(request: Request) -> NodeServices:
+    node: NodeServices = request.app.state.services
+    return node
+
+
+Services = Annotated[NodeServices, Depends(services)]
+
+
+def principal(request: Request, node: Services) -> Principal:
+    """The principal of the bearer token, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="tongban"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem(
+            401,
+            "a bearer token is required (Authorization: Bearer tb_...)",
+            reason="unauthenticated",
+            headers=challenge,
+        )
+    found = node.access.authenticate(token.strip())
+    if found is None:
+        raise ApiProblem(
+            401, "the token is unknown or revoked", reason="unauthenticated", headers=challenge
+        )
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(caller: Principal, *kinds: str) -> None:
+    """403 unless the caller is one of ``kinds``."""
+    if caller.kind not in kinds:
+        raise ApiProblem(
+            403,
+            f"a {caller.kind} token may not do this (allowed: {', '.join(kinds)})",
+            reason="forbidden",
+        )
+
+
+async def envelope_bytes(request: Request) -> bytes:
+    """The exact signed bytes: an ``application/msgpack`` body, or ``{"envelope": base64}``."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if content_type == MSGPACK:
+        if not raw:
+            raise ApiProblem(422, "the request body is empty", reason="malformed", field="envelope")
+        return raw
+    if content_type == "application/json":
+        import json
+
+        try:
+            document = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ApiProblem(
+                422, f"body is not JSON: {error}", reason="malformed", field="envelope"
+            ) from error
+        value = document.get("envelope") if isinstance(document, dict) else None
+        if not isinstance(value, str):
+            raise ApiProblem(
+                422,
+                'JSON body must be {"envelope": "<base64>"}',
+                reason="malformed",
+                field="envelope",
+            )
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ApiProblem(
+                422, "envelope is not valid base64", reason="malformed", field="envelope"
+            ) from error
+    raise ApiProblem(
+        415,
+        f"send {MSGPACK} or application/json, not {content_type or 'nothing'}",
+        reason="unsupported_media_type",
+    )
+
+
+Envelope = Annotated[bytes, Depends(envelope_bytes)]

@@ -1,0 +1,149 @@
+"""One place that maps errors to HTTP: RFC 9457 ``application/problem+json``.
+
+Every problem has ``type``, ``title``, ``status`` and ``detail``; ledger refusals add the
+ledger's ``reason`` code and the ``field`` concerned; a conflict adds the case's ``head``.
+No input may produce a 500: an unexpected error is logged and answered as a generic 500
+problem without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.catalog import CatalogError
+from ledger.errors import (
+    ConflictError,
+    EnvelopeRejected,
+    LedgerError,
+    MalformedEncoding,
+    RegistryError,
+    UnknownCase,
+)
+
+log = logging.getLogger("tongban.api")
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    reason: str | None = None,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:tongban:problem:{reason or status}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if reason is not None:
+        body["reason"] = reason
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class ApiProblem(Exception):
+    """Raised by routes and dependencies for a problem that is not a ledger error."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        reason: str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.reason = reason
+        self.field = field
+        self.headers = headers
+
+
+def status_of(error: LedgerError) -> int:
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, UnknownCase):
+        return 404
+    if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
+        return 422
+    return 422
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiProblem)
+    async def _api_problem(_: Request, error: ApiProblem) -> JSONResponse:
+        return problem(
+            error.status,
+            error.detail,
+            reason=error.reason,
+            field=error.field,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, error: LedgerError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(error, ConflictError):
+            extra["head"] = {"seq": error.head.seq, "hash": error.head.event_hash.hex()}
+        return problem(
+            status_of(error), error.detail, reason=error.reason, field=error.field, **extra
+        )
+
+    @app.exception_handler(CatalogError)
+    async def _catalog(_: Request, error: CatalogError) -> JSONResponse:
+        return problem(404, str(error), reason="not_found")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        # ("query", "channel") → "channel": the field as the caller named it.
+        loc = [str(part) for part in first.get("loc", ())]
+        if loc and loc[0] in {"body", "query", "path", "header"}:
+            loc = loc[1:]
+        where = ".".join(loc)
+        return problem(
+            422,
+            f"{where or 'request'}: {first.get('msg', 'invalid')}",
+            reason="malformed",
+            field=where or None,
+            errors=[
+                {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+                for e in error.errors()
+            ],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "the node could not answer this request")

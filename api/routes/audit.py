@@ -1,0 +1,127 @@
+"""``/audit``: the raw signed ledger for independent verifiers, and verification reports."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import Caller, Services, require
+from api.errors import ApiProblem
+from api.schemas import (
+    EntryPage,
+    EntryPublic,
+    FindingPublic,
+    JobPublic,
+    ReportPublic,
+)
+from ledger.audit import AuditReport, verify_case, verify_ledger
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+def report_public(report: AuditReport) -> ReportPublic:
+    return ReportPublic(
+        ok=report.ok,
+        events=report.events,
+        cases=report.cases,
+        findings=[FindingPublic(**f.as_dict()) for f in report.findings],
+    )
+
+
+@router.get(
+    "/events",
+    response_model=EntryPage,
+    summary="signed envelopes and receipts in ledger-index order (no personal data)",
+)
+def events(
+    node: Services,
+    caller: Caller,
+    after: Annotated[int, Query(ge=0, description="last ledger index already read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EntryPage:
+    require(caller, "auditor", "admin", "peer")
+    entries = node.ledger.entries_after(after, limit)
+    return EntryPage(
+        entries=[
+            EntryPublic(
+                index=e.index,
+                stream_id=str(e.stream_id),
+                seq=e.seq,
+                envelope=base64.b64encode(e.envelope).decode(),
+                receipt=base64.b64encode(e.receipt).decode(),
+            )
+            for e in entries
+        ],
+        next_after=entries[-1].index if len(entries) == limit else None,
+    )
+
+
+@router.get(
+    "/cases/{case_id}", response_model=ReportPublic, summary="verification report of one case"
+)
+def audit_case(case_id: uuid.UUID, node: Services, caller: Caller) -> ReportPublic:
+    require(caller, "auditor", "admin")
+    node.ledger.get_case(case_id)  # 404 for an unknown case
+    return report_public(verify_case(node.ledger, case_id))
+
+
+@dataclass
+class Job:
+    job_id: str
+    status: str = "running"
+    report: AuditReport | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _jobs(request: Request) -> dict[str, Job]:
+    jobs: dict[str, Job] = request.app.state.audit_jobs
+    return jobs
+
+
+def _public(job: Job) -> JobPublic:
+    return JobPublic(
+        job_id=job.job_id,
+        status=job.status,
+        report=report_public(job.report) if job.report else None,
+        error=job.error,
+    )
+
+
+@router.post(
+    "/verify",
+    response_model=JobPublic,
+    status_code=202,
+    summary="verify the whole ledger (a job to poll)",
+)
+def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
+    require(caller, "auditor", "admin")
+    job = Job(uuid.uuid4().hex)
+    _jobs(request)[job.job_id] = job
+
+    def run() -> None:
+        try:
+            job.report = verify_ledger(node.ledger)
+            job.status = "done"
+        except Exception as error:  # reported to the poller, never lost
+            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
+        finally:
+            job.done.set()
+
+    threading.Thread(target=run, name=f"audit-{job.job_id}", daemon=True).start()
+    job.done.wait(timeout=2.0)  # small ledgers answer at once
+    return _public(job)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, summary="an audit job's status")
+def job_status(job_id: str, request: Request, caller: Caller) -> JobPublic:
+    require(caller, "auditor", "admin")
+    job = _jobs(request).get(job_id)
+    if job is None:
+        raise ApiProblem(404, f"no audit job {job_id}", reason="not_found")
+    return _public(job)

@@ -1,0 +1,289 @@
+"""``/cases`` and ``/applicants``: departments append signed steps; parties read their cases."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from adapters.access import Principal
+from adapters.bootstrap import NodeServices
+from adapters.vault import ApplicantErased, UnknownApplicant
+from api.deps import Caller, Envelope, Services, require
+from api.errors import ApiProblem
+from api.schemas import (
+    AccessPublic,
+    AppendedPublic,
+    ApplicantCreate,
+    ApplicantPublic,
+    CasePage,
+    CasePublic,
+    CaseSummary,
+    HeadPublic,
+    StepPublic,
+)
+from ledger.audit import verify_case
+from ledger.canonical import from_micros
+from ledger.domain import Case
+from ledger.envelope import parse_event
+from ledger.personal import PersonalDataError, validate_personal_data
+from ledger.receipts import parse_receipt
+from ledger.workflow import table_step
+
+router = APIRouter(tags=["cases"])
+
+
+def _check_poster(caller: Principal, raw: bytes) -> None:
+    """A body's token posts only envelopes signed by that body's officers."""
+    require(caller, "body")
+    signer_body = parse_event(raw).body_id
+    if signer_body != caller.subject:
+        raise ApiProblem(
+            403,
+            f"this token belongs to body {caller.subject}; the envelope is signed for "
+            f"{signer_body}",
+            reason="forbidden",
+            field="actor.body",
+        )
+
+
+def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPublic:
+    appended = node.ledger.append_event(raw)
+    response.status_code = 201 if appended.created else 200
+    return AppendedPublic.of(appended)
+
+
+@router.post(
+    "/cases",
+    response_model=AppendedPublic,
+    status_code=201,
+    summary="open a case with its signed `received` step",
+)
+def open_case(node: Services, caller: Caller, raw: Envelope, response: Response) -> AppendedPublic:
+    _check_poster(caller, raw)
+    envelope = parse_event(raw)
+    if envelope.seq != 1 or envelope.type != "received":
+        raise ApiProblem(
+            422,
+            "a case opens with a `received` step at seq 1; later steps go to "
+            f"/cases/{envelope.case_id}/events",
+            reason="illegal_step",
+            field="type",
+        )
+    return _appended(node, raw, response)
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=AppendedPublic,
+    status_code=201,
+    summary="append a signed step to a case",
+)
+def append_step(
+    case_id: uuid.UUID, node: Services, caller: Caller, raw: Envelope, response: Response
+) -> AppendedPublic:
+    _check_poster(caller, raw)
+    envelope = parse_event(raw)
+    if envelope.case_id != case_id:
+        raise ApiProblem(
+            422,
+            f"the envelope is for case {envelope.case_id}, not {case_id}",
+            reason="malformed",
+            field="case",
+        )
+    return _appended(node, raw, response)
+
+
+@router.post(
+    "/applicants",
+    response_model=ApplicantPublic,
+    status_code=201,
+    summary="store an applicant's personal data; get the ref and commitments to sign",
+)
+def create_applicant(applicant: ApplicantCreate, node: Services, caller: Caller) -> ApplicantPublic:
+    require(caller, "body")
+    try:
+        data = validate_personal_data(applicant.model_dump())
+    except PersonalDataError as error:
+        field = getattr(error, "field", None)
+        raise ApiProblem(422, str(error), reason="malformed", field=field) from error
+    stored = node.vault.store(data, now=datetime.now(UTC))
+    return ApplicantPublic(
+        ref=stored.ref,
+        commitments={k: base64.b64encode(v).decode() for k, v in stored.commitments.items()},
+    )
+
+
+def parties(case: Case) -> set[str]:
+    """The bodies on a case: intake, home (now and before), origins, and every step's body."""
+    flow = case.flow
+    return {
+        flow.intake_body,
+        flow.home_body,
+        *flow.origin_bodies,
+        *(body for _, _, body, _ in case.steps),
+    } - {""}
+
+
+def check_reader(caller: Principal, case: Case) -> None:
+    if caller.kind in ("auditor", "admin"):
+        return
+    if caller.kind == "body" and caller.subject in parties(case):
+        return
+    raise ApiProblem(
+        403,
+        "only the bodies on this case, auditors and the administrator read it",
+        reason="forbidden",
+    )
+
+
+def read_applicant(
+    node: NodeServices, caller: Principal, case: Case, purpose: str
+) -> dict[str, str]:
+    """The applicant's data in clear for a body on the case; the read is recorded."""
+    if caller.kind != "body" or caller.subject not in parties(case):
+        raise ApiProblem(
+            403, "personal data is shown in clear only to bodies on the case", reason="forbidden"
+        )
+    if not purpose.strip():
+        raise ApiProblem(
+            422, "say why you read personal data (purpose)", reason="malformed", field="purpose"
+        )
+    ref = _applicant_ref(node, case)
+    node.access.record_access(
+        str(case.id), caller, purpose=purpose, fields="applicant", now=datetime.now(UTC)
+    )
+    try:
+        return {"ref": ref, **node.vault.read(ref).as_dict()}
+    except ApplicantErased:
+        return {"ref": ref, "erased": "true"}
+    except UnknownApplicant:
+        return {"ref": ref, "unknown": "true"}
+
+
+def _applicant_ref(node: NodeServices, case: Case) -> str:
+    entry = node.ledger.stream_entries(case.id)[0]
+    ref: str = parse_event(entry.envelope).body["applicant"]["ref"]
+    return ref
+
+
+@router.get("/cases", response_model=CasePage, summary="list cases")
+def list_cases(
+    node: Services,
+    caller: Caller,
+    body: Annotated[str | None, Query(description="a body on the case")] = None,
+    state: Annotated[str | None, Query(description="workflow state")] = None,
+    item: Annotated[str | None, Query(description="item key, e.g. 510000/1/8")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    require(caller, "body", "auditor", "admin")
+    # Bodies see only their own cases.
+    if caller.kind == "body":
+        if body is not None and body != caller.subject:
+            raise ApiProblem(
+                403, "a body lists only its own cases", reason="forbidden", field="body"
+            )
+        body = caller.subject
+    matching = []
+    for case_id in node.ledger.case_ids():
+        case = node.ledger.get_case(case_id)
+        if (
+            (body is None or body in parties(case))
+            and (state is None or case.flow.state == state)
+            and (item is None or case.flow.item == item)
+        ):
+            matching.append(case)
+    start = (page - 1) * page_size
+    return CasePage(
+        page=page,
+        page_size=page_size,
+        total=len(matching),
+        cases=[
+            CaseSummary(
+                case_id=str(c.id),
+                state=c.flow.state,
+                item=c.flow.item,
+                channel=c.flow.channel,
+                home_body=c.flow.home_body,
+                intake_body=c.flow.intake_body,
+                steps=c.version,
+            )
+            for c in matching[start : start + page_size]
+        ],
+    )
+
+
+@router.get(
+    "/cases/{case_id}/access",
+    response_model=list[AccessPublic],
+    summary="who read this case's personal data, when and why",
+)
+def case_access(case_id: uuid.UUID, node: Services, caller: Caller) -> list[AccessPublic]:
+    case = node.ledger.get_case(case_id)
+    check_reader(caller, case)
+    return [AccessPublic(**vars(record)) for record in node.access.accesses(str(case_id))]
+
+
+def _iso(micros_value: int) -> str:
+    return from_micros(micros_value).isoformat().replace("+00:00", "Z")
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CasePublic,
+    summary="a case: state, timeline with bodies, officers, times, signature status",
+)
+def read_case(
+    case_id: uuid.UUID,
+    node: Services,
+    caller: Caller,
+    personal: Annotated[bool, Query(description="include the applicant's data in clear")] = False,
+    purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "",
+) -> CasePublic:
+    case = node.ledger.get_case(case_id)
+    check_reader(caller, case)
+    findings: dict[int, list[str]] = {}
+    for found in verify_case(node.ledger, case_id).findings:
+        if found.case_id == str(case_id):
+            findings.setdefault(found.seq, []).append(found.reason)
+    timeline: list[StepPublic] = []
+    previous: int | None = None
+    for entry in node.ledger.stream_entries(case_id):
+        envelope = parse_event(entry.envelope)
+        received_at = parse_receipt(entry.receipt).time
+        body = node.ledger.registry.bodies.get(envelope.body_id)
+        timeline.append(
+            StepPublic(
+                seq=envelope.seq,
+                type=envelope.type,
+                step=table_step(envelope.type, envelope.body),
+                body_id=envelope.body_id,
+                body_name=body.name if body else "",
+                officer_id=envelope.officer_id,
+                claimed_at=_iso(envelope.time),
+                received_at=_iso(received_at),
+                since_previous_seconds=None if previous is None else (received_at - previous) / 1e6,
+                signature=", ".join(findings.get(envelope.seq, [])) or "valid",
+                index=entry.index,
+            )
+        )
+        previous = received_at
+    flow = case.flow
+    return CasePublic(
+        case_id=str(case_id),
+        state=flow.state,
+        item=flow.item,
+        channel=flow.channel,
+        coordination=flow.coordination,
+        home_body=flow.home_body,
+        intake_body=flow.intake_body,
+        origin_bodies=list(flow.origin_bodies),
+        head=HeadPublic(seq=case.head.seq, hash=case.head.event_hash.hex()),
+        allowed_next=flow.allowed_steps(),
+        timeline=timeline,
+        applicant=read_applicant(node, caller, case, purpose) if personal else None,
+    )
