@@ -67,7 +67,9 @@ def format_timeline(timeline: CaseTimeline) -> str:
     if timeline.origin_bodies:
         lines.append(f"origins  {', '.join(_body(b) for b in timeline.origin_bodies)}")
     lines.append("")
-    rows = [("seq", "received (UTC)", "(+08:00)", "since", "step", "body", "officer", "status")]
+    rows: list[tuple[str, ...]] = [
+        ("seq", "received (UTC)", "(+08:00)", "since", "step", "body", "officer", "status")
+    ]
     for step in timeline.steps:
         moment = datetime.fromisoformat(step.received_at)
         rows.append(
@@ -94,7 +96,7 @@ def format_bodies(activities: list[BodyActivity]) -> str:
     """One line per body: steps taken, cases held and for how long, open cases."""
     if not activities:
         return "no case steps in this ledger"
-    rows = [("body", "name", "steps", "held", "holding", "open")]
+    rows: list[tuple[str, ...]] = [("body", "name", "steps", "held", "holding", "open")]
     for activity in activities:
         rows.append(
             (

@@ -173,3 +173,27 @@ class BodyPublic(BaseModel):
     region: str
     org: dict[str, Any]
     current_kid: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    reason: str | None = None
+    field: str | None = None
+    head: HeadPublic | None = Field(default=None, description="409: the case's head now")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route may answer."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {"application/problem+json": {}},
+            "description": "problem details (RFC 9457)",
+        }
+        for status in statuses
+    }

@@ -272,7 +272,9 @@ class LedgerApplication(Application[uuid.UUID]):
                 reason="broken_link",
                 field="prev",
             )
-        self.workflow.step(case.flow if case is not None else CaseState(), envelope, self.registry)
+        self.workflow.step(
+            case.flow if case is not None else CaseState(), envelope, self.registry, now
+        )
         if case is None:
             case = Case.open(envelope.case_id, raw, now)
         else:

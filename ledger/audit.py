@@ -391,13 +391,13 @@ class Auditor:
             envelope.signed.verify(key.public_key)
         except LedgerError as error:
             self._find(*where, "bad_signature", error.detail)
-        self._replay_step(chain, row, envelope)
+        self._replay_step(chain, row, envelope, moment)
 
-    def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope) -> None:
+    def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope, moment: int) -> None:
         """Check the step against the workflow under the case's own pinned catalog version."""
         assert row.seq is not None
         try:
-            chain.flow = self.workflow.step(chain.flow, envelope, self.registry)
+            chain.flow = self.workflow.step(chain.flow, envelope, self.registry, moment)
         except LedgerError as error:
             self._find(row.stream_id, row.seq, "illegal_step", f"{error.reason}: {error.detail}")
             chain.flow = advance(chain.flow, envelope)

@@ -112,10 +112,23 @@ class CatalogVersions:
     """The catalog versions a ledger knows: the packaged ones and signed amendments."""
 
     def __init__(self, catalogs: Iterable[Catalog] = ()):
-        self.versions: dict[str, Catalog] = {c.version: c for c in catalogs}
+        self.versions: dict[str, Catalog] = {}
+        # Per region, (since, version) in order: which version new cases must pin when.
+        self.history: dict[str, list[tuple[int, str]]] = {}
+        for catalog in catalogs:
+            self.add(catalog, since=0)
 
-    def add(self, catalog: Catalog) -> None:
+    def add(self, catalog: Catalog, *, since: int) -> None:
         self.versions[catalog.version] = catalog
+        self.history.setdefault(catalog.region, []).append((since, catalog.version))
+
+    def current_at(self, region: str, moment: int) -> str | None:
+        """The version new cases of ``region`` pin at ``moment`` (a receipt time)."""
+        current = None
+        for since, version in self.history.get(region, []):
+            if since <= moment:
+                current = version
+        return current
 
     def get(self, version: str) -> Catalog | None:
         return self.versions.get(version)
@@ -469,7 +482,7 @@ class KeyRegistry:
             body_id, officer_id, kid = effects.officer
             self.officers[(body_id, officer_id)] = kid
         if effects.catalog is not None:
-            self.catalogs.add(effects.catalog)
+            self.catalogs.add(effects.catalog, since=receipt_time)
         if effects.resolution is not None:
             found = effects.resolution
             self.resolutions[(found.case_id, found.seq, found.reason)] = found

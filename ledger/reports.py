@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
+from typing import Any, cast
 
 from ledger.application import LedgerApplication
 from ledger.audit import Auditor, verify_case
@@ -48,11 +48,11 @@ from ledger.canonical import from_micros
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
 from ledger.keys import KeyRegistry, registry_stream_id
-from ledger.persistence import LedgerRow
+from ledger.persistence import AllowlistMapper, LedgerRow
 from ledger.receipts import parse_receipt
 from ledger.workflow import (
+    CLOSED_STATES,
     START,
-    STATES,
     TRANSITIONS,
     CaseState,
     advance,
@@ -73,11 +73,6 @@ __all__ = [
     "iso_utc",
 ]
 
-CLOSED_STATES = frozenset(
-    state
-    for state in STATES
-    if state != START and all(t.step == "reopened" for t in TRANSITIONS if t.state == state)
-)
 IN_THE_POST = frozenset(t.next for t in TRANSITIONS if t.step.startswith("mailed:"))
 # Steps that do not make their actor the holder of a case (see the module docstring).
 _NOT_FORWARD = frozenset({"withdrawn", "mail_problem"})
@@ -241,12 +236,14 @@ def _decode(app: LedgerApplication, row: LedgerRow) -> _Step | None:
     return _Step(envelope, step, received_at)
 
 
-def _replay(steps: Iterable[_Step]) -> Iterator[tuple[_Step, CaseState]]:
-    """Each step with the case's state after it (as the ``Case`` aggregate computes it)."""
+def _replay(app: LedgerApplication, rows: Iterable[LedgerRow]) -> Iterator[tuple[_Step, CaseState]]:
+    """Each readable step with the case's state after it (as the ``Case`` aggregate has it)."""
     flow = CaseState()
-    for taken in steps:
-        flow = advance(flow, taken.envelope)
-        yield taken, flow
+    for row in rows:
+        taken = _decode(app, row)
+        if taken is not None:
+            flow = advance(flow, taken.envelope)
+            yield taken, flow
 
 
 def _registry(app: LedgerApplication) -> KeyRegistry:
@@ -256,7 +253,7 @@ def _registry(app: LedgerApplication) -> KeyRegistry:
         return app.registry
     auditor = Auditor(
         app.store,
-        app.mapper,
+        cast(AllowlistMapper, app.mapper),
         ledger_name=app.ledger_name,
         trusted_roots=app.trusted_roots,
         home_region=app.home_region,
@@ -285,9 +282,10 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
         if finding.case_id == str(case_id):
             by_seq.setdefault(finding.seq, []).append(finding.reason)
     steps: list[TimelineStep] = []
-    flow = CaseState()
+    replayed = list(_replay(app, rows))
+    flow = replayed[-1][1] if replayed else CaseState()
     previous: int | None = None
-    for taken, flow in _replay(s for s in map(lambda r: _decode(app, r), rows) if s):
+    for taken, _ in replayed:
         envelope = taken.envelope
         steps.append(
             TimelineStep(
@@ -349,7 +347,7 @@ def body_report(app: LedgerApplication) -> list[BodyActivity]:
             continue
         flow, since = CaseState(), 0
         holders: tuple[str, ...] = ()
-        for taken, flow in _replay(s for s in map(lambda r: _decode(app, r), stream_rows) if s):
+        for taken, flow in _replay(app, stream_rows):
             tally(taken.envelope.body_id).steps[taken.step] += 1
             for body_id in holders:
                 tally(body_id).holding += taken.received_at - since

@@ -74,9 +74,9 @@ def _t(
 
 
 START = "start"
-TERMINAL = frozenset({"refused", "withdrawn"})
 # States before the home body decided: the applicant may still withdraw.
-_WITHDRAWABLE_BY_INTAKE = ("received", "intake_supplement", "checked", "to_home", "to_home_problem")
+_WITHDRAWABLE_AT_INTAKE = ("received", "intake_supplement")
+_WITHDRAWABLE_AT_WINDOW = ("checked", "to_home", "to_home_problem")  # proxy only
 _WITHDRAWABLE_BY_HOME = ("at_home", "home_supplement", "accepted", "suspended")
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -85,7 +85,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("received", "form_checked:pass", "checked", "intake", PROXY),
     _t("received", "form_checked:pass", "at_home", "intake", ONLINE_OR_DIRECT),
     _t("received", "form_checked:needs_supplement", "intake_supplement", "intake"),
-    _t("received", "form_checked:refused", "refused", "intake"),
+    _t("received", "form_checked:refused", "intake_refused", "intake"),
     _t("intake_supplement", "supplemented", "received", "intake"),
     _t("checked", "supplement_requested", "intake_supplement", "window", PROXY),
     # The file travels from the window to the home body (收受分离).
@@ -122,7 +122,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("decided", "reopened", "accepted", "home"),
     _t("delivered", "reopened", "accepted", "home"),
     _t("refused", "reopened", "at_home", "home"),
-    *(_t(state, "withdrawn", "withdrawn", "intake") for state in _WITHDRAWABLE_BY_INTAKE),
+    # A refusal at the window's form check is reviewed where it was made.
+    _t("intake_refused", "reopened", "received", "intake"),
+    *(_t(state, "withdrawn", "withdrawn", "intake") for state in _WITHDRAWABLE_AT_INTAKE),
+    *(_t(state, "withdrawn", "withdrawn", "window", PROXY) for state in _WITHDRAWABLE_AT_WINDOW),
     *(_t(state, "withdrawn", "withdrawn", "home") for state in _WITHDRAWABLE_BY_HOME),
 )
 
@@ -131,6 +134,12 @@ STATES: tuple[str, ...] = tuple(
 )
 # ``corrected`` is allowed in every state after ``received`` and leaves the state unchanged.
 CORRECTABLE_STATES = frozenset(STATES) - {START}
+# Closed: states the table leaves only by ``reopened`` (after review or a court ruling).
+CLOSED_STATES = frozenset(
+    state
+    for state in STATES
+    if state != START and all(t.step == "reopened" for t in TRANSITIONS if t.state == state)
+)
 
 # -- step bodies --------------------------------------------------------------------------
 
@@ -474,15 +483,34 @@ def advance(state: CaseState, envelope: Envelope) -> CaseState:
         return state
     if step == "transferred":
         new = replace(new, home_body=envelope.body["to_body"])
+    elif step == "reopened":
+        # A reopened joint case is co-handled afresh by its origin bodies.
+        new = replace(new, co_handled_by=frozenset())
     elif step == "co_handled":
         new = replace(new, co_handled_by=state.co_handled_by | {envelope.body_id})
     return new
 
 
-def check_received(envelope: Envelope, catalogs: CatalogVersions, entitlement: Entitlement) -> None:
-    """Refuse a ``received`` step the catalog or the organization registry does not allow."""
+def check_received(
+    envelope: Envelope,
+    catalogs: CatalogVersions,
+    entitlement: Entitlement,
+    moment: int | None = None,
+) -> None:
+    """Refuse a ``received`` step the catalog or the organization registry does not allow.
+
+    With ``moment`` (the receipt time), a new case must pin the catalog version current then:
+    an amendment cannot be sidestepped by pinning an older version.
+    """
     body = envelope.body
     item = catalog_item(catalogs, body["catalog_version"], body["item"])
+    current = catalogs.current_at(item.region, moment) if moment is not None else None
+    if current is not None and current != body["catalog_version"]:
+        raise EnvelopeRejected(
+            f"new cases pin the current catalog version {current}, not {body['catalog_version']}",
+            reason="stale_catalog_version",
+            field="body.catalog_version",
+        )
     if item.region != entitlement.home_region:
         raise EnvelopeRejected(
             f"item {item.item_key} belongs to region {item.region}; a case lives in the ledger "
@@ -548,14 +576,18 @@ def item_version(body: Mapping[str, Any]) -> str:
 
 
 def take_step(
-    state: CaseState, envelope: Envelope, catalogs: CatalogVersions, entitlement: Entitlement
+    state: CaseState,
+    envelope: Envelope,
+    catalogs: CatalogVersions,
+    entitlement: Entitlement,
+    moment: int | None = None,
 ) -> CaseState:
     """The case state after ``envelope``, or the refusal naming the state, the steps allowed
     next and the field."""
     step = check_body(envelope.type, envelope.body)
     if state.state == START:
         state.transition(step)  # only ``received`` opens a case
-        check_received(envelope, catalogs, entitlement)
+        check_received(envelope, catalogs, entitlement, moment)
         return advance(state, envelope)
     if step == "corrected":
         target = envelope.body["target_seq"]
@@ -595,14 +627,19 @@ def take_step(
 class WorkflowPolicy:
     """No rules beyond the table-free core: for tests of the signed core and for tools."""
 
-    def step(self, state: CaseState, envelope: Envelope, registry: KeyRegistry) -> CaseState:
-        """The state after ``envelope``; raise ``EnvelopeRejected`` to refuse it."""
+    def step(
+        self, state: CaseState, envelope: Envelope, registry: KeyRegistry, moment: int | None = None
+    ) -> CaseState:
+        """The state after ``envelope`` received at ``moment``; raise ``EnvelopeRejected`` to
+        refuse it."""
         return advance(state, envelope)
 
 
 class CaseWorkflow(WorkflowPolicy):
     """The real rules: the transition table, the pinned catalog, the organization registry."""
 
-    def step(self, state: CaseState, envelope: Envelope, registry: KeyRegistry) -> CaseState:
+    def step(
+        self, state: CaseState, envelope: Envelope, registry: KeyRegistry, moment: int | None = None
+    ) -> CaseState:
         entitlement = Entitlement(registry.body_view, registry.home_region)
-        return take_step(state, envelope, registry.catalogs, entitlement)
+        return take_step(state, envelope, registry.catalogs, entitlement, moment)

@@ -18,10 +18,11 @@ from api.schemas import (
     FindingPublic,
     JobPublic,
     ReportPublic,
+    problem_responses,
 )
 from ledger.audit import AuditReport, verify_case, verify_ledger
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(401, 403, 404, 422))
 
 
 def report_public(report: AuditReport) -> ReportPublic:

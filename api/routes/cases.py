@@ -24,6 +24,7 @@ from api.schemas import (
     CaseSummary,
     HeadPublic,
     StepPublic,
+    problem_responses,
 )
 from ledger.audit import verify_case
 from ledger.canonical import from_micros
@@ -33,7 +34,7 @@ from ledger.personal import PersonalDataError, validate_personal_data
 from ledger.receipts import parse_receipt
 from ledger.workflow import table_step
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
 
 def _check_poster(caller: Principal, raw: bytes) -> None:

@@ -8,10 +8,17 @@ from fastapi import APIRouter, Response
 
 from api.deps import Caller, Envelope, Services, require
 from api.errors import ApiProblem
-from api.schemas import AppendedPublic, BodyPublic, KeyPublic, KeysPublic, RecordPublic
+from api.schemas import (
+    AppendedPublic,
+    BodyPublic,
+    KeyPublic,
+    KeysPublic,
+    RecordPublic,
+    problem_responses,
+)
 from ledger.keys import parse_key_record, registry_stream_id
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
 
 @router.get(

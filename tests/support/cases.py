@@ -411,13 +411,19 @@ class LedgerCase:
 
     def take(self, officer_id: str, step: str, body: Mapping[str, Any] | None = None) -> Appended:
         officer = self.world.officers[officer_id]
+        content = dict(_body(self.combo, step, body))
+        if step == "received" and body is None:
+            # New cases pin the version current on this ledger (amendments included).
+            region = content["item"].split("/")[0]
+            current = self.world.app.registry.catalogs.current_at(region, self.world.clock.now)
+            content["catalog_version"] = current or content["catalog_version"]
         raw = self.world.event(
             officer,
             self.case_id,
             self.seq + 1,
             self.prev,
             step_type(step),
-            dict(_body(self.combo, step, body)),
+            content,
         )
         appended = self.world.app.append_event(raw)
         self.seq, self.prev = appended.seq, appended.head.event_hash

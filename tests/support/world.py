@@ -133,7 +133,8 @@ class World:
             "item": item_key,
             "channel": channel,
             "coordination": item.coordination,
-            "catalog_version": load_catalog(item.region).version,
+            "catalog_version": self.app.registry.catalogs.current_at(item.region, self.clock.now)
+            or load_catalog(item.region).version,
             "applicant": {
                 "ref": "ap_test",
                 "commitments": {"name": bytes(32), "id_number": bytes(32)},
