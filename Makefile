@@ -12,8 +12,13 @@ $(BIN)/tongban: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo node runs on SQLite in var/demo, built once (fake keys and cases, marked DEMO);
+# delete var/demo to rebuild it. TONGBAN_DATABASE_URL is cleared: the demo is never written
+# into a configured database.
 serve: $(BIN)/tongban
-	$(BIN)/tongban serve --data-dir $(DEMO_DIR)
+	test -f $(DEMO_DIR)/ledger.sqlite3 || \
+		TONGBAN_DATABASE_URL= $(BIN)/tongban demo --cases 200 --seed 1 --data-dir $(DEMO_DIR)
+	TONGBAN_DATABASE_URL= $(BIN)/tongban serve --data-dir $(DEMO_DIR)
 
 test: $(BIN)/tongban
 	$(BIN)/pytest -q

@@ -30,10 +30,11 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.keyfiles import write_key, write_trusted_roots
@@ -49,10 +50,12 @@ from adapters.vault import (
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.catalog import CatalogItem, load_catalog
-from ledger.envelope import ZERO_HASH, build_event
+from ledger.envelope import ZERO_HASH, Envelope, build_event
+from ledger.errors import LedgerError
+from ledger.keys import BodyView, CatalogVersions
 from ledger.personal import PersonalData
 from ledger.suites import Ed25519Signer
-from ledger.workflow import STEP_TYPES, TERMINAL, CaseState
+from ledger.workflow import STEP_TYPES, TRANSITIONS, CaseState, Entitlement, take_step
 
 __all__ = [
     "DEMO_KEYS_DIR",
@@ -144,6 +147,16 @@ class BodySpec:
             org["parent"] = self.parent
         return org
 
+    def view(self) -> BodyView:
+        return BodyView(
+            self.body_id,
+            self.region,
+            self.division,
+            self.level,
+            self.sector,
+            frozenset(self.roles),
+        )
+
     def officer_ids(self) -> tuple[str, ...]:
         return tuple(f"{self.body_id.lower()}-{n:02d}" for n in range(1, self.officers + 1))
 
@@ -159,99 +172,44 @@ _CROSS_WINDOW = ("cross_province_window",)
 _RS = "人力资源社会保障"
 
 
+def _body(
+    body_id: str, name: str, level: str, sector: str, roles: tuple[str, ...], parent: str = ""
+) -> BodySpec:
+    # The id starts with the body's GB/T 2260 division; the region is its province.
+    division = body_id[:6]
+    region = f"{division[:2]}0000"
+    return BodySpec(body_id, name, region, division, level, sector, roles, parent)
+
+
 def demo_bodies() -> tuple[BodySpec, ...]:
     """The demo's bodies: Sichuan handlers and windows, Jiangsu windows and origin bodies."""
-    sc, js = HOME_REGION, JIANGSU
     return (
-        BodySpec(
-            "510000-RS", "四川省人力资源和社会保障厅", sc, "510000", "province", _RS, _HANDLER
+        _body("510000-RS", "四川省人力资源和社会保障厅", "province", _RS, _HANDLER),
+        _body("510100-RS", "成都市人力资源和社会保障局", "city", _RS, _HANDLER, "510000-RS"),
+        _body(
+            "510104-RS", "成都市锦江区人力资源和社会保障局", "county", _RS, _HANDLER, "510100-RS"
         ),
-        BodySpec(
-            "510100-RS",
-            "成都市人力资源和社会保障局",
-            sc,
-            "510100",
-            "city",
-            _RS,
-            _HANDLER,
-            "510000-RS",
-        ),
-        BodySpec(
-            "510104-RS",
-            "成都市锦江区人力资源和社会保障局",
-            sc,
-            "510104",
-            "county",
-            _RS,
-            _HANDLER,
-            "510100-RS",
-        ),
-        BodySpec(
-            "510000-SCJG", "四川省市场监督管理局", sc, "510000", "province", "市场监管", _HANDLER
-        ),
-        BodySpec(
-            "510100-SCJG",
-            "成都市市场监督管理局",
-            sc,
-            "510100",
-            "city",
-            "市场监管",
-            _HANDLER,
-            "510000-SCJG",
-        ),
-        BodySpec(
+        _body("510000-SCJG", "四川省市场监督管理局", "province", "市场监管", _HANDLER),
+        _body("510100-SCJG", "成都市市场监督管理局", "city", "市场监管", _HANDLER, "510000-SCJG"),
+        _body(
             "510104-SCJG",
             "成都市锦江区市场监督管理局",
-            sc,
-            "510104",
             "county",
             "市场监管",
             _HANDLER,
             "510100-SCJG",
         ),
-        BodySpec("510100-YB", "成都市医疗保障局", sc, "510100", "city", "医保", _HANDLER),
-        BodySpec(
-            "510100-GJJ", "成都住房公积金管理中心", sc, "510100", "city", "住房城乡建设", _HANDLER
-        ),
-        BodySpec("510100-GA", "成都市公安局", sc, "510100", "city", "公安", _HANDLER),
-        BodySpec("510100-SF", "成都市司法局", sc, "510100", "city", "司法", _HANDLER),
-        BodySpec(
-            "510000-ZWFW", "四川省政务服务中心", sc, "510000", "province", "政务服务", _IN_WINDOW
-        ),
-        BodySpec(
-            "510104-ZWFW",
-            "成都市锦江区政务服务中心",
-            sc,
-            "510104",
-            "county",
-            "政务服务",
-            _IN_WINDOW,
-        ),
-        BodySpec(
-            "320105-ZWFW",
-            "南京市建邺区政务服务中心",
-            js,
-            "320105",
-            "county",
-            "政务服务",
-            _CROSS_WINDOW,
-        ),
-        BodySpec(
-            "320102-ZWFW",
-            "南京市玄武区政务服务中心",
-            js,
-            "320102",
-            "county",
-            "政务服务",
-            _CROSS_WINDOW,
-        ),
-        BodySpec(
-            "320105-RS", "南京市建邺区人力资源和社会保障局", js, "320105", "county", _RS, _HANDLER
-        ),
-        BodySpec("320100-YB", "南京市医疗保障局", js, "320100", "city", "医保", _HANDLER),
-        BodySpec(
-            "320100-GJJ", "南京住房公积金管理中心", js, "320100", "city", "住房城乡建设", _HANDLER
-        ),
+        _body("510100-YB", "成都市医疗保障局", "city", "医保", _HANDLER),
+        _body("510100-GJJ", "成都住房公积金管理中心", "city", "住房城乡建设", _HANDLER),
+        _body("510100-GA", "成都市公安局", "city", "公安", _HANDLER),
+        _body("510100-SF", "成都市司法局", "city", "司法", _HANDLER),
+        _body("510000-ZWFW", "四川省政务服务中心", "province", "政务服务", _IN_WINDOW),
+        _body("510104-ZWFW", "成都市锦江区政务服务中心", "county", "政务服务", _IN_WINDOW),
+        _body("320105-ZWFW", "南京市建邺区政务服务中心", "county", "政务服务", _CROSS_WINDOW),
+        _body("320102-ZWFW", "南京市玄武区政务服务中心", "county", "政务服务", _CROSS_WINDOW),
+        _body("320105-RS", "南京市建邺区人力资源和社会保障局", "county", _RS, _HANDLER),
+        _body("320100-YB", "南京市医疗保障局", "city", "医保", _HANDLER),
+        _body("320100-GJJ", "南京住房公积金管理中心", "city", "住房城乡建设", _HANDLER),
     )
 
 
@@ -329,9 +287,13 @@ _WEIGHTS: Mapping[str, float] = {
     "withdrawn": 1.5,
     "corrected": 1,
 }
-# Weight of leaving the case where it is (the rest of the demo finds it open or closed).
-_STOP_WEIGHTS: Mapping[str, float] = {"delivered": 95, "refused": 12, "withdrawn": 100}
-_STOP_ELSEWHERE = 1.0
+# Weight of leaving the case where it is (the rest of the demo finds it open or closed):
+# delivered cases mostly stay delivered, a refusal is sometimes reviewed (reopened), and a
+# case the table lets go nowhere else ends; anywhere else a few cases are still open.
+_STOP_DELIVERED = 95.0
+_STOP_REVIEWABLE = 12.0
+_STOP_CLOSED = 100.0
+_STOP_OPEN = 1.0
 # A step not yet taken anywhere in the demo is this much likelier: small demos still show
 # every step type (the summary lists any that are missing).
 _UNSEEN_BONUS = 30.0
@@ -371,7 +333,23 @@ class _Step:
     type: str
     body: dict[str, Any]
     at: int
-    table_step: str
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """What the workflow reads of an envelope: a step checked before anything is signed."""
+
+    type: str
+    body: Mapping[str, Any]
+    seq: int
+    body_id: str
+
+
+# A well-formed stand-in until the vault stores the applicant, when the step is appended.
+_PLANNED_APPLICANT: Mapping[str, Any] = {
+    "ref": "ap_" + "a" * 26,
+    "commitments": {"name": bytes(32), "id_number": bytes(32)},
+}
 
 
 @dataclass
@@ -397,23 +375,35 @@ class _Planner:
         self.start = start
         self.bodies = {b.body_id: b for b in bodies}
         self.catalog = load_catalog(HOME_REGION)
+        # The node's own rules judge every drafted step: the plan cannot drift from them.
+        self.catalogs = CatalogVersions([self.catalog])
+        views = {b.body_id: b.view() for b in bodies}
+        self.entitlement = Entitlement(views.get, HOME_REGION)
         self.seen: set[str] = set()
         handled = {b.sector for b in bodies if b.region == HOME_REGION and "handler" in b.roles}
+        twins = {b.sector for b in bodies if b.region == JIANGSU and "handler" in b.roles}
         self.items: dict[tuple[str, str], list[CatalogItem]] = {}
         for item in self.catalog.items:
             if item.status != "active" or not handled & {item.sector, *item.cooperating_sectors}:
                 continue
+            if item.coordination == "joint" and item.sector not in twins:
+                continue  # no origin body to co-handle it
             for channel in item.channels:
                 self.items.setdefault((channel, item.coordination), []).append(item)
         self.combinations = offered_combinations(self.catalog.items)
+        self.reachable = {
+            (channel, coordination): {
+                t.step
+                for t in TRANSITIONS
+                if channel in t.channels and coordination in t.coordinations
+            }
+            for channel, coordination in self.combinations
+        }
         missing = [c for c in self.combinations if c not in self.items]
         if missing:  # pragma: no cover - the body list is fixed above
             raise DemoError(f"no demo body handles an item offered as {missing}")
         self.windows = [
-            b
-            for b in bodies
-            if {"in_province_window", "cross_province_window"} & set(b.roles)
-            and b.region in (HOME_REGION, JIANGSU)
+            b for b in bodies if {"in_province_window", "cross_province_window"} & set(b.roles)
         ]
 
     # choosing ---------------------------------------------------------------------------
@@ -426,7 +416,12 @@ class _Planner:
     def _combination(self, number: int) -> tuple[str, str]:
         if number <= len(self.combinations):
             return self.combinations[number - 1]  # the first cases show every combination
-        weights = [len(self.items[c]) for c in self.combinations]
+        # As many cases as items offer a combination, but one whose steps (co_handled for
+        # joint items, arrived for proxy ones) were not shown yet comes first.
+        weights = [
+            len(self.items[c]) * (_UNSEEN_BONUS if self.reachable[c] - self.seen else 1.0)
+            for c in self.combinations
+        ]
         return self.rng.choices(self.combinations, weights=weights)[0]
 
     def _handlers(self, item: CatalogItem, jurisdiction: str = "") -> list[BodySpec]:
@@ -477,107 +472,102 @@ class _Planner:
             intake = home.body_id
         origins: list[str] = []
         if coordination == "joint":
-            twins = [
+            # The body in the other province the file comes from, of the item's own sector.
+            origins = [
                 b.body_id
                 for b in self.bodies.values()
                 if b.region == JIANGSU and "handler" in b.roles and b.sector == item.sector
-            ]
-            origins = (
-                twins[:1]
-                or [
-                    b.body_id
-                    for b in self.bodies.values()
-                    if b.region == JIANGSU and "handler" in b.roles
-                ][:1]
-            )
-        at = self.start + rng.randrange(DEMO_SPAN)
-        received = {
-            "item": item.item_key,
-            "channel": channel,
-            "coordination": coordination,
-            "catalog_version": self.catalog.version,
-            "applicant": None,  # filled from the vault when the step is taken
-            "materials": self._materials(case, 1),
-            "home_body": home.body_id,
-            "jurisdiction": jurisdiction,
-            "origin_bodies": origins,
-        }
-        case.steps.append(
-            _Step(intake, self._officer(intake), "received", received, at, "received")
+            ][:1]
+        received = _Step(
+            intake,
+            self._officer(intake),
+            "received",
+            {
+                "item": item.item_key,
+                "channel": channel,
+                "coordination": coordination,
+                "catalog_version": self.catalog.version,
+                "applicant": dict(_PLANNED_APPLICANT),
+                "materials": self._materials(case, 1),
+                "home_body": home.body_id,
+                "jurisdiction": jurisdiction,
+                "origin_bodies": origins,
+            },
+            self.start + rng.randrange(DEMO_SPAN),
         )
+        state = self._check(CaseState(), received, 1)
+        if state is None:  # pragma: no cover - a bug in the demo's bodies or items
+            raise DemoError(f"the node would refuse demo case {number} ({item.item_key})")
+        case.steps.append(received)
         self.seen.add("received")
-        state = CaseState(
-            state="received",
-            item=item.item_key,
-            channel=channel,
-            coordination=coordination,
-            catalog_version=self.catalog.version,
-            jurisdiction=jurisdiction,
-            intake_body=intake,
-            home_body=home.body_id,
-            origin_bodies=tuple(origins),
-            steps_by_body={1: intake},
-        )
+        refused: set[str] = set()  # steps the rules refused here; choose another
         while len(case.steps) < _MAX_STEPS:
-            step = self._choose(state, item, len(case.steps))
+            step = self._choose(state, len(case.steps), refused)
             if step == _STOP:
                 break
-            state = self._take(case, state, item, step)
+            draft = self._draft(case, state, item, step)
+            new = self._check(state, draft, len(case.steps) + 1) if draft else None
+            if draft is None or new is None:
+                refused.add(step)
+                continue
+            case.steps.append(draft)
+            self.seen.add(step)
+            state, refused = new, set()
         case.final_state = state.state
         return case
 
-    def _choose(self, state: CaseState, item: CatalogItem, taken: int) -> str:
+    def _check(self, state: CaseState, step: _Step, seq: int) -> CaseState | None:
+        """The state after ``step`` under the node's own rules, or None if they refuse it."""
+        draft = _Draft(step.type, step.body, seq, step.body_id)
+        try:
+            # The workflow reads only type, body, seq and body_id of an envelope.
+            return take_step(state, cast(Envelope, draft), self.catalogs, self.entitlement)
+        except LedgerError:
+            return None
+
+    def _choose(self, state: CaseState, taken: int, refused: set[str]) -> str:
+        allowed = [step for step in state.allowed_steps() if step not in refused]
         options: list[tuple[str, float]] = []
-        for step in state.allowed_steps():
+        for step in allowed:
             if taken >= _MAX_STEPS // 2 and step in _LOOPS:
                 continue  # a long case heads for its end
-            if not self._possible(state, item, step):
-                continue
             weight = _WEIGHTS.get(step, 1.0)
             if step not in self.seen:
                 weight *= _UNSEEN_BONUS
             options.append((step, weight))
-        stop = _STOP_WEIGHTS.get(state.state, _STOP_ELSEWHERE)
-        if state.state in TERMINAL or not options:
-            stop = max(stop, 1.0)
+        onward = set(state.allowed_steps()) - {"corrected", "reopened"}
+        if state.state == "delivered":
+            stop = _STOP_DELIVERED
+        elif onward:
+            stop = _STOP_OPEN
+        elif "reopened" in allowed:
+            stop = _STOP_REVIEWABLE
+        else:
+            stop = _STOP_CLOSED
         options.append((_STOP, stop))
         return self._pick_weighted(options)
 
-    def _possible(self, state: CaseState, item: CatalogItem, step: str) -> bool:
-        if step == "transferred":
-            return len(self._handlers(item, state.jurisdiction)) > 1
-        if step.startswith("decided:") and state.coordination == "joint":
-            return set(state.origin_bodies) <= state.co_handled_by
-        if step == "corrected":
-            return True
-        return bool(state.actor_bodies(state.transition(step).actor))
-
-    def _take(self, case: _Case, state: CaseState, item: CatalogItem, step: str) -> CaseState:
+    def _draft(self, case: _Case, state: CaseState, item: CatalogItem, step: str) -> _Step | None:
+        """The step as some entitled officer would take it, or None if no body can."""
         rng = self.rng
         seq = len(case.steps) + 1
         kind, _, refinement = step.partition(":")
-        body: dict[str, Any]
+        body: dict[str, Any] | None
         if step == "corrected":
             target = rng.choice(sorted(state.steps_by_body))
             actor = state.steps_by_body[target]
             target_type = case.steps[target - 1].type
             body = {"target_seq": target, "reason": f"更正第{target}步（{target_type}）的录入错误"}
-            new = replace(state, steps_by_body={**state.steps_by_body, seq: actor})
         else:
-            transition = state.transition(step)
-            actor = rng.choice(state.actor_bodies(transition.actor))
+            actors = state.actor_bodies(state.transition(step).actor)
+            if not actors:
+                return None
+            actor = rng.choice(actors)
             body = self._body(case, state, item, kind, refinement, seq)
-            new = replace(
-                state, state=transition.next, steps_by_body={**state.steps_by_body, seq: actor}
-            )
-            if kind == "transferred":
-                new = replace(new, home_body=body["to_body"])
-            elif kind == "co_handled":
-                new = replace(new, co_handled_by=state.co_handled_by | {actor})
+            if body is None:
+                return None
         at = case.steps[-1].at + self._gap(step)
-        case.steps.append(_Step(actor, self._officer(actor), kind, body, at, step))
-        self.seen.add(step)
-        return new
+        return _Step(actor, self._officer(actor), kind, body, at)
 
     def _materials(self, case: _Case, seq: int, count: int = 2) -> list[dict[str, Any]]:
         names = self.rng.sample(_MATERIALS, count)
@@ -604,7 +594,7 @@ class _Planner:
         kind: str,
         refinement: str,
         seq: int,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         rng = self.rng
         if kind == "form_checked":
             reasons = {
@@ -638,6 +628,8 @@ class _Planner:
                 for b in self._handlers(item, state.jurisdiction)
                 if b.body_id != state.home_body
             ]
+            if not candidates:
+                return None
             return {"to_body": rng.choice(candidates), "reason": "按管辖权限移交"}
         if kind == "co_handled":
             return {"opinion": "同意，已办理转出手续"}
@@ -719,6 +711,13 @@ class DemoSummary:
 
 def _iso(moment: int) -> str:
     return datetime.fromtimestamp(moment / 1e6, UTC).isoformat(timespec="seconds")
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def _demo_key(seed: int, label: str) -> Ed25519Signer:
@@ -899,26 +898,25 @@ def build_demo(
         raise DemoError("a demo has at least one case")
     _check_directory(data_dir)
     clock = clock or DemoClock()
-    settings = Settings(data_dir=data_dir, database_url=database_url, region=HOME_REGION)
-    url = settings.resolved_database_url()
-    if not url.startswith("sqlite"):
-        # The directory is fresh, but the database may be a real node's.
-        probe = open_ledger(settings, schema=schema, read_only=True)
-        try:
-            if probe.store.max_index() > 0:
-                raise NotADemoDirectory(
-                    "refusing to write demo data: the database already holds a ledger; use an "
-                    "empty database (or schema)"
-                )
-        finally:
-            probe.close()
+    bodies = demo_bodies()
+    # Planned (and checked against the workflow) before anything is written.
+    planner = _Planner(random.Random(seed), clock.now + _DAY, bodies)  # registry a day earlier
+    plan = [planner.plan(number) for number in range(1, cases + 1)]
+
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / DEMO_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
-
-    rng = random.Random(seed)
-    bodies = demo_bodies()
-    planner = _Planner(rng, clock.now + _DAY, bodies)  # the registry first, cases a day later
-    plan = [planner.plan(number) for number in range(1, cases + 1)]
+    settings = Settings(data_dir=data_dir, database_url=database_url, region=HOME_REGION)
+    url = settings.resolved_database_url()
+    # The directory is new, but TONGBAN_DATABASE_URL may name a real node's database.
+    probe = open_ledger(settings, schema=schema, read_only=True)
+    try:
+        if probe.store.max_index() > 0:
+            raise NotADemoDirectory(
+                f"refusing to write demo data: the database {_redacted(url)} already holds a "
+                "ledger; use an empty database (or schema)"
+            )
+    finally:
+        probe.close()
 
     roots = {region: _demo_key(seed, f"root/{region}") for region in (HOME_REGION, JIANGSU)}
     write_trusted_roots(data_dir / TRUST_FILE, {r: k.public_key for r, k in roots.items()})
@@ -926,7 +924,8 @@ def build_demo(
     try:
         builder = _Builder(app, clock, seed, data_dir)
         builder.registry(roots, bodies)
-        vault = _open_vault(url, schema, data_dir, random.Random(f"vault/{seed}"))
+        vault_schema = schema or settings.database_schema or None
+        vault = _open_vault(url, vault_schema, data_dir, random.Random(f"vault/{seed}"))
         builder.cases(plan, vault, progress)
     finally:
         app.close()

@@ -23,7 +23,6 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.catalog import AMENDABLE_FIELDS, Catalog, CatalogError, load_catalog, regions
 from ledger.errors import LedgerError
-from ledger.keys import parse_key_record, registry_stream_id
 
 EXIT_USAGE = 64  # EX_USAGE, as in api.cli_ledger
 EXIT_DECLINED = 1
@@ -124,15 +123,11 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:  # type: ign
 
 
 def current_catalog(app: LedgerApplication, region: str) -> Catalog:
-    """The region's catalog as the packaged one amended by every signed amendment, in order."""
-    current = load_catalog(region)
-    for entry in app.stream_entries(registry_stream_id(region)):
-        record = parse_key_record(entry.envelope)
-        if record.type == "catalog_amended":
-            current = app.registry.catalogs.amend(
-                record.body["base_version"], region, record.body["changes"]
-            )
-    return current
+    """The catalog version new cases of ``region`` must pin now (packaged, then amended)."""
+    catalogs = app.registry.catalogs
+    version = catalogs.current_at(region, app.clock())
+    catalog = catalogs.get(version) if version is not None else None
+    return catalog if catalog is not None else load_catalog(region)
 
 
 def _parse_value(field: str, text: str) -> Any:
