@@ -78,8 +78,9 @@ def open_ledger(
 ) -> LedgerApplication:
     """The node's ledger on the configured database, with its ledger key and trust roots."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = persistence_env(settings.resolved_database_url(),
-                          schema=schema or settings.database_schema or None)
+    env = persistence_env(
+        settings.resolved_database_url(), schema=schema or settings.database_schema or None
+    )
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     return LedgerApplication(
         env,
@@ -110,7 +111,11 @@ def open_services(
     ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
-    vault = open_vault(url, settings.data_dir, load_or_create_master_key(settings.data_dir),
-                       schema=schema or "public")
+    vault = open_vault(
+        url,
+        settings.data_dir,
+        load_or_create_master_key(settings.data_dir),
+        schema=schema or "public",
+    )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(settings, ledger, vault, access, clock)

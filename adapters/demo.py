@@ -878,6 +878,24 @@ class _Builder:
                 progress(done, len(order))
 
 
+def _mint_tokens(url: str, data_dir: Path, schema: str | None, body_ids: list[str]) -> None:
+    """API tokens for every demo body, an auditor and the administrator, in
+    ``demo-keys/tokens.json`` (a demo node only: real tokens are shown once, never stored)."""
+    from adapters.access import open_access_store
+
+    store = open_access_store(url, data_dir, schema=schema)
+    now = datetime.now(UTC)
+    tokens = {
+        "warning": "DEMO TOKENS: never use on a real node",
+        "bodies": {body: store.create_token("body", body, now=now)[0] for body in body_ids},
+        "auditor": store.create_token("auditor", "demo-auditor", now=now)[0],
+        "admin": store.create_token("admin", "admin", now=now)[0],
+    }
+    path = data_dir / "demo-keys" / "tokens.json"
+    path.write_text(json.dumps(tokens, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
 def build_demo(
     data_dir: Path,
     *,
@@ -929,6 +947,7 @@ def build_demo(
         builder.cases(plan, vault, progress)
     finally:
         app.close()
+    _mint_tokens(url, data_dir, vault_schema, [body.body_id for body in bodies])
 
     step_types = Counter(step.type for case in plan for step in case.steps)
     return DemoSummary(

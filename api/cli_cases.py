@@ -15,6 +15,7 @@ from pathlib import Path
 
 from adapters.bootstrap import open_ledger
 from api.cli_catalog import display_width
+from api.cli_client import add_client_commands
 from api.cli_ledger import EXIT_USAGE, _fail, _guarded, _settings
 from ledger.application import LedgerApplication
 from ledger.errors import UnknownCase
@@ -186,6 +187,7 @@ def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
     show.add_argument("case", help="the case id (UUID)")
     common(show)
     show.set_defaults(handler=_guarded(_case_show))
+    add_client_commands(case)
 
     report = commands.add_parser("report", help="reports over the whole ledger").add_subparsers(
         dest="report_command", required=True

@@ -46,6 +46,7 @@ __all__ = [
     "applicant_ref",
     "commit",
     "commitments",
+    "is_applicant_ref",
     "mask_id_number",
     "mask_name",
     "normalize_id_number",
@@ -61,6 +62,9 @@ MAX_ADDRESS_CHARS: Final = 256
 #: Shorter secrets would make commitments over low-entropy values guessable.
 MIN_SECRET_BYTES: Final = 32
 APPLICANT_REF_PREFIX: Final = "ap_"
+# 128 bits in unpadded RFC 4648 base32 are 26 characters; lower case as :func:`applicant_ref`
+# writes them (docs/envelope.md 5.4).
+_APPLICANT_REF = re.compile(re.escape(APPLICANT_REF_PREFIX) + r"[a-z2-7]{26}")
 
 
 class PersonalDataError(ValueError):
@@ -264,6 +268,14 @@ def applicant_ref(rng: Callable[[int], bytes] = os.urandom) -> str:
     if len(raw) != 16:
         raise ValueError(f"rng returned {len(raw)} bytes, expected 16")
     return APPLICANT_REF_PREFIX + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def is_applicant_ref(text: str) -> bool:
+    """Whether ``text`` has the form of an :func:`applicant_ref` (not whether the vault has it).
+
+    Envelopes are checked against it so that a name or an ID number cannot pose as the reference.
+    """
+    return _APPLICANT_REF.fullmatch(text) is not None
 
 
 def commit(secret: bytes, field: str, value: str) -> bytes:

@@ -256,7 +256,19 @@ def event_vectors() -> tuple[list[dict[str, Any]], bytes, bytes]:
         body_id=BODY_ID,
         officer_id=OFFICER_ID,
         prev=ZERO_HASH,
-        body={"applicant": APPLICANT_REF, "commitments": commitments, "item": "510000-SB-001"},
+        body={
+            # A proxy case of 社会保障卡补领、换领、换发 as the workflow checks it
+            # (docs/workflows.md); the catalog version is a fixed example value.
+            "item": "510000/2/23",
+            "channel": "proxy",
+            "coordination": "single",
+            "catalog_version": hashlib.sha256(b"tongban-vector-catalog").hexdigest(),
+            "applicant": {"ref": APPLICANT_REF, "commitments": commitments},
+            "materials": [{"name": "申请表", "sha256": hashlib.sha256(b"form").digest()}],
+            "home_body": "510104-RS",
+            "jurisdiction": "510104",
+            "origin_bodies": [],
+        },
     )
     first_hash = get_suite(ED25519_SHA256).digest(first)
     second_time = first_time + 60 * SECOND

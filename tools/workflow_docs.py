@@ -4,10 +4,9 @@
     .venv/bin/python tools/workflow_docs.py --check    # exit 1 if the committed doc differs
 
 The diagrams are drawn from :data:`ledger.workflow.TRANSITIONS` (one Mermaid ``stateDiagram-v2``
-per channel × coordination), the closed states from :data:`ledger.reports.CLOSED_STATES`. The
-step bodies' fields are :data:`STEP_FIELDS` below: ``workflow.py`` checks bodies with code, not
-data, so ``tests/unit/test_workflow_docs.py`` holds this table to the code (a sample body built
-from it passes ``check_body``; leaving out any required field fails it).
+per channel × coordination), the closed states from :data:`ledger.reports.CLOSED_STATES`, the
+step bodies' fields from :data:`ledger.workflow.STEP_FIELDS` (the same data ``check_body``
+interprets).
 """
 
 from __future__ import annotations
@@ -15,18 +14,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.personal import APPLICANT_REF_PREFIX
 from ledger.workflow import (
     ALL_CHANNELS,
     BOTH,
     CLOSED_STATES,
     START,
     STATES,
+    STEP_FIELDS,
     STEP_TYPES,
     TRANSITIONS,
+    Field,
     Transition,
     check_body,
 )
@@ -39,106 +40,6 @@ COMBINATIONS = tuple((c, k) for c in CHANNEL_ORDER for k in COORDINATION_ORDER)
 # Mermaid's stateDiagram parser ends a label at a colon; ``#58;`` is its entity for one.
 MERMAID_COLON = "#58;"
 
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a step body, as ``ledger.workflow``'s body checks accept it.
-
-    ``kind``: ``text`` (non-empty, ≤ ``limit`` characters), ``text?`` (may be empty, but
-    present), ``choice``, ``texts`` (list of non-empty texts), ``materials``, ``applicant``,
-    ``division``, ``flag``, ``positive``. ``required=False``: the field may be left out.
-    """
-
-    name: str
-    kind: str
-    meaning: str
-    choices: tuple[str, ...] = ()
-    required: bool = True
-    non_empty: bool = False  # for ``texts``: at least one
-    limit: int = 500
-
-
-STEP_FIELDS: Mapping[str, tuple[Field, ...]] = {
-    "received": (
-        Field("item", "text", "the catalog item key, `region/batch/seq`"),
-        Field("channel", "choice", "how the application came in", ("online", "proxy", "direct")),
-        Field("coordination", "choice", "one body or several (多地联办)", ("single", "joint")),
-        Field("catalog_version", "text", "the catalog version the case pins"),
-        Field("applicant", "applicant", "`{ref, commitments}`: a vault reference and HMACs"),
-        Field("materials", "materials", "`[{name, sha256}]`, at least one"),
-        Field("home_body", "text", "the body that decides the case"),
-        Field("jurisdiction", "division", "the place the case belongs to (GB/T 2260)"),
-        Field("origin_bodies", "texts", "bodies that co-handle a joint item", required=False),
-    ),
-    "form_checked": (
-        Field("result", "choice", "形式审查 outcome", ("pass", "needs_supplement", "refused")),
-        Field("reasons", "texts", "why, when not passed", required=False),
-        Field("identity_verified", "flag", "身份核验 done"),
-    ),
-    "supplement_requested": (
-        Field("items", "texts", "what is missing", non_empty=True),
-        Field("reason", "text", "why it is needed"),
-    ),
-    "supplemented": (Field("materials", "materials", "the added materials"),),
-    "mailed": (
-        Field(
-            "leg",
-            "choice",
-            "which way the file travels",
-            ("window_to_home", "home_to_window", "home_to_applicant"),
-        ),
-        Field("courier", "text", "the carrier"),
-        Field("tracking_number", "text", "the carrier's number", limit=64),
-    ),
-    "mail_problem": (
-        Field("problem", "choice", "what went wrong", ("lost", "returned", "damaged")),
-        Field("detail", "text?", "free text"),
-    ),
-    "arrived": (Field("note", "text?", "free text"),),
-    "accepted": (Field("note", "text?", "free text"),),
-    "refused": (
-        Field("reasons", "texts", "why not accepted (不予受理)", non_empty=True),
-        Field("basis", "text", "the legal basis"),
-    ),
-    "transferred": (
-        Field("to_body", "text", "the new home body (a handler entitled to the item)"),
-        Field("reason", "text", "why"),
-    ),
-    "co_handled": (Field("opinion", "text", "the origin body's opinion"),),
-    "suspended": (
-        Field(
-            "reason",
-            "choice",
-            "the special procedure",
-            ("hearing", "testing", "expert_review", "other"),
-        ),
-        Field("detail", "text?", "free text"),
-    ),
-    "resumed": (Field("note", "text?", "free text"),),
-    "decided": (
-        Field("result", "choice", "the decision", ("approved", "rejected")),
-        Field("reasons", "texts", "why", required=False),
-        Field("basis", "text", "the legal basis"),
-    ),
-    "delivered": (
-        Field(
-            "method",
-            "choice",
-            "how the result reached the applicant",
-            ("online", "post", "at_window"),
-        ),
-        Field("results", "texts", "result documents (references)", required=False),
-    ),
-    "withdrawn": (Field("reason", "text", "the applicant's stated reason"),),
-    "corrected": (
-        Field("target_seq", "positive", "the seq of the body's own earlier step it corrects"),
-        Field("reason", "text", "what was wrong"),
-    ),
-    "reopened": (
-        Field("basis", "choice", "why", ("administrative_review", "court_ruling")),
-        Field("reference", "text", "the decision's reference number"),
-    ),
-}
 
 STATE_MEANINGS: Mapping[str, str] = {
     START: "before the first step (drawn as the black dot)",
@@ -173,7 +74,9 @@ ACTOR_MEANINGS: Mapping[str, str] = {
 }
 
 
-# -- the field table as code sees it ---------------------------------------------------------
+# -- sample bodies: which field refines a step, asked of the code -----------------------------
+
+SAMPLE_REF = APPLICANT_REF_PREFIX + "a" * 26
 
 
 def sample_value(spec: Field) -> Any:
@@ -183,7 +86,10 @@ def sample_value(spec: Field) -> Any:
         "text?": "",
         "texts": ["x"],
         "materials": [{"name": "申请表", "sha256": bytes(32)}],
-        "applicant": {"ref": "ap_x", "commitments": {"name": bytes(32), "id_number": bytes(32)}},
+        "applicant": {
+            "ref": SAMPLE_REF,
+            "commitments": {"name": bytes(32), "id_number": bytes(32)},
+        },
         "division": "510104",
         "flag": True,
         "positive": 1,
@@ -337,8 +243,9 @@ def render() -> str:
     parts.append("\n".join(rows))
     fields = [
         "## Step bodies\n",
-        "Every field below is required unless marked optional. Personal data never appears in "
-        "clear (`applicant` holds a vault reference and HMAC commitments).\n",
+        "Every field below is required unless marked optional, and a body carries no other "
+        "field. Personal data never appears in clear (`applicant` holds a vault reference and "
+        "HMAC commitments).\n",
         "| step type | field | type | meaning |",
         "| --- | --- | --- | --- |",
     ]

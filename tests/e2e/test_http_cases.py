@@ -340,7 +340,7 @@ def test_422_for_each_ledger_reason(node: Node) -> None:
     assert problem["reason"] == "not_entitled" and problem["field"] == "body.home_body"
     # Personal data in clear instead of commitments.
     body = node.world.received_body("510000/2/23", "proxy")
-    body["applicant"] = {"ref": "ap_x", "commitments": {"name": "张三", "id_number": "1"}}
+    body["applicant"] = {"ref": "ap_" + "a" * 26, "commitments": {"name": "张三", "id_number": "1"}}
     problem = _refusal(node, _envelope(node, "js-001", body=body))
     assert problem["field"] == "body.applicant.commitments"
 

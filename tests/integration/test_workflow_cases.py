@@ -388,7 +388,12 @@ BAD_RECEIVED = [
     (ONLINE, {"jurisdiction": "320105"}, "wrong_jurisdiction", "body.jurisdiction"),
     (
         ONLINE,
-        {"applicant": {"ref": "ap_x", "commitments": {"name": "张三", "id_number": "5101"}}},
+        {
+            "applicant": {
+                "ref": "ap_" + "a" * 26,
+                "commitments": {"name": "张三", "id_number": "5101"},
+            }
+        },
         "malformed",
         "body.applicant.commitments",
     ),

@@ -200,7 +200,7 @@ class Combo:
             "coordination": self.coordination,
             "catalog_version": self.catalog_version,
             "applicant": {
-                "ref": "ap_test",
+                "ref": "ap_" + "a" * 26,  # the vault's format, no vault behind it
                 "commitments": {"name": bytes(32), "id_number": bytes(32)},
             },
             "materials": [{"name": "申请表", "sha256": bytes(32)}],

@@ -200,7 +200,7 @@ def test_library_commitments() -> None:
 
     vector = BY_NAME["event-seq1"]
     secret = bytes.fromhex(vector["commitments"]["secret"])
-    committed = from_json(vector["content"])["body"]["commitments"]
+    committed = from_json(vector["content"])["body"]["applicant"]["commitments"]
     for field, value in vector["commitments"]["values"].items():
         assert commit(secret, field, value) == committed[field]
 
@@ -479,7 +479,7 @@ def test_independent_commitments() -> None:
 
     vector = BY_NAME["event-seq1"]
     secret = bytes.fromhex(vector["commitments"]["secret"])
-    committed = from_json(vector["content"])["body"]["commitments"]
+    committed = from_json(vector["content"])["body"]["applicant"]["commitments"]
     for field, value in vector["commitments"]["values"].items():
         message = field.encode() + b"\x00" + unicodedata.normalize("NFC", value).encode()
         assert hmac.new(secret, message, hashlib.sha256).digest() == committed[field]

@@ -21,6 +21,7 @@ from ledger.personal import (
     applicant_ref,
     commit,
     commitments,
+    is_applicant_ref,
     mask_id_number,
     mask_name,
     normalize_id_number,
@@ -217,6 +218,31 @@ def test_applicant_ref_is_opaque_and_injectable() -> None:
 def test_applicant_ref_refuses_a_short_rng() -> None:
     with pytest.raises(ValueError, match="expected 16"):
         applicant_ref(lambda n: b"\x00" * (n - 1))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "ap_",
+        "ap_x",
+        "ap_" + "a" * 25,
+        "ap_" + "a" * 27,
+        "ap_" + "A" * 26,  # upper case
+        "ap_" + "a" * 25 + "1",  # not in the base32 alphabet
+        "AP_" + "a" * 26,
+        "510104199001011234",
+        "张三",
+        " ap_" + "a" * 26,
+        "ap_" + "a" * 26 + "\n",
+    ],
+)
+def test_is_applicant_ref_refuses_anything_but_the_vault_s_format(text: str) -> None:
+    assert not is_applicant_ref(text)
+
+
+def test_is_applicant_ref_accepts_what_applicant_ref_makes() -> None:
+    assert all(is_applicant_ref(applicant_ref()) for _ in range(100))
 
 
 # --- commitments -----------------------------------------------------------------------------

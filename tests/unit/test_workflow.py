@@ -230,6 +230,7 @@ def test_joint_case_is_decided_after_every_origin_co_handled(combo: Combo) -> No
 
 COMBO = COMBOS[0]
 CLEAR = {"name": "张三", "id_number": "510104199001011234"}
+REF = "ap_" + "a" * 26  # the vault's format: ap_ + 26 lower-case base32 characters
 RECEIVED_MALFORMED = [
     ("no item", {"item": None}, "body.item"),
     ("unknown channel", {"channel": "fax"}, "body.channel"),
@@ -238,25 +239,30 @@ RECEIVED_MALFORMED = [
     ("no applicant", {"applicant": None}, "body.applicant"),
     (
         "name in clear beside the commitments",
-        {"applicant": {"ref": "ap_x", "name": "张三", "commitments": {}}},
+        {"applicant": {"ref": REF, "name": "张三", "commitments": {}}},
         "body.applicant",
     ),
     (
         "personal data in clear instead of commitments",
-        {"applicant": {"ref": "ap_x", "commitments": CLEAR}},
+        {"applicant": {"ref": REF, "commitments": CLEAR}},
         "body.applicant.commitments",
     ),
     (
         "id number committed but name missing",
-        {"applicant": {"ref": "ap_x", "commitments": {"id_number": bytes(32)}}},
+        {"applicant": {"ref": REF, "commitments": {"id_number": bytes(32)}}},
         "body.applicant.commitments",
     ),
     (
         "short commitment",
-        {"applicant": {"ref": "ap_x", "commitments": {"name": bytes(31), "id_number": bytes(32)}}},
+        {"applicant": {"ref": REF, "commitments": {"name": bytes(31), "id_number": bytes(32)}}},
         "body.applicant.commitments",
     ),
     ("empty ref", {"applicant": {"ref": "", "commitments": {}}}, "body.applicant.ref"),
+    (
+        "ref not in the vault's format",
+        {"applicant": {"ref": "ap_x", "commitments": {"name": bytes(32), "id_number": bytes(32)}}},
+        "body.applicant.ref",
+    ),
     ("no materials", {"materials": []}, "body.materials"),
     (
         "material digest in hex",
@@ -325,28 +331,20 @@ def test_unknown_step_type_is_malformed() -> None:
     assert "known:" in error.value.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: body fields beyond a step's schema are not refused, so personal "
-    "data can ride in an unknown field (docs/envelope.md 5.4)",
-)
 def test_unknown_body_field_with_personal_data_is_refused() -> None:
-    with pytest.raises(MalformedEncoding):
+    with pytest.raises(MalformedEncoding) as error:
         UnitCase(COMBO).take(COMBO.intake, "received", COMBO.received_body(applicant_name="张三"))
+    assert refusal(error) == ("malformed", "body.applicant_name")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: applicant.ref is not checked against docs/envelope.md 5.4 "
-    "(ap_ + 26 base32 characters), so a name or ID number can be used as the reference",
-)
 def test_applicant_ref_in_clear_is_refused() -> None:
     applicant = {
         "ref": "510104199001011234",
         "commitments": {"name": bytes(32), "id_number": bytes(32)},
     }
-    with pytest.raises(MalformedEncoding):
+    with pytest.raises(MalformedEncoding) as error:
         UnitCase(COMBO).take(COMBO.intake, "received", COMBO.received_body(applicant=applicant))
+    assert refusal(error) == ("malformed", "body.applicant.ref")
 
 
 # -- entitlement by sector, level and jurisdiction ------------------------------------------
