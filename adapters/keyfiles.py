@@ -24,7 +24,8 @@ def write_key(path: Path, signer: Ed25519Signer) -> None:
         handle.write(signer.private_seed().hex() + "\n")
 
 
-def read_key(path: Path) -> Ed25519Signer:
+def read_key(path: Path | str) -> Ed25519Signer:
+    path = Path(path)
     try:
         seed = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as error:

@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
-from api.cli_demo import add_amend_command, add_demo_command
+from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_tokens import add_token_commands
 
@@ -56,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_command(commands)
     add_ledger_commands(commands)
     add_demo_command(commands)
-    add_amend_command(commands)
     add_case_commands(commands)
     add_token_commands(commands)
     return parser

@@ -8,6 +8,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 
+from api.cli_amend import add_amend_command
 from ledger.catalog import (
     BATCHES,
     CHANNELS,
@@ -31,8 +32,7 @@ def add_catalog_command(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     catalog.add_argument(
         "--region",
-        required=True,
-        help=f"GB/T 2260 region code ({', '.join(regions())})",
+        help=f"GB/T 2260 region code ({', '.join(regions())}); required to print",
     )
     catalog.add_argument("--json", action="store_true", help="print a JSON array of items")
     catalog.add_argument("--batch", type=int, choices=BATCHES, help="only this batch")
@@ -40,10 +40,14 @@ def add_catalog_command(commands: argparse._SubParsersAction) -> None:  # type: 
     catalog.add_argument("--status", choices=STATUSES, help="only items with this status")
     catalog.add_argument("--unit", help="only items whose lead or cooperating unit contains TEXT")
     catalog.set_defaults(handler=run_catalog)
+    add_amend_command(catalog.add_subparsers(dest="catalog_command", metavar="{amend}"))
 
 
 def run_catalog(args: argparse.Namespace) -> int:
     """Print the filtered catalog; unknown region: message on stderr, exit 2."""
+    if not args.region:
+        print("tongban catalog: give --region (e.g. --region 510000)", file=sys.stderr)
+        return EXIT_UNKNOWN_REGION
     try:
         catalog = load_catalog(args.region)
     except UnknownRegion as error:

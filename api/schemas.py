@@ -49,8 +49,7 @@ class ApplicantPublic(BaseModel):
 
 class StepPublic(BaseModel):
     seq: int
-    type: str
-    step: str
+    step: str = Field(description="the step as the workflow table names it")
     body_id: str
     body_name: str
     officer_id: str
@@ -58,13 +57,13 @@ class StepPublic(BaseModel):
     received_at: str
     since_previous_seconds: float | None
     signature: str = Field(description="valid, or the audit reasons for this step")
-    index: int
 
 
 class CasePublic(BaseModel):
     case_id: str
     state: str
     item: str
+    item_name: str
     channel: str
     coordination: str
     home_body: str

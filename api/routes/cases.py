@@ -26,13 +26,10 @@ from api.schemas import (
     StepPublic,
     problem_responses,
 )
-from ledger.audit import verify_case
-from ledger.canonical import from_micros
 from ledger.domain import Case
 from ledger.envelope import parse_event
 from ledger.personal import PersonalDataError, validate_personal_data
-from ledger.receipts import parse_receipt
-from ledger.workflow import table_step
+from ledger.reports import case_timeline
 
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
@@ -229,10 +226,6 @@ def case_access(case_id: uuid.UUID, node: Services, caller: Caller) -> list[Acce
     return [AccessPublic(**vars(record)) for record in node.access.accesses(str(case_id))]
 
 
-def _iso(micros_value: int) -> str:
-    return from_micros(micros_value).isoformat().replace("+00:00", "Z")
-
-
 @router.get(
     "/cases/{case_id}",
     response_model=CasePublic,
@@ -247,37 +240,13 @@ def read_case(
 ) -> CasePublic:
     case = node.ledger.get_case(case_id)
     check_reader(caller, case)
-    findings: dict[int, list[str]] = {}
-    for found in verify_case(node.ledger, case_id).findings:
-        if found.case_id == str(case_id):
-            findings.setdefault(found.seq, []).append(found.reason)
-    timeline: list[StepPublic] = []
-    previous: int | None = None
-    for entry in node.ledger.stream_entries(case_id):
-        envelope = parse_event(entry.envelope)
-        received_at = parse_receipt(entry.receipt).time
-        body = node.ledger.registry.bodies.get(envelope.body_id)
-        timeline.append(
-            StepPublic(
-                seq=envelope.seq,
-                type=envelope.type,
-                step=table_step(envelope.type, envelope.body),
-                body_id=envelope.body_id,
-                body_name=body.name if body else "",
-                officer_id=envelope.officer_id,
-                claimed_at=_iso(envelope.time),
-                received_at=_iso(received_at),
-                since_previous_seconds=None if previous is None else (received_at - previous) / 1e6,
-                signature=", ".join(findings.get(envelope.seq, [])) or "valid",
-                index=entry.index,
-            )
-        )
-        previous = received_at
+    story = case_timeline(node.ledger, case_id)
     flow = case.flow
     return CasePublic(
         case_id=str(case_id),
         state=flow.state,
         item=flow.item,
+        item_name=story.item_name,
         channel=flow.channel,
         coordination=flow.coordination,
         home_body=flow.home_body,
@@ -285,6 +254,19 @@ def read_case(
         origin_bodies=list(flow.origin_bodies),
         head=HeadPublic(seq=case.head.seq, hash=case.head.event_hash.hex()),
         allowed_next=flow.allowed_steps(),
-        timeline=timeline,
+        timeline=[
+            StepPublic(
+                seq=step.seq,
+                step=step.step,
+                body_id=step.body.body_id,
+                body_name=step.body.name,
+                officer_id=step.officer_id,
+                claimed_at=step.claimed_at,
+                received_at=step.received_at,
+                since_previous_seconds=step.since_previous,
+                signature=step.status,
+            )
+            for step in story.steps
+        ],
         applicant=read_applicant(node, caller, case, purpose) if personal else None,
     )

@@ -1,4 +1,4 @@
-"""``tongban demo`` and ``tongban catalog-amend`` as a user runs them.
+"""``tongban demo`` and ``tongban catalog amend`` as a user runs them.
 
 The acceptance check of the demo: a 1,000-case demo built from the command line audits clean.
 """
@@ -15,7 +15,7 @@ import pytest
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
 from api.cli import main
-from api.cli_demo import current_catalog
+from api.cli_amend import current_catalog
 from ledger.catalog import load_catalog
 
 
@@ -64,7 +64,8 @@ def demo_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 def _amend(demo_dir: Path, *extra: str) -> int:
     return main(
         [
-            "catalog-amend",
+            "catalog",
+            "amend",
             "--region",
             "510000",
             "--item",
@@ -129,7 +130,7 @@ def test_amend_with_yes_signs_and_the_old_cases_still_verify(
     assert main(["audit", "verify", "--data-dir", str(demo_dir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["ok"], report["cases"]) == (True, 20)
-    # The catalog command (a different command) is untouched by catalog-amend.
+    # The catalog command (a different command) is untouched by catalog amend.
     assert main(["catalog", "--region", "510000", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 140
 
@@ -138,7 +139,7 @@ def test_amend_refuses_a_key_that_is_not_the_root(
     demo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = demo_dir / "demo-keys" / "root-320000.key"
-    argv = ["catalog-amend", "--region", "510000", "--item", "510000/1/5", "--field", "fee"]
+    argv = ["catalog", "amend", "--region", "510000", "--item", "510000/1/5", "--field", "fee"]
     argv += ["--value", "免费", "--root-key", str(other), "--data-dir", str(demo_dir), "--yes"]
     assert main(argv) == 64
     assert "is not the current root key" in capsys.readouterr().err
