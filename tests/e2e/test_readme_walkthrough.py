@@ -1,4 +1,4 @@
-"""The README's HTTP walkthrough as a newcomer runs it: a proxy case on a demo node, CLI only.
+r"""The README's HTTP walkthrough as a newcomer runs it: a proxy case on a demo node, CLI only.
 
 The command lines below are the ones this test runs (``--server`` is the live node's URL here,
 ``--demo`` its data directory); paste them into the README as they are::
@@ -10,9 +10,9 @@ The command lines below are the ones this test runs (``--server`` is the live no
     W="--server http://127.0.0.1:8000 --demo var/demo --as 320105-zwfw-01"   # 南京建邺 window
     H="--server http://127.0.0.1:8000 --demo var/demo --as 510104-rs-01"     # 成都锦江 人社局
     P="--server http://127.0.0.1:8000 --demo var/demo --as 320105-zwfw-02"   # the window again
-    CASE=$($T case receive $W --item 510000/2/23 --channel proxy \\
-        --home-body 510104-RS --jurisdiction 510104 \\
-        --applicant-name 张三 --applicant-id 11010519491231002X \\
+    CASE=$($T case receive $W --item 510000/2/23 --channel proxy \
+        --home-body 510104-RS --jurisdiction 510104 \
+        --applicant-name 张三 --applicant-id 11010519491231002X \
         --material 申请表=form.txt | jq -r .case_id)
     $T case check   $CASE $W
     $T case mail    $CASE $W --leg window_to_home --tracking EMS1000000001CN
@@ -22,7 +22,7 @@ The command lines below are the ones this test runs (``--server`` is the live no
     $T case mail    $CASE $H --leg home_to_window --tracking EMS1000000002CN
     $T case arrive  $CASE $P
     $T case deliver $CASE $P --method at_window
-    curl -s -H "Authorization: Bearer $(jq -r .auditor var/demo/demo-keys/tokens.json)" \\
+    curl -s -H "Authorization: Bearer $(jq -r .auditor var/demo/demo-keys/tokens.json)" \
         http://127.0.0.1:8000/audit/cases/$CASE       # {"ok":true,"events":9,...}
     $T case show $CASE --data-dir var/demo           # state    delivered (closed)
     $T case accept  $CASE $H                          # exit 1: refused 422 illegal_step
