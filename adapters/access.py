@@ -79,6 +79,10 @@ _SCHEMA = (
     "case_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, purpose TEXT NOT NULL, "
     "fields TEXT NOT NULL, at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS tongban_access_log_case ON tongban_access_log (case_id)",
+    # Which body stored an applicant's data, and the one case it was then used for: a ref
+    # read from the public ledger cannot be reused to open another case and read the person.
+    "CREATE TABLE IF NOT EXISTS tongban_applicant_refs ("
+    "ref TEXT PRIMARY KEY, body TEXT NOT NULL, case_id TEXT, stored_at TEXT NOT NULL)",
 )
 
 
@@ -165,6 +169,36 @@ class AccessStore:
                 "ORDER BY created_at, token_id"
             )
             return [TokenInfo(*row) for row in cur.fetchall()]
+
+    # -- applicant bindings ------------------------------------------------------------------
+
+    def bind_applicant(self, ref: str, body: str, *, now: datetime) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO tongban_applicant_refs VALUES (?, ?, NULL, ?)"),
+                (ref, body, now.isoformat()),
+            )
+
+    def applicant_binding(self, ref: str) -> tuple[str, str | None] | None:
+        """``(storing body, case id or None)`` of a ref, or None if this node never stored it."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT body, case_id FROM tongban_applicant_refs WHERE ref = ?"),
+                (ref,),
+            )
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    def attach_case(self, ref: str, case_id: str) -> None:
+        """Tie a ref to the case it opened (only once: a second case is refused upstream)."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_applicant_refs SET case_id = ? "
+                    "WHERE ref = ? AND (case_id IS NULL OR case_id = ?)"
+                ),
+                (case_id, ref, case_id),
+            )
 
     # -- the access log ----------------------------------------------------------------------
 

@@ -23,6 +23,25 @@ def _store(args: argparse.Namespace) -> Any:
     return open_access_store(settings.resolved_database_url(), settings.data_dir)
 
 
+def _unknown_subject(args: argparse.Namespace, kind: str, subject: str) -> str | None:
+    """A token names a principal the node knows: a registered body, a trusted region."""
+    if kind not in ("body", "peer"):
+        return None
+    from adapters.bootstrap import open_ledger
+
+    overrides: dict[str, Any] = {"data_dir": args.data_dir} if args.data_dir else {}
+    ledger = open_ledger(Settings(**overrides), read_only=True)
+    try:
+        ledger.refresh_registry()
+        if kind == "body" and subject not in ledger.registry.bodies:
+            return f"no body {subject!r} in this node's registry (register it first)"
+        if kind == "peer" and subject not in ledger.trusted_roots:
+            return f"region {subject!r} is not among this node's trusted roots"
+        return None
+    finally:
+        ledger.close()
+
+
 def _create(args: argparse.Namespace) -> int:
     chosen = [
         (k, v)
@@ -36,6 +55,10 @@ def _create(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     kind, subject = chosen[0]
+    problem = _unknown_subject(args, kind, subject)
+    if problem:
+        print(f"tongban: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     token, info = _store(args).create_token(kind, subject, now=datetime.now(UTC))
     print(
         json.dumps(

@@ -95,3 +95,17 @@ async def envelope_bytes(request: Request) -> bytes:
 
 
 Envelope = Annotated[bytes, Depends(envelope_bytes)]
+
+
+def json_content(request: Request) -> None:
+    """415 unless the body is sent as JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiProblem(
+            415,
+            f"send application/json, not {content_type or 'nothing'}",
+            reason="unsupported_media_type",
+        )
+
+
+JsonBody = Annotated[None, Depends(json_content)]

@@ -112,9 +112,9 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(error, ConflictError):
             extra["head"] = {"seq": error.head.seq, "hash": error.head.event_hash.hex()}
-        return problem(
-            status_of(error), error.detail, reason=error.reason, field=error.field, **extra
-        )
+        # Bytes that do not even decode name the whole envelope.
+        field = error.field or ("envelope" if isinstance(error, MalformedEncoding) else None)
+        return problem(status_of(error), error.detail, reason=error.reason, field=field, **extra)
 
     @app.exception_handler(CatalogError)
     async def _catalog(_: Request, error: CatalogError) -> JSONResponse:
@@ -128,6 +128,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if loc and loc[0] in {"body", "query", "path", "header"}:
             loc = loc[1:]
         where = ".".join(loc)
+        if first.get("type") == "json_invalid":
+            where = "body"
         return problem(
             422,
             f"{where or 'request'}: {first.get('msg', 'invalid')}",
@@ -141,6 +143,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and "parsing the body" in str(error.detail):
+            return problem(
+                422, "the request body is not valid JSON", reason="malformed", field="body"
+            )
         return problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
 
     @app.exception_handler(Exception)

@@ -1,4 +1,9 @@
-"""Refuse request bodies over the configured size before any route reads them (413)."""
+"""Refuse request bodies over the configured size before any route reads them (413).
+
+The body is read up front (at most ``max_bytes + 1`` bytes, however it is sent: with a
+Content-Length or chunked), so an oversized request is answered 413 whatever parser the route
+would have used, and a route never sees part of a body.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length, then counts streamed bytes."""
+    """Pure ASGI middleware."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -27,39 +28,41 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
-        seen = 0
-        started = False
-
-        async def limited() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break  # the client went away; let the app see it as usual
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {
+        problem: dict[str, Any] = {
             "type": "urn:tongban:problem:too_large",
             "title": "Request body too large",
             "status": 413,
             "detail": f"request bodies are limited to {self.max_bytes} bytes",
             "reason": "too_large",
         }
-        payload = json.dumps(body).encode()
+        payload = json.dumps(problem).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stdnum.cn.ric import calc_check_digit
+
 from ledger.catalog import CatalogItem
 from ledger.envelope import Envelope
 from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, StepNotAllowed
@@ -181,6 +183,21 @@ def _malformed(spec: Field, rule: str, where: str = "") -> MalformedEncoding:
     return MalformedEncoding(f"{place} {rule}", field=place)
 
 
+# What free text must not carry in clear: a resident ID number (with a valid check digit) or a
+# mainland mobile number. A heuristic, not a guarantee: names cannot be recognised this way
+# (docs/threat-model.md says so).
+_ID_LIKE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+_MOBILE_LIKE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+
+
+def _refuse_personal_data(spec: Field, text: str, where: str = "") -> None:
+    for found in _ID_LIKE.findall(text):
+        if calc_check_digit(found.upper()) == found[17].upper():  # stdnum takes all 18
+            raise _malformed(spec, "must not carry a resident ID number in clear", where)
+    if _MOBILE_LIKE.search(text):
+        raise _malformed(spec, "must not carry a phone number in clear", where)
+
+
 def _check_text(spec: Field, value: object) -> None:
     allow_empty = spec.kind == "text?"
     if not isinstance(value, str) or (not value and not allow_empty) or len(value) > spec.limit:
@@ -188,6 +205,7 @@ def _check_text(spec: Field, value: object) -> None:
             spec,
             f"must be {'' if allow_empty else 'non-empty '}text of at most {spec.limit} characters",
         )
+    _refuse_personal_data(spec, value)
 
 
 def _check_choice(spec: Field, value: object) -> None:
@@ -200,6 +218,8 @@ def _check_texts(spec: Field, value: object) -> None:
         raise _malformed(spec, "must be a list of texts")
     if spec.non_empty and not value:
         raise _malformed(spec, "must not be empty")
+    for n, text in enumerate(value):
+        _refuse_personal_data(spec, text, f"[{n}]")
 
 
 _MATERIAL_FIELDS = frozenset({"name", "sha256"})
@@ -214,6 +234,7 @@ def _check_materials(spec: Field, value: object) -> None:
             raise _malformed(spec, "is {name, sha256}", where)
         if not isinstance(material["name"], str) or not material["name"]:
             raise _malformed(spec, "must be non-empty text", f"{where}.name")
+        _refuse_personal_data(spec, material["name"], f"{where}.name")
         digest = material["sha256"]
         if not isinstance(digest, bytes) or len(digest) != 32:
             raise _malformed(spec, "must be 32 bytes", f"{where}.sha256")

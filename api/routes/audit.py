@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,10 @@ from api.schemas import (
     problem_responses,
 )
 from ledger.audit import AuditReport, verify_case, verify_ledger
+
+log = logging.getLogger("tongban.audit")
+MAX_KEPT_JOBS = 20
+MAX_INDEX = 2**63 - 1  # the largest ledger index the databases store
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(401, 403, 404, 422))
 
@@ -42,7 +47,9 @@ def report_public(report: AuditReport) -> ReportPublic:
 def events(
     node: Services,
     caller: Caller,
-    after: Annotated[int, Query(ge=0, description="last ledger index already read")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="last ledger index already read")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EntryPage:
     require(caller, "auditor", "admin", "peer")
@@ -102,15 +109,22 @@ def _public(job: Job) -> JobPublic:
 )
 def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
     require(caller, "auditor", "admin")
+    jobs = _jobs(request)
+    running = next((j for j in jobs.values() if j.status == "running"), None)
+    if running is not None:  # one whole-ledger audit at a time: join the running one
+        return _public(running)
+    for old in list(jobs)[:-MAX_KEPT_JOBS]:
+        del jobs[old]
     job = Job(uuid.uuid4().hex)
-    _jobs(request)[job.job_id] = job
+    jobs[job.job_id] = job
 
     def run() -> None:
         try:
             job.report = verify_ledger(node.ledger)
             job.status = "done"
-        except Exception as error:  # reported to the poller, never lost
-            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
+        except Exception:  # reported to the poller without internals; logged in full
+            log.exception("audit job %s failed", job.job_id)
+            job.status, job.error = "failed", "the audit could not complete; see the node's log"
         finally:
             job.done.set()
 

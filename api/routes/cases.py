@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.vault import ApplicantErased, UnknownApplicant
-from api.deps import Caller, Envelope, Services, require
+from api.deps import Caller, Envelope, JsonBody, Services, require
 from api.errors import ApiProblem
 from api.schemas import (
     AccessPublic,
@@ -27,8 +27,9 @@ from api.schemas import (
     problem_responses,
 )
 from ledger.domain import Case
+from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
-from ledger.personal import PersonalDataError, validate_personal_data
+from ledger.personal import PersonalDataError, commitments, validate_personal_data
 from ledger.reports import case_timeline
 
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
@@ -71,7 +72,53 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
             reason="illegal_step",
             field="type",
         )
-    return _appended(node, raw, response)
+    ref = _check_applicant(node, caller, envelope)
+    appended = _appended(node, raw, response)
+    if ref is not None:
+        node.access.attach_case(ref, str(envelope.case_id))
+    return appended
+
+
+def _check_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnvelope) -> str | None:
+    """The applicant ref of a ``received`` step must be one this body stored here, unused by
+    any other case, and the signed commitments must be the vault's."""
+    applicant = envelope.body.get("applicant")
+    if not isinstance(applicant, dict) or not isinstance(applicant.get("ref"), str):
+        return None  # the ledger refuses the malformed body with its own reason
+    ref: str = applicant["ref"]
+    binding = node.access.applicant_binding(ref)
+    if (
+        binding is None
+        or binding[0] != caller.subject
+        or binding[1]
+        not in (
+            None,
+            str(envelope.case_id),
+        )
+    ):
+        raise ApiProblem(
+            422,
+            "the applicant ref must be one your body stored at this node (POST /applicants) "
+            "and not used by another case",
+            reason="applicant_not_yours",
+            field="body.applicant.ref",
+        )
+    if not _commitments_match(node, ref, applicant.get("commitments")):
+        raise ApiProblem(
+            422,
+            "the signed commitments are not those of the stored applicant",
+            reason="commitment_mismatch",
+            field="body.applicant.commitments",
+        )
+    return ref
+
+
+def _commitments_match(node: NodeServices, ref: str, signed: object) -> bool:
+    try:
+        expected = commitments(node.vault.commitment_secret(ref), node.vault.read(ref))
+    except (ApplicantErased, UnknownApplicant):
+        return False
+    return isinstance(signed, dict) and signed == expected
 
 
 @router.post(
@@ -101,7 +148,9 @@ def append_step(
     status_code=201,
     summary="store an applicant's personal data; get the ref and commitments to sign",
 )
-def create_applicant(applicant: ApplicantCreate, node: Services, caller: Caller) -> ApplicantPublic:
+def create_applicant(
+    _: JsonBody, applicant: ApplicantCreate, node: Services, caller: Caller
+) -> ApplicantPublic:
     require(caller, "body")
     try:
         data = validate_personal_data(applicant.model_dump())
@@ -109,6 +158,7 @@ def create_applicant(applicant: ApplicantCreate, node: Services, caller: Caller)
         field = getattr(error, "field", None)
         raise ApiProblem(422, str(error), reason="malformed", field=field) from error
     stored = node.vault.store(data, now=datetime.now(UTC))
+    node.access.bind_applicant(stored.ref, caller.subject, now=datetime.now(UTC))
     return ApplicantPublic(
         ref=stored.ref,
         commitments={k: base64.b64encode(v).decode() for k, v in stored.commitments.items()},
@@ -151,6 +201,20 @@ def read_applicant(
             422, "say why you read personal data (purpose)", reason="malformed", field="purpose"
         )
     ref = _applicant_ref(node, case)
+    binding = node.access.applicant_binding(ref)
+    signed = parse_event(node.ledger.stream_entries(case.id)[0].envelope).body["applicant"]
+    erased = binding is not None and node.vault.is_erased(ref)
+    if (
+        binding is None
+        or binding[1] != str(case.id)
+        or (not erased and not _commitments_match(node, ref, signed["commitments"]))
+    ):
+        # Never show a person whose stored data does not match what this case signed.
+        raise ApiProblem(
+            409,
+            "this case's applicant record does not match its signed commitments",
+            reason="commitment_mismatch",
+        )
     node.access.record_access(
         str(case.id), caller, purpose=purpose, fields="applicant", now=datetime.now(UTC)
     )

@@ -110,3 +110,15 @@ def test_report_bodies(
     window_line = next(line for line in out.splitlines() if line.startswith(WINDOW + " "))
     assert window_line.split()[2:] == ["5", "1", "1d00h", "0"]
     assert f"{WINDOW}: arrived 1, delivered:at_window 1" in out
+
+
+def test_tokens_name_principals_the_node_knows(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.world import make_world
+
+    world = make_world(tmp_path)
+    world.app.close()
+    assert main(["token", "create", "--data-dir", str(tmp_path), "--body", "999999-NOPE"]) == 64
+    assert "no body '999999-NOPE'" in capsys.readouterr().err
+    assert main(["token", "create", "--data-dir", str(tmp_path), "--peer", "440000"]) == 64
+    assert main(["token", "create", "--data-dir", str(tmp_path), "--body", "510104-RS"]) == 0
+    assert '"kind": "body"' in capsys.readouterr().out

@@ -23,7 +23,7 @@ import pytest
 from adapters.access import open_access_store
 from api.client import Conflict, Refused, TongbanClient
 from ledger.application import now_micros
-from ledger.envelope import ZERO_HASH, build_event
+from ledger.envelope import ZERO_HASH, build_event, parse_event
 from ledger.workflow import CaseWorkflow
 from tests.support.live import live_node
 from tests.support.world import World, make_world, seeded
@@ -63,6 +63,25 @@ class Node:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.post(f"{self.url}{path}", headers=headers, content=content, timeout=30)
+
+    def stored_applicant(self) -> dict[str, Any]:
+        """A fresh applicant the Jiangsu window stored here (a received step must use one it
+        stored, and each ref opens one case only)."""
+        answer = httpx.post(
+            f"{self.url}/applicants",
+            json=APPLICANT,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.tokens['320105-ZWFW']}"},
+        ).json()
+        return {
+            "ref": answer["ref"],
+            "commitments": {k: base64.b64decode(v) for k, v in answer["commitments"].items()},
+        }
+
+    def received_body(self, item: str = "510000/2/23", **changes: Any) -> dict[str, Any]:
+        body = self.world.received_body(item, "proxy", **changes)
+        body["applicant"] = self.stored_applicant()
+        return body
 
     def ledger_size(self) -> int:
         entries = self.get("/audit/events", self.tokens["auditor"], limit=1000).json()
@@ -262,7 +281,7 @@ def _envelope(
         body_id=officer.body_id,
         officer_id=officer_id,
         prev=prev,
-        body=body if body is not None else node.world.received_body("510000/2/23", "proxy"),
+        body=body if body is not None else node.received_body(),
     )
 
 
@@ -329,20 +348,36 @@ def test_422_for_each_ledger_reason(node: Node) -> None:
     problem = _refusal(node, _envelope(node, "js-001", ledger="tongban/320000"))
     assert problem["reason"] == "wrong_ledger" and problem["field"] == "ledger"
     # A pending item cannot be received.
-    body = node.world.received_body("510000/3/3", "proxy")
+    body = node.received_body("510000/3/3")
     problem = _refusal(node, _envelope(node, "js-001", body=body))
     assert problem["reason"] == "item_not_open" and problem["field"] == "body.item"
     # Wrong body: the home body may not be a Jiangsu body.
-    body = node.world.received_body(
-        "510000/2/23", "proxy", home_body="320105-RS", jurisdiction="510104"
-    )
+    body = node.received_body(home_body="320105-RS", jurisdiction="510104")
     problem = _refusal(node, _envelope(node, "js-001", body=body))
     assert problem["reason"] == "not_entitled" and problem["field"] == "body.home_body"
     # Personal data in clear instead of commitments.
-    body = node.world.received_body("510000/2/23", "proxy")
-    body["applicant"] = {"ref": "ap_" + "a" * 26, "commitments": {"name": "张三", "id_number": "1"}}
+    body = node.received_body()
+    ref = node.stored_applicant()["ref"]
+    body["applicant"] = {"ref": ref, "commitments": {"name": "张三", "id_number": "1"}}
     problem = _refusal(node, _envelope(node, "js-001", body=body))
     assert problem["field"] == "body.applicant.commitments"
+
+
+def test_a_ref_read_from_the_ledger_cannot_open_another_case(node: Node) -> None:
+    """A body not on a case copies its applicant ref from /audit/events: refused."""
+    case_id = _proxy_case(node)
+    first = node.get("/audit/events", node.tokens["auditor"], limit=1000).json()["entries"]
+    opened = next(e for e in first if e["stream_id"] == str(case_id) and e["seq"] == 1)
+    stolen = parse_event(base64.b64decode(opened["envelope"])).body["applicant"]
+    body = node.world.received_body("510000/2/23", "proxy")
+    body["applicant"] = stolen
+    # The in-province window of Sichuan is not on the case; nor may the same window reuse it.
+    for officer, token in (("zw-001", "510000-ZWFW"), ("js-001", "320105-ZWFW")):
+        problem = _refusal(node, _envelope(node, officer, body=body), token=token)
+        assert (problem["reason"], problem["field"]) == (
+            "applicant_not_yours",
+            "body.applicant.ref",
+        )
 
 
 def test_422_for_an_illegal_step_names_state_and_allowed_steps(node: Node) -> None:
@@ -404,3 +439,57 @@ def test_keys_and_bodies_are_public_and_signed(node: Node) -> None:
     }
     bodies = {b["body_id"]: b for b in node.get("/bodies", None).json()}
     assert bodies["320105-ZWFW"]["org"]["roles"] == ["cross_province_window"]
+
+
+def test_found_by_review_each_answered_as_a_problem(node: Node) -> None:
+    """Inputs a security review used to get a 500, a 400 or no field: each a clear 4xx now."""
+    auditor, window = node.tokens["auditor"], node.tokens["320105-ZWFW"]
+    problem = _problem(node.get("/audit/events", auditor, after=str(2**63)), 422)
+    assert problem["field"] == "after"
+    # A chunked body over the limit, with no Content-Length, to a JSON route.
+    chunks = (b"x" * 8192 for _ in range(100))
+    response = httpx.post(
+        f"{node.url}/applicants",
+        content=chunks,
+        timeout=30,
+        headers={"Authorization": f"Bearer {window}", "Content-Type": "application/json"},
+    )
+    _problem(response, 413)
+    problem = _problem(node.post("/applicants", window, b"\xff\xfe", "application/json"), 422)
+    assert problem["field"] == "body"
+    _problem(node.post("/applicants", window, b"name=x", "text/plain"), 415)
+    for raw in (b"\xc1", b"\x92\x01\x02", b"\x91" * 40 + b"\x90"):
+        problem = _refusal(node, raw)
+        assert problem["reason"] == "malformed" and problem["field"] == "envelope"
+
+
+def test_personal_data_in_free_text_is_refused(node: Node) -> None:
+    body = node.received_body()
+    body["materials"] = [{"name": "李四 身份证 11010519491231002X", "sha256": bytes(32)}]
+    problem = _refusal(node, _envelope(node, "js-001", body=body))
+    assert problem["field"] == "body.materials[0].name"
+    case_id = _proxy_case(node)
+    head = node.client("js-001").head(case_id)
+    raw = _envelope(
+        node,
+        "js-001",
+        case_id=case_id,
+        seq=head.seq + 1,
+        prev=head.event_hash,
+        step="withdrawn",
+        body={"reason": "申请人电话13800138000要求撤回"},
+    )
+    problem = _refusal(node, raw, f"/cases/{case_id}/events")
+    assert problem["field"] == "body.reason"
+
+
+def test_one_whole_ledger_audit_at_a_time(node: Node) -> None:
+    headers = {"Authorization": f"Bearer {node.tokens['auditor']}"}
+    first = httpx.post(f"{node.url}/audit/verify", headers=headers, timeout=60).json()
+    second = httpx.post(f"{node.url}/audit/verify", headers=headers, timeout=60).json()
+    if first["status"] == "running":
+        assert second["job_id"] == first["job_id"]
+    for job in (first, second):
+        while job["status"] == "running":
+            job = node.get(f"/audit/jobs/{job['job_id']}", node.tokens["auditor"]).json()
+        assert job["status"] == "done" and job["report"]["ok"] is True
