@@ -10,39 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import open_ledger
-from adapters.keyfiles import KeyFileError, read_key
+from adapters.keyfiles import read_key
 from adapters.settings import Settings
+from api.cli_common import fail as _fail
+from api.cli_common import guarded as _guarded
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
-from ledger.catalog import AMENDABLE_FIELDS, Catalog, CatalogError, load_catalog, regions
-from ledger.errors import LedgerError
+from ledger.catalog import AMENDABLE_FIELDS, Catalog, load_catalog, regions
 
-EXIT_USAGE = 64  # EX_USAGE, as in api.cli_ledger
 EXIT_DECLINED = 1
 _LIST_FIELDS = frozenset({"channels", "cooperating_units"})
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"tongban: {message}", file=sys.stderr)
-    return code
-
-
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (KeyFileError, CatalogError, ValueError) as error:
-            return _fail(str(error))
-        except LedgerError as error:
-            field = f" (field {error.field})" if error.field else ""
-            return _fail(f"refused: {error.reason}{field}: {error.detail}", 1)
-
-    return run
 
 
 # -- tongban demo ----------------------------------------------------------------------------

@@ -16,7 +16,10 @@ from pathlib import Path
 from adapters.bootstrap import open_ledger
 from api.cli_catalog import display_width
 from api.cli_client import add_client_commands
-from api.cli_ledger import EXIT_USAGE, _fail, _guarded, _settings
+from api.cli_common import EXIT_USAGE
+from api.cli_common import fail as _fail
+from api.cli_common import guarded as _guarded
+from api.cli_ledger import _settings
 from ledger.application import LedgerApplication
 from ledger.errors import UnknownCase
 from ledger.reports import BodyActivity, BodyRef, CaseTimeline, body_report, case_timeline

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.keyfiles import KeyFileError, read_key
+from api.cli_common import EXIT_USAGE
 from api.client import ClientError, Conflict, Refused, StepResult, TongbanClient
-
-EXIT_USAGE = 64
 
 
 def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:

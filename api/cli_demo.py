@@ -5,38 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from adapters.demo import DemoError, DemoSummary, build_demo
-from adapters.keyfiles import KeyFileError
 from adapters.settings import Settings
-from ledger.catalog import CatalogError
-from ledger.errors import LedgerError
+from api.cli_common import fail as _fail
+from api.cli_common import guarded as _guarded
 
-EXIT_USAGE = 64  # EX_USAGE, as in api.cli_ledger
 EXIT_DECLINED = 1
 DEFAULT_DEMO_DIR = Path("var/demo")
 # Fields holding lists in the catalog; on the command line they are comma-separated.
 _LIST_FIELDS = frozenset({"channels", "cooperating_units"})
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"tongban: {message}", file=sys.stderr)
-    return code
-
-
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (KeyFileError, CatalogError, ValueError) as error:
-            return _fail(str(error))
-        except LedgerError as error:
-            field = f" (field {error.field})" if error.field else ""
-            return _fail(f"refused: {error.reason}{field}: {error.detail}", 1)
-
-    return run
 
 
 # -- tongban demo ----------------------------------------------------------------------------

@@ -24,14 +24,13 @@ from adapters.keyfiles import (
 )
 from adapters.settings import Settings
 from adapters.vault import VaultError, load_or_create_master_key, open_vault
+from api.cli_common import fail as _fail
+from api.cli_common import guarded as _guarded
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, verify_case, verify_ledger
 from ledger.canonical import micros
-from ledger.errors import LedgerError
 from ledger.suites import Ed25519Signer
-
-EXIT_USAGE = 64  # EX_USAGE: apart from the audit's own 1 and 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -45,11 +44,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _ledger(args: argparse.Namespace) -> LedgerApplication:
     return open_ledger(_settings(args))
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"tongban: {message}", file=sys.stderr)
-    return code
 
 
 def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
@@ -258,20 +252,6 @@ def _applicant_erase(args: argparse.Namespace) -> int:
         return _fail(str(error), 1)
     print(f"applicant {args.ref} erased: personal data unreadable, ledger untouched")
     return 0
-
-
-def _guarded(handler: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            result: int = handler(args)
-        except (KeyFileError, ValueError) as error:
-            return _fail(str(error))
-        except LedgerError as error:
-            field = f" (field {error.field})" if error.field else ""
-            return _fail(f"refused: {error.reason}{field}: {error.detail}", 1)
-        return result
-
-    return run
 
 
 def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -11,8 +11,7 @@ from typing import Any
 
 from adapters.access import AccessStoreError, open_access_store
 from adapters.settings import Settings
-
-EXIT_USAGE = 64
+from api.cli_common import EXIT_USAGE
 
 
 def _store(args: argparse.Namespace) -> Any:
