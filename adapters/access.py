@@ -189,15 +189,26 @@ class AccessStore:
             row = cur.fetchone()
         return (row[0], row[1]) if row else None
 
-    def attach_case(self, ref: str, case_id: str) -> None:
-        """Tie a ref to the case it opened (only once: a second case is refused upstream)."""
+    def claim_applicant(self, ref: str, body: str, case_id: str) -> bool:
+        """Atomically tie a ref this body stored to one case; False if taken or not theirs."""
         with self._tx() as cur:
             cur.execute(
                 self._sql(
                     "UPDATE tongban_applicant_refs SET case_id = ? "
-                    "WHERE ref = ? AND (case_id IS NULL OR case_id = ?)"
+                    "WHERE ref = ? AND body = ? AND (case_id IS NULL OR case_id = ?)"
                 ),
-                (case_id, ref, case_id),
+                (case_id, ref, body, case_id),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release_applicant(self, ref: str, case_id: str) -> None:
+        """Undo a claim whose case was refused, so the ref can open the corrected case."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_applicant_refs SET case_id = NULL WHERE ref = ? AND case_id = ?"
+                ),
+                (ref, case_id),
             )
 
     # -- the access log ----------------------------------------------------------------------

@@ -18,6 +18,8 @@ record type                 signed by                   effect
                             officer key its body
 ``finding_resolved``        the root                    ``ratified`` / ``repudiated`` policy
                                                         finding
+``catalog_amended``         the root                    a new catalog version, current from
+                                                        this record's receipt time
 ==========================  ==========================  ====================================
 
 Validity is always judged at a *receipt time* (the node's clock when it accepted the object),
@@ -103,7 +105,11 @@ def check_org(org: object, region: str) -> dict[str, Any]:
     if not isinstance(org.get("parent", ""), str):
         raise MalformedEncoding("org.parent is a body id", field="body.org.parent")
     roles = org.get("roles", [])
-    if not isinstance(roles, list) or not set(roles) <= ROLES:
+    if (
+        not isinstance(roles, list)
+        or not all(isinstance(role, str) for role in roles)
+        or not set(roles) <= ROLES
+    ):
         raise MalformedEncoding(f"org.roles is a subset of {sorted(ROLES)}", field="body.org.roles")
     return org
 
@@ -662,6 +668,14 @@ class KeyRegistry:
             self._require_root(signer, state, kind)
             base = require(body, "base_version", str)
             changes = require(body, "changes", list)
+            current = self.catalogs.current_at(record.region, receipt_time)
+            if base != current:
+                # Amending an older version would silently drop the amendments since.
+                raise RegistryError(
+                    f"an amendment starts from the current catalog version {current}, not {base}",
+                    reason="stale_catalog_version",
+                    field="body.base_version",
+                )
             try:
                 amended = self.catalogs.amend(base, record.region, changes)
             except (CatalogError, ValueError, TypeError) as error:

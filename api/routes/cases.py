@@ -72,16 +72,27 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
             reason="illegal_step",
             field="type",
         )
-    ref = _check_applicant(node, caller, envelope)
-    appended = _appended(node, raw, response)
-    if ref is not None:
-        node.access.attach_case(ref, str(envelope.case_id))
-    return appended
+    ref = _claim_applicant(node, caller, envelope)
+    try:
+        return _appended(node, raw, response)
+    except Exception:
+        if ref is not None and not _case_uses(node, envelope.case_id, ref):
+            node.access.release_applicant(ref, str(envelope.case_id))
+        raise
 
 
-def _check_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnvelope) -> str | None:
+def _case_uses(node: NodeServices, case_id: uuid.UUID, ref: str) -> bool:
+    entries = node.ledger.stream_entries(case_id)
+    if not entries:
+        return False
+    applicant = parse_event(entries[0].envelope).body.get("applicant", {})
+    return isinstance(applicant, dict) and applicant.get("ref") == ref
+
+
+def _claim_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnvelope) -> str | None:
     """The applicant ref of a ``received`` step must be one this body stored here, unused by
-    any other case, and the signed commitments must be the vault's."""
+    any other case, and the signed commitments must be the vault's; then it is claimed for
+    this case atomically (two posts racing with one ref: one wins)."""
     applicant = envelope.body.get("applicant")
     if not isinstance(applicant, dict) or not isinstance(applicant.get("ref"), str):
         return None  # the ledger refuses the malformed body with its own reason
@@ -109,6 +120,13 @@ def _check_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnve
             "the signed commitments are not those of the stored applicant",
             reason="commitment_mismatch",
             field="body.applicant.commitments",
+        )
+    if not node.access.claim_applicant(ref, caller.subject, str(envelope.case_id)):
+        raise ApiProblem(
+            422,
+            "the applicant ref was just used by another case",
+            reason="applicant_not_yours",
+            field="body.applicant.ref",
         )
     return ref
 

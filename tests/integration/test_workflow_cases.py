@@ -544,7 +544,14 @@ def test_amended_channels_bind_new_cases_not_running_ones(world: World) -> None:
             "body.changes",
             id="bad-value",
         ),
-        pytest.param(CLOSE_1_5, "0" * 64, None, "bad_amendment", "body.changes", id="unknown-base"),
+        pytest.param(
+            CLOSE_1_5,
+            "0" * 64,
+            None,
+            "stale_catalog_version",
+            "body.base_version",
+            id="unknown-base",
+        ),
     ],
 )
 def test_bad_amendment_is_refused(
@@ -667,3 +674,16 @@ class TestPostgresWorkflowCases(WorkflowEndToEnd):
     @pytest.fixture
     def backend(self, postgres_url: str, postgres_schema: str) -> dict[str, Any]:
         return {"database_url": postgres_url, "schema": postgres_schema}
+
+
+def test_an_amendment_starts_from_the_current_version(world: World) -> None:
+    """Amending an older version would silently drop the amendments made since."""
+    _, first = amend_catalog(world, CLOSE_1_5)
+    fee = [{"item": "510000/1/5", "field": "fee", "value": "免费"}]
+    with pytest.raises(RegistryError) as error:
+        amend_catalog(world, fee, base_version=packaged_version())
+    assert (error.value.reason, error.value.field) == ("stale_catalog_version", "body.base_version")
+    _, second = amend_catalog(world, fee)  # from the current version: accepted
+    catalogs = world.app.registry.catalogs
+    assert catalogs.current_at("510000", world.clock.now) == second != first
+    assert verify_ledger(world.app).exit_code == 0

@@ -162,7 +162,8 @@ def amend_catalog(
 ) -> tuple[Appended, str]:
     """Sign a ``catalog_amended`` record (by the root unless ``signer``); return the receipt
     and the new version's id."""
-    base = base_version or packaged_version()
+    current = world.app.registry.catalogs.current_at(REGION, world.clock.now)
+    base = base_version or current or packaged_version()
     appended = world.clerk.append(
         signer or world.root, "catalog_amended", {"base_version": base, "changes": changes}
     )
