@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.settings import Settings
 from ledger.application import LedgerApplication, now_micros
+from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ def open_ledger(
         clock=clock,
         claim_tolerance=settings.claim_tolerance_seconds * 1_000_000,
         workflow=workflow,
+        checkpoint_policy=CheckpointPolicy(
+            seconds=settings.checkpoint_seconds, events=settings.checkpoint_events
+        ),
     )
 
 

@@ -9,7 +9,7 @@ transaction takes no index; a deleted event leaves a gap the audit reports.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
@@ -18,16 +18,20 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from ledger.merkle import FrontierState
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
+from ledger.transparency import StoredCheckpoint, pack_frontier, unpack_frontier
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        self.ledger_table_name = events_table_name.removesuffix("_events") + "_ledger"
-        self.ledger_table = Composed(
-            [Identifier(self.datastore.schema), SQL("."), Identifier(self.ledger_table_name)]
-        )
+        prefix = events_table_name.removesuffix("_events")
+        self.ledger_table_name = prefix + "_ledger"
+        self.ledger_table = self._table(self.ledger_table_name)
+        self.tree_table = self._table(prefix + "_tree")
+        self.subtrees_table = self._table(prefix + "_subtrees")
+        self.checkpoints_table = self._table(prefix + "_checkpoints")
         self.events_table = Composed(
             [Identifier(self.datastore.schema), SQL("."), Identifier(self.events_table_name)]
         )
@@ -42,12 +46,42 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "UNIQUE (originator_id, originator_version))"
             ).format(self.ledger_table)
         )
+        # The Merkle tree (ledger/transparency.py): one state row, seeded empty.
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0} ("
+                    "id smallint PRIMARY KEY CHECK (id = 1), "
+                    "size bigint NOT NULL, "
+                    "frontier bytea NOT NULL)"
+                ).format(self.tree_table),
+                SQL("INSERT INTO {0} VALUES (1, 0, ''::bytea) ON CONFLICT DO NOTHING").format(
+                    self.tree_table
+                ),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0} ("
+                    "level smallint NOT NULL, "
+                    "idx bigint NOT NULL, "
+                    "hash bytea NOT NULL, "
+                    "PRIMARY KEY (level, idx))"
+                ).format(self.subtrees_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0} ("
+                    "size bigint PRIMARY KEY, "
+                    "note text NOT NULL, "
+                    "issued_at bigint NOT NULL)"
+                ).format(self.checkpoints_table),
+            ]
+        )
         self.max_index_statement = SQL(
             "SELECT COALESCE(MAX(ledger_index), 0) AS n FROM {0}"
         ).format(self.ledger_table)
         self.insert_index_statement = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s)").format(
             self.ledger_table
         )
+
+    def _table(self, name: str) -> Composed:
+        return Composed([Identifier(self.datastore.schema), SQL("."), Identifier(name)])
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -189,3 +223,88 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.itersize = batch_size
             curs.execute(query)
             yield from (int(row["ledger_index"]) for row in curs)
+
+    # -- TreeStore -------------------------------------------------------------------------
+
+    def ledger_hashes(self, after_index: int, limit: int) -> list[tuple[int, bytes]]:
+        query = SQL(
+            "SELECT ledger_index, event_hash FROM {0} WHERE ledger_index > %s "
+            "ORDER BY ledger_index LIMIT %s"
+        ).format(self.ledger_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (after_index, limit))
+            return [(int(row["ledger_index"]), bytes(row["event_hash"])) for row in curs.fetchall()]
+
+    def load_tree_state(self) -> FrontierState:
+        query = SQL("SELECT size, frontier FROM {0} WHERE id = 1").format(self.tree_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query)
+            row = curs.fetchone()
+        if row is None:
+            return FrontierState(0, ())
+        return unpack_frontier(int(row["size"]), bytes(row["frontier"]))
+
+    def save_tree_state(
+        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+    ) -> bool:
+        # Under READ COMMITTED a concurrent UPDATE waits, then re-checks ``size``: a real CAS.
+        update = SQL("UPDATE {0} SET size = %s, frontier = %s WHERE id = 1 AND size = %s").format(
+            self.tree_table
+        )
+        insert = SQL("INSERT INTO {0} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
+            self.subtrees_table
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(update, (state.size, pack_frontier(state), expected_size))
+            if curs.rowcount != 1:
+                return False
+            if subtrees:
+                curs.executemany(
+                    insert, [(level, idx, node) for (level, idx), node in subtrees.items()]
+                )
+            return True
+
+    def subtree(self, level: int, idx: int) -> bytes | None:
+        query = SQL("SELECT hash FROM {0} WHERE level = %s AND idx = %s").format(
+            self.subtrees_table
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (level, idx), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else bytes(row["hash"])
+
+    def _checkpoint_where(
+        self, curs: Cursor[DictRow], tail: str, params: tuple[Any, ...]
+    ) -> StoredCheckpoint | None:
+        query = SQL("SELECT size, note, issued_at FROM {0} ").format(self.checkpoints_table)
+        curs.execute(query + SQL(tail), params)
+        row = curs.fetchone()
+        if row is None:
+            return None
+        return StoredCheckpoint(int(row["size"]), str(row["note"]), int(row["issued_at"]))
+
+    def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
+        insert = SQL("INSERT INTO {0} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
+            self.checkpoints_table
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(insert, (size, note, issued_at))
+            stored = self._checkpoint_where(curs, "WHERE size = %s", (size,))
+            assert stored is not None  # just inserted, or there already
+            return stored
+
+    def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
+        update = SQL("UPDATE {0} SET note = %s WHERE size = %s AND note = %s").format(
+            self.checkpoints_table
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(update, (new_note, size, old_note))
+            return bool(curs.rowcount == 1)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._checkpoint_where(curs, "WHERE size = %s", (size,))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._checkpoint_where(curs, "ORDER BY size DESC LIMIT 1", ())

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     claim_tolerance_seconds: int = Field(
         default=300, ge=0, description="Allowed distance between claimed and receipt time"
     )
+    checkpoint_seconds: int = Field(
+        default=60, ge=0, description="Issue a checkpoint after an append at least this often"
+    )
+    checkpoint_events: int = Field(
+        default=1000, ge=1, description="...or once this many objects were appended since the last"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
 
     def resolved_ledger_name(self) -> str:

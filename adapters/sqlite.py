@@ -8,13 +8,15 @@ after this transaction's first write, so ``MAX(ledger_index) + 1`` is dense and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
+from ledger.merkle import FrontierState
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
+from ledger.transparency import StoredCheckpoint, pack_frontier, unpack_frontier
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -23,7 +25,11 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
-        self.ledger_table_name = events_table_name.removesuffix("_events") + "_ledger"
+        prefix = events_table_name.removesuffix("_events")
+        self.ledger_table_name = prefix + "_ledger"
+        self.tree_table_name = prefix + "_tree"
+        self.subtrees_table_name = prefix + "_subtrees"
+        self.checkpoints_table_name = prefix + "_checkpoints"
         super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -36,6 +42,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "event_hash BLOB NOT NULL UNIQUE, "
             "receipt BLOB NOT NULL, "
             "UNIQUE (originator_id, originator_version))",
+            # The Merkle tree (ledger/transparency.py): one state row, seeded empty.
+            f"CREATE TABLE IF NOT EXISTS {self.tree_table_name} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), "
+            "size INTEGER NOT NULL, "
+            "frontier BLOB NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.tree_table_name} VALUES (1, 0, x'')",
+            f"CREATE TABLE IF NOT EXISTS {self.subtrees_table_name} ("
+            "level INTEGER NOT NULL, "
+            "idx INTEGER NOT NULL, "
+            "hash BLOB NOT NULL, "
+            "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table_name} ("
+            "size INTEGER PRIMARY KEY, "
+            "note TEXT NOT NULL, "
+            "issued_at INTEGER NOT NULL)",
         ]
 
     def _insert_events(
@@ -154,3 +175,79 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT ledger_index FROM {self.ledger_table_name} ORDER BY ledger_index")
             while rows := c.sqlite_cursor.fetchmany(batch_size):
                 yield from (int(row[0]) for row in rows)
+
+    # -- TreeStore -------------------------------------------------------------------------
+
+    def ledger_hashes(self, after_index: int, limit: int) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT ledger_index, event_hash FROM {self.ledger_table_name} "
+                "WHERE ledger_index > ? ORDER BY ledger_index LIMIT ?",
+                (after_index, limit),
+            )
+            return [(int(row[0]), bytes(row[1])) for row in c.fetchall()]
+
+    def load_tree_state(self) -> FrontierState:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT size, frontier FROM {self.tree_table_name} WHERE id = 1")
+            row = c.fetchone()
+        return FrontierState(0, ()) if row is None else unpack_frontier(int(row[0]), row[1])
+
+    def save_tree_state(
+        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+    ) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"UPDATE {self.tree_table_name} SET size = ?, frontier = ? "
+                "WHERE id = 1 AND size = ?",
+                (state.size, pack_frontier(state), expected_size),
+            )
+            if c.sqlite_cursor.rowcount != 1:
+                return False
+            c.executemany(
+                f"INSERT OR IGNORE INTO {self.subtrees_table_name} VALUES (?, ?, ?)",
+                [(level, idx, node) for (level, idx), node in subtrees.items()],
+            )
+            return True
+
+    def subtree(self, level: int, idx: int) -> bytes | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT hash FROM {self.subtrees_table_name} WHERE level = ? AND idx = ?",
+                (level, idx),
+            )
+            row = c.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _checkpoint_where(
+        self, c: SQLiteCursor, tail: str, params: tuple[Any, ...]
+    ) -> StoredCheckpoint | None:
+        c.execute(f"SELECT size, note, issued_at FROM {self.checkpoints_table_name} {tail}", params)
+        row = c.fetchone()
+        return None if row is None else StoredCheckpoint(int(row[0]), row[1], int(row[2]))
+
+    def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT OR IGNORE INTO {self.checkpoints_table_name} VALUES (?, ?, ?)",
+                (size, note, issued_at),
+            )
+            stored = self._checkpoint_where(c, "WHERE size = ?", (size,))
+            assert stored is not None  # just inserted, or there already
+            return stored
+
+    def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"UPDATE {self.checkpoints_table_name} SET note = ? WHERE size = ? AND note = ?",
+                (new_note, size, old_note),
+            )
+            return bool(c.sqlite_cursor.rowcount == 1)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self._checkpoint_where(c, "WHERE size = ?", (size,))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self._checkpoint_where(c, "ORDER BY size DESC LIMIT 1", ())

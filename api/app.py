@@ -8,7 +8,7 @@ from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import audit, cases, catalog, health, keys
+from api.routes import audit, cases, catalog, health, keys, witness
 
 
 def create_app(
@@ -33,4 +33,5 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(audit.router)
     app.include_router(keys.router)
+    app.include_router(witness.router)
     return app

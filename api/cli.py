@@ -13,6 +13,7 @@ from api.cli_catalog import add_catalog_command
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_tokens import add_token_commands
+from api.cli_transparency import add_transparency_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_case_commands(commands)
     add_token_commands(commands)
+    add_transparency_commands(commands)
     return parser
 
 

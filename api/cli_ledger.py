@@ -239,6 +239,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    note = _ledger(args).issue_checkpoint()
+    print(note.render(), end="")
+    return 0
+
+
 def _applicant_erase(args: argparse.Namespace) -> int:
     settings = _settings(args)
     vault = open_vault(
@@ -327,6 +333,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     verify.add_argument("--case", help="only this case (UUID)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=_guarded(_audit_verify))
+    checkpoint = audit.add_parser(
+        "checkpoint", help="issue a signed checkpoint of the whole ledger now and print it"
+    )
+    data_dir(checkpoint)
+    checkpoint.set_defaults(handler=_guarded(_audit_checkpoint))
 
     applicant = commands.add_parser("applicant", help="applicants' personal data").add_subparsers(
         dest="applicant_command", required=True

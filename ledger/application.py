@@ -6,10 +6,11 @@ ledger rule. The node's own key signs receipts; it never holds an officer's or a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time as _time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,10 +21,14 @@ from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, Registry, St
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import ConflictError, EnvelopeRejected, Head, UnknownCase
 from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
+from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, LedgerStore, MsgpackTranscoder
 from ledger.receipts import make_receipt
 from ledger.suites import Signer
+from ledger.transparency import CheckpointPolicy, TreeKeeper, TreeStore
 from ledger.workflow import CaseState, CaseWorkflow, WorkflowPolicy
+
+log = logging.getLogger("tongban.ledger")
 
 DEFAULT_CLAIM_TOLERANCE = 300 * 1_000_000  # five minutes, in microseconds
 REGISTRY_REFRESH_INTERVAL = 1_000_000  # how stale another worker's registry view may get
@@ -102,6 +107,7 @@ class LedgerApplication(Application[uuid.UUID]):
         claim_tolerance: int = DEFAULT_CLAIM_TOLERANCE,
         workflow: WorkflowPolicy | None = None,
         load_registry: bool = True,
+        checkpoint_policy: CheckpointPolicy | None = None,
     ):
         super().__init__(dict(env))
         self.ledger_name = ledger_name
@@ -116,6 +122,9 @@ class LedgerApplication(Application[uuid.UUID]):
         # One append at a time per process: the registry view and the case cache are shared
         # by the server's threads. Other processes are serialized by the database.
         self._lock = threading.RLock()
+        self.tree = TreeKeeper(
+            cast(TreeStore, self.recorder), ledger_name, policy=checkpoint_policy
+        )
         if load_registry:
             self.refresh_registry()
 
@@ -313,7 +322,17 @@ class LedgerApplication(Application[uuid.UUID]):
             # Someone else took this seq (or stored these very bytes) first.
             return self._replay_or_conflict(stream_id, seq, raw, self.head(stream_id))
         index, receipt = maker.made[(stream_id, seq)]
+        self._checkpoint_if_due(index, now)
         return Appended(True, stream_id, seq, index, receipt, stream.head)
+
+    def _checkpoint_if_due(self, index: int, now: int) -> None:
+        assert self.node_signer is not None
+        try:
+            self.tree.maybe_issue(index, now, self.node_signer)
+        except Exception:
+            # The append is committed and its receipt signed; a checkpoint is only late, and
+            # the next append (or an explicit issue) tries again.
+            log.exception("could not issue a checkpoint after ledger index %d", index)
 
     def _replay_or_conflict(
         self, stream_id: uuid.UUID, seq: int, raw: bytes, head: Head
@@ -326,3 +345,44 @@ class LedgerApplication(Application[uuid.UUID]):
         raise ConflictError(
             f"seq {seq} of {stream_id} is already taken; the head is seq {head.seq}", head=head
         )
+
+    # -- transparency: the tree over every ledger index, checkpoints, proofs -----------------
+
+    def extend_tree(self) -> int:
+        """Grow the Merkle tree to the newest ledger index; return its size."""
+        return self.tree.extend()
+
+    def issue_checkpoint(self) -> Note:
+        """Extend the tree, sign a checkpoint of it with the node key, store and return it."""
+        if self.node_signer is None:
+            raise EnvelopeRejected("this node was opened read-only", reason="read_only")
+        with self._lock:
+            return self.tree.issue(self.node_signer, self.clock())
+
+    def latest_checkpoint(self) -> Note | None:
+        """The stored checkpoint of the largest tree size, or None."""
+        return self.tree.latest()
+
+    def checkpoint_at(self, size: int) -> Note | None:
+        """The stored checkpoint of tree size ``size``, or None."""
+        return self.tree.at(size)
+
+    def add_cosignatures(self, size: int, signatures: Sequence[NoteSignature]) -> Note:
+        """Merge (witness) signatures into the stored checkpoint of ``size``; return it."""
+        return self.tree.add_cosignatures(size, signatures)
+
+    def tree_root(self, size: int) -> bytes:
+        """The Merkle root of the first ``size`` ledger indexes."""
+        return self.tree.root(size)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The Merkle leaf hash of ledger index ``index`` (1-based)."""
+        return self.tree.leaf_hash(index)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """Audit path of ledger index ``index`` (1-based) in the tree of ``size`` leaves."""
+        return self.tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """Proof that the tree of ``size2`` leaves extends the tree of ``size1`` leaves."""
+        return self.tree.consistency_proof(size1, size2)

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ledger import merkle
 from ledger.domain import CASE_TOPICS, REGISTRY_TOPICS
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import (
+    NODE,
     KeyRecord,
     KeyRegistry,
     KeyRevoked,
@@ -28,8 +30,10 @@ from ledger.keys import (
     parse_key_record,
     registry_stream_id,
 )
+from ledger.notes import parse_checkpoint, parse_note, verify_note
 from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
 from ledger.receipts import Receipt, parse_receipt
+from ledger.transparency import StoredCheckpoint, TreeStore, iter_object_hashes
 from ledger.workflow import CaseState, WorkflowPolicy, advance
 
 INTEGRITY = "integrity"
@@ -50,6 +54,9 @@ REASONS = (
     "key_revoked",
     "uncertified_officer",
     "illegal_step",
+    "bad_checkpoint",
+    "missing_from_tree",
+    "root_mismatch",
 )
 
 
@@ -423,6 +430,87 @@ class Auditor:
                 self._find("", 0, "index_gap", f"ledger index {span} missing")
             expected = index + 1
 
+    # -- the latest checkpoint -------------------------------------------------------------
+
+    def check_checkpoint(self, store: TreeStore) -> None:
+        """The ledger against its latest stored checkpoint (``docs/transparency.md``).
+
+        The root is recomputed from the ledger rows' event hashes, streamed in index order
+        through a ``CompactRange`` (flat memory), never from the tree tables: whoever could
+        edit the rows could edit those too.
+        """
+        stored = store.latest_checkpoint()
+        if stored is None or not self._checkpoint_signed(stored):
+            return
+        size = stored.size
+        tree = merkle.CompactRange()
+        expected = 1
+        missing: list[str] = []
+        for index, object_hash in iter_object_hashes(store):
+            if index > size:
+                break
+            if index != expected:
+                missing.append(_span(expected, index - 1))
+            expected = index + 1
+            tree.append(merkle.leaf_hash(object_hash))
+        if expected <= size:
+            missing.append(_span(expected, size))
+        if missing:
+            self._find(
+                "",
+                0,
+                "missing_from_tree",
+                f"ledger index {', '.join(missing)} missing, checkpointed at size {size}",
+            )
+            return
+        root = parse_checkpoint(parse_note(stored.note).text).root
+        if tree.root() != root:
+            self._find(
+                "",
+                0,
+                "root_mismatch",
+                f"the stored rows do not reproduce the root of the checkpoint of size {size}",
+            )
+
+    def _checkpoint_signed(self, stored: StoredCheckpoint) -> bool:
+        """True when the checkpoint is well formed and signed by a node key valid at its time."""
+        try:
+            note = parse_note(stored.note)
+            checkpoint = parse_checkpoint(note.text)
+        except LedgerError as error:
+            self._find("", 0, "bad_checkpoint", f"checkpoint of size {stored.size}: {error.detail}")
+            return False
+        if checkpoint.origin != self.ledger_name or checkpoint.size != stored.size:
+            self._find(
+                "",
+                0,
+                "bad_checkpoint",
+                f"checkpoint stored as size {stored.size} is for "
+                f"{checkpoint.origin!r} size {checkpoint.size}",
+            )
+            return False
+        for key in list(self.registry.keys.values()):
+            if key.role != NODE:
+                continue
+            try:
+                self.registry.node_key_at(key.kid, stored.issued_at)
+                verify_note(note, self.ledger_name, key.public_key)
+            except LedgerError:
+                continue
+            return True
+        self._find(
+            "",
+            0,
+            "bad_checkpoint",
+            f"checkpoint of size {stored.size} is not signed by a node key of this region "
+            f"valid at {stored.issued_at}",
+        )
+        return False
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}..{last}"
+
 
 def _auditor(app: Any) -> Auditor:
     return Auditor(
@@ -442,6 +530,7 @@ def verify_ledger(app: Any, *, progress: Callable[[int], None] | None = None) ->
     auditor.load_registry()
     auditor.check_rows(app.store.iter_rows_by_stream(), report, progress)
     auditor.check_indexes(app.store.iter_indexes())
+    auditor.check_checkpoint(app.store)
     report.findings = auditor.findings
     return report
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Caller, Services, require
 from api.errors import ApiProblem
@@ -22,6 +24,7 @@ from api.schemas import (
     problem_responses,
 )
 from ledger.audit import AuditReport, verify_case, verify_ledger
+from ledger.transparency import TreeError
 
 log = logging.getLogger("tongban.audit")
 MAX_KEPT_JOBS = 20
@@ -140,3 +143,111 @@ def job_status(job_id: str, request: Request, caller: Caller) -> JobPublic:
     if job is None:
         raise ApiProblem(404, f"no audit job {job_id}", reason="not_found")
     return _public(job)
+
+
+# -- the log: checkpoints and proofs (docs/transparency.md) -----------------------------------
+
+CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
+_CHECKPOINT_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/plain": {}}, "description": "a signed note (C2SP tlog-checkpoint)"}
+}
+
+
+class InclusionProofPublic(BaseModel):
+    """RFC 9162 inclusion proof of a ledger index; leaf ``index - 1`` of the tree."""
+
+    index: int = Field(description="ledger index (1-based)")
+    size: int = Field(description="tree size the proof is for")
+    leaf_hash: str = Field(description="base64 SHA-256(0x00 || event hash)")
+    proof: list[str] = Field(description="base64 hashes, bottom-up")
+
+
+class ConsistencyProofPublic(BaseModel):
+    """RFC 9162 consistency proof between two tree sizes."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from", description="the older tree size")
+    to: int = Field(description="the newer tree size")
+    proof: list[str] = Field(description="base64 hashes")
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+def _out_of_range(error: TreeError, fields: dict[str, str]) -> ApiProblem:
+    """A tree refusal as a 422 naming the query parameter the caller used."""
+    field = fields.get(error.field or "", error.field)
+    return ApiProblem(422, error.detail, reason=error.reason, field=field)
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses=_CHECKPOINT_RESPONSE,
+    summary="the latest signed checkpoint (public: checkpoints are meant to be gossiped)",
+)
+def latest_checkpoint(node: Services) -> PlainTextResponse:
+    note = node.ledger.latest_checkpoint()
+    if note is None:
+        raise ApiProblem(404, "no checkpoint has been issued yet", reason="no_checkpoint")
+    return PlainTextResponse(note.render(), media_type=CHECKPOINT_MEDIA_TYPE)
+
+
+@router.post(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses=_CHECKPOINT_RESPONSE,
+    summary="issue a checkpoint of the whole ledger now (admin)",
+)
+def issue_checkpoint(node: Services, caller: Caller) -> PlainTextResponse:
+    require(caller, "admin")
+    return PlainTextResponse(
+        node.ledger.issue_checkpoint().render(), media_type=CHECKPOINT_MEDIA_TYPE
+    )
+
+
+@router.get(
+    "/proof/inclusion",
+    response_model=InclusionProofPublic,
+    summary="inclusion proof of a ledger index in the tree of a given size (public)",
+)
+def inclusion_proof(
+    node: Services,
+    event: Annotated[int, Query(ge=1, le=MAX_INDEX, description="ledger index (1-based)")],
+    size: Annotated[int, Query(ge=1, le=MAX_INDEX, description="tree size")],
+) -> InclusionProofPublic:
+    if event > size:
+        raise ApiProblem(
+            422, f"event {event} is beyond tree size {size}", reason="out_of_range", field="event"
+        )
+    try:
+        proof = node.ledger.inclusion_proof(event, size)
+        leaf = node.ledger.leaf_hash(event)
+    except TreeError as error:
+        raise _out_of_range(error, {"index": "event"}) from error
+    return InclusionProofPublic(
+        index=event, size=size, leaf_hash=base64.b64encode(leaf).decode(), proof=_b64(proof)
+    )
+
+
+@router.get(
+    "/proof/consistency",
+    response_model=ConsistencyProofPublic,
+    summary="consistency proof between two tree sizes (public)",
+)
+def consistency_proof(
+    node: Services,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX, description="older size")],
+    to: Annotated[int, Query(ge=1, le=MAX_INDEX, description="newer tree size")],
+) -> ConsistencyProofPublic:
+    if from_ > to:
+        raise ApiProblem(
+            422, f"from {from_} is greater than to {to}", reason="out_of_range", field="from"
+        )
+    try:
+        proof = node.ledger.consistency_proof(from_, to)
+    except TreeError as error:
+        raise _out_of_range(error, {"size1": "from", "size2": "to"}) from error
+    return ConsistencyProofPublic.model_validate({"from": from_, "to": to, "proof": _b64(proof)})

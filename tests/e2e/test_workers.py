@@ -130,6 +130,8 @@ def test_two_workers_keep_every_acknowledged_step_once(
     assert conflicts > 0, "the test did not provoke any collision"
     report = verify_ledger(app)
     assert report.exit_code == 0, report.findings[:5]
-    print(f"\n{len(acknowledged)} steps acknowledged, {conflicts} conflicts (409), "
-          f"{len(indexes)} ledger indexes dense, {report.events} events audited clean")
+    print(
+        f"\n{len(acknowledged)} steps acknowledged, {conflicts} conflicts (409), "
+        f"{len(indexes)} ledger indexes dense, {report.events} events audited clean"
+    )
     app.close()

@@ -1,0 +1,172 @@
+"""``transparency.json`` in the data directory: whom this node witnesses, and who witnesses it.
+
+::
+
+    {
+     "witness_name": "tongban/320000/witness",
+     "witnessed_logs": [{"origin": "tongban/510000", "public_key": "<hex>"}],
+     "witnesses": [{"name": "tongban/320000/witness", "url": "https://.../witness",
+                    "public_key": "<hex>"}],
+     "min_cosignatures": 1
+    }
+
+``witnessed_logs`` are the logs this node cosigns for (its witness answers 404 to any other
+origin); ``witnesses`` are the nodes this node pushes its own checkpoints to, ``url`` being
+the prefix before ``/add-checkpoint``. The witness signs with the node's own key
+(``node.key``) under ``witness_name`` (default ``tongban/<region>/witness``). A missing file
+is an empty configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.notes import Witness
+
+TRANSPARENCY_FILE = "transparency.json"
+
+
+class TransparencyConfigError(ValueError):
+    """The file does not parse, or a value is refused."""
+
+
+def default_witness_name(region: str) -> str:
+    return f"tongban/{region}/witness"
+
+
+def _public_key(value: object, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(str(value))
+    except ValueError as error:
+        raise TransparencyConfigError(f"{where}: public_key is hex") from error
+    if len(key) != 32:
+        raise TransparencyConfigError(f"{where}: an Ed25519 public key is 32 bytes (64 hex)")
+    return key
+
+
+def _name(value: object, where: str) -> str:
+    # Note key names hold no space and no plus (C2SP signed-note).
+    if not isinstance(value, str) or not value or any(c.isspace() or c == "+" for c in value):
+        raise TransparencyConfigError(f"{where}: a name is non-empty, without spaces or '+'")
+    return value
+
+
+@dataclass(frozen=True)
+class WitnessedLog:
+    origin: str
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class WitnessPeer:
+    name: str
+    url: str
+    public_key: bytes
+
+    @property
+    def witness(self) -> Witness:
+        return Witness(self.name, self.public_key)
+
+
+@dataclass
+class TransparencyConfig:
+    witness_name: str
+    witnessed_logs: list[WitnessedLog] = field(default_factory=list)
+    witnesses: list[WitnessPeer] = field(default_factory=list)
+    min_cosignatures: int = 0
+
+    def log_keys(self) -> dict[str, bytes]:
+        """``origin → public key`` of every log this node witnesses."""
+        return {log.origin: log.public_key for log in self.witnessed_logs}
+
+    def witness_keys(self) -> list[Witness]:
+        return [peer.witness for peer in self.witnesses]
+
+    def add_log(self, origin: str, public_key: bytes) -> None:
+        """Witness ``origin`` under ``public_key`` (replacing a key configured before)."""
+        _name(origin, "origin")
+        self.witnessed_logs = [log for log in self.witnessed_logs if log.origin != origin]
+        self.witnessed_logs.append(WitnessedLog(origin, public_key))
+
+    def add_witness(self, name: str, url: str, public_key: bytes) -> None:
+        """Push checkpoints to witness ``name`` at ``url`` (replacing an entry of that name)."""
+        _name(name, "name")
+        if not url.startswith(("http://", "https://")):
+            raise TransparencyConfigError("a witness URL is http(s)://host/prefix")
+        self.witnesses = [peer for peer in self.witnesses if peer.name != name]
+        self.witnesses.append(WitnessPeer(name, url.rstrip("/"), public_key))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "witness_name": self.witness_name,
+            "witnessed_logs": [
+                {"origin": log.origin, "public_key": log.public_key.hex()}
+                for log in self.witnessed_logs
+            ],
+            "witnesses": [
+                {"name": p.name, "url": p.url, "public_key": p.public_key.hex()}
+                for p in self.witnesses
+            ],
+            "min_cosignatures": self.min_cosignatures,
+        }
+
+
+def parse_transparency_config(raw: object, *, region: str) -> TransparencyConfig:
+    if not isinstance(raw, dict):
+        raise TransparencyConfigError("transparency.json holds one JSON object")
+    logs = raw.get("witnessed_logs", [])
+    peers = raw.get("witnesses", [])
+    k = raw.get("min_cosignatures", 0)
+    if not isinstance(logs, list) or not isinstance(peers, list):
+        raise TransparencyConfigError("witnessed_logs and witnesses are lists")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise TransparencyConfigError("min_cosignatures is a number >= 0")
+    config = TransparencyConfig(
+        _name(raw.get("witness_name") or default_witness_name(region), "witness_name"),
+        min_cosignatures=k,
+    )
+    for n, log in enumerate(logs):
+        where = f"witnessed_logs[{n}]"
+        if not isinstance(log, dict):
+            raise TransparencyConfigError(f"{where} is an object")
+        config.witnessed_logs.append(
+            WitnessedLog(_name(log.get("origin"), where), _public_key(log.get("public_key"), where))
+        )
+    for n, peer in enumerate(peers):
+        where = f"witnesses[{n}]"
+        if not isinstance(peer, dict) or not isinstance(peer.get("url"), str):
+            raise TransparencyConfigError(f"{where} is an object with a url")
+        config.witnesses.append(
+            WitnessPeer(
+                _name(peer.get("name"), where),
+                peer["url"].rstrip("/"),
+                _public_key(peer.get("public_key"), where),
+            )
+        )
+    return config
+
+
+def load_transparency_config(data_dir: Path, *, region: str) -> TransparencyConfig:
+    """The data directory's ``transparency.json`` (defaults when there is none)."""
+    path = data_dir / TRANSPARENCY_FILE
+    if not path.exists():
+        return TransparencyConfig(default_witness_name(region))
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise TransparencyConfigError(f"{path}: {error}") from error
+    return parse_transparency_config(raw, region=region)
+
+
+def save_transparency_config(data_dir: Path, config: TransparencyConfig) -> Path:
+    """Write ``transparency.json`` atomically (a serving node may be reading it)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / TRANSPARENCY_FILE
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n")
+    os.replace(partial, path)
+    return path

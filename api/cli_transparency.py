@@ -1,0 +1,292 @@
+"""``tongban witness ...`` and ``tongban audit bundle | verify-bundle``: witnesses and bundles.
+
+::
+
+    tongban witness show        [--data-dir]      the configuration and this node's public key
+    tongban witness add-log     --origin O --public-key HEX          witness another log
+    tongban witness add-witness --name N --url U --public-key HEX    be witnessed by N
+    tongban witness configure   [--name N] [--min-cosignatures K]
+    tongban witness push        [--data-dir]      exit 0 all cosigned, 2 some refused but at
+                                                  least K did, 1 fewer than K (or none)
+    tongban audit bundle --case ID --out FILE [--data-dir]
+    tongban audit verify-bundle FILE [--root REGION=HEX ...] [--min-witnesses K]
+                                     [--witness NAME=HEX ...] [--data-dir]   exit 0 valid, 1 not
+
+``verify-bundle`` needs nothing but the file and the region roots (``--root``, or the
+``trust.json`` of ``--data-dir``): no database, no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
+from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
+from adapters.settings import Settings
+from adapters.transparency_config import (
+    TransparencyConfig,
+    load_transparency_config,
+    save_transparency_config,
+)
+from adapters.witness_client import push_checkpoint
+from adapters.witness_store import WitnessStoreError
+from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
+from ledger.errors import LedgerError
+from ledger.notes import Witness, parse_checkpoint, parse_note
+
+EXIT_USAGE = 64
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None) is not None:
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "region", None):
+        overrides["region"] = args.region
+    return Settings(**overrides)
+
+
+def _config(args: argparse.Namespace) -> tuple[Settings, TransparencyConfig]:
+    settings = _settings(args)
+    return settings, load_transparency_config(settings.data_dir, region=settings.region)
+
+
+def _hex_key(value: str, what: str) -> bytes:
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise KeyFileError(f"{what}: an Ed25519 public key is 32 bytes (64 hex digits)")
+    return key
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, bytes]:
+    """``NAME=HEX`` arguments."""
+    found = {}
+    for value in values or []:
+        name, sep, key = value.partition("=")
+        if not sep or not name:
+            raise KeyFileError(f"{what} is NAME=HEX, not {value!r}")
+        found[name] = _hex_key(key, f"{what} {name}")
+    return found
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"tongban: {message}", file=sys.stderr)
+    return code
+
+
+# -- witness ------------------------------------------------------------------------------
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings, config = _config(args)
+    key_file = settings.data_dir / NODE_KEY_FILE
+    shown = config.as_json()
+    # What another region needs to trust this node as a witness (and as a log).
+    shown["node_public_key"] = read_key(key_file).public_key.hex() if key_file.exists() else None
+    shown["ledger"] = settings.resolved_ledger_name()
+    print(json.dumps(shown, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _add_log(args: argparse.Namespace) -> int:
+    settings, config = _config(args)
+    config.add_log(args.origin, _hex_key(args.public_key, "--public-key"))
+    path = save_transparency_config(settings.data_dir, config)
+    print(f"witnessing {args.origin} ({path})")
+    return 0
+
+
+def _add_witness(args: argparse.Namespace) -> int:
+    settings, config = _config(args)
+    config.add_witness(args.name, args.url, _hex_key(args.public_key, "--public-key"))
+    path = save_transparency_config(settings.data_dir, config)
+    print(f"pushing checkpoints to {args.name} at {args.url} ({path})")
+    return 0
+
+
+def _configure(args: argparse.Namespace) -> int:
+    settings, config = _config(args)
+    if args.name:
+        config.witness_name = args.name
+    if args.min_cosignatures is not None:
+        if args.min_cosignatures < 0:
+            return _fail("--min-cosignatures is >= 0")
+        config.min_cosignatures = args.min_cosignatures
+    save_transparency_config(settings.data_dir, config)
+    print(json.dumps(config.as_json(), ensure_ascii=False, indent=1))
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    settings, config = _config(args)
+    if not config.witnesses:
+        return _fail("no witnesses configured (tongban witness add-witness)")
+    app = open_ledger(settings)
+    try:
+        note = app.latest_checkpoint()
+        if note is None or parse_checkpoint(note.text).size < app.store.max_index():
+            note = app.issue_checkpoint()  # witnesses should see the ledger as it is now
+        results = push_checkpoint(app, config.witnesses)
+    finally:
+        app.close()
+    size = parse_checkpoint(note.text).size
+    print(
+        json.dumps(
+            {
+                "checkpoint_size": size,
+                "witnesses": [
+                    {"witness": r.witness, "outcome": r.outcome, "status": r.status}
+                    | ({"detail": r.detail} if r.detail else {})
+                    for r in results
+                ],
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    cosigned = sum(r.ok for r in results)
+    if cosigned == len(results):
+        return 0
+    return 2 if cosigned >= max(config.min_cosignatures, 1) else 1
+
+
+# -- bundles ------------------------------------------------------------------------------
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    try:
+        case_id = uuid.UUID(args.case)
+    except ValueError:
+        return _fail(f"--case {args.case!r} is not a case id (UUID)")
+    app = open_ledger(_settings(args))
+    try:
+        bundle = build_bundle(app, case_id)
+    finally:
+        app.close()
+    args.out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
+    size = parse_checkpoint(parse_note(bundle["checkpoint"]).text).size
+    print(f"bundle of case {case_id}: {len(bundle['events'])} events, checkpoint size {size}")
+    return 0
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    roots = _pairs(args.root, "--root")
+    witnesses = [Witness(name, key) for name, key in _pairs(args.witness, "--witness").items()]
+    min_witnesses = args.min_witnesses
+    if args.data_dir is not None:
+        settings = _settings(args)
+        roots = {**read_trusted_roots(settings.data_dir / TRUST_FILE), **roots}
+        if not witnesses:
+            config = load_transparency_config(settings.data_dir, region=settings.region)
+            witnesses = config.witness_keys()
+            min_witnesses = max(min_witnesses or 0, config.min_cosignatures)
+    if not roots:
+        return _fail("give the region roots: --root REGION=HEX (or --data-dir with trust.json)")
+    if min_witnesses is not None and min_witnesses > len(witnesses):
+        return _fail(f"--min-witnesses {min_witnesses} but {len(witnesses)} --witness given")
+    try:
+        bundle = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as error:
+        print(f"invalid: unreadable bundle: {error}")
+        return 1
+    if not isinstance(bundle, dict):
+        print("invalid: a bundle is one JSON object")
+        return 1
+    try:
+        report = verify_bundle(
+            bundle, trusted_roots=roots, witnesses=witnesses, min_witnesses=min_witnesses or 0
+        )
+    except BundleInvalid as error:
+        print(f"invalid: {error.reason}: {error.detail}")
+        return 1
+    cosigners = ", ".join(report.cosigners) or "no witness"
+    print(
+        f"valid: case {report.case_id} of {report.ledger}, {report.events} events, "
+        f"checkpoint size {report.checkpoint_size}, cosigned by {cosigners}"
+    )
+    return 0
+
+
+def _guarded(handler: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (KeyFileError, ValueError) as error:
+            return _fail(str(error))
+        except LedgerError as error:
+            return _fail(f"refused: {error.reason}: {error.detail}", 1)
+        except WitnessStoreError as error:
+            return _fail(str(error), 1)
+
+    return run
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    # argparse offers no public way to reach an existing command's subcommands.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise LookupError(f"{parser.prog} has no subcommands")
+
+
+def add_transparency_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``witness ...``, and ``bundle`` / ``verify-bundle`` under the existing ``audit``."""
+
+    def data_dir(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--data-dir", type=Path, default=None, help="node data directory (TONGBAN_DATA_DIR)"
+        )
+        parser.add_argument("--region", default=None, help="this node's region (TONGBAN_REGION)")
+
+    witness = commands.add_parser(
+        "witness", help="witness other regions' logs; push checkpoints to witnesses"
+    ).add_subparsers(dest="witness_command", required=True)
+    show = witness.add_parser("show", help="print transparency.json and the node public key")
+    add_log = witness.add_parser("add-log", help="witness another region's log")
+    add_log.add_argument("--origin", required=True, help="the log's origin, e.g. tongban/510000")
+    add_log.add_argument("--public-key", required=True, help="the log's node public key, hex")
+    add_witness = witness.add_parser("add-witness", help="push checkpoints to this witness")
+    add_witness.add_argument("--name", required=True, help="e.g. tongban/320000/witness")
+    add_witness.add_argument("--url", required=True, help="prefix before /add-checkpoint")
+    add_witness.add_argument("--public-key", required=True, help="the witness's key, hex")
+    configure = witness.add_parser("configure", help="this witness's name; cosignatures needed")
+    configure.add_argument("--name", help="the name this node cosigns under")
+    configure.add_argument("--min-cosignatures", type=int, default=None)
+    push = witness.add_parser("push", help="push the latest checkpoint to every witness")
+    for parser, handler in (
+        (show, _show),
+        (add_log, _add_log),
+        (add_witness, _add_witness),
+        (configure, _configure),
+        (push, _push),
+    ):
+        data_dir(parser)
+        parser.set_defaults(handler=_guarded(handler))
+
+    audit = _subparsers(commands.choices["audit"])
+    bundle = audit.add_parser("bundle", help="write one case's offline bundle (JSON)")
+    data_dir(bundle)
+    bundle.add_argument("--case", required=True, help="the case id (UUID)")
+    bundle.add_argument("--out", type=Path, required=True, help="the bundle file to write")
+    bundle.set_defaults(handler=_guarded(_bundle))
+    verify = audit.add_parser(
+        "verify-bundle", help="verify a bundle offline; exit 0 valid, 1 invalid"
+    )
+    verify.add_argument("file", type=Path)
+    verify.add_argument(
+        "--root", action="append", help="REGION=HEX: a trusted region root (repeat)"
+    )
+    verify.add_argument("--witness", action="append", help="NAME=HEX: a witness key (repeat)")
+    verify.add_argument("--min-witnesses", type=int, default=None, help="cosignatures required")
+    data_dir(verify)
+    verify.set_defaults(handler=_guarded(_verify_bundle))

@@ -1,0 +1,370 @@
+"""The log side of transparency: a Merkle tree over every ledger index, signed checkpoints, proofs.
+
+Normative text: ``docs/transparency.md``, "Log: tree, checkpoints, proofs". In short:
+
+* leaf ``i`` (0-based) is ledger index ``i + 1``; its input is the stored object's 32-byte hash
+  (the ``event_hash`` of the ledger row and the receipt), its hash ``merkle.leaf_hash(input)``;
+* the tree grows incrementally: the store keeps its size and ``CompactRange`` frontier plus every
+  perfect subtree of level >= ``SUBTREE_MIN_LEVEL``, so extending reads only the new leaves and a
+  proof reads at most a few hundred leaves however large the tree;
+* a checkpoint is the C2SP tlog-checkpoint ``<ledger name>\\n<size>\\n<base64 root>\\n`` signed by
+  the node key under the key name = the ledger name.
+
+No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore`. Errors::
+
+    LedgerError
+    └── TreeError       reason: out_of_range (field names the bad size/index), index_gap
+                        (a ledger index is missing, the tree cannot grow past it),
+                        no_checkpoint, too_many_signatures
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger import merkle
+from ledger.errors import LedgerError
+from ledger.merkle import CompactRange, FrontierState
+from ledger.notes import (
+    MAX_SIGNATURES,
+    Checkpoint,
+    Note,
+    NoteSignature,
+    parse_note,
+    signed_checkpoint,
+)
+from ledger.suites import Signer
+
+__all__ = [
+    "READ_BATCH",
+    "SUBTREE_MIN_LEVEL",
+    "CheckpointPolicy",
+    "StoredCheckpoint",
+    "TreeError",
+    "TreeKeeper",
+    "TreeStore",
+    "iter_object_hashes",
+    "pack_frontier",
+    "unpack_frontier",
+]
+
+log = logging.getLogger("tongban.transparency")
+
+SUBTREE_MIN_LEVEL = 8  # cached subtrees span >= 256 leaves: ~n/128 rows, < 768 leaves per proof
+READ_BATCH = 10_000  # leaves read (and tree state saved) per step: memory stays flat
+
+
+class TreeError(LedgerError):
+    """A tree operation that cannot be done; ``reason`` and ``field`` say why and where."""
+
+    reason = "tree_error"
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as stored: its tree size, the rendered signed note, its issue time (µs)."""
+
+    size: int
+    note: str
+    issued_at: int
+
+
+class TreeStore(Protocol):
+    """What the tree needs of a recorder (implemented on SQLite and PostgreSQL)."""
+
+    def max_index(self) -> int:
+        """The newest ledger index (0 when empty)."""
+        ...
+
+    def ledger_hashes(self, after_index: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(ledger index, event hash)`` of up to ``limit`` rows after ``after_index``, in
+        index order, read from the ledger rows themselves (never from the tree tables)."""
+        ...
+
+    def load_tree_state(self) -> FrontierState:
+        """The persisted tree size and frontier (size 0 for a new ledger)."""
+        ...
+
+    def save_tree_state(
+        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+    ) -> bool:
+        """Compare-and-set: store ``state`` and ``subtrees`` in one transaction if the stored
+        size is still ``expected_size``; False (nothing written) if another worker moved it."""
+        ...
+
+    def subtree(self, level: int, idx: int) -> bytes | None:
+        """The cached hash of perfect subtree ``(level, idx)``, or None."""
+        ...
+
+    def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
+        """Store a checkpoint unless one of that size exists; return the stored one."""
+        ...
+
+    def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
+        """Compare-and-set a checkpoint's note (to add cosignatures); False if it changed."""
+        ...
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None: ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The stored checkpoint of the largest size, or None."""
+        ...
+
+
+# -- persistence helpers --------------------------------------------------------------------
+
+
+def pack_frontier(state: FrontierState) -> bytes:
+    """The frontier as stored: its hashes concatenated, largest subtree first."""
+    return b"".join(state.hashes)
+
+
+def unpack_frontier(size: int, packed: bytes) -> FrontierState:
+    """Inverse of :func:`pack_frontier`; validated by ``CompactRange.from_state`` on use."""
+    width = merkle.HASH_SIZE
+    return FrontierState(size, tuple(packed[i : i + width] for i in range(0, len(packed), width)))
+
+
+def iter_object_hashes(
+    store: TreeStore, after_index: int = 0, batch: int = READ_BATCH
+) -> Iterator[tuple[int, bytes]]:
+    """Every ``(ledger index, event hash)`` after ``after_index`` in index order, in batches."""
+    while rows := store.ledger_hashes(after_index, batch):
+        yield from rows
+        after_index = rows[-1][0]
+
+
+class _Leaves:
+    """``merkle.NodeStore`` over the ledger rows: leaf ``i`` is ledger index ``i + 1``."""
+
+    def __init__(self, store: TreeStore):
+        self.store = store
+
+    def get_leaf_hashes(self, start: int, end: int) -> Sequence[bytes]:
+        return [merkle.leaf_hash(h) for h in _dense(self.store, start, end)]
+
+
+class _Subtrees(Mapping[tuple[int, int], bytes]):
+    """``merkle.SubtreeCache`` backed by the subtree table: look-ups only (``get``)."""
+
+    def __init__(self, store: TreeStore):
+        self.store = store
+
+    def __getitem__(self, key: tuple[int, int]) -> bytes:
+        found = self.store.subtree(*key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        raise TypeError("the subtree cache is not enumerable")
+
+    def __len__(self) -> int:
+        raise TypeError("the subtree cache is not enumerable")
+
+
+def _dense(store: TreeStore, start: int, end: int) -> list[bytes]:
+    """Object hashes of leaves ``[start, end)`` (ledger indexes ``start+1..end``), all present."""
+    rows = store.ledger_hashes(start, end - start)
+    for offset in range(end - start):
+        expected = start + 1 + offset
+        if offset >= len(rows) or rows[offset][0] != expected:
+            raise TreeError(
+                f"ledger index {expected} is missing; the tree cannot cover it",
+                reason="index_gap",
+            )
+    return [h for _, h in rows]
+
+
+# -- the keeper -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Issue a checkpoint after an append once ``events`` objects or ``seconds`` have passed."""
+
+    seconds: int = 60
+    events: int = 1000
+
+
+class TreeKeeper:
+    """Grows the tree, answers proofs and roots, issues and stores checkpoints."""
+
+    def __init__(
+        self,
+        store: TreeStore,
+        origin: str,
+        *,
+        policy: CheckpointPolicy | None = None,
+        min_level: int = SUBTREE_MIN_LEVEL,
+        batch: int = READ_BATCH,
+    ):
+        self.store = store
+        self.origin = origin
+        self.policy = policy or CheckpointPolicy()
+        self.min_level = min_level
+        self.batch = batch
+        self._leaves = _Leaves(store)
+        self._cache = _Subtrees(store)
+        # (size, issue time) of the newest checkpoint this process knows: the cheap due-check.
+        self._last: tuple[int, int] | None = None
+        self._started_at: int | None = None
+
+    # -- the tree ------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The persisted tree size (it may lag the newest ledger index)."""
+        return self.store.load_tree_state().size
+
+    def extend(self, target: int | None = None) -> int:
+        """Grow the tree to ledger index ``target`` (default: the newest); return its size.
+
+        Reads only the leaves after the stored size, ``batch`` at a time, and saves each step
+        by compare-and-set, so two workers extending at once never store a wrong state: the
+        loser reloads the winner's state and goes on from there.
+        """
+        target = self.store.max_index() if target is None else target
+        while True:
+            state = self.store.load_tree_state()
+            if state.size >= target:
+                return state.size
+            found: dict[tuple[int, int], bytes] = {}
+            tree = CompactRange.from_state(state, merkle.cache_recorder(found, self.min_level))
+            end = min(target, state.size + self.batch)
+            for object_hash in _dense(self.store, state.size, end):
+                tree.append(merkle.leaf_hash(object_hash))
+            self.store.save_tree_state(state.size, tree.to_state(), found)
+
+    def _covered(self, size: int, field: str) -> None:
+        """Raise unless ``0 <= size <=`` the tree size (growing the tree first if need be)."""
+        if size < 0:
+            raise TreeError(f"{field} must be >= 0", reason="out_of_range", field=field)
+        if size > self.size():
+            current = self.extend()
+            if size > current:
+                raise TreeError(
+                    f"{field} {size} is beyond the tree size {current}",
+                    reason="out_of_range",
+                    field=field,
+                )
+
+    def root(self, size: int) -> bytes:
+        """MTH of the first ``size`` leaves (any size up to the tree size)."""
+        self._covered(size, "size")
+        state = self.store.load_tree_state()
+        if state.size == size:
+            return CompactRange.from_state(state).root()
+        return merkle.tree_root(size, self._leaves, self._cache)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The leaf hash of ledger index ``index`` (1-based)."""
+        if index < 1:
+            raise TreeError("index must be >= 1", reason="out_of_range", field="index")
+        self._covered(index, "index")
+        return merkle.leaf_hash(_dense(self.store, index - 1, index)[0])
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """Audit path of ledger index ``index`` (1-based) in the tree of ``size`` leaves."""
+        if not 1 <= index <= size:
+            raise TreeError(
+                f"need 1 <= index <= size, got index {index}, size {size}",
+                reason="out_of_range",
+                field="index",
+            )
+        self._covered(size, "size")
+        return merkle.inclusion_proof(index - 1, size, self._leaves, self._cache)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 proof that the tree of ``size2`` extends the tree of ``size1``."""
+        if not 0 <= size1 <= size2:
+            raise TreeError(
+                f"need 0 <= size1 <= size2, got {size1}, {size2}",
+                reason="out_of_range",
+                field="size1",
+            )
+        if size1 == 0 < size2:
+            # RFC 9162 defines no proof from the empty tree; verifiers refuse one.
+            raise TreeError("no proof exists from size 0", reason="out_of_range", field="size1")
+        self._covered(size2, "size2")
+        return merkle.consistency_proof(size1, size2, self._leaves, self._cache)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def issue(self, signer: Signer, now: int) -> Note:
+        """Extend to the newest index, sign a checkpoint of the whole tree, store, return it."""
+        self.extend()
+        # Size and root from one read of the state, so they always belong together.
+        state = self.store.load_tree_state()
+        root = CompactRange.from_state(state).root()
+        note = signed_checkpoint(Checkpoint(self.origin, state.size, root), self.origin, signer)
+        stored = self.store.save_checkpoint(state.size, note.render(), now)
+        self._last = (stored.size, stored.issued_at)
+        return parse_note(stored.note)
+
+    def latest(self) -> Note | None:
+        stored = self.store.latest_checkpoint()
+        return None if stored is None else parse_note(stored.note)
+
+    def at(self, size: int) -> Note | None:
+        stored = self.store.checkpoint(size)
+        return None if stored is None else parse_note(stored.note)
+
+    def add_cosignatures(self, size: int, signatures: Sequence[NoteSignature]) -> Note:
+        """Merge signatures into the stored checkpoint of ``size``; duplicates are ignored.
+
+        A signature whose (name, key ID) the note already carries counts as a duplicate, so a
+        witness that cosigns the same checkpoint again (with a new timestamp) adds nothing.
+        """
+        while True:
+            stored = self.store.checkpoint(size)
+            if stored is None:
+                raise TreeError(
+                    f"no checkpoint of size {size}", reason="no_checkpoint", field="size"
+                )
+            note = parse_note(stored.note)
+            have = {(s.name, s.key_id) for s in note.signatures}
+            fresh: list[NoteSignature] = []
+            for signature in signatures:
+                if (signature.name, signature.key_id) not in have:
+                    have.add((signature.name, signature.key_id))
+                    fresh.append(signature)
+            if not fresh:
+                return note
+            merged = note.with_signatures(fresh)
+            if len(merged.signatures) > MAX_SIGNATURES:
+                raise TreeError(
+                    f"a note carries at most {MAX_SIGNATURES} signatures",
+                    reason="too_many_signatures",
+                    field="signatures",
+                )
+            # Compare-and-set: a concurrent merge makes us re-read and merge again.
+            if self.store.replace_checkpoint(size, stored.note, merged.render()):
+                return merged
+
+    def _load_last(self, now: int) -> tuple[int, int]:
+        if self._started_at is None:
+            self._started_at = now
+        stored = self.store.latest_checkpoint()
+        # With no checkpoint yet, time counts from when this process first looked.
+        self._last = (stored.size, stored.issued_at) if stored else (0, self._started_at)
+        return self._last
+
+    def _due(self, last: tuple[int, int], index: int, now: int) -> bool:
+        size, issued_at = last
+        return index > size and (
+            index - size >= self.policy.events or now - issued_at >= self.policy.seconds * 1_000_000
+        )
+
+    def maybe_issue(self, index: int, now: int, signer: Signer) -> Note | None:
+        """After an append at ``index``: issue a checkpoint if the policy says one is due.
+
+        Cheap: an in-memory comparison; the database is read only when one looks due (another
+        worker may have issued it meanwhile).
+        """
+        last = self._last if self._last is not None else self._load_last(now)
+        if not self._due(last, index, now) or not self._due(self._load_last(now), index, now):
+            return None
+        return self.issue(signer, now)

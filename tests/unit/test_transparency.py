@@ -1,0 +1,313 @@
+"""The tree keeper on an in-memory store: incremental growth, proofs, checkpoints, policy."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from ledger import merkle
+from ledger.audit import REASONS
+from ledger.merkle import FrontierState
+from ledger.notes import NoteSignature, cosign, parse_checkpoint, verify_note
+from ledger.suites import Ed25519Signer
+from ledger.transparency import (
+    CheckpointPolicy,
+    StoredCheckpoint,
+    TreeError,
+    TreeKeeper,
+    pack_frontier,
+    unpack_frontier,
+)
+from tests.support.world import seeded
+
+ORIGIN = "tongban/510000"
+
+
+class MemoryTreeStore:
+    """``TreeStore`` in memory, counting the ledger rows read (the spy of these tests)."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[int, bytes] = {}
+        self.size = 0
+        self.frontier = b""
+        self.subtrees: dict[tuple[int, int], bytes] = {}
+        self.checkpoints: dict[int, StoredCheckpoint] = {}
+        self.rows_read = 0
+        self.lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        start = len(self.hashes)
+        for n in range(start + 1, start + count + 1):
+            self.hashes[n] = hashlib.sha256(n.to_bytes(8, "big")).digest()
+
+    def leaves(self, size: int) -> list[bytes]:
+        return [merkle.leaf_hash(self.hashes[n]) for n in range(1, size + 1)]
+
+    def max_index(self) -> int:
+        return max(self.hashes, default=0)
+
+    def ledger_hashes(self, after_index: int, limit: int) -> list[tuple[int, bytes]]:
+        found = sorted(i for i in self.hashes if i > after_index)[:limit]
+        self.rows_read += len(found)
+        return [(i, self.hashes[i]) for i in found]
+
+    def load_tree_state(self) -> FrontierState:
+        with self.lock:
+            return unpack_frontier(self.size, self.frontier)
+
+    def save_tree_state(
+        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+    ) -> bool:
+        with self.lock:
+            if self.size != expected_size:
+                return False
+            self.size, self.frontier = state.size, pack_frontier(state)
+            self.subtrees.update(subtrees)
+            return True
+
+    def subtree(self, level: int, idx: int) -> bytes | None:
+        return self.subtrees.get((level, idx))
+
+    def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
+        with self.lock:
+            return self.checkpoints.setdefault(size, StoredCheckpoint(size, note, issued_at))
+
+    def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
+        with self.lock:
+            stored = self.checkpoints[size]
+            if stored.note != old_note:
+                return False
+            self.checkpoints[size] = StoredCheckpoint(size, new_note, stored.issued_at)
+            return True
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        return self.checkpoints.get(size)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
+
+
+@pytest.fixture
+def store() -> MemoryTreeStore:
+    return MemoryTreeStore()
+
+
+def keeper(store: MemoryTreeStore, **kwargs: object) -> TreeKeeper:
+    return TreeKeeper(store, ORIGIN, batch=1000, **kwargs)  # type: ignore[arg-type]
+
+
+def test_incremental_root_equals_the_full_recomputation(store: MemoryTreeStore) -> None:
+    tree = keeper(store)
+    rng = random.Random(7)
+    for _ in range(40):
+        store.add(rng.randint(0, 300))
+        size = tree.extend()
+        assert size == store.max_index()
+        assert tree.root(size) == merkle.root_of(store.leaves(size))
+
+
+def test_extending_reads_only_the_new_leaves(store: MemoryTreeStore) -> None:
+    store.add(5000)
+    keeper(store).extend()
+    assert store.rows_read == 5000
+    store.add(37)
+    store.rows_read = 0
+    restarted = keeper(store)  # a new process: the state is loaded, not rebuilt
+    assert restarted.extend() == 5037
+    assert store.rows_read == 37
+    assert restarted.root(5037) == merkle.root_of(store.leaves(5037))
+
+
+def test_every_subtree_of_level_8_is_cached(store: MemoryTreeStore) -> None:
+    store.add(3000)
+    keeper(store).extend()
+    assert store.subtrees == {
+        key: node
+        for key, node in merkle.build_subtree_cache(store.leaves(3000), 8).items()
+        if key[0] >= 8
+    }
+
+
+def test_proofs_read_few_leaves_on_a_large_tree(store: MemoryTreeStore) -> None:
+    store.add(100_000)
+    tree = keeper(store)
+    tree.extend()
+    root = tree.root(100_000)
+    rng = random.Random(1)
+    for _ in range(20):
+        index = rng.randint(1, 100_000)
+        store.rows_read = 0
+        proof = tree.inclusion_proof(index, 100_000)
+        assert store.rows_read < 3 * 256
+        merkle.verify_inclusion(tree.leaf_hash(index), index - 1, 100_000, proof, root)
+    old = rng.randint(1, 99_999)
+    store.rows_read = 0
+    proof = tree.consistency_proof(old, 100_000)
+    assert store.rows_read < 3 * 256
+    merkle.verify_consistency(old, 100_000, proof, tree.root(old), root)
+
+
+def test_roots_and_proofs_at_any_smaller_size(store: MemoryTreeStore) -> None:
+    store.add(700)
+    tree = keeper(store)
+    tree.extend()
+    for size in (1, 2, 255, 256, 257, 513, 700):
+        assert tree.root(size) == merkle.root_of(store.leaves(size))
+        for index in {1, size // 2 or 1, size}:
+            proof = tree.inclusion_proof(index, size)
+            merkle.verify_inclusion(
+                merkle.leaf_hash(store.hashes[index]), index - 1, size, proof, tree.root(size)
+            )
+    assert tree.root(0) == merkle.EMPTY_ROOT
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda t: t.inclusion_proof(0, 5), "index"),
+        (lambda t: t.inclusion_proof(6, 5), "index"),
+        (lambda t: t.inclusion_proof(1, 11), "size"),
+        (lambda t: t.consistency_proof(5, 4), "size1"),
+        (lambda t: t.consistency_proof(0, 4), "size1"),
+        (lambda t: t.consistency_proof(4, 11), "size2"),
+        (lambda t: t.root(11), "size"),
+        (lambda t: t.leaf_hash(11), "index"),
+    ],
+)
+def test_out_of_range_names_the_field(store: MemoryTreeStore, call: object, field: str) -> None:
+    store.add(10)
+    with pytest.raises(TreeError) as raised:
+        call(keeper(store))  # type: ignore[operator]
+    assert (raised.value.reason, raised.value.field) == ("out_of_range", field)
+
+
+def test_a_missing_index_stops_the_tree(store: MemoryTreeStore) -> None:
+    store.add(10)
+    del store.hashes[4]
+    with pytest.raises(TreeError) as raised:
+        keeper(store).extend()
+    assert raised.value.reason == "index_gap"
+    assert "ledger index 4" in raised.value.detail
+
+
+def test_concurrent_extension_stays_consistent(store: MemoryTreeStore) -> None:
+    store.add(20_000)
+    trees = [TreeKeeper(store, ORIGIN, batch=97) for _ in range(4)]
+    threads = [threading.Thread(target=t.extend) for t in trees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.size == 20_000
+    assert trees[0].root(20_000) == merkle.root_of(store.leaves(20_000))
+
+
+def test_checkpoints_are_signed_notes_of_the_tree(store: MemoryTreeStore) -> None:
+    node = seeded("node")
+    tree = keeper(store)
+    empty = tree.issue(node, now=1)
+    assert parse_checkpoint(empty.text).size == 0
+    store.add(300)
+    note = tree.issue(node, now=2)
+    verify_note(note, ORIGIN, node.public_key)
+    checkpoint = parse_checkpoint(note.text)
+    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 300)
+    assert checkpoint.root == merkle.root_of(store.leaves(300))
+    assert tree.latest() == note == tree.at(300)
+    assert tree.at(299) is None
+    assert tree.issue(node, now=3) == note  # nothing new: the stored one
+    assert store.checkpoints[300].issued_at == 2
+
+
+def test_cosignatures_merge_once(store: MemoryTreeStore) -> None:
+    tree = keeper(store)
+    store.add(3)
+    note = tree.issue(seeded("node"), now=1)
+    witness = seeded("witness")
+    first = cosign(note.text, "witness/320000", witness, 100)
+    again = cosign(note.text, "witness/320000", witness, 200)  # same witness, new time
+    merged = tree.add_cosignatures(3, [first])
+    assert merged.signatures[1] == first
+    assert tree.add_cosignatures(3, [first, again]) == merged
+    assert tree.latest() == merged
+    with pytest.raises(TreeError) as raised:
+        tree.add_cosignatures(4, [first])
+    assert raised.value.reason == "no_checkpoint"
+
+
+def test_too_many_signatures_are_refused(store: MemoryTreeStore) -> None:
+    tree = keeper(store)
+    note = tree.issue(seeded("node"), now=1)
+    extra = [NoteSignature(f"w{n}", n.to_bytes(4, "big"), bytes(72)) for n in range(40)]
+    with pytest.raises(TreeError) as raised:
+        tree.add_cosignatures(0, extra)
+    assert raised.value.reason == "too_many_signatures"
+    assert tree.latest() == note
+
+
+def test_policy_issues_by_events_or_time(store: MemoryTreeStore) -> None:
+    node = seeded("node")
+    tree = keeper(store, policy=CheckpointPolicy(seconds=60, events=10))
+    store.add(9)
+    assert tree.maybe_issue(9, now=0, signer=node) is None
+    store.add(1)
+    note = tree.maybe_issue(10, now=1, signer=node)
+    assert note is not None and parse_checkpoint(note.text).size == 10
+    store.add(1)
+    assert tree.maybe_issue(11, now=59_000_000, signer=node) is None
+    note = tree.maybe_issue(11, now=61_000_001, signer=node)
+    assert note is not None and parse_checkpoint(note.text).size == 11
+
+
+def test_policy_sees_another_workers_checkpoint(store: MemoryTreeStore) -> None:
+    node = seeded("node")
+    mine = keeper(store, policy=CheckpointPolicy(seconds=60, events=10))
+    other = keeper(store)
+    store.add(5)
+    assert mine.maybe_issue(5, now=0, signer=node) is None  # remembers size 0
+    store.add(5)
+    other.issue(node, now=1)
+    assert mine.maybe_issue(10, now=2, signer=node) is None  # re-read: size 10 is out
+    assert len(store.checkpoints) == 1
+
+
+def test_the_documented_vector() -> None:
+    """The test vector of docs/transparency.md, value by value."""
+    objects = [hashlib.sha256(f"object {n}".encode()).digest() for n in range(1, 6)]
+    leaves = [merkle.leaf_hash(o) for o in objects]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "transparency.md").read_text()
+    for value in (*objects, *leaves):
+        assert value.hex() in doc
+    store = MemoryTreeStore()
+    store.hashes = dict(enumerate(objects, 1))
+    tree = keeper(store)
+    tree.extend()
+    assert tree.root(3).hex() == "efe7457125696e53a62b2fc1abf3240166bdfcec21fe56a2497155864112d47c"
+    assert tree.root(5).hex() == "49b65984db9ee673c792467ba8f6e903e04f41f4451b232d3f0fec5f91344f48"
+    assert [p.hex() for p in tree.inclusion_proof(2, 5)] == [
+        leaves[0].hex(),
+        "3fee64eaea5cfdf9f5941c1fa645ab35525e4cce0474dfe7f362e37345ec488a",
+        leaves[4].hex(),
+    ]
+    assert [p.hex() for p in tree.consistency_proof(3, 5)] == [
+        leaves[2].hex(),
+        leaves[3].hex(),
+        "9d137dfd112cbdf56d55425ad256682781934b75d64629b5acb421b5d1927303",
+        leaves[4].hex(),
+    ]
+    signer = Ed25519Signer.from_seed(hashlib.sha256(b"node/vector").digest())
+    assert signer.public_key.hex() in doc
+    note = tree.issue(signer, now=0)
+    assert f"```\n{note.render()}```" in doc
+
+
+def test_the_log_reasons_are_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    for reason in ("bad_checkpoint", "missing_from_tree", "root_mismatch"):
+        assert reason in REASONS
+        assert f"| `{reason}` |" in doc
