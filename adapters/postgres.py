@@ -264,6 +264,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 )
             return True
 
+    def reset_tree(self, expected_size: int) -> bool:
+        """Forget the derived tree (state and subtree cache) if it still has ``expected_size``."""
+        update = SQL("UPDATE {0} SET size = 0, frontier = %s WHERE id = 1 AND size = %s").format(
+            self.tree_table
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(update, (pack_frontier(FrontierState(0, ())), expected_size))
+            if curs.rowcount != 1:
+                return False
+            curs.execute(SQL("DELETE FROM {0}").format(self.subtrees_table))
+            return True
+
     def subtree(self, level: int, idx: int) -> bytes | None:
         query = SQL("SELECT hash FROM {0} WHERE level = %s AND idx = %s").format(
             self.subtrees_table
@@ -284,9 +296,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return StoredCheckpoint(int(row["size"]), str(row["note"]), int(row["issued_at"]))
 
     def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
-        insert = SQL("INSERT INTO {0} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
-            self.checkpoints_table
-        )
+        # Re-issuing a size keeps the first note (and its cosignatures) but counts as the
+        # most recent issue, so "latest" is what the node said last.
+        insert = SQL(
+            "INSERT INTO {0} AS c VALUES (%s, %s, %s) ON CONFLICT (size) DO UPDATE "
+            "SET issued_at = GREATEST(c.issued_at, EXCLUDED.issued_at)"
+        ).format(self.checkpoints_table)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(insert, (size, note, issued_at))
             stored = self._checkpoint_where(curs, "WHERE size = %s", (size,))
@@ -306,5 +321,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return self._checkpoint_where(curs, "WHERE size = %s", (size,))
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._checkpoint_where(curs, "ORDER BY issued_at DESC, size DESC LIMIT 1", ())
+
+    def largest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._checkpoint_where(curs, "ORDER BY size DESC LIMIT 1", ())

@@ -1,11 +1,19 @@
-"""One place that reads configuration: environment variables prefixed ``TONGBAN_``."""
+"""One place that reads configuration: environment variables prefixed ``TONGBAN_``.
+
+A node's region, once ``tongban init`` recorded it in ``<data dir>/node.json``, is the default
+for every later command on that directory (an explicit ``TONGBAN_REGION`` still wins), so a
+Jiangsu node is not mistaken for the Sichuan default.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NODE_FILE = "node.json"
 
 
 class Settings(BaseSettings):
@@ -33,6 +41,19 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="...or once this many objects were appended since the last"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
+
+    @model_validator(mode="after")
+    def _region_recorded_by_init(self) -> Settings:
+        if "region" not in self.model_fields_set:
+            recorded = self.data_dir / NODE_FILE
+            if recorded.exists():
+                self.region = str(json.loads(recorded.read_text())["region"])
+        return self
+
+    def record_region(self) -> None:
+        """Remember this node's region in its data directory (``tongban init``)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / NODE_FILE).write_text(json.dumps({"region": self.region}) + "\n")
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"

@@ -210,6 +210,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             return True
 
+    def reset_tree(self, expected_size: int) -> bool:
+        """Forget the derived tree (state and subtree cache) if it still has ``expected_size``."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"UPDATE {self.tree_table_name} SET size = 0, frontier = ? "
+                "WHERE id = 1 AND size = ?",
+                (pack_frontier(FrontierState(0, ())), expected_size),
+            )
+            if c.sqlite_cursor.rowcount != 1:
+                return False
+            c.execute(f"DELETE FROM {self.subtrees_table_name}")
+            return True
+
     def subtree(self, level: int, idx: int) -> bytes | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -228,8 +241,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
         with self.datastore.transaction(commit=True) as c:
+            # Re-issuing a size keeps the first note (and its cosignatures) but counts as the
+            # most recent issue, so "latest" is what the node said last.
             c.execute(
-                f"INSERT OR IGNORE INTO {self.checkpoints_table_name} VALUES (?, ?, ?)",
+                f"INSERT INTO {self.checkpoints_table_name} VALUES (?, ?, ?) "
+                "ON CONFLICT (size) DO UPDATE SET issued_at = max(issued_at, excluded.issued_at)",
                 (size, note, issued_at),
             )
             stored = self._checkpoint_where(c, "WHERE size = ?", (size,))
@@ -249,5 +265,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return self._checkpoint_where(c, "WHERE size = ?", (size,))
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self._checkpoint_where(c, "ORDER BY issued_at DESC, size DESC LIMIT 1", ())
+
+    def largest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.transaction(commit=False) as c:
             return self._checkpoint_where(c, "ORDER BY size DESC LIMIT 1", ())

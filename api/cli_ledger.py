@@ -91,6 +91,7 @@ def _init(args: argparse.Namespace) -> int:
         return _fail(f"{trust_path} already trusts another root for region {settings.region}")
     roots[settings.region] = root.public_key
     write_trusted_roots(trust_path, roots)
+    settings.record_region()
     app = open_ledger(settings)
     node = app.node_signer
     assert node is not None  # opened read-write

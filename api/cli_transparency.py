@@ -98,6 +98,31 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evidence(args: argparse.Namespace) -> int:
+    """Evidence this witness kept of logs that misbehaved (newest last)."""
+    from adapters.witness_store import open_witness_store
+
+    settings = _settings(args)
+    store = open_witness_store(
+        settings.resolved_database_url(), settings.data_dir, schema=settings.database_schema or None
+    )
+    kept = [vars(summary) for summary in store.evidence_list()]
+    if args.id:
+        document = store.evidence(args.id)
+        if document is None:
+            return _fail(f"no evidence {args.id}", 1)
+        print(json.dumps(document, ensure_ascii=False, indent=1))
+    elif args.json:
+        print(json.dumps(kept, ensure_ascii=False, indent=1))
+    else:
+        for summary in kept:
+            print(
+                f"{summary['kept_at']}  {summary['origin']}  {summary['kind']}  "
+                f"{summary['evidence_id']}"
+            )
+    return 0
+
+
 def _add_log(args: argparse.Namespace) -> int:
     settings, config = _config(args)
     config.add_log(args.origin, _hex_key(args.public_key, "--public-key"))
@@ -263,7 +288,11 @@ def add_transparency_commands(commands: argparse._SubParsersAction) -> None:  # 
     configure.add_argument("--name", help="the name this node cosigns under")
     configure.add_argument("--min-cosignatures", type=int, default=None)
     push = witness.add_parser("push", help="push the latest checkpoint to every witness")
+    evidence = witness.add_parser("evidence", help="evidence this witness kept against logs")
+    evidence.add_argument("--id", help="print one evidence document")
+    evidence.add_argument("--json", action="store_true", help="list as JSON")
     for parser, handler in (
+        (evidence, _evidence),
         (show, _show),
         (add_log, _add_log),
         (add_witness, _add_witness),

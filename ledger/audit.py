@@ -439,7 +439,8 @@ class Auditor:
         through a ``CompactRange`` (flat memory), never from the tree tables: whoever could
         edit the rows could edit those too.
         """
-        stored = store.latest_checkpoint()
+        # The largest size ever signed: a later, smaller checkpoint cannot hide a truncation.
+        stored = store.largest_checkpoint()
         if stored is None or not self._checkpoint_signed(stored):
             return
         size = stored.size

@@ -95,6 +95,10 @@ class TreeStore(Protocol):
         size is still ``expected_size``; False (nothing written) if another worker moved it."""
         ...
 
+    def reset_tree(self, expected_size: int) -> bool:
+        """Forget the derived tree if it still has ``expected_size`` (compare-and-set)."""
+        ...
+
     def subtree(self, level: int, idx: int) -> bytes | None:
         """The cached hash of perfect subtree ``(level, idx)``, or None."""
         ...
@@ -110,7 +114,11 @@ class TreeStore(Protocol):
     def checkpoint(self, size: int) -> StoredCheckpoint | None: ...
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The stored checkpoint of the largest size, or None."""
+        """The checkpoint issued most recently, or None."""
+        ...
+
+    def largest_checkpoint(self) -> StoredCheckpoint | None:
+        """The stored checkpoint of the largest size (what the ledger once committed to)."""
         ...
 
 
@@ -226,7 +234,20 @@ class TreeKeeper:
         by compare-and-set, so two workers extending at once never store a wrong state: the
         loser reloads the winner's state and goes on from there.
         """
-        target = self.store.max_index() if target is None else target
+        newest = self.store.max_index()
+        target = newest if target is None else target
+        state = self.store.load_tree_state()
+        if newest < state.size:
+            # The rows lost objects the tree holds. The tree is derived from the rows, so it
+            # is rebuilt from them: the next checkpoint shows the loss to every witness and
+            # the audit reports it against the checkpoints already signed.
+            log.warning(
+                "ledger holds %d objects but its tree %d: rebuilding the tree from the rows",
+                newest,
+                state.size,
+            )
+            self.store.reset_tree(state.size)
+            self._cache = _Subtrees(self.store)
         while True:
             state = self.store.load_tree_state()
             if state.size >= target:

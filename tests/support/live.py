@@ -23,10 +23,15 @@ def free_port() -> int:
 
 @contextmanager
 def live_node(
-    data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 1, timeout: float = 30.0
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Serve the node of ``data_dir``; yield its base URL; stop it afterwards."""
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",

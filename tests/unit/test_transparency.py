@@ -75,7 +75,10 @@ class MemoryTreeStore:
 
     def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
         with self.lock:
-            return self.checkpoints.setdefault(size, StoredCheckpoint(size, note, issued_at))
+            stored = self.checkpoints.setdefault(size, StoredCheckpoint(size, note, issued_at))
+            latest = StoredCheckpoint(size, stored.note, max(stored.issued_at, issued_at))
+            self.checkpoints[size] = latest
+            return latest
 
     def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
         with self.lock:
@@ -89,7 +92,20 @@ class MemoryTreeStore:
         return self.checkpoints.get(size)
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
+        if not self.checkpoints:
+            return None
+        return max(self.checkpoints.values(), key=lambda c: (c.issued_at, c.size))
+
+    def largest_checkpoint(self) -> StoredCheckpoint | None:
         return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
+
+    def reset_tree(self, expected_size: int) -> bool:
+        with self.lock:
+            if self.size != expected_size:
+                return False
+            self.size, self.frontier = 0, b""
+            self.subtrees.clear()
+            return True
 
 
 @pytest.fixture
@@ -221,7 +237,7 @@ def test_checkpoints_are_signed_notes_of_the_tree(store: MemoryTreeStore) -> Non
     assert tree.latest() == note == tree.at(300)
     assert tree.at(299) is None
     assert tree.issue(node, now=3) == note  # nothing new: the stored one
-    assert store.checkpoints[300].issued_at == 2
+    assert store.checkpoints[300].issued_at == 3  # re-issued: the same note, issued again
 
 
 def test_cosignatures_merge_once(store: MemoryTreeStore) -> None:
@@ -311,3 +327,14 @@ def test_the_log_reasons_are_documented() -> None:
     for reason in ("bad_checkpoint", "missing_from_tree", "root_mismatch"):
         assert reason in REASONS
         assert f"| `{reason}` |" in doc
+
+
+def test_a_tree_longer_than_the_rows_is_rebuilt_from_the_rows(store: MemoryTreeStore) -> None:
+    """Rows lost after checkpointing: the tree is derived data, so it follows the rows and the
+    next checkpoint shows the loss (to witnesses); the largest checkpoint keeps the old size."""
+    store.add(40)
+    tree = keeper(store)
+    tree.extend()
+    del store.hashes[40]
+    assert tree.extend() == 39
+    assert tree.root(39) == merkle.root_of(store.leaves(39))

@@ -1,0 +1,90 @@
+r"""The README's transparency walkthrough: two local nodes witness each other, then the newest
+event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness report it.
+
+    T=.venv/bin/tongban
+    $T demo --cases 20 --seed 1 --data-dir var/sc                      # Sichuan (a demo node)
+    $T keys generate js-root.key
+    $T init --data-dir var/js --region 320000 --root-key js-root.key   # Jiangsu (empty)
+    SC=$($T witness show --data-dir var/sc | jq -r .node_public_key)
+    JS=$($T witness show --data-dir var/js | jq -r .node_public_key)
+    $T witness add-log --data-dir var/js --origin tongban/510000 --public-key $SC
+    $T witness add-log --data-dir var/sc --origin tongban/320000 --public-key $JS
+    $T witness add-witness --data-dir var/sc --name tongban/320000/witness \
+        --url http://127.0.0.1:8001/witness --public-key $JS
+    $T witness add-witness --data-dir var/js --name tongban/510000/witness \
+        --url http://127.0.0.1:8000/witness --public-key $SC
+    $T serve --data-dir var/sc --port 8000 &
+    $T serve --data-dir var/js --port 8001 &
+    $T audit checkpoint --data-dir var/sc && $T witness push --data-dir var/sc
+    $T audit checkpoint --data-dir var/js && $T witness push --data-dir var/js
+    curl -s http://127.0.0.1:8000/audit/checkpoint        # signed by Sichuan, cosigned by Jiangsu
+    python3 tools/cut_newest_event.py var/sc               # an insider deletes its rows
+    $T audit verify --data-dir var/sc                      # exit 1: missing_from_tree
+    $T audit checkpoint --data-dir var/sc; $T witness push --data-dir var/sc   # exit 1: refused
+    $T witness evidence --data-dir var/js                  # rollback evidence, signed by Sichuan
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from tests.support.live import free_port, live_node
+from tools.cut_newest_event import cut_newest_event
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc, js = tmp_path / "sc", tmp_path / "js"
+    assert main(["demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc)]) == 0
+    root = tmp_path / "js-root.key"
+    assert main(["keys", "generate", str(root)]) == 0
+    assert main(["init", "--data-dir", str(js), "--region", "320000", "--root-key", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["witness", "show", "--data-dir", str(sc)]) == 0
+    sc_key = str(_json(capsys)["node_public_key"])
+    assert main(["witness", "show", "--data-dir", str(js)]) == 0
+    js_key = str(_json(capsys)["node_public_key"])
+    sc_port, js_port = free_port(), free_port()
+    for node, origin, key in ((js, "tongban/510000", sc_key), (sc, "tongban/320000", js_key)):
+        argv = ["witness", "add-log", "--data-dir", str(node), "--origin", origin]
+        assert main([*argv, "--public-key", key]) == 0
+    for node, name, port, key in (
+        (sc, "tongban/320000/witness", js_port, js_key),
+        (js, "tongban/510000/witness", sc_port, sc_key),
+    ):
+        argv = ["witness", "add-witness", "--data-dir", str(node), "--name", name]
+        url = f"http://127.0.0.1:{port}/witness"
+        assert main([*argv, "--url", url, "--public-key", key]) == 0
+    capsys.readouterr()
+
+    with live_node(sc, port=sc_port), live_node(js, port=js_port):
+        for node in (sc, js):
+            assert main(["audit", "checkpoint", "--data-dir", str(node)]) == 0
+            assert main(["witness", "push", "--data-dir", str(node)]) == 0
+        capsys.readouterr()
+        assert main(["audit", "verify", "--data-dir", str(sc), "--json"]) == 0
+        capsys.readouterr()
+
+        cut_newest_event(sc)
+
+        assert main(["audit", "verify", "--data-dir", str(sc), "--json"]) == 1
+        reasons = {f["reason"] for f in json.loads(capsys.readouterr().out)["findings"]}
+        assert "missing_from_tree" in reasons
+
+        assert main(["audit", "checkpoint", "--data-dir", str(sc)]) == 0
+        assert main(["witness", "push", "--data-dir", str(sc)]) == 1
+        capsys.readouterr()
+        assert main(["witness", "evidence", "--data-dir", str(js), "--json"]) == 0
+        evidence = json.loads(capsys.readouterr().out)
+        assert [e["kind"] for e in evidence] == ["rollback"]
+        assert evidence[0]["origin"] == "tongban/510000"
