@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     checkpoint_events: int = Field(
         default=1000, ge=1, description="...or once this many objects were appended since the last"
     )
+    witness_push_seconds: float = Field(
+        default=30, ge=0, description="Push new checkpoints to the witnesses this often (0: never)"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
 
     @model_validator(mode="after")

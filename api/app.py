@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from adapters.bootstrap import NodeServices, open_services
@@ -9,6 +12,7 @@ from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import audit, cases, catalog, health, keys, witness
+from api.transparency_daemon import WitnessPusher
 
 
 def create_app(
@@ -18,10 +22,25 @@ def create_app(
     if services is None:
         services = open_services(settings or Settings())
     settings = services.settings
+    node = services
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Pushing checkpoints to witnesses runs beside the server, never inside a request.
+        pusher = WitnessPusher(node, settings.witness_push_seconds)
+        if settings.witness_push_seconds > 0:
+            pusher.start()
+        try:
+            yield
+        finally:
+            if settings.witness_push_seconds > 0:
+                pusher.stop()
+
     app = FastAPI(
         title="Tongban",
         summary="Signed case ledger and electronic-license exchange for 跨省通办",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.services = services

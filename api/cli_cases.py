@@ -159,6 +159,34 @@ def _case_show(args: argparse.Namespace) -> int:
     return _reading(args, show)
 
 
+def _case_list(args: argparse.Namespace) -> int:
+    def listing(app: LedgerApplication) -> int:
+        cases = []
+        for case_id in app.case_ids():
+            flow = app.get_case(case_id).flow
+            if args.state is None or flow.state == args.state:
+                cases.append(
+                    {
+                        "case_id": str(case_id),
+                        "state": flow.state,
+                        "item": flow.item,
+                        "channel": flow.channel,
+                        "home_body": flow.home_body,
+                    }
+                )
+        if args.json:
+            print(json.dumps(cases, ensure_ascii=False, indent=1))
+        else:
+            for case in cases:
+                print(
+                    f"{case['case_id']}  {case['state']:<18} {case['item']:<12} "
+                    f"{case['channel']:<7} {case['home_body']}"
+                )
+        return 0
+
+    return _reading(args, listing)
+
+
 def _report_bodies(args: argparse.Namespace) -> int:
     def report(app: LedgerApplication) -> int:
         activities = body_report(app)
@@ -190,6 +218,10 @@ def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
     show.add_argument("case", help="the case id (UUID)")
     common(show)
     show.set_defaults(handler=_guarded(_case_show))
+    listing = case.add_parser("list", help="every case in ledger order: id, state, item")
+    listing.add_argument("--state", help="only cases in this workflow state")
+    common(listing)
+    listing.set_defaults(handler=_guarded(_case_list))
     add_client_commands(case)
 
     report = commands.add_parser("report", help="reports over the whole ledger").add_subparsers(

@@ -18,6 +18,9 @@ event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness re
     $T audit checkpoint --data-dir var/sc && $T witness push --data-dir var/sc
     $T audit checkpoint --data-dir var/js && $T witness push --data-dir var/js
     curl -s http://127.0.0.1:8000/audit/checkpoint        # signed by Sichuan, cosigned by Jiangsu
+    ID=$($T case list --data-dir var/sc --state delivered | head -1 | cut -d' ' -f1)
+    $T audit bundle --case $ID --out case.json --data-dir var/sc
+    $T audit verify-bundle case.json --data-dir var/sc --min-witnesses 1
     python3 tools/cut_newest_event.py var/sc               # an insider deletes its rows
     $T audit verify --data-dir var/sc                      # exit 1: missing_from_tree
     $T audit checkpoint --data-dir var/sc; $T witness push --data-dir var/sc   # exit 1: refused
@@ -27,11 +30,16 @@ event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness re
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.cli import main
+from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
 from tests.support.live import free_port, live_node
 from tools.cut_newest_event import cut_newest_event
 
@@ -41,9 +49,18 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return json.loads(out[out.index("{") :])
 
 
-def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@dataclass
+class Pair:
+    sc: Path
+    js: Path
+    sc_port: int
+    js_port: int
+    sc_key: str
+    js_key: str
+
+
+def _two_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pair:
+    """Sichuan (a demo node) and Jiangsu (empty), each witnessing the other."""
     sc, js = tmp_path / "sc", tmp_path / "js"
     assert main(["demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc)]) == 0
     root = tmp_path / "js-root.key"
@@ -66,13 +83,29 @@ def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
         url = f"http://127.0.0.1:{port}/witness"
         assert main([*argv, "--url", url, "--public-key", key]) == 0
     capsys.readouterr()
+    return Pair(sc, js, sc_port, js_port, sc_key, js_key)
 
+
+def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pair = _two_nodes(tmp_path, capsys)
+    sc, js, sc_port, js_port = pair.sc, pair.js, pair.sc_port, pair.js_port
     with live_node(sc, port=sc_port), live_node(js, port=js_port):
         for node in (sc, js):
             assert main(["audit", "checkpoint", "--data-dir", str(node)]) == 0
             assert main(["witness", "push", "--data-dir", str(node)]) == 0
         capsys.readouterr()
         assert main(["audit", "verify", "--data-dir", str(sc), "--json"]) == 0
+        capsys.readouterr()
+        argv = ["case", "list", "--data-dir", str(sc), "--state", "delivered", "--json"]
+        assert main(argv) == 0
+        case_id = json.loads(capsys.readouterr().out)[0]["case_id"]
+        bundle = str(tmp_path / "case.json")
+        argv = ["audit", "bundle", "--case", case_id, "--out", bundle, "--data-dir", str(sc)]
+        assert main(argv) == 0
+        argv = ["audit", "verify-bundle", bundle, "--data-dir", str(sc), "--min-witnesses", "1"]
+        assert main(argv) == 0
         capsys.readouterr()
 
         cut_newest_event(sc)
@@ -88,3 +121,24 @@ def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
         evidence = json.loads(capsys.readouterr().out)
         assert [e["kind"] for e in evidence] == ["rollback"]
         assert evidence[0]["origin"] == "tongban/510000"
+
+
+def test_the_serving_node_pushes_new_checkpoints_to_its_witness_by_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pair = _two_nodes(tmp_path, capsys)
+    fast = {"TONGBAN_WITNESS_PUSH_SECONDS": "0.5"}
+    with live_node(pair.sc, fast, port=pair.sc_port), live_node(pair.js, port=pair.js_port):
+        deadline = time.monotonic() + 30
+        while True:
+            text = httpx.get(f"http://127.0.0.1:{pair.sc_port}/audit/checkpoint").text
+            note = parse_note(text)
+            witness = Witness("tongban/320000/witness", bytes.fromhex(pair.js_key))
+            if verified_cosigners(note, [witness]):
+                break
+            assert time.monotonic() < deadline, "no cosignature arrived"
+            time.sleep(0.5)
+        size = parse_checkpoint(note.text).size
+        with sqlite3.connect(pair.sc / "ledger.sqlite3") as db:
+            (stored,) = db.execute("SELECT MAX(ledger_index) FROM stored_ledger").fetchone()
+        assert size == stored

@@ -1,0 +1,63 @@
+"""The log's side of witnessing, in the background: push new checkpoints to the witnesses.
+
+While the node serves, a daemon thread wakes every ``checkpoint_seconds``; when the ledger has
+grown since the last checkpoint it issues one, and whenever the newest checkpoint lacks the
+cosignatures of configured witnesses it pushes it (C2SP tlog-witness). Failures are logged and
+retried at the next wake-up; they never affect appends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from adapters.bootstrap import NodeServices
+from adapters.transparency_config import load_transparency_config
+from adapters.witness_client import push_checkpoint
+from ledger.notes import parse_checkpoint, verified_cosigners
+
+log = logging.getLogger("tongban.witnessing")
+
+
+class WitnessPusher:
+    def __init__(self, services: NodeServices, interval: float):
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="witness-pusher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.once()
+            except Exception:  # logged, retried next time; the node keeps serving
+                log.exception("pushing checkpoints to witnesses failed")
+
+    def once(self) -> int:
+        """Issue a checkpoint if the ledger grew, push it where cosignatures are missing;
+        return how many witnesses cosigned."""
+        settings = self.services.settings
+        config = load_transparency_config(settings.data_dir, region=settings.region)
+        if not config.witnesses:
+            return 0
+        ledger = self.services.ledger
+        note = ledger.latest_checkpoint()
+        if note is None or parse_checkpoint(note.text).size < ledger.store.max_index():
+            note = ledger.issue_checkpoint()
+        peers = [peer.witness for peer in config.witnesses]
+        if len(verified_cosigners(note, peers)) == len(peers):
+            return len(peers)
+        results = push_checkpoint(ledger, config.witnesses)
+        for result in results:
+            if not result.ok:
+                log.warning(
+                    "witness %s refused: %s %s", result.witness, result.status, result.detail
+                )
+        return sum(result.ok for result in results)
