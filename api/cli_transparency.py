@@ -159,7 +159,7 @@ def _push(args: argparse.Namespace) -> int:
     app = open_ledger(settings)
     try:
         note = app.latest_checkpoint()
-        if note is None or parse_checkpoint(note.text).size < app.store.max_index():
+        if note is None or parse_checkpoint(note.text).size != app.store.max_index():
             note = app.issue_checkpoint()  # witnesses should see the ledger as it is now
         results = push_checkpoint(app, config.witnesses)
     finally:

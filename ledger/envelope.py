@@ -28,7 +28,6 @@ EVENT_CONTEXT = "tongban/event/v1"
 RECEIPT_CONTEXT = "tongban/receipt/v1"
 KEY_RECORD_CONTEXT = "tongban/key/v1"
 LICENSE_CONTEXT = "tongban/license/v1"
-CHECKPOINT_CONTEXT = "tongban/checkpoint/v1"
 KEY_PROOF_CONTEXT = "tongban/key-proof/v1"
 
 ZERO_HASH = bytes(32)
