@@ -18,9 +18,14 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from ledger.merkle import FrontierState
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
-from ledger.transparency import StoredCheckpoint, pack_frontier, unpack_frontier
+from ledger.transparency import (
+    EMPTY_TREE,
+    StoredCheckpoint,
+    TreeState,
+    pack_frontier,
+    unpack_frontier,
+)
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -46,18 +51,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "UNIQUE (originator_id, originator_version))"
             ).format(self.ledger_table)
         )
-        # The Merkle tree (ledger/transparency.py): one state row, seeded empty.
+        # The Merkle tree (ledger/transparency.py): one state row, seeded empty; last_hash
+        # is the object hash of its last leaf, checked against the rows.
         self.sql_create_statements.extend(
             [
                 SQL(
                     "CREATE TABLE IF NOT EXISTS {0} ("
                     "id smallint PRIMARY KEY CHECK (id = 1), "
                     "size bigint NOT NULL, "
-                    "frontier bytea NOT NULL)"
+                    "frontier bytea NOT NULL, "
+                    "last_hash bytea NOT NULL)"
                 ).format(self.tree_table),
-                SQL("INSERT INTO {0} VALUES (1, 0, ''::bytea) ON CONFLICT DO NOTHING").format(
-                    self.tree_table
-                ),
+                SQL(
+                    "INSERT INTO {0} (id, size, frontier, last_hash) "
+                    "VALUES (1, 0, ''::bytea, ''::bytea) ON CONFLICT DO NOTHING"
+                ).format(self.tree_table),
                 SQL(
                     "CREATE TABLE IF NOT EXISTS {0} ("
                     "level smallint NOT NULL, "
@@ -235,28 +243,46 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute(query, (after_index, limit))
             return [(int(row["ledger_index"]), bytes(row["event_hash"])) for row in curs.fetchall()]
 
-    def load_tree_state(self) -> FrontierState:
-        query = SQL("SELECT size, frontier FROM {0} WHERE id = 1").format(self.tree_table)
+    def load_tree_state(self) -> TreeState:
+        query = SQL("SELECT size, frontier, last_hash FROM {0} WHERE id = 1").format(
+            self.tree_table
+        )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query)
             row = curs.fetchone()
         if row is None:
-            return FrontierState(0, ())
-        return unpack_frontier(int(row["size"]), bytes(row["frontier"]))
+            return EMPTY_TREE
+        frontier = unpack_frontier(int(row["size"]), bytes(row["frontier"]))
+        return TreeState(frontier, bytes(row["last_hash"]))
+
+    def _swap_tree(self, curs: Cursor[DictRow], expected: TreeState, state: TreeState) -> bool:
+        """Compare-and-set of the whole state row (size, frontier and last hash). Under READ
+        COMMITTED a concurrent UPDATE waits, then re-checks the condition: a real CAS."""
+        update = SQL(
+            "UPDATE {0} SET size = %s, frontier = %s, last_hash = %s "
+            "WHERE id = 1 AND size = %s AND frontier = %s AND last_hash = %s"
+        ).format(self.tree_table)
+        curs.execute(
+            update,
+            (
+                state.size,
+                pack_frontier(state),
+                state.last_hash,
+                expected.size,
+                pack_frontier(expected),
+                expected.last_hash,
+            ),
+        )
+        return bool(curs.rowcount == 1)
 
     def save_tree_state(
-        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+        self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
     ) -> bool:
-        # Under READ COMMITTED a concurrent UPDATE waits, then re-checks ``size``: a real CAS.
-        update = SQL("UPDATE {0} SET size = %s, frontier = %s WHERE id = 1 AND size = %s").format(
-            self.tree_table
-        )
         insert = SQL("INSERT INTO {0} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
             self.subtrees_table
         )
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(update, (state.size, pack_frontier(state), expected_size))
-            if curs.rowcount != 1:
+            if not self._swap_tree(curs, expected, state):
                 return False
             if subtrees:
                 curs.executemany(
@@ -264,14 +290,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 )
             return True
 
-    def reset_tree(self, expected_size: int) -> bool:
-        """Forget the derived tree (state and subtree cache) if it still has ``expected_size``."""
-        update = SQL("UPDATE {0} SET size = 0, frontier = %s WHERE id = 1 AND size = %s").format(
-            self.tree_table
-        )
+    def reset_tree(self, expected: TreeState) -> bool:
+        """Forget the derived tree (state and subtree cache) if it is still ``expected``."""
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(update, (pack_frontier(FrontierState(0, ())), expected_size))
-            if curs.rowcount != 1:
+            if not self._swap_tree(curs, expected, EMPTY_TREE):
                 return False
             curs.execute(SQL("DELETE FROM {0}").format(self.subtrees_table))
             return True
@@ -327,3 +349,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def largest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._checkpoint_where(curs, "ORDER BY size DESC LIMIT 1", ())
+
+    def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        query = SQL(
+            "SELECT size, note, issued_at FROM {0} WHERE size > %s ORDER BY size LIMIT %s"
+        ).format(self.checkpoints_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (after_size, limit))
+            return [
+                StoredCheckpoint(int(r["size"]), str(r["note"]), int(r["issued_at"]))
+                for r in curs.fetchall()
+            ]

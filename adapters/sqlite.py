@@ -14,9 +14,14 @@ from typing import Any
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
-from ledger.merkle import FrontierState
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
-from ledger.transparency import StoredCheckpoint, pack_frontier, unpack_frontier
+from ledger.transparency import (
+    EMPTY_TREE,
+    StoredCheckpoint,
+    TreeState,
+    pack_frontier,
+    unpack_frontier,
+)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -42,12 +47,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "event_hash BLOB NOT NULL UNIQUE, "
             "receipt BLOB NOT NULL, "
             "UNIQUE (originator_id, originator_version))",
-            # The Merkle tree (ledger/transparency.py): one state row, seeded empty.
+            # The Merkle tree (ledger/transparency.py): one state row, seeded empty;
+            # last_hash is the object hash of its last leaf, checked against the rows.
             f"CREATE TABLE IF NOT EXISTS {self.tree_table_name} ("
             "id INTEGER PRIMARY KEY CHECK (id = 1), "
             "size INTEGER NOT NULL, "
-            "frontier BLOB NOT NULL)",
-            f"INSERT OR IGNORE INTO {self.tree_table_name} VALUES (1, 0, x'')",
+            "frontier BLOB NOT NULL, "
+            "last_hash BLOB NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.tree_table_name} (id, size, frontier, last_hash) "
+            "VALUES (1, 0, x'', x'')",
             f"CREATE TABLE IF NOT EXISTS {self.subtrees_table_name} ("
             "level INTEGER NOT NULL, "
             "idx INTEGER NOT NULL, "
@@ -187,22 +195,35 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             return [(int(row[0]), bytes(row[1])) for row in c.fetchall()]
 
-    def load_tree_state(self) -> FrontierState:
+    def load_tree_state(self) -> TreeState:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT size, frontier FROM {self.tree_table_name} WHERE id = 1")
+            c.execute(f"SELECT size, frontier, last_hash FROM {self.tree_table_name} WHERE id = 1")
             row = c.fetchone()
-        return FrontierState(0, ()) if row is None else unpack_frontier(int(row[0]), row[1])
+        if row is None:
+            return EMPTY_TREE
+        return TreeState(unpack_frontier(int(row[0]), bytes(row[1])), bytes(row[2]))
+
+    def _swap_tree(self, c: SQLiteCursor, expected: TreeState, state: TreeState) -> bool:
+        """Compare-and-set of the whole state row (size, frontier and last hash)."""
+        c.execute(
+            f"UPDATE {self.tree_table_name} SET size = ?, frontier = ?, last_hash = ? "
+            "WHERE id = 1 AND size = ? AND frontier = ? AND last_hash = ?",
+            (
+                state.size,
+                pack_frontier(state),
+                state.last_hash,
+                expected.size,
+                pack_frontier(expected),
+                expected.last_hash,
+            ),
+        )
+        return bool(c.sqlite_cursor.rowcount == 1)
 
     def save_tree_state(
-        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+        self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
     ) -> bool:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                f"UPDATE {self.tree_table_name} SET size = ?, frontier = ? "
-                "WHERE id = 1 AND size = ?",
-                (state.size, pack_frontier(state), expected_size),
-            )
-            if c.sqlite_cursor.rowcount != 1:
+            if not self._swap_tree(c, expected, state):
                 return False
             c.executemany(
                 f"INSERT OR IGNORE INTO {self.subtrees_table_name} VALUES (?, ?, ?)",
@@ -210,15 +231,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             return True
 
-    def reset_tree(self, expected_size: int) -> bool:
-        """Forget the derived tree (state and subtree cache) if it still has ``expected_size``."""
+    def reset_tree(self, expected: TreeState) -> bool:
+        """Forget the derived tree (state and subtree cache) if it is still ``expected``."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                f"UPDATE {self.tree_table_name} SET size = 0, frontier = ? "
-                "WHERE id = 1 AND size = ?",
-                (pack_frontier(FrontierState(0, ())), expected_size),
-            )
-            if c.sqlite_cursor.rowcount != 1:
+            if not self._swap_tree(c, expected, EMPTY_TREE):
                 return False
             c.execute(f"DELETE FROM {self.subtrees_table_name}")
             return True
@@ -271,3 +287,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def largest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.transaction(commit=False) as c:
             return self._checkpoint_where(c, "ORDER BY size DESC LIMIT 1", ())
+
+    def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT size, note, issued_at FROM {self.checkpoints_table_name} "
+                "WHERE size > ? ORDER BY size LIMIT ?",
+                (after_size, limit),
+            )
+            return [StoredCheckpoint(int(r[0]), r[1], int(r[2])) for r in c.fetchall()]

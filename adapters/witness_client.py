@@ -113,7 +113,9 @@ def _push_one(
         media = response.headers.get("content-type", "").split(";")[0].strip()
         if response.status_code == 409 and media == TLOG_SIZE:
             told = response.text.strip()
-            if not told.isdigit() or int(told) == old:
+            if not (told.isascii() and told.isdigit()) or not 0 < int(told) <= size:
+                break  # nonsense, or a size this checkpoint cannot extend: report the refusal
+            if int(told) == old:
                 break
             old = known[witness.name] = int(told)
             continue

@@ -33,11 +33,12 @@ from ledger.keys import (
 from ledger.notes import parse_checkpoint, parse_note, verify_note
 from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
 from ledger.receipts import Receipt, parse_receipt
-from ledger.transparency import StoredCheckpoint, TreeStore, iter_object_hashes
+from ledger.transparency import StoredCheckpoint, TreeStore, iter_checkpoints, iter_object_hashes
 from ledger.workflow import CaseState, WorkflowPolicy, advance
 
 INTEGRITY = "integrity"
 POLICY = "policy"
+MAX_LISTED = 10  # checkpoints (or index ranges) named one by one; the rest are summed up
 
 # The documented reasons, in the order a row's checks run.
 REASONS = (
@@ -430,47 +431,80 @@ class Auditor:
                 self._find("", 0, "index_gap", f"ledger index {span} missing")
             expected = index + 1
 
-    # -- the latest checkpoint -------------------------------------------------------------
+    # -- the stored checkpoints ------------------------------------------------------------
 
     def check_checkpoint(self, store: TreeStore) -> None:
-        """The ledger against its latest stored checkpoint (``docs/transparency.md``).
+        """The ledger against every stored checkpoint (``docs/transparency.md``).
 
-        The root is recomputed from the ledger rows' event hashes, streamed in index order
-        through a ``CompactRange`` (flat memory), never from the tree tables: whoever could
-        edit the rows could edit those too.
+        One streaming pass: the ledger rows' event hashes, in index order, go through a
+        ``CompactRange`` (flat memory), never the tree tables (whoever could edit the rows could
+        edit those too); the checkpoints are read alongside, in size order and in batches, and
+        the recomputed root is compared at each one's size. So a cut followed by regrowth is
+        caught at the checkpoints it contradicts, however large the later ones are.
         """
-        # The largest size ever signed: a later, smaller checkpoint cannot hide a truncation.
-        stored = store.largest_checkpoint()
-        if stored is None or not self._checkpoint_signed(stored):
-            return
-        size = stored.size
+        rows = iter_object_hashes(store)
+        pending: tuple[int, bytes] | None = None  # the next row, read ahead
+        started = False  # no row is read before a checkpoint needs one
         tree = merkle.CompactRange()
-        expected = 1
-        missing: list[str] = []
-        for index, object_hash in iter_object_hashes(store):
-            if index > size:
-                break
-            if index != expected:
-                missing.append(_span(expected, index - 1))
-            expected = index + 1
-            tree.append(merkle.leaf_hash(object_hash))
-        if expected <= size:
-            missing.append(_span(expected, size))
-        if missing:
-            self._find(
-                "",
-                0,
-                "missing_from_tree",
-                f"ledger index {', '.join(missing)} missing, checkpointed at size {size}",
-            )
-            return
-        root = parse_checkpoint(parse_note(stored.note).text).root
-        if tree.root() != root:
+        expected = 1  # the next ledger index the tree needs
+        missing = _Spans()  # ledger index ranges missing
+        largest = 0  # the largest size of a well-signed checkpoint
+        first_affected: int | None = None  # the smallest such size a missing index falls under
+        mismatched: list[int] = []  # the first MAX_LISTED sizes whose root differs
+        more_mismatched, last_mismatched = 0, 0  # how many others, the largest of them
+        for stored in iter_checkpoints(store):
+            if not self._checkpoint_signed(stored):
+                continue
+            size = largest = stored.size
+            if not started and size > 0:
+                pending, started = next(rows, None), True
+            while expected <= size:
+                if pending is None or pending[0] > size:
+                    missing.add(expected, size)
+                    expected = size + 1
+                    break
+                index, object_hash = pending
+                pending = next(rows, None)
+                if index != expected:
+                    missing.add(expected, index - 1)
+                if not missing:
+                    tree.append(merkle.leaf_hash(object_hash))
+                expected = index + 1
+            if missing:
+                # Past a missing index no root can be recomputed: reported as missing instead.
+                first_affected = size if first_affected is None else first_affected
+                continue
+            root = parse_checkpoint(parse_note(stored.note).text).root
+            if tree.root() != root:
+                if len(mismatched) < MAX_LISTED:
+                    mismatched.append(size)
+                else:
+                    more_mismatched, last_mismatched = more_mismatched + 1, size
+        for size in mismatched:
             self._find(
                 "",
                 0,
                 "root_mismatch",
                 f"the stored rows do not reproduce the root of the checkpoint of size {size}",
+            )
+        if more_mismatched:
+            self._find(
+                "",
+                0,
+                "root_mismatch",
+                f"nor the roots of {more_mismatched} more stored checkpoints, the largest of "
+                f"size {last_mismatched}",
+            )
+        if missing:
+            spans = [_span(first, last) for first, last in missing.listed]
+            if missing.more:
+                spans.append(f"and {missing.more} more ranges")
+            self._find(
+                "",
+                0,
+                "missing_from_tree",
+                f"ledger index {', '.join(spans)} missing, checkpointed at size {largest} "
+                f"(first covered by the checkpoint of size {first_affected})",
             )
 
     def _checkpoint_signed(self, stored: StoredCheckpoint) -> bool:
@@ -511,6 +545,29 @@ class Auditor:
 
 def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}..{last}"
+
+
+class _Spans:
+    """Index ranges in ascending order, adjacent ones merged; the first ``MAX_LISTED`` kept,
+    the others only counted (flat memory however many there are)."""
+
+    def __init__(self) -> None:
+        self.listed: list[list[int]] = []
+        self.more = 0
+        self.end = -1  # the last index of the newest range
+
+    def __bool__(self) -> bool:
+        return bool(self.listed)
+
+    def add(self, first: int, last: int) -> None:
+        if self.listed and self.end == first - 1:
+            if not self.more:
+                self.listed[-1][1] = last
+        elif len(self.listed) < MAX_LISTED:
+            self.listed.append([first, last])
+        else:
+            self.more += 1
+        self.end = last
 
 
 def _auditor(app: Any) -> Auditor:

@@ -20,6 +20,9 @@ record type                 signed by                   effect
                                                         finding
 ``catalog_amended``         the root                    a new catalog version, current from
                                                         this record's receipt time
+``license_key_certified``   the root                    a key of role ``license`` of one of
+                                                        the region's bodies: it signs that
+                                                        body's electronic licenses
 ==========================  ==========================  ====================================
 
 Validity is always judged at a *receipt time* (the node's clock when it accepted the object),
@@ -57,6 +60,7 @@ ROOT = "root"
 BODY = "body"
 OFFICER = "officer"
 NODE = "node"
+LICENSE = "license"  # signs a body's electronic licenses (docs/license.md)
 
 
 ROLES = frozenset({"cross_province_window", "in_province_window", "handler"})
@@ -174,10 +178,11 @@ class KeyInfo:
     kid: str
     suite: str
     public_key: bytes
-    role: str  # root, body, officer or node
+    role: str  # root, body, officer, node or license
     region: str
     valid_from: int
-    owner: str = ""  # body id for body keys; body id of the officer's body for officer keys
+    # body id for body and license keys; body id of the officer's body for officer keys
+    owner: str = ""
     officer_id: str = ""
     valid_until: int | None = None  # set when a newer key replaces this one
     compromised_since: int | None = None
@@ -238,8 +243,13 @@ RECORD_TYPES = frozenset(
         "key_revoked",
         "finding_resolved",
         "catalog_amended",
+        "license_key_certified",
     }
 )
+
+
+#: The body fields of ``license_key_certified``; ``valid_until`` is optional.
+LICENSE_KEY_FIELDS = frozenset({"body_id", "public_key", "key_suite", "valid_from", "valid_until"})
 
 
 def parse_key_record(raw: bytes) -> KeyRecord:
@@ -395,6 +405,36 @@ class KeyRegistry:
         if info.role != NODE or (self.home_region and info.region != self.home_region):
             raise UnknownKey(f"key {kid} is not a node ledger key of this region", field="kid")
         info.check_valid_at(moment)
+        return info
+
+    def license_key_at(self, kid: str, moment: int, *, body_id: str | None = None) -> KeyInfo:
+        """The license key ``kid`` if it may sign a license at ``moment`` (microseconds).
+
+        ``body_id``, when given, is the body the license names as its issuer: a license key of
+        another body is ``unknown_key`` for it. Keys of every trusted region are answered, not
+        only the home region's: verifying other provinces' licenses is what they are for.
+        Refusals: ``unknown_key`` (no such key, not a license key, another body's),
+        ``key_not_valid_at_time`` (before ``valid_from`` or from ``valid_until``) and
+        ``key_revoked`` (compromised at ``moment``, or certified by a root key at or after
+        that root's ``compromised_since``).
+        """
+        info = self.key(kid)
+        if info.role != LICENSE:
+            raise UnknownKey(f"key {kid} is not a license key", field="kid")
+        if body_id is not None and info.owner != body_id:
+            raise UnknownKey(f"key {kid} is not a license key of body {body_id}", field="kid")
+        info.check_valid_at(moment)
+        certifier = self.keys.get(info.certified_by)
+        if certifier is None or (
+            certifier.compromised_since is not None
+            and info.certified_at >= certifier.compromised_since
+        ):
+            # Unlike officers (``uncertified_officer``), a license verifier knows no reason of
+            # its own for this: to it the key is as good as revoked.
+            raise KeyRevoked(
+                f"the root key that certified license key {kid} was compromised when it did",
+                field="kid",
+            )
         return info
 
     def body_view(self, body_id: str) -> BodyView | None:
@@ -627,6 +667,8 @@ class KeyRegistry:
             node_id = check_identifier(require(body, "node_id", str), "body.node_id")
             new = self._new_key(record, body, role=NODE, owner=node_id, certified_by=signer.kid)
             return Effects(keys=[replace(new, certified_at=receipt_time)])
+        if kind == "license_key_certified":
+            return self._license_key_effects(record, body, signer, state, receipt_time)
         if kind == "key_revoked":
             target = self.key(require(body, "kid", str))
             compromised_since = require(body, "compromised_since", int)
@@ -686,3 +728,42 @@ class KeyRegistry:
                 ) from error
             return Effects(catalog=amended)
         raise MalformedEncoding(f"unknown record type {kind}", field="type")  # pragma: no cover
+
+    def _license_key_effects(
+        self,
+        record: KeyRecord,
+        body: dict[str, Any],
+        signer: KeyInfo,
+        state: RegionRegistry,
+        receipt_time: int,
+    ) -> Effects:
+        """A license key of one of the region's bodies, certified by the region root.
+
+        License keys are not rotated by replacement: a body may hold several at once (one per
+        signing device, say); each ends at its own ``valid_until`` or by ``key_revoked``.
+        """
+        self._require_root(signer, state, "license_key_certified")
+        # A new record type, so it can be strict from the start: no unknown body fields.
+        unknown = set(body) - LICENSE_KEY_FIELDS
+        if unknown:
+            raise MalformedEncoding(
+                f"unknown license_key_certified fields {sorted(unknown)}",
+                field=f"body.{sorted(unknown)[0]}",
+            )
+        body_id = check_identifier(require(body, "body_id", str), "body.body_id")
+        owner = self.bodies.get(body_id)
+        if owner is None or owner.region != record.region:
+            raise RegistryError(
+                f"no body {body_id} in region {record.region}",
+                reason="unknown_body",
+                field="body.body_id",
+            )
+        new = self._new_key(record, body, role=LICENSE, owner=body_id, certified_by=signer.kid)
+        valid_until = None
+        if "valid_until" in body:
+            valid_until = require(body, "valid_until", int)
+            if valid_until <= new.valid_from:
+                raise MalformedEncoding(
+                    "valid_until must be later than valid_from", field="body.valid_until"
+                )
+        return Effects(keys=[replace(new, valid_until=valid_until, certified_at=receipt_time)])

@@ -33,7 +33,7 @@ from ledger.suites import Signer
 
 NOTE_ED25519 = 0x01
 COSIGNATURE_ED25519 = 0x04
-MAX_SIGNATURES = 32
+MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note
 _DASH = "\u2014 "
 
 
@@ -161,7 +161,13 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(lines) < 4 or lines[-1] != "":
         raise NoteError("a checkpoint is origin, size and root hash lines", reason="malformed")
     origin, size_text, root_text, *rest = lines[:-1]
-    if not origin or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
+    if (
+        not origin
+        or not size_text.isascii()
+        or not size_text.isdigit()
+        or (size_text != "0" and size_text[0] == "0")
+        or int(size_text) >= 2**63
+    ):
         raise NoteError("bad origin or size line", reason="malformed")
     try:
         root = base64.b64decode(root_text, validate=True)
@@ -203,7 +209,10 @@ class Witness:
 def verified_cosigners(note: Note, witnesses: Sequence[Witness]) -> list[tuple[str, int]]:
     """``(witness name, timestamp)`` of every valid cosignature by a configured witness."""
     found = []
+    seen_keys: set[bytes] = set()
     for witness in witnesses:
+        if witness.public_key in seen_keys:
+            continue  # one key counts once, however many names it is configured under
         wanted = key_id(witness.name, COSIGNATURE_ED25519, witness.public_key)
         for signature in note.signatures:
             if signature.name != witness.name or signature.key_id != wanted:
@@ -217,6 +226,7 @@ def verified_cosigners(note: Note, witnesses: Sequence[Witness]) -> list[tuple[s
                 cosignature_message(note.text, timestamp),
             ):
                 found.append((witness.name, timestamp))
+                seen_keys.add(witness.public_key)
                 break
     return found
 

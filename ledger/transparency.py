@@ -4,9 +4,14 @@ Normative text: ``docs/transparency.md``, "Log: tree, checkpoints, proofs". In s
 
 * leaf ``i`` (0-based) is ledger index ``i + 1``; its input is the stored object's 32-byte hash
   (the ``event_hash`` of the ledger row and the receipt), its hash ``merkle.leaf_hash(input)``;
-* the tree grows incrementally: the store keeps its size and ``CompactRange`` frontier plus every
-  perfect subtree of level >= ``SUBTREE_MIN_LEVEL``, so extending reads only the new leaves and a
-  proof reads at most a few hundred leaves however large the tree;
+* the tree grows incrementally: the store keeps its size, ``CompactRange`` frontier and the object
+  hash of its last leaf, plus every perfect subtree of level >= ``SUBTREE_MIN_LEVEL``, so extending
+  reads only the new leaves and a proof reads at most a few hundred leaves however large the tree;
+* the tree follows the rows: before every extension (and so before every checkpoint) the stored
+  last leaf is checked against its ledger row; if that row is gone or holds another hash, the
+  tree is rebuilt from the rows, so every checkpoint the node signs is provable from its rows;
+* proofs and roots are answered only for sizes up to the persisted tree size: reading never
+  extends (or writes) the tree;
 * a checkpoint is the C2SP tlog-checkpoint ``<ledger name>\\n<size>\\n<base64 root>\\n`` signed by
   the node key under the key name = the ledger name.
 
@@ -15,6 +20,8 @@ No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore`. Errors
     LedgerError
     └── TreeError       reason: out_of_range (field names the bad size/index), index_gap
                         (a ledger index is missing, the tree cannot grow past it),
+                        fork (a checkpoint of this size with another root is stored: the
+                        node never signs two different trees of one size),
                         no_checkpoint, too_many_signatures
 """
 
@@ -33,19 +40,23 @@ from ledger.notes import (
     Checkpoint,
     Note,
     NoteSignature,
+    parse_checkpoint,
     parse_note,
     signed_checkpoint,
 )
 from ledger.suites import Signer
 
 __all__ = [
+    "EMPTY_TREE",
     "READ_BATCH",
     "SUBTREE_MIN_LEVEL",
     "CheckpointPolicy",
     "StoredCheckpoint",
     "TreeError",
     "TreeKeeper",
+    "TreeState",
     "TreeStore",
+    "iter_checkpoints",
     "iter_object_hashes",
     "pack_frontier",
     "unpack_frontier",
@@ -72,6 +83,22 @@ class StoredCheckpoint:
     issued_at: int
 
 
+@dataclass(frozen=True)
+class TreeState:
+    """The persisted tree: its ``CompactRange`` frontier and the object hash of its last leaf
+    (ledger index ``size``; empty for the empty tree), checked against the rows before use."""
+
+    frontier: FrontierState
+    last_hash: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return self.frontier.size
+
+
+EMPTY_TREE = TreeState(FrontierState(0, ()))
+
+
 class TreeStore(Protocol):
     """What the tree needs of a recorder (implemented on SQLite and PostgreSQL)."""
 
@@ -84,19 +111,20 @@ class TreeStore(Protocol):
         index order, read from the ledger rows themselves (never from the tree tables)."""
         ...
 
-    def load_tree_state(self) -> FrontierState:
-        """The persisted tree size and frontier (size 0 for a new ledger)."""
+    def load_tree_state(self) -> TreeState:
+        """The persisted tree (``EMPTY_TREE`` for a new ledger)."""
         ...
 
     def save_tree_state(
-        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+        self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
     ) -> bool:
         """Compare-and-set: store ``state`` and ``subtrees`` in one transaction if the stored
-        size is still ``expected_size``; False (nothing written) if another worker moved it."""
+        tree is still ``expected`` (size, frontier and last hash alike, so a tree rebuilt to the
+        same size meanwhile is not overwritten); False (nothing written) otherwise."""
         ...
 
-    def reset_tree(self, expected_size: int) -> bool:
-        """Forget the derived tree if it still has ``expected_size`` (compare-and-set)."""
+    def reset_tree(self, expected: TreeState) -> bool:
+        """Forget the derived tree (state and subtrees) if it is still ``expected`` (CAS)."""
         ...
 
     def subtree(self, level: int, idx: int) -> bytes | None:
@@ -121,13 +149,18 @@ class TreeStore(Protocol):
         """The stored checkpoint of the largest size (what the ledger once committed to)."""
         ...
 
+    def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` stored checkpoints of size > ``after_size``, in size order."""
+        ...
+
 
 # -- persistence helpers --------------------------------------------------------------------
 
 
-def pack_frontier(state: FrontierState) -> bytes:
+def pack_frontier(state: FrontierState | TreeState) -> bytes:
     """The frontier as stored: its hashes concatenated, largest subtree first."""
-    return b"".join(state.hashes)
+    frontier = state.frontier if isinstance(state, TreeState) else state
+    return b"".join(frontier.hashes)
 
 
 def unpack_frontier(size: int, packed: bytes) -> FrontierState:
@@ -143,6 +176,14 @@ def iter_object_hashes(
     while rows := store.ledger_hashes(after_index, batch):
         yield from rows
         after_index = rows[-1][0]
+
+
+def iter_checkpoints(store: TreeStore, batch: int = 1000) -> Iterator[StoredCheckpoint]:
+    """Every stored checkpoint in size order (size 0 first), read in batches."""
+    after = -1
+    while found := store.checkpoints_after(after, batch):
+        yield from found
+        after = found[-1].size
 
 
 class _Leaves:
@@ -230,54 +271,75 @@ class TreeKeeper:
     def extend(self, target: int | None = None) -> int:
         """Grow the tree to ledger index ``target`` (default: the newest); return its size.
 
-        Reads only the leaves after the stored size, ``batch`` at a time, and saves each step
-        by compare-and-set, so two workers extending at once never store a wrong state: the
-        loser reloads the winner's state and goes on from there.
+        First the stored tree is checked against the rows (:meth:`_in_step_with_rows`). Then
+        only the leaves after the stored size are read, ``batch`` at a time, and each step is
+        saved by compare-and-set, so two workers extending at once never store a wrong state:
+        the loser reloads the winner's state and goes on from there.
         """
-        newest = self.store.max_index()
-        target = newest if target is None else target
-        state = self.store.load_tree_state()
-        if newest < state.size:
-            # The rows lost objects the tree holds. The tree is derived from the rows, so it
-            # is rebuilt from them: the next checkpoint shows the loss to every witness and
-            # the audit reports it against the checkpoints already signed.
-            log.warning(
-                "ledger holds %d objects but its tree %d: rebuilding the tree from the rows",
-                newest,
-                state.size,
+        state = self._in_step_with_rows()
+        # Read after the state: rows only grow meanwhile, so they cover what the state holds.
+        target = self.store.max_index() if target is None else target
+        while state.size < target:
+            found: dict[tuple[int, int], bytes] = {}
+            tree = CompactRange.from_state(
+                state.frontier, merkle.cache_recorder(found, self.min_level)
             )
-            self.store.reset_tree(state.size)
-            self._cache = _Subtrees(self.store)
+            hashes = _dense(self.store, state.size, min(target, state.size + self.batch))
+            for object_hash in hashes:
+                tree.append(merkle.leaf_hash(object_hash))
+            grown = TreeState(tree.to_state(), hashes[-1])
+            if self.store.save_tree_state(state, grown, found):
+                state = grown
+            else:
+                state = self.store.load_tree_state()
+        return state.size
+
+    def _in_step_with_rows(self) -> TreeState:
+        """The persisted tree, rebuilt from the rows first if they no longer hold its last leaf.
+
+        The tree is derived from the rows, so it follows them: when the row of its last leaf
+        is gone (rows were cut) or holds another hash (rows were cut and the indexes reused, or
+        rewritten), the tree is forgotten and rebuilt, and the next checkpoint shows the rows as
+        they are (to every witness); the audit reports them against the checkpoints signed
+        before. The state is loaded before the rows are read and re-checked by
+        compare-and-set before the reset, so a worker extending meanwhile is not mistaken for
+        a loss.
+        """
         while True:
             state = self.store.load_tree_state()
-            if state.size >= target:
-                return state.size
-            found: dict[tuple[int, int], bytes] = {}
-            tree = CompactRange.from_state(state, merkle.cache_recorder(found, self.min_level))
-            end = min(target, state.size + self.batch)
-            for object_hash in _dense(self.store, state.size, end):
-                tree.append(merkle.leaf_hash(object_hash))
-            self.store.save_tree_state(state.size, tree.to_state(), found)
+            if state.size == 0:
+                return state
+            rows = self.store.ledger_hashes(state.size - 1, 1)
+            if rows and rows[0] == (state.size, state.last_hash):
+                return state
+            if self.store.load_tree_state() != state:
+                continue  # another worker moved the tree meanwhile: judge its state instead
+            log.warning(
+                "ledger index %d, the tree's last leaf, %s: rebuilding the tree from the rows",
+                state.size,
+                "was rewritten" if rows and rows[0][0] == state.size else "is gone",
+            )
+            self.store.reset_tree(state)
 
     def _covered(self, size: int, field: str) -> None:
-        """Raise unless ``0 <= size <=`` the tree size (growing the tree first if need be)."""
+        """Raise unless ``0 <= size <=`` the persisted tree size (never grows the tree: a
+        read, such as a public proof request, writes nothing)."""
         if size < 0:
             raise TreeError(f"{field} must be >= 0", reason="out_of_range", field=field)
-        if size > self.size():
-            current = self.extend()
-            if size > current:
-                raise TreeError(
-                    f"{field} {size} is beyond the tree size {current}",
-                    reason="out_of_range",
-                    field=field,
-                )
+        current = self.size()
+        if size > current:
+            raise TreeError(
+                f"{field} {size} is beyond the tree size {current}",
+                reason="out_of_range",
+                field=field,
+            )
 
     def root(self, size: int) -> bytes:
         """MTH of the first ``size`` leaves (any size up to the tree size)."""
         self._covered(size, "size")
         state = self.store.load_tree_state()
         if state.size == size:
-            return CompactRange.from_state(state).root()
+            return CompactRange.from_state(state.frontier).root()
         return merkle.tree_root(size, self._leaves, self._cache)
 
     def leaf_hash(self, index: int) -> bytes:
@@ -315,15 +377,36 @@ class TreeKeeper:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def issue(self, signer: Signer, now: int) -> Note:
-        """Extend to the newest index, sign a checkpoint of the whole tree, store, return it."""
+        """Extend to the newest index, sign a checkpoint of the whole tree, store, return it.
+
+        One checkpoint per size: if one of this size is stored, it is returned (re-issued) when
+        its root is this tree's; otherwise the rows changed after it was signed and the node
+        refuses to sign a second tree of that size (``TreeError`` ``fork``; the audit reports
+        the rows' divergence). The note returned always has the current tree's root.
+        """
         self.extend()
         # Size and root from one read of the state, so they always belong together.
         state = self.store.load_tree_state()
-        root = CompactRange.from_state(state).root()
+        root = CompactRange.from_state(state.frontier).root()
+        existing = self.store.checkpoint(state.size)
+        if existing is not None:
+            self._same_root(existing, root)  # before writing: a fork re-issues nothing
         note = signed_checkpoint(Checkpoint(self.origin, state.size, root), self.origin, signer)
         stored = self.store.save_checkpoint(state.size, note.render(), now)
+        self._same_root(stored, root)  # another worker may have stored one meanwhile
         self._last = (stored.size, stored.issued_at)
         return parse_note(stored.note)
+
+    @staticmethod
+    def _same_root(stored: StoredCheckpoint, root: bytes) -> None:
+        if parse_checkpoint(parse_note(stored.note).text).root != root:
+            raise TreeError(
+                f"a checkpoint of size {stored.size} with another root is stored: the ledger "
+                "rows changed after it was signed, and the node does not sign two different "
+                "trees of one size (the audit reports the divergence)",
+                reason="fork",
+                field="size",
+            )
 
     def latest(self) -> Note | None:
         stored = self.store.latest_checkpoint()

@@ -57,8 +57,7 @@ MAX_PROOF_LINES = 63
 EVIDENCE_FORMAT = "tongban/witness-evidence/v1"
 INCONSISTENT_PROOF = "inconsistent_proof"
 FORK_SAME_SIZE = "fork_same_size"
-ROLLBACK = "rollback"
-EVIDENCE_KINDS = (INCONSISTENT_PROOF, FORK_SAME_SIZE, ROLLBACK)
+EVIDENCE_KINDS = (INCONSISTENT_PROOF, FORK_SAME_SIZE)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -221,9 +220,8 @@ def evidence_id(document: Mapping[str, Any]) -> str:
     It hashes what shows the misbehaviour (kind, origin, both notes, and for a failed proof
     the proof), not when it was seen nor the old size a pusher happened to send.
     """
+    # Not the proof: junk proofs pushed with one public checkpoint must not each add a row.
     core = {k: document.get(k) for k in ("kind", "origin", "cosigned_note", "offered_note")}
-    if document.get("kind") == INCONSISTENT_PROOF:
-        core["proof"] = document.get("proof")
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return "ev_" + digest[:24]
 
@@ -294,21 +292,19 @@ class CheckpointWitness:
             ) from error
         latest = self.store.latest(origin)
         latest_size = latest.size if latest is not None else 0
-        rollback = None
-        if latest is not None and checkpoint.size < latest.size:
-            # A validly signed checkpoint smaller than one already cosigned: the log went back.
-            rollback = self._keep(ROLLBACK, latest, request, "")
+        # A checkpoint smaller than one already cosigned is refused like any stale request,
+        # but kept as no evidence: checkpoints carry no time, so anyone could replay an old,
+        # validly signed one. Real evidence comes when the log's history diverges (a fork of
+        # one size, or a consistency proof that fails).
         if request.old_size > checkpoint.size:
             raise MalformedRequest(
                 f"old size {request.old_size} > checkpoint size {checkpoint.size}",
                 reason="old_size_too_large",
-                evidence=rollback,
             )
         if request.old_size != latest_size:
             raise StaleOldSize(
                 f"this witness last cosigned size {latest_size} of {origin}",
                 size=latest_size,
-                evidence=rollback,
             )
         if latest is not None and checkpoint.size == latest.size:
             if checkpoint.root != latest.root:
@@ -424,13 +420,6 @@ def check_evidence(document: Mapping[str, Any], log_public_key: bytes) -> str:
         return (
             f"fork: {origin} signed two different trees of size {old.size} "
             f"({base64.b64encode(old.root).decode()} and {base64.b64encode(new.root).decode()})"
-        )
-    if kind == ROLLBACK:
-        if new.size >= old.size:
-            raise EvidenceError("the offered checkpoint is not smaller than the cosigned one")
-        return (
-            f"rollback: {origin} signed size {new.size} after {document.get('witness')} had "
-            f"cosigned size {old.size} (a log only grows)"
         )
     proof_text = document.get("proof")
     old_size = document.get("old_size")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from ledger.envelope import parse_event
 from ledger.keys import NODE
 from ledger.notes import cosign, parse_checkpoint, parse_note, verify_note
 from ledger.receipts import make_receipt, parse_receipt
+from ledger.transparency import TreeError, TreeKeeper, TreeState
 from ledger.workflow import WorkflowPolicy
 from tests.integration.ledger_contract import PostgresRawStore, RawStore, SQLiteRawStore, found
 from tests.support.world import World, iter_cases, make_world, seeded
@@ -82,7 +84,7 @@ class TransparencyContract:
             reads = count_reads(restarted)
             new_size = restarted.extend_tree()
             assert new_size == size + 9
-            assert reads[0] == 9  # the stored state was loaded, not rebuilt
+            assert reads[0] == 1 + 9  # the stored last leaf checked, then only the new rows
             assert restarted.tree_root(new_size) == merkle.root_of(all_leaves(restarted))
         finally:
             restarted.close()
@@ -102,6 +104,7 @@ class TransparencyContract:
 
     def test_the_leaf_is_the_receipts_event_hash(self, world: World) -> None:
         _, done = world.append_case(world.officers["rs-001"], 2)
+        world.app.extend_tree()  # leaves and proofs are answered up to the tree size only
         receipt = parse_receipt(done[-1].receipt)
         assert world.app.leaf_hash(done[-1].index) == merkle.leaf_hash(receipt.event_hash)
 
@@ -251,6 +254,105 @@ class TransparencyContract:
         report = verify_ledger(world.app)
         assert found(report) == {("", 0, "bad_checkpoint")}
 
+    def test_a_cut_then_regrowth_is_caught_at_the_earlier_checkpoint(
+        self, world: World, raw: RawStore
+    ) -> None:
+        """A signed at 9, indexes 8-9 cut and re-used, B signed at 13: B agrees with the rows,
+        A does not, and the audit compares the rows against every stored checkpoint."""
+        app = world.app
+        case_id, _ = world.append_case(world.officers["rs-001"], 3)
+        a = parse_checkpoint(app.issue_checkpoint().text)
+        raw.delete(case_id, 3)
+        raw.delete(case_id, 2)
+        assert parse_checkpoint(app.issue_checkpoint().text).size == a.size - 2
+        list(iter_cases(world, 2, 3))
+        b = parse_checkpoint(app.issue_checkpoint().text)
+        assert b.size > a.size and b.root == merkle.root_of(all_leaves(app))
+        report = verify_ledger(app)
+        assert found(report) == {("", 0, "root_mismatch")}
+        [finding] = report.findings
+        assert finding.detail.endswith(f"checkpoint of size {a.size}")
+
+    def test_every_stored_checkpoint_must_be_signed(self, world: World, raw: RawStore) -> None:
+        world.append_case(world.officers["rs-001"], 2)
+        note = world.app.issue_checkpoint()
+        size = parse_checkpoint(note.text).size
+        world.append_case(world.officers["rs-001"], 2)
+        world.app.issue_checkpoint()  # the largest: untouched
+        root_line = note.text.splitlines()[2]
+        forged = note.render().replace(root_line, base64.b64encode(bytes(32)).decode())
+        table = raw.ledger.replace("_ledger", "_checkpoints")
+        raw.run(f"UPDATE {table} SET note = ? WHERE size = ?", (forged, size))
+        report = verify_ledger(world.app)
+        assert found(report) == {("", 0, "bad_checkpoint")}
+        assert f"size {size}" in report.findings[0].detail
+
+    def test_a_reused_last_index_rebuilds_the_tree(self, world: World, raw: RawStore) -> None:
+        """Index 9 cut, re-used by a new object: the next checkpoint is provable from the rows
+        (the saved tree is not trusted over them), and the audit reports the old checkpoint."""
+        app = world.app
+        case_id, _ = world.append_case(world.officers["rs-001"], 3)
+        a = parse_checkpoint(app.issue_checkpoint().text)
+        raw.delete(case_id, 3)
+        world.append_case(world.officers["zw-001"], 3)  # index a.size is re-used
+        b = parse_checkpoint(app.issue_checkpoint().text)
+        assert (b.size, b.root) == (a.size + 2, merkle.root_of(all_leaves(app)))
+        for index in range(a.size - 1, b.size + 1):
+            proof = app.inclusion_proof(index, b.size)
+            merkle.verify_inclusion(app.leaf_hash(index), index - 1, b.size, proof, b.root)
+        assert found(verify_ledger(app)) == {("", 0, "root_mismatch")}
+
+    def test_the_node_refuses_two_trees_of_one_size(self, world: World, raw: RawStore) -> None:
+        app = world.app
+        case_id, _ = world.append_case(world.officers["rs-001"], 3)
+        note = app.issue_checkpoint()
+        raw.delete(case_id, 3)
+        world.append_case(world.officers["zw-001"], 1)  # the same size, another last leaf
+        with pytest.raises(TreeError) as raised:
+            app.issue_checkpoint()
+        assert raised.value.reason == "fork"
+        assert (
+            app.latest_checkpoint() == note == app.checkpoint_at(parse_checkpoint(note.text).size)
+        )
+
+    def test_a_worker_extending_meanwhile_is_not_taken_for_lost_rows(
+        self, world: World, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        app = world.app
+        list(iter_cases(world, 3, 3))
+        app.extend_tree()
+        store: Any = app.recorder
+
+        class Racing:
+            """Worker A's view: worker B appends and extends between A's reads."""
+
+            fired = False
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(store, name)
+
+            def _race(self) -> None:
+                if not Racing.fired:
+                    Racing.fired = True
+                    world.append_case(world.officers["rs-001"], 1)
+                    app.extend_tree()
+
+            def max_index(self) -> int:
+                found: int = store.max_index()
+                self._race()
+                return found
+
+            def load_tree_state(self) -> TreeState:
+                found: TreeState = store.load_tree_state()
+                self._race()
+                return found
+
+        with caplog.at_level(logging.WARNING, "tongban.transparency"):
+            size = TreeKeeper(Racing(), app.ledger_name).extend()  # type: ignore[arg-type]
+        assert size == app.store.max_index() == app.tree.size()
+        assert not caplog.records
+        assert app.tree_root(size) == merkle.root_of(all_leaves(app))
+
     # -- the API --------------------------------------------------------------------------------
 
     @pytest.fixture
@@ -309,6 +411,30 @@ class TransparencyContract:
             merkle.root_of(all_leaves_of(client)[:5]),
             checkpoint.root,
         )
+
+    def test_api_proofs_never_grow_the_tree(
+        self, api: tuple[TestClient, dict[str, str]], raw: RawStore
+    ) -> None:
+        """Public GETs answer up to the persisted tree size only: they write nothing, and
+        read no rows past the tree (not even with an index gap there)."""
+        client, _ = api
+        ledger = client.app.state.services.ledger  # type: ignore[attr-defined]
+        tree = ledger.tree.size()
+        newest = ledger.store.max_index()
+        assert tree < newest  # appends alone do not grow the tree before a checkpoint is due
+        raw.run("DELETE FROM {ledger} WHERE ledger_index = ?", (newest - 1,))
+        reads = count_reads(ledger)
+        for path, params, field in (
+            ("/audit/proof/inclusion", {"event": 1, "size": newest}, "size"),
+            ("/audit/proof/consistency", {"from": 1, "to": newest}, "to"),
+        ):
+            answer = client.get(path, params=params)
+            assert answer.status_code == 422
+            assert (answer.json()["field"], answer.json()["reason"]) == (field, "out_of_range")
+        assert reads[0] == 0 and ledger.tree.size() == tree
+        if tree > 0:
+            answer = client.get("/audit/proof/inclusion", params={"event": 1, "size": tree})
+            assert answer.status_code == 200
 
     @pytest.mark.parametrize(
         ("path", "params", "field"),

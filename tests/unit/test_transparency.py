@@ -12,16 +12,15 @@ import pytest
 
 from ledger import merkle
 from ledger.audit import REASONS
-from ledger.merkle import FrontierState
-from ledger.notes import NoteSignature, cosign, parse_checkpoint, verify_note
+from ledger.notes import MAX_SIGNATURES, NoteSignature, cosign, parse_checkpoint, verify_note
 from ledger.suites import Ed25519Signer
 from ledger.transparency import (
+    EMPTY_TREE,
     CheckpointPolicy,
     StoredCheckpoint,
     TreeError,
     TreeKeeper,
-    pack_frontier,
-    unpack_frontier,
+    TreeState,
 )
 from tests.support.world import seeded
 
@@ -33,12 +32,17 @@ class MemoryTreeStore:
 
     def __init__(self) -> None:
         self.hashes: dict[int, bytes] = {}
-        self.size = 0
-        self.frontier = b""
+        self.state = EMPTY_TREE
         self.subtrees: dict[tuple[int, int], bytes] = {}
         self.checkpoints: dict[int, StoredCheckpoint] = {}
         self.rows_read = 0
+        self.writes = 0  # tree states saved or reset
+        self.resets = 0
         self.lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self.state.size
 
     def add(self, count: int) -> None:
         start = len(self.hashes)
@@ -56,18 +60,20 @@ class MemoryTreeStore:
         self.rows_read += len(found)
         return [(i, self.hashes[i]) for i in found]
 
-    def load_tree_state(self) -> FrontierState:
+    def load_tree_state(self) -> TreeState:
         with self.lock:
-            return unpack_frontier(self.size, self.frontier)
+            return self.state
 
     def save_tree_state(
-        self, expected_size: int, state: FrontierState, subtrees: Mapping[tuple[int, int], bytes]
+        self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
     ) -> bool:
         with self.lock:
-            if self.size != expected_size:
+            if self.state != expected:
                 return False
-            self.size, self.frontier = state.size, pack_frontier(state)
-            self.subtrees.update(subtrees)
+            self.state = state
+            self.writes += 1
+            for key, node in subtrees.items():
+                self.subtrees.setdefault(key, node)
             return True
 
     def subtree(self, level: int, idx: int) -> bytes | None:
@@ -99,11 +105,16 @@ class MemoryTreeStore:
     def largest_checkpoint(self) -> StoredCheckpoint | None:
         return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
 
-    def reset_tree(self, expected_size: int) -> bool:
+    def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        return [self.checkpoints[s] for s in sorted(self.checkpoints) if s > after_size][:limit]
+
+    def reset_tree(self, expected: TreeState) -> bool:
         with self.lock:
-            if self.size != expected_size:
+            if self.state != expected:
                 return False
-            self.size, self.frontier = 0, b""
+            self.state = EMPTY_TREE
+            self.writes += 1
+            self.resets += 1
             self.subtrees.clear()
             return True
 
@@ -135,7 +146,7 @@ def test_extending_reads_only_the_new_leaves(store: MemoryTreeStore) -> None:
     store.rows_read = 0
     restarted = keeper(store)  # a new process: the state is loaded, not rebuilt
     assert restarted.extend() == 5037
-    assert store.rows_read == 37
+    assert store.rows_read == 1 + 37  # the stored last leaf, checked against its row; the new
     assert restarted.root(5037) == merkle.root_of(store.leaves(5037))
 
 
@@ -259,7 +270,7 @@ def test_cosignatures_merge_once(store: MemoryTreeStore) -> None:
 def test_too_many_signatures_are_refused(store: MemoryTreeStore) -> None:
     tree = keeper(store)
     note = tree.issue(seeded("node"), now=1)
-    extra = [NoteSignature(f"w{n}", n.to_bytes(4, "big"), bytes(72)) for n in range(40)]
+    extra = [NoteSignature(f"w{n}", n.to_bytes(4, "big"), bytes(72)) for n in range(MAX_SIGNATURES)]
     with pytest.raises(TreeError) as raised:
         tree.add_cosignatures(0, extra)
     assert raised.value.reason == "too_many_signatures"
@@ -338,3 +349,94 @@ def test_a_tree_longer_than_the_rows_is_rebuilt_from_the_rows(store: MemoryTreeS
     del store.hashes[40]
     assert tree.extend() == 39
     assert tree.root(39) == merkle.root_of(store.leaves(39))
+
+
+def _other(n: int) -> bytes:
+    return hashlib.sha256(b"other object %d" % n).digest()
+
+
+def test_a_reused_last_index_rebuilds_the_tree_before_the_next_checkpoint(
+    store: MemoryTreeStore,
+) -> None:
+    """Index 9 cut and re-used by a new object: the saved tree still holds the old leaf 9, so
+    it is rebuilt from the rows, and the checkpoint the node signs is provable from them."""
+    node = seeded("node")
+    tree = keeper(store)
+    store.add(9)
+    tree.issue(node, now=1)
+    store.hashes[9] = _other(9)
+    store.add(2)
+    note = tree.issue(node, now=2)
+    checkpoint = parse_checkpoint(note.text)
+    assert (checkpoint.size, checkpoint.root) == (11, merkle.root_of(store.leaves(11)))
+    assert store.resets == 1
+    for index in (1, 8, 9, 10, 11):
+        proof = tree.inclusion_proof(index, 11)
+        merkle.verify_inclusion(tree.leaf_hash(index), index - 1, 11, proof, checkpoint.root)
+
+
+def test_the_same_size_with_another_root_is_a_fork_not_a_stale_note(
+    store: MemoryTreeStore,
+) -> None:
+    node = seeded("node")
+    tree = keeper(store)
+    store.add(9)
+    first = tree.issue(node, now=1)
+    store.hashes[9] = _other(9)  # the rows changed under the signed tree, same size
+    with pytest.raises(TreeError) as raised:
+        tree.issue(node, now=2)
+    assert (raised.value.reason, raised.value.field) == ("fork", "size")
+    assert store.checkpoints[9] == StoredCheckpoint(9, first.render(), 1)  # not re-issued
+    assert tree.root(9) == merkle.root_of(store.leaves(9))  # the tree follows the rows
+
+
+def test_a_worker_extending_meanwhile_is_not_taken_for_lost_rows(store: MemoryTreeStore) -> None:
+    """Worker B appends and extends between worker A's reads: A must not reset the tree."""
+    store.add(15)
+    keeper(store).extend()
+
+    class Racing:
+        def __init__(self) -> None:
+            self.fired = False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def _race(self) -> None:
+            if not self.fired:
+                self.fired = True
+                store.add(1)
+                keeper(store).extend()
+
+        def max_index(self) -> int:
+            found = store.max_index()
+            self._race()
+            return found
+
+        def load_tree_state(self) -> TreeState:
+            found = store.load_tree_state()
+            self._race()
+            return found
+
+    assert TreeKeeper(Racing(), ORIGIN).extend() == 16  # type: ignore[arg-type]
+    assert store.resets == 0
+    assert store.size == 16
+
+
+def test_reads_never_grow_the_tree(store: MemoryTreeStore) -> None:
+    store.add(10)
+    tree = keeper(store)
+    tree.extend(5)
+    store.add(5)
+    del store.hashes[12]  # a gap past the tree: a read must not go looking for it
+    store.rows_read = store.writes = 0
+    for call, field in (
+        (lambda: tree.root(6), "size"),
+        (lambda: tree.leaf_hash(6), "index"),
+        (lambda: tree.inclusion_proof(1, 15), "size"),
+        (lambda: tree.consistency_proof(1, 15), "size2"),
+    ):
+        with pytest.raises(TreeError) as raised:
+            call()
+        assert (raised.value.reason, raised.value.field) == ("out_of_range", field)
+    assert (store.rows_read, store.writes, store.size) == (0, 0, 5)
