@@ -29,7 +29,7 @@ lint: $(BIN)/tongban
 	$(BIN)/mypy
 
 bench: $(BIN)/tongban
-	$(BIN)/pytest benchmarks -q
+	$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

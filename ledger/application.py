@@ -12,15 +12,24 @@ import time as _time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
-from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, Registry, Stream
+from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, License, Registry, Stream
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
-from ledger.errors import ConflictError, EnvelopeRejected, Head, UnknownCase
+from ledger.errors import ConflictError, EnvelopeRejected, Head, MalformedEncoding, UnknownCase
 from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
+from ledger.licensing import (
+    ISSUED,
+    LICENSE_EVENT_TYPES,
+    LicenseState,
+    UnknownLicense,
+    check_issued_body,
+    license_stream_id,
+    step_license,
+)
 from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, LedgerStore, MsgpackTranscoder
 from ledger.receipts import make_receipt
@@ -45,6 +54,14 @@ def now_micros() -> int:
 
 class TimeOutOfTolerance(EnvelopeRejected):
     reason = "time_out_of_tolerance"
+
+
+class LicenseStatus(NamedTuple):
+    """A license's state and the ledger indexes of its issuance and newest event."""
+
+    state: str
+    issuance_index: int
+    last_index: int
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,8 @@ class _ReceiptMaker:
 
 
 class LedgerApplication(Application[uuid.UUID]):
-    """A region's ledger: signed case events and key records, with receipts and a dense index."""
+    """A region's ledger: signed case events, license events and key records, with receipts
+    and a dense index."""
 
     name = "tongban"
 
@@ -241,12 +259,10 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def _append_event(self, raw: bytes) -> Appended:
         envelope = parse_event(raw)
-        if envelope.ledger != self.ledger_name:
-            raise EnvelopeRejected(
-                f"envelope is for ledger {envelope.ledger!r}, this is {self.ledger_name!r}",
-                reason="wrong_ledger",
-                field="ledger",
-            )
+        if envelope.type in LICENSE_EVENT_TYPES:
+            # License events share the envelope; the type routes them to their own streams.
+            return self._append_license_event(envelope, raw)
+        self._check_ledger(envelope)
         case = self._get(envelope.case_id)
         if case is not None and not isinstance(case, Case):
             raise EnvelopeRejected("that id is not a case", reason="wrong_stream", field="case")
@@ -254,7 +270,29 @@ class LedgerApplication(Application[uuid.UUID]):
         if envelope.seq <= head.seq:
             return self._replay_or_conflict(envelope.case_id, envelope.seq, raw, head)
         now = self.clock()
-        self._check_claimed_time(envelope, now, case)
+        self._check_signed_link(envelope, now, case, head)
+        self.workflow.step(
+            case.flow if case is not None else CaseState(), envelope, self.registry, now
+        )
+        if case is None:
+            case = Case.open(envelope.case_id, raw, now)
+        else:
+            case.take(raw, now)
+        return self._save(case, envelope.case_id, envelope.seq, envelope.hash, raw, now)
+
+    def _check_ledger(self, envelope: Envelope) -> None:
+        if envelope.ledger != self.ledger_name:
+            raise EnvelopeRejected(
+                f"envelope is for ledger {envelope.ledger!r}, this is {self.ledger_name!r}",
+                reason="wrong_ledger",
+                field="ledger",
+            )
+
+    def _check_signed_link(
+        self, envelope: Envelope, now: int, stream: Stream | None, head: Head
+    ) -> None:
+        """Claimed time, the officer's key at ``now``, the signature, seq and prev."""
+        self._check_claimed_time(envelope, now, stream)
         self._refresh_if_stale(now)
         key_args = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
         try:
@@ -271,26 +309,72 @@ class LedgerApplication(Application[uuid.UUID]):
         envelope.signed.verify(key.public_key)
         if envelope.seq != head.seq + 1:
             raise EnvelopeRejected(
-                f"case is at seq {head.seq}; the next step is seq {head.seq + 1}",
+                f"stream is at seq {head.seq}; the next object is seq {head.seq + 1}",
                 reason="seq_gap",
                 field="seq",
             )
         if envelope.prev != head.event_hash:
             raise EnvelopeRejected(
-                "prev is not the hash of the case's newest event",
+                "prev is not the hash of the stream's newest object",
                 reason="broken_link",
                 field="prev",
             )
-        self.workflow.step(
-            case.flow if case is not None else CaseState(), envelope, self.registry, now
-        )
-        if case is None:
-            case = Case.open(envelope.case_id, raw, now)
-        else:
-            case.take(raw, now)
-        return self._save(case, envelope.case_id, envelope.seq, envelope.hash, raw, now)
 
-    def _check_claimed_time(self, envelope: Envelope, now: int, case: Case | None) -> None:
+    # -- licenses (ledger.licensing; docs/license.md "Issuance and status in the ledger") --
+
+    def append_license_event(self, raw: bytes) -> Appended:
+        """Verify and append one signed license event (issued, suspended, revoked,
+        reinstated); return its receipt. ``append_event`` routes license types here too."""
+        envelope = parse_event(raw)
+        if envelope.type not in LICENSE_EVENT_TYPES:
+            raise MalformedEncoding(f"{envelope.type!r} is not a license event type", field="type")
+        with self._lock:
+            return self._append_license_event(envelope, raw)
+
+    def _append_license_event(self, envelope: Envelope, raw: bytes) -> Appended:
+        self._check_ledger(envelope)
+        stream = self._get(envelope.case_id)
+        if stream is not None and not isinstance(stream, License):
+            raise EnvelopeRejected("that id is not a license", reason="wrong_stream", field="case")
+        head = stream.head if stream is not None else Head(0, ZERO_HASH)
+        if envelope.seq <= head.seq:
+            return self._replay_or_conflict(envelope.case_id, envelope.seq, raw, head)
+        now = self.clock()
+        self._check_signed_link(envelope, now, stream, head)
+        state = stream.license if stream is not None else LicenseState()
+        case_steps: list[Envelope] = []
+        if envelope.type == ISSUED and not state.state:
+            check_issued_body(envelope.body)
+            case_steps = self._case_envelopes(uuid.UUID(envelope.body["case"]))
+        step_license(state, envelope, case_steps)
+        if stream is None:
+            stream = License.issue(envelope.case_id, raw, now)
+        else:
+            assert isinstance(stream, License)
+            stream.change_status(raw, now)
+        return self._save(stream, envelope.case_id, envelope.seq, envelope.hash, raw, now)
+
+    def _case_envelopes(self, case_id: uuid.UUID) -> list[Envelope]:
+        if not isinstance(self._get(case_id), Case):
+            return []
+        return [parse_event(entry.envelope) for entry in self.stream_entries(case_id)]
+
+    def license_state(self, identifier: str) -> LicenseStatus:
+        """``(state, issuance_index, last_index)`` of the license ``identifier``: its state
+        (issued, suspended, reinstated, revoked) and the ledger indexes of its issuance and
+        of its newest event. Raises ``UnknownLicense``."""
+        stream_id = license_stream_id(identifier)
+        stream = self._get(stream_id)
+        if not isinstance(stream, License):
+            raise UnknownLicense(f"no license {identifier}", field="id")
+        indexes = [
+            row.index
+            for row in self.store.select_stream_rows(stream_id)
+            if row.index is not None and row.seq is not None and row.seq <= stream.version
+        ]
+        return LicenseStatus(stream.license.state, indexes[0], indexes[-1])
+
+    def _check_claimed_time(self, envelope: Envelope, now: int, case: Stream | None) -> None:
         if abs(envelope.time - now) > self.claim_tolerance:
             raise TimeOutOfTolerance(
                 f"claimed time is {(envelope.time - now) / 1e6:+.0f} s from the node's clock "

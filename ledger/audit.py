@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger import merkle
-from ledger.domain import CASE_TOPICS, REGISTRY_TOPICS
+from ledger.domain import CASE_TOPICS, LICENSE_TOPICS, REGISTRY_TOPICS
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import (
@@ -30,6 +30,7 @@ from ledger.keys import (
     parse_key_record,
     registry_stream_id,
 )
+from ledger.licensing import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
 from ledger.notes import parse_checkpoint, parse_note, verify_note
 from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
 from ledger.receipts import Receipt, parse_receipt
@@ -87,6 +88,7 @@ class Finding:
 class AuditReport:
     events: int = 0
     cases: int = 0
+    licenses: int = 0  # license streams (counted apart from cases)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -109,12 +111,11 @@ class AuditReport:
         return 2 if self.open_policy_findings else 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "events": self.events,
-            "cases": self.cases,
-            "findings": [f.as_dict() for f in self.findings],
-        }
+        found: dict[str, Any] = {"ok": self.ok, "events": self.events, "cases": self.cases}
+        if self.licenses:
+            found["licenses"] = self.licenses
+        found["findings"] = [f.as_dict() for f in self.findings]
+        return found
 
 
 @dataclass
@@ -125,6 +126,8 @@ class _Chain:
     expected_seq: int = 1
     prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
     flow: CaseState = field(default_factory=CaseState)
+    is_license: bool = False  # a license stream (ledger.licensing), else a case
+    license: LicenseState = field(default_factory=LicenseState)
 
     def skip(self, seq: int) -> None:
         """Step over an object already reported unreadable, so it is not reported missing too."""
@@ -334,17 +337,39 @@ class Auditor:
             if row.stream_id is None or row.seq is None or row.stream_id in self.registry_streams:
                 continue
             if chain is None or chain.stream_id != row.stream_id:
-                chain = _Chain(row.stream_id)
-                report.cases += 1
+                chain = _Chain(row.stream_id, is_license=self._is_license(row))
+                if chain.is_license:
+                    report.licenses += 1
+                else:
+                    report.cases += 1
             report.events += 1
             self._check_event(chain, row)
             if progress is not None:
                 progress(1)
 
+    def _is_license(self, row: LedgerRow) -> bool:
+        """Whether the stream whose first stored row is ``row`` is a license.
+
+        Decided by the signed type where it can be read, so relabelling a row's topic cannot
+        turn a license into a case or back (``_decode`` then reports the topic); by the topic
+        only when the object is unreadable.
+        """
+        try:
+            raw = self.mapper.transcoder.decode(row.state or b"")["envelope"]
+            return parse_event(raw).type in LICENSE_EVENT_TYPES
+        except Exception:
+            return row.topic in LICENSE_TOPICS
+
+    def _advance(self, chain: _Chain, envelope: Envelope) -> None:
+        if chain.is_license:
+            chain.license = advance_license(chain.license, envelope)
+        else:
+            chain.flow = advance(chain.flow, envelope)
+
     def _check_event(self, chain: _Chain, row: LedgerRow) -> None:
         assert row.stream_id is not None and row.seq is not None
         where = (row.stream_id, row.seq)
-        decoded = self._decode(row, CASE_TOPICS)
+        decoded = self._decode(row, LICENSE_TOPICS if chain.is_license else CASE_TOPICS)
         if decoded is None:
             chain.skip(row.seq)
             return
@@ -383,13 +408,13 @@ class Auditor:
             )
             self._policy_or_integrity(row, error, after_the_fact)
             if not after_the_fact:
-                chain.flow = advance(chain.flow, envelope)
+                self._advance(chain, envelope)
                 return
             assert info is not None
             key = info
         except LedgerError as error:
             self._find(*where, error.reason, error.detail)
-            chain.flow = advance(chain.flow, envelope)
+            self._advance(chain, envelope)
             return
         if key.registered_index > (row.index or 0):
             self._find(
@@ -402,13 +427,50 @@ class Auditor:
         self._replay_step(chain, row, envelope, moment)
 
     def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope, moment: int) -> None:
-        """Check the step against the workflow under the case's own pinned catalog version."""
+        """Check the step against the workflow under the case's own pinned catalog version
+        (a license event: against ``ledger.licensing`` and its case as stored before it)."""
         assert row.seq is not None
+        if chain.is_license:
+            self._replay_license(chain, row, envelope)
+            return
+        if envelope.type in LICENSE_EVENT_TYPES:
+            self._find(row.stream_id, row.seq, "illegal_step", "a license event in a case")
+            return
         try:
             chain.flow = self.workflow.step(chain.flow, envelope, self.registry, moment)
         except LedgerError as error:
             self._find(row.stream_id, row.seq, "illegal_step", f"{error.reason}: {error.detail}")
             chain.flow = advance(chain.flow, envelope)
+
+    def _replay_license(self, chain: _Chain, row: LedgerRow, envelope: Envelope) -> None:
+        assert row.seq is not None
+        case: list[Envelope] = []
+        if envelope.type == "license_issued" and isinstance(envelope.body.get("case"), str):
+            case = self._case_before(envelope.body["case"], row.index or 0)
+        try:
+            chain.license = step_license(chain.license, envelope, case)
+        except LedgerError as error:
+            self._find(row.stream_id, row.seq, "illegal_step", f"{error.reason}: {error.detail}")
+            chain.license = advance_license(chain.license, envelope)
+
+    def _case_before(self, case_text: str, index: int) -> list[Envelope]:
+        """The case's readable envelopes stored before ledger index ``index`` (its own
+        integrity is checked when its stream is walked)."""
+        try:
+            case_id = uuid.UUID(case_text)
+        except ValueError:
+            return []
+        found = []
+        for row in self.store.select_stream_rows(case_id):
+            if row.index is None or row.index >= index or row.topic not in CASE_TOPICS:
+                continue
+            try:
+                found.append(
+                    parse_event(self.mapper.transcoder.decode(row.state or b"")["envelope"])
+                )
+            except Exception:
+                continue
+        return found
 
     def _policy_or_integrity(self, row: LedgerRow, error: LedgerError, policy: bool) -> None:
         assert row.seq is not None

@@ -1,4 +1,4 @@
-"""The aggregates whose events are signed envelopes: cases and key registries.
+"""The aggregates whose events are signed envelopes: cases, key registries and licenses.
 
 Each aggregate event holds the exact signed bytes (``envelope``) and the node's receipt time
 (``received_at``, microseconds); the aggregate's version is the object's ``seq``. Applying an
@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import Head
 from ledger.keys import parse_key_record
+from ledger.licensing import LicenseState, advance_license
 from ledger.workflow import CaseState, advance
 
 
@@ -133,15 +134,69 @@ class Registry(Stream):
         )
 
 
+class License(Stream):
+    """One electronic license: its issuance and status changes (``ledger.licensing``)."""
+
+    if TYPE_CHECKING:  # set by Issued.apply
+        license: LicenseState
+
+    class Issued(Aggregate.Created):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.license = LicenseState()
+            aggregate._take(self.envelope, self.received_at)
+
+    class StatusChanged(Aggregate.Event):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._take(self.envelope, self.received_at)
+
+    def _take(self, raw: bytes, received_at: int) -> None:
+        envelope = parse_event(raw)
+        self.license = advance_license(self.license, envelope)
+        self.head_hash = envelope.hash
+        self.last_received_at = received_at
+
+    @classmethod
+    def issue(cls, stream_id: uuid.UUID, envelope: bytes, received_at: int) -> License:
+        from ledger.canonical import from_micros
+
+        return cls._create(
+            cls.Issued,
+            id=stream_id,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+    def change_status(self, envelope: bytes, received_at: int) -> None:
+        from ledger.canonical import from_micros
+
+        self.trigger_event(
+            self.StatusChanged,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+
+
 # The only topics a stored row may name. Created events also name their aggregate class.
 ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
     "tongban.case.opened": Case.Opened,
     "tongban.case.step": Case.StepTaken,
     "tongban.registry.established": Registry.Established,
     "tongban.registry.recorded": Registry.Recorded,
+    "tongban.license.issued": License.Issued,
+    "tongban.license.status": License.StatusChanged,
 }
 Case.Opened.aggregate_topic = get_topic(Case)  # type: ignore[attr-defined]
 Registry.Established.aggregate_topic = get_topic(Registry)  # type: ignore[attr-defined]
+License.Issued.aggregate_topic = get_topic(License)  # type: ignore[attr-defined]
 # (first object, later objects) of each kind of stream.
 CASE_TOPICS = ("tongban.case.opened", "tongban.case.step")
 REGISTRY_TOPICS = ("tongban.registry.established", "tongban.registry.recorded")
+LICENSE_TOPICS = ("tongban.license.issued", "tongban.license.status")
