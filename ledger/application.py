@@ -242,10 +242,10 @@ class LedgerApplication(Application[uuid.UUID]):
         self.refresh_registry()
         self.registry.check(record, now)
         if stream is None:
-            stream = Registry.establish(stream_id, raw, now)
+            stream = Registry.start(stream_id, raw, now)
         else:
             assert isinstance(stream, Registry)
-            stream.record(raw, now)
+            stream.add(raw, now)
         appended = self._save(stream, stream_id, record.seq, record.hash, raw, now)
         self.registry.apply(record, now, appended.index)
         return appended
@@ -275,9 +275,9 @@ class LedgerApplication(Application[uuid.UUID]):
             case.flow if case is not None else CaseState(), envelope, self.registry, now
         )
         if case is None:
-            case = Case.open(envelope.case_id, raw, now)
+            case = Case.start(envelope.case_id, raw, now)
         else:
-            case.take(raw, now)
+            case.add(raw, now)
         return self._save(case, envelope.case_id, envelope.seq, envelope.hash, raw, now)
 
     def _check_ledger(self, envelope: Envelope) -> None:
@@ -348,10 +348,10 @@ class LedgerApplication(Application[uuid.UUID]):
             case_steps = self._case_envelopes(uuid.UUID(envelope.body["case"]))
         step_license(state, envelope, case_steps)
         if stream is None:
-            stream = License.issue(envelope.case_id, raw, now)
+            stream = License.start(envelope.case_id, raw, now)
         else:
             assert isinstance(stream, License)
-            stream.change_status(raw, now)
+            stream.add(raw, now)
         return self._save(stream, envelope.case_id, envelope.seq, envelope.hash, raw, now)
 
     def _case_envelopes(self, case_id: uuid.UUID) -> list[Envelope]:

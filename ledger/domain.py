@@ -9,11 +9,12 @@ workflow (``ledger.workflow``) is applied on top.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from ledger.canonical import from_micros
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import Head
 from ledger.keys import parse_key_record
@@ -31,9 +32,34 @@ class Stream(Aggregate):
     head_hash = ZERO_HASH
     last_received_at = 0
 
+    # The event classes of a stream's first object and of every later one (set below).
+    first_event: ClassVar[type[Any]]
+    next_event: ClassVar[type[Any]]
+
     @property
     def head(self) -> Head:
         return Head(self.version, self.head_hash)
+
+    @classmethod
+    def start(cls, stream_id: uuid.UUID, envelope: bytes, received_at: int) -> Self:
+        """A new stream whose first object is ``envelope``, received at ``received_at`` (µs)."""
+        stream: Self = cls._create(
+            cls.first_event,
+            id=stream_id,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
+        return stream
+
+    def add(self, envelope: bytes, received_at: int) -> None:
+        """The stream's next object."""
+        self.trigger_event(
+            self.next_event,
+            envelope=envelope,
+            received_at=received_at,
+            timestamp=from_micros(received_at),
+        )
 
 
 class Case(Stream):
@@ -67,28 +93,6 @@ class Case(Stream):
         self.head_hash = envelope.hash
         self.last_received_at = received_at
 
-    @classmethod
-    def open(cls, case_id: uuid.UUID, envelope: bytes, received_at: int) -> Case:
-        from ledger.canonical import from_micros
-
-        return cls._create(
-            cls.Opened,
-            id=case_id,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
-
-    def take(self, envelope: bytes, received_at: int) -> None:
-        from ledger.canonical import from_micros
-
-        self.trigger_event(
-            self.StepTaken,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
-
 
 class Registry(Stream):
     """One region's key registry as stored on this node."""
@@ -110,28 +114,6 @@ class Registry(Stream):
     def _take(self, raw: bytes, received_at: int) -> None:
         self.head_hash = parse_key_record(raw).hash
         self.last_received_at = received_at
-
-    @classmethod
-    def establish(cls, stream_id: uuid.UUID, envelope: bytes, received_at: int) -> Registry:
-        from ledger.canonical import from_micros
-
-        return cls._create(
-            cls.Established,
-            id=stream_id,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
-
-    def record(self, envelope: bytes, received_at: int) -> None:
-        from ledger.canonical import from_micros
-
-        self.trigger_event(
-            self.Recorded,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
 
 
 class License(Stream):
@@ -161,28 +143,6 @@ class License(Stream):
         self.head_hash = envelope.hash
         self.last_received_at = received_at
 
-    @classmethod
-    def issue(cls, stream_id: uuid.UUID, envelope: bytes, received_at: int) -> License:
-        from ledger.canonical import from_micros
-
-        return cls._create(
-            cls.Issued,
-            id=stream_id,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
-
-    def change_status(self, envelope: bytes, received_at: int) -> None:
-        from ledger.canonical import from_micros
-
-        self.trigger_event(
-            self.StatusChanged,
-            envelope=envelope,
-            received_at=received_at,
-            timestamp=from_micros(received_at),
-        )
-
 
 # The only topics a stored row may name. Created events also name their aggregate class.
 ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
@@ -193,6 +153,9 @@ ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
     "tongban.license.issued": License.Issued,
     "tongban.license.status": License.StatusChanged,
 }
+Case.first_event, Case.next_event = Case.Opened, Case.StepTaken
+Registry.first_event, Registry.next_event = Registry.Established, Registry.Recorded
+License.first_event, License.next_event = License.Issued, License.StatusChanged
 Case.Opened.aggregate_topic = get_topic(Case)  # type: ignore[attr-defined]
 Registry.Established.aggregate_topic = get_topic(Registry)  # type: ignore[attr-defined]
 License.Issued.aggregate_topic = get_topic(License)  # type: ignore[attr-defined]
