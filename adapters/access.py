@@ -15,18 +15,14 @@ the ``tongban_tokens`` / ``tongban_access_log`` tables on PostgreSQL. Driver err
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import os
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
-import psycopg
+from adapters.sqlstore import Connect, SqlStore, connector_for
 
 PRINCIPAL_KINDS = ("body", "auditor", "peer", "admin")
 
@@ -86,35 +82,17 @@ _SCHEMA = (
 )
 
 
-class AccessStore:
-    """Tokens and the access log; one implementation, two drivers (``?`` vs ``%s``)."""
+class AccessStore(SqlStore):
+    """Tokens, the access log and applicant bindings (SQLite or PostgreSQL)."""
+
+    schema = _SCHEMA
+    error = AccessStoreError
 
     def __init__(
-        self,
-        connect: Callable[[], contextlib.AbstractContextManager[Any]],
-        placeholder: str,
-        *,
-        rng: Callable[[int], bytes] = os.urandom,
+        self, connect: Connect, placeholder: str, *, rng: Callable[[int], bytes] = os.urandom
     ):
-        self._connect = connect
-        self._p = placeholder
         self._rng = rng
-        with self._tx() as cur:
-            for statement in _SCHEMA:
-                cur.execute(statement)
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Any]:
-        try:
-            with self._connect() as conn:
-                cur = conn.cursor()
-                yield cur
-                conn.commit()
-        except (sqlite3.Error, psycopg.Error) as error:
-            raise AccessStoreError(f"access store failed: {error}") from error
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", self._p)
+        super().__init__(connect, placeholder)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -238,25 +216,4 @@ def open_access_store(
     database_url: str, data_dir: Path, *, schema: str | None = None
 ) -> AccessStore:
     """The access store beside the ledger: SQLite file in the data dir, or PostgreSQL."""
-    scheme = urlparse(database_url).scheme
-    if scheme in {"postgresql", "postgres"}:
-
-        def connect_pg() -> contextlib.AbstractContextManager[Any]:
-            conn = psycopg.connect(database_url, connect_timeout=5)
-            if schema:
-                conn.execute(f'SET search_path TO "{schema}"')
-            return conn
-
-        return AccessStore(connect_pg, "%s")
-    path = data_dir / "access.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    @contextlib.contextmanager
-    def connect_sqlite() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    return AccessStore(connect_sqlite, "?")
+    return AccessStore(*connector_for(database_url, data_dir, "access.sqlite3", schema=schema))

@@ -14,18 +14,15 @@ for a log never cosigned, ``INSERT ... ON CONFLICT DO NOTHING``. Driver errors b
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import psycopg
-
+from adapters.sqlstore import Connect, SqlStore, postgres_connector, sqlite_connector
 from ledger.witness import Cosigned, evidence_id
 
 WITNESS_DB_FILE = "witness.sqlite3"
@@ -52,35 +49,21 @@ class EvidenceSummary:
     kept_at: str
 
 
-class _SqlWitnessStore:
-    """One implementation, two drivers (``?`` vs ``%s`` placeholders)."""
+class _SqlWitnessStore(SqlStore):
+    """The witness's state and evidence (SQLite or PostgreSQL)."""
+
+    schema = _SCHEMA
+    error = WitnessStoreError
 
     def __init__(
         self,
-        connect: Callable[[], contextlib.AbstractContextManager[Any]],
+        connect: Connect,
         placeholder: str,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
-        self._connect = connect
-        self._p = placeholder
         self._now = now
-        with self._tx() as cur:
-            for statement in _SCHEMA:
-                cur.execute(statement)
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Any]:
-        try:
-            with self._connect() as conn:
-                cur = conn.cursor()
-                yield cur
-                conn.commit()
-        except (sqlite3.Error, psycopg.Error) as error:
-            raise WitnessStoreError(f"witness store failed: {error}") from error
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", self._p)
+        super().__init__(connect, placeholder)
 
     # -- WitnessStore ------------------------------------------------------------------------
 
@@ -166,18 +149,8 @@ class SQLiteWitnessStore(_SqlWitnessStore):
     """``witness.sqlite3``: a connection per call, so server threads never share one."""
 
     def __init__(self, path: Path, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-
-        @contextlib.contextmanager
-        def connect() -> Iterator[sqlite3.Connection]:
-            conn = sqlite3.connect(path, timeout=10)
-            try:
-                yield conn
-            finally:
-                conn.close()
-
-        super().__init__(connect, "?", now=now)
+        super().__init__(sqlite_connector(path), "?", now=now)
 
 
 class PostgresWitnessStore(_SqlWitnessStore):
@@ -190,13 +163,7 @@ class PostgresWitnessStore(_SqlWitnessStore):
         schema: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
-        def connect() -> contextlib.AbstractContextManager[Any]:
-            conn = psycopg.connect(database_url, connect_timeout=5)
-            if schema:
-                conn.execute(f'SET search_path TO "{schema}"')
-            return conn
-
-        super().__init__(connect, "%s", now=now)
+        super().__init__(postgres_connector(database_url, schema), "%s", now=now)
 
 
 WitnessStoreBackend = SQLiteWitnessStore | PostgresWitnessStore
