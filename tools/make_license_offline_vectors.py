@@ -15,9 +15,7 @@ zlib output is fixed for one zlib build; see ``docs/license-offline.md``, Test v
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import random
 import sys
 import zlib
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import base45
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from ledger import canonical
 from ledger.suites import Ed25519Signer, get_suite, signing_input
@@ -46,6 +46,8 @@ from licenses.status import (
     build_status_list,
     parse_status_list,
 )
+from tools import vectorkit
+from tools.vectorkit import seed, to_json
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "license-offline"
 
@@ -62,13 +64,9 @@ HOLDER_ID = "11010519491231002X"  # GB 11643's example number, not a person's
 DOCUMENT = "电子证照 test vector: the full license document's bytes stand here".encode()
 
 
-def _seed(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
 # The node seed is the one of tests/vectors/envelope; the license key is new.
-NODE = Ed25519Signer.from_seed(_seed("tongban-vector-node"))
-LICENSE_KEY = Ed25519Signer.from_seed(_seed("tongban-vector-license"))
+NODE = Ed25519Signer.from_seed(seed("tongban-vector-node"))
+LICENSE_KEY = Ed25519Signer.from_seed(seed("tongban-vector-license"))
 
 
 def _signer(signer: Ed25519Signer) -> dict[str, str]:
@@ -304,16 +302,6 @@ def compact_negative_vectors() -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"bin": value.hex()}
-    if isinstance(value, dict):
-        return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(item) for item in value]
-    return value
-
-
 def all_vectors() -> dict[str, dict[str, Any]]:
     return {
         "status-list.json": status_list_vector(),
@@ -322,32 +310,13 @@ def all_vectors() -> dict[str, dict[str, Any]]:
     }
 
 
-def render(vector: Mapping[str, Any]) -> str:
-    return json.dumps(_json(vector), indent=1, ensure_ascii=False) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare, do not write")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args(argv)
-    stale = []
-    for name, vector in all_vectors().items():
-        path = args.out / name
-        text = render(vector)
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print(
-            f"stale vectors (run tools/make_license_offline_vectors.py): {', '.join(stale)}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return vectorkit.run(
+        argv,
+        description=(__doc__ or "").splitlines()[0],
+        out=OUT,
+        vectors=lambda: {name: to_json(vector) for name, vector in all_vectors().items()},
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ strings); bytes elsewhere are lowercase hex.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
 import uuid
@@ -27,6 +25,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from ledger import canonical
 from ledger.envelope import EVENT_CONTEXT, LICENSE_CONTEXT, ZERO_HASH, open_signed
@@ -43,6 +43,8 @@ from licenses.document import (
     verify_signature,
 )
 from licenses.identifiers import HolderKind, make_identifier
+from tools import vectorkit
+from tools.vectorkit import seed
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "license"
 
@@ -64,28 +66,17 @@ HOLDER_USCC = "91110000600037341L"  # python-stdnum's USCC example
 CASE_ID = uuid.UUID("7d0f4c1e-3b2a-4e5f-8a9b-0c1d2e3f4a5b")
 
 
-def _seed(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
 SEEDS: dict[str, bytes] = {
-    "root": _seed("tongban-license-vector-root-330000"),
-    "body": _seed("tongban-license-vector-body-330105-RS"),
-    "license": _seed("tongban-license-vector-license-key-1"),
+    "root": seed("tongban-license-vector-root-330000"),
+    "body": seed("tongban-license-vector-body-330105-RS"),
+    "license": seed("tongban-license-vector-license-key-1"),
 }
 SIGNERS = {label: Ed25519Signer.from_seed(seed) for label, seed in SEEDS.items()}
 LICENSE_KEY = SIGNERS["license"]
 
 
 def signer_json(label: str) -> dict[str, str]:
-    signer = SIGNERS[label]
-    return {
-        "label": label,
-        "seed": SEEDS[label].hex(),
-        "public_key": signer.public_key.hex(),
-        "suite": signer.suite,
-        "kid": signer.key_id,
-    }
+    return vectorkit.signer_json(label, SEEDS[label])
 
 
 # -- the registry that certifies the license key ----------------------------------------------
@@ -440,31 +431,13 @@ def vectors() -> dict[str, dict[str, Any]]:
     return out
 
 
-def render(vector: dict[str, Any]) -> str:
-    return json.dumps(vector, ensure_ascii=False, indent=1) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a file would change")
-    args = parser.parse_args(argv)
-    wanted = {f"{name}.json": render(vector) for name, vector in vectors().items()}
-    if args.check:
-        present = {path.name for path in OUT.glob("*.json")}
-        stale = [
-            name
-            for name, text in wanted.items()
-            if not (OUT / name).exists() or (OUT / name).read_text(encoding="utf-8") != text
-        ]
-        extra = sorted(present - set(wanted))
-        for name in stale + extra:
-            print(f"stale: {name}", file=sys.stderr)
-        return 1 if stale or extra else 0
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in wanted.items():
-        (OUT / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(wanted)} vectors to {OUT}")
-    return 0
+    return vectorkit.run(
+        argv,
+        description=(__doc__ or "").splitlines()[0],
+        out=OUT,
+        vectors=lambda: {f"{name}.json": vector for name, vector in vectors().items()},
+    )
 
 
 if __name__ == "__main__":

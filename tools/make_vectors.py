@@ -15,9 +15,7 @@ strings are written ``{"bin": "<hex>"}``, everything else as the JSON value it i
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import struct
 import sys
 import uuid
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from ledger import canonical
 from ledger.envelope import (
@@ -41,6 +41,8 @@ from ledger.keys import build_key_record, rotation_proof_input, sign_rotation_pr
 from ledger.personal import applicant_ref, commit
 from ledger.receipts import make_receipt
 from ledger.suites import ED25519_SHA256, Ed25519Signer, get_suite, signing_input
+from tools import vectorkit
+from tools.vectorkit import seed, to_json
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "envelope"
 
@@ -58,16 +60,12 @@ APPLICANT_REF = applicant_ref(lambda size: bytes(range(1, size + 1)))
 COMMITMENT_SECRET = hashlib.sha256(b"tongban-vector-applicant-secret").digest()
 
 
-def _seed(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
 SEEDS: dict[str, bytes] = {
     "root": bytes(range(32)),
-    "node": _seed("tongban-vector-node"),
-    "body": _seed("tongban-vector-body"),
-    "officer": _seed("tongban-vector-officer"),
-    "root-2": _seed("tongban-vector-root-2"),
+    "node": seed("tongban-vector-node"),
+    "body": seed("tongban-vector-body"),
+    "officer": seed("tongban-vector-officer"),
+    "root-2": seed("tongban-vector-root-2"),
 }
 SIGNERS = {label: Ed25519Signer.from_seed(seed) for label, seed in SEEDS.items()}
 
@@ -75,26 +73,8 @@ SIGNERS = {label: Ed25519Signer.from_seed(seed) for label, seed in SEEDS.items()
 # -- JSON form ------------------------------------------------------------------------------
 
 
-def to_json(value: Any) -> Any:
-    """A decoded msgpack value in the vectors' JSON form (bytes become ``{"bin": hex}``)."""
-    if isinstance(value, bytes):
-        return {"bin": value.hex()}
-    if isinstance(value, list):
-        return [to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: to_json(item) for key, item in value.items()}
-    return value
-
-
 def signer_json(label: str) -> dict[str, str]:
-    signer = SIGNERS[label]
-    return {
-        "label": label,
-        "seed": SEEDS[label].hex(),
-        "public_key": signer.public_key.hex(),
-        "suite": signer.suite,
-        "kid": signer.key_id,
-    }
+    return vectorkit.signer_json(label, SEEDS[label])
 
 
 def positive(
@@ -501,29 +481,8 @@ def all_vectors() -> dict[str, dict[str, Any]]:
     return {f"{vector['name']}.json": vector for vector in vectors}
 
 
-def render(vector: Mapping[str, Any]) -> str:
-    return json.dumps(vector, indent=1, ensure_ascii=False) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare, do not write")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args(argv)
-    stale = []
-    for name, vector in all_vectors().items():
-        path = args.out / name
-        text = render(vector)
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print(f"stale vectors (run tools/make_vectors.py): {', '.join(stale)}", file=sys.stderr)
-        return 1
-    return 0
+    return vectorkit.run(argv, description=__doc__.splitlines()[0], out=OUT, vectors=all_vectors)
 
 
 if __name__ == "__main__":
