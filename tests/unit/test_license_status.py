@@ -399,9 +399,7 @@ def _generator() -> ModuleType:
 
 
 def test_vector_files_are_current() -> None:
-    generator = _generator()
-    for name, vector in generator.all_vectors().items():
-        assert (VECTORS / name).read_text(encoding="utf-8") == generator.render(vector), name
+    assert _generator().main(["--check", "--out", str(VECTORS)]) == 0
 
 
 def test_status_list_vector_verifies_and_answers() -> None:
