@@ -189,6 +189,14 @@ class LedgerApplication(Application[uuid.UUID]):
         envelope = self.mapper.transcoder.decode(state)["envelope"]
         return LedgerEntry(index, stream_id, seq, envelope, receipt)
 
+    def envelope_at(self, stream_id: uuid.UUID, seq: int) -> bytes | None:
+        """The exact stored bytes of one object (one row read), or None."""
+        stored = self.store.select_entry(stream_id, seq)
+        if stored is None:
+            return None
+        envelope: bytes = self.mapper.transcoder.decode(stored.envelope)["envelope"]
+        return envelope
+
     def case_ids(self) -> list[uuid.UUID]:
         """Every case, in the order the ledger received them."""
         return self.store.select_stream_ids(CASE_TOPICS[0])

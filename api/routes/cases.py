@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -82,11 +82,8 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
 
 
 def _case_uses(node: NodeServices, case_id: uuid.UUID, ref: str) -> bool:
-    entries = node.ledger.stream_entries(case_id)
-    if not entries:
-        return False
-    applicant = parse_event(entries[0].envelope).body.get("applicant", {})
-    return isinstance(applicant, dict) and applicant.get("ref") == ref
+    signed = _signed_applicant(node, case_id)
+    return signed is not None and signed.get("ref") == ref
 
 
 def _claim_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnvelope) -> str | None:
@@ -218,9 +215,10 @@ def read_applicant(
         raise ApiProblem(
             422, "say why you read personal data (purpose)", reason="malformed", field="purpose"
         )
-    ref = _applicant_ref(node, case)
+    signed = _signed_applicant(node, case.id)
+    assert signed is not None  # a stored case opened with a checked `received` body
+    ref: str = signed["ref"]
     binding = node.access.applicant_binding(ref)
-    signed = parse_event(node.ledger.stream_entries(case.id)[0].envelope).body["applicant"]
     erased = binding is not None and node.vault.is_erased(ref)
     if (
         binding is None
@@ -244,10 +242,11 @@ def read_applicant(
         return {"ref": ref, "unknown": "true"}
 
 
-def _applicant_ref(node: NodeServices, case: Case) -> str:
-    entry = node.ledger.stream_entries(case.id)[0]
-    ref: str = parse_event(entry.envelope).body["applicant"]["ref"]
-    return ref
+def _signed_applicant(node: NodeServices, case_id: uuid.UUID) -> dict[str, Any] | None:
+    """The ``applicant`` of a case's signed ``received`` step (one row read), or None."""
+    raw = node.ledger.envelope_at(case_id, 1)
+    applicant = parse_event(raw).body.get("applicant") if raw is not None else None
+    return applicant if isinstance(applicant, dict) else None
 
 
 @router.get("/cases", response_model=CasePage, summary="list cases")
