@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import msgpack
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from ledger.canonical import from_micros, micros
+from ledger.canonical import from_micros
 from ledger.errors import MalformedEncoding
 
 
@@ -145,7 +145,3 @@ class AllowlistMapper(Mapper[uuid.UUID]):
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", event_state)
         return event
-
-
-def received_at_micros(event: Any) -> int:
-    return micros(event.timestamp)

@@ -395,13 +395,6 @@ _REFINED_BY = {
 }
 
 
-def table_step(step_type: str, body: Mapping[str, Any]) -> str:
-    """``type`` or ``type:refinement`` of a step already checked (for timelines)."""
-    refined_by = _REFINED_BY.get(step_type)
-    value = body.get(refined_by) if refined_by else None
-    return f"{step_type}:{value}" if isinstance(value, str) else step_type
-
-
 def check_body(step_type: str, body: Mapping[str, Any]) -> str:
     """Validate a step's body; return its table step (``type`` or ``type:refinement``)."""
     fields = STEP_FIELDS.get(step_type)
