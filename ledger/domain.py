@@ -25,14 +25,32 @@ from ledger.workflow import CaseState, advance
 class Stream(Aggregate):
     """A chain of signed objects: seq, head hash and last receipt time.
 
-    State is set by the events' ``apply`` (eventsourcing turns annotated class attributes into
-    constructor fields, which these aggregates do not take).
+    Every stream kind stores the same two events — its first object and every later one,
+    each the exact signed bytes and the receipt time — and differs only in how an object
+    changes its state (``_begin`` and ``_absorb``). State is set by the events' ``apply``
+    (eventsourcing turns annotated class attributes into constructor fields, which these
+    aggregates do not take).
     """
 
     head_hash = ZERO_HASH
     last_received_at = 0
 
-    # The event classes of a stream's first object and of every later one (set below).
+    class First(Aggregate.Created):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._begin()
+            aggregate._take(self.envelope, self.received_at)
+
+    class Next(Aggregate.Event):
+        envelope: bytes
+        received_at: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._take(self.envelope, self.received_at)
+
+    # The concrete event classes of each stream kind (set below, after the classes exist).
     first_event: ClassVar[type[Any]]
     next_event: ClassVar[type[Any]]
 
@@ -61,87 +79,75 @@ class Stream(Aggregate):
             timestamp=from_micros(received_at),
         )
 
+    def _begin(self) -> None:
+        """Initial state, before the first object is absorbed."""
+
+    def _absorb(self, raw: bytes) -> bytes:
+        """Change the state by one stored object; return the object's hash."""
+        raise NotImplementedError
+
+    def _take(self, raw: bytes, received_at: int) -> None:
+        self.head_hash = self._absorb(raw)
+        self.last_received_at = received_at
+
 
 class Case(Stream):
     """One case: the steps taken on it, in order."""
 
-    if TYPE_CHECKING:  # set by Opened.apply; eventsourcing would make it a constructor field
+    if TYPE_CHECKING:  # set by _begin; eventsourcing would make them constructor fields
         steps: list[tuple[int, str, str, str]]
         flow: CaseState
 
-    class Opened(Aggregate.Created):
-        envelope: bytes
-        received_at: int
+    class Opened(Stream.First):
+        pass
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.steps = []
-            aggregate.flow = CaseState()
-            aggregate._take(self.envelope, self.received_at)
+    class StepTaken(Stream.Next):
+        pass
 
-    class StepTaken(Aggregate.Event):
-        envelope: bytes
-        received_at: int
+    def _begin(self) -> None:
+        self.steps = []
+        self.flow = CaseState()
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate._take(self.envelope, self.received_at)
-
-    def _take(self, raw: bytes, received_at: int) -> None:
+    def _absorb(self, raw: bytes) -> bytes:
         envelope = parse_event(raw)
         # (seq, type, body, officer) of every step, for timelines and the workflow.
         self.steps.append((envelope.seq, envelope.type, envelope.body_id, envelope.officer_id))
         self.flow = advance(self.flow, envelope)
-        self.head_hash = envelope.hash
-        self.last_received_at = received_at
+        return envelope.hash
 
 
 class Registry(Stream):
     """One region's key registry as stored on this node."""
 
-    class Established(Aggregate.Created):
-        envelope: bytes
-        received_at: int
+    class Established(Stream.First):
+        pass
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate._take(self.envelope, self.received_at)
+    class Recorded(Stream.Next):
+        pass
 
-    class Recorded(Aggregate.Event):
-        envelope: bytes
-        received_at: int
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate._take(self.envelope, self.received_at)
-
-    def _take(self, raw: bytes, received_at: int) -> None:
-        self.head_hash = parse_key_record(raw).hash
-        self.last_received_at = received_at
+    def _absorb(self, raw: bytes) -> bytes:
+        return parse_key_record(raw).hash
 
 
 class License(Stream):
     """One electronic license: its issuance and status changes (``ledger.licensing``)."""
 
-    if TYPE_CHECKING:  # set by Issued.apply
+    if TYPE_CHECKING:  # set by _begin
         license: LicenseState
 
-    class Issued(Aggregate.Created):
-        envelope: bytes
-        received_at: int
+    class Issued(Stream.First):
+        pass
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.license = LicenseState()
-            aggregate._take(self.envelope, self.received_at)
+    class StatusChanged(Stream.Next):
+        pass
 
-    class StatusChanged(Aggregate.Event):
-        envelope: bytes
-        received_at: int
+    def _begin(self) -> None:
+        self.license = LicenseState()
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate._take(self.envelope, self.received_at)
-
-    def _take(self, raw: bytes, received_at: int) -> None:
+    def _absorb(self, raw: bytes) -> bytes:
         envelope = parse_event(raw)
         self.license = advance_license(self.license, envelope)
-        self.head_hash = envelope.hash
-        self.last_received_at = received_at
+        return envelope.hash
 
 
 # The only topics a stored row may name. Created events also name their aggregate class.
@@ -153,12 +159,13 @@ ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
     "tongban.license.issued": License.Issued,
     "tongban.license.status": License.StatusChanged,
 }
-Case.first_event, Case.next_event = Case.Opened, Case.StepTaken
-Registry.first_event, Registry.next_event = Registry.Established, Registry.Recorded
-License.first_event, License.next_event = License.Issued, License.StatusChanged
-Case.Opened.aggregate_topic = get_topic(Case)  # type: ignore[attr-defined]
-Registry.Established.aggregate_topic = get_topic(Registry)  # type: ignore[attr-defined]
-License.Issued.aggregate_topic = get_topic(License)  # type: ignore[attr-defined]
+for _kind, _first, _next in (
+    (Case, Case.Opened, Case.StepTaken),
+    (Registry, Registry.Established, Registry.Recorded),
+    (License, License.Issued, License.StatusChanged),
+):
+    _kind.first_event, _kind.next_event = _first, _next
+    _first.aggregate_topic = get_topic(_kind)  # type: ignore[union-attr]
 # (first object, later objects) of each kind of stream.
 CASE_TOPICS = ("tongban.case.opened", "tongban.case.step")
 REGISTRY_TOPICS = ("tongban.registry.established", "tongban.registry.recorded")
