@@ -632,7 +632,8 @@ class _Spans:
         self.end = last
 
 
-def _auditor(app: Any) -> Auditor:
+def auditor_for(app: Any) -> Auditor:
+    """An auditor of ``app``'s ledger (its store, mapper, trust roots and workflow)."""
     return Auditor(
         app.store,
         app.mapper,
@@ -645,7 +646,7 @@ def _auditor(app: Any) -> Auditor:
 
 def verify_ledger(app: Any, *, progress: Callable[[int], None] | None = None) -> AuditReport:
     """Verify every stored object of the ledger (``app`` is a ``LedgerApplication``)."""
-    auditor = _auditor(app)
+    auditor = auditor_for(app)
     report = AuditReport()
     auditor.load_registry()
     auditor.check_rows(app.store.iter_rows_by_stream(), report, progress)
@@ -657,7 +658,7 @@ def verify_ledger(app: Any, *, progress: Callable[[int], None] | None = None) ->
 
 def verify_case(app: Any, case_id: uuid.UUID) -> AuditReport:
     """Verify one case (and the key registries it depends on)."""
-    auditor = _auditor(app)
+    auditor = auditor_for(app)
     report = AuditReport()
     auditor.load_registry()
     registry_findings = list(auditor.findings)

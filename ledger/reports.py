@@ -40,15 +40,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any, cast
+from typing import Any
 
 from ledger.application import LedgerApplication
-from ledger.audit import Auditor, verify_case
+from ledger.audit import Auditor, AuditReport, auditor_for
 from ledger.canonical import from_micros
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
 from ledger.keys import KeyRegistry, registry_stream_id
-from ledger.persistence import AllowlistMapper, LedgerRow
+from ledger.persistence import LedgerRow
 from ledger.receipts import parse_receipt
 from ledger.workflow import (
     CLOSED_STATES,
@@ -246,20 +246,17 @@ def _replay(app: LedgerApplication, rows: Iterable[LedgerRow]) -> Iterator[tuple
             yield taken, flow
 
 
-def _registry(app: LedgerApplication) -> KeyRegistry:
-    """The node's registry, or for a read-only node one rebuilt as the audit does (tolerant of
-    bad records, which the audit reports)."""
-    if app.registry.last_index:
-        return app.registry
-    auditor = Auditor(
-        app.store,
-        cast(AllowlistMapper, app.mapper),
-        ledger_name=app.ledger_name,
-        trusted_roots=app.trusted_roots,
-        home_region=app.home_region,
-    )
+def _audited(app: LedgerApplication) -> Auditor:
+    """An auditor with every trusted registry loaded (tolerant of bad records, which it
+    reports), for body names and per-step verdicts."""
+    auditor = auditor_for(app)
     auditor.load_registry()
-    return auditor.registry
+    return auditor
+
+
+def _registry(app: LedgerApplication) -> KeyRegistry:
+    """The node's registry, or for a read-only node one rebuilt as the audit does."""
+    return app.registry if app.registry.last_index else _audited(app).registry
 
 
 def _ref(registry: KeyRegistry, body_id: str) -> BodyRef:
@@ -276,9 +273,12 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
     rows = [r for r in app.store.select_stream_rows(case_id) if r.seq is not None]
     if not rows or case_id in {registry_stream_id(r) for r in app.trusted_roots}:
         raise UnknownCase(f"no case {case_id}", field="case")
-    registry = _registry(app)
+    # One registry rebuild and one read of the case's rows serve both the verdicts and names.
+    auditor = _audited(app)
+    auditor.check_rows(rows, AuditReport())
+    registry = app.registry if app.registry.last_index else auditor.registry
     by_seq: dict[int, list[str]] = {}
-    for finding in verify_case(app, case_id).findings:
+    for finding in auditor.findings:
         if finding.case_id == str(case_id):
             by_seq.setdefault(finding.seq, []).append(finding.reason)
     steps: list[TimelineStep] = []
