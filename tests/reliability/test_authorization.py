@@ -1,0 +1,316 @@
+"""The authorization matrix: every route of the API × every principal kind, one status per cell.
+
+``MATRIX`` below is the specification (``docs/threat-model.md`` §6 carries the same table; a
+test keeps them equal). Each request is one the route's rightful caller would make: a body
+posts envelopes its own officer signed, for a case it could open; a peer posts its own region's
+key records. So a 2xx cell says "this principal may do this", a 401/403 cell that the token
+stopped it, and a 404/422 cell that the token passed and the ledger refused the content.
+
+To add a route: add its row to ``MATRIX`` (and the doc), and a request to ``REQUESTS``;
+``test_every_route_has_a_row`` fails until both exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from tests.support.api_node import BODY_OF, PRINCIPALS, ApiNode, api_node
+
+# Columns: the principal kinds of tests/support/api_node.py. `home` and `window` are bodies
+# on the case the rows read (510104-RS of this region, 320105-ZWFW of Jiangsu); `outsider`
+# (510000-ZWFW) and `away` (320105-RS) are bodies of this and another region not on it.
+MATRIX = """
+route                                    none bad revoked home outsider away window auditor peer admin
+GET /health                              200  200 200     200  200      200  200    200     200  200
+GET /catalog                             200  200 200     200  200      200  200    200     200  200
+GET /catalog/{region}                    200  200 200     200  200      200  200    200     200  200
+GET /catalog/{region}/{batch}/{seq}      200  200 200     200  200      200  200    200     200  200
+POST /cases                              401  401 401     201  201      422  201    403     403  403
+POST /cases/{case_id}/events             401  401 401     201  422      422  422    403     403  403
+POST /applicants                         401  401 401     201  201      201  201    403     403  403
+GET /cases                               401  401 401     200  200      200  200    200     403  200
+GET /cases/{case_id}                     401  401 401     200  403      403  200    200     403  200
+GET /cases/{case_id}?personal=true       401  401 401     200  403      403  200    403     403  403
+GET /cases/{case_id}/access              401  401 401     200  403      403  200    200     403  200
+GET /audit/events                        401  401 401     403  403      403  403    200     200  200
+GET /audit/cases/{case_id}               401  401 401     403  403      403  403    200     403  200
+POST /audit/verify                       401  401 401     403  403      403  403    202     403  202
+GET /audit/jobs/{job_id}                 401  401 401     403  403      403  403    200     403  200
+GET /audit/checkpoint                    200  200 200     200  200      200  200    200     200  200
+POST /audit/checkpoint                   401  401 401     403  403      403  403    403     403  200
+GET /audit/proof/inclusion               200  200 200     200  200      200  200    200     200  200
+GET /audit/proof/consistency             200  200 200     200  200      200  200    200     200  200
+GET /keys                                200  200 200     200  200      200  200    200     200  200
+POST /keys/records                       401  401 401     403  403      403  403    403     201  201
+GET /bodies                              200  200 200     200  200      200  200    200     200  200
+GET /bodies/{body_id}                    200  200 200     200  200      200  200    200     200  200
+POST /witness/add-checkpoint             404  404 404     404  404      404  404    404     404  404
+GET /witness/evidence                    401  401 401     403  403      403  403    200     403  200
+GET /witness/evidence/{evidence_id}      401  401 401     403  403      403  403    404     403  404
+"""
+# Why the cells that are neither a grant nor a token refusal are what they are:
+# - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
+# - POST /cases/{id}/events: the step is `arrived` at the home body, which only home may sign;
+#   the others sign it as themselves and the workflow refuses them (not_entitled).
+# - POST /witness/add-checkpoint: no token is involved (the log's signature authenticates);
+#   this node witnesses no log, so 404 for the checkpoint of any log.
+# - GET /witness/evidence/{id}: the token is checked before the lookup (no oracle): 404 only
+#   for those allowed to read evidence, since there is none.
+CONTENT_REFUSALS = {
+    ("POST /cases", "away"): "not_entitled",
+    ("POST /cases/{case_id}/events", "outsider"): "not_entitled",
+    ("POST /cases/{case_id}/events", "away"): "not_entitled",
+    ("POST /cases/{case_id}/events", "window"): "not_entitled",
+}
+
+
+def parse_matrix(text: str) -> dict[str, dict[str, int]]:
+    """``{row: {principal: status}}`` from a whitespace table (the first line names columns)."""
+    lines = [line.split() for line in text.strip().splitlines()]
+    header, rows = lines[0], lines[1:]
+    columns = header[1:]
+    table: dict[str, dict[str, int]] = {}
+    for cells in rows:
+        route, statuses = " ".join(cells[:2]), cells[2:]
+        assert len(statuses) == len(columns), f"row {route!r} has {len(statuses)} cells"
+        assert route not in table, f"row {route!r} appears twice"
+        table[route] = {p: int(s) for p, s in zip(columns, statuses, strict=True)}
+    return table
+
+
+EXPECTED = parse_matrix(MATRIX)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "threat-model.md"
+UNDOCUMENTED_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+@dataclass
+class Fixture:
+    """What the rows read: a case with ``home`` and ``window`` on it, an audit job."""
+
+    node: ApiNode
+    case_id: uuid.UUID
+    job_id: str
+    tree_size: int
+
+
+Send = Callable[[], httpx.Response]
+# A row's request for a principal: prepared first (applicants stored, cases opened, records
+# signed), then sent, so that the store can be compared just before and after the send.
+Request = Callable[[Fixture, str], Send]
+
+
+def _get(path: str, **params: Any) -> Request:
+    def prepare(f: Fixture, principal: str) -> Send:
+        url = path.format(case_id=f.case_id, job_id=f.job_id)
+        values = {k: v.format(size=f.tree_size) for k, v in params.items()}
+        return lambda: f.node.get(url, principal, **values)
+
+    return prepare
+
+
+def _post(path: str) -> Request:
+    return lambda f, principal: lambda: f.node.post(path, principal, content_type=None)
+
+
+def _open_case(f: Fixture, principal: str) -> Send:
+    # Each body opens the case it could open: home an online case for itself, the windows a
+    # proxy case for 510104-RS. Others post a valid window-signed envelope.
+    body_id = BODY_OF.get(principal, "320105-ZWFW")
+    channel = "online" if body_id == "510104-RS" else "proxy"
+    item = "510000/1/5" if channel == "online" else "510000/2/23"
+    _, raw = f.node.received(body_id, item=item, channel=channel)
+    return lambda: f.node.post("/cases", principal, raw)
+
+
+def _append(f: Fixture, principal: str) -> Send:
+    # A fresh case waiting for its home body to confirm arrival; the principal's body signs it.
+    case_id = f.node.proxy_case()
+    body_id = BODY_OF.get(principal, "510104-RS")
+    head = f.node.services.ledger.head(case_id)
+    raw = f.node.envelope(
+        body_id, case_id, head.seq + 1, head.event_hash, "arrived", {"note": "材料齐全"}
+    )
+    return lambda: f.node.post(f"/cases/{case_id}/events", principal, raw)
+
+
+def _store_applicant(f: Fixture, principal: str) -> Send:
+    person = {"name": "王五", "id_number": "11010519491231002X"}
+    return lambda: f.node.client.post("/applicants", json=person, headers=f.node.headers(principal))
+
+
+def _key_record(f: Fixture, principal: str) -> Send:
+    region = "320000" if principal == "peer" else f.node.world.region
+    raw = f.node.key_record(region, f"matrix-{principal}")
+    return lambda: f.node.post("/keys/records", principal, raw)
+
+
+def _add_checkpoint(f: Fixture, principal: str) -> Send:
+    note = f.node.services.ledger.latest_checkpoint()
+    assert note is not None
+    request = f"old 0\n\n{note.render()}".encode()
+    return lambda: f.node.post("/witness/add-checkpoint", principal, request, "text/plain")
+
+
+REQUESTS: dict[str, Request] = {
+    "GET /health": _get("/health"),
+    "GET /catalog": _get("/catalog"),
+    "GET /catalog/{region}": _get("/catalog/510000"),
+    "GET /catalog/{region}/{batch}/{seq}": _get("/catalog/510000/1/5"),
+    "POST /cases": _open_case,
+    "POST /cases/{case_id}/events": _append,
+    "POST /applicants": _store_applicant,
+    "GET /cases": _get("/cases"),
+    "GET /cases/{case_id}": _get("/cases/{case_id}"),
+    "GET /cases/{case_id}?personal=true": _get(
+        "/cases/{case_id}", personal="true", purpose="核对申请人身份"
+    ),
+    "GET /cases/{case_id}/access": _get("/cases/{case_id}/access"),
+    "GET /audit/events": _get("/audit/events"),
+    "GET /audit/cases/{case_id}": _get("/audit/cases/{case_id}"),
+    "POST /audit/verify": _post("/audit/verify"),
+    "GET /audit/jobs/{job_id}": _get("/audit/jobs/{job_id}"),
+    "GET /audit/checkpoint": _get("/audit/checkpoint"),
+    "POST /audit/checkpoint": _post("/audit/checkpoint"),
+    "GET /audit/proof/inclusion": _get("/audit/proof/inclusion", event="1", size="{size}"),
+    "GET /audit/proof/consistency": _get(
+        "/audit/proof/consistency", **{"from": "1", "to": "{size}"}
+    ),
+    "GET /keys": _get("/keys"),
+    "POST /keys/records": _key_record,
+    "GET /bodies": _get("/bodies"),
+    "GET /bodies/{body_id}": _get("/bodies/510104-RS"),
+    "POST /witness/add-checkpoint": _add_checkpoint,
+    "GET /witness/evidence": _get("/witness/evidence"),
+    "GET /witness/evidence/{evidence_id}": _get("/witness/evidence/ev-1"),
+}
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
+    with api_node(tmp_path_factory.mktemp("authz")) as node:
+        case_id = node.proxy_case()
+        job = node.post("/audit/verify", "auditor", content_type=None)
+        assert job.status_code == 202, job.text
+        checkpoint = node.post("/audit/checkpoint", "admin", content_type=None)
+        assert checkpoint.status_code == 200, checkpoint.text
+        size = int(checkpoint.text.splitlines()[1])
+        # The witness store creates its tables on first use: not a change a test should see.
+        node.post("/witness/add-checkpoint", "none", b"", "text/plain")
+        yield Fixture(node, case_id, job.json()["job_id"], size)
+
+
+def _route_of(row: str) -> tuple[str, str]:
+    method, path = row.split(" ", 1)
+    return method, path.split("?", 1)[0]
+
+
+def served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """``(method, path)`` of every route the app answers, whether or not in its OpenAPI
+    document (FastAPI flattens included routers for ``iter_route_contexts``)."""
+    served = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    for route in iter_route_contexts(app.routes):
+        if route.path is not None and route.path not in UNDOCUMENTED_ROUTES:
+            served |= {(method, route.path) for method in (route.methods or set()) - {"HEAD"}}
+    return served
+
+
+def test_every_route_has_a_row(fixture: Fixture) -> None:
+    """A route the app serves without a row here (or a row for a route it no longer serves)
+    fails: every new endpoint must state who may call it."""
+    served = served_routes(fixture.node.app)
+    rows = {_route_of(row) for row in EXPECTED}
+    assert served - rows == set(), f"routes without a row in MATRIX: {sorted(served - rows)}"
+    assert rows - served == set(), f"rows for routes the app does not serve: {rows - served}"
+    assert set(REQUESTS) == set(EXPECTED), "MATRIX and REQUESTS must name the same rows"
+    assert list(next(iter(EXPECTED.values()))) == list(PRINCIPALS)
+
+
+def test_the_docs_state_the_same_matrix() -> None:
+    """``docs/threat-model.md`` carries this table as Markdown; they never drift apart."""
+    text = DOCS.read_text()
+    start = text.index("<!-- authorization-matrix -->")
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        if set(cells[0]) <= {"-", ":"}:
+            continue
+        rows.append(" ".join(cells))
+    assert parse_matrix("\n".join(rows)) == EXPECTED
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == response.status_code
+    return body
+
+
+@pytest.mark.parametrize("row", list(EXPECTED))
+def test_each_cell_answers_its_status(fixture: Fixture, row: str) -> None:
+    wrong = []
+    for principal in PRINCIPALS:
+        expected = EXPECTED[row][principal]
+        send = REQUESTS[row](fixture, principal)
+        before = fixture.node.stored() if expected >= 400 else None
+        response = send()
+        if response.status_code != expected:
+            wrong.append(f"{principal}: {response.status_code}, expected {expected}")
+            continue
+        if expected == 401:
+            assert _problem(response)["reason"] == "unauthenticated"
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        elif expected == 403:
+            assert _problem(response)["reason"] == "forbidden"
+        elif (row, principal) in CONTENT_REFUSALS:
+            assert _problem(response)["reason"] == CONTENT_REFUSALS[(row, principal)]
+        if before is not None:
+            assert fixture.node.stored() == before, f"{row} as {principal} changed the store"
+    assert not wrong, f"{row}: " + "; ".join(wrong)
+
+
+def test_a_peer_relays_only_its_own_regions_records(fixture: Fixture) -> None:
+    node = fixture.node
+    before = node.stored()
+    raw = node.key_record(node.world.region, "peer-forged")
+    problem = _problem(node.post("/keys/records", "peer", raw))
+    assert (problem["status"], problem["field"]) == (403, "region")
+    assert node.stored() == before
+
+
+def test_a_body_token_posts_only_its_own_officers_envelopes(fixture: Fixture) -> None:
+    node = fixture.node
+    _, raw = node.received("320105-ZWFW")
+    before = node.stored()
+    for principal in ("home", "outsider", "away"):
+        problem = _problem(node.post("/cases", principal, raw))
+        assert (problem["status"], problem["field"]) == (403, "actor.body")
+    assert node.stored() == before
+
+
+def test_a_body_lists_only_its_own_cases(fixture: Fixture) -> None:
+    node = fixture.node
+    listed = node.get("/cases", "away", page_size=200).json()
+    assert all(
+        "320105-RS" in (c["home_body"], c["intake_body"]) for c in listed["cases"]
+    ), listed
+    assert str(fixture.case_id) not in {c["case_id"] for c in listed["cases"]}
+    assert node.get("/cases", "away", body="510104-RS").status_code == 403
+    mine = node.get("/cases", "home", page_size=200).json()["cases"]
+    assert str(fixture.case_id) in {c["case_id"] for c in mine}
