@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,7 @@ from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import audit, cases, catalog, health, keys, witness
+from api.schemas import document_problems
 from api.transparency_daemon import WitnessPusher
 
 
@@ -53,4 +55,10 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(keys.router)
     app.include_router(witness.router)
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_problems(generated())  # idempotent on FastAPI's cached document
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

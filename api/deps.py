@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
@@ -23,7 +24,14 @@ def services(request: Request) -> NodeServices:
 Services = Annotated[NodeServices, Depends(services)]
 
 
-def principal(request: Request, node: Services) -> Principal:
+# Declares the bearer scheme in the OpenAPI document; `principal` reads the header itself.
+_BEARER = HTTPBearer(
+    auto_error=False, description="an API token (`tb_...`) from `tongban token create`"
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+
+
+def principal(request: Request, node: Services, _: BearerCredentials) -> Principal:
     """The principal of the bearer token, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -95,6 +103,27 @@ async def envelope_bytes(request: Request) -> bytes:
 
 
 Envelope = Annotated[bytes, Depends(envelope_bytes)]
+
+# Routes reading an envelope declare its body by hand (`openapi_extra`): a declared body
+# parameter would make FastAPI parse it instead of keeping the exact signed bytes.
+ENVELOPE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the exact signed bytes (docs/envelope.md)",
+        "content": {
+            MSGPACK: {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["envelope"],
+                    "properties": {
+                        "envelope": {"type": "string", "description": "the bytes, base64"}
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 def json_content(request: Request) -> None:

@@ -42,6 +42,9 @@ TITLES = {
     500: "Internal server error",
 }
 
+# Problems Starlette raises itself (no route, wrong method), with a reason like every other.
+HTTP_REASONS = {404: "not_found", 405: "method_not_allowed"}
+
 
 def problem(
     status: int,
@@ -147,7 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem(
                 422, "the request body is not valid JSON", reason="malformed", field="body"
             )
-        return problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
+        return problem(
+            error.status_code,
+            str(error.detail),
+            reason=HTTP_REASONS.get(error.status_code),
+            headers=dict(error.headers or {}),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -35,6 +35,13 @@ class AppendedPublic(BaseModel):
         )
 
 
+# A repost of bytes already stored answers 200 with the original receipt (appends are
+# idempotent); a new append answers 201.
+REPOSTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": AppendedPublic, "description": "already stored: the original receipt"}
+}
+
+
 class ApplicantCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     id_number: str = Field(min_length=1, max_length=32)
@@ -186,13 +193,35 @@ class Problem(BaseModel):
     head: HeadPublic | None = Field(default=None, description="409: the case's head now")
 
 
+PROBLEM_JSON = "application/problem+json"
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problems a route may answer."""
     return {
         status: {
             "model": Problem,
-            "content": {"application/problem+json": {}},
+            "content": {PROBLEM_JSON: {}},
             "description": "problem details (RFC 9457)",
         }
         for status in statuses
     }
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Describe every error answer as the node sends it: ``application/problem+json`` with
+    the ``Problem`` schema. FastAPI puts a response model under ``application/json`` and adds
+    its own 422 (``HTTPValidationError``), neither of which this node ever answers."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for answer in operation.get("responses", {}).values():
+                content = answer.get("content", {})
+                refs = {str(media.get("schema", {}).get("$ref", "")) for media in content.values()}
+                if PROBLEM_JSON in content or "#/components/schemas/HTTPValidationError" in refs:
+                    answer["content"] = {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}
+                    answer["description"] = "problem details (RFC 9457)"
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document

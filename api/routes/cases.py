@@ -12,9 +12,10 @@ from fastapi import APIRouter, Query, Response
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.vault import ApplicantErased, UnknownApplicant
-from api.deps import Caller, Envelope, JsonBody, Services, require
+from api.deps import ENVELOPE_BODY, Caller, Envelope, JsonBody, Services, require
 from api.errors import ApiProblem
 from api.schemas import (
+    REPOSTED,
     AccessPublic,
     AppendedPublic,
     ApplicantCreate,
@@ -60,6 +61,8 @@ def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPub
     response_model=AppendedPublic,
     status_code=201,
     summary="open a case with its signed `received` step",
+    responses=REPOSTED,
+    openapi_extra=ENVELOPE_BODY,
 )
 def open_case(node: Services, caller: Caller, raw: Envelope, response: Response) -> AppendedPublic:
     _check_poster(caller, raw)
@@ -141,6 +144,8 @@ def _commitments_match(node: NodeServices, ref: str, signed: object) -> bool:
     response_model=AppendedPublic,
     status_code=201,
     summary="append a signed step to a case",
+    responses=REPOSTED,
+    openapi_extra=ENVELOPE_BODY,
 )
 def append_step(
     case_id: uuid.UUID, node: Services, caller: Caller, raw: Envelope, response: Response

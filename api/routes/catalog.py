@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.errors import ApiProblem
+from api.schemas import problem_responses
 from ledger.catalog import (
     Catalog,
     CatalogItem,
@@ -21,7 +23,7 @@ from ledger.catalog import (
     regions,
 )
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+router = APIRouter(prefix="/catalog", tags=["catalog"], responses=problem_responses(404, 422))
 
 # The catalog's content hash, so a client can pin the version a case runs under.
 VERSION_HEADER = "Catalog-Version"
@@ -77,7 +79,7 @@ def _catalog_or_404(region: str) -> Catalog:
     try:
         return load_catalog(region)
     except UnknownRegion as error:
-        raise HTTPException(status_code=404, detail=str(error)) from error
+        raise ApiProblem(404, str(error), reason="not_found", field="region") from error
 
 
 RegionPath = Annotated[str, Path(description="GB/T 2260 region code", examples=["510000"])]
@@ -135,6 +137,6 @@ def get_item(
     try:
         item = catalog.item(batch, seq)
     except UnknownItem as error:
-        raise HTTPException(status_code=404, detail=str(error)) from error
+        raise ApiProblem(404, str(error), reason="not_found", field="seq") from error
     response.headers[VERSION_HEADER] = catalog.version
     return CatalogItemPublic.from_item(item)

@@ -6,9 +6,10 @@ import base64
 
 from fastapi import APIRouter, Response
 
-from api.deps import Caller, Envelope, Services, require
+from api.deps import ENVELOPE_BODY, Caller, Envelope, Services, require
 from api.errors import ApiProblem
 from api.schemas import (
+    REPOSTED,
     AppendedPublic,
     BodyPublic,
     KeyPublic,
@@ -70,6 +71,8 @@ def keys(node: Services) -> KeysPublic:
     response_model=AppendedPublic,
     status_code=201,
     summary="append a signed key record (administrator or a peer region relaying)",
+    responses=REPOSTED,
+    openapi_extra=ENVELOPE_BODY,
 )
 def append_record(
     node: Services, caller: Caller, raw: Envelope, response: Response
