@@ -31,7 +31,7 @@ _BEARER = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
-def principal(request: Request, node: Services, _: BearerCredentials) -> Principal:
+def principal(request: Request, node: Services, _credentials: BearerCredentials) -> Principal:
     """The principal of the bearer token, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -29,33 +29,33 @@ from tests.support.api_node import BODY_OF, PRINCIPALS, ApiNode, api_node
 # on the case the rows read (510104-RS of this region, 320105-ZWFW of Jiangsu); `outsider`
 # (510000-ZWFW) and `away` (320105-RS) are bodies of this and another region not on it.
 MATRIX = """
-route                                    none bad revoked home outsider away window auditor peer admin
-GET /health                              200  200 200     200  200      200  200    200     200  200
-GET /catalog                             200  200 200     200  200      200  200    200     200  200
-GET /catalog/{region}                    200  200 200     200  200      200  200    200     200  200
-GET /catalog/{region}/{batch}/{seq}      200  200 200     200  200      200  200    200     200  200
-POST /cases                              401  401 401     201  201      422  201    403     403  403
-POST /cases/{case_id}/events             401  401 401     201  422      422  422    403     403  403
-POST /applicants                         401  401 401     201  201      201  201    403     403  403
-GET /cases                               401  401 401     200  200      200  200    200     403  200
-GET /cases/{case_id}                     401  401 401     200  403      403  200    200     403  200
-GET /cases/{case_id}?personal=true       401  401 401     200  403      403  200    403     403  403
-GET /cases/{case_id}/access              401  401 401     200  403      403  200    200     403  200
-GET /audit/events                        401  401 401     403  403      403  403    200     200  200
-GET /audit/cases/{case_id}               401  401 401     403  403      403  403    200     403  200
-POST /audit/verify                       401  401 401     403  403      403  403    202     403  202
-GET /audit/jobs/{job_id}                 401  401 401     403  403      403  403    200     403  200
-GET /audit/checkpoint                    200  200 200     200  200      200  200    200     200  200
-POST /audit/checkpoint                   401  401 401     403  403      403  403    403     403  200
-GET /audit/proof/inclusion               200  200 200     200  200      200  200    200     200  200
-GET /audit/proof/consistency             200  200 200     200  200      200  200    200     200  200
-GET /keys                                200  200 200     200  200      200  200    200     200  200
-POST /keys/records                       401  401 401     403  403      403  403    403     201  201
-GET /bodies                              200  200 200     200  200      200  200    200     200  200
-GET /bodies/{body_id}                    200  200 200     200  200      200  200    200     200  200
-POST /witness/add-checkpoint             404  404 404     404  404      404  404    404     404  404
-GET /witness/evidence                    401  401 401     403  403      403  403    200     403  200
-GET /witness/evidence/{evidence_id}      401  401 401     403  403      403  403    404     403  404
+route                               none bad revoked home outsider away window auditor peer admin
+GET /health                         200  200 200     200  200      200  200    200     200  200
+GET /catalog                        200  200 200     200  200      200  200    200     200  200
+GET /catalog/{region}               200  200 200     200  200      200  200    200     200  200
+GET /catalog/{region}/{batch}/{seq} 200  200 200     200  200      200  200    200     200  200
+POST /cases                         401  401 401     201  201      422  201    403     403  403
+POST /cases/{case_id}/events        401  401 401     201  422      422  422    403     403  403
+POST /applicants                    401  401 401     201  201      201  201    403     403  403
+GET /cases                          401  401 401     200  200      200  200    200     403  200
+GET /cases/{case_id}                401  401 401     200  403      403  200    200     403  200
+GET /cases/{case_id}?personal=true  401  401 401     200  403      403  200    403     403  403
+GET /cases/{case_id}/access         401  401 401     200  403      403  200    200     403  200
+GET /audit/events                   401  401 401     403  403      403  403    200     200  200
+GET /audit/cases/{case_id}          401  401 401     403  403      403  403    200     403  200
+POST /audit/verify                  401  401 401     403  403      403  403    202     403  202
+GET /audit/jobs/{job_id}            401  401 401     403  403      403  403    200     403  200
+GET /audit/checkpoint               200  200 200     200  200      200  200    200     200  200
+POST /audit/checkpoint              401  401 401     403  403      403  403    403     403  200
+GET /audit/proof/inclusion          200  200 200     200  200      200  200    200     200  200
+GET /audit/proof/consistency        200  200 200     200  200      200  200    200     200  200
+GET /keys                           200  200 200     200  200      200  200    200     200  200
+POST /keys/records                  401  401 401     403  403      403  403    403     201  201
+GET /bodies                         200  200 200     200  200      200  200    200     200  200
+GET /bodies/{body_id}               200  200 200     200  200      200  200    200     200  200
+POST /witness/add-checkpoint        404  404 404     404  404      404  404    404     404  404
+GET /witness/evidence               401  401 401     403  403      403  403    200     403  200
+GET /witness/evidence/{evidence_id} 401  401 401     403  403      403  403    404     403  404
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).

@@ -81,44 +81,48 @@ def modes(label: str) -> list[GenerationMode]:
 
 
 def fuzz(node: ApiNode, label: str, examples: int) -> None:
-    operation = OPERATIONS[label]
     for mode in modes(label):
-
-        @hypothesis.settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-            phases=[hypothesis.Phase.generate],
-        )
-        @given(
-            case=operation.as_strategy(generation_mode=mode),
-            principal=st.sampled_from(principals_for(label)),
-        )
-        def run(case: schemathesis.Case, principal: str) -> None:
-            headers = dict(case.headers or {})
-            if principal != "none":
-                headers["Authorization"] = f"Bearer {node.tokens[principal]}"
-            case.headers = headers
-            sent[label, mode] = sent.get((label, mode), 0) + 1
-            case.call_and_validate(
-                app=node.app,
-                checks=[
-                    not_a_server_error,
-                    status_code_conformance,
-                    content_type_conformance,
-                    response_schema_conformance,
-                    problem_names_its_reason,
-                ],
-            )
-
         try:
-            run()
+            fuzz_mode(node, label, mode, examples)
         except hypothesis.errors.Unsatisfiable:
             # Schemathesis finds nothing to negate (say, an unconstrained string in the path).
             if mode is GenerationMode.POSITIVE or sent.get((label, mode), 0):
                 raise
+
+
+def fuzz_mode(node: ApiNode, label: str, mode: GenerationMode, examples: int) -> None:
+    operation = OPERATIONS[label]
+
+    @hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        principal=st.sampled_from(principals_for(label)),
+    )
+    def run(case: schemathesis.Case, principal: str) -> None:
+        headers = dict(case.headers or {})
+        if principal != "none":
+            headers["Authorization"] = f"Bearer {node.tokens[principal]}"
+        case.headers = headers
+        sent[label, mode] = sent.get((label, mode), 0) + 1
+        case.call_and_validate(
+            app=node.app,
+            checks=[
+                not_a_server_error,
+                status_code_conformance,
+                content_type_conformance,
+                response_schema_conformance,
+                problem_names_its_reason,
+            ],
+        )
+
+    run()
 
 
 @pytest.mark.parametrize("label", list(OPERATIONS))
