@@ -81,6 +81,10 @@ async def envelope_bytes(request: Request) -> bytes:
             raise ApiProblem(
                 422, f"body is not JSON: {error}", reason="malformed", field="envelope"
             ) from error
+        except RecursionError as error:  # a few KiB of "[[[[" exhaust the parser's stack
+            raise ApiProblem(
+                422, "body is not JSON: nested too deeply", reason="malformed", field="envelope"
+            ) from error
         value = document.get("envelope") if isinstance(document, dict) else None
         if not isinstance(value, str):
             raise ApiProblem(
@@ -99,6 +103,7 @@ async def envelope_bytes(request: Request) -> bytes:
         415,
         f"send {MSGPACK} or application/json, not {content_type or 'nothing'}",
         reason="unsupported_media_type",
+        field="content-type",
     )
 
 
@@ -134,6 +139,7 @@ def json_content(request: Request) -> None:
             415,
             f"send application/json, not {content_type or 'nothing'}",
             reason="unsupported_media_type",
+            field="content-type",
         )
 
 

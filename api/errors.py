@@ -129,7 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # ("query", "channel") → "channel": the field as the caller named it.
         loc = [str(part) for part in first.get("loc", ())]
         if loc and loc[0] in {"body", "query", "path", "header"}:
-            loc = loc[1:]
+            loc = loc[1:] or loc  # the whole body (missing, not an object) is "body"
         where = ".".join(loc)
         if first.get("type") == "json_invalid":
             where = "body"

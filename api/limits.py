@@ -61,6 +61,7 @@ class BodySizeLimit:
             "status": 413,
             "detail": f"request bodies are limited to {self.max_bytes} bytes",
             "reason": "too_large",
+            "field": "body",
         }
         payload = json.dumps(problem).encode()
         await send(

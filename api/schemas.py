@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.application import Appended
 
@@ -43,6 +43,9 @@ REPOSTED: dict[int | str, dict[str, Any]] = {
 
 
 class ApplicantCreate(BaseModel):
+    # An unknown field is refused, never dropped: it may be personal data sent under a wrong name.
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=64)
     id_number: str = Field(min_length=1, max_length=32)
     phone: str = Field(default="", max_length=32)

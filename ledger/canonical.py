@@ -81,6 +81,8 @@ def decode(data: bytes) -> Any:
         )
     except MalformedEncoding:
         raise
+    except msgpack.StackError as error:  # its message is empty
+        raise MalformedEncoding(f"nesting deeper than {MAX_DEPTH}") from error
     except Exception as error:  # msgpack raises many types for bad input
         raise MalformedEncoding(f"not msgpack: {error}") from error
     if encode(value) != data:
