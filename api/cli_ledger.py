@@ -252,6 +252,7 @@ def _applicant_erase(args: argparse.Namespace) -> int:
         settings.resolved_database_url(),
         settings.data_dir,
         load_or_create_master_key(settings.data_dir),
+        schema=settings.database_schema or "public",  # where the node keeps it (bootstrap)
     )
     try:
         vault.erase(args.ref, now=datetime.now(UTC), reason=args.reason)

@@ -19,7 +19,11 @@ def _store(args: argparse.Namespace) -> Any:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     settings = Settings(**overrides)
-    return open_access_store(settings.resolved_database_url(), settings.data_dir)
+    return open_access_store(
+        settings.resolved_database_url(),
+        settings.data_dir,
+        schema=settings.database_schema or None,  # where the node looks tokens up (bootstrap)
+    )
 
 
 def _unknown_subject(args: argparse.Namespace, kind: str, subject: str) -> str | None:

@@ -46,6 +46,7 @@ __all__ = [
     "applicant_ref",
     "commit",
     "commitments",
+    "find_personal_data",
     "is_applicant_ref",
     "mask_id_number",
     "mask_name",
@@ -254,6 +255,26 @@ def validate_personal_data(fields: Mapping[str, str]) -> PersonalData:
         phone=fields.get("phone", ""),
         address=fields.get("address", ""),
     )
+
+
+# --- free text --------------------------------------------------------------------------------
+
+# What free text must not carry in clear: a resident ID number (with a valid check digit) or a
+# mainland mobile number. A heuristic, not a guarantee: names cannot be recognised this way
+# (docs/threat-model.md says so).
+_ID_LIKE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+_MOBILE_LIKE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+
+
+def find_personal_data(text: str) -> str | None:
+    """What personal data ``text`` carries in clear ("a resident ID number", "a phone
+    number"), or None."""
+    for found in _ID_LIKE.findall(text):
+        if ric.calc_check_digit(found.upper()) == found[17].upper():  # stdnum takes all 18
+            return "a resident ID number"
+    if _MOBILE_LIKE.search(text):
+        return "a phone number"
+    return None
 
 
 # --- references and commitments -------------------------------------------------------------

@@ -32,13 +32,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stdnum.cn.ric import calc_check_digit
-
 from ledger.catalog import CatalogItem
 from ledger.envelope import Envelope
 from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, StepNotAllowed
 from ledger.keys import BodyView, CatalogVersions, KeyRegistry
-from ledger.personal import APPLICANT_REF_PREFIX, is_applicant_ref
+from ledger.personal import APPLICANT_REF_PREFIX, find_personal_data, is_applicant_ref
 from ledger.personal import FIELDS as PERSONAL_FIELDS
 
 ALL_CHANNELS = frozenset({"online", "proxy", "direct"})
@@ -183,19 +181,10 @@ def _malformed(spec: Field, rule: str, where: str = "") -> MalformedEncoding:
     return MalformedEncoding(f"{place} {rule}", field=place)
 
 
-# What free text must not carry in clear: a resident ID number (with a valid check digit) or a
-# mainland mobile number. A heuristic, not a guarantee: names cannot be recognised this way
-# (docs/threat-model.md says so).
-_ID_LIKE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
-_MOBILE_LIKE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
-
-
 def _refuse_personal_data(spec: Field, text: str, where: str = "") -> None:
-    for found in _ID_LIKE.findall(text):
-        if calc_check_digit(found.upper()) == found[17].upper():  # stdnum takes all 18
-            raise _malformed(spec, "must not carry a resident ID number in clear", where)
-    if _MOBILE_LIKE.search(text):
-        raise _malformed(spec, "must not carry a phone number in clear", where)
+    found = find_personal_data(text)
+    if found is not None:
+        raise _malformed(spec, f"must not carry {found} in clear", where)
 
 
 def _check_text(spec: Field, value: object) -> None:

@@ -30,7 +30,12 @@ from api.schemas import (
 from ledger.domain import Case
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
-from ledger.personal import PersonalDataError, commitments, validate_personal_data
+from ledger.personal import (
+    PersonalDataError,
+    commitments,
+    find_personal_data,
+    validate_personal_data,
+)
 from ledger.reports import case_timeline
 
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
@@ -219,6 +224,11 @@ def read_applicant(
     if not purpose.strip():
         raise ApiProblem(
             422, "say why you read personal data (purpose)", reason="malformed", field="purpose"
+        )
+    found = find_personal_data(purpose)
+    if found is not None:  # the access log shows the purpose to auditors, not on the case
+        raise ApiProblem(
+            422, f"the purpose must not carry {found} in clear", reason="malformed", field="purpose"
         )
     signed = _signed_applicant(node, case.id)
     assert signed is not None  # a stored case opened with a checked `received` body

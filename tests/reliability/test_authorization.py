@@ -12,6 +12,7 @@ To add a route: add its row to ``MATRIX`` (and the doc), and a request to ``REQU
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from api.cli import main
 from tests.support.api_node import BODY_OF, PRINCIPALS, ApiNode, api_node
 
 # Columns: the principal kinds of tests/support/api_node.py. `home` and `window` are bodies
@@ -312,3 +314,36 @@ def test_a_body_lists_only_its_own_cases(fixture: Fixture) -> None:
     assert node.get("/cases", "away", body="510104-RS").status_code == 403
     mine = node.get("/cases", "home", page_size=200).json()["cases"]
     assert str(fixture.case_id) in {c["case_id"] for c in mine}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def configured_node(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ApiNode]:
+    """A node on SQLite, or on PostgreSQL in its own schema, with the CLI configured alike."""
+    url, schema = "", None
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        schema = request.getfixturevalue("postgres_schema")
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", url)
+    monkeypatch.setenv("TONGBAN_DATABASE_SCHEMA", schema or "")
+    with api_node(tmp_path, database_url=url, schema=schema) as node:
+        yield node
+
+
+def test_tokens_the_cli_creates_and_revokes_are_the_nodes(
+    configured_node: ApiNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by this test: with ``TONGBAN_DATABASE_SCHEMA`` set, ``tongban token`` used the
+    public schema, so the node never saw the tokens it created, nor their revocation."""
+    node = configured_node
+    data_dir = ["--data-dir", str(node.data_dir)]
+    assert main(["token", "create", "--auditor", "cli-auditor", *data_dir]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert node.client.get("/audit/events", headers=headers).status_code == 200
+    assert main(["token", "list", *data_dir]) == 0
+    assert "cli-auditor" in capsys.readouterr().out
+    assert main(["token", "revoke", token, *data_dir]) == 0
+    refused = node.client.get("/audit/events", headers=headers)
+    assert (refused.status_code, refused.json()["reason"]) == (401, "unauthenticated")
