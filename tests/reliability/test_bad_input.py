@@ -33,7 +33,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiNode]:
 
 
 def refused(
-    node: ApiNode, send: Callable[[], httpx.Response], status: int, reason: str, field: str
+    node: ApiNode,
+    send: Callable[[], httpx.Response],
+    status: int,
+    reason: str,
+    field: str | None,
 ) -> dict[str, Any]:
     """Send; assert the problem's status, reason and field, and that nothing was stored."""
     before = node.stored()
@@ -299,3 +303,15 @@ def test_path_and_query_that_do_not_parse(node: ApiNode) -> None:
     refused(node, lambda: node.get("/cases", "home", page="one"), 422, "malformed", "page")
     refused(node, lambda: node.get("/catalog/510000/x/1"), 422, "malformed", "batch")
     refused(node, lambda: node.get("/catalog/999999"), 404, "not_found", "region")
+
+
+def test_unknown_paths_and_methods(node: ApiNode) -> None:
+    """Starlette's own refusals carry a reason too (found by this suite: they had none)."""
+    refused(node, lambda: node.get("/nothing-here", "home"), 404, "not_found", None)
+    refused(
+        node,
+        lambda: node.client.delete("/cases", headers=node.headers("home")),
+        405,
+        "method_not_allowed",
+        None,
+    )
