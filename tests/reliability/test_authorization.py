@@ -25,7 +25,13 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from api.cli import main
-from tests.support.api_node import BODY_OF, PRINCIPALS, ApiNode, api_node
+from tests.support.api_node import (
+    BODY_OF,
+    PRINCIPALS,
+    ApiNode,
+    api_node,
+    configured_api_node,
+)
 
 # Columns: the principal kinds of tests/support/api_node.py. `home` and `window` are bodies
 # on the case the rows read (510104-RS of this region, 320105-ZWFW of Jiangsu); `outsider`
@@ -320,15 +326,7 @@ def test_a_body_lists_only_its_own_cases(fixture: Fixture) -> None:
 def configured_node(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ApiNode]:
-    """A node on SQLite, or on PostgreSQL in its own schema, with the CLI configured alike."""
-    url, schema = "", None
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        schema = request.getfixturevalue("postgres_schema")
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", url)
-    monkeypatch.setenv("TONGBAN_DATABASE_SCHEMA", schema or "")
-    with api_node(tmp_path, database_url=url, schema=schema) as node:
-        yield node
+    yield from configured_api_node(request.param, request, tmp_path, monkeypatch)
 
 
 def test_tokens_the_cli_creates_and_revokes_are_the_nodes(

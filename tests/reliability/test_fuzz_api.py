@@ -57,6 +57,18 @@ def problem_names_its_reason(
     return None
 
 
+def bounded(examples: int) -> hypothesis.settings:
+    """Exactly ``examples`` generated inputs, the same on every run (no shrinking database)."""
+    return hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
+
+
 def principals_for(label: str) -> list[str]:
     """Those the matrix lets through on this route (so the handler runs), and no one."""
     row = EXPECTED.get(label, {})
@@ -97,14 +109,7 @@ def fuzz(node: ApiNode, label: str, examples: int) -> None:
 def fuzz_mode(node: ApiNode, label: str, mode: GenerationMode, examples: int) -> None:
     operation = OPERATIONS[label]
 
-    @hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-        phases=[hypothesis.Phase.generate],
-    )
+    @bounded(examples)
     @given(
         case=operation.as_strategy(generation_mode=mode),
         principal=st.sampled_from(principals_for(label)),
@@ -220,14 +225,7 @@ def post_signed(node: ApiNode, case_id: uuid.UUID, step: str, body: dict[str, An
 def fuzz_signed(node: ApiNode, examples: int) -> None:
     case_id = node.proxy_case()
 
-    @hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-        phases=[hypothesis.Phase.generate],
-    )
+    @bounded(examples)
     @given(data=st.data(), step=st.sampled_from(["received", *TEMPLATES]))
     def run(data: st.DataObject, step: str) -> None:
         if step == "received":

@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import uuid
@@ -29,7 +30,7 @@ import pytest
 from api.cli import main
 from ledger.audit import verify_ledger
 from tests.reliability.test_authorization import EXPECTED, REQUESTS, Fixture
-from tests.support.api_node import APPLICANT, PRINCIPALS, ApiNode, api_node
+from tests.support.api_node import APPLICANT, PRINCIPALS, ApiNode, configured_api_node
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.json"
 # Principals not on the case the requests read (``home`` and ``window`` are on it).
@@ -103,16 +104,11 @@ def _ref_of(api: ApiNode, case_id: uuid.UUID) -> str:
 def node(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Node]:
-    url, schema = "", None
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        schema = request.getfixturevalue("postgres_schema")
-    # The CLI reads the same configuration as the node (TONGBAN_*).
-    env = {"TONGBAN_DATABASE_URL": url, "TONGBAN_DATABASE_SCHEMA": schema or ""}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with api_node(tmp_path, database_url=url, schema=schema) as api:
+    for api in configured_api_node(request.param, request, tmp_path, monkeypatch):
         case_id = api.proxy_case(APPLICANT)
+        env = {
+            name: os.environ[name] for name in ("TONGBAN_DATABASE_URL", "TONGBAN_DATABASE_SCHEMA")
+        }
         yield Node(api, case_id, _ref_of(api, case_id), env)
 
 

@@ -250,6 +250,22 @@ def _digest(rows: list[str]) -> tuple[int, str]:
     return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
+def configured_api_node(
+    backend: str, request: Any, tmp_path: Path, monkeypatch: Any
+) -> Iterator[ApiNode]:
+    """For a fixture parametrized over ``sqlite``/``postgres``: the node, on PostgreSQL in a
+    fresh schema (``postgres_schema``), with ``TONGBAN_*`` set so the CLI opens the same
+    stores."""
+    url, schema = "", None
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        schema = request.getfixturevalue("postgres_schema")
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", url)
+    monkeypatch.setenv("TONGBAN_DATABASE_SCHEMA", schema or "")
+    with api_node(tmp_path, database_url=url, schema=schema) as node:
+        yield node
+
+
 @contextmanager
 def api_node(
     data_dir: Path, *, database_url: str = "", schema: str | None = None
