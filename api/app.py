@@ -11,7 +11,7 @@ from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import audit, cases, catalog, health, keys, witness
+from api.routes import audit, cases, catalog, health, keys, licenses, witness
 from api.transparency_daemon import WitnessPusher
 
 
@@ -53,4 +53,5 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(keys.router)
     app.include_router(witness.router)
+    app.include_router(licenses.router)
     return app
