@@ -86,6 +86,7 @@ from licenses.verify import Verdict, verify_license
 
 __all__ = [
     "STATUS_ACTIONS",
+    "check_status_list",
     "LicenseConflict",
     "LicenseForbidden",
     "LicenseNotFound",
@@ -252,6 +253,28 @@ def sign_trust_list(
         license_keys=trust_list_from_registry(registry, region, issuer_codes),
         recognition=[Recognition(t, frozenset(r)) for t, r in recognition.items()],
     )
+
+
+def check_status_list(registry: KeyRegistry, raw: bytes) -> SignedStatusList:
+    """A status list verified under the node key its ``kid`` names: a node key of the region
+    its ``issuer`` ledger belongs to, in ``registry`` (whose roots are pinned), valid when the
+    list was signed (docs/license-offline.md §1.4). Raises ``StatusListRejected``."""
+    status_list = parse_status_list(raw)
+    info = registry.keys.get(status_list.key_id)
+    region = status_list.issuer.rpartition("/")[2]
+    if info is None or info.role != NODE or info.region != region:
+        raise StatusListRejected(
+            "wrong_key",
+            f"kid {status_list.key_id} is not a node key of region {region} known here "
+            "(fetch the region's keys first)",
+            field="kid",
+        )
+    try:
+        info.check_valid_at(status_list.issued_at)
+    except LedgerError as error:
+        raise StatusListRejected("wrong_key", error.detail, field="kid") from None
+    status_list.verify(info.public_key)
+    return status_list
 
 
 class LicenseService:
@@ -552,23 +575,8 @@ class LicenseService:
 
     def check_peer_status_list(self, raw: bytes) -> SignedStatusList:
         """A peer's status list, verified under its node key in this node's key registry."""
-        status_list = parse_status_list(raw)
         self.ledger.refresh_registry()
-        info = self.ledger.registry.keys.get(status_list.key_id)
-        region = status_list.issuer.rpartition("/")[2]
-        if info is None or info.role != NODE or info.region != region:
-            raise StatusListRejected(
-                "wrong_key",
-                f"kid {status_list.key_id} is not a node key of region {region} known here "
-                "(fetch the region's keys first)",
-                field="kid",
-            )
-        try:
-            info.check_valid_at(status_list.issued_at)
-        except LedgerError as error:
-            raise StatusListRejected("wrong_key", error.detail, field="kid") from None
-        status_list.verify(info.public_key)
-        return status_list
+        return check_status_list(self.ledger.registry, raw)
 
     def keep_peer_status_list(self, raw: bytes) -> SignedStatusList:
         status_list = self.check_peer_status_list(raw)
