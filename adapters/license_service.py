@@ -86,7 +86,6 @@ from licenses.verify import Verdict, verify_license
 
 __all__ = [
     "STATUS_ACTIONS",
-    "check_status_list",
     "LicenseConflict",
     "LicenseForbidden",
     "LicenseNotFound",
@@ -95,6 +94,7 @@ __all__ = [
     "LicenseServiceError",
     "LicenseView",
     "Reader",
+    "check_status_list",
     "sign_trust_list",
     "trust_list_from_registry",
 ]
@@ -518,6 +518,10 @@ class LicenseService:
                 "forbidden", f"the event is signed for {envelope.body_id}", field="actor.body"
             )
         event, _ = self._issued_event(identifier)
+        if event.body_id != body:
+            raise LicenseForbidden(
+                "forbidden", f"{identifier} is {event.body_id}'s to change", field="actor.body"
+            )
         appended = self.ledger.append_license_event(event_raw)
         self.status_list(event.body["status"]["list"])  # fresh at once
         return appended
@@ -746,19 +750,20 @@ class LicenseService:
         if issuer:
             scope = ("metadata", "face", "document")
         elif grant_raw is not None:
-            grant = self._admit(identifier, reader, grant_raw)
+            try:
+                grant = self._admit(identifier, reader, grant_raw)
+            except GrantRejected as refused:
+                # A refused lookup is a lookup too: the holder sees who tried.
+                self._log(identifier, reader, purpose, f"refused:{refused.reason}", "")
+                raise
             scope = grant.scope
         if not issuer:
-            self.store.record_use(
-                LicenseUse(
-                    identifier,
-                    reader.kind,
-                    reader.subject,
-                    grant.purpose if grant else (purpose or "status"),
-                    ",".join(scope) or "status",
-                    grant.grant_id if grant else "",
-                    datetime.now(UTC).isoformat(),
-                )
+            self._log(
+                identifier,
+                reader,
+                grant.purpose if grant else purpose,
+                ",".join(scope) or "status",
+                grant.grant_id if grant else "",
             )
         if not scope:
             return view
@@ -774,6 +779,14 @@ class LicenseService:
             face=dict(document.face) if "face" in scope else None,
             document=document.raw if "document" in scope else None,
             grant_uses_left=left,
+        )
+
+    def _log(self, identifier: str, reader: Reader, purpose: str, scope: str, grant: str) -> None:
+        when = datetime.fromtimestamp(self.clock() / 1_000_000, UTC).isoformat()
+        self.store.record_use(
+            LicenseUse(
+                identifier, reader.kind, reader.subject, purpose or "status", scope, grant, when
+            )
         )
 
     def _document(self, identifier: str) -> LicenseDocument:

@@ -10,7 +10,7 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
 
     T=.venv/bin/tongban
     $T demo --cases 20 --seed 1 --data-dir var/sc                   # Sichuan: the demo node
-    K=var/sc/demo-keys
+    K=var/sc/demo-keys; S=http://127.0.0.1:8000; J=http://127.0.0.1:8001
     $T keys generate rs-license.key                                 # 锦江区人社局's license key
     $T keys certify-license-key --data-dir var/sc --root-key $K/root-510000.key \
         --body-id 510104-RS --license-key rs-license.key
@@ -22,32 +22,33 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
     $T license trust-list publish --data-dir var/js --root-key $K/root-320000.key \
         --accept 11100000TB0000010H001=320000,510000
     JS_PEER=$($T token create --data-dir var/sc --peer 320000 | jq -r .token)
+    RS=$(jq -r '.bodies."510104-RS"' $K/tokens.json)
     $T serve --data-dir var/sc --port 8000 &
     $T serve --data-dir var/js --port 8001 &
-    $T license fetch --data-dir var/js --server http://127.0.0.1:8000 --list 510000-1
-    # the README's proxy case, up to the decision and the mail back (W, H, P as there) ...
-    LIC=$($T license id --case $CASE --type 11100000TB0000010H001 --issuer-code 11510104MB0000123N)
+    $T license fetch --data-dir var/js --server $S --list 510000-1   # keys, trust, status
+    # the README's proxy case up to `case arrive $CASE $P` (W, H, P as there), then:
+    LIC=$($T license id --case $CASE --type 11100000TB0000010H001 \
+        --issuer-code 11510104MB0000123N)
     $T case deliver $CASE $P --method at_window --result-ref $LIC
     $T license issue $CASE --identifier $LIC $H --license-key rs-license.key \
-        --face card_no=A12345678 --out-dir lic                     # lic/<serial>.{license,txt,png}
-    TEXT=$($T license scan lic/*.png)                              # the TB1: text, from the image
-    $T license verify "$TEXT" --online http://127.0.0.1:8001       # valid (exit 0)
-    $T license trust-list get --server http://127.0.0.1:8000 --out sc-trust.bin
-    $T license trust-list get --server http://127.0.0.1:8001 --out js-trust.bin
-    $T license status-list get --server http://127.0.0.1:8000 --list 510000-1 --out sc-status.bin
+        --face card_no=A12345678 --out-dir lic               # lic/<serial>.{license,txt,png}
+    TEXT=$($T license scan lic/*.png)                        # the TB1: text, from the image
+    $T license verify "$TEXT" --online $J                    # valid (exit 0)
+    $T license trust-list get --server $S --out sc-trust.bin
+    $T license trust-list get --server $J --out js-trust.bin
+    $T license status-list get --server $S --list 510000-1 --out sc-status.bin
     OFF="--offline --data-dir var/js --trust-list sc-trust.bin --trust-list js-trust.bin"
-    $T license verify "$TEXT" $OFF --status-list sc-status.bin     # valid, no network
-    $T license show $LIC --server http://127.0.0.1:8000 --token $JS_PEER   # status only
-    RS=$(jq -r '.bodies."510104-RS"' $K/tokens.json)
-    $T license grant $LIC --server http://127.0.0.1:8000 --token $RS --holder-id 11010519491231002X \
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid, no network
+    $T license show $LIC --server $S --token $JS_PEER        # status only
+    $T license grant $LIC --server $S --token $RS --holder-id 11010519491231002X \
         --audience-region 320000 --scope metadata,face --purpose 就业登记核验 --out grant.txt
-    $T license show $LIC --server http://127.0.0.1:8000 --token $JS_PEER --grant grant.txt  # 张三 ...
-    $T license uses $LIC --server http://127.0.0.1:8000 --token $RS       # both reads, by 320000
+    $T license show $LIC --server $S --token $JS_PEER --grant grant.txt   # 张三, card_no ...
+    $T license uses $LIC --server $S --token $RS             # both reads, by 320000
     $T license revoke $LIC $H --reason 挂失补办
-    $T license verify "$TEXT" --online http://127.0.0.1:8001       # exit 1: revoked
-    $T license verify "$TEXT" $OFF --status-list sc-status.bin     # valid: the cached list is old
-    $T license status-list get --server http://127.0.0.1:8000 --list 510000-1 --out sc-status.bin
-    $T license verify "$TEXT" $OFF --status-list sc-status.bin     # exit 1: revoked
+    $T license verify "$TEXT" --online $J                    # exit 1: revoked
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid: the cached list is old
+    $T license status-list get --server $S --list 510000-1 --out sc-status.bin
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # exit 1: revoked
 """
 
 from __future__ import annotations
