@@ -32,6 +32,7 @@ from api.client import TongbanClient
 from api.license_client import IssuedLicense, change_status, identifier_for, issue_license
 from ledger import canonical
 from ledger.admin import RegistryClerk
+from ledger.audit import verify_ledger
 from ledger.licensing import license_stream_id
 from ledger.suites import Ed25519Signer
 from ledger.workflow import CaseWorkflow
@@ -760,3 +761,17 @@ def test_reading_licenses_refuses_bad_identifiers(regions: Regions) -> None:
     missing = regions.sc.call("GET", f"/licenses/{unknown}", "peer")
     assert (missing.status_code, missing.json()["reason"]) == (404, "unknown_license")
     assert regions.sc.call("GET", f"/licenses/{unknown}").status_code == 401
+
+
+def test_documents_are_stored_encrypted_and_erasable(regions: Regions, tmp_path: Path) -> None:
+    issued = regions.issue()
+    sqlite_file = tmp_path / "sc" / "licenses.sqlite3"
+    if sqlite_file.exists():  # the SQLite variant: no holder data in clear on disk
+        assert HOLDER["id_number"].encode() not in sqlite_file.read_bytes()
+    regions.sc.licenses.store.erase_documents(issued.identifier, now=datetime.now(UTC))
+    erased = regions.sc.call("GET", f"/licenses/{issued.identifier}", "510104-RS")
+    assert (erased.status_code, erased.json()["reason"]) == (404, "erased")
+    status = regions.sc.call("GET", f"/licenses/{issued.identifier}", "peer")
+    assert status.status_code == 200 and status.json()["status"] == "valid"
+    assert verify_ledger(regions.world.app).ok  # every signature still verifies
+    assert regions.verify(issued.compact)["valid"] is True
