@@ -26,7 +26,21 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
     $T serve --data-dir var/sc --port 8000 &
     $T serve --data-dir var/js --port 8001 &
     $T license fetch --data-dir var/js --server $S --list 510000-1   # keys, trust, status
-    # the README's proxy case up to `case arrive $CASE $P` (W, H, P as there), then:
+    echo "申请表" > form.txt
+    W="--server $S --demo var/sc --as 320105-zwfw-01"    # 南京建邺 window
+    H="--server $S --demo var/sc --as 510104-rs-01"      # 成都锦江 人社局
+    P="--server $S --demo var/sc --as 320105-zwfw-02"    # the window again
+    CASE=$($T case receive $W --item 510000/2/23 --channel proxy \
+        --home-body 510104-RS --jurisdiction 510104 \
+        --applicant-name 张三 --applicant-id 11010519491231002X \
+        --material 申请表=form.txt | jq -r .case_id)
+    $T case check   $CASE $W
+    $T case mail    $CASE $W --leg window_to_home --tracking EMS1000000001CN
+    $T case arrive  $CASE $H
+    $T case accept  $CASE $H
+    $T case decide  $CASE $H --result approved --basis 社会保障卡管理办法
+    $T case mail    $CASE $H --leg home_to_window --tracking EMS1000000002CN
+    $T case arrive  $CASE $P
     LIC=$($T license id --case $CASE --type 11100000TB0000010H001 \
         --issuer-code 11510104MB0000123N)
     $T case deliver $CASE $P --method at_window --result-ref $LIC
@@ -340,6 +354,7 @@ def test_the_license_walkthrough_across_two_regions(
         assert [(u["subject"], u["scope"], u["purpose"]) for u in uses] == [
             ("320000", "status", "status"),
             ("320000", "metadata,face", "就业登记核验"),
+            ("320000", "refused:grant_used_up", "status"),  # refused lookups are logged too
         ]
         assert HOLDER_ID not in json.dumps(uses, ensure_ascii=False)
 
