@@ -78,13 +78,7 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         )
         return 1
     except Refused as refused:
-        field = f" (field {refused.field})" if refused.field else ""
-        print(
-            f"tongban: refused {refused.status} {refused.reason}{field}: "
-            f"{refused.problem.get('detail', '')}",
-            file=sys.stderr,
-        )
-        return 1
+        return report_refused(refused)
     except ClientError as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 1
@@ -92,6 +86,17 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         print(f"tongban: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def report_refused(refused: Refused) -> int:
+    """``tongban: refused STATUS REASON (field F): detail`` on stderr; exit code 1."""
+    field = f" (field {refused.field})" if refused.field else ""
+    print(
+        f"tongban: refused {refused.status} {refused.reason}{field}: "
+        f"{refused.problem.get('detail', '')}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _materials(values: list[str]) -> list[tuple[str, bytes]]:

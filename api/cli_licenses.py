@@ -13,7 +13,6 @@ import argparse
 import base64
 import json
 import os
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -24,7 +23,7 @@ from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.license_service import check_status_list, sign_trust_list
 from adapters.peers import http_fetch
-from api.cli_client import client_from_args, connection_options
+from api.cli_client import client_from_args, connection_options, report_refused
 from api.cli_common import EXIT_USAGE, fail, guarded
 from api.cli_ledger import _settings
 from api.client import ClientError, Refused
@@ -71,13 +70,7 @@ def _client_call(action: Callable[[], int]) -> int:
     try:
         return action()
     except Refused as refused:
-        field = f" (field {refused.field})" if refused.field else ""
-        print(
-            f"tongban: refused {refused.status} {refused.reason}{field}: "
-            f"{refused.problem.get('detail', '')}",
-            file=sys.stderr,
-        )
-        return 1
+        return report_refused(refused)
     except ClientError as error:
         return fail(str(error), 1)
     except (KeyFileError, OSError, ValueError, LicenseError) as error:

@@ -775,3 +775,26 @@ def test_documents_are_stored_encrypted_and_erasable(regions: Regions, tmp_path:
     assert status.status_code == 200 and status.json()["status"] == "valid"
     assert verify_ledger(regions.world.app).ok  # every signature still verifies
     assert regions.verify(issued.compact)["valid"] is True
+
+
+def test_racing_requests_for_one_status_entry_give_it_to_one_license(regions: Regions) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adapters.license_store import StatusIndexTaken
+
+    store = regions.sc.licenses.store
+
+    def hold(n: int) -> str:
+        identifier = identifier_for(uuid.uuid4(), CARD, RS_USCC).text
+        try:
+            store.hold_index("510000-1", 4242, identifier, "510104-RS")
+        except StatusIndexTaken:
+            return "taken"
+        return identifier
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(hold, range(16)))
+    winners = [outcome for outcome in outcomes if outcome != "taken"]
+    assert len(winners) == 1
+    assert store.index_of(winners[0]) == ("510000-1", 4242, "510104-RS")
+    assert 4242 in store.taken_indexes("510000-1")
