@@ -451,7 +451,9 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
     qr.add_argument("license", help="the TB1: text or a file holding it")
     qr.add_argument("--out", required=True)
     qr.set_defaults(handler=guarded(_qr))
-    scan = group.add_parser("scan", help="read the text of a QR code image (PNG)")
+    scan = group.add_parser(
+        "scan", help="read the text of a QR code image (PNG; needs OpenCV, the dev extra)"
+    )
     scan.add_argument("image")
     scan.set_defaults(handler=guarded(_scan))
 
