@@ -798,3 +798,22 @@ def test_racing_requests_for_one_status_entry_give_it_to_one_license(regions: Re
     assert len(winners) == 1
     assert store.index_of(winners[0]) == ("510000-1", 4242, "510104-RS")
     assert 4242 in store.taken_indexes("510000-1")
+
+
+def test_license_events_cannot_bypass_the_service_through_the_case_routes(
+    regions: Regions,
+) -> None:
+    case_id, identifier = regions.delivered_case()
+    event, _ = _issuance(regions, regions.client("rs-001"), case_id, identifier)
+    before = regions.world.app.store.max_index()
+    for path in (f"/cases/{license_stream_id(identifier)}/events", "/cases"):
+        answer = regions.sc.call(
+            "POST",
+            path,
+            "510104-RS",
+            content=event,
+            headers={"Content-Type": "application/msgpack"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert (answer.json()["reason"], answer.json()["field"]) == ("illegal_step", "type")
+    assert regions.world.app.store.max_index() == before
