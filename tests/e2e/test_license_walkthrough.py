@@ -370,3 +370,12 @@ def test_the_license_walkthrough_across_two_regions(
             1,
             {"valid": False, "primary": "revoked", "failed": ["revoked"]},
         )
+
+
+def test_the_readme_shows_exactly_these_commands() -> None:
+    doc = __doc__ or ""
+    commands = doc[doc.index("    T=.venv/bin/tongban") :].rstrip()
+    block = "\n".join(line.removeprefix("    ") for line in commands.splitlines())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Licenses across two regions") :]
+    assert f"```sh\n{block}\n```" in section
