@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from adapters.sqlstore import Connect, SqlStore, connector_for
 
 __all__ = [
+    "DocumentConflict",
     "DocumentErased",
     "LicenseStore",
     "LicenseStoreError",
@@ -62,6 +63,10 @@ class StatusIndexTaken(LicenseStoreError):
         self.list_id = list_id
         self.index = index
         self.holder = holder
+
+
+class DocumentConflict(LicenseStoreError):
+    """Another document of that kind is already stored for the license."""
 
 
 class DocumentErased(LicenseStoreError):
@@ -240,7 +245,7 @@ class LicenseStore(SqlStore):
             if not _integrity(error):
                 raise
             if self.document(identifier, kind) != raw:
-                raise LicenseStoreError(
+                raise DocumentConflict(
                     f"another {kind} document of {identifier} is stored"
                 ) from None
 

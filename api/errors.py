@@ -22,7 +22,7 @@ from adapters.license_service import (
     LicenseNotFound,
     LicenseServiceError,
 )
-from adapters.license_store import LicenseStoreError
+from adapters.license_store import DocumentConflict
 from ledger.catalog import CatalogError
 from ledger.errors import (
     ConflictError,
@@ -167,10 +167,9 @@ def install_error_handlers(app: FastAPI) -> None:
     ) -> JSONResponse:
         return problem(422, error.detail, reason=error.reason, field=error.field)
 
-    @app.exception_handler(LicenseStoreError)
-    async def _license_store(_: Request, error: LicenseStoreError) -> JSONResponse:
-        log.error("license store: %s", error)
-        return problem(409, str(error), reason="conflict")
+    @app.exception_handler(DocumentConflict)
+    async def _document_conflict(_: Request, error: DocumentConflict) -> JSONResponse:
+        return problem(409, str(error), reason="conflict", field="document")
 
     @app.exception_handler(CatalogError)
     async def _catalog(_: Request, error: CatalogError) -> JSONResponse:

@@ -817,3 +817,22 @@ def test_license_events_cannot_bypass_the_service_through_the_case_routes(
         assert answer.status_code == 422, answer.text
         assert (answer.json()["reason"], answer.json()["field"]) == ("illegal_step", "type")
     assert regions.world.app.store.max_index() == before
+
+
+def test_reposting_an_issuance_is_idempotent(regions: Regions) -> None:
+    case_id, identifier = regions.delivered_case()
+    event, draft = _issuance(regions, regions.client("rs-001"), case_id, identifier)
+    first = _post_issuance(regions, event, draft)
+    assert first.status_code == 201, first.text
+    again = _post_issuance(regions, event, draft)
+    assert again.status_code == 200 and again.json()["index"] == first.json()["index"]
+    assert again.json()["created"] is False
+    issued = _tampered(draft, issuance_index=first.json()["index"])  # the old signature: refused
+    answer = regions.sc.call(
+        "PUT",
+        f"/licenses/{identifier}/document",
+        "510104-RS",
+        json={"document": base64.b64encode(issued).decode()},
+    )
+    assert (answer.status_code, answer.json()["reason"]) == (422, "bad_signature")
+    assert regions.sc.licenses.store.document(identifier, "issued") is None
