@@ -19,6 +19,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.license_service import check_status_list, sign_trust_list
@@ -28,7 +30,7 @@ from api.cli_common import EXIT_USAGE, fail, guarded
 from api.cli_ledger import _settings
 from api.client import ClientError, Refused
 from api.license_client import change_status, identifier_for, issue_license
-from licenses.compact import decode_compact
+from licenses.compact import CompactRejected, decode_compact
 from licenses.errors import LicenseError
 from licenses.qr import decode_qr_png, qr_png, qr_version
 from licenses.status import SignedStatusList, StatusListRejected
@@ -71,8 +73,8 @@ def _client_call(action: Callable[[], int]) -> int:
         return action()
     except Refused as refused:
         return report_refused(refused)
-    except ClientError as error:
-        return fail(str(error), 1)
+    except (ClientError, httpx.HTTPError) as error:
+        return fail(f"{error}", 1)
     except (KeyFileError, OSError, ValueError, LicenseError) as error:
         return fail(str(error), EXIT_USAGE)
 
@@ -150,8 +152,6 @@ def _status_change(action: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _reader(args: argparse.Namespace) -> Any:
-    import httpx
-
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     return httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=30)
 
@@ -244,7 +244,10 @@ def _qr(args: argparse.Namespace) -> int:
     text = _presented(args.license)
     if not isinstance(text, str):
         return fail("give the compact TB1: text or a file holding it")
-    decode_compact(text)
+    try:
+        decode_compact(text)
+    except CompactRejected as error:
+        return fail(f"not a compact license: {error}")
     Path(args.out).write_bytes(qr_png(text))
     print(json.dumps({"file": args.out, "qr_version": qr_version(text), "chars": len(text)}))
     return 0
@@ -355,15 +358,21 @@ def _fetch(args: argparse.Namespace) -> int:
     assert services.licenses is not None
     try:
         print(json.dumps(services.licenses.fetch_peer(args.server, args.list or ())))
-    except (TrustListRejected, StatusListRejected) as error:
+    except (TrustListRejected, StatusListRejected, OSError) as error:
         return fail(f"refused: {error}", 1)
     return 0
 
 
 def _get(path: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        return _client_call(lambda: fetch(args))
+
+    def fetch(args: argparse.Namespace) -> int:
         url = args.server.rstrip("/") + path.format(**vars(args))
-        raw = http_fetch(url)
+        try:
+            raw = http_fetch(url)
+        except OSError as error:
+            return fail(str(error), 1)
         Path(args.out).write_bytes(raw)
         if "status-lists" in path:
             from licenses.status import parse_status_list
