@@ -310,7 +310,7 @@ class LicenseService:
     def own_list(self, list_id: str) -> bool:
         """Whether ``list_id`` is one of this node's lists (``<region>-<n>``, n ≥ 1)."""
         prefix, _, number = list_id.rpartition("-")
-        return prefix == self.region and number.isdigit() and int(number) >= 1
+        return prefix == self.region and number.isdigit() and not number.startswith("0")
 
     def _stream(self, identifier: str) -> License:
         stream: object = self.ledger.repository.get(license_stream_id(identifier))
@@ -541,7 +541,9 @@ class LicenseService:
     def status_list(self, list_id: str) -> bytes:
         """The newest signed version of one of this node's lists, re-signed (next version) if
         the ledger changed it or less than a quarter of its lifetime is left."""
-        if not self.own_list(list_id):
+        # Only lists in use (and the first): an unauthenticated GET must not make the node
+        # sign and store lists for any id it is asked about.
+        if list_id != f"{self.region}-1" and list_id not in self.store.list_ids():
             raise LicenseNotFound(
                 "unknown_status_list", f"this node publishes no list {list_id}", field="list_id"
             )

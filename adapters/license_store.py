@@ -162,6 +162,12 @@ class LicenseStore(SqlStore):
             )
             return {int(row[0]) for row in cur.fetchall()}
 
+    def list_ids(self) -> set[str]:
+        """The status lists that hold at least one entry."""
+        with self._tx() as cur:
+            cur.execute("SELECT DISTINCT list_id FROM tongban_license_indexes")
+            return {row[0] for row in cur.fetchall()}
+
     def index_of(self, identifier: str) -> tuple[str, int, str] | None:
         """``(list, index, body)`` held by ``identifier``, or None."""
         row = self._one(

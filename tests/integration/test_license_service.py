@@ -836,3 +836,11 @@ def test_reposting_an_issuance_is_idempotent(regions: Regions) -> None:
     )
     assert (answer.status_code, answer.json()["reason"]) == (422, "bad_signature")
     assert regions.sc.licenses.store.document(identifier, "issued") is None
+
+
+def test_status_lists_are_signed_only_for_lists_in_use(regions: Regions) -> None:
+    for list_id in ("510000-2", "510000-01", "510000-999999", "320000-1", "x"):
+        answer = regions.sc.call("GET", f"/status-lists/{list_id}")
+        assert (answer.status_code, answer.json()["reason"]) == (404, "unknown_status_list")
+    assert regions.sc.licenses.store.latest_status_list("510000-999999") is None
+    assert regions.sc.call("GET", "/status-lists/510000-1").status_code == 200
