@@ -74,7 +74,7 @@ def test_qr_round_trip_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixtur
     text = _compact()
     png = tmp_path / "qr.png"
     code, out, _ = _run(capsys, "license", "qr", text, "--out", str(png))
-    assert code == 0 and json.loads(out)["qr_version"] <= 14
+    assert code == 0 and json.loads(out)["qr_version"] <= 15
     assert decode_qr_png(png.read_bytes()) == text
     code, out, _ = _run(capsys, "license", "scan", str(png))
     assert (code, out.strip()) == (0, text)
