@@ -16,6 +16,7 @@ from ledger.workflow import WorkflowPolicy
 
 if TYPE_CHECKING:
     from adapters.access import AccessStore
+    from adapters.license_service import LicenseService
     from adapters.vault import PersonalDataVault
 
 NODE_KEY_FILE = "node.key"
@@ -33,6 +34,7 @@ class NodeServices:
     vault: PersonalDataVault
     access: AccessStore
     clock: Callable[[], int]
+    licenses: LicenseService | None = None  # None: a node opened without its license store
 
 
 def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
@@ -122,4 +124,34 @@ def open_services(
         schema=schema or "public",
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
-    return NodeServices(settings, ledger, vault, access, clock)
+    return NodeServices(
+        settings, ledger, vault, access, clock, open_licenses(settings, ledger, vault, schema)
+    )
+
+
+def open_licenses(
+    settings: Settings,
+    ledger: LedgerApplication,
+    vault: PersonalDataVault,
+    schema: str | None = None,
+) -> LicenseService:
+    """The license service of a node: its store beside the ledger, other nodes over HTTP."""
+    from adapters.license_service import LicenseService
+    from adapters.license_store import open_license_store
+    from adapters.peers import http_fetch
+    from adapters.vault import load_or_create_master_key
+
+    store = open_license_store(
+        settings.resolved_database_url(),
+        settings.data_dir,
+        load_or_create_master_key(settings.data_dir),
+        schema=schema or settings.database_schema or None,
+    )
+    return LicenseService(
+        ledger,
+        store,
+        vault,
+        region=settings.region,
+        fetch=http_fetch,
+        status_list_lifetime=int(settings.status_list_hours * 3600 * 1_000_000),
+    )

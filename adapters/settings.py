@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     witness_push_seconds: float = Field(
         default=30, ge=0, description="Push new checkpoints to the witnesses this often (0: never)"
     )
+    status_list_hours: float = Field(
+        default=24, gt=0, description="Lifetime of a published license status list"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
 
     @model_validator(mode="after")

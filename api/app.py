@@ -12,7 +12,7 @@ from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import audit, cases, catalog, health, keys, witness
+from api.routes import audit, cases, catalog, health, keys, licenses, witness
 from api.schemas import document_problems
 from api.transparency_daemon import WitnessPusher
 
@@ -55,6 +55,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(keys.router)
     app.include_router(witness.router)
+    app.include_router(licenses.router)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
+from api.cli_licenses import add_license_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_case_commands(commands)
     add_token_commands(commands)
     add_transparency_commands(commands)
+    add_license_commands(commands)
     return parser
 
 

@@ -45,7 +45,8 @@ def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:
     return Path(args.key), args.body, args.officer, args.token
 
 
-def _client(args: argparse.Namespace) -> TongbanClient:
+def client_from_args(args: argparse.Namespace) -> TongbanClient:
+    """The client of the node ``--server`` signing as the officer the options name."""
     key_file, body, officer, token = _signer_options(args)
     return TongbanClient(args.server, token, read_key(key_file), body_id=body, officer_id=officer)
 
@@ -67,7 +68,7 @@ def _print(result: StepResult) -> None:
 
 def _run(args: argparse.Namespace, action: Any) -> int:
     try:
-        with _client(args) as client:
+        with client_from_args(args) as client:
             _print(action(client))
     except Conflict as conflict:
         print(
@@ -77,13 +78,7 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         )
         return 1
     except Refused as refused:
-        field = f" (field {refused.field})" if refused.field else ""
-        print(
-            f"tongban: refused {refused.status} {refused.reason}{field}: "
-            f"{refused.problem.get('detail', '')}",
-            file=sys.stderr,
-        )
-        return 1
+        return report_refused(refused)
     except ClientError as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 1
@@ -91,6 +86,17 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         print(f"tongban: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def report_refused(refused: Refused) -> int:
+    """``tongban: refused STATUS REASON (field F): detail`` on stderr; exit code 1."""
+    field = f" (field {refused.field})" if refused.field else ""
+    print(
+        f"tongban: refused {refused.status} {refused.reason}{field}: "
+        f"{refused.problem.get('detail', '')}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _materials(values: list[str]) -> list[tuple[str, bytes]]:
@@ -136,30 +142,32 @@ def _generic(args: argparse.Namespace) -> int:
     return _run(args, lambda c: c.step(case_id, args.type, body))
 
 
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """Where to post and who signs: a node URL, a token, an officer's key (or a demo)."""
+    parser.add_argument(
+        "--server", default=os.environ.get("TONGBAN_SERVER", "http://127.0.0.1:8000")
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("TONGBAN_TOKEN"),
+        help="the body's API token (TONGBAN_TOKEN)",
+    )
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("TONGBAN_KEY_FILE"),
+        help="the officer's key file (TONGBAN_KEY_FILE)",
+    )
+    parser.add_argument("--body", help="the officer's body id")
+    parser.add_argument("--officer", help="the officer id")
+    parser.add_argument("--demo", type=Path, help="a demo data directory (var/demo)")
+    parser.add_argument("--as", dest="as_officer", help="with --demo: the officer id")
+
+
 def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the signing commands to the ``case`` subcommand group."""
 
-    def connection(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--server", default=os.environ.get("TONGBAN_SERVER", "http://127.0.0.1:8000")
-        )
-        parser.add_argument(
-            "--token",
-            default=os.environ.get("TONGBAN_TOKEN"),
-            help="the body's API token (TONGBAN_TOKEN)",
-        )
-        parser.add_argument(
-            "--key",
-            default=os.environ.get("TONGBAN_KEY_FILE"),
-            help="the officer's key file (TONGBAN_KEY_FILE)",
-        )
-        parser.add_argument("--body", help="the officer's body id")
-        parser.add_argument("--officer", help="the officer id")
-        parser.add_argument("--demo", type=Path, help="a demo data directory (var/demo)")
-        parser.add_argument("--as", dest="as_officer", help="with --demo: the officer id")
-
     receive = case.add_parser("receive", help="open a case: store the applicant, sign received")
-    connection(receive)
+    connection_options(receive)
     receive.add_argument("--item", required=True, help="catalog item key, e.g. 510000/2/23")
     receive.add_argument("--channel", required=True, choices=("online", "proxy", "direct"))
     receive.add_argument("--home-body", required=True, help="the body that decides")
@@ -247,7 +255,7 @@ def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: igno
     for name, step_type, help_text, body_of, options in steps:
         parser = case.add_parser(name, help=f"sign `{step_type}`: {help_text}")
         parser.add_argument("case", help="the case id")
-        connection(parser)
+        connection_options(parser)
         for flags, kwargs in options:
             parser.add_argument(*flags, **kwargs)
         parser.set_defaults(handler=_step(step_type, body_of))
@@ -256,5 +264,5 @@ def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: igno
     generic.add_argument("case")
     generic.add_argument("--type", required=True)
     generic.add_argument("--body-json", required=True)
-    connection(generic)
+    connection_options(generic)
     generic.set_defaults(handler=_generic)

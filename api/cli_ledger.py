@@ -30,7 +30,7 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, verify_case, verify_ledger
 from ledger.canonical import micros
-from ledger.suites import Ed25519Signer
+from ledger.suites import Ed25519Signer, key_id
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -154,6 +154,16 @@ def _keys_certify_officer(args: argparse.Namespace) -> int:
         _public_key(args, "officer_key", "officer_public_key"),
     )
     print(json.dumps({"index": appended.index, "seq": appended.seq}))
+    return 0
+
+
+def _keys_certify_license_key(args: argparse.Namespace) -> int:
+    app = _ledger(args)
+    clerk = RegistryClerk(app, _settings(args).region)
+    public_key = _public_key(args, "license_key", "license_public_key")
+    appended = clerk.certify_license_key(read_key(args.root_key), args.body_id, public_key)
+    kid = key_id("ed25519-sha256", public_key)
+    print(json.dumps({"index": appended.index, "seq": appended.seq, "kid": kid}))
     return 0
 
 
@@ -306,6 +316,16 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     officer.add_argument("--officer-key", help="the officer's key file (public key used)")
     officer.add_argument("--officer-public-key", help="or the officer's public key, hex")
     officer.set_defaults(handler=_guarded(_keys_certify_officer))
+
+    license_key = keys.add_parser(
+        "certify-license-key", help="certify a key a body signs its licenses with (root)"
+    )
+    data_dir(license_key)
+    license_key.add_argument("--root-key", type=Path, required=True)
+    license_key.add_argument("--body-id", required=True)
+    license_key.add_argument("--license-key", help="the license key file (public key used)")
+    license_key.add_argument("--license-public-key", help="or its public key, hex")
+    license_key.set_defaults(handler=_guarded(_keys_certify_license_key))
 
     revoke = keys.add_parser("revoke", help="revoke a key compromised since a time")
     data_dir(revoke)

@@ -124,6 +124,20 @@ class TongbanClient:
             return response
         raise Unreachable(f"{method} {url}: no answer after {self.retries + 1} tries ({last})")
 
+    def http_json(
+        self, method: str, url: str, body: Any = None, *, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """A request with an optional JSON body; the JSON answer (None when empty)."""
+        kwargs: dict[str, Any] = {"headers": dict(headers or {})}
+        if body is not None:
+            kwargs["json"] = body
+        response = self._send(method, url, **kwargs)
+        return response.json() if response.content else None
+
+    def post_signed(self, url: str, raw: bytes) -> Any:
+        """Post exact signed bytes (``application/msgpack``); the JSON answer."""
+        return self._send("POST", url, content=raw, headers={"Content-Type": MSGPACK}).json()
+
     def node(self) -> dict[str, Any]:
         """The node's ledger name and region (cached)."""
         if self._node is None:

@@ -16,6 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.license_service import (
+    LicenseConflict,
+    LicenseForbidden,
+    LicenseNotFound,
+    LicenseServiceError,
+)
+from adapters.license_store import DocumentConflict
 from ledger.catalog import CatalogError
 from ledger.errors import (
     ConflictError,
@@ -25,6 +32,12 @@ from ledger.errors import (
     RegistryError,
     UnknownCase,
 )
+from ledger.licensing import UnknownLicense
+from licenses.compact import CompactRejected
+from licenses.document import InvalidLicense
+from licenses.grant import GrantRejected
+from licenses.status import StatusListRejected
+from licenses.trust import TrustListRejected
 
 log = logging.getLogger("tongban.api")
 PROBLEM_JSON = "application/problem+json"
@@ -89,10 +102,15 @@ class ApiProblem(Exception):
         self.headers = headers
 
 
+_GRANT_DECODING = frozenset(
+    {"malformed", "unsupported_version", "unsupported_suite", "wrong_context", "bad_signature"}
+)
+
+
 def status_of(error: LedgerError) -> int:
     if isinstance(error, ConflictError):
         return 409
-    if isinstance(error, UnknownCase):
+    if isinstance(error, UnknownCase | UnknownLicense):
         return 404
     if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
         return 422
@@ -118,6 +136,43 @@ def install_error_handlers(app: FastAPI) -> None:
         # Bytes that do not even decode name the whole envelope.
         field = error.field or ("envelope" if isinstance(error, MalformedEncoding) else None)
         return problem(status_of(error), error.detail, reason=error.reason, field=field, **extra)
+
+    @app.exception_handler(LicenseServiceError)
+    async def _license_service(_: Request, error: LicenseServiceError) -> JSONResponse:
+        status = 422
+        if isinstance(error, LicenseNotFound):
+            status = 404
+        elif isinstance(error, LicenseForbidden):
+            status = 403
+        elif isinstance(error, LicenseConflict):
+            status = 409
+        return problem(status, error.detail, reason=error.reason, field=error.field)
+
+    # Signed license objects a caller sent that do not open or verify: 422 naming the field.
+    # A grant that opens fine but does not admit the reader is a 403.
+    @app.exception_handler(GrantRejected)
+    async def _grant(_: Request, error: GrantRejected) -> JSONResponse:
+        status = 422 if error.reason in _GRANT_DECODING else 403
+        field = f"grant.{error.field}" if error.field else "grant"
+        return problem(status, error.detail, reason=error.reason, field=field)
+
+    @app.exception_handler(TrustListRejected)
+    async def _trust_list(_: Request, error: TrustListRejected) -> JSONResponse:
+        status = 409 if error.reason in {"stale", "conflict"} else 422
+        field = f"trust_list.{error.field}" if error.field else "trust_list"
+        return problem(status, error.detail, reason=error.reason, field=field)
+
+    @app.exception_handler(InvalidLicense)
+    @app.exception_handler(StatusListRejected)
+    @app.exception_handler(CompactRejected)
+    async def _license_object(
+        _: Request, error: InvalidLicense | StatusListRejected | CompactRejected
+    ) -> JSONResponse:
+        return problem(422, error.detail, reason=error.reason, field=error.field)
+
+    @app.exception_handler(DocumentConflict)
+    async def _document_conflict(_: Request, error: DocumentConflict) -> JSONResponse:
+        return problem(409, str(error), reason="conflict", field="document")
 
     @app.exception_handler(CatalogError)
     async def _catalog(_: Request, error: CatalogError) -> JSONResponse:

@@ -228,3 +228,104 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return document
+
+
+# -- licenses ------------------------------------------------------------------------------
+
+
+class LicensePrepare(BaseModel):
+    case: str = Field(description="the case the license results from (UUID)")
+    identifier: str = Field(description="the GB/T 36904 identifier the issuer chose")
+
+
+class StatusEntryPublic(BaseModel):
+    list: str
+    index: int
+
+
+class LicensePreparePublic(BaseModel):
+    case: str
+    identifier: str
+    ledger: str
+    status: StatusEntryPublic = Field(description="the status list entry held for it")
+    holder_commitment: str = Field(description="base64: the case applicant's id_number commitment")
+    delivered_seq: int | None = Field(description="the case's newest delivered step")
+    jurisdiction: str
+
+
+class LicenseIssue(BaseModel):
+    event: str = Field(description="the officer-signed license_issued envelope, base64")
+    document: str = Field(description="the license document draft (issuance_index 0), base64")
+
+
+class LicenseDocumentPut(BaseModel):
+    document: str = Field(description="the issued license document, base64")
+
+
+class LicenseDocumentPublic(BaseModel):
+    identifier: str
+    issuance_index: int
+    digest: str = Field(description="hex license digest (docs/license.md §2)")
+
+
+class LicensePublic(BaseModel):
+    identifier: str
+    state: str = Field(description="issued, suspended, reinstated or revoked (the ledger's)")
+    status: str = Field(description="valid, suspended or revoked (the status list's)")
+    type: str
+    issuer_body: str
+    status_list: str
+    status_index: int
+    issuance_index: int
+    last_index: int
+    head: HeadPublic = Field(description="the license stream's head (to sign the next change)")
+    valid_from: str
+    valid_until: str
+    scope: list[str] = Field(description="what this read opened beyond status")
+    metadata: dict[str, Any] | None = None
+    face: dict[str, str] | None = None
+    document: str | None = Field(default=None, description="the signed document, base64")
+    grant_uses_left: int | None = None
+
+
+class GrantCreate(BaseModel):
+    holder_code: str = Field(min_length=1, max_length=32, description="the holder's ID, checked")
+    audience_region: str = Field(pattern=r"^[1-9][0-9]{5}$")
+    audience_body: str = Field(default="", max_length=64, description="empty: any of the region")
+    scope: list[str] = Field(min_length=1, description="metadata, face, document")
+    purpose: str = Field(min_length=1, max_length=200)
+    expires_at: int = Field(ge=0, description="µs UTC")
+    uses: int = Field(ge=1, le=1000)
+
+
+class GrantPublic(BaseModel):
+    grant_id: str
+    grant: str = Field(description="the signed grant, base64: send it as the Tongban-Grant header")
+
+
+class LicenseUsePublic(BaseModel):
+    identifier: str
+    kind: str
+    subject: str
+    purpose: str
+    scope: str
+    grant_id: str
+    at: str
+
+
+class LicenseVerify(BaseModel):
+    license: str | None = Field(default=None, description="the compact TB1: text")
+    document: str | None = Field(default=None, description="or the full document, base64")
+    holder_code: str | None = Field(default=None, max_length=32, description="the holder's ID")
+    online: bool = Field(default=True, description="ask the issuing node for live status")
+
+
+class VerdictPublic(BaseModel):
+    valid: bool
+    primary: str | None
+    failed: list[str]
+
+
+class TrustListPublic(BaseModel):
+    region: str
+    version: int

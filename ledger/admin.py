@@ -81,6 +81,21 @@ class RegistryClerk:
         body = {**self._key(public_key, valid_from), "body_id": body_id, "officer_id": officer_id}
         return self.append(body_key, "officer_certified", body)
 
+    def certify_license_key(
+        self,
+        root: Signer,
+        body_id: str,
+        public_key: bytes,
+        *,
+        valid_from: int | None = None,
+        valid_until: int | None = None,
+    ) -> Appended:
+        """A key the body signs its electronic licenses with (docs/license.md §5.1)."""
+        body = {**self._key(public_key, valid_from), "body_id": body_id}
+        if valid_until is not None:
+            body["valid_until"] = valid_until
+        return self.append(root, "license_key_certified", body)
+
     def revoke(
         self, signer: Signer, kid: str, *, compromised_since: int, reason: str = ""
     ) -> Appended:

@@ -30,6 +30,7 @@ from api.schemas import (
 from ledger.domain import Case
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
+from ledger.licensing import LICENSE_EVENT_TYPES
 from ledger.personal import (
     PersonalDataError,
     commitments,
@@ -157,6 +158,15 @@ def append_step(
 ) -> AppendedPublic:
     _check_poster(caller, raw)
     envelope = parse_event(raw)
+    if envelope.type in LICENSE_EVENT_TYPES:
+        # Issuance and status changes go through the license service, which checks the
+        # document and holds the status entry (docs/license.md §12).
+        raise ApiProblem(
+            422,
+            f"post {envelope.type} to /licenses (issuance) or /licenses/{{id}}/<action>",
+            reason="illegal_step",
+            field="type",
+        )
     if envelope.case_id != case_id:
         raise ApiProblem(
             422,

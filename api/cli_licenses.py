@@ -1,0 +1,512 @@
+"""``tongban license ...``: issue, show, verify, revoke electronic licenses; trust and status lists.
+
+Signing commands (``issue``, ``revoke``, ``suspend``, ``reinstate``) sign with an officer's key
+like ``tongban case`` (``--key/--body/--officer/--token`` or ``--demo DIR --as OFFICER``);
+``issue`` also needs the body's license key (``--license-key``). ``trust-list publish`` and
+``fetch`` work on a node's data directory, as ``tongban keys`` does. ``verify`` exits 0 when the
+license is valid, 1 when it is not (the primary reason and every failed check are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapters.bootstrap import open_ledger, open_services
+from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
+from adapters.license_service import check_status_list, sign_trust_list
+from adapters.peers import http_fetch
+from api.cli_client import client_from_args, connection_options, report_refused
+from api.cli_common import EXIT_USAGE, fail, guarded
+from api.cli_ledger import _settings
+from api.client import ClientError, Refused
+from api.license_client import change_status, identifier_for, issue_license
+from licenses.compact import CompactRejected, decode_compact
+from licenses.errors import LicenseError
+from licenses.qr import decode_qr_png, qr_png, qr_version
+from licenses.status import SignedStatusList, StatusListRejected
+from licenses.trust import BEIJING, TrustListRejected, TrustStore, parse_trust_list
+from licenses.verify import verify_license
+
+EXIT_INVALID = 1
+
+
+def _presented(value: str) -> bytes | str:
+    """A ``TB1:`` text as given, or the contents of a file: a document, or a compact text."""
+    if value.startswith("TB1:"):
+        return value
+    raw = Path(value).read_bytes()
+    if raw.startswith(b"TB1:"):
+        return raw.decode("ascii").strip()
+    return raw
+
+
+def _report(verdict: Any, as_json: bool) -> int:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "valid": verdict["valid"],
+                    "primary": verdict["primary"],
+                    "failed": verdict["failed"],
+                }
+            )
+        )
+    elif verdict["valid"]:
+        print("valid")
+    else:
+        print(f"INVALID: {verdict['primary']} (failed: {', '.join(verdict['failed'])})")
+    return 0 if verdict["valid"] else EXIT_INVALID
+
+
+def _client_call(action: Callable[[], int]) -> int:
+    try:
+        return action()
+    except Refused as refused:
+        return report_refused(refused)
+    except (ClientError, httpx.HTTPError) as error:
+        return fail(f"{error}", 1)
+    except (KeyFileError, OSError, ValueError, LicenseError) as error:
+        return fail(str(error), EXIT_USAGE)
+
+
+# -- issuing body ----------------------------------------------------------------------------
+
+
+def _id(args: argparse.Namespace) -> int:
+    print(identifier_for(uuid.UUID(args.case), args.type, args.issuer_code).text)
+    return 0
+
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {value!r}: write KEY=VALUE")
+        pairs[key] = text
+    return pairs
+
+
+def _issue(args: argparse.Namespace) -> int:
+    def run() -> int:
+        license_key = read_key(args.license_key)
+        case_id = uuid.UUID(args.case)
+        with client_from_args(args) as client:
+            issued = issue_license(
+                client,
+                license_key,
+                case_id,
+                args.identifier,
+                face=_pairs(args.face, "--face"),
+                valid_from=date.fromisoformat(args.valid_from) if args.valid_from else None,
+                valid_until=(
+                    "default"
+                    if args.valid_until is None
+                    else (date.fromisoformat(args.valid_until) if args.valid_until else None)
+                ),
+            )
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = issued.identifier.split(".")[-3]
+        (out / f"{stem}.license").write_bytes(issued.document)
+        (out / f"{stem}.txt").write_text(issued.compact + "\n", encoding="ascii")
+        (out / f"{stem}.png").write_bytes(qr_png(issued.compact))
+        print(
+            json.dumps(
+                {
+                    "identifier": issued.identifier,
+                    "index": issued.index,
+                    "document": str(out / f"{stem}.license"),
+                    "compact": str(out / f"{stem}.txt"),
+                    "qr": str(out / f"{stem}.png"),
+                    "qr_version": qr_version(issued.compact),
+                }
+            )
+        )
+        return 0
+
+    return _client_call(run)
+
+
+def _status_change(action: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        def run() -> int:
+            with client_from_args(args) as client:
+                answer = change_status(client, args.identifier, action, args.reason)
+            print(json.dumps({"identifier": args.identifier, "index": answer["index"]}))
+            return 0
+
+        return _client_call(run)
+
+    return handler
+
+
+def _reader(args: argparse.Namespace) -> Any:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    return httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=30)
+
+
+def _answer(response: Any) -> Any:
+    if response.status_code >= 400:
+        problem = response.json()
+        raise Refused(response.status_code, problem)
+    return response.json()
+
+
+def _show(args: argparse.Namespace) -> int:
+    def run() -> int:
+        headers = {}
+        if args.grant:
+            headers["Tongban-Grant"] = Path(args.grant).read_text().strip()
+        with _reader(args) as http:
+            view = _answer(
+                http.get(
+                    f"/licenses/{args.identifier}",
+                    params={"purpose": args.purpose},
+                    headers=headers,
+                )
+            )
+        if args.json:
+            print(json.dumps(view, ensure_ascii=False, indent=1))
+        else:
+            print(f"license  {view['identifier']}")
+            print(f"status   {view['status']} ({view['state']})")
+            print(f"type     {view['type']}   issuer {view['issuer_body']}")
+            print(f"valid    {view['valid_from']} .. {view['valid_until'] or '长期'}")
+            print(f"entry    {view['status_list']}#{view['status_index']}")
+            for key, value in (view.get("metadata") or {}).items():
+                print(f"{key:<9} {value}")
+            for key, value in (view.get("face") or {}).items():
+                print(f"face.{key:<4} {value}")
+        return 0
+
+    return _client_call(run)
+
+
+def _uses(args: argparse.Namespace) -> int:
+    def run() -> int:
+        with _reader(args) as http:
+            uses = _answer(http.get(f"/licenses/{args.identifier}/uses"))
+        if args.json:
+            print(json.dumps(uses, ensure_ascii=False, indent=1))
+        else:
+            for use in uses:
+                grant = f" grant {use['grant_id']}" if use["grant_id"] else ""
+                print(
+                    f"{use['at']}  {use['kind']} {use['subject']}  {use['scope']}  "
+                    f"{use['purpose']}{grant}"
+                )
+            print(f"{len(uses)} uses")
+        return 0
+
+    return _client_call(run)
+
+
+def _grant(args: argparse.Namespace) -> int:
+    def run() -> int:
+        expires = datetime.now(BEIJING) + timedelta(days=args.days)
+        with _reader(args) as http:
+            answer = _answer(
+                http.post(
+                    f"/licenses/{args.identifier}/grants",
+                    json={
+                        "holder_code": args.holder_id,
+                        "audience_region": args.audience_region,
+                        "audience_body": args.audience_body,
+                        "scope": args.scope.split(","),
+                        "purpose": args.purpose,
+                        "expires_at": int(expires.timestamp()) * 1_000_000,
+                        "uses": args.uses,
+                    },
+                )
+            )
+        Path(args.out).write_text(answer["grant"] + "\n", encoding="ascii")
+        print(json.dumps({"grant_id": answer["grant_id"], "file": args.out}))
+        return 0
+
+    return _client_call(run)
+
+
+# -- QR codes ---------------------------------------------------------------------------------
+
+
+def _qr(args: argparse.Namespace) -> int:
+    text = _presented(args.license)
+    if not isinstance(text, str):
+        return fail("give the compact TB1: text or a file holding it")
+    try:
+        decode_compact(text)
+    except CompactRejected as error:
+        return fail(f"not a compact license: {error}")
+    Path(args.out).write_bytes(qr_png(text))
+    print(json.dumps({"file": args.out, "qr_version": qr_version(text), "chars": len(text)}))
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    print(decode_qr_png(Path(args.image).read_bytes()))
+    return 0
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+def _verify_online(args: argparse.Namespace, presented: bytes | str) -> int:
+    def run() -> int:
+        payload: dict[str, Any] = {"holder_code": args.holder_id}
+        if isinstance(presented, str):
+            payload["license"] = presented
+        else:
+            payload["document"] = base64.b64encode(presented).decode()
+        with _reader(argparse.Namespace(server=args.online, token=None)) as http:
+            verdict = _answer(http.post("/licenses/verify", json=payload))
+        return _report(verdict, args.json)
+
+    return _client_call(run)
+
+
+def _verify_offline(args: argparse.Namespace, presented: bytes | str) -> int:
+    """Only files and this node's pinned roots and key registry: no network."""
+    settings = _settings(args)
+    roots = read_trusted_roots(settings.data_dir / "trust.json")
+    if not roots:
+        return fail(f"no pinned roots in {settings.data_dir / 'trust.json'}")
+    trust = TrustStore(roots)
+    own = None
+    try:
+        for path in args.trust_list or []:
+            added = trust.add(Path(path).read_bytes())
+            if added.region == settings.region:
+                own = added
+    except TrustListRejected as error:
+        return fail(f"trust list refused: {error}", 1)
+    if own is None:
+        return fail(f"give this region's ({settings.region}) trust list with --trust-list")
+    status: SignedStatusList | None = None
+    if args.status_list:
+        app = open_ledger(settings, read_only=True)
+        try:
+            app.refresh_registry()
+            status = check_status_list(app.registry, Path(args.status_list).read_bytes())
+        except StatusListRejected as error:
+            return fail(f"status list refused: {error}", 1)
+        finally:
+            app.close()
+    now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
+    verdict = verify_license(
+        presented, trust=trust, recognition=own, status=status, now=now, holder_code=args.holder_id
+    )
+    return _report(
+        {"valid": verdict.valid, "primary": verdict.primary, "failed": list(verdict.failed)},
+        args.json,
+    )
+
+
+def _verify(args: argparse.Namespace) -> int:
+    presented = _presented(args.license)
+    if args.offline:
+        return _verify_offline(args, presented)
+    if not args.online:
+        return fail("give --online URL or --offline --trust-list F --status-list F")
+    return _verify_online(args, presented)
+
+
+# -- trust and status lists --------------------------------------------------------------------
+
+
+def _publish_trust_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    root = read_key(args.root_key)
+    recognition: dict[str, list[str]] = {}
+    for type_code, regions in _pairs(args.accept, "--accept").items():
+        recognition[type_code] = sorted(set(regions.split(",")))
+    services = open_services(settings)
+    assert services.licenses is not None
+    held = services.licenses.store.trust_lists().get(settings.region)
+    now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
+    services.ledger.refresh_registry()
+    raw = sign_trust_list(
+        services.ledger.registry,
+        root,
+        region=settings.region,
+        version=held[0] + 1 if held else 1,
+        issued_at=now,
+        valid_until=now + args.days * 86_400_000_000,
+        issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
+        recognition=recognition,
+    )
+    published = services.licenses.publish_trust_list(raw)
+    keys = [entry.kid for entry in published.license_keys]
+    print(
+        json.dumps({"region": published.region, "version": published.version, "license_keys": keys})
+    )
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    services = open_services(_settings(args))
+    assert services.licenses is not None
+    try:
+        print(json.dumps(services.licenses.fetch_peer(args.server, args.list or ())))
+    except (TrustListRejected, StatusListRejected, OSError) as error:
+        return fail(f"refused: {error}", 1)
+    return 0
+
+
+def _get(path: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        return _client_call(lambda: fetch(args))
+
+    def fetch(args: argparse.Namespace) -> int:
+        url = args.server.rstrip("/") + path.format(**vars(args))
+        try:
+            raw = http_fetch(url)
+        except OSError as error:
+            return fail(str(error), 1)
+        Path(args.out).write_bytes(raw)
+        if "status-lists" in path:
+            from licenses.status import parse_status_list
+
+            status = parse_status_list(raw)
+            print(json.dumps({"file": args.out, "list": status.list_id, "version": status.version}))
+        else:
+            trust = parse_trust_list(raw)
+            print(json.dumps({"file": args.out, "region": trust.region, "version": trust.version}))
+        return 0
+
+    return handler
+
+
+def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``tongban license ...``."""
+    group = commands.add_parser("license", help="electronic licenses").add_subparsers(
+        dest="license_command", required=True
+    )
+
+    def server(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--server", default=os.environ.get("TONGBAN_SERVER", "http://127.0.0.1:8000")
+        )
+        parser.add_argument("--token", default=os.environ.get("TONGBAN_TOKEN"))
+
+    def data_dir(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data-dir", type=Path, default=None, help="node data directory")
+        parser.add_argument("--region", default=None, help="this node's region")
+
+    ident = group.add_parser("id", help="the identifier a case's license gets (before delivery)")
+    ident.add_argument("--case", required=True)
+    ident.add_argument("--type", required=True, help="license type code (21 characters)")
+    ident.add_argument("--issuer-code", required=True, help="the issuing body's USCC")
+    ident.set_defaults(handler=guarded(_id))
+
+    issue = group.add_parser("issue", help="issue a case's license (home body, license key)")
+    issue.add_argument("case")
+    issue.add_argument("--identifier", required=True, help="as `license id` printed")
+    connection_options(issue)
+    issue.add_argument("--license-key", required=True, type=Path, help="the body's license key")
+    issue.add_argument("--face", action="append", help="KEY=VALUE face field (repeatable)")
+    issue.add_argument("--valid-from", help="YYYY-MM-DD (default: today, Beijing)")
+    issue.add_argument("--valid-until", help="YYYY-MM-DD, '' for 长期 (default: the type's)")
+    issue.add_argument("--out-dir", default=".", help="where the document, text and QR go")
+    issue.set_defaults(handler=guarded(_issue))
+
+    for action in ("revoke", "suspend", "reinstate"):
+        change = group.add_parser(action, help=f"{action} a license (its issuing body)")
+        change.add_argument("identifier")
+        connection_options(change)
+        change.add_argument("--reason", required=True)
+        change.set_defaults(handler=guarded(_status_change(action)))
+
+    show = group.add_parser("show", help="a license's status (its metadata with a grant)")
+    show.add_argument("identifier")
+    server(show)
+    show.add_argument("--grant", help="file holding the holder's grant (base64)")
+    show.add_argument("--purpose", default="", help="why (logged by the issuer)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=guarded(_show))
+
+    uses = group.add_parser("uses", help="用证记录: who read a license (issuer, auditor, admin)")
+    uses.add_argument("identifier")
+    server(uses)
+    uses.add_argument("--json", action="store_true")
+    uses.set_defaults(handler=guarded(_uses))
+
+    grant = group.add_parser("grant", help="授权用证: the holder lets a region read the license")
+    grant.add_argument("identifier")
+    server(grant)
+    grant.add_argument("--holder-id", required=True, help="the holder's ID, as shown by them")
+    grant.add_argument("--audience-region", required=True)
+    grant.add_argument("--audience-body", default="")
+    grant.add_argument(
+        "--scope", default="metadata", help="comma-separated: metadata,face,document"
+    )
+    grant.add_argument("--purpose", required=True)
+    grant.add_argument("--days", type=int, default=30)
+    grant.add_argument("--uses", type=int, default=1)
+    grant.add_argument("--out", required=True, help="file to write the grant to")
+    grant.set_defaults(handler=guarded(_grant))
+
+    qr = group.add_parser("qr", help="a PNG QR code of a compact license")
+    qr.add_argument("license", help="the TB1: text or a file holding it")
+    qr.add_argument("--out", required=True)
+    qr.set_defaults(handler=guarded(_qr))
+    scan = group.add_parser(
+        "scan", help="read the text of a QR code image (PNG; needs OpenCV, the dev extra)"
+    )
+    scan.add_argument("image")
+    scan.set_defaults(handler=guarded(_scan))
+
+    verify = group.add_parser("verify", help="verify a license; exit 0 valid, 1 not")
+    verify.add_argument("license", help="TB1: text, or a file (compact text or document)")
+    verify.add_argument("--online", metavar="URL", help="ask this node (it asks the issuer)")
+    verify.add_argument("--offline", action="store_true", help="only the files given")
+    verify.add_argument("--trust-list", action="append", help="trust list file (repeatable)")
+    verify.add_argument("--status-list", help="the issuer's status list file")
+    verify.add_argument("--holder-id", help="the ID the holder shows")
+    verify.add_argument("--json", action="store_true")
+    data_dir(verify)
+    verify.set_defaults(handler=guarded(_verify))
+
+    trust = group.add_parser("trust-list", help="trust lists").add_subparsers(
+        dest="trust_command", required=True
+    )
+    publish = trust.add_parser("publish", help="sign this region's list with its root; publish")
+    data_dir(publish)
+    publish.add_argument("--root-key", type=Path, required=True)
+    publish.add_argument("--issuer-code", action="append", help="BODY=USCC (repeatable)")
+    publish.add_argument(
+        "--accept", action="append", help="TYPE=REGION[,REGION] this region accepts (repeatable)"
+    )
+    publish.add_argument("--days", type=int, default=30, help="how long the list speaks")
+    publish.set_defaults(handler=guarded(_publish_trust_list))
+    get_trust = trust.add_parser("get", help="save a node's trust list to a file")
+    server(get_trust)
+    get_trust.add_argument("--out", required=True)
+    get_trust.set_defaults(handler=guarded(_get("/trust-list")))
+
+    status = group.add_parser("status-list", help="status lists").add_subparsers(
+        dest="status_command", required=True
+    )
+    get_status = status.add_parser("get", help="save a node's status list to a file")
+    server(get_status)
+    get_status.add_argument("--list", required=True, help="list id, e.g. 510000-1")
+    get_status.add_argument("--out", required=True)
+    get_status.set_defaults(handler=guarded(_get("/status-lists/{list}")))
+
+    fetch = group.add_parser(
+        "fetch", help="a node takes a peer's key records, trust list and status lists"
+    )
+    data_dir(fetch)
+    fetch.add_argument("--server", required=True, help="the peer node's URL")
+    fetch.add_argument("--list", action="append", help="status list id to fetch (repeatable)")
+    fetch.set_defaults(handler=guarded(_fetch))

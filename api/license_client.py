@@ -1,0 +1,174 @@
+"""The issuing body's side of licenses, over a node's HTTP API (``docs/license.md`` §12).
+
+:func:`issue_license` is what an issuing body's system does for an approved, delivered case:
+hold a status entry, read the holder from the case (a logged personal-data read), sign the
+draft document with the body's **license key** and the ``license_issued`` event with the
+officer's key, post both, then sign and post the issued document (the draft with its ledger
+index) and make the compact QR form. The node checks each piece; nothing here is trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from api.client import TongbanClient
+from ledger.envelope import ZERO_HASH
+from ledger.licensing import ISSUED, license_stream_id
+from ledger.suites import Signer
+from licenses.compact import encode_compact
+from licenses.document import Holder, Issuer, StatusEntry, build_license, parse_license
+from licenses.identifiers import LicenseIdentifier, make_identifier, parse_identifier
+from licenses.trust import BEIJING
+from licenses.types import get_type
+
+__all__ = ["IssuedLicense", "change_status", "identifier_for", "issue_license"]
+
+
+@dataclass(frozen=True)
+class IssuedLicense:
+    identifier: str
+    index: int
+    document: bytes
+    compact: str
+
+
+def identifier_for(case_id: uuid.UUID, type_code: str, issuer_code: str) -> LicenseIdentifier:
+    """The identifier a case's license of ``type_code`` gets: serial = the case id's first 24
+    hex digits in upper case, so one case yields one license per type, known before delivery
+    (the ``delivered`` step lists it)."""
+    return make_identifier(type_code, issuer_code, case_id.hex[:24].upper())
+
+
+def _today() -> date:
+    return datetime.now(BEIJING).date()
+
+
+def issue_license(
+    client: TongbanClient,
+    license_key: Signer,
+    case_id: uuid.UUID,
+    identifier: str,
+    *,
+    face: Mapping[str, str] | None = None,
+    number: str | None = None,
+    valid_from: date | None = None,
+    valid_until: date | str | None = "default",
+    issued_on: date | None = None,
+) -> IssuedLicense:
+    """Issue the license ``identifier`` for ``case_id`` (see the module docstring)."""
+    parsed = parse_identifier(identifier)
+    license_type = get_type(parsed.type_code)
+    prepared = client.http_json(
+        "POST", "/licenses/prepare", {"case": str(case_id), "identifier": identifier}
+    )
+    if prepared["delivered_seq"] is None:
+        raise ValueError(f"case {case_id} has no delivered step listing {identifier}")
+    holder_data = client.case(case_id, personal=True, purpose="issue license")["applicant"]
+    body_name = client.http_json("GET", f"/bodies/{client.body_id}")["name"]
+    issued_on = issued_on or _today()
+    valid_from = valid_from or issued_on
+    if valid_until == "default":
+        years = license_type.validity_years
+        valid_until = (
+            valid_from.replace(year=valid_from.year + years) - timedelta(days=1) if years else None
+        )
+    assert not isinstance(valid_until, str)
+    holder_code = holder_data["id_number"]
+    faces: dict[str, str] = {}
+    for spec in license_type.face_fields:
+        if spec.kind == "holder_code":
+            faces[spec.key] = holder_code
+        elif spec.key == "holder_name":
+            faces[spec.key] = holder_data["name"]
+        elif spec.key in ("issued_on",):
+            faces[spec.key] = issued_on.isoformat()
+        elif spec.key == "issuer":
+            faces[spec.key] = body_name
+    faces.update(face or {})
+    status = StatusEntry(prepared["status"]["list"], prepared["status"]["index"])
+
+    def document(index: int) -> bytes:
+        return build_license(
+            license_key,
+            identifier=parsed,
+            name=license_type.name,
+            number=number or parsed.serial,
+            holder=Holder(holder_data["name"], holder_code, license_type.holder_kind),
+            issuer=Issuer(body_name, parsed.issuer_code, client.body_id),
+            issued_on=issued_on,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            jurisdiction=prepared["jurisdiction"],
+            face=faces,
+            ledger=prepared["ledger"],
+            case_id=case_id,
+            issuance_index=index,
+            status=status,
+        )
+
+    draft = document(0)
+    event = client.sign(
+        license_stream_id(identifier),
+        1,
+        ZERO_HASH,
+        ISSUED,
+        {
+            "id": identifier,
+            "type": parsed.type_code,
+            "issuer_body": client.body_id,
+            "case": str(case_id),
+            "delivered_seq": prepared["delivered_seq"],
+            "holder_commitment": base64.b64decode(prepared["holder_commitment"]),
+            "status": {"list": status.list, "index": status.index},
+            "valid_from": valid_from.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else "",
+            "document_digest": parse_license(draft, allow_draft=True).digest,
+        },
+    )
+    appended = client.http_json(
+        "POST",
+        "/licenses",
+        {"event": base64.b64encode(event).decode(), "document": base64.b64encode(draft).decode()},
+    )
+    issued = document(appended["index"])
+    client.http_json(
+        "PUT",
+        f"/licenses/{identifier}/document",
+        {"document": base64.b64encode(issued).decode()},
+    )
+    compact = encode_compact(
+        license_key,
+        identifier=parsed,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        status_list_id=status.list,
+        status_index=status.index,
+        holder_name=holder_data["name"],
+        holder_id=holder_code,
+        document_digest=parse_license(issued).digest,
+    )
+    return IssuedLicense(identifier, appended["index"], issued, compact)
+
+
+def change_status(
+    client: TongbanClient, identifier: str, action: str, reason: str
+) -> dict[str, Any]:
+    """Sign and post a suspension, reinstatement or revocation on the license's head."""
+    event_type = {"suspend": "license_suspended", "reinstate": "license_reinstated"}.get(
+        action, "license_revoked"
+    )
+    head = client.http_json("GET", f"/licenses/{identifier}", None)["head"]
+    raw = client.sign(
+        license_stream_id(identifier),
+        head["seq"] + 1,
+        bytes.fromhex(head["hash"]),
+        event_type,
+        {"reason": reason},
+    )
+    answer: dict[str, Any] = client.post_signed(f"/licenses/{identifier}/{action}", raw)
+    return answer

@@ -1,0 +1,380 @@
+r"""The README's "Licenses across two regions" walkthrough, run command by command.
+
+Two nodes on loopback, each with its own data directory, database and keys: Sichuan (the demo
+node, 510000) and Jiangsu (320000, initialized with the demo's Jiangsu root key). A Jiangsu
+window's case is approved in Sichuan and yields a 社会保障卡; Jiangsu verifies it online and
+offline from the text read back from the QR image; Sichuan revokes it; Jiangsu sees
+``revoked`` online at once and offline once it refreshed the status list. The holder's grant
+lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--server`` and
+``--demo`` are this test's node URLs and directories)::
+
+    T=.venv/bin/tongban
+    $T demo --cases 20 --seed 1 --data-dir var/sc                   # Sichuan: the demo node
+    K=var/sc/demo-keys; S=http://127.0.0.1:8000; J=http://127.0.0.1:8001
+    $T keys generate rs-license.key                                 # 锦江区人社局's license key
+    $T keys certify-license-key --data-dir var/sc --root-key $K/root-510000.key \
+        --body-id 510104-RS --license-key rs-license.key
+    $T license trust-list publish --data-dir var/sc --root-key $K/root-510000.key \
+        --issuer-code 510104-RS=11510104MB0000123N --accept 11100000TB0000010H001=510000
+    $T init --data-dir var/js --region 320000 --root-key $K/root-320000.key   # Jiangsu
+    $T keys trust --data-dir var/js --trust-region 510000 \
+        --public-key $(jq -r '."510000"' var/sc/trust.json)
+    $T license trust-list publish --data-dir var/js --root-key $K/root-320000.key \
+        --accept 11100000TB0000010H001=320000,510000
+    JS_PEER=$($T token create --data-dir var/sc --peer 320000 | jq -r .token)
+    RS=$(jq -r '.bodies."510104-RS"' $K/tokens.json)
+    $T serve --data-dir var/sc --port 8000 &
+    $T serve --data-dir var/js --port 8001 &
+    $T license fetch --data-dir var/js --server $S --list 510000-1   # keys, trust, status
+    echo "申请表" > form.txt
+    W="--server $S --demo var/sc --as 320105-zwfw-01"    # 南京建邺 window
+    H="--server $S --demo var/sc --as 510104-rs-01"      # 成都锦江 人社局
+    P="--server $S --demo var/sc --as 320105-zwfw-02"    # the window again
+    CASE=$($T case receive $W --item 510000/2/23 --channel proxy \
+        --home-body 510104-RS --jurisdiction 510104 \
+        --applicant-name 张三 --applicant-id 11010519491231002X \
+        --material 申请表=form.txt | jq -r .case_id)
+    $T case check   $CASE $W
+    $T case mail    $CASE $W --leg window_to_home --tracking EMS1000000001CN
+    $T case arrive  $CASE $H
+    $T case accept  $CASE $H
+    $T case decide  $CASE $H --result approved --basis 社会保障卡管理办法
+    $T case mail    $CASE $H --leg home_to_window --tracking EMS1000000002CN
+    $T case arrive  $CASE $P
+    LIC=$($T license id --case $CASE --type 11100000TB0000010H001 \
+        --issuer-code 11510104MB0000123N)
+    $T case deliver $CASE $P --method at_window --result-ref $LIC
+    $T license issue $CASE --identifier $LIC $H --license-key rs-license.key \
+        --face card_no=A12345678 --out-dir lic               # lic/<serial>.{license,txt,png}
+    TEXT=$($T license scan lic/*.png)                        # the TB1: text, from the image
+    $T license verify "$TEXT" --online $J                    # valid (exit 0)
+    $T license trust-list get --server $S --out sc-trust.bin
+    $T license trust-list get --server $J --out js-trust.bin
+    $T license status-list get --server $S --list 510000-1 --out sc-status.bin
+    OFF="--offline --data-dir var/js --trust-list sc-trust.bin --trust-list js-trust.bin"
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid, no network
+    $T license show $LIC --server $S --token $JS_PEER        # status only
+    $T license grant $LIC --server $S --token $RS --holder-id 11010519491231002X \
+        --audience-region 320000 --scope metadata,face --purpose 就业登记核验 --out grant.txt
+    $T license show $LIC --server $S --token $JS_PEER --grant grant.txt   # 张三, card_no ...
+    $T license uses $LIC --server $S --token $RS             # both reads, by 320000
+    $T license revoke $LIC $H --reason 挂失补办
+    $T license verify "$TEXT" --online $J                    # exit 1: revoked
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid: the cached list is old
+    $T license status-list get --server $S --list 510000-1 --out sc-status.bin
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # exit 1: revoked
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from tests.support.live import live_node
+
+WINDOW = "320105-zwfw-01"
+HOME = "510104-rs-01"
+PICKUP = "320105-zwfw-02"
+SOCIAL_SECURITY_CARD = "11100000TB0000010H001"
+RS_USCC = "11510104MB0000123N"
+HOLDER_ID = "11010519491231002X"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, f"{argv[:2]}: {err}"
+    return out
+
+
+def test_the_license_walkthrough_across_two_regions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc, js = tmp_path / "sc", tmp_path / "js"
+    keys = sc / "demo-keys"
+    _ok(capsys, "demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc))
+    license_key = tmp_path / "rs-license.key"
+    _ok(capsys, "keys", "generate", str(license_key))
+    certified = json.loads(
+        _ok(
+            capsys,
+            "keys",
+            "certify-license-key",
+            "--data-dir",
+            str(sc),
+            "--root-key",
+            str(keys / "root-510000.key"),
+            "--body-id",
+            "510104-RS",
+            "--license-key",
+            str(license_key),
+        )
+    )
+    published = json.loads(
+        _ok(
+            capsys,
+            "license",
+            "trust-list",
+            "publish",
+            "--data-dir",
+            str(sc),
+            "--root-key",
+            str(keys / "root-510000.key"),
+            "--issuer-code",
+            f"510104-RS={RS_USCC}",
+            "--accept",
+            f"{SOCIAL_SECURITY_CARD}=510000",
+        )
+    )
+    assert published["license_keys"] == [certified["kid"]] and published["version"] == 1
+    _ok(
+        capsys,
+        "init",
+        "--data-dir",
+        str(js),
+        "--region",
+        "320000",
+        "--root-key",
+        str(keys / "root-320000.key"),
+    )
+    sc_root = json.loads((sc / "trust.json").read_text())["510000"]
+    _ok(
+        capsys,
+        "keys",
+        "trust",
+        "--data-dir",
+        str(js),
+        "--trust-region",
+        "510000",
+        "--public-key",
+        sc_root,
+    )
+    _ok(
+        capsys,
+        "license",
+        "trust-list",
+        "publish",
+        "--data-dir",
+        str(js),
+        "--root-key",
+        str(keys / "root-320000.key"),
+        "--accept",
+        f"{SOCIAL_SECURITY_CARD}=320000,510000",
+    )
+    js_peer = json.loads(_ok(capsys, "token", "create", "--data-dir", str(sc), "--peer", "320000"))[
+        "token"
+    ]
+    tokens = json.loads((keys / "tokens.json").read_text(encoding="utf-8"))
+    rs_token = tokens["bodies"]["510104-RS"]
+    form = tmp_path / "form.txt"
+    form.write_text("申请表\n", encoding="utf-8")
+
+    env = {"TONGBAN_DATABASE_URL": ""}
+    with live_node(sc, env) as sc_url, live_node(js, env) as js_url:
+        fetched = json.loads(
+            _ok(
+                capsys,
+                "license",
+                "fetch",
+                "--data-dir",
+                str(js),
+                "--server",
+                sc_url,
+                "--list",
+                "510000-1",
+            )
+        )
+        assert fetched["region"] == "510000" and fetched["key_records_imported"] > 0
+
+        def signer(officer: str) -> list[str]:
+            return ["--server", sc_url, "--demo", str(sc), "--as", officer]
+
+        case = json.loads(
+            _ok(
+                capsys,
+                "case",
+                "receive",
+                *signer(WINDOW),
+                "--item",
+                "510000/2/23",
+                "--channel",
+                "proxy",
+                "--home-body",
+                "510104-RS",
+                "--jurisdiction",
+                "510104",
+                "--applicant-name",
+                "张三",
+                "--applicant-id",
+                HOLDER_ID,
+                "--material",
+                f"申请表={form}",
+            )
+        )["case_id"]
+        for command, officer, options in (
+            ("check", WINDOW, []),
+            ("mail", WINDOW, ["--leg", "window_to_home", "--tracking", "EMS1000000001CN"]),
+            ("arrive", HOME, []),
+            ("accept", HOME, []),
+            ("decide", HOME, ["--result", "approved", "--basis", "社会保障卡管理办法"]),
+            ("mail", HOME, ["--leg", "home_to_window", "--tracking", "EMS1000000002CN"]),
+            ("arrive", PICKUP, []),
+        ):
+            _ok(capsys, "case", command, case, *signer(officer), *options)
+        identifier = _ok(
+            capsys,
+            "license",
+            "id",
+            "--case",
+            case,
+            "--type",
+            SOCIAL_SECURITY_CARD,
+            "--issuer-code",
+            RS_USCC,
+        ).strip()
+        _ok(
+            capsys,
+            "case",
+            "deliver",
+            case,
+            *signer(PICKUP),
+            "--method",
+            "at_window",
+            "--result-ref",
+            identifier,
+        )
+        issued = json.loads(
+            _ok(
+                capsys,
+                "license",
+                "issue",
+                case,
+                "--identifier",
+                identifier,
+                *signer(HOME),
+                "--license-key",
+                str(license_key),
+                "--face",
+                "card_no=A12345678",
+                "--out-dir",
+                str(tmp_path / "lic"),
+            )
+        )
+        assert issued["identifier"] == identifier
+        assert issued["qr_version"] in (14, 15)  # license-offline.md §3: 14-M, or 15-M
+        text = _ok(capsys, "license", "scan", issued["qr"]).strip()
+        assert text == Path(issued["compact"]).read_text().strip()
+
+        def verify(*options: str) -> tuple[int, dict[str, object]]:
+            code, out, err = _run(capsys, "license", "verify", text, *options, "--json")
+            assert code in (0, 1), err
+            return code, json.loads(out)
+
+        assert verify("--online", js_url) == (0, {"valid": True, "primary": None, "failed": []})
+        files = {
+            name: str(tmp_path / f"{name}.bin") for name in ("sc-trust", "js-trust", "sc-status")
+        }
+        _ok(capsys, "license", "trust-list", "get", "--server", sc_url, "--out", files["sc-trust"])
+        _ok(capsys, "license", "trust-list", "get", "--server", js_url, "--out", files["js-trust"])
+        status_get = ("license", "status-list", "get", "--server", sc_url, "--list", "510000-1")
+        _ok(capsys, *status_get, "--out", files["sc-status"])
+        offline = (
+            "--offline",
+            "--data-dir",
+            str(js),
+            "--trust-list",
+            files["sc-trust"],
+            "--trust-list",
+            files["js-trust"],
+            "--status-list",
+            files["sc-status"],
+        )
+        assert verify(*offline)[0] == 0
+        assert verify(*offline, "--holder-id", "11010519491231002x")[0] == 0
+        assert verify(*offline, "--holder-id", "510104199001011234")[1]["primary"] == (
+            "holder_mismatch"
+        )
+
+        # Use: status for a peer, the metadata only with the holder's grant; both reads logged.
+        show = ("license", "show", identifier, "--server", sc_url, "--token", js_peer, "--json")
+        status_only = json.loads(_ok(capsys, *show))
+        assert status_only["status"] == "valid" and status_only["metadata"] is None
+        grant_file = tmp_path / "grant.txt"
+        _ok(
+            capsys,
+            "license",
+            "grant",
+            identifier,
+            "--server",
+            sc_url,
+            "--token",
+            rs_token,
+            "--holder-id",
+            HOLDER_ID,
+            "--audience-region",
+            "320000",
+            "--scope",
+            "metadata,face",
+            "--purpose",
+            "就业登记核验",
+            "--out",
+            str(grant_file),
+        )
+        full = json.loads(_ok(capsys, *show, "--grant", str(grant_file)))
+        assert full["metadata"]["holder"] == {
+            "name": "张三",
+            "code": HOLDER_ID,
+            "code_type": "ric",
+        }
+        assert full["face"]["card_no"] == "A12345678" and full["document"] is None
+        code, _, err = _run(capsys, *show, "--grant", str(grant_file))  # one use was granted
+        assert code == 1 and "grant_used_up" in err
+        uses = json.loads(
+            _ok(
+                capsys,
+                "license",
+                "uses",
+                identifier,
+                "--server",
+                sc_url,
+                "--token",
+                rs_token,
+                "--json",
+            )
+        )
+        assert [(u["subject"], u["scope"], u["purpose"]) for u in uses] == [
+            ("320000", "status", "status"),
+            ("320000", "metadata,face", "就业登记核验"),
+            ("320000", "refused:grant_used_up", "status"),  # refused lookups are logged too
+        ]
+        assert HOLDER_ID not in json.dumps(uses, ensure_ascii=False)
+
+        # Revocation: live at once online; offline only once the cached list is refreshed.
+        _ok(capsys, "license", "revoke", identifier, *signer(HOME), "--reason", "挂失补办")
+        assert verify("--online", js_url) == (
+            1,
+            {"valid": False, "primary": "revoked", "failed": ["revoked"]},
+        )
+        assert verify(*offline)[0] == 0  # the list cached before the revocation
+        _ok(capsys, *status_get, "--out", files["sc-status"])
+        assert verify(*offline) == (
+            1,
+            {"valid": False, "primary": "revoked", "failed": ["revoked"]},
+        )
+
+
+def test_the_readme_shows_exactly_these_commands() -> None:
+    doc = __doc__ or ""
+    commands = doc[doc.index("    T=.venv/bin/tongban") :].rstrip()
+    block = "\n".join(line.removeprefix("    ") for line in commands.splitlines())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Licenses across two regions") :]
+    assert f"```sh\n{block}\n```" in section
