@@ -57,7 +57,11 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # Also the longest a request waits for a pooled connection (then 503).
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            # A connection broken by a database restart is replaced before use, not failed
+            # on the next request (the recorder does not retry; adapters/postgres.py).
+            "POSTGRES_PRE_PING": "yes",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": "adapters.postgres:PostgresLedgerRecorder",
         }

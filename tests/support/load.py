@@ -6,6 +6,7 @@ Every envelope a client posts is kept as a :class:`Posted` with its outcome:
 - ``acked``: a 2xx with a receipt (``created`` false when the same bytes were stored before);
 - ``refused``: a 4xx problem (409 conflict, 422 broken link ...); these bytes must be absent;
 - ``unavailable``: a 503 problem; the outcome is unknown until the same bytes are re-posted;
+- ``server_error``: any other 5xx (a defect: the tests fail on it);
 - ``in_doubt``: no answer (the node died or timed out); settled the same way.
 
 :func:`check_ledger` then reads the database directly: every acknowledged envelope is stored
@@ -16,6 +17,7 @@ audit (``ledger.audit`` and ``tongban audit verify``) is clean.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +38,16 @@ import httpx
 from adapters.access import open_access_store
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
-from api.client import Refused, StepResult, TongbanClient, Unreachable
+from api.client import (
+    ClientError,
+    Refused,
+    StepResult,
+    TongbanClient,
+    Unavailable,
+    Unreachable,
+)
 from ledger.audit import verify_ledger
-from ledger.envelope import parse_event
+from ledger.envelope import ZERO_HASH, parse_event
 from ledger.receipts import parse_receipt
 from ledger.workflow import CaseWorkflow
 from tests.support.live import free_port
@@ -115,10 +124,8 @@ class NodeProcess:
 
     def kill9(self) -> None:
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=30)
         # Workers are in the group too; wait until none is left holding the port.
         deadline = time.monotonic() + 30
@@ -208,6 +215,8 @@ class Posted:
     index: int = 0
     receipt: bytes = b""
     created: bool = False
+    phase: str = ""  # what the test was doing to the node or database meanwhile
+    elapsed: float = 0.0  # seconds until the answer (reported, never asserted)
 
 
 @dataclass
@@ -228,31 +237,40 @@ class ClientLog:
         return posted
 
 
-def post(client: TongbanClient, log: ClientLog, case_id: uuid.UUID, seq: int, raw: bytes) -> Posted:
+def post(
+    client: TongbanClient,
+    log: ClientLog,
+    case_id: uuid.UUID,
+    seq: int,
+    raw: bytes,
+    *,
+    phase: str = "",
+) -> Posted:
     """Post exact bytes once and record what the node answered."""
+    started = time.monotonic()
     try:
         result: StepResult = client.post_envelope(case_id, seq, raw)
     except Refused as refused:
-        outcome = "unavailable" if refused.status == 503 else "refused"
-        return log.record(Posted(case_id, seq, raw, outcome, refused.status, refused.reason))
+        posted = Posted(case_id, seq, raw, "refused", refused.status, refused.reason)
+    except Unavailable as down:
+        outcome = "unavailable" if down.status == 503 else "server_error"
+        posted = Posted(case_id, seq, raw, outcome, down.status, down.reason)
     except Unreachable:
-        return log.record(Posted(case_id, seq, raw, "in_doubt"))
-    return log.record(
-        Posted(
-            case_id,
-            seq,
-            raw,
-            "acked",
-            201 if result.created else 200,
-            index=result.index,
-            receipt=result.receipt.raw,
-            created=result.created,
-        )
-    )
+        posted = Posted(case_id, seq, raw, "in_doubt")
+    else:
+        posted = acked(result)
+    posted.phase = phase
+    posted.elapsed = time.monotonic() - started
+    return log.record(posted)
 
 
 def next_step(state: str, note: str) -> tuple[str, dict[str, Any]]:
-    """The next step of an accepted case: suspend and resume, forever."""
+    """The next step of a 失业登记 case once received: checked, accepted, then suspended and
+    resumed forever."""
+    if state == "received":
+        return "form_checked", {"result": "pass", "reasons": [], "identity_verified": True}
+    if state == "form_checked":
+        return "accepted", {"note": ""}
     if state in {"accepted", "resumed"}:
         return "suspended", {"reason": "testing", "detail": note}
     if state == "suspended":
@@ -324,8 +342,13 @@ class LedgerFacts:
     audited_events: int
 
 
-def check_ledger(setup: Setup, posted: Iterable[Posted], *, cli_audit: bool = True) -> LedgerFacts:
-    """Compare the database with what the clients were told (see the module docstring)."""
+def check_ledger(
+    setup: Setup, posted: Iterable[Posted], *, settled: bool = True, audit: bool = True
+) -> LedgerFacts:
+    """Compare the database with what the clients were told (see the module docstring).
+
+    ``settled``: every post was answered in the end, so each stored envelope of the posted
+    cases must have been acknowledged to someone. ``audit``: also run both audits."""
     posted = list(posted)
     app = open_ledger(setup.settings(), workflow=CaseWorkflow(), read_only=True)
     try:
@@ -354,17 +377,21 @@ def check_ledger(setup: Setup, posted: Iterable[Posted], *, cli_audit: bool = Tr
         assert not wrongly, f"refused envelopes were stored: {wrongly[:3]}"
         # Each stored envelope of the posted cases was acknowledged to someone (never stored
         # behind every client's back), and stored once: the (case, seq) key is unique.
-        cases = {p.case_id for p in posted}
-        acked_bytes = {p.raw for p in acked}
-        unacked = [
-            k for k, (_, raw, _) in stored.items() if k[0] in cases and raw not in acked_bytes
-        ]
-        assert not unacked, f"stored but acknowledged to nobody: {unacked[:3]}"
+        assert len(stored_bytes) == len(stored), "the same envelope is stored twice"
+        if settled:
+            cases = {p.case_id for p in posted}
+            acked_bytes = {p.raw for p in acked}
+            unacked = [
+                k for k, (_, raw, _) in stored.items() if k[0] in cases and raw not in acked_bytes
+            ]
+            assert not unacked, f"stored but acknowledged to nobody: {unacked[:3]}"
+        if not audit:
+            return LedgerFacts(len(stored), len(indexes), 0)
         report = verify_ledger(app)
         assert report.exit_code == 0, [f.as_dict() for f in report.findings[:5]]
     finally:
         app.close()
-    if cli_audit:
+    if audit:
         audited = audit_cli(setup)
         assert audited["ok"] and not audited["findings"], audited
         assert audited["events"] == report.events
@@ -409,3 +436,93 @@ class Stopper:
     @property
     def stopped(self) -> bool:
         return self._event.is_set()
+
+
+class Appender:
+    """One client appending to cases of its own while the test kills the node or stops the
+    database: it opens a case, takes it to ``accepted``, suspends and resumes it, and opens
+    another every ``case_steps`` steps. Whatever gets no answer (or a 503) is re-posted as the
+    very same bytes until the node answers, exactly as a department's client must."""
+
+    def __init__(
+        self,
+        setup: Setup,
+        url: str,
+        name: str,
+        stopper: Stopper,
+        *,
+        phase: Callable[[], str] = lambda: "",
+        case_steps: int = 12,
+        timeout: float = 30.0,
+    ):
+        self.setup = setup
+        self.url = url
+        self.log = ClientLog(name)
+        self.stopper = stopper
+        self.phase = phase
+        self.case_steps = case_steps
+        self.timeout = timeout
+        self.case_id: uuid.UUID | None = None
+        self.head = (0, b"")
+        self.state = ""
+        self.pending: tuple[Posted, str] | None = None  # unanswered bytes and their step
+
+    def run(self) -> None:
+        """Thread target: append until stopped, then settle what is still unanswered."""
+        try:
+            with self.setup.client(self.url, timeout=self.timeout) as client:
+                while not self.stopper.stopped:
+                    if not self.once(client):
+                        time.sleep(0.2)  # the node or its database is down: back off
+                deadline = time.monotonic() + 120
+                while self.pending is not None:
+                    if not self.once(client) and time.monotonic() > deadline:
+                        raise AssertionError(f"{self.log.name}: never settled {self.pending}")
+                    time.sleep(0.05)
+        except Exception as error:  # recorded; the test fails on it
+            self.log.errors.append(f"{type(error).__name__}: {error}")
+
+    def acked(self) -> list[Posted]:
+        return [p for p in self.log.posted if p.outcome == "acked"]
+
+    def once(self, client: TongbanClient) -> bool:
+        """One post (a new step, or the re-post of an unanswered one); False to back off."""
+        if self.pending is None:
+            try:
+                self.pending = self._sign_next(client)
+            except ClientError:
+                return False  # reading the catalog or storing the applicant failed: later
+        posted, step = self.pending
+        answer = post(client, self.log, posted.case_id, posted.seq, posted.raw, phase=self.phase())
+        if answer.outcome in {"unavailable", "in_doubt"}:
+            return False
+        self.pending = None
+        if answer.outcome != "acked":
+            raise AssertionError(f"{self.log.name}: its own step got {answer}")
+        self.case_id = answer.case_id
+        self.head = (answer.seq, parse_event(answer.raw).hash)
+        self.state = step
+        return True
+
+    def _sign_next(self, client: TongbanClient) -> tuple[Posted, str]:
+        seq, prev = self.head
+        if self.case_id is None or seq >= self.case_steps:
+            item, version = client.catalog_item(ITEM)
+            stored = client.register_applicant(APPLICANT)
+            case_id = uuid.uuid4()
+            body = {
+                "item": ITEM,
+                "channel": "online",
+                "coordination": item["coordination"],
+                "catalog_version": version,
+                "applicant": stored,
+                "materials": [{"name": "申请表", "sha256": bytes(32)}],
+                "home_body": "510104-RS",
+                "jurisdiction": "510104",
+                "origin_bodies": [],
+            }
+            raw = client.sign(case_id, 1, ZERO_HASH, "received", body)
+            return Posted(case_id, 1, raw, "unsent"), "received"
+        step, body = next_step(self.state, f"{self.log.name}/{seq + 1}")
+        raw = client.sign(self.case_id, seq + 1, prev, step, body)
+        return Posted(self.case_id, seq + 1, raw, "unsent"), step
