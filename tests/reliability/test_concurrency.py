@@ -105,10 +105,7 @@ def run_rounds(tmp_path: Path, postgres_url: str, schema: str, rounds: int) -> N
     refused = {p.status for p in posted if p.outcome == "refused"}
     assert refused <= {409, 422}, f"unexpected refusals: {refused}"
     facts = check_ledger(setup, posted)
-    print(
-        f"  ledger: {facts.events} events stored, {facts.indexes} dense indexes, "
-        f"{facts.audited_events} audited clean"
-    )
+    print(f"  {facts}")
 
 
 def test_sixteen_clients_on_two_workers_keep_every_acknowledged_step_once(

@@ -124,12 +124,9 @@ def run_kills(
     )
     posted = [p for a in appenders for p in a.log.posted]
     assert survived == kills
-    assert total["in_doubt"] > 0, "no post was cut off by a kill: the kills missed the appends"
+    assert total["in_doubt"] > 0, "no post went unanswered: no kill landed while clients appended"
     facts = check_ledger(setup, posted)
-    print(
-        f"  ledger: {facts.events} events stored, {facts.indexes} dense indexes, "
-        f"{facts.audited_events} audited clean; {node.starts} server starts"
-    )
+    print(f"  {facts}; {node.starts} server starts")
 
 
 def test_kill_9_while_clients_append_loses_nothing_acknowledged(
@@ -229,9 +226,8 @@ def run_outages(tmp_path: Path, cluster: PrivateCluster, modes: list[str]) -> No
     facts = check_ledger(setup, posted)
     slowest = max(p.elapsed for p in posted)
     print(
-        f"  slowest answer {slowest:.1f} s; {total['503 database_unavailable']} answers 503 "
-        f"while down; ledger: {facts.events} "
-        f"events, {facts.indexes} dense indexes, {facts.audited_events} audited clean"
+        f"  {total['503 database_unavailable']} answers 503 while down, the slowest answer "
+        f"{slowest:.1f} s; {facts}"
     )
 
 

@@ -33,8 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from adapters.access import open_access_store
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
@@ -50,7 +48,7 @@ from ledger.audit import verify_ledger
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.receipts import parse_receipt
 from ledger.workflow import CaseWorkflow
-from tests.support.live import free_port
+from tests.support.live import free_port, serve_command, wait_healthy
 from tests.support.world import Officer, make_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,43 +74,17 @@ class NodeProcess:
         self.starts = 0
 
     def start(self, timeout: float = 60.0) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--workers",
-            str(self.workers),
-        ]
-        log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            command,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        log.close()
+        with (self.data_dir / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                serve_command(self.data_dir, self.port, self.workers),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                start_new_session=True,
+            )
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the node exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the node did not come up in time: {self.log_tail()}")
-            time.sleep(0.05)
+        wait_healthy(self.url, self.process, self.data_dir / "server.log", timeout)
 
     def pids(self) -> set[int]:
         """The supervisor and its workers (for "recovered without a restart")."""
@@ -340,6 +312,12 @@ class LedgerFacts:
     events: int
     indexes: int
     audited_events: int
+
+    def __str__(self) -> str:
+        return (
+            f"ledger: {self.events} events stored, {self.indexes} dense indexes, "
+            f"{self.audited_events} audited clean"
+        )
 
 
 def check_ledger(
