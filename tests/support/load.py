@@ -36,14 +36,7 @@ from typing import Any
 from adapters.access import open_access_store
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
-from api.client import (
-    ClientError,
-    Refused,
-    StepResult,
-    TongbanClient,
-    Unavailable,
-    Unreachable,
-)
+from api.client import ClientError, Refused, StepResult, TongbanClient, Unavailable
 from ledger.audit import verify_ledger
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.receipts import parse_receipt
@@ -222,18 +215,26 @@ def post(
     started = time.monotonic()
     try:
         result: StepResult = client.post_envelope(case_id, seq, raw)
-    except Refused as refused:
-        posted = Posted(case_id, seq, raw, "refused", refused.status, refused.reason)
-    except Unavailable as down:
-        outcome = "unavailable" if down.status == 503 else "server_error"
-        posted = Posted(case_id, seq, raw, outcome, down.status, down.reason)
-    except Unreachable:
-        posted = Posted(case_id, seq, raw, "in_doubt")
+    except ClientError as failed:
+        posted = Posted(case_id, seq, raw, *_failure(failed))
     else:
         posted = acked(result)
     posted.phase = phase
     posted.elapsed = time.monotonic() - started
     return log.record(posted)
+
+
+def _failure(error: ClientError) -> tuple[str, int, str]:
+    """``(outcome, status, reason)`` of a request that got no receipt."""
+    if isinstance(error, Unavailable):
+        return (
+            ("unavailable" if error.status == 503 else "server_error"),
+            error.status,
+            error.reason,
+        )
+    if isinstance(error, Refused):
+        return "refused", error.status, error.reason
+    return "in_doubt", 0, ""
 
 
 def next_step(state: str, note: str) -> tuple[str, dict[str, Any]]:
@@ -468,8 +469,15 @@ class Appender:
         if self.pending is None:
             try:
                 self.pending = self._sign_next(client)
-            except ClientError:
-                return False  # reading the catalog or storing the applicant failed: later
+            except ClientError as failed:
+                # Reading the catalog or storing the applicant failed: try again later. Kept
+                # as an answer like any post's (a 503 is an answer; a timeout is not).
+                self.log.record(
+                    Posted(uuid.UUID(int=0), 0, b"", *_failure(failed), phase=self.phase())
+                )
+                if isinstance(failed, Refused):
+                    raise AssertionError(f"{self.log.name}: refused: {failed}") from failed
+                return False
         posted, step = self.pending
         answer = post(client, self.log, posted.case_id, posted.seq, posted.raw, phase=self.phase())
         if answer.outcome in {"unavailable", "in_doubt"}:
