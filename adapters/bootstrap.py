@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
 from ledger.application import LedgerApplication, now_micros
 from ledger.transparency import CheckpointPolicy
@@ -87,7 +88,7 @@ def open_ledger(
         settings.resolved_database_url(), schema=schema or settings.database_schema or None
     )
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
-    return LedgerApplication(
+    app = LedgerApplication(
         env,
         ledger_name=settings.resolved_ledger_name(),
         trusted_roots=read_trusted_roots(settings.data_dir / TRUST_FILE),
@@ -103,6 +104,11 @@ def open_ledger(
             seconds=settings.checkpoint_seconds, events=settings.checkpoint_events
         ),
     )
+    if "POSTGRES_CONNECT_TIMEOUT" in env:
+        datastore = getattr(app.recorder, "datastore", None)
+        if datastore is not None:
+            fail_fast_while_down(datastore, hold=float(env["POSTGRES_CONNECT_TIMEOUT"]))
+    return app
 
 
 def open_services(

@@ -35,7 +35,8 @@ from tests.support.load import (
 from tests.support.pgcluster import PrivateCluster, pg_cluster  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.postgres
-CLIENTS = 6
+CLIENTS = 6  # appending through the kills
+OUTAGE_CLIENTS = 16  # enough to queue appends behind the ledger's lock while the database is down
 
 
 def wait_for(
@@ -54,14 +55,14 @@ def wait_for(
 
 
 def start_appenders(
-    setup: Setup, url: str, phase: Callable[[], str] = lambda: ""
+    setup: Setup, url: str, phase: Callable[[], str] = lambda: "", clients: int = CLIENTS
 ) -> tuple[list[Appender], list[threading.Thread], Stopper]:
     stopper = Stopper()
     # The clients' timeout is the bound on "no hang": longer than the node's wait for a pooled
-    # connection (5 s) plus the appends queued before it, far shorter than the minute a
-    # retrying recorder used to hold a request.
+    # connection (5 s), far shorter than what a retrying recorder (50 s) or appends queued
+    # behind the ledger's lock, each waiting for the pool in turn, used to take.
     appenders = [
-        Appender(setup, url, f"c{n}", stopper, phase=phase, timeout=20.0) for n in range(CLIENTS)
+        Appender(setup, url, f"c{n}", stopper, phase=phase, timeout=20.0) for n in range(clients)
     ]
     threads = [threading.Thread(target=a.run) for a in appenders]
     for thread in threads:
@@ -164,7 +165,9 @@ def run_outages(tmp_path: Path, cluster: PrivateCluster, modes: list[str]) -> No
     node.start()
     pids = node.pids()
     phase = ["up"]
-    appenders, threads, stopper = start_appenders(setup, node.url, phase=lambda: phase[0])
+    appenders, threads, stopper = start_appenders(
+        setup, node.url, phase=lambda: phase[0], clients=OUTAGE_CLIENTS
+    )
     answers: list[httpx.Response] = []
     try:
         for n, mode in enumerate(modes):

@@ -1,14 +1,17 @@
-"""A database that cannot be reached is a 503 with ``Retry-After``, never a 500, and the client
-says so (``Unavailable``) after retrying the same request, never hanging or mislabelling it.
+"""A database that cannot be reached is a 503 with ``Retry-After``, never a 500 or a long wait,
+and the client says so (``Unavailable``) after retrying the same request.
 
 Found by ``tests/reliability/test_crash.py``: with PostgreSQL stopped, every request answered a
-bare 500 (the access store's error fell through to the catch-all).
+bare 500 (the access store's error fell through to the catch-all), and with 16 clients the
+appends queued behind the ledger's lock each waited the pool timeout in turn (clients timed out).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import psycopg
@@ -16,9 +19,10 @@ import pytest
 from eventsourcing.persistence import OperationalError, ProgrammingError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from psycopg_pool import PoolTimeout
 
 from adapters.access import AccessStoreError
-from adapters.outage import RETRY_AFTER_SECONDS, is_database_unavailable
+from adapters.outage import RETRY_AFTER_SECONDS, FailFastWhileDown, is_database_unavailable
 from adapters.vault import VaultOperationalError
 from api.client import Refused, TongbanClient, Unavailable
 from api.errors import install_error_handlers
@@ -173,3 +177,58 @@ def test_a_500_is_unavailable_at_once_and_a_4xx_stays_refused() -> None:
     client, _ = client_with([answer(422, {"status": 422, "reason": "malformed"})], sleeps)
     with pytest.raises(Refused):
         client.node()
+
+
+# -- failing fast while the database is down ---------------------------------------------------
+
+
+class FakePool:
+    """``get_connection`` of a datastore whose pool times out while ``down``."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.asked = 0
+
+    @contextmanager
+    def get_connection(self) -> Iterator[str]:
+        self.asked += 1
+        if self.down:
+            try:
+                raise PoolTimeout("couldn't get a connection after 5.00 sec")
+            except PoolTimeout as timeout:
+                raise OperationalError(str(timeout)) from timeout
+        yield "connection"
+
+
+def test_after_a_pool_timeout_requests_fail_at_once_until_the_next_probe() -> None:
+    pool, now = FakePool(), [100.0]
+    guarded = FailFastWhileDown(pool.get_connection, hold=5.0, clock=lambda: now[0])
+    with pytest.raises(OperationalError), guarded():
+        pass
+    assert pool.asked == 1
+    now[0] += 4.9
+    pool.down = False  # back, but nobody probes before the hold is over
+    with pytest.raises(OperationalError) as fast, guarded():
+        pass
+    assert pool.asked == 1, "waited for the pool again instead of failing at once"
+    assert is_database_unavailable(fast.value)
+    now[0] += 0.2
+    with guarded() as connection:
+        assert connection == "connection"
+    assert pool.asked == 2
+
+
+def test_errors_that_are_not_a_pool_timeout_do_not_hold_requests() -> None:
+    pool, now = FakePool(), [0.0]
+
+    @contextmanager
+    def broken() -> Iterator[str]:
+        pool.asked += 1
+        raise OperationalError("server closed the connection unexpectedly")
+        yield "never"
+
+    guarded = FailFastWhileDown(broken, hold=5.0, clock=lambda: now[0])
+    for _ in range(2):
+        with pytest.raises(OperationalError), guarded():
+            pass
+    assert pool.asked == 2
