@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
 from ledger.application import LedgerApplication, now_micros
 from ledger.transparency import CheckpointPolicy
@@ -59,7 +60,11 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # Also the longest a request waits for a pooled connection (then 503).
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            # A connection broken by a database restart is replaced before use, not failed
+            # on the next request (the recorder does not retry; adapters/postgres.py).
+            "POSTGRES_PRE_PING": "yes",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": "adapters.postgres:PostgresLedgerRecorder",
         }
@@ -85,7 +90,7 @@ def open_ledger(
         settings.resolved_database_url(), schema=schema or settings.database_schema or None
     )
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
-    return LedgerApplication(
+    app = LedgerApplication(
         env,
         ledger_name=settings.resolved_ledger_name(),
         trusted_roots=read_trusted_roots(settings.data_dir / TRUST_FILE),
@@ -101,6 +106,11 @@ def open_ledger(
             seconds=settings.checkpoint_seconds, events=settings.checkpoint_events
         ),
     )
+    if "POSTGRES_CONNECT_TIMEOUT" in env:
+        datastore = getattr(app.recorder, "datastore", None)
+        if datastore is not None:
+            fail_fast_while_down(datastore, hold=float(env["POSTGRES_CONNECT_TIMEOUT"]))
+    return app
 
 
 def open_services(

@@ -8,12 +8,17 @@ transaction takes no index; a deleted event leaves a gap the audit reports.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
@@ -27,8 +32,19 @@ from ledger.transparency import (
     unpack_frontier,
 )
 
+# eventsourcing retries these ten times on a lost connection, each try waiting up to the pool
+# timeout: with the database down, a request (and every append queued behind the ledger's
+# lock) hung for most of a minute. We try once: the API answers 503 with Retry-After, the
+# client re-posts the same bytes, and the pool's pre-ping (adapters/bootstrap.py) hands out only
+# live connections once the database is back.
+_insert_events_once = inspect.unwrap(PostgresApplicationRecorder.insert_events)
+_select_events_once = inspect.unwrap(PostgresAggregateRecorder.select_events)
+
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    insert_events = _insert_events_once
+    select_events = _select_events_once
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         prefix = events_table_name.removesuffix("_events")

@@ -510,7 +510,8 @@ class PostgresVault(_VaultBase):
             conn.execute(sql.SQL(_POSTGRES_SCHEMA).format(**self._tables))
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._conninfo, autocommit=True)
+        # Bounded: an unreachable database is a quick 503, never a request stuck in connect.
+        return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
 
     def _insert(self, new: _NewApplicant) -> None:
         with _postgres_errors(), self._connect() as conn, conn.transaction():

@@ -3,21 +3,25 @@
 It reads the case head, builds and signs the envelope with the caller's :class:`Signer`, posts
 the exact bytes, and after a timeout re-posts *the same bytes* (safe: appends are idempotent).
 On 409 it raises :class:`Conflict` carrying the new head: whether to sign again on the new state
-is the officer's decision, never automatic.
+is the officer's decision, never automatic. A 503 (the node's database is down) is retried
+the same way, after the node's ``Retry-After`` (capped at ``max_wait``).
 
 Errors::
 
     ClientError
     ├── Refused      the node answered 4xx with a problem (status, reason, field, detail)
     │   └── Conflict another step holds that seq; ``head`` is the case's head now
+    ├── Unavailable  the node answered 5xx (503 ``database_unavailable``: retry later with
+    │                the same bytes; whether they were stored is known only then)
     └── Unreachable  no answer after the retries
 """
 
 from __future__ import annotations
 
 import base64
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +56,32 @@ class Conflict(Refused):
         return Head(int(head["seq"]), bytes.fromhex(head["hash"]))
 
 
+class Unavailable(ClientError):
+    def __init__(self, status: int, problem: Mapping[str, Any], retry_after: float | None):
+        self.status = status
+        self.problem = dict(problem)
+        self.reason = str(problem.get("reason", ""))
+        self.retry_after = retry_after
+        super().__init__(f"{status} {self.reason or 'server error'}: {problem.get('detail', '')}")
+
+
 class Unreachable(ClientError):
     pass
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        problem = response.json()
+    except ValueError:
+        return {"detail": response.text}
+    return problem if isinstance(problem, dict) else {"detail": response.text}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None  # absent, or an HTTP date: no advice
 
 
 @dataclass(frozen=True)
@@ -78,8 +106,10 @@ class TongbanClient:
         officer_id: str,
         timeout: float = 10.0,
         retries: int = 2,
+        max_wait: float = 2.0,
         transport: httpx.BaseTransport | None = None,
         clock: Any = now_micros,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -91,7 +121,9 @@ class TongbanClient:
         self.body_id = body_id
         self.officer_id = officer_id
         self.retries = retries
+        self.max_wait = max_wait
         self.clock = clock
+        self.sleep = sleep
         self._node: dict[str, Any] | None = None
 
     def close(self) -> None:
@@ -107,21 +139,30 @@ class TongbanClient:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         last: Exception | None = None
-        for _ in range(self.retries + 1):
+        for attempt in range(self.retries + 1):
+            if attempt:
+                # Back off a little: a node restarting or a database coming back needs time.
+                wait = min(self.max_wait, 0.2 * 2 ** (attempt - 1))
+                if isinstance(last, Unavailable) and last.retry_after is not None:
+                    wait = min(self.max_wait, last.retry_after)
+                self.sleep(wait)
             try:
                 response = self.http.request(method, url, **kwargs)
             except httpx.TransportError as error:  # includes timeouts
                 last = error
                 continue
+            if response.status_code == 503:
+                last = Unavailable(503, _problem(response), _retry_after(response))
+                continue
             if response.status_code == 409:
-                raise Conflict(409, response.json())
+                raise Conflict(409, _problem(response))
+            if response.status_code >= 500:
+                raise Unavailable(response.status_code, _problem(response), None)
             if response.status_code >= 400:
-                try:
-                    problem = response.json()
-                except ValueError:
-                    problem = {"detail": response.text}
-                raise Refused(response.status_code, problem)
+                raise Refused(response.status_code, _problem(response))
             return response
+        if isinstance(last, Unavailable):
+            raise last
         raise Unreachable(f"{method} {url}: no answer after {self.retries + 1} tries ({last})")
 
     def http_json(

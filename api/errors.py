@@ -3,26 +3,36 @@
 Every problem has ``type``, ``title``, ``status`` and ``detail``; ledger refusals add the
 ledger's ``reason`` code and the ``field`` concerned; a conflict adds the case's ``head``.
 No input may produce a 500: an unexpected error is logged and answered as a generic 500
-problem without internals.
+problem without internals. A database that cannot be reached (stopped, restarting, a pool
+with no connection in time, a lock timeout) is 503 ``database_unavailable`` with
+``Retry-After``: the request did nothing the client cannot safely repeat (appends are
+idempotent), and the node recovers by itself once the database is back.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.access import AccessStoreError
 from adapters.license_service import (
     LicenseConflict,
     LicenseForbidden,
     LicenseNotFound,
     LicenseServiceError,
 )
-from adapters.license_store import DocumentConflict
+from adapters.license_store import DocumentConflict, LicenseStoreError
+from adapters.outage import RETRY_AFTER_SECONDS, is_database_unavailable
+from adapters.vault import VaultError
+from adapters.witness_store import WitnessStoreError
 from ledger.catalog import CatalogError
 from ledger.errors import (
     ConflictError,
@@ -53,10 +63,21 @@ TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 # Problems Starlette raises itself (no route, wrong method), with a reason like every other.
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed"}
+# Errors of the stores and drivers: a 503 when the database is unreachable, else a 500.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    PersistenceError,
+    AccessStoreError,
+    LicenseStoreError,
+    VaultError,
+    WitnessStoreError,
+    psycopg.Error,
+    sqlite3.Error,
+)
 
 
 def problem(
@@ -214,5 +235,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_database_unavailable(error):
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, error
+            )
+            return problem(
+                503,
+                "the node's database cannot be reached right now; retry later (re-posting "
+                "the same signed bytes is safe)",
+                reason="database_unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "the node could not answer this request")
+
+    # Store and driver errors get the same answer, but through the app's own exception
+    # middleware: a handler for bare ``Exception`` runs in Starlette's outermost layer,
+    # which re-raises after answering (a traceback per request while the database is down).
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, _unexpected)

@@ -21,18 +21,9 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def live_node(
-    data_dir: Path,
-    env: dict[str, str] | None = None,
-    *,
-    workers: int = 1,
-    timeout: float = 30.0,
-    port: int | None = None,
-) -> Iterator[str]:
-    """Serve the node of ``data_dir``; yield its base URL; stop it afterwards."""
-    port = port or free_port()
-    command = [
+def serve_command(data_dir: Path, port: int, workers: int) -> list[str]:
+    """``tongban serve`` for ``data_dir`` on a loopback port."""
+    return [
         sys.executable,
         "-m",
         "api.cli",
@@ -46,9 +37,38 @@ def live_node(
         "--workers",
         str(workers),
     ]
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Poll ``/health`` until the node answers; fail with its log if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the node exited: {log.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the node did not come up in time")
+        time.sleep(0.05)
+
+
+@contextmanager
+def live_node(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    timeout: float = 30.0,
+    port: int | None = None,
+) -> Iterator[str]:
+    """Serve the node of ``data_dir``; yield its base URL; stop it afterwards."""
+    port = port or free_port()
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(
-        command,
+        serve_command(data_dir, port, workers),
         env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -56,18 +76,7 @@ def live_node(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the node exited: {(data_dir / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the node did not come up in time")
-            time.sleep(0.1)
+        wait_healthy(url, process, data_dir / "server.log", timeout)
         yield url
     finally:
         process.terminate()
