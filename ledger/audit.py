@@ -43,6 +43,8 @@ from ledger.workflow import CaseState, WorkflowPolicy, advance
 INTEGRITY = "integrity"
 POLICY = "policy"
 MAX_LISTED = 10  # checkpoints (or index ranges) named one by one; the rest are summed up
+# Rows read per query by every pass: what bounds the audit's memory, whatever the ledger's size.
+AUDIT_BATCH = 1000
 
 # The documented reasons, in the order a row's checks run.
 REASONS = (
@@ -517,7 +519,7 @@ class Auditor:
         the recomputed root is compared at each one's size. So a cut followed by regrowth is
         caught at the checkpoints it contradicts, however large the later ones are.
         """
-        rows = iter_object_hashes(store)
+        rows = iter_object_hashes(store, batch=AUDIT_BATCH)
         pending: tuple[int, bytes] | None = None  # the next row, read ahead
         started = False  # no row is read before a checkpoint needs one
         tree = merkle.CompactRange()
@@ -676,7 +678,7 @@ def verify_ledger(
     report = AuditReport()
     auditor.load_registry()
     if jobs == 1:
-        auditor.check_rows(app.store.iter_rows_by_stream(), report, progress)
+        auditor.check_rows(app.store.iter_rows_by_stream(AUDIT_BATCH), report, progress)
         _check_whole_ledger(auditor, app.store)
         report.findings = auditor.findings
         return report
@@ -706,7 +708,7 @@ def verify_ledger(
 
 def _check_whole_ledger(auditor: Auditor, store: Any) -> None:
     """What only the whole ledger can show: the dense index, the checkpoints and their tree."""
-    auditor.check_indexes(store.iter_indexes())
+    auditor.check_indexes(store.iter_indexes(AUDIT_BATCH))
     auditor.check_checkpoint(store)
 
 
@@ -735,7 +737,7 @@ def _check_part(bounds: tuple[uuid.UUID, uuid.UUID]) -> AuditReport:
     auditor = _worker[1]
     auditor.findings = []
     part = AuditReport()
-    auditor.check_rows(auditor.store.iter_rows_by_stream(stream_range=bounds), part)
+    auditor.check_rows(auditor.store.iter_rows_by_stream(AUDIT_BATCH, stream_range=bounds), part)
     part.findings = auditor.findings
     return part
 
