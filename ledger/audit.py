@@ -714,7 +714,7 @@ def _check_whole_ledger(auditor: Auditor, store: Any) -> None:
 
 # -- worker processes (``verify_ledger(jobs=N)``) ------------------------------------------
 
-PARTS_PER_JOB = 4  # a few parts a worker: balance, while each part costs the database one more scan
+PARTS_PER_JOB = 2  # a few parts a worker for balance; each costs the database one more pass
 _UUIDS = 2**128
 _worker: tuple[Any, Auditor] | None = None  # the worker's application (kept open) and auditor
 
