@@ -178,7 +178,8 @@ def parse_case_id(value: str, field: str = "case") -> uuid.UUID:
     except ValueError as error:
         raise MalformedEncoding(f"{field} {value!r} is not a UUID", field=field) from error
     except _NotCanonicalId:
-        raise MalformedEncoding(f"{field} must be a lowercase hyphenated UUID", field=field) from None
+        detail = f"{field} must be a lowercase hyphenated UUID"
+        raise MalformedEncoding(detail, field=field) from None
 
 
 class _NotCanonicalId(Exception):

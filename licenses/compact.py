@@ -271,6 +271,11 @@ _B45_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _B45_DIGITS: Final = bytes.maketrans(_B45_ALPHABET.encode("ascii"), bytes(range(45)))
 
 
+def _b45library(body: str) -> bytes:
+    decoded: bytes = base45.b45decode(body)  # raises its ValueError for what it refuses
+    return decoded
+
+
 def _b45decode(body: str) -> bytes:
     """``base45.b45decode(body)`` for text of the Base45 alphabet, without a Python loop.
 
@@ -282,7 +287,7 @@ def _b45decode(body: str) -> bytes:
     digits = body.encode("ascii").translate(_B45_DIGITS)
     groups, rest = divmod(len(digits), 3)
     if rest == 1:
-        return base45.b45decode(body)
+        return _b45library(body)
     lanes = bytearray(3 * groups)
     value = 0
     for offset, weight in ((0, 1), (1, 45), (2, 2025)):
@@ -290,14 +295,14 @@ def _b45decode(body: str) -> bytes:
         value += weight * int.from_bytes(lanes, "big")
     packed = value.to_bytes(3 * groups, "big")
     if packed[0::3] != bytes(groups):
-        return base45.b45decode(body)
+        return _b45library(body)
     decoded = bytearray(2 * groups)
     decoded[0::2] = packed[1::3]
     decoded[1::2] = packed[2::3]
     if rest == 2:
         last = digits[-2] + 45 * digits[-1]
         if last > 0xFF:
-            return base45.b45decode(body)
+            return _b45library(body)
         decoded.append(last)
     return bytes(decoded)
 

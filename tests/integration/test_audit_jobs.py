@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,7 @@ class Ledger:
 def _reopen(data_dir: Path, url: str = "", schema: str | None = None) -> Callable[[], Any]:
     # The world's permissive policy, as its own application has it.
     settings = Settings(data_dir=data_dir, database_url=url)
-    return partial(
-        open_ledger, settings, schema=schema, read_only=True, workflow=WorkflowPolicy()
-    )
+    return partial(open_ledger, settings, schema=schema, read_only=True, workflow=WorkflowPolicy())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -131,6 +130,6 @@ def test_stream_ranges_cover_every_stream_id_once(parts: int) -> None:
     assert len(ranges) == parts
     assert ranges[0][0] == uuid.UUID(int=0)
     assert ranges[-1][1] == uuid.UUID(int=2**128 - 1)
-    for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, high), (low, _) in pairwise(ranges):
         assert low.int == high.int + 1
     assert all(low <= high for low, high in ranges)
