@@ -159,6 +159,7 @@ class Auditor:
         self.registry = KeyRegistry(trusted_roots, home_region=home_region)
         self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
         self.findings: list[Finding] = []
+        self._first: Envelope | None = None  # a stream's first envelope, parsed by _is_license
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -371,9 +372,11 @@ class Auditor:
         """
         try:
             raw = self.mapper.transcoder.decode(row.state or b"")["envelope"]
-            return parse_event(raw).type in LICENSE_EVENT_TYPES
+            envelope = parse_event(raw)
         except Exception:
             return row.topic in LICENSE_TOPICS
+        self._first = envelope  # _check_event reuses it for the same bytes
+        return envelope.type in LICENSE_EVENT_TYPES
 
     def _advance(self, chain: _Chain, envelope: Envelope) -> None:
         if chain.is_license:
@@ -389,8 +392,9 @@ class Auditor:
             chain.skip(row.seq)
             return
         raw, received_at = decoded
+        first, self._first = self._first, None
         try:
-            envelope = parse_event(raw)
+            envelope = first if first is not None and first.raw == raw else parse_event(raw)
         except LedgerError as error:
             reason = error.reason if error.reason in REASONS else "malformed"
             self._find(*where, reason, f"envelope: {error.detail}")
