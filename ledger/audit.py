@@ -672,9 +672,10 @@ def verify_ledger(
 ) -> AuditReport:
     """Verify every stored object of the ledger (``app`` is a ``LedgerApplication``).
 
-    With ``jobs`` > 1 the case and license streams are checked by that many worker processes,
-    each stream whole by one of them (``reopen``, a picklable callable, opens the same ledger
-    read-only in a worker); the report is the same, finding for finding, as with one.
+    With ``jobs`` > 1 the case and license streams are checked by this process and
+    ``jobs - 1`` worker processes, each stream whole by one of them (``reopen``, a picklable
+    callable, opens the same ledger read-only in a worker); the report is the same, finding
+    for finding and in the same order, as with one (``docs/audit.md``, Worker processes).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -688,25 +689,37 @@ def verify_ledger(
         return report
     if reopen is None:
         raise ValueError("jobs > 1 needs reopen: a picklable callable opening the same ledger")
-    registry_findings = auditor.findings
+    registry_findings, auditor.findings = auditor.findings, []
+    ranges = stream_ranges(jobs * PARTS_PER_JOB)
+    done: dict[int, AuditReport] = {}
     context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    # This process is one of the ``jobs``: it starts ``jobs - 1`` workers, runs the
+    # whole-ledger checks once while they start, then checks parts itself from the last one
+    # down, taking only those no worker has begun (workers take them from the first one up).
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(reopen,)
+        jobs - 1, mp_context=context, initializer=_start_worker, initargs=(reopen,)
     ) as pool:
-        parts = [pool.submit(_check_part, bounds) for bounds in stream_ranges(jobs * PARTS_PER_JOB)]
-        # The whole-ledger checks run here once, while the workers start and check streams.
-        auditor.findings = []
+        futures = [pool.submit(_check_part, bounds) for bounds in ranges]
         _check_whole_ledger(auditor, app.store)
-        stream_findings: list[Finding] = []
-        for future in parts:  # in stream order, as one process would have found them
-            part = future.result()
-            report.events += part.events
-            report.cases += part.cases
-            report.licenses += part.licenses
-            stream_findings.extend(part.findings)
-            if progress is not None:
-                progress(part.events)
-    report.findings = registry_findings + stream_findings + auditor.findings
+        whole_ledger, auditor.findings = auditor.findings, []
+        for number in reversed(range(len(ranges))):
+            if futures[number].cancel():
+                done[number] = _check_range(auditor, ranges[number])
+                if progress is not None:
+                    progress(done[number].events)
+        for number, future in enumerate(futures):
+            if number not in done:
+                done[number] = future.result()
+                if progress is not None:
+                    progress(done[number].events)
+    stream_findings: list[Finding] = []
+    for number in range(len(ranges)):  # in stream order, as one process would have found them
+        part = done[number]
+        report.events += part.events
+        report.cases += part.cases
+        report.licenses += part.licenses
+        stream_findings.extend(part.findings)
+    report.findings = registry_findings + stream_findings + whole_ledger
     return report
 
 
@@ -738,11 +751,15 @@ def _start_worker(reopen: Callable[[], Any]) -> None:
 
 def _check_part(bounds: tuple[uuid.UUID, uuid.UUID]) -> AuditReport:
     assert _worker is not None
-    auditor = _worker[1]
+    return _check_range(_worker[1], bounds)
+
+
+def _check_range(auditor: Auditor, bounds: tuple[uuid.UUID, uuid.UUID]) -> AuditReport:
+    """The streams whose ids lie in ``bounds``: their counts and findings alone."""
     auditor.findings = []
     part = AuditReport()
     auditor.check_rows(auditor.store.iter_rows_by_stream(AUDIT_BATCH, stream_range=bounds), part)
-    part.findings = auditor.findings
+    part.findings, auditor.findings = auditor.findings, []
     return part
 
 
