@@ -345,7 +345,7 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         type=int,
         default=1,
         metavar="N",
-        help="check the cases in N worker processes (same report as with 1)",
+        help="check the cases in N processes (the same report as with 1)",
     )
     verify.set_defaults(handler=_guarded(_audit_verify))
     checkpoint = audit.add_parser(
