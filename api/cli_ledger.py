@@ -198,8 +198,9 @@ class _Progress:
         self.done = 0
 
     def __call__(self, count: int) -> None:
-        self.done += count
-        if self.done % 1000 == 0 or self.done == self.total:
+        before, self.done = self.done, self.done + count
+        # Redrawn each time a thousand more are done (counts come one by one, or a part's at once).
+        if before // 1000 != self.done // 1000 or self.done >= self.total:
             width = 30
             filled = min(width, width * self.done // self.total)
             bar = "#" * filled + "." * (width - filled)

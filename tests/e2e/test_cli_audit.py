@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from api.cli_ledger import _Progress
 from ledger.workflow import CaseWorkflow
 from tests.support.world import iter_online_cases, make_world
 
@@ -112,3 +113,13 @@ def test_bad_jobs_is_a_usage_error(
     captured = capsys.readouterr()
     assert message in captured.err
     assert captured.out == ""
+
+
+def test_progress_is_redrawn_at_each_thousand_even_for_a_part_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    progress = _Progress(2500)
+    for count in (600, 600, 1300):  # --jobs reports a part's events at once
+        progress(count)
+    drawn = capsys.readouterr().err.split("\r")[1:]
+    assert [line.split("] ")[1] for line in drawn] == ["1200/2500 events", "2500/2500 events"]
