@@ -11,6 +11,7 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +208,9 @@ class _Progress:
         self.done = 0
 
     def __call__(self, count: int) -> None:
-        self.done += count
-        if self.done % 1000 == 0 or self.done == self.total:
+        before, self.done = self.done, self.done + count
+        # Redrawn each time a thousand more are done (counts come one by one, or a part's at once).
+        if before // 1000 != self.done // 1000 or self.done >= self.total:
             width = 30
             filled = min(width, width * self.done // self.total)
             bar = "#" * filled + "." * (width - filled)
@@ -220,6 +222,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
     url = settings.resolved_database_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
         return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
+    if args.jobs < 1:
+        return _fail(f"--jobs {args.jobs} must be at least 1")
+    if args.case and args.jobs > 1:
+        return _fail("--jobs is for the whole ledger; --case checks one case in one process")
     app = open_ledger(settings, read_only=True)
     report: AuditReport
     if args.case:
@@ -230,7 +236,9 @@ def _audit_verify(args: argparse.Namespace) -> int:
         report = verify_case(app, case_id)
     else:
         progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
-        report = verify_ledger(app, progress=progress)
+        # Each worker process opens the same ledger read-only from the same settings.
+        reopen = partial(open_ledger, settings, read_only=True)
+        report = verify_ledger(app, progress=progress, jobs=args.jobs, reopen=reopen)
         if progress is not None:
             print(file=sys.stderr)
     if args.json:
@@ -354,6 +362,13 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     data_dir(verify)
     verify.add_argument("--case", help="only this case (UUID)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="check the cases in N processes (the same report as with 1)",
+    )
     verify.set_defaults(handler=_guarded(_audit_verify))
     checkpoint = audit.add_parser(
         "checkpoint", help="issue a signed checkpoint of the whole ledger now and print it"

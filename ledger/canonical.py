@@ -66,6 +66,39 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise MalformedEncoding(f"msgpack ext type {code} is not allowed")
 
 
+_SCALARS = frozenset({type(None), bool, int, str, bytes})
+
+
+def _already_normal(value: Any, depth: int) -> bool:
+    """True when ``_normalize(value)`` would return ``value`` unchanged: only the plain types,
+    text keys already in UTF-8 order (code point order is UTF-8 byte order), no deeper than
+    ``MAX_DEPTH``. A quick check that builds nothing; False sends the caller the slow way."""
+    kind = type(value)
+    if kind is dict:
+        keys = list(value)
+        try:
+            # Keys are str or bytes (strict_map_key); sorting a mix raises, so a sorted list
+            # is all of one type, and the first key tells which.
+            if keys != sorted(keys) or (keys and type(keys[0]) is not str):
+                return False
+        except TypeError:
+            return False
+        children: Any = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return kind in _SCALARS and depth <= MAX_DEPTH
+    depth += 1
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            if not _already_normal(child, depth):
+                return False
+        elif kind not in _SCALARS or depth > MAX_DEPTH:
+            return False
+    return True
+
+
 def decode(data: bytes) -> Any:
     """Decode canonical msgpack; any other encoding of the same value is refused."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -85,6 +118,11 @@ def decode(data: bytes) -> Any:
         raise MalformedEncoding(f"nesting deeper than {MAX_DEPTH}") from error
     except Exception as error:  # msgpack raises many types for bad input
         raise MalformedEncoding(f"not msgpack: {error}") from error
+    # The common case, canonical bytes, without rebuilding the value: when it is already
+    # normal, ``encode(value)`` is exactly ``packb(value)``. Anything else takes the full path,
+    # which gives the same answer and the same error as always.
+    if _already_normal(value, 0) and msgpack.packb(value, use_bin_type=True) == data:
+        return value
     if encode(value) != data:
         raise MalformedEncoding("not canonical msgpack (see docs/envelope.md, Encoding)")
     return value

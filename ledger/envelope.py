@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ledger import canonical
@@ -62,7 +63,7 @@ class SignedObject:
     def key_id(self) -> str:
         return str(self.content["kid"])
 
-    @property
+    @cached_property
     def hash(self) -> bytes:
         """The object's hash: the suite digest of its exact outer bytes."""
         return self.suite.digest(self.raw)
@@ -133,6 +134,8 @@ def open_signed(raw: bytes, *, context: str) -> SignedObject:
 def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     """``content[name]`` if it is of ``kind``, else a malformed error naming the field."""
     value = content.get(name)
+    if type(value) is kind:  # the common case, and never a bool passed off as an int
+        return value
     # bool is an int in Python; a seq of True must not pass as 1.
     if isinstance(value, bool) and kind is int:
         value = None
@@ -171,11 +174,23 @@ EVENT_FIELDS = frozenset(
 
 def parse_case_id(value: str, field: str = "case") -> uuid.UUID:
     try:
-        parsed = uuid.UUID(value)
+        return _case_id(value)
     except ValueError as error:
         raise MalformedEncoding(f"{field} {value!r} is not a UUID", field=field) from error
+    except _NotCanonicalId:
+        detail = f"{field} must be a lowercase hyphenated UUID"
+        raise MalformedEncoding(detail, field=field) from None
+
+
+class _NotCanonicalId(Exception):
+    pass
+
+
+@lru_cache(maxsize=1024)  # a case's id recurs in each of its events and receipts
+def _case_id(value: str) -> uuid.UUID:
+    parsed = uuid.UUID(value)
     if str(parsed) != value:
-        raise MalformedEncoding(f"{field} must be a lowercase hyphenated UUID", field=field)
+        raise _NotCanonicalId
     return parsed
 
 

@@ -94,6 +94,22 @@ def _uscc_problem(code: object, what: str) -> str | None:
     """Why ``code`` is not a canonical, valid USCC, or ``None`` if it is one."""
     if not isinstance(code, str):
         return f"{what} must be a string, got {type(code).__name__}"
+    if code in _VALID_USCCS:
+        return None
+    problem = _new_uscc_problem(code, what)
+    if problem is None:
+        # Issuing and type-defining bodies recur on every license: check each code once.
+        if len(_VALID_USCCS) >= _MAX_VALID_USCCS:
+            _VALID_USCCS.clear()
+        _VALID_USCCS.add(code)
+    return problem
+
+
+_VALID_USCCS: set[str] = set()
+_MAX_VALID_USCCS: Final = 4096
+
+
+def _new_uscc_problem(code: str, what: str) -> str | None:
     if len(code) != _USCC_LENGTH:
         return f"{what} {code!r} must be {_USCC_LENGTH} characters, has {len(code)}"
     if not _USCC_SHAPE.fullmatch(code):

@@ -369,6 +369,9 @@ def parse_trust_list(raw: bytes) -> TrustList:
 # -- the store -------------------------------------------------------------------------------
 
 
+_MAX_VERIFIED: Final = 64  # trust lists whose verification a store remembers
+
+
 class TrustStore:
     """The newest verified trust list of each region whose root this verifier pins.
 
@@ -383,8 +386,19 @@ class TrustStore:
             for region, keys in roots.items()
         }
         self._lists: dict[str, TrustList] = {}
+        # Exact bytes of lists already verified under a pinned root: the pins never change,
+        # so a verifier asking ``recognizes`` per license checks its own list's signature once.
+        self._verified: dict[bytes, None] = {}
 
     def _verify(self, trust_list: TrustList) -> None:
+        if trust_list.raw in self._verified:
+            return
+        self._check_root(trust_list)
+        if len(self._verified) >= _MAX_VERIFIED:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[trust_list.raw] = None
+
+    def _check_root(self, trust_list: TrustList) -> None:
         roots = self._roots.get(trust_list.region)
         if not roots:
             raise TrustListRejected(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from api.cli_ledger import _Progress
 from ledger.workflow import CaseWorkflow
 from tests.support.world import iter_online_cases, make_world
 
@@ -42,10 +43,8 @@ def test_one_case_verifies_alone(ledger_dir: Path, capsys: pytest.CaptureFixture
     assert json.loads(capsys.readouterr().out)["events"] == 10
 
 
-def test_a_flipped_receipt_byte_fails_with_exit_1_at_its_place(
-    ledger_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    copy = tmp_path / "copy"
+def _copy_with_a_flipped_receipt(ledger_dir: Path, copy: Path) -> tuple[str, int]:
+    """A copy of the ledger whose receipt at index 500 has its last byte flipped."""
     copy.mkdir()
     for name in ("ledger.sqlite3", "trust.json", "node.key"):
         (copy / name).write_bytes((ledger_dir / name).read_bytes())
@@ -59,6 +58,14 @@ def test_a_flipped_receipt_byte_fails_with_exit_1_at_its_place(
         db.execute(
             "UPDATE stored_ledger SET receipt = ? WHERE ledger_index = ?", (bytes(flipped), index)
         )
+    return case_hex, seq
+
+
+def test_a_flipped_receipt_byte_fails_with_exit_1_at_its_place(
+    ledger_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    case_hex, seq = _copy_with_a_flipped_receipt(ledger_dir, copy)
     assert main(["audit", "verify", "--data-dir", str(copy), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
@@ -74,3 +81,45 @@ def test_a_missing_ledger_is_an_error_not_a_clean_audit(
     assert main(["audit", "verify", "--data-dir", str(tmp_path / "nowhere")]) == 64
     assert "no ledger at" in capsys.readouterr().err
     assert not (tmp_path / "nowhere" / "node.key").exists()
+
+
+def test_jobs_2_prints_what_one_process_prints(
+    ledger_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    _copy_with_a_flipped_receipt(ledger_dir, copy)
+    outputs = []
+    for jobs in ("1", "2"):
+        for form in (["--json"], []):
+            code = main(["audit", "verify", "--data-dir", str(copy), "--jobs", jobs, *form])
+            outputs.append((jobs, form, code, capsys.readouterr().out))
+    one, two = [o[2:] for o in outputs if o[0] == "1"], [o[2:] for o in outputs if o[0] == "2"]
+    assert two == one
+    assert one[0][0] == 1 and json.loads(one[0][1])["events"] == 1000
+    assert one[1][1].startswith("FINDINGS: 1000 events in 100 cases, 1 findings")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--jobs", "0"], "--jobs 0 must be at least 1"),
+        (["--jobs", "2", "--case", "7a2500f9-0000-4000-8000-000000000000"], "--jobs is for"),
+    ],
+)
+def test_bad_jobs_is_a_usage_error(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    assert main(["audit", "verify", "--data-dir", str(ledger_dir), *flags]) == 64
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+
+
+def test_progress_is_redrawn_at_each_thousand_even_for_a_part_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    progress = _Progress(2500)
+    for count in (600, 600, 1300):  # --jobs reports a part's events at once
+        progress(count)
+    drawn = capsys.readouterr().err.split("\r")[1:]
+    assert [line.split("] ")[1] for line in drawn] == ["1200/2500 events", "2500/2500 events"]

@@ -285,6 +285,43 @@ def test_mutated_encodings_decode_or_raise_malformed(value: Any, data: st.DataOb
     assert canonical.encode(decoded) == bytes(encoded)
 
 
+loose_scalars = scalars | st.floats(allow_nan=False) | st.just(msgpack.Timestamp(1, 0))
+loose_values = st.recursive(
+    loose_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=3) | st.binary(max_size=2), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(loose_values)
+def test_decode_accepts_exactly_what_re_encodes_to_the_same_bytes(value: Any) -> None:
+    """Any msgpack (floats, bytes keys, unsorted maps, timestamps): accepted exactly when the
+    full re-encoding reproduces it, whichever path ``decode`` takes inside."""
+    data = msgpack.packb(value, use_bin_type=True)
+    unpacked = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    try:
+        expected = canonical.encode(unpacked) == data
+    except MalformedEncoding:
+        expected = False
+    if expected:
+        assert same(canonical.decode(data), unpacked)
+    else:
+        with pytest.raises(MalformedEncoding):
+            canonical.decode(data)
+
+
+def test_nesting_limit_counts_maps_too() -> None:
+    deep: Any = 0
+    for _ in range(33):
+        deep = {"a": deep}
+    with pytest.raises(MalformedEncoding):
+        canonical.decode(msgpack.packb(deep))
+    assert canonical.decode(msgpack.packb(deep["a"])) == deep["a"]
+
+
 def test_decode_refuses_non_bytes() -> None:
     with pytest.raises(MalformedEncoding):
         canonical.decode("c0")  # type: ignore[arg-type]

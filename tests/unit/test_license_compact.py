@@ -22,6 +22,7 @@ from licenses.compact import (
     MAX_INFLATED,
     CompactLicense,
     CompactRejected,
+    _b45decode,
     decode_compact,
     document_digest,
     encode_compact,
@@ -400,3 +401,40 @@ def test_negative_vectors_are_refused_with_their_reason(case: dict[str, Any]) ->
         assert case["refused_by"] == "signature", "decoded what should have been refused"
         decoded.verify(bytes.fromhex(case["public_key"]))
     assert caught.value.reason == case["reason"]
+
+
+# -- Base45 -----------------------------------------------------------------------------------
+
+B45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def _library_or_error(text: str) -> bytes | str:
+    try:
+        return base45.b45decode(text)
+    except ValueError as error:
+        return str(error)
+
+
+@given(st.binary(max_size=600))
+def test_base45_decoding_inverts_the_library_encoding(data: bytes) -> None:
+    assert _b45decode(base45.b45encode(data).decode("ascii")) == data
+
+
+@given(st.text(alphabet=B45_ALPHABET, max_size=30))
+def test_base45_decoding_answers_as_the_library_does(text: str) -> None:
+    """Any text of the alphabet: the same bytes, or the same refusal (``ZZZ`` is over 0xFFFF,
+    ``:;`` over 0xFF, a lone last character dangles)."""
+    try:
+        mine: bytes | str = _b45decode(text)
+    except ValueError as error:
+        mine = str(error)
+    assert mine == _library_or_error(text)
+
+
+@pytest.mark.parametrize("text", ["GGW", "::", "A", "ABCD", "00", "FGW:::"])
+def test_base45_edge_groups(text: str) -> None:
+    try:
+        mine: bytes | str = _b45decode(text)
+    except ValueError as error:
+        mine = str(error)
+    assert mine == _library_or_error(text)

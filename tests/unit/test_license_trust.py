@@ -241,6 +241,25 @@ def test_recognition_uses_the_verifiers_own_verified_list() -> None:
         store.recognizes(parse_trust_list(_build(OTHER_ROOT)), TYPE, "510000")
 
 
+def test_a_list_verified_once_is_remembered_by_its_exact_bytes_only() -> None:
+    store = _store()
+    genuine = parse_trust_list(_build())
+    for _ in range(2):  # the second answer comes from the store's memory of the first
+        assert store.recognizes(genuine, TYPE, "510000")
+    outer = canonical.decode(genuine.raw)
+    outer[1] = bytes([outer[1][0] ^ 1]) + outer[1][1:]  # the same content, a broken signature
+    forged = parse_trust_list(canonical.encode(outer))
+    for _ in range(2):
+        with pytest.raises(TrustListRejected) as caught:
+            store.recognizes(forged, TYPE, "510000")
+        assert caught.value.reason == "bad_signature"
+    # Another verifier, pinning another root for the region, is not told by the first.
+    elsewhere = TrustStore({"330000": OTHER_ROOT.public_key})
+    with pytest.raises(TrustListRejected) as caught:
+        elsewhere.recognizes(genuine, TYPE, "510000")
+    assert caught.value.reason == "wrong_key"
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     start=st.integers(0, 60 * DAY),
