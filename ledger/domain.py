@@ -70,13 +70,15 @@ class Stream(Aggregate):
         )
         return stream
 
-    def add(self, envelope: bytes, received_at: int) -> None:
-        """The stream's next object."""
-        self.trigger_event(
-            self.next_event,
+    def next_object(self, envelope: bytes, received_at: int) -> Any:
+        """The event of the stream's next object, not applied: the ledger applies it with
+        ``event.mutate(stream)`` once it is committed, so a failed write leaves no trace."""
+        return self.next_event(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=from_micros(received_at),
             envelope=envelope,
             received_at=received_at,
-            timestamp=from_micros(received_at),
         )
 
     def _begin(self) -> None:
