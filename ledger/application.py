@@ -29,7 +29,7 @@ from ledger.errors import (
     MalformedEncoding,
     UnknownCase,
 )
-from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
+from ledger.keys import KeyRecord, KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
 from ledger.licensing import (
     ISSUED,
     LICENSE_EVENT_TYPES,
@@ -194,6 +194,11 @@ class LedgerApplication(Application[uuid.UUID]):
         return AllowlistMapper(MsgpackTranscoder(), ALLOWED_EVENT_CLASSES)
 
     @property
+    def group_commit(self) -> GroupCommit[Any]:
+        """The write queue; its ``batches`` and ``items`` counters say how well writes group."""
+        return self._committer
+
+    @property
     def store(self) -> LedgerStore:
         return cast(LedgerStore, self.recorder)
 
@@ -291,13 +296,14 @@ class LedgerApplication(Application[uuid.UUID]):
             now = self.clock()
             self.refresh_registry()
             self.registry.check(record, now)
-            return self._pending(Registry, stream, stream_id, record.seq, record.hash, raw, now)
+            return self._pending(Registry, stream, record, stream_id, record.seq, raw, now)
 
         # Checking holds until the record is committed and applied: no append is checked
         # against a registry view that is about to change.
         with self._lock:
             return self._append(
                 stream_id,
+                record.seq,
                 check,
                 applied=lambda done: self.registry.apply(record, done.received_at, done.index),
             )
@@ -323,40 +329,49 @@ class LedgerApplication(Application[uuid.UUID]):
             self.workflow.step(
                 case.flow if case is not None else CaseState(), envelope, self.registry, now
             )
-            return self._pending(Case, case, envelope.case_id, envelope.seq, envelope.hash, raw, now)
+            return self._pending(Case, case, envelope, envelope.case_id, envelope.seq, raw, now)
 
-        return self._append(envelope.case_id, check)
+        return self._append(envelope.case_id, envelope.seq, check)
 
     # -- the write path: check in order, write in groups, apply once durable -----------------
 
     def _append(
         self,
         stream_id: uuid.UUID,
+        seq: int,
         check: Callable[[Stream | None], _Pending | Appended],
         *,
         applied: Callable[[_Pending], None] | None = None,
     ) -> Appended:
         """Check an append against the stream's committed state, queue it, wait for its
         commit. Appends to one stream are checked one after the other's write settled."""
+        fresh = False
         while True:
             with self._lock:
                 busy = self._busy(stream_id)
                 if busy is None:
-                    pending = self._checked(stream_id, check)
+                    pending = self._checked(stream_id, seq, check, fresh=fresh)
                     if isinstance(pending, Appended):
                         return pending
                     with self._state_lock:
                         self._inflight[stream_id] = pending
                     # Queued under the lock: the ledger indexes follow the order of checking.
                     ticket = self._committer.enqueue(pending)
-                    break
-            busy.settled.wait()
-        self._committer.wait(ticket)
-        if pending.error is not None:
-            raise pending.error
-        if pending.conflict:
-            # Another writer took this seq (or stored these very bytes) first.
-            return self._replay_or_conflict(stream_id, pending.seq, pending.raw, self.head(stream_id))
+            if busy is not None:
+                busy.settled.wait()
+                continue
+            self._committer.wait(ticket)
+            if pending.error is not None:
+                raise pending.error
+            if not pending.conflict:
+                break
+            if fresh:
+                return self._replay_or_conflict(
+                    stream_id, pending.seq, pending.raw, self.head(stream_id)
+                )
+            # Another writer took this seq (or stored these very bytes) first: check again
+            # on the stored state (a replay, a conflict, or a stream of another kind).
+            fresh = True
         if applied is not None:
             applied(pending)
         with self._tree_lock:
@@ -375,27 +390,39 @@ class LedgerApplication(Application[uuid.UUID]):
             busy.settled.wait()
 
     def _checked(
-        self, stream_id: uuid.UUID, check: Callable[[Stream | None], _Pending | Appended]
+        self,
+        stream_id: uuid.UUID,
+        seq: int,
+        check: Callable[[Stream | None], _Pending | Appended],
+        *,
+        fresh: bool,
     ) -> _Pending | Appended:
-        stream, fresh = self._committed(stream_id)
+        stream, read = self._committed(stream_id, new=seq == 1, reload=fresh)
         try:
             return check(stream)
         except LedgerError:
-            if fresh:
+            if read:
                 raise
             # The kept state may be behind another process's writes: refuse only on the
             # stored one. (An append it wrongly allows takes a stored seq and fails its write.)
             stream, _ = self._committed(stream_id, reload=True)
             return check(stream)
 
-    def _committed(self, stream_id: uuid.UUID, *, reload: bool = False) -> tuple[Stream | None, bool]:
-        """``(state, fresh)``: the kept committed state of a stream, or the stored one."""
+    def _committed(
+        self, stream_id: uuid.UUID, *, new: bool = False, reload: bool = False
+    ) -> tuple[Stream | None, bool]:
+        """``(state, read)``: the kept committed state of a stream, or the stored one (``read``).
+
+        A first object (``new``) of a stream not kept here is checked as the first without a
+        read: if the stream exists after all, its seq 1 is taken and the write fails."""
         if not reload:
             with self._state_lock:
                 stream = self._streams.get(stream_id)
                 if stream is not None:
                     self._streams.move_to_end(stream_id)
                     return stream, False
+            if new:
+                return None, False
         stream = self._get(stream_id)  # a private copy: the repository copies from its cache
         if stream is not None:
             with self._state_lock:
@@ -412,9 +439,9 @@ class LedgerApplication(Application[uuid.UUID]):
         self,
         kind: type[Stream],
         stream: Stream | None,
+        parsed: Envelope | KeyRecord,
         stream_id: uuid.UUID,
         seq: int,
-        event_hash: bytes,
         raw: bytes,
         now: int,
     ) -> _Pending:
@@ -423,8 +450,9 @@ class LedgerApplication(Application[uuid.UUID]):
         if stream is None:
             started = kind.start(stream_id, raw, now)
             (event,) = started.collect_events()
-            return _Pending(stream_id, seq, event_hash, raw, now, None, event, started)
-        return _Pending(stream_id, seq, event_hash, raw, now, stream, stream.next_object(raw, now))
+            return _Pending(stream_id, seq, parsed.hash, raw, now, None, event, started)
+        event = stream.next_object(raw, now, parsed)
+        return _Pending(stream_id, seq, parsed.hash, raw, now, stream, event)
 
     def _write_batch(self, items: list[_Pending]) -> None:
         """The group committer's writer: one transaction for all ``items`` (see ``_write``),
@@ -537,11 +565,9 @@ class LedgerApplication(Application[uuid.UUID]):
                 check_issued_body(envelope.body)
                 case_steps = self._case_envelopes(uuid.UUID(envelope.body["case"]))
             step_license(state, envelope, case_steps)
-            return self._pending(
-                License, stream, envelope.case_id, envelope.seq, envelope.hash, raw, now
-            )
+            return self._pending(License, stream, envelope, envelope.case_id, envelope.seq, raw, now)
 
-        return self._append(envelope.case_id, check)
+        return self._append(envelope.case_id, envelope.seq, check)
 
     def _case_envelopes(self, case_id: uuid.UUID) -> list[Envelope]:
         # A step of that case still in flight is decided first: the license is checked

@@ -1,11 +1,12 @@
 """Group commit: concurrent appends of one process share one database transaction.
 
 Callers enqueue their validated item (in the order the ledger must index them) and wait. No
-thread is dedicated to writing: the first waiting caller that finds no write in progress becomes
-the leader, takes every queued item (up to ``max_batch``), and writes them with one call of
-``write``; the others keep waiting. While a leader waits for its commit (a WAL flush), new items
-queue up and the next leader writes them together, so under load one flush serves many
-callers, and with one caller nothing waits on anyone.
+thread is dedicated to writing: a caller that finds no write in progress becomes the leader,
+takes every queued item (up to ``max_batch``) and writes them with one call of ``write``; the
+others wait. While a leader waits for its commit (a WAL flush), new items queue up; when it is
+done it wakes exactly the callers whose items it wrote and hands the lead to the oldest caller
+still queued, which writes everything queued meanwhile. So under load one flush serves many
+callers, and a lone caller waits on no one.
 
 ``write`` must settle every item it is given (a result or an error on the item itself) and
 return only after the items it reports written are durable; an exception it raises instead is
@@ -25,14 +26,17 @@ DEFAULT_MAX_BATCH = 512
 
 
 class Ticket(Generic[T]):
-    """A queued item and whether its batch has been written (or failed)."""
+    """A queued item, whether its batch was written, and the lock its caller sleeps on."""
 
-    __slots__ = ("done", "error", "item")
+    __slots__ = ("done", "error", "item", "wake")
 
     def __init__(self, item: T):
         self.item = item
         self.done = False
         self.error: BaseException | None = None
+        # Held from the start; released once: the item was written, or its caller leads now.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[T]):
@@ -43,44 +47,52 @@ class GroupCommit(Generic[T]):
             raise ValueError("max_batch must be at least 1")
         self._write = write
         self._max_batch = max_batch
-        self._cv = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
         self._queue: list[Ticket[T]] = []
-        self._writing = False
+        self._writing = False  # a leader is writing, or the lead is being handed over
         self.batches = 0  # written batches (for tests and benchmarks: items / batches)
         self.items = 0
 
     def enqueue(self, item: T) -> Ticket[T]:
         """Queue ``item`` after every item queued before it; return its ticket."""
         ticket = Ticket(item)
-        with self._cv:
+        with self._mutex:
             self._queue.append(ticket)
         return ticket
 
     def wait(self, ticket: Ticket[T]) -> None:
-        """Block until ``ticket``'s item is written, leading batches while none is in progress.
-
-        Raises the batch's exception when ``write`` raised instead of settling the items."""
-        while True:
-            with self._cv:
-                while not ticket.done and self._writing:
-                    self._cv.wait()
-                if ticket.done:
-                    break
+        """Block until ``ticket``'s item is written, leading batches when it is this caller's
+        turn. Raises the batch's exception when ``write`` raised instead of settling items."""
+        with self._mutex:
+            follow = not ticket.done and self._writing
+            if not ticket.done and not self._writing:
                 self._writing = True
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-            try:
-                self._write([t.item for t in batch])
-            except BaseException as error:  # every caller of the batch learns why
-                for t in batch:
-                    t.error = error
-            finally:
-                with self._cv:
-                    for t in batch:
-                        t.done = True
-                    self.batches += 1
-                    self.items += len(batch)
-                    self._writing = False
-                    self._cv.notify_all()
+        if follow:
+            ticket.wake.acquire()
+        while not ticket.done:
+            self._lead(ticket)
         if ticket.error is not None:
             raise ticket.error
+
+    def _lead(self, own: Ticket[T]) -> None:
+        with self._mutex:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            self._write([t.item for t in batch])
+        except BaseException as error:  # every caller of the batch learns why
+            for t in batch:
+                t.error = error
+        with self._mutex:
+            for t in batch:
+                t.done = True
+            self.batches += 1
+            self.items += len(batch)
+            # The lead passes on only once the leader's own item is written.
+            successor = self._queue[0] if own.done and self._queue else None
+            if own.done and successor is None:
+                self._writing = False
+        for t in batch:
+            t.wake.release()
+        if successor is not None:
+            successor.wake.release()
