@@ -15,7 +15,8 @@ from api.errors import ApiProblem
 MSGPACK = "application/msgpack"
 
 
-def services(request: Request) -> NodeServices:
+async def services(request: Request) -> NodeServices:
+    # ``async``: a plain ``def`` dependency costs every request a trip to the thread pool.
     node: NodeServices = request.app.state.services
     return node
 

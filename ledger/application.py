@@ -312,7 +312,12 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def append_event(self, raw: bytes) -> Appended:
         """Verify and append one signed case event; return its receipt once it is durable."""
-        envelope = parse_event(raw)
+        return self.append_envelope(parse_event(raw))
+
+    def append_envelope(self, envelope: Envelope) -> Appended:
+        """:meth:`append_event` of an envelope the caller already decoded with ``parse_event``
+        (its exact bytes are ``envelope.raw``): the HTTP route reads it before appending."""
+        raw = envelope.raw
         if envelope.type in LICENSE_EVENT_TYPES:
             # License events share the envelope; the type routes them to their own streams.
             return self._append_license_event(envelope, raw)

@@ -7,12 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.vault import ApplicantErased, UnknownApplicant
-from api.deps import Caller, Envelope, JsonBody, Services, require
+from api.deps import Caller, Envelope, JsonBody, Services, envelope_bytes, principal, require
 from api.errors import ApiProblem
 from api.schemas import (
     AccessPublic,
@@ -35,10 +36,10 @@ from ledger.reports import case_timeline
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
 
-def _check_poster(caller: Principal, raw: bytes) -> None:
+def _check_poster(caller: Principal, envelope: ParsedEnvelope) -> None:
     """A body's token posts only envelopes signed by that body's officers."""
     require(caller, "body")
-    signer_body = parse_event(raw).body_id
+    signer_body = envelope.body_id
     if signer_body != caller.subject:
         raise ApiProblem(
             403,
@@ -49,8 +50,8 @@ def _check_poster(caller: Principal, raw: bytes) -> None:
         )
 
 
-def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPublic:
-    appended = node.ledger.append_event(raw)
+def _appended(node: NodeServices, envelope: ParsedEnvelope, response: Response) -> AppendedPublic:
+    appended = node.ledger.append_envelope(envelope)
     response.status_code = 201 if appended.created else 200
     return AppendedPublic.of(appended)
 
@@ -62,8 +63,8 @@ def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPub
     summary="open a case with its signed `received` step",
 )
 def open_case(node: Services, caller: Caller, raw: Envelope, response: Response) -> AppendedPublic:
-    _check_poster(caller, raw)
     envelope = parse_event(raw)
+    _check_poster(caller, envelope)
     if envelope.seq != 1 or envelope.type != "received":
         raise ApiProblem(
             422,
@@ -74,7 +75,7 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
         )
     ref = _claim_applicant(node, caller, envelope)
     try:
-        return _appended(node, raw, response)
+        return _appended(node, envelope, response)
     except Exception:
         if ref is not None and not _case_uses(node, envelope.case_id, ref):
             node.access.release_applicant(ref, str(envelope.case_id))
@@ -142,11 +143,32 @@ def _commitments_match(node: NodeServices, ref: str, signed: object) -> bool:
     status_code=201,
     summary="append a signed step to a case",
 )
-def append_step(
-    case_id: uuid.UUID, node: Services, caller: Caller, raw: Envelope, response: Response
+async def append_step(
+    case_id: uuid.UUID, request: Request, node: Services, response: Response
 ) -> AppendedPublic:
-    _check_poster(caller, raw)
-    envelope = parse_event(raw)
+    # The busiest route: its blocking part (token look-up, checks, the durable write, which
+    # waits for a group commit with other requests' appends) runs in one trip to the thread
+    # pool, and the event loop keeps serving meanwhile. The body is read here, but a bad one
+    # is refused only after the token is checked, as for every other route.
+    try:
+        body: bytes | ApiProblem = await envelope_bytes(request)
+    except ApiProblem as problem:
+        body = problem
+    return await run_in_threadpool(_append_step, case_id, request, node, body, response)
+
+
+def _append_step(
+    case_id: uuid.UUID,
+    request: Request,
+    node: NodeServices,
+    body: bytes | ApiProblem,
+    response: Response,
+) -> AppendedPublic:
+    caller = principal(request, node)
+    if isinstance(body, ApiProblem):
+        raise body
+    envelope = parse_event(body)
+    _check_poster(caller, envelope)
     if envelope.case_id != case_id:
         raise ApiProblem(
             422,
@@ -154,7 +176,7 @@ def append_step(
             reason="malformed",
             field="case",
         )
-    return _appended(node, raw, response)
+    return _appended(node, envelope, response)
 
 
 @router.post(
