@@ -1,6 +1,6 @@
 """Bulk load: many signed case steps through a department's own append path, for scale.
 
-:func:`bulk_load` appends ``events`` signed steps to a ledger with ``LedgerApplication.append_event``
+:func:`bulk_load` appends ``events`` signed steps with ``LedgerApplication.append_event``
 — the signature and key checks, the real workflow, the group commit with its dense ledger index
 and signed receipts, checkpoints as the node's policy issues them — from several writer threads
 at once, as a node's request threads would. Each writer runs its own cases, one after the other:

@@ -48,9 +48,7 @@ def officer(world: World, officer_id: str = "rs-001") -> Officer:
 class CaseWriter(bulk.CaseWriter):
     """The bulk loader's case writer on a test world (its RS officer unless told)."""
 
-    def __init__(
-        self, world: World, officer_id: str = "rs-001", *, case_steps: int = CASE_STEPS
-    ):
+    def __init__(self, world: World, officer_id: str = "rs-001", *, case_steps: int = CASE_STEPS):
         super().__init__(world.app, officer(world, officer_id), case_steps=case_steps)
 
     def batch(self, count: int, now: Callable[[], int]) -> list[bytes]:

@@ -10,8 +10,8 @@ import logging
 import threading
 import time as _time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -20,7 +20,6 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, License, Registry, Stream
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
-from ledger.groupcommit import GroupCommit
 from ledger.errors import (
     ConflictError,
     EnvelopeRejected,
@@ -29,6 +28,7 @@ from ledger.errors import (
     MalformedEncoding,
     UnknownCase,
 )
+from ledger.groupcommit import GroupCommit
 from ledger.keys import KeyRecord, KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
 from ledger.licensing import (
     ISSUED,
@@ -354,17 +354,19 @@ class LedgerApplication(Application[uuid.UUID]):
         while True:
             with self._lock:
                 busy = self._busy(stream_id)
-                if busy is None:
-                    pending = self._checked(stream_id, seq, check, fresh=fresh)
-                    if isinstance(pending, Appended):
-                        return pending
+                outcome = None if busy else self._checked(stream_id, seq, check, fresh=fresh)
+                if isinstance(outcome, _Pending):
                     with self._state_lock:
-                        self._inflight[stream_id] = pending
+                        self._inflight[stream_id] = outcome
                     # Queued under the lock: the ledger indexes follow the order of checking.
-                    ticket = self._committer.enqueue(pending)
-            if busy is not None:
+                    ticket = self._committer.enqueue(outcome)
+            if isinstance(outcome, Appended):
+                return outcome
+            if outcome is None:
+                assert busy is not None
                 busy.settled.wait()
                 continue
+            pending = outcome
             self._committer.wait(ticket)
             if pending.error is not None:
                 raise pending.error
@@ -570,7 +572,9 @@ class LedgerApplication(Application[uuid.UUID]):
                 check_issued_body(envelope.body)
                 case_steps = self._case_envelopes(uuid.UUID(envelope.body["case"]))
             step_license(state, envelope, case_steps)
-            return self._pending(License, stream, envelope, envelope.case_id, envelope.seq, raw, now)
+            return self._pending(
+                License, stream, envelope, envelope.case_id, envelope.seq, raw, now
+            )
 
         return self._append(envelope.case_id, envelope.seq, check)
 

@@ -53,6 +53,12 @@ class GroupCommit(Generic[T]):
         self.batches = 0  # written batches (for tests and benchmarks: items / batches)
         self.items = 0
 
+    @property
+    def queued(self) -> int:
+        """Items waiting for a leader to take them."""
+        with self._mutex:
+            return len(self._queue)
+
     def enqueue(self, item: T) -> Ticket[T]:
         """Queue ``item`` after every item queued before it; return its ticket."""
         ticket = Ticket(item)

@@ -29,7 +29,13 @@ def test_a_receipt_is_the_canonical_seal_of_its_content(
     stream = uuid.UUID(int=index % 2**128)
     event_hash = bytes([index % 256]) * 32
     made = make_receipt(
-        NODE, ledger=ledger, index=index, event_hash=event_hash, stream_id=stream, seq=seq, time=time
+        NODE,
+        ledger=ledger,
+        index=index,
+        event_hash=event_hash,
+        stream_id=stream,
+        seq=seq,
+        time=time,
     )
     content = {
         "ledger": ledger,
