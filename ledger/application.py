@@ -469,17 +469,23 @@ class LedgerApplication(Application[uuid.UUID]):
         finally:
             with self._state_lock:
                 for item in items:
-                    if item.receipt:
-                        if item.started is not None:
+                    try:
+                        if not item.receipt:
+                            self._streams.pop(item.stream_id, None)
+                        elif item.started is not None:
                             self._keep(item.started)
                         else:
                             assert item.stream is not None
                             item.event.mutate(item.stream)
                             self._keep(item.stream)
-                    else:
+                    except Exception:
+                        # The write stands; only the kept state is in doubt: read it again.
                         self._streams.pop(item.stream_id, None)
-                    del self._inflight[item.stream_id]
-                    item.settled.set()
+                        log.exception("could not apply %s seq %d", item.stream_id, item.seq)
+                    finally:
+                        # Freed in every case, or the stream's next append would wait forever.
+                        del self._inflight[item.stream_id]
+                        item.settled.set()
 
     def _write(self, items: list[_Pending]) -> None:
         assert self.node_signer is not None

@@ -21,6 +21,7 @@ from adapters.bulk import CaseWriter, Officer
 from adapters.settings import Settings
 from ledger.application import Appended, LedgerApplication
 from ledger.audit import verify_ledger
+from ledger.domain import Case
 from ledger.errors import ConflictError, EnvelopeRejected
 from ledger.persistence import ReceiptMaker
 from ledger.receipts import parse_receipt
@@ -199,3 +200,26 @@ def test_the_same_bytes_stored_by_another_process_are_a_replay(
     again = world.app.append_event(raw)  # this process still keeps the case at seq 1
     assert not again.created
     assert (again.index, again.receipt) == (theirs.index, theirs.receipt)
+
+
+def test_a_committed_append_whose_kept_state_cannot_be_updated_is_read_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = writer(world)
+    world.app.append_event(mine.next_event(world.clock.now))
+    original = Case._absorb
+    calls = [0]
+
+    def fail_once(self: Case, raw: bytes, parsed: Any) -> bytes:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("applying failed")
+        return original(self, raw, parsed)
+
+    monkeypatch.setattr(Case, "_absorb", fail_once)
+    second = world.app.append_event(mine.next_event(world.clock.now))  # stored all the same
+    assert second.created and calls[0] == 1
+    monkeypatch.setattr(Case, "_absorb", original)
+    third = world.app.append_event(mine.next_event(world.clock.now))  # not stuck, not stale
+    assert (third.seq, third.index) == (3, second.index + 1)
+    assert world.app.get_case(mine.case_id).head == third.head
