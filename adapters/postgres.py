@@ -127,8 +127,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
         )
         self.append_statement = SQL(
-            "SELECT written, head FROM {0}(%s::bigint, %s::uuid[], %s::bigint[], %s::text[], "
-            "%s::bytea[], %s::bytea[], %s::bytea[])"
+            "SELECT written, head FROM {0}(%b::bigint, %b::uuid[], %b::bigint[], %b::text[], "
+            "%b::bytea[], %b::bytea[], %b::bytea[])"
         ).format(append_function)
         self._head_hint: int | None = None  # the newest index this recorder knows of
 
