@@ -37,6 +37,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
+from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
 from adapters.keyfiles import write_key, write_trusted_roots
 from adapters.settings import Settings
 from adapters.vault import (
@@ -75,6 +76,7 @@ __all__ = [
 DEMO_MARKER = "DEMO"
 DEMO_KEYS_DIR = "demo-keys"
 HOME_REGION = "510000"
+BULK_BODY = "510104-RS"  # whose officers sign the bulk loader's steps (``events``)
 JIANGSU = "320000"
 # 2026-01-05T01:00:00Z, 09:00 in Beijing: a fixed start keeps a seed's demo identical.
 DEMO_START = 1_767_574_800_000_000
@@ -684,6 +686,7 @@ class DemoSummary:
     final_states: Mapping[str, int]
     first_time: int
     last_time: int
+    bulk: BulkSummary | None = None  # ``--events``: steps added by the bulk loader
 
     @property
     def missing_step_types(self) -> tuple[str, ...]:
@@ -706,6 +709,9 @@ class DemoSummary:
             "missing_step_types": list(self.missing_step_types),
             "first_time": _iso(self.first_time),
             "last_time": _iso(self.last_time),
+            "bulk_events": self.bulk.events if self.bulk else 0,
+            "bulk_cases": self.bulk.cases if self.bulk else 0,
+            "bulk_seconds": round(self.bulk.seconds, 1) if self.bulk else 0.0,
         }
 
 
@@ -905,15 +911,21 @@ def build_demo(
     schema: str | None = None,
     clock: DemoClock | None = None,
     progress: Callable[[int, int], None] | None = None,
+    events: int = 0,
+    writers: int = DEFAULT_WRITERS,
 ) -> DemoSummary:
     """Build a demo node in ``data_dir`` (marked ``DEMO``) and return what it holds.
 
     ``database_url`` defaults to ``ledger.sqlite3`` in the directory; ``schema`` is for
-    PostgreSQL tests. Raises :class:`NotADemoDirectory` for a directory (or database) that
-    may belong to a real node, and for one that already holds a demo.
+    PostgreSQL tests. ``events`` more steps are then appended by the bulk loader
+    (``adapters.bulk``, ``writers`` threads) as the officers of ``BULK_BODY``, in cases of
+    their own (10 steps each). Raises :class:`NotADemoDirectory` for a directory (or database)
+    that may belong to a real node, and for one that already holds a demo.
     """
     if cases < 1:
         raise DemoError("a demo has at least one case")
+    if events < 0 or writers < 1:
+        raise DemoError("--events must be 0 or more and --writers at least 1")
     _check_directory(data_dir)
     clock = clock or DemoClock()
     bodies = demo_bodies()
@@ -945,6 +957,21 @@ def build_demo(
         vault_schema = schema or settings.database_schema or None
         vault = _open_vault(url, vault_schema, data_dir, random.Random(f"vault/{seed}"))
         builder.cases(plan, vault, progress)
+        bulk = None
+        if events:
+            officers = [
+                Officer(body, officer, signer)
+                for (body, officer), signer in builder.officers.items()
+                if body == BULK_BODY
+            ]
+            bulk = bulk_load(
+                app,
+                events,
+                officers=officers,
+                now=lambda: clock.now,
+                writers=writers,
+                progress=progress,
+            )
     finally:
         app.close()
     _mint_tokens(url, data_dir, vault_schema, [body.body_id for body in bodies])
@@ -964,4 +991,5 @@ def build_demo(
         final_states=dict(Counter(case.final_state for case in plan).most_common()),
         first_time=min(case.steps[0].at for case in plan),
         last_time=max(step.at for case in plan for step in case.steps),
+        bulk=bulk,
     )

@@ -88,6 +88,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     # -- LedgerStore -----------------------------------------------------------------------
 
+    def append_objects(self, stored_events: Sequence[StoredEvent], maker: ReceiptMaker) -> None:
+        # One transaction through eventsourcing's insert (``_insert_events`` adds the index
+        # rows); it commits before returning.
+        self.insert_events(stored_events, receipt_maker=maker)
+
     def _entries(self, where: str, params: Sequence[Any], tail: str = "") -> list[LedgerEntry]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

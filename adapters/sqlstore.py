@@ -1,14 +1,16 @@
 """Small stores beside the ledger on SQLite or PostgreSQL: one implementation, two drivers.
 
 The access store (tokens, access log, applicant bindings) and the witness store use it: a
-connection per call (safe across server threads), ``?`` placeholders rewritten to ``%s`` for
-psycopg, driver errors translated once into the store's own error.
+connection per call on SQLite, a reused idle one on PostgreSQL (never two calls on one at
+once, so safe across server threads), ``?`` placeholders rewritten to ``%s`` for psycopg,
+driver errors translated once into the store's own error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,14 +35,53 @@ def sqlite_connector(path: Path) -> Connect:
     return connect
 
 
-def postgres_connector(database_url: str, schema: str | None) -> Connect:
-    def connect() -> contextlib.AbstractContextManager[Any]:
-        conn = psycopg.connect(database_url, connect_timeout=5)
-        if schema:
-            conn.execute(f'SET search_path TO "{schema}"')
+class _ReusedConnections:
+    """PostgreSQL connections kept open between calls (at most ``keep`` idle ones).
+
+    A store's calls are short (a token look-up on every request): opening a connection for
+    each (a server process, a handshake, ``search_path``) costs more than the call. A
+    connection goes back only when its block ended without error and committed; any other is
+    closed, so no call sees another's transaction."""
+
+    def __init__(self, database_url: str, schema: str | None, keep: int = 8):
+        self.database_url = database_url
+        self.schema = schema
+        self.keep = keep
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.database_url, connect_timeout=5)
+        if self.schema:
+            conn.execute(f'SET search_path TO "{self.schema}"')
+            conn.commit()
         return conn
 
-    return connect
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+            conn.commit()  # what leaving ``with psycopg.connect()`` did
+        except BaseException:
+            conn.close()
+            raise
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with self._lock:
+            if idle and len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def __del__(self) -> None:
+        for conn in getattr(self, "_idle", ()):
+            conn.close()
+
+
+def postgres_connector(database_url: str, schema: str | None) -> Connect:
+    return _ReusedConnections(database_url, schema).connect
 
 
 def connector_for(

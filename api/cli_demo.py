@@ -42,6 +42,13 @@ def _print_summary(summary: DemoSummary) -> None:
     print("cases by current state:")
     for name, count in summary.final_states.items():
         print(f"  {name:<20} {count:>6}")
+    if summary.bulk is not None:
+        bulk = summary.bulk
+        print(
+            f"bulk: {bulk.events} more signed steps in {bulk.cases} cases, "
+            f"{bulk.seconds:.1f} s ({bulk.per_second:.0f}/s, "
+            f"{bulk.events / max(bulk.commits, 1):.1f} per commit)"
+        )
     if summary.missing_step_types:
         print(f"not shown with so few cases: {', '.join(summary.missing_step_types)}")
     print(f"demo keys (to sign more steps): {summary.data_dir / 'demo-keys'}/index.json")
@@ -58,6 +65,8 @@ def _demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             database_url=database_url,
             progress=_progress if sys.stderr.isatty() else None,
+            events=args.events,
+            writers=args.writers,
         )
     except DemoError as error:
         return _fail(str(error))
@@ -78,6 +87,16 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:  # type: ign
     )
     demo.add_argument("--cases", type=int, default=200, help="number of cases (default 200)")
     demo.add_argument("--seed", type=int, default=1, help="seed of keys and cases (default 1)")
+    demo.add_argument(
+        "--events",
+        type=int,
+        default=0,
+        help="then append this many more signed steps through the append path, from "
+        "--writers threads (scale tests: 1000000); default 0",
+    )
+    demo.add_argument(
+        "--writers", type=int, default=8, help="concurrent writers of --events (default 8)"
+    )
     demo.add_argument(
         "--data-dir",
         type=Path,

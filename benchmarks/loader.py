@@ -1,9 +1,10 @@
-"""Signed case events for benchmarks, and a bulk loader through the real append path.
+"""Benchmark ledgers, filled through the real append path by the bulk loader.
 
-Every event goes through ``LedgerApplication.append_event``: signature check, the real
-``CaseWorkflow``, the commit with its dense ledger index and signed receipt, and checkpoints
-as the node's policy issues them. Cases follow the workflow: ``received``, ``form_checked``,
-``accepted``, then ``suspended`` / ``resumed`` alternating, ``CASE_STEPS`` events a case.
+``adapters/bulk.py`` (``tongban demo --events N``) appends signed steps with
+``LedgerApplication.append_event`` from several writer threads: signature check, the real
+``CaseWorkflow``, the group commit with its dense ledger index and signed receipts, and
+checkpoints as the node's policy issues them. Cases run ``received``, ``form_checked``,
+``accepted``, then ``suspended`` / ``resumed`` alternating, 10 events a case.
 
 Run alone to fill a ledger (``TONGBAN_BENCH_P7_EVENTS`` events, default 15,000)::
 
@@ -15,20 +16,17 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.bootstrap import open_ledger
-from adapters.settings import Settings
-from ledger.application import LedgerApplication
-from ledger.envelope import ZERO_HASH, build_event, parse_event
+from adapters import bulk
+from adapters.bulk import BulkSummary, Officer, bulk_load
 from ledger.workflow import CaseWorkflow
-from tests.support.world import Officer, World, make_world
+from tests.support.world import World, make_world
 
-CASE_STEPS = 10
+CASE_STEPS = bulk.DEFAULT_CASE_STEPS
 DEFAULT_P7_EVENTS = 15_000
+LOAD_WRITERS = 8
 AHEAD = 60_000_000  # prebuilt events claim a time 60 s ahead (the node allows 300 s)
 
 
@@ -42,79 +40,39 @@ def new_world(data_dir: Path, database_url: str = "", schema: str | None = None)
     return make_world(data_dir, database_url=database_url, schema=schema, workflow=CaseWorkflow())
 
 
-def another_app(
-    world: World, data_dir: Path, database_url: str, schema: str | None
-) -> LedgerApplication:
-    """A second application on the same ledger (another writer), sharing the world's clock."""
-    return open_ledger(
-        Settings(data_dir=data_dir, database_url=database_url, region=world.region),
-        clock=world.clock,
-        schema=schema,
-        workflow=CaseWorkflow(),
-    )
+def officer(world: World, officer_id: str = "rs-001") -> Officer:
+    found = world.officers[officer_id]
+    return Officer(found.body_id, found.officer_id, found.signer)
 
 
-class CaseWriter:
-    """One officer's cases: builds the next signed step of the current case."""
+class CaseWriter(bulk.CaseWriter):
+    """The bulk loader's case writer on a test world (its RS officer unless told)."""
 
-    def __init__(
-        self, world: World, officer: Officer | None = None, *, case_steps: int = CASE_STEPS
-    ):
-        self.world = world
-        self.case_steps = case_steps
-        self.officer = officer or world.officers["rs-001"]
-        self.case_id = uuid.uuid4()
-        self.seq = 0
-        self.prev = ZERO_HASH
-
-    def _body(self, seq: int) -> tuple[str, dict[str, object]]:
-        if seq == 1:
-            return "received", self.world.received_body("510000/1/5", "online")
-        if seq == 2:
-            return "form_checked", {"result": "pass", "reasons": [], "identity_verified": True}
-        if seq == 3:
-            return "accepted", {"note": ""}
-        if seq % 2 == 0:
-            return "suspended", {"reason": "hearing", "detail": "听证"}
-        return "resumed", {"note": ""}
-
-    def next_event(self, claimed_time: int) -> bytes:
-        """The next step's exact bytes, claiming ``claimed_time`` (µs)."""
-        if self.seq == self.case_steps:
-            self.case_id, self.seq, self.prev = uuid.uuid4(), 0, ZERO_HASH
-        self.seq += 1
-        event_type, body = self._body(self.seq)
-        raw = build_event(
-            self.officer.signer,
-            ledger=self.world.app.ledger_name,
-            case_id=self.case_id,
-            seq=self.seq,
-            event_type=event_type,
-            time=claimed_time,
-            body_id=self.officer.body_id,
-            officer_id=self.officer.officer_id,
-            prev=self.prev,
-            body=body,
-        )
-        self.prev = parse_event(raw).hash
-        return raw
+    def __init__(self, world: World, officer_id: str = "rs-001", *, case_steps: int = CASE_STEPS):
+        super().__init__(world.app, officer(world, officer_id), case_steps=case_steps)
 
     def batch(self, count: int, now: Callable[[], int]) -> list[bytes]:
-        """``count`` steps built ahead, claiming a time 60 s after ``now()``: later than every
-        receipt the node gives while they are appended, and inside its tolerance."""
+        """``count`` steps built ahead, claiming a time 60 s after ``now()``: later than
+        every receipt the node gives while they are appended, and inside its tolerance."""
         claimed = now() + AHEAD
         return [self.next_event(claimed) for _ in range(count)]
 
 
-def load(world: World, events: int, *, progress: bool = False) -> float:
-    """Append ``events`` signed events through ``append_event`` (one writer); return seconds."""
-    writer = CaseWriter(world)
-    started = time.perf_counter()
-    for n in range(events):
-        world.app.append_event(writer.next_event(world.clock.now))
-        if progress and n % 5000 == 4999:
-            print(f"{n + 1} events, {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return time.perf_counter() - started
+def load(world: World, events: int, *, progress: bool = False) -> BulkSummary:
+    """Append ``events`` signed steps with the bulk loader (``LOAD_WRITERS`` writers)."""
+
+    def report(done: int, total: int) -> None:
+        if progress and (done % 50_000 == 0 or done == total):
+            print(f"{done} events", file=sys.stderr)
+
+    return bulk_load(
+        world.app,
+        events,
+        officers=[officer(world)],
+        now=lambda: world.clock.now,
+        writers=LOAD_WRITERS,
+        progress=report,
+    )
 
 
 def main() -> None:
@@ -122,9 +80,12 @@ def main() -> None:
     schema = sys.argv[2] if len(sys.argv) > 2 else None
     url = os.environ.get("TONGBAN_TEST_POSTGRES_URL", "")
     world = new_world(data_dir, url if schema else "", schema)
-    events = p7_events()
-    seconds = load(world, events, progress=True)
-    print(f"loaded {events} events in {seconds:.1f} s ({events / seconds:.0f}/s)")
+    done = load(world, p7_events(), progress=True)
+    print(
+        f"loaded {done.events} events ({done.cases} cases) in {done.seconds:.1f} s "
+        f"({done.per_second:.0f}/s, {done.events / max(done.commits, 1):.1f} per commit)"
+    )
+    world.app.close()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class Stream(Aggregate):
         received_at: int
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._take(self.envelope, self.received_at)
+            aggregate._take(self.envelope, self.received_at, getattr(self, "parsed", None))
 
     # The concrete event classes of each stream kind (set below, after the classes exist).
     first_event: ClassVar[type[Any]]
@@ -70,24 +70,31 @@ class Stream(Aggregate):
         )
         return stream
 
-    def add(self, envelope: bytes, received_at: int) -> None:
-        """The stream's next object."""
-        self.trigger_event(
-            self.next_event,
+    def next_object(self, envelope: bytes, received_at: int, parsed: Any = None) -> Any:
+        """The event of the stream's next object, not applied: the ledger applies it with
+        ``event.mutate(stream)`` once it is committed, so a failed write leaves no trace.
+        ``parsed`` is the object as the caller already decoded it from ``envelope``."""
+        event = self.next_event(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=from_micros(received_at),
             envelope=envelope,
             received_at=received_at,
-            timestamp=from_micros(received_at),
         )
+        # Not a field (never stored): applying it need not decode the envelope again.
+        object.__setattr__(event, "parsed", parsed)
+        return event
 
     def _begin(self) -> None:
         """Initial state, before the first object is absorbed."""
 
-    def _absorb(self, raw: bytes) -> bytes:
-        """Change the state by one stored object; return the object's hash."""
+    def _absorb(self, raw: bytes, parsed: Any) -> bytes:
+        """Change the state by one stored object (``parsed``: its decoded form, or None);
+        return the object's hash."""
         raise NotImplementedError
 
-    def _take(self, raw: bytes, received_at: int) -> None:
-        self.head_hash = self._absorb(raw)
+    def _take(self, raw: bytes, received_at: int, parsed: Any = None) -> None:
+        self.head_hash = self._absorb(raw, parsed)
         self.last_received_at = received_at
 
 
@@ -108,8 +115,8 @@ class Case(Stream):
         self.steps = []
         self.flow = CaseState()
 
-    def _absorb(self, raw: bytes) -> bytes:
-        envelope = parse_event(raw)
+    def _absorb(self, raw: bytes, parsed: Any) -> bytes:
+        envelope = parsed or parse_event(raw)
         # (seq, type, body, officer) of every step, for timelines and the workflow.
         self.steps.append((envelope.seq, envelope.type, envelope.body_id, envelope.officer_id))
         self.flow = advance(self.flow, envelope)
@@ -125,8 +132,8 @@ class Registry(Stream):
     class Recorded(Stream.Next):
         pass
 
-    def _absorb(self, raw: bytes) -> bytes:
-        return parse_key_record(raw).hash
+    def _absorb(self, raw: bytes, parsed: Any) -> bytes:
+        return (parsed or parse_key_record(raw)).hash
 
 
 class License(Stream):
@@ -144,8 +151,8 @@ class License(Stream):
     def _begin(self) -> None:
         self.license = LicenseState()
 
-    def _absorb(self, raw: bytes) -> bytes:
-        envelope = parse_event(raw)
+    def _absorb(self, raw: bytes, parsed: Any) -> bytes:
+        envelope = parsed or parse_event(raw)
         self.license = advance_license(self.license, envelope)
         return envelope.hash
 

@@ -65,6 +65,13 @@ class ReceiptMaker(Protocol):
 class LedgerStore(Protocol):
     """What the ledger needs of a recorder beyond eventsourcing's ``ApplicationRecorder``."""
 
+    def append_objects(self, stored_events: Sequence[StoredEvent], maker: ReceiptMaker) -> None:
+        """Store ``stored_events`` and their ledger rows in one transaction, at the next ledger
+        indexes in the given order (receipts from ``maker``, asked again if another writer
+        took those indexes first); return once committed and durable. Raises eventsourcing's
+        ``IntegrityError``, storing nothing, if any stream and seq is already taken."""
+        ...
+
     def select_entry(self, stream_id: uuid.UUID, seq: int) -> LedgerEntry | None: ...
 
     def select_stream_rows(self, stream_id: uuid.UUID) -> list[LedgerRow]: ...

@@ -11,16 +11,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import msgpack
+
 from ledger.envelope import (
+    FORMAT_VERSION,
     RECEIPT_CONTEXT,
     SignedObject,
     SignedView,
     open_signed,
     parse_case_id,
     require,
-    seal,
 )
-from ledger.suites import Signer
+from ledger.suites import Signer, get_suite, signing_input
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,27 @@ def make_receipt(
     seq: int,
     time: int,
 ) -> bytes:
-    return seal(
-        {
-            "ctx": RECEIPT_CONTEXT,
-            "ledger": ledger,
-            "index": index,
-            "event": event_hash,
-            "stream": str(stream_id),
-            "seq": seq,
-            "time": time,
-        },
-        node_signer,
-    )
+    """The receipt's exact bytes (what :func:`ledger.envelope.seal` would make of its content).
+
+    Signed on every append, inside the write: the content is built from the node's own
+    checked values with its keys already in canonical order and msgpack packs every value in
+    its shortest form, so packing it directly is its canonical encoding without the general
+    encoder's walk (``tests/unit/test_receipts.py`` holds the two equal)."""
+    content = {
+        "ctx": RECEIPT_CONTEXT,
+        "event": event_hash,
+        "index": index,
+        "kid": node_signer.key_id,
+        "ledger": ledger,
+        "seq": seq,
+        "stream": str(stream_id),
+        "suite": node_signer.suite,
+        "time": time,
+        "v": FORMAT_VERSION,
+    }
+    content_bytes: bytes = msgpack.packb(content, use_bin_type=True)
+    message = signing_input(RECEIPT_CONTEXT, get_suite(node_signer.suite), content_bytes)
+    return msgpack.packb([content_bytes, node_signer.sign(message)], use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def parse_receipt(raw: bytes) -> Receipt:

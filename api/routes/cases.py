@@ -7,12 +7,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.vault import ApplicantErased, UnknownApplicant
-from api.deps import ENVELOPE_BODY, Caller, Envelope, JsonBody, Services, require
+from api.deps import (
+    ENVELOPE_BODY,
+    BearerCredentials,
+    Caller,
+    Envelope,
+    JsonBody,
+    Services,
+    bearer_principal,
+    envelope_bytes,
+    require,
+)
 from api.errors import ApiProblem
 from api.schemas import (
     REPOSTED,
@@ -42,10 +53,10 @@ from ledger.reports import case_timeline
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
 
-def _check_poster(caller: Principal, raw: bytes) -> None:
+def _check_poster(caller: Principal, envelope: ParsedEnvelope) -> None:
     """A body's token posts only envelopes signed by that body's officers."""
     require(caller, "body")
-    signer_body = parse_event(raw).body_id
+    signer_body = envelope.body_id
     if signer_body != caller.subject:
         raise ApiProblem(
             403,
@@ -56,8 +67,8 @@ def _check_poster(caller: Principal, raw: bytes) -> None:
         )
 
 
-def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPublic:
-    appended = node.ledger.append_event(raw)
+def _appended(node: NodeServices, envelope: ParsedEnvelope, response: Response) -> AppendedPublic:
+    appended = node.ledger.append_envelope(envelope)
     response.status_code = 201 if appended.created else 200
     return AppendedPublic.of(appended)
 
@@ -71,8 +82,9 @@ def _appended(node: NodeServices, raw: bytes, response: Response) -> AppendedPub
     openapi_extra=ENVELOPE_BODY,
 )
 def open_case(node: Services, caller: Caller, raw: Envelope, response: Response) -> AppendedPublic:
-    _check_poster(caller, raw)
+    require(caller, "body")  # a token that may not post is refused before its bytes are read
     envelope = parse_event(raw)
+    _check_poster(caller, envelope)
     if envelope.seq != 1 or envelope.type != "received":
         raise ApiProblem(
             422,
@@ -83,7 +95,7 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
         )
     ref = _claim_applicant(node, caller, envelope)
     try:
-        return _appended(node, raw, response)
+        return _appended(node, envelope, response)
     except Exception:
         if ref is not None and not _case_uses(node, envelope.case_id, ref):
             node.access.release_applicant(ref, str(envelope.case_id))
@@ -153,11 +165,37 @@ def _commitments_match(node: NodeServices, ref: str, signed: object) -> bool:
     responses=REPOSTED,
     openapi_extra=ENVELOPE_BODY,
 )
-def append_step(
-    case_id: uuid.UUID, node: Services, caller: Caller, raw: Envelope, response: Response
+async def append_step(
+    case_id: uuid.UUID,
+    request: Request,
+    node: Services,
+    response: Response,
+    _credentials: BearerCredentials,
 ) -> AppendedPublic:
-    _check_poster(caller, raw)
-    envelope = parse_event(raw)
+    # The busiest route: its blocking part (token look-up, checks, the durable write, which
+    # waits for a group commit with other requests' appends) runs in one trip to the thread
+    # pool, and the event loop keeps serving meanwhile. The body is read here, but a bad one
+    # is refused only after the token is checked, as for every other route.
+    try:
+        body: bytes | ApiProblem = await envelope_bytes(request)
+    except ApiProblem as problem:
+        body = problem
+    return await run_in_threadpool(_append_step, case_id, request, node, body, response)
+
+
+def _append_step(
+    case_id: uuid.UUID,
+    request: Request,
+    node: NodeServices,
+    body: bytes | ApiProblem,
+    response: Response,
+) -> AppendedPublic:
+    caller = bearer_principal(request, node)
+    require(caller, "body")
+    if isinstance(body, ApiProblem):
+        raise body
+    envelope = parse_event(body)
+    _check_poster(caller, envelope)
     if envelope.type in LICENSE_EVENT_TYPES:
         # Issuance and status changes go through the license service, which checks the
         # document and holds the status entry (docs/license.md §12).
@@ -174,7 +212,7 @@ def append_step(
             reason="malformed",
             field="case",
         )
-    return _appended(node, raw, response)
+    return _appended(node, envelope, response)
 
 
 @router.post(

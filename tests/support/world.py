@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import open_ledger
+from adapters.bulk import received_body
 from adapters.keyfiles import write_trusted_roots
 from adapters.settings import Settings
 from ledger.admin import RegistryClerk
@@ -126,24 +127,15 @@ class World:
         origin_bodies: list[str] | None = None,
     ) -> dict[str, Any]:
         """A valid ``received`` body under the packaged catalog (fake applicant commitments)."""
-        from ledger.catalog import find_item, load_catalog
-
-        item = find_item(item_key)
-        return {
-            "item": item_key,
-            "channel": channel,
-            "coordination": item.coordination,
-            "catalog_version": self.app.registry.catalogs.current_at(item.region, self.clock.now)
-            or load_catalog(item.region).version,
-            "applicant": {
-                "ref": "ap_" + "a" * 26,  # the vault's format, no vault behind it
-                "commitments": {"name": bytes(32), "id_number": bytes(32)},
-            },
-            "materials": [{"name": "申请表", "sha256": bytes(32)}],
-            "home_body": home_body,
-            "jurisdiction": jurisdiction,
-            "origin_bodies": origin_bodies or [],
-        }
+        return received_body(
+            self.app,
+            self.clock.now,
+            item_key,
+            channel,
+            home_body=home_body,
+            jurisdiction=jurisdiction,
+            origin_bodies=origin_bodies or [],
+        )
 
     def run(
         self,
