@@ -151,6 +151,20 @@ class RawTables:
             )
         ]
 
+    def update_object(
+        self, stream: uuid.UUID, seq: int, state: bytes, event_hash: bytes, receipt: bytes
+    ) -> None:
+        """Rewrite one stored object in place: its state, and its index row's hash and receipt."""
+        where = "WHERE originator_id = ? AND originator_version = ?"
+        self._execute(
+            f"UPDATE stored_events SET state = ? {where}", (state, self._sid(stream), seq)
+        )
+        self._execute(
+            f"UPDATE stored_ledger SET event_hash = ?, receipt = ? {where}",
+            (event_hash, receipt, self._sid(stream), seq),
+        )
+        self.conn.commit()
+
     def fingerprint(self) -> tuple[list[EventRow], list[IndexRow]]:
         self.conn.commit()
         return self.event_rows(), self.index_rows()
