@@ -8,6 +8,9 @@ A ten-step online case under the real workflow, on SQLite, tampered in its table
   was accepted", against index 0): now only ``index_gap``;
 - an unreadable key record was reported with the parser's own reason (``wrong_context``, not
   a documented audit reason): now ``malformed``;
+- a stored envelope whose ``suite`` is not text (a list) crashed the audit (``TypeError`` in
+  ``get_suite``, reached by every parser of signed objects, the node's and the license
+  verifier's included): now ``unsupported_suite``;
 - a key record naming another region in a registry stream crashed the audit (``KeyError``)
   for an untrusted region, and moved the other region's registry for a trusted one: now
   ``malformed`` at the record, and nothing else moves.
@@ -23,7 +26,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from ledger import canonical
 from ledger.audit import verify_ledger
+from ledger.errors import LedgerError
 from ledger.keys import registry_stream_id
 from ledger.workflow import CaseWorkflow
 from tests.support.world import JIANGSU, World, make_world
@@ -157,3 +162,29 @@ def test_a_key_record_naming_another_region_is_malformed(
         (c, seq) for c, seq, _ in found if c in {str(HOME), str(registry_stream_id(JIANGSU))}
     }
     assert registry_findings == {(str(HOME), RS_001_RECORD)}
+
+
+def test_a_suite_that_is_not_text_is_unsupported_not_a_crash(
+    world: World, db: sqlite3.Connection
+) -> None:
+    case = world.online_case()
+    (state,) = db.execute(
+        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+        _where(case, 2),
+    ).fetchone()
+    decoded = msgpack.unpackb(state, raw=False)
+    content, signature = canonical.decode(decoded["envelope"])
+    fields = {**canonical.decode(content), "suite": ["ed25519-sha256"]}
+    envelope = canonical.encode([canonical.encode(fields), signature])
+    db.execute(
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
+        (
+            msgpack.packb({"envelope": envelope, "received_at": decoded["received_at"]}),
+            *_where(case, 2),
+        ),
+    )
+    db.commit()
+    assert findings(world) == [(str(case), 2, "unsupported_suite")]
+    with pytest.raises(LedgerError) as refused:
+        world.app.append_event(envelope)
+    assert refused.value.reason == "unsupported_suite"
