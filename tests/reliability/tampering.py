@@ -333,6 +333,7 @@ class Tamperer:
         ("delete_case_newest", 4),
         ("delete_ledger_newest", 2),
         ("drop_case", 3),
+        ("drop_case_renumbered_node", 1),
         ("swap_in_case", 6),
         ("swap_across_cases", 4),
         ("swap_with_index", 4),
@@ -530,6 +531,33 @@ class Tamperer:
         for seq in range(1, len(self.m.cases[case]) + 1):
             self._delete_with_index(t, case, seq)
         self._ledger_gaps(t)
+        t.streams.add(case)
+        return t
+
+    def drop_case_renumbered_node(self) -> Tampering:
+        """A case dropped, the later indexes moved down to keep the index dense, and their
+        receipts re-signed with the node key: only the checkpoint still counts the rows."""
+        # a case of the last 200 indexes: fewer receipts to re-sign, and still not the tail
+        late = [c for c in self.case_ids if self.m.index_of[(c, 1)].index > self.m.max_index - 200]
+        case = self.rng.choice(late)
+        t = Tampering("drop_case_renumbered_node", f"case {case} dropped, indexes renumbered")
+        dropped = sorted(
+            self.m.index_of[(case, s)].index for s in range(1, len(self.m.cases[case]) + 1)
+        )
+        for seq in range(1, len(self.m.cases[case]) + 1):
+            self._delete_with_index(t, case, seq)
+        shift = 0
+        for index in range(dropped[0], self.m.max_index + 1):
+            if index in dropped:
+                shift += 1
+                continue
+            row = self.m.by_index[index]
+            moved = index - shift
+            t.indexes.setdefault(index, None)
+            t.indexes[moved] = replace(
+                row, index=moved, receipt=self.m.receipt(row, row.event_hash, index=moved)
+            )
+        t.expect(LEDGER, "missing_from_tree")
         t.streams.add(case)
         return t
 

@@ -29,8 +29,10 @@ from hypothesis import strategies as st
 from ledger import canonical
 from licenses.compact import decode_compact, document_digest
 from licenses.document import LICENSE_FIELDS, parse_license
+from licenses.errors import LicenseError
 from licenses.identifiers import ALPHABET, make_identifier
-from licenses.status import LicenseStatus
+from licenses.status import LicenseStatus, parse_status_list
+from licenses.trust import TrustStore
 from licenses.verify import Verdict
 from tests.unit.test_license_verify import (
     COMPACT,
@@ -38,6 +40,8 @@ from tests.unit.test_license_verify import (
     HOLDER_ID,
     IDENTIFIER,
     LICENSE_KEY,
+    NODE,
+    ROOT_ZJ,
     TYPE,
     UNTRUSTED,
     USCC,
@@ -46,6 +50,7 @@ from tests.unit.test_license_verify import (
     _entry,
     _moment,
     _status,
+    _trust_list,
     _verify,
     _with_content,
     _with_payload,
@@ -340,10 +345,8 @@ def test_a_mutated_compact_text_is_refused_or_the_same_signed_bytes(text: str) -
         assert _outer(text) == ORIGINAL_OUTER, text
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_a_mutated_document_is_refused_or_identical(data: st.DataObject) -> None:
-    raw = bytearray(DOCUMENT)
+def _mutated_bytes(data: st.DataObject, original: bytes) -> bytes:
+    raw = bytearray(original)
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(raw) - 1))
         op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
@@ -353,9 +356,38 @@ def test_a_mutated_document_is_refused_or_identical(data: st.DataObject) -> None
             raw.insert(at, data.draw(st.integers(0, 255)))
         else:
             del raw[at]
-    mutated = bytes(raw)
+    return bytes(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_mutated_document_is_refused_or_identical(data: st.DataObject) -> None:
+    mutated = _mutated_bytes(data, DOCUMENT)
     if _verify(mutated).valid:
         assert mutated == DOCUMENT
+
+
+STATUS_LIST = _status().raw
+TRUST_LIST = _trust_list(ROOT_ZJ, "330000", keys=[_entry()])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), status=st.booleans())
+def test_a_mutated_status_or_trust_list_is_refused_or_identical(
+    data: st.DataObject, status: bool
+) -> None:
+    """What a verifier caches to check licenses offline: refused (a ``LicenseError``, never
+    another exception) unless unchanged."""
+    original = STATUS_LIST if status else TRUST_LIST
+    mutated = _mutated_bytes(data, original)
+    try:
+        if status:
+            parse_status_list(mutated).verify(NODE.public_key)
+        else:
+            TrustStore({"330000": ROOT_ZJ.public_key}).add(mutated)
+    except LicenseError:
+        return
+    assert mutated == original
 
 
 def _leaf_values() -> st.SearchStrategy[Any]:
