@@ -32,7 +32,7 @@ from ledger.audit import AuditReport, Finding, auditor_for
 from ledger.envelope import Envelope, parse_event, seal
 from ledger.keys import KeyRecord, parse_key_record, registry_stream_id
 from ledger.receipts import make_receipt, parse_receipt
-from ledger.suites import Ed25519Signer
+from ledger.suites import Ed25519Signer, Signer
 
 Place = tuple[str, int]  # (stream id as text, seq); ("", 0) for the whole ledger
 LEDGER: Place = ("", 0)
@@ -292,18 +292,23 @@ class LedgerModel:
         return decode_state(self.events[(stream, seq)].state)[1]
 
     def receipt(self, row: IndexRow, event_hash: bytes, **changes: Any) -> bytes:
-        """A receipt re-signed with the node key (the attacker holds ``node.key``)."""
-        old = parse_receipt(row.receipt)
-        fields = {
-            "ledger": old.ledger,
-            "index": old.index,
-            "event_hash": event_hash,
-            "stream_id": old.stream_id,
-            "seq": old.seq,
-            "time": old.time,
-            **changes,
-        }
-        return make_receipt(self.node, **fields)
+        return resigned_receipt(self.node, row.receipt, event_hash, **changes)
+
+
+def resigned_receipt(node: Signer, receipt: bytes, event_hash: bytes, **changes: Any) -> bytes:
+    """``receipt`` for another object hash (and other ``changes``), re-signed with the node
+    key: what an attacker holding ``node.key`` can do."""
+    old = parse_receipt(receipt)
+    fields = {
+        "ledger": old.ledger,
+        "index": old.index,
+        "event_hash": event_hash,
+        "stream_id": old.stream_id,
+        "seq": old.seq,
+        "time": old.time,
+        **changes,
+    }
+    return make_receipt(node, **fields)
 
 
 def resealed(envelope: Envelope | KeyRecord, signer: Ed25519Signer, **changes: Any) -> bytes:

@@ -27,9 +27,8 @@ import pytest
 from ledger.audit import INTEGRITY, POLICY, AuditReport, verify_ledger
 from ledger.errors import LedgerError
 from ledger.keys import build_key_record, parse_key_record, registry_stream_id, sign_rotation_proof
-from ledger.receipts import make_receipt, parse_receipt
 from ledger.suites import Ed25519Signer
-from tests.reliability.tampering import RawTables, encode_state
+from tests.reliability.tampering import RawTables, encode_state, resigned_receipt
 from tests.support.world import JIANGSU, World, make_world, seeded
 
 SECOND = 1_000_000
@@ -245,17 +244,8 @@ def _replace_stored_record(world: World, tables: RawTables, seq: int, raw: bytes
     entry = app.store.select_entry(REGISTRY, seq)
     assert entry is not None and app.node_signer is not None
     received_at = msgpack.unpackb(entry.envelope)["received_at"]
-    old = parse_receipt(entry.receipt)
     new_hash = parse_key_record(raw).hash
-    receipt = make_receipt(
-        app.node_signer,
-        ledger=old.ledger,
-        index=old.index,
-        event_hash=new_hash,
-        stream_id=old.stream_id,
-        seq=old.seq,
-        time=old.time,
-    )
+    receipt = resigned_receipt(app.node_signer, entry.receipt, new_hash)
     tables.update_object(REGISTRY, seq, encode_state(raw, received_at), new_hash, receipt)
 
 

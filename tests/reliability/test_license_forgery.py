@@ -57,6 +57,10 @@ from tests.unit.test_license_verify import (
     _world,
 )
 
+# Loosely typed: the corpus passes any field by name, the signer included.
+with_content: Callable[..., bytes] = _with_content
+with_payload: Callable[..., str] = _with_payload
+
 OTHER_ID = make_identifier(TYPE, USCC, "2026010500000002")  # valid, another serial
 OTHER_HOLDER = "110101199003070011"  # a valid citizen ID, not the holder's
 UNREGISTERED_TYPE = TYPE[:-3] + "999"  # the defining body's code with an unused number
@@ -153,7 +157,7 @@ def test_the_alterations_cover_every_field() -> None:
 @pytest.mark.parametrize(("path", "value", "reason"), DOCUMENT_ALTERATIONS)
 def test_a_document_with_one_altered_field_is_refused(path: str, value: Any, reason: str) -> None:
     changes = _altered(DOCUMENT_CONTENT, path, value)
-    forged = _with_content(DOCUMENT, **changes)
+    forged = with_content(DOCUMENT, **changes)
     assert forged != DOCUMENT
     _refused(_verify(forged), reason)
 
@@ -163,7 +167,7 @@ def test_a_compact_license_with_one_altered_field_is_refused(
     path: str, value: Any, reason: str
 ) -> None:
     changes = _altered(COMPACT_PAYLOAD, path, value)
-    forged = _with_payload(COMPACT, **changes)
+    forged = with_payload(COMPACT, **changes)
     assert forged != COMPACT
     _refused(_verify(forged), reason)
 
@@ -176,9 +180,11 @@ def _corpus() -> list[tuple[str, bytes | str, dict[str, Any], str]]:
     expired = _moment(date(2036, 1, 5), hour=0)
     early = _moment(date(2026, 1, 4), hour=23)
     entries: list[tuple[str, bytes | str, dict[str, Any], str]] = []
+    resign: Callable[..., Any]
+    valid: Any
     for form, valid, resign in (
-        ("document", DOCUMENT, _with_content),
-        ("compact", COMPACT, _with_payload),
+        ("document", DOCUMENT, with_content),
+        ("compact", COMPACT, with_payload),
     ):
         make: Callable[..., Any] = _document if form == "document" else _compact
         entries += [
@@ -254,17 +260,17 @@ def _corpus() -> list[tuple[str, bytes | str, dict[str, Any], str]]:
     }
     entries += [
         # a suite that is not text was a TypeError out of the verifier (ledger/suites.py)
-        ("document: suite not text", _with_content(DOCUMENT, suite=["x"]), {}, "unsupported_suite"),
-        ("compact: suite not text", _with_payload(COMPACT, suite={}), {}, "unsupported_suite"),
+        ("document: suite not text", with_content(DOCUMENT, suite=["x"]), {}, "unsupported_suite"),
+        ("compact: suite not text", with_payload(COMPACT, suite={}), {}, "unsupported_suite"),
         # a date number past C's int was an OverflowError out of the verifier (compact.py)
-        ("compact: huge from", _with_payload(COMPACT, **{"from": 2**41 * 10_000}), {}, "malformed"),
-        ("compact: huge until", _with_payload(COMPACT, until=-(2**63)), {}, "malformed"),
+        ("compact: huge from", with_payload(COMPACT, **{"from": 2**41 * 10_000}), {}, "malformed"),
+        ("compact: huge until", with_payload(COMPACT, until=-(2**63)), {}, "malformed"),
         # the holder's number changed consistently, in holder and face
-        ("document: another holder", _with_content(DOCUMENT, **other_holder), {}, "bad_signature"),
+        ("document: another holder", with_content(DOCUMENT, **other_holder), {}, "bad_signature"),
         # a full document of a type nobody registered does not even parse
         (
             "document: unregistered type",
-            _with_content(DOCUMENT, LICENSE_KEY, id=unregistered.text, type=UNREGISTERED_TYPE),
+            with_content(DOCUMENT, LICENSE_KEY, id=unregistered.text, type=UNREGISTERED_TYPE),
             {},
             "malformed",
         ),
@@ -411,7 +417,7 @@ def test_a_mutated_signed_payload_is_refused_or_identical(data: st.DataObject) -
     changes = _altered(content, path, data.draw(_leaf_values()))
     try:
         forged: bytes | str = (
-            _with_payload(COMPACT, **changes) if compact else _with_content(DOCUMENT, **changes)
+            with_payload(COMPACT, **changes) if compact else with_content(DOCUMENT, **changes)
         )
     except Exception:  # the value cannot even be encoded canonically: nothing to present
         return
