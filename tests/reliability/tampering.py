@@ -68,6 +68,8 @@ class Tampering:
     must: list[tuple[Place, frozenset[str]]] = field(default_factory=list)
     may: dict[Place, frozenset[str]] = field(default_factory=dict)
     streams: set[uuid.UUID] = field(default_factory=set)  # the streams to audit
+    checkpoint_note: str | None = None  # replaces the stored checkpoint's note
+    reset_tree: bool = False  # the tree tables emptied too (the audit never reads them)
 
     def expect(self, place: Place, *reasons: str) -> None:
         self.must.append((place, frozenset(reasons)))
@@ -101,9 +103,7 @@ class RawTables:
         self.postgres = postgres
         self.rowid = "notification_id" if postgres else "rowid"
         # eventsourcing names PostgreSQL tables after the application, SQLite's "stored_…"
-        prefix = "tongban" if postgres else "stored"
-        self.events_table = f"{prefix}_events"
-        self.ledger_table = f"{prefix}_ledger"
+        self.prefix = "tongban_" if postgres else "stored_"
 
     @classmethod
     def sqlite(cls, path: Path) -> RawTables:
@@ -122,8 +122,7 @@ class RawTables:
         self.conn.close()
 
     def _sql(self, text: str) -> str:
-        text = text.replace("stored_events", self.events_table)
-        text = text.replace("stored_ledger", self.ledger_table)
+        text = text.replace("stored_", self.prefix)
         return text.replace("?", "%s") if self.postgres else text
 
     def _sid(self, stream: uuid.UUID) -> Any:
@@ -164,6 +163,26 @@ class RawTables:
             (event_hash, receipt, self._sid(stream), seq),
         )
         self.conn.commit()
+
+    def checkpoints(self) -> dict[int, str]:
+        return dict(self._execute("SELECT size, note FROM stored_checkpoints"))
+
+    def _set_note(self, size: int, note: str) -> None:
+        self._execute("UPDATE stored_checkpoints SET note = ? WHERE size = ?", (note, size))
+
+    def _tree(self) -> tuple[list[Any], list[Any]]:
+        state = self._execute("SELECT size, frontier, last_hash FROM stored_tree")
+        return state, self._execute("SELECT level, idx, hash FROM stored_subtrees")
+
+    def _put_tree(self, state: list[Any], subtrees: list[Any]) -> None:
+        self._execute("DELETE FROM stored_subtrees")
+        for size, frontier, last_hash in state:
+            self._execute(
+                "UPDATE stored_tree SET size = ?, frontier = ?, last_hash = ?",
+                (size, bytes(frontier), bytes(last_hash)),
+            )
+        for level, idx, node in subtrees:
+            self._execute("INSERT INTO stored_subtrees VALUES (?, ?, ?)", (level, idx, bytes(node)))
 
     def fingerprint(self) -> tuple[list[EventRow], list[IndexRow]]:
         self.conn.commit()
@@ -207,11 +226,20 @@ class RawTables:
         """Apply ``tampering`` (committed, so the node's own connections see it), then undo it."""
         original_events = {key: model.events.get(key) for key in tampering.events}
         original_indexes = {index: model.by_index.get(index) for index in tampering.indexes}
+        tree = self._tree() if tampering.reset_tree else None
         try:
+            if tampering.checkpoint_note is not None:
+                self._set_note(model.checkpoint_size, tampering.checkpoint_note)
+            if tree is not None:
+                self._put_tree([(0, b"", b"")], [])
             self._put(tampering.events, tampering.indexes)
             yield
         finally:
             self.conn.rollback()
+            if tampering.checkpoint_note is not None:
+                self._set_note(model.checkpoint_size, model.checkpoint_note)
+            if tree is not None:
+                self._put_tree(*tree)
             self._put(original_events, original_indexes)
 
 
@@ -240,6 +268,8 @@ class LedgerModel:
     node: Ed25519Signer
     officers: dict[tuple[str, str], Ed25519Signer]  # (body, officer) → key
     steps_of: dict[tuple[str, str], list[tuple[uuid.UUID, int]]]  # (body, officer) → steps
+    checkpoint_size: int  # the one stored checkpoint, over the whole ledger
+    checkpoint_note: str
 
     @classmethod
     def load(
@@ -267,7 +297,10 @@ class LedgerModel:
             for body in index["bodies"]
             for officer in body["officers"]
         }
+        ((checkpoint_size, checkpoint_note),) = raw.checkpoints().items()
         return cls(
+            checkpoint_size=checkpoint_size,
+            checkpoint_note=checkpoint_note,
             ledger_name=ledger_name,
             events=events,
             by_index={row.index: row for row in indexes},
@@ -350,7 +383,9 @@ class Tamperer:
         ("replace_key_record_node", 2),
         ("retopic_event", 6),
         ("retopic_registry", 2),
+        ("flip_checkpoint_byte", 3),
     )
+    TREE_RESET_SHARE = 0.1  # of all tamperings, also done with the tree tables emptied
 
     def __init__(self, model: LedgerModel, rng: random.Random):
         self.m = model
@@ -372,7 +407,12 @@ class Tamperer:
     def draw(self) -> Tampering:
         names, weights = zip(*self.KINDS, strict=True)
         maker: Callable[[], Tampering] = getattr(self, self.rng.choices(names, weights)[0])
-        return maker()
+        tampering = maker()
+        if self.rng.random() < self.TREE_RESET_SHARE:
+            # The audit recomputes every root from the rows: resetting the tree changes nothing.
+            tampering.reset_tree = True
+            tampering.label += ", tree tables reset"
+        return tampering
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -746,6 +786,24 @@ class Tamperer:
         t.allow((where[0], record.seq + 1), "broken_link")
         t.expect(LEDGER, "root_mismatch")
         self._officer_consequences(t, record)
+        return t
+
+    def flip_checkpoint_byte(self) -> Tampering:
+        """A bit of the checkpoint's text or of the node's signature line (a witness's
+        cosignature is checked by whoever counts cosignatures, not by the audit)."""
+        note = self.m.checkpoint_note
+        body_end = note.index("\n\n")
+        own = note.index(f"\u2014 {self.m.ledger_name} ", body_end)
+        own_end = note.index("\n", own)
+        span = list(range(0, body_end)) + list(range(own, own_end))
+        while True:
+            at = self.rng.choice(span)
+            flipped = chr(ord(note[at]) ^ (1 << self.rng.randrange(5)))
+            if flipped != "\x00":
+                break
+        t = Tampering("flip_checkpoint_byte", f"character {at} of the checkpoint note")
+        t.checkpoint_note = note[:at] + flipped + note[at + 1 :]
+        t.expect(LEDGER, "bad_checkpoint")
         return t
 
     # -- topics ----------------------------------------------------------------------------
