@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -134,6 +135,7 @@ def run_matrix(ledger: Ledger, count: int, *, full_audit_every: int = 0) -> Coun
     untouched = ledger.raw.fingerprint()
     clean = verify_ledger(ledger.app)
     assert clean.findings == [], f"false alarms on the untouched ledger: {clean.findings[:5]}"
+    started = time.perf_counter()
     tamperer = Tamperer(ledger.model, random.Random(seed))
     audit = StreamAudit(ledger.app)
     tried: Counter[str] = Counter()
@@ -164,6 +166,7 @@ def run_matrix(ledger: Ledger, count: int, *, full_audit_every: int = 0) -> Coun
         print(f"  {kind:28} tried {tried[kind]:4}  caught {caught[kind]:4}")
     print(f"  {'total':28} tried {sum(tried.values()):4}  caught {sum(caught.values()):4}")
     print(f"  ({tree_resets} of them with the tree tables reset as well)")
+    print(f"  {time.perf_counter() - started:.1f} s for {count} on {len(ledger.model.events)} rows")
     assert not failures, f"seed {seed}, {len(failures)} failures:\n" + "\n".join(failures[:20])
     # every tampering was undone: the same rows, and again no finding
     assert ledger.raw.fingerprint() == untouched
