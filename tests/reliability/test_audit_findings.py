@@ -11,6 +11,9 @@ A ten-step online case under the real workflow, on SQLite, tampered in its table
 - a stored envelope whose ``suite`` is not text (a list) crashed the audit (``TypeError`` in
   ``get_suite``, reached by every parser of signed objects, the node's and the license
   verifier's included): now ``unsupported_suite``;
+- a stored checkpoint whose signature line was re-encoded (base64 with non-zero padding bits,
+  the same signature bytes) passed as the node's: now ``bad_checkpoint`` (notes refuse
+  non-canonical base64, ``docs/transparency.md``);
 - a key record naming another region in a registry stream crashed the audit (``KeyError``)
   for an untrusted region, and moved the other region's registry for a trusted one: now
   ``malformed`` at the record, and nothing else moves.
@@ -18,6 +21,7 @@ A ten-step online case under the real workflow, on SQLite, tampered in its table
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from ledger import canonical
 from ledger.audit import verify_ledger
 from ledger.errors import LedgerError
 from ledger.keys import registry_stream_id
+from ledger.notes import NoteError, parse_checkpoint, parse_note
 from ledger.workflow import CaseWorkflow
 from tests.support.world import JIANGSU, World, make_world
 
@@ -188,3 +193,36 @@ def test_a_suite_that_is_not_text_is_unsupported_not_a_crash(
     with pytest.raises(LedgerError) as refused:
         world.app.append_event(envelope)
     assert refused.value.reason == "unsupported_suite"
+
+
+def _non_canonical(encoded: str) -> str:
+    """The same bytes, base64 with a padding bit set in the last data character."""
+    last = encoded.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    value = alphabet.index(last[-1]) | 1  # the lowest bit is a padding bit before "="
+    text = last[:-1] + alphabet[value] + encoded[len(last) :]
+    assert text != encoded and base64.b64decode(text) == base64.b64decode(encoded)
+    return text
+
+
+def test_a_checkpoint_re_encoded_with_padding_bits_is_bad_checkpoint(
+    world: World, db: sqlite3.Connection
+) -> None:
+    world.online_case()
+    note = world.app.issue_checkpoint()
+    assert findings(world) == []
+    text = note.render()
+    line = next(x for x in text.splitlines() if x.startswith(f"\u2014 {world.app.ledger_name} "))
+    name, _, encoded = line.rpartition(" ")
+    assert encoded.endswith("=")  # 4 + 64 bytes: one padding character, two padding bits
+    db.execute(
+        "UPDATE stored_checkpoints SET note = ?",
+        (text.replace(line, f"{name} {_non_canonical(encoded)}"),),
+    )
+    db.commit()
+    assert findings(world) == [("", 0, "bad_checkpoint")]
+    with pytest.raises(NoteError):
+        parse_note(text.replace(line, f"{name} {_non_canonical(encoded)}"))
+    root_line = note.text.splitlines()[2]
+    with pytest.raises(NoteError):
+        parse_checkpoint(note.text.replace(root_line, _non_canonical(root_line)))
