@@ -133,11 +133,15 @@ class _Chain:
     flow: CaseState = field(default_factory=CaseState)
     is_license: bool = False  # a license stream (ledger.licensing), else a case
     license: LicenseState = field(default_factory=LicenseState)
+    # False once a step is missing or unreadable: the stream's state is unknown from there on,
+    # so its later steps are not replayed (each would be reported illegal for the one gap).
+    replayable: bool = True
 
     def skip(self, seq: int) -> None:
         """Step over an object already reported unreadable, so it is not reported missing too."""
         self.expected_seq = seq + 1
         self.prev_hash = None
+        self.replayable = False
 
 
 class Auditor:
@@ -277,7 +281,9 @@ class Auditor:
                 else f"seqs {chain.expected_seq}..{row.seq - 1}"
             )
             self._find(row.stream_id, chain.expected_seq, "seq_gap", f"{missing} missing")
-        if row.event_hash != object_hash:
+            chain.replayable = False
+        # No index row (reported as index_gap) means no recorded hash to compare with.
+        if row.event_hash is not None and row.event_hash != object_hash:
             self._find(
                 row.stream_id,
                 row.seq,
@@ -300,7 +306,7 @@ class Auditor:
     def load_registry(self) -> None:
         """Rebuild every trusted region's registry from its stored records, checking each."""
         pending: list[tuple[LedgerRow, bytes, int]] = []
-        for stream_id in self.registry_streams:
+        for stream_id, region in self.registry_streams.items():
             chain = _Chain(stream_id)
             for row in self.store.select_stream_rows(stream_id):
                 decoded = self._decode(row, REGISTRY_TOPICS)
@@ -311,7 +317,18 @@ class Auditor:
                 try:
                     record = parse_key_record(raw)
                 except LedgerError as error:
-                    self._find(stream_id, row.seq or 0, error.reason, f"key record: {error.detail}")
+                    reason = error.reason if error.reason in REASONS else "malformed"
+                    self._find(stream_id, row.seq or 0, reason, f"key record: {error.detail}")
+                    chain.skip(row.seq or 0)
+                    continue
+                if record.region != region:
+                    # Applied, it would move another region's registry (or none: untrusted).
+                    self._find(
+                        stream_id,
+                        row.seq or 0,
+                        "malformed",
+                        f"key record of region {record.region!r} in the registry of {region}",
+                    )
                     chain.skip(row.seq or 0)
                     continue
                 self._walk(chain, row, record.hash, record.prev, record.seq, stream_id)
@@ -435,7 +452,9 @@ class Auditor:
             self._find(*where, error.reason, error.detail)
             self._advance(chain, envelope)
             return
-        if key.registered_index > (row.index or 0):
+        # Without an index row (reported as index_gap) there is no time of acceptance to
+        # compare the key's registration with.
+        if row.index is not None and key.registered_index > row.index:
             self._find(
                 *where, "unknown_key", f"key {key.kid} was registered after this event was accepted"
             )
@@ -449,6 +468,8 @@ class Auditor:
         """Check the step against the workflow under the case's own pinned catalog version
         (a license event: against ``ledger.licensing`` and its case as stored before it)."""
         assert row.seq is not None
+        if not chain.replayable:
+            return
         if chain.is_license:
             self._replay_license(chain, row, envelope)
             return

@@ -77,6 +77,15 @@ def _check_name(name: str) -> None:
         raise NoteError(f"key name {name!r} is empty or holds a space or a plus", field="name")
 
 
+def _canonical_b64(text: str) -> bytes:
+    """Standard padded base64 with zero padding bits: one text for one value, so a stored or
+    presented note cannot be re-encoded into another text that still verifies."""
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode() != text:
+        raise ValueError("non-canonical base64 (padding bits set)")
+    return raw
+
+
 def parse_note(data: str | bytes) -> Note:
     """Split a signed note into its text and signature lines (signatures not verified)."""
     if isinstance(data, bytes):
@@ -97,9 +106,9 @@ def parse_note(data: str | bytes) -> Note:
         name, _, encoded = line[len(_DASH) :].rpartition(" ")
         _check_name(name)
         try:
-            raw = base64.b64decode(encoded, validate=True)
+            raw = _canonical_b64(encoded)
         except (binascii.Error, ValueError) as error:
-            raise NoteError("a signature is base64") from error
+            raise NoteError("a signature is canonical base64") from error
         if len(raw) < 5:
             raise NoteError("a signature holds a key ID and a signature")
         signatures.append(NoteSignature(name, raw[:4], raw[4:]))
@@ -170,9 +179,9 @@ def parse_checkpoint(text: str) -> Checkpoint:
     ):
         raise NoteError("bad origin or size line", reason="malformed")
     try:
-        root = base64.b64decode(root_text, validate=True)
+        root = _canonical_b64(root_text)
     except (binascii.Error, ValueError) as error:
-        raise NoteError("the root hash line is base64", reason="malformed") from error
+        raise NoteError("the root hash line is canonical base64", reason="malformed") from error
     if len(root) != 32:
         raise NoteError("the root hash is 32 bytes", reason="malformed")
     return Checkpoint(origin, int(size_text), root, tuple(rest))

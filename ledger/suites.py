@@ -96,7 +96,9 @@ def get_suite(name: object) -> Suite:
     """The implementation of suite ``name``, or :class:`UnsupportedSuite`."""
     if isinstance(name, str) and name in _IMPLEMENTED:
         return _IMPLEMENTED[name]
-    if name in DEFINED_SUITES:
+    # A name that is not text (a list, a map) is unknown, not a crash: it comes from bytes
+    # anyone can send.
+    if isinstance(name, str) and name in DEFINED_SUITES:
         raise UnsupportedSuite(f"suite {name!r} is defined but not enabled here", field="suite")
     raise UnsupportedSuite(f"unknown suite {name!r}", field="suite")
 

@@ -116,7 +116,7 @@ def _date_number(day: date) -> int:
 def _number_date(value: int, field: str) -> date:
     try:
         return date(value // 10_000, value // 100 % 100, value % 100)
-    except ValueError:
+    except (ValueError, OverflowError):  # a year past C's int overflows before it is checked
         raise _malformed(f"{field} {value} is not a YYYYMMDD date", field) from None
 
 
