@@ -888,12 +888,15 @@ class LicenseService:
 
     def withdraw_grant(self, identifier: str, grant_id: str, body: str) -> None:
         event, _ = self._issued_event(identifier)
+        # The issuer first: another body learns nothing about which grant ids exist.
+        if event.body_id != body:
+            raise LicenseForbidden("forbidden", f"{identifier} was issued by {event.body_id}")
         stored = self.store.grant(grant_id)
         if stored is None or stored.identifier != identifier:
             raise LicenseNotFound("unknown_grant", f"no grant {grant_id} of {identifier}")
-        if event.body_id != body:
-            raise LicenseForbidden("forbidden", f"{identifier} was issued by {event.body_id}")
-        self.store.withdraw_grant(grant_id, now=datetime.now(UTC))
+        self.store.withdraw_grant(
+            grant_id, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
+        )
 
     def uses(self, identifier: str, reader: Reader) -> list[LicenseUse]:
         event, _ = self._issued_event(identifier)
