@@ -56,7 +56,7 @@ from ledger.licensing import (
     check_issued_body,
     license_stream_id,
 )
-from ledger.personal import commit
+from ledger.personal import commit, find_personal_data
 from ledger.receipts import parse_receipt
 from licenses.document import InvalidLicense, LicenseDocument, parse_license, verify_issued_by
 from licenses.errors import LicenseError
@@ -175,6 +175,16 @@ class LicenseView:
 def _refused(error: InvalidLicense, prefix: str = "document") -> LicenseRefused:
     where = f"{prefix}.{error.field}" if error.field else prefix
     return LicenseRefused(error.reason, error.detail, field=where)
+
+
+def _screen_purpose(purpose: str) -> None:
+    # A purpose is shown to others (the use log to auditors, a grant to another region):
+    # it must not carry the holder's ID or phone number in clear.
+    found = find_personal_data(purpose)
+    if found is not None:
+        raise LicenseRefused(
+            "malformed", f"the purpose must not carry {found} in clear", field="purpose"
+        )
 
 
 def _metadata(document: LicenseDocument) -> dict[str, Any]:
@@ -727,6 +737,7 @@ class LicenseService:
             parse_identifier(identifier)
         except LicenseError as error:
             raise LicenseRefused("malformed", str(error), field="identifier") from None
+        _screen_purpose(purpose)
         event, _ = self._issued_event(identifier)
         state = self.ledger.license_state(identifier)
         stream = self._stream(identifier)
@@ -851,6 +862,7 @@ class LicenseService:
             raise LicenseForbidden(
                 "forbidden", f"grants for {identifier} are made at its issuer {event.body_id}"
             )
+        _screen_purpose(purpose)
         document = self._document(identifier)
         try:
             given = parse_holder_code(holder_code, document.holder.code_type)
@@ -896,6 +908,15 @@ class LicenseService:
             raise LicenseNotFound("unknown_grant", f"no grant {grant_id} of {identifier}")
         self.store.withdraw_grant(
             grant_id, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
+        )
+
+    def erase_documents(self, identifier: str) -> None:
+        """Make the license's documents (the holder's name and ID) unreadable for good: its
+        status, events and signatures stay; reads that would show a document answer 404
+        ``erased``."""
+        self._issued_event(identifier)
+        self.store.erase_documents(
+            identifier, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
         )
 
     def uses(self, identifier: str, reader: Reader) -> list[LicenseUse]:
