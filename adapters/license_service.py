@@ -329,6 +329,10 @@ class LicenseService:
 
     def _issued_event(self, identifier: str) -> tuple[Envelope, int]:
         """The ``license_issued`` envelope and its receipt time (the issuance moment)."""
+        try:  # a mistyped identifier is bad input (422), not an unknown license (404)
+            parse_identifier(identifier)
+        except LicenseError as error:
+            raise LicenseRefused("malformed", str(error), field="identifier") from None
         entries = self.ledger.stream_entries(license_stream_id(identifier))
         if not entries:
             raise LicenseNotFound("unknown_license", f"no license {identifier}", field="identifier")
@@ -437,7 +441,11 @@ class LicenseService:
     def issue(self, event_raw: bytes, draft_raw: bytes, body: str) -> Appended:
         """Check the draft against the signed ``license_issued`` event, append the event and
         keep the draft. Refusals name the field (``document.<field>`` for the draft)."""
-        envelope = parse_event(event_raw)
+        try:
+            envelope = parse_event(event_raw)
+        except LedgerError as error:  # the request's field is `event`, not a posted envelope
+            field = "event" if error.field in (None, "envelope") else f"event.{error.field}"
+            raise LicenseRefused(error.reason, error.detail, field=field) from None
         if envelope.type != ISSUED:
             raise LicenseRefused("malformed", f"{envelope.type} is not {ISSUED}", field="type")
         if envelope.body_id != body:
@@ -863,6 +871,15 @@ class LicenseService:
                 "forbidden", f"grants for {identifier} are made at its issuer {event.body_id}"
             )
         _screen_purpose(purpose)
+        if audience_body:  # else a grant nobody could use: only bodies known here get tokens
+            self.ledger.refresh_registry()
+            found = self.ledger.registry.bodies.get(audience_body)
+            if found is None or found.region != audience_region:
+                raise LicenseRefused(
+                    "malformed",
+                    f"{audience_body} is not a body of region {audience_region} known here",
+                    field="audience_body",
+                )
         document = self._document(identifier)
         try:
             given = parse_holder_code(holder_code, document.holder.code_type)
@@ -905,7 +922,9 @@ class LicenseService:
             raise LicenseForbidden("forbidden", f"{identifier} was issued by {event.body_id}")
         stored = self.store.grant(grant_id)
         if stored is None or stored.identifier != identifier:
-            raise LicenseNotFound("unknown_grant", f"no grant {grant_id} of {identifier}")
+            raise LicenseNotFound(
+                "unknown_grant", f"no grant {grant_id} of {identifier}", field="grant_id"
+            )
         self.store.withdraw_grant(
             grant_id, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
         )
