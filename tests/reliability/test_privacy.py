@@ -435,6 +435,9 @@ def test_after_a_license_is_erased_its_holder_is_unreadable_and_the_audit_is_cle
     (key_row,) = _license_key_rows(node)
     wrapped = bytes(key_row[1])
     grant = licenses.grant(api, issued.identifier, licenses.HOLDER_ID, uses=5)["grant"]
+    unknown = licenses.identifier_for(uuid.uuid4(), licenses.CARD, licenses.RS_USCC).text
+    code, out = node.cli(capsys, "license", "erase", unknown)
+    assert code == 1 and "unknown_license" in out, out
     code, out = node.cli(capsys, "license", "erase", issued.identifier)
     assert code == 0, out
     assert_no_secrets("the erase command", out)

@@ -27,7 +27,6 @@ from api.license_client import (
 from ledger.admin import RegistryClerk
 from ledger.application import now_micros
 from ledger.licensing import license_stream_id
-from ledger.suites import Ed25519Signer
 from tests.support.api_node import APPLICANT, BODY_OF, OFFICER_OF, ApiNode
 from tests.support.world import START, seeded
 
@@ -170,8 +169,3 @@ def grant(node: ApiNode, identifier: str, holder_code: str, **changes: Any) -> d
     assert answer.status_code == 201, answer.text
     made: dict[str, Any] = answer.json()
     return made
-
-
-def unused_seed() -> Ed25519Signer:
-    """A key no registry knows (for forged grants and licenses)."""
-    return seeded("not certified anywhere")
