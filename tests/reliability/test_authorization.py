@@ -27,7 +27,6 @@ from fastapi.routing import iter_route_contexts
 
 from api.cli import main
 from api.license_client import IssuedLicense, PreparedIssuance
-from ledger.application import now_micros
 from licenses.document import parse_license
 from tests.support import licenses
 from tests.support.api_node import (
@@ -260,8 +259,7 @@ def _put_document(f: Fixture, principal: str) -> Send:
 
 
 def _grant(f: Fixture, **changes: Any) -> dict[str, Any]:
-    code = licenses.HOLDER_ID
-    return licenses.grant(f.node, f.license.identifier, code, **changes)
+    return licenses.grant(f.node, f.license.identifier, **changes)
 
 
 def _read_with_grant(f: Fixture, principal: str) -> Send:
@@ -272,15 +270,7 @@ def _read_with_grant(f: Fixture, principal: str) -> Send:
 
 
 def _make_grant(f: Fixture, principal: str) -> Send:
-    body = {
-        "holder_code": licenses.HOLDER_ID,
-        "audience_region": "320000",
-        "scope": ["metadata"],
-        "purpose": "异地办理社保转移",
-        "expires_at": now_micros() + licenses.DAY,
-        "uses": 1,
-    }
-    return _json("POST", "/licenses/{identifier}/grants", body, principal, f)
+    return lambda: licenses.post_grant(f.node, f.license.identifier, principal)
 
 
 def _withdraw_grant(f: Fixture, principal: str) -> Send:

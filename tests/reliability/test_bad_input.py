@@ -23,7 +23,6 @@ import pytest
 
 from api.license_client import IssuedLicense, PreparedIssuance
 from ledger import canonical
-from ledger.application import now_micros
 from ledger.envelope import EVENT_CONTEXT, ZERO_HASH, parse_event
 from ledger.suites import get_suite, signing_input
 from licenses.document import parse_license
@@ -462,14 +461,7 @@ def test_identifiers_with_a_wrong_check_character(node: ApiNode, licensed: Licen
     refused(node, as_home(node, "POST", "/licenses/prepare", body), 422, "malformed", "identifier")
     for path in (f"/licenses/{wrong}/uses", f"/licenses/{wrong}/grants"):
         method = "GET" if path.endswith("uses") else "POST"
-        grant = {
-            "holder_code": licenses.HOLDER_ID,
-            "audience_region": "320000",
-            "scope": ["metadata"],
-            "purpose": "核验",
-            "expires_at": now_micros() + licenses.DAY,
-            "uses": 1,
-        }
+        grant = licenses.grant_request()
         send = as_home(node, method, path, grant if method == "POST" else None)
         refused(node, send, 422, "malformed", "identifier")
 
@@ -516,16 +508,7 @@ def test_bad_grants(
 ) -> None:
     """Found by this test: a grant for a body that is not of its audience region, or that no
     registry here knows, was signed (a grant nobody could ever use)."""
-    body = {
-        "holder_code": licenses.HOLDER_ID,
-        "audience_region": "320000",
-        "audience_body": "",
-        "scope": ["metadata"],
-        "purpose": "异地办理",
-        "expires_at": now_micros() + licenses.DAY,
-        "uses": 1,
-        **change,
-    }
+    body = licenses.grant_request(**{"scope": ["metadata"], **change})
     path = f"/licenses/{licensed.issued.identifier}/grants"
     refused(node, as_home(node, "POST", path, body), status, reason, field)
 

@@ -29,7 +29,6 @@ import pytest
 
 from api.cli import main
 from api.license_client import IssuedLicense
-from ledger.application import now_micros
 from ledger.audit import verify_ledger
 from licenses.document import parse_license
 from tests.reliability.test_authorization import EXPECTED, REQUESTS, Fixture
@@ -338,18 +337,16 @@ def _license_answers(node: Node) -> Iterator[tuple[str, httpx.Response]]:
         headers = {**api.headers(principal), "Tongban-Grant": grant}
         return api.client.get(path, headers=headers)
 
-    used = licenses.grant(api, issued.identifier, licenses.HOLDER_ID)["grant"]
+    used = licenses.grant(api, issued.identifier)["grant"]
     assert with_grant("peer", used).status_code == 200
     yield "a used-up grant", with_grant("peer", used)
     for principal in ("outsider", "auditor", "admin"):
-        fresh = licenses.grant(api, issued.identifier, licenses.HOLDER_ID)["grant"]
+        fresh = licenses.grant(api, issued.identifier)["grant"]
         yield f"a grant for Jiangsu as {principal}", with_grant(principal, fresh)
-    withdrawn = licenses.grant(api, issued.identifier, licenses.HOLDER_ID)
+    withdrawn = licenses.grant(api, issued.identifier)
     api.client.delete(f"{path}/grants/{withdrawn['grant_id']}", headers=api.headers("home"))
     yield "a withdrawn grant", with_grant("peer", withdrawn["grant"])
-    forged = bytearray(
-        base64.b64decode(licenses.grant(api, issued.identifier, licenses.HOLDER_ID)["grant"])
-    )
+    forged = bytearray(base64.b64decode(licenses.grant(api, issued.identifier)["grant"]))
     forged[-1] ^= 1
     yield "a forged grant", with_grant("peer", base64.b64encode(bytes(forged)).decode())
     for principal in ("home", "auditor", "admin"):
@@ -395,18 +392,7 @@ def test_a_purpose_carrying_personal_data_is_refused_for_licenses(node: Node) ->
     for purpose in (f"核对{APPLICANT['id_number']}", f"回电{APPLICANT['phone']}"):
         before = api.stored()
         read = api.get(f"/licenses/{identifier}", "peer", purpose=purpose)
-        grant = api.client.post(
-            f"/licenses/{identifier}/grants",
-            json={
-                "holder_code": licenses.HOLDER_ID,
-                "audience_region": "320000",
-                "scope": ["metadata"],
-                "purpose": purpose,
-                "expires_at": now_micros() + licenses.DAY,
-                "uses": 1,
-            },
-            headers=api.headers("home"),
-        )
+        grant = licenses.post_grant(api, identifier, purpose=purpose)
         for refused in (read, grant):
             assert refused.status_code == 422, refused.text
             assert (refused.json()["reason"], refused.json()["field"]) == ("malformed", "purpose")
@@ -434,7 +420,7 @@ def test_after_a_license_is_erased_its_holder_is_unreadable_and_the_audit_is_cle
     path = f"/licenses/{issued.identifier}"
     (key_row,) = _license_key_rows(node)
     wrapped = bytes(key_row[1])
-    grant = licenses.grant(api, issued.identifier, licenses.HOLDER_ID, uses=5)["grant"]
+    grant = licenses.grant(api, issued.identifier, uses=5)["grant"]
     unknown = licenses.identifier_for(uuid.uuid4(), licenses.CARD, licenses.RS_USCC).text
     code, out = node.cli(capsys, "license", "erase", unknown)
     assert code == 1 and "unknown_license" in out, out
@@ -446,18 +432,7 @@ def test_after_a_license_is_erased_its_holder_is_unreadable_and_the_audit_is_cle
     for principal, headers in (("home", {}), ("peer", {"Tongban-Grant": grant})):
         answer = api.client.get(path, headers={**api.headers(principal), **headers})
         assert (answer.status_code, answer.json()["reason"]) == (404, "erased"), answer.text
-    refused = api.client.post(
-        f"{path}/grants",
-        json={
-            "holder_code": licenses.HOLDER_ID,
-            "audience_region": "320000",
-            "scope": ["metadata"],
-            "purpose": "异地办理",
-            "expires_at": now_micros() + licenses.DAY,
-            "uses": 1,
-        },
-        headers=api.headers("home"),
-    )
+    refused = licenses.post_grant(api, issued.identifier)
     assert (refused.status_code, refused.json()["reason"]) == (404, "erased")
     assert api.get(path, "peer").json()["status"] == "valid"
     for what, response in _license_answers_after_erasure(node):

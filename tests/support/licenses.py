@@ -13,6 +13,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from adapters.license_service import sign_trust_list
@@ -151,10 +152,11 @@ def status_event(node: ApiNode, identifier: str, action: str, body_id: str = ISS
     )
 
 
-def grant(node: ApiNode, identifier: str, holder_code: str, **changes: Any) -> dict[str, Any]:
-    """A grant the holder gives at the issuer: Jiangsu (any body or its peer) may read it all."""
+def grant_request(**changes: Any) -> dict[str, Any]:
+    """A grant the holder asks for at the issuer: Jiangsu (any body or its peer) may read it
+    all, once, for a day; ``changes`` replace fields."""
     body: dict[str, Any] = {
-        "holder_code": holder_code,
+        "holder_code": HOLDER_ID,
         "audience_region": "320000",
         "audience_body": "",
         "scope": ["metadata", "face", "document"],
@@ -162,10 +164,22 @@ def grant(node: ApiNode, identifier: str, holder_code: str, **changes: Any) -> d
         "expires_at": now_micros() + DAY,
         "uses": 1,
     }
-    body.update(changes)
-    answer = node.client.post(
-        f"/licenses/{identifier}/grants", json=body, headers=node.headers("home")
+    return {**body, **changes}
+
+
+def post_grant(
+    node: ApiNode, identifier: str, principal: str = "home", **changes: Any
+) -> httpx.Response:
+    return node.client.post(
+        f"/licenses/{identifier}/grants",
+        json=grant_request(**changes),
+        headers=node.headers(principal),
     )
+
+
+def grant(node: ApiNode, identifier: str, **changes: Any) -> dict[str, Any]:
+    """A grant made (:func:`grant_request`): ``{grant_id, grant}``."""
+    answer = post_grant(node, identifier, **changes)
     assert answer.status_code == 201, answer.text
     made: dict[str, Any] = answer.json()
     return made
