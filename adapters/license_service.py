@@ -56,7 +56,7 @@ from ledger.licensing import (
     check_issued_body,
     license_stream_id,
 )
-from ledger.personal import commit
+from ledger.personal import commit, find_personal_data
 from ledger.receipts import parse_receipt
 from licenses.document import InvalidLicense, LicenseDocument, parse_license, verify_issued_by
 from licenses.errors import LicenseError
@@ -175,6 +175,16 @@ class LicenseView:
 def _refused(error: InvalidLicense, prefix: str = "document") -> LicenseRefused:
     where = f"{prefix}.{error.field}" if error.field else prefix
     return LicenseRefused(error.reason, error.detail, field=where)
+
+
+def _screen_purpose(purpose: str) -> None:
+    # A purpose is shown to others (the use log to auditors, a grant to another region):
+    # it must not carry the holder's ID or phone number in clear.
+    found = find_personal_data(purpose)
+    if found is not None:
+        raise LicenseRefused(
+            "malformed", f"the purpose must not carry {found} in clear", field="purpose"
+        )
 
 
 def _metadata(document: LicenseDocument) -> dict[str, Any]:
@@ -319,6 +329,10 @@ class LicenseService:
 
     def _issued_event(self, identifier: str) -> tuple[Envelope, int]:
         """The ``license_issued`` envelope and its receipt time (the issuance moment)."""
+        try:  # a mistyped identifier is bad input (422), not an unknown license (404)
+            parse_identifier(identifier)
+        except LicenseError as error:
+            raise LicenseRefused("malformed", str(error), field="identifier") from None
         entries = self.ledger.stream_entries(license_stream_id(identifier))
         if not entries:
             raise LicenseNotFound("unknown_license", f"no license {identifier}", field="identifier")
@@ -427,7 +441,11 @@ class LicenseService:
     def issue(self, event_raw: bytes, draft_raw: bytes, body: str) -> Appended:
         """Check the draft against the signed ``license_issued`` event, append the event and
         keep the draft. Refusals name the field (``document.<field>`` for the draft)."""
-        envelope = parse_event(event_raw)
+        try:
+            envelope = parse_event(event_raw)
+        except LedgerError as error:  # the request's field is `event`, not a posted envelope
+            field = "event" if error.field in (None, "envelope") else f"event.{error.field}"
+            raise LicenseRefused(error.reason, error.detail, field=field) from None
         if envelope.type != ISSUED:
             raise LicenseRefused("malformed", f"{envelope.type} is not {ISSUED}", field="type")
         if envelope.body_id != body:
@@ -727,6 +745,7 @@ class LicenseService:
             parse_identifier(identifier)
         except LicenseError as error:
             raise LicenseRefused("malformed", str(error), field="identifier") from None
+        _screen_purpose(purpose)
         event, _ = self._issued_event(identifier)
         state = self.ledger.license_state(identifier)
         stream = self._stream(identifier)
@@ -851,6 +870,16 @@ class LicenseService:
             raise LicenseForbidden(
                 "forbidden", f"grants for {identifier} are made at its issuer {event.body_id}"
             )
+        _screen_purpose(purpose)
+        if audience_body:  # else a grant nobody could use: only bodies known here get tokens
+            self.ledger.refresh_registry()
+            found = self.ledger.registry.bodies.get(audience_body)
+            if found is None or found.region != audience_region:
+                raise LicenseRefused(
+                    "malformed",
+                    f"{audience_body} is not a body of region {audience_region} known here",
+                    field="audience_body",
+                )
         document = self._document(identifier)
         try:
             given = parse_holder_code(holder_code, document.holder.code_type)
@@ -888,12 +917,26 @@ class LicenseService:
 
     def withdraw_grant(self, identifier: str, grant_id: str, body: str) -> None:
         event, _ = self._issued_event(identifier)
-        stored = self.store.grant(grant_id)
-        if stored is None or stored.identifier != identifier:
-            raise LicenseNotFound("unknown_grant", f"no grant {grant_id} of {identifier}")
+        # The issuer first: another body learns nothing about which grant ids exist.
         if event.body_id != body:
             raise LicenseForbidden("forbidden", f"{identifier} was issued by {event.body_id}")
-        self.store.withdraw_grant(grant_id, now=datetime.now(UTC))
+        stored = self.store.grant(grant_id)
+        if stored is None or stored.identifier != identifier:
+            raise LicenseNotFound(
+                "unknown_grant", f"no grant {grant_id} of {identifier}", field="grant_id"
+            )
+        self.store.withdraw_grant(
+            grant_id, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
+        )
+
+    def erase_documents(self, identifier: str) -> None:
+        """Make the license's documents (the holder's name and ID) unreadable for good: its
+        status, events and signatures stay; reads that would show a document answer 404
+        ``erased``."""
+        self._issued_event(identifier)
+        self.store.erase_documents(
+            identifier, now=datetime.fromtimestamp(self.clock() / 1_000_000, UTC)
+        )
 
     def uses(self, identifier: str, reader: Reader) -> list[LicenseUse]:
         event, _ = self._issued_event(identifier)

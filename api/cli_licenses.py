@@ -23,7 +23,7 @@ import httpx
 
 from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
-from adapters.license_service import check_status_list, sign_trust_list
+from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
 from adapters.peers import http_fetch
 from api.cli_client import client_from_args, connection_options, report_refused
 from api.cli_common import EXIT_USAGE, fail, guarded
@@ -353,6 +353,17 @@ def _publish_trust_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase(args: argparse.Namespace) -> int:
+    services = open_services(_settings(args))
+    assert services.licenses is not None
+    try:
+        services.licenses.erase_documents(args.identifier)
+    except LicenseServiceError as error:
+        return fail(str(error), 1)
+    print(f"license {args.identifier} erased: its documents are unreadable, ledger untouched")
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     services = open_services(_settings(args))
     assert services.licenses is not None
@@ -426,6 +437,13 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
         connection_options(change)
         change.add_argument("--reason", required=True)
         change.set_defaults(handler=guarded(_status_change(action)))
+
+    erase = group.add_parser(
+        "erase", help="make a license's documents (holder's name and ID) unreadable for good"
+    )
+    erase.add_argument("identifier")
+    data_dir(erase)
+    erase.set_defaults(handler=guarded(_erase))
 
     show = group.add_parser("show", help="a license's status (its metadata with a grant)")
     show.add_argument("identifier")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,7 +26,14 @@ from licenses.identifiers import LicenseIdentifier, make_identifier, parse_ident
 from licenses.trust import BEIJING
 from licenses.types import get_type
 
-__all__ = ["IssuedLicense", "change_status", "identifier_for", "issue_license"]
+__all__ = [
+    "IssuedLicense",
+    "PreparedIssuance",
+    "change_status",
+    "identifier_for",
+    "issue_license",
+    "prepare_issuance",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,18 @@ class IssuedLicense:
     index: int
     document: bytes
     compact: str
+
+
+@dataclass(frozen=True)
+class PreparedIssuance:
+    """The signed pieces of an issuance before they are posted: the ``license_issued`` event,
+    the draft, the issued document for a ledger index and the compact form of a document."""
+
+    identifier: str
+    event: bytes
+    draft: bytes
+    document: Callable[[int], bytes]
+    compact: Callable[[bytes], str]
 
 
 def identifier_for(case_id: uuid.UUID, type_code: str, issuer_code: str) -> LicenseIdentifier:
@@ -48,7 +67,7 @@ def _today() -> date:
     return datetime.now(BEIJING).date()
 
 
-def issue_license(
+def prepare_issuance(
     client: TongbanClient,
     license_key: Signer,
     case_id: uuid.UUID,
@@ -59,8 +78,9 @@ def issue_license(
     valid_from: date | None = None,
     valid_until: date | str | None = "default",
     issued_on: date | None = None,
-) -> IssuedLicense:
-    """Issue the license ``identifier`` for ``case_id`` (see the module docstring)."""
+) -> PreparedIssuance:
+    """Hold the status entry, read the holder and sign the event and the draft (nothing of
+    the license is stored yet)."""
     parsed = parse_identifier(identifier)
     license_type = get_type(parsed.type_code)
     prepared = client.http_json(
@@ -130,29 +150,48 @@ def issue_license(
             "document_digest": parse_license(draft, allow_draft=True).digest,
         },
     )
+
+    def compact(issued: bytes) -> str:
+        return encode_compact(
+            license_key,
+            identifier=parsed,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            status_list_id=status.list,
+            status_index=status.index,
+            holder_name=holder_data["name"],
+            holder_id=holder_code,
+            document_digest=parse_license(issued).digest,
+        )
+
+    return PreparedIssuance(identifier, event, draft, document, compact)
+
+
+def issue_license(
+    client: TongbanClient,
+    license_key: Signer,
+    case_id: uuid.UUID,
+    identifier: str,
+    **options: Any,
+) -> IssuedLicense:
+    """Issue the license ``identifier`` for ``case_id`` (see the module docstring); ``options``
+    are :func:`prepare_issuance`'s."""
+    prepared = prepare_issuance(client, license_key, case_id, identifier, **options)
     appended = client.http_json(
         "POST",
         "/licenses",
-        {"event": base64.b64encode(event).decode(), "document": base64.b64encode(draft).decode()},
+        {
+            "event": base64.b64encode(prepared.event).decode(),
+            "document": base64.b64encode(prepared.draft).decode(),
+        },
     )
-    issued = document(appended["index"])
+    issued = prepared.document(appended["index"])
     client.http_json(
         "PUT",
         f"/licenses/{identifier}/document",
         {"document": base64.b64encode(issued).decode()},
     )
-    compact = encode_compact(
-        license_key,
-        identifier=parsed,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        status_list_id=status.list,
-        status_index=status.index,
-        holder_name=holder_data["name"],
-        holder_id=holder_code,
-        document_digest=parse_license(issued).digest,
-    )
-    return IssuedLicense(identifier, appended["index"], issued, compact)
+    return IssuedLicense(identifier, appended["index"], issued, prepared.compact(issued))
 
 
 def change_status(

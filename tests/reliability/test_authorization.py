@@ -12,10 +12,11 @@ To add a route: add its row to ``MATRIX`` (and the doc), and a request to ``REQU
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from api.cli import main
+from api.license_client import IssuedLicense, PreparedIssuance
+from licenses.document import parse_license
+from tests.support import licenses
 from tests.support.api_node import (
     BODY_OF,
     PRINCIPALS,
@@ -64,6 +68,21 @@ GET /bodies/{body_id}               200  200 200     200  200      200  200    2
 POST /witness/add-checkpoint        404  404 404     404  404      404  404    404     404  404
 GET /witness/evidence               401  401 401     403  403      403  403    200     403  200
 GET /witness/evidence/{evidence_id} 401  401 401     403  403      403  403    404     403  404
+POST /licenses/verify               200  200 200     200  200      200  200    200     200  200
+GET /trust-list                     200  200 200     200  200      200  200    200     200  200
+POST /trust-list                    401  401 401     403  403      403  403    403     403  200
+GET /status-lists/{list_id}         200  200 200     200  200      200  200    200     200  200
+POST /licenses/prepare              401  401 401     200  403      403  403    403     403  403
+POST /licenses                      401  401 401     201  403      403  403    403     403  403
+PUT /licenses/{identifier}/document 401  401 401     200  403      403  403    403     403  403
+GET /licenses/{identifier}          401  401 401     200  200      200  200    200     200  200
+GET /licenses/{identifier}#grant    401  401 401     200  403      200  200    403     200  403
+POST /licenses/{identifier}/grants  401  401 401     201  403      403  403    403     403  403
+DELETE /licenses/{identifier}/grants/{grant_id} 401 401 401 204 403 403 403 403  403  403
+GET /licenses/{identifier}/uses     401  401 401     200  403      403  403    200     403  200
+POST /licenses/{identifier}/{action}#suspend 401 401 401 201 403   403  403    403     403  403
+POST /licenses/{identifier}/{action}#reinstate 401 401 401 201 403 403  403    403     403  403
+POST /licenses/{identifier}/{action}#revoke 401 401 401 201 403    403  403    403     403  403
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -73,12 +92,26 @@ GET /witness/evidence/{evidence_id} 401  401 401     403  403      403  403    4
 #   this node witnesses no log, so 404 for the checkpoint of any log.
 # - GET /witness/evidence/{id}: the token is checked before the lookup (no oracle): 404 only
 #   for those allowed to read evidence, since there is none.
+# - Licenses (docs/license.md §12.7): the license is the home body's (510104-RS, its issuer).
+#   Anyone may verify and read trust and status lists; any token reads a license's status (a
+#   read by anyone but the issuer is logged). `#grant` reads it with the holder's grant for
+#   Jiangsu (320000, any body): its bodies and peer see the metadata, a body of this region,
+#   the auditor and the administrator are not its audience (403 wrong_audience). `outsider`
+#   is a body of this region but not the case's home body, so may not prepare (not_entitled).
 CONTENT_REFUSALS = {
     ("POST /cases", "away"): "not_entitled",
     ("POST /cases/{case_id}/events", "outsider"): "not_entitled",
     ("POST /cases/{case_id}/events", "away"): "not_entitled",
     ("POST /cases/{case_id}/events", "window"): "not_entitled",
+    ("POST /licenses/prepare", "outsider"): "not_entitled",
+    ("GET /licenses/{identifier}#grant", "outsider"): "wrong_audience",
+    ("GET /licenses/{identifier}#grant", "auditor"): "wrong_audience",
+    ("GET /licenses/{identifier}#grant", "admin"): "wrong_audience",
 }
+# A refused grant is a lookup the holder must see (docs/license.md §12.6): these refusals add
+# one `refused:<reason>` row to the use log and change nothing else.
+LOGGED_REFUSALS = {row for row, _ in CONTENT_REFUSALS if row.startswith("GET /licenses/")}
+USE_LOG = "tongban_license_uses"
 
 
 def parse_matrix(text: str) -> dict[str, dict[str, int]]:
@@ -102,12 +135,29 @@ UNDOCUMENTED_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redo
 
 @dataclass
 class Fixture:
-    """What the rows read: a case with ``home`` and ``window`` on it, an audit job."""
+    """What the rows read: a case with ``home`` and ``window`` on it, an audit job, a license
+    ``home`` issued for a case like it; ``made`` keeps what one row's cells share (a license
+    for a row that changes its status, an issuance halfway)."""
 
     node: ApiNode
     case_id: uuid.UUID
     job_id: str
     tree_size: int
+    license: IssuedLicense
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def names(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "job_id": self.job_id,
+            "identifier": self.license.identifier,
+            "list_id": parse_license(self.license.document).status.list,
+        }
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.made:
+            self.made[key] = make()
+        return self.made[key]
 
 
 Send = Callable[[], httpx.Response]
@@ -118,7 +168,7 @@ Request = Callable[[Fixture, str], Send]
 
 def _get(path: str, **params: Any) -> Request:
     def prepare(f: Fixture, principal: str) -> Send:
-        url = path.format(case_id=f.case_id, job_id=f.job_id)
+        url = path.format(**f.names())
         values = {k: v.format(size=f.tree_size) for k, v in params.items()}
         return lambda: f.node.get(url, principal, **values)
 
@@ -168,6 +218,91 @@ def _add_checkpoint(f: Fixture, principal: str) -> Send:
     return lambda: f.node.post("/witness/add-checkpoint", principal, request, "text/plain")
 
 
+def _json(method: str, path: str, body: dict[str, Any], principal: str, f: Fixture) -> Send:
+    url = path.format(**f.names())
+    headers = f.node.headers(principal)
+    return lambda: f.node.client.request(method, url, json=body, headers=headers)
+
+
+def _verify(f: Fixture, principal: str) -> Send:
+    return _json("POST", "/licenses/verify", {"license": f.license.compact}, principal, f)
+
+
+def _publish_trust_list(f: Fixture, principal: str) -> Send:
+    # The root holder's next version: what the administrator is handed to publish.
+    assert f.node.services.licenses is not None
+    version = f.node.services.licenses.store.trust_lists()[f.node.world.region][0]
+    raw = licenses.trust_list(f.node, version + 1)
+    return lambda: f.node.post("/trust-list", principal, raw)
+
+
+def _prepare(f: Fixture, principal: str) -> Send:
+    case_id, identifier = f.once("delivered", lambda: licenses.delivered_case(f.node))
+    body = {"case": str(case_id), "identifier": identifier}
+    return _json("POST", "/licenses/prepare", body, principal, f)
+
+
+def _issue(f: Fixture, principal: str) -> Send:
+    prepared: PreparedIssuance = f.once("prepared", lambda: licenses.prepare(f.node))
+    body = {"event": _b64(prepared.event), "document": _b64(prepared.draft)}
+    return _json("POST", "/licenses", body, principal, f)
+
+
+def _put_document(f: Fixture, principal: str) -> Send:
+    def posted() -> tuple[PreparedIssuance, int]:
+        prepared = licenses.prepare(f.node)
+        return prepared, licenses.post_draft(f.node, prepared)
+
+    prepared, index = f.once("posted", posted)
+    body = {"document": _b64(prepared.document(index))}
+    return _json("PUT", f"/licenses/{prepared.identifier}/document", body, principal, f)
+
+
+def _grant(f: Fixture, **changes: Any) -> dict[str, Any]:
+    return licenses.grant(f.node, f.license.identifier, **changes)
+
+
+def _read_with_grant(f: Fixture, principal: str) -> Send:
+    grant = _grant(f)["grant"]
+    url = f"/licenses/{f.license.identifier}"
+    headers = {**f.node.headers(principal), "Tongban-Grant": grant}
+    return lambda: f.node.client.get(url, headers=headers)
+
+
+def _make_grant(f: Fixture, principal: str) -> Send:
+    return lambda: licenses.post_grant(f.node, f.license.identifier, principal)
+
+
+def _withdraw_grant(f: Fixture, principal: str) -> Send:
+    url = f"/licenses/{f.license.identifier}/grants/{_grant(f)['grant_id']}"
+    headers = f.node.headers(principal)
+    return lambda: f.node.client.delete(url, headers=headers)
+
+
+def _status_license(f: Fixture, action: str) -> str:
+    identifier = licenses.issue(f.node).identifier
+    if action == "reinstate":
+        raw = licenses.status_event(f.node, identifier, "suspend")
+        assert f.node.post(f"/licenses/{identifier}/suspend", "home", raw).status_code == 201
+    return identifier
+
+
+def _change_status(action: str) -> Request:
+    # One license per action (revoked is final; reinstating needs a suspended license); a
+    # body signs as its own officer, any other principal posts the issuer's event.
+    def prepare(f: Fixture, principal: str) -> Send:
+        identifier = f.once(f"status {action}", lambda: _status_license(f, action))
+        signer = BODY_OF.get(principal, licenses.ISSUER)
+        raw = licenses.status_event(f.node, identifier, action, signer)
+        return lambda: f.node.post(f"/licenses/{identifier}/{action}", principal, raw)
+
+    return prepare
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
 REQUESTS: dict[str, Request] = {
     "GET /health": _get("/health"),
     "GET /catalog": _get("/catalog"),
@@ -199,6 +334,21 @@ REQUESTS: dict[str, Request] = {
     "POST /witness/add-checkpoint": _add_checkpoint,
     "GET /witness/evidence": _get("/witness/evidence"),
     "GET /witness/evidence/{evidence_id}": _get("/witness/evidence/ev-1"),
+    "POST /licenses/verify": _verify,
+    "GET /trust-list": _get("/trust-list"),
+    "POST /trust-list": _publish_trust_list,
+    "GET /status-lists/{list_id}": _get("/status-lists/{list_id}"),
+    "POST /licenses/prepare": _prepare,
+    "POST /licenses": _issue,
+    "PUT /licenses/{identifier}/document": _put_document,
+    "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),
+    "GET /licenses/{identifier}#grant": _read_with_grant,
+    "POST /licenses/{identifier}/grants": _make_grant,
+    "DELETE /licenses/{identifier}/grants/{grant_id}": _withdraw_grant,
+    "GET /licenses/{identifier}/uses": _get("/licenses/{identifier}/uses"),
+    "POST /licenses/{identifier}/{action}#suspend": _change_status("suspend"),
+    "POST /licenses/{identifier}/{action}#reinstate": _change_status("reinstate"),
+    "POST /licenses/{identifier}/{action}#revoke": _change_status("revoke"),
 }
 
 
@@ -213,12 +363,15 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
         size = int(checkpoint.text.splitlines()[1])
         # The witness store creates its tables on first use: not a change a test should see.
         node.post("/witness/add-checkpoint", "none", b"", "text/plain")
-        yield Fixture(node, case_id, job.json()["job_id"], size)
+        licenses.enable_licenses(node)
+        issued = licenses.issue(node)
+        yield Fixture(node, case_id, job.json()["job_id"], size, issued)
 
 
 def _route_of(row: str) -> tuple[str, str]:
+    # A row's variant follows `?` (a query) or `#` (e.g. a header, the action).
     method, path = row.split(" ", 1)
-    return method, path.split("?", 1)[0]
+    return method, path.split("?", 1)[0].split("#", 1)[0]
 
 
 def served_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -281,16 +434,64 @@ def test_each_cell_answers_its_status(fixture: Fixture, row: str) -> None:
         if response.status_code != expected:
             wrong.append(f"{principal}: {response.status_code}, expected {expected}")
             continue
-        if expected == 401:
+        reason = CONTENT_REFUSALS.get((row, principal))
+        if reason is not None:
+            assert _problem(response)["reason"] == reason
+        elif expected == 401:
             assert _problem(response)["reason"] == "unauthenticated"
             assert response.headers["www-authenticate"].startswith("Bearer")
         elif expected == 403:
             assert _problem(response)["reason"] == "forbidden"
-        elif (row, principal) in CONTENT_REFUSALS:
-            assert _problem(response)["reason"] == CONTENT_REFUSALS[(row, principal)]
-        if before is not None:
-            assert fixture.node.stored() == before, f"{row} as {principal} changed the store"
+        if before is None:
+            continue
+        after = fixture.node.stored()
+        if reason is not None and row in LOGGED_REFUSALS:
+            _assert_one_logged_refusal(fixture, before, after, principal, reason)
+        assert after == before, f"{row} as {principal} changed the store"
     assert not wrong, f"{row}: " + "; ".join(wrong)
+
+
+def _assert_one_logged_refusal(
+    fixture: Fixture, before: dict[str, Any], after: dict[str, Any], principal: str, reason: str
+) -> None:
+    """The use log gained one row, the refusal; ``after`` then takes the old digest so the
+    caller compares every other table."""
+    (table,) = [name for name in after if name.endswith(USE_LOG)]
+    assert after[table][0] == before[table][0] + 1, "a refused grant must be logged once"
+    assert fixture.node.services.licenses is not None
+    last = fixture.node.services.licenses.store.uses(fixture.license.identifier)[-1]
+    assert (last.subject, last.scope) == (
+        BODY_OF.get(principal, {"auditor": "auditor-1"}.get(principal, principal)),
+        f"refused:{reason}",
+    )
+    after[table] = before[table]
+
+
+def test_the_store_digest_covers_the_license_tables(fixture: Fixture) -> None:
+    """A refused license request is compared on every license table, documents included."""
+    tables = {name.rpartition(":")[2] for name in fixture.node.stored()}
+    assert {
+        "tongban_license_indexes",
+        "tongban_license_documents",
+        "tongban_license_doc_keys",
+        "tongban_status_lists",
+        "tongban_trust_lists",
+        "tongban_license_grants",
+        USE_LOG,
+    } <= tables
+
+
+def test_only_the_issuer_learns_whether_a_grant_exists(fixture: Fixture) -> None:
+    """Found by this matrix: withdrawing looked the grant up before checking the caller, so
+    any body of this region told known grant ids (403) from unknown ones (404)."""
+    node = fixture.node
+    known = _grant(fixture)["grant_id"]
+    path = f"/licenses/{fixture.license.identifier}/grants/"
+    for grant_id in (known, uuid.uuid4().hex):
+        answer = node.client.delete(path + grant_id, headers=node.headers("outsider"))
+        assert (answer.status_code, _problem(answer)["reason"]) == (403, "forbidden")
+    unknown = node.client.delete(path + uuid.uuid4().hex, headers=node.headers("home"))
+    assert (unknown.status_code, _problem(unknown)["reason"]) == (404, "unknown_grant")
 
 
 def test_a_peer_relays_only_its_own_regions_records(fixture: Fixture) -> None:

@@ -4,22 +4,29 @@ and ``field``), and the stored rows (ledger, vault, tokens, access log) exactly 
 The cases a generator does not reach: oversize and deeply nested bodies, invalid UTF-8,
 validly signed but non-canonical msgpack, integers past every range, times far in the future
 or before the epoch, a ``received`` for a pending item, an ID number with a wrong check digit,
-wrong or missing content types.
+wrong or missing content types; for licenses: malformed compact text, documents, events and
+grants that are not base64 or not what they claim, identifiers with a wrong check character,
+unknown actions, grants that could never be used.
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgpack
 import pytest
 
+from api.license_client import IssuedLicense, PreparedIssuance
 from ledger import canonical
 from ledger.envelope import EVENT_CONTEXT, ZERO_HASH, parse_event
 from ledger.suites import get_suite, signing_input
+from licenses.document import parse_license
+from tests.support import licenses
 from tests.support.api_node import APPLICANT, ApiNode, api_node
 
 LIMIT = 64 * 1024
@@ -315,3 +322,210 @@ def test_unknown_paths_and_methods(node: ApiNode) -> None:
         "method_not_allowed",
         None,
     )
+
+
+# -- licenses ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Licensed:
+    """A license ``home`` issued, and one whose draft is posted but not yet its document."""
+
+    issued: IssuedLicense
+    posted: PreparedIssuance
+    index: int
+
+
+@pytest.fixture(scope="module")
+def licensed(node: ApiNode) -> Licensed:
+    licenses.enable_licenses(node)
+    issued = licenses.issue(node)
+    posted = licenses.prepare(node)
+    return Licensed(issued, posted, licenses.post_draft(node, posted))
+
+
+def as_home(node: ApiNode, method: str, path: str, body: Any) -> Callable[[], httpx.Response]:
+    return lambda: node.client.request(method, path, json=body, headers=node.headers("home"))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _with_wrong_check_character(identifier: str) -> str:
+    return identifier[:-1] + ("0" if identifier[-1] != "0" else "1")
+
+
+def test_malformed_compact_text_is_a_verdict_not_a_refusal(
+    node: ApiNode, licensed: Licensed
+) -> None:
+    """A verifier asked about garbage answers "not valid: malformed" (docs/license.md §6); the
+    request itself is sound, so it is a 200 verdict, and nothing is stored."""
+    for text in ("TB1:garbage", "hello", "TB1:" + "A" * 60_000, licensed.issued.compact[:-5]):
+        before = node.stored()
+        answer = node.client.post("/licenses/verify", json={"license": text})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"valid": False, "primary": "malformed", "failed": ["malformed"]}
+        assert node.stored() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"document": "!!not base64"}, "document"),
+        ({"license": 5}, "license"),
+        ({}, "license"),
+        ({"license": "TB1:x", "document": "AA=="}, "license"),
+        ({"license": "TB1:x", "holder_code": "1" * 40}, "holder_code"),
+        ({"license": "TB1:x", "online": "sometimes"}, "online"),
+    ],
+)
+def test_verify_requests_that_do_not_parse(
+    node: ApiNode, licensed: Licensed, body: dict[str, Any], field: str
+) -> None:
+    send = lambda: node.client.post("/licenses/verify", json=body)  # noqa: E731
+    refused(node, send, 422, "malformed", field)
+
+
+def test_oversize_license_requests(node: ApiNode, licensed: Licensed) -> None:
+    big = "A" * (LIMIT + 1)
+    for path, body in (
+        ("/licenses/verify", {"license": "TB1:" + big}),
+        ("/licenses", {"event": big, "document": big}),
+        (f"/licenses/{licensed.issued.identifier}/grants", {"purpose": big}),
+    ):
+        send = as_home(node, "POST", path, body)
+        refused(node, send, 413, "too_large", "body")
+
+
+def test_non_base64_documents_and_events(node: ApiNode, licensed: Licensed) -> None:
+    prepared = licensed.posted
+    for body, field in (
+        ({"event": "@@", "document": _b64(prepared.draft)}, "event"),
+        ({"event": _b64(prepared.event), "document": "not base64!"}, "document"),
+    ):
+        refused(node, as_home(node, "POST", "/licenses", body), 422, "malformed", field)
+    path = f"/licenses/{prepared.identifier}/document"
+    refused(node, as_home(node, "PUT", path, {"document": "@@"}), 422, "malformed", "document")
+    read = lambda: node.client.get(  # noqa: E731
+        f"/licenses/{licensed.issued.identifier}",
+        headers={**node.headers("peer"), "Tongban-Grant": "@@"},
+    )
+    refused(node, read, 422, "malformed", "Tongban-Grant")
+
+
+def test_base64_that_is_no_document_event_or_grant(node: ApiNode, licensed: Licensed) -> None:
+    """Found by this test: an undecodable event was refused naming field `envelope`, which
+    the request does not have."""
+    prepared = licensed.posted
+    garbage = _b64(b"\x90")
+    body = {"event": garbage, "document": _b64(prepared.draft)}
+    refused(node, as_home(node, "POST", "/licenses", body), 422, "malformed", "event")
+    body = {"event": _b64(prepared.event), "document": garbage}
+    refused(node, as_home(node, "POST", "/licenses", body), 422, "malformed", "document")
+    path = f"/licenses/{prepared.identifier}/document"
+    refused(node, as_home(node, "PUT", path, {"document": garbage}), 422, "malformed", "document")
+    # A refused grant is a lookup the holder sees (docs/license.md §12.6): one use-log row.
+    identifier = licensed.issued.identifier
+    before = node.stored()
+    answer = node.client.get(
+        f"/licenses/{identifier}", headers={**node.headers("peer"), "Tongban-Grant": garbage}
+    )
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["reason"], answer.json()["field"]) == ("malformed", "grant")
+    after = node.stored()
+    (log,) = [name for name in after if name.endswith("tongban_license_uses")]
+    assert after.pop(log)[0] == before.pop(log)[0] + 1 and after == before
+    assert node.services.licenses is not None
+    assert node.services.licenses.store.uses(identifier)[-1].scope == "refused:malformed"
+
+
+def test_the_draft_posted_as_the_issued_document(node: ApiNode, licensed: Licensed) -> None:
+    prepared = licensed.posted
+    path = f"/licenses/{prepared.identifier}/document"
+    send = as_home(node, "PUT", path, {"document": _b64(prepared.draft)})
+    refused(node, send, 422, "draft", "document.issuance_index")
+
+
+def test_identifiers_with_a_wrong_check_character(node: ApiNode, licensed: Licensed) -> None:
+    """Found by this test: `/uses` and `/grants` answered 404 `unknown_license` for a
+    mistyped identifier, where reading it answered 422 naming the field."""
+    identifier = licensed.issued.identifier
+    wrong = _with_wrong_check_character(identifier)
+    problem = refused(
+        node, lambda: node.get(f"/licenses/{wrong}", "peer"), 422, "malformed", "identifier"
+    )
+    assert "check character" in problem["detail"]
+    case = str(parse_license(licensed.issued.document).case_id)
+    body = {"case": case, "identifier": wrong}
+    refused(node, as_home(node, "POST", "/licenses/prepare", body), 422, "malformed", "identifier")
+    for path in (f"/licenses/{wrong}/uses", f"/licenses/{wrong}/grants"):
+        method = "GET" if path.endswith("uses") else "POST"
+        grant = licenses.grant_request()
+        send = as_home(node, method, path, grant if method == "POST" else None)
+        refused(node, send, 422, "malformed", "identifier")
+
+
+def test_an_unknown_action_and_a_mismatched_event(node: ApiNode, licensed: Licensed) -> None:
+    identifier = licensed.issued.identifier
+    revoke = licenses.status_event(node, identifier, "revoke")
+    for action in ("destroy", "REVOKE", "revoke/now"):
+        status = 404 if "/" in action else 422
+        reason, field = ("not_found", None) if status == 404 else ("malformed", "action")
+        send = lambda: node.post(f"/licenses/{identifier}/{action}", "home", revoke)  # noqa: B023,E731
+        refused(node, send, status, reason, field)
+    send = lambda: node.post(f"/licenses/{identifier}/suspend", "home", revoke)  # noqa: E731
+    refused(node, send, 422, "malformed", "type")
+    other = licensed.posted.identifier
+    send = lambda: node.post(f"/licenses/{other}/revoke", "home", revoke)  # noqa: E731
+    refused(node, send, 422, "wrong_stream", "case")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason", "field"),
+    [
+        ({"expires_at": 1_000_000}, 422, "malformed", "expires_at"),
+        ({"expires_at": -1}, 422, "malformed", "expires_at"),
+        ({"uses": 0}, 422, "malformed", "uses"),
+        ({"uses": 1001}, 422, "malformed", "uses"),
+        ({"scope": ["everything"]}, 422, "malformed", "grant.scope"),
+        ({"scope": []}, 422, "malformed", "scope"),
+        ({"audience_region": "32000"}, 422, "malformed", "audience_region"),
+        ({"audience_body": "320105-NOBODY"}, 422, "malformed", "audience_body"),
+        ({"audience_body": "510104-RS"}, 422, "malformed", "audience_body"),
+        ({"purpose": ""}, 422, "malformed", "purpose"),
+        ({"holder_code": "11010519491231002"}, 403, "holder_mismatch", "holder_code"),
+        ({"holder_code": "110105194912310021"}, 403, "holder_mismatch", "holder_code"),
+    ],
+)
+def test_bad_grants(
+    node: ApiNode,
+    licensed: Licensed,
+    change: dict[str, Any],
+    status: int,
+    reason: str,
+    field: str,
+) -> None:
+    """Found by this test: a grant for a body that is not of its audience region, or that no
+    registry here knows, was signed (a grant nobody could ever use)."""
+    body = licenses.grant_request(**{"scope": ["metadata"], **change})
+    path = f"/licenses/{licensed.issued.identifier}/grants"
+    refused(node, as_home(node, "POST", path, body), status, reason, field)
+
+
+def test_withdrawing_a_grant_that_is_none(node: ApiNode, licensed: Licensed) -> None:
+    path = f"/licenses/{licensed.issued.identifier}/grants/"
+    for grant_id in ("zz", "0" * 32):
+        send = lambda: node.client.delete(path + grant_id, headers=node.headers("home"))  # noqa: B023,E731
+        refused(node, send, 404, "unknown_grant", "grant_id")
+
+
+def test_trust_lists_and_status_lists_that_are_none(node: ApiNode, licensed: Licensed) -> None:
+    refused(
+        node, lambda: node.post("/trust-list", "admin", b"\x90"), 422, "malformed", "trust_list"
+    )
+    refused(node, lambda: node.get("/trust-list", region="32"), 422, "malformed", "region")
+    refused(node, lambda: node.get("/trust-list", region="440000"), 404, "no_trust_list", None)
+    for list_id in ("510000-0", "510000-999999", "320000-1", "x" * 300):
+        send = lambda: node.get(f"/status-lists/{list_id}")  # noqa: B023,E731
+        refused(node, send, 404, "unknown_status_list", "list_id")
