@@ -156,7 +156,8 @@ class Field:
 
     ``kind``: ``text`` (non-empty, ≤ ``limit`` characters), ``text?`` (may be empty, but
     present), ``choice`` (one of ``choices``), ``texts`` (list of non-empty texts; at least one
-    with ``non_empty``), ``materials`` (``[{name, sha256}]``, at least one), ``applicant``
+    with ``non_empty``), ``references`` (as ``texts``, but numbers such as a license serial may
+    hold any run of digits: only a resident ID number in clear is refused), ``materials`` (``[{name, sha256}]``, at least one), ``applicant``
     (``{ref, commitments}``), ``division`` (6-digit GB/T 2260 code), ``flag`` (true / false),
     ``positive`` (integer ≥ 1). ``required=False``: the field may be left out.
     """
@@ -181,8 +182,10 @@ def _malformed(spec: Field, rule: str, where: str = "") -> MalformedEncoding:
     return MalformedEncoding(f"{place} {rule}", field=place)
 
 
-def _refuse_personal_data(spec: Field, text: str, where: str = "") -> None:
-    found = find_personal_data(text)
+def _refuse_personal_data(
+    spec: Field, text: str, where: str = "", *, reference: bool = False
+) -> None:
+    found = find_personal_data(text, reference=reference)
     if found is not None:
         raise _malformed(spec, f"must not carry {found} in clear", where)
 
@@ -208,7 +211,7 @@ def _check_texts(spec: Field, value: object) -> None:
     if spec.non_empty and not value:
         raise _malformed(spec, "must not be empty")
     for n, text in enumerate(value):
-        _refuse_personal_data(spec, text, f"[{n}]")
+        _refuse_personal_data(spec, text, f"[{n}]", reference=spec.kind == "references")
 
 
 _MATERIAL_FIELDS = frozenset({"name", "sha256"})
@@ -280,6 +283,7 @@ _KIND_CHECKS: Mapping[str, Callable[[Field, object], None]] = {
     "text?": _check_text,
     "choice": _check_choice,
     "texts": _check_texts,
+    "references": _check_texts,
     "materials": _check_materials,
     "applicant": _check_applicant,
     "division": _check_division,
@@ -362,7 +366,7 @@ STEP_FIELDS: Mapping[str, tuple[Field, ...]] = {
             "how the result reached the applicant",
             ("online", "post", "at_window"),
         ),
-        Field("results", "texts", "result documents (references)", required=False),
+        Field("results", "references", "result documents (references)", required=False),
     ),
     "withdrawn": (Field("reason", "text", "the applicant's stated reason"),),
     "corrected": (

@@ -85,6 +85,7 @@ def sample_value(spec: Field) -> Any:
         "text": "x",
         "text?": "",
         "texts": ["x"],
+        "references": ["x"],
         "materials": [{"name": "申请表", "sha256": bytes(32)}],
         "applicant": {
             "ref": SAMPLE_REF,
@@ -153,6 +154,7 @@ def _field_type(spec: Field) -> str:
         "text": f"text (≤ {spec.limit})",
         "text?": "text, may be empty",
         "texts": "list of texts" + (", at least one" if spec.non_empty else ""),
+        "references": "list of references (license identifiers, document numbers)",
         "materials": "list of `{name, sha256}`",
         "applicant": "`{ref, commitments}`",
         "division": "6-digit division code",

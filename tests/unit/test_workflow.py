@@ -422,3 +422,24 @@ def test_window_entitlement(region: str, roles: list[str], entitled: bool) -> No
     assert refusal(error) == ("not_entitled", "actor.body")
     role = "in_province_window" if region == "510000" else "cross_province_window"
     assert role in error.value.detail
+
+
+# A license identifier whose serial (a case id's first 24 hex digits) holds a run of eleven
+# digits that looks like a mobile number: found by the license tests, about one case in 1,000.
+PHONE_LIKE_SERIAL_ID = (
+    "1.2.156.3005.2.11100000TB0000010H002.11330105002500287C.AB13912345678CD.001.X"
+)
+
+
+def test_results_accept_a_reference_whose_serial_looks_like_a_phone_number() -> None:
+    check_body("delivered", {"method": "online", "results": [PHONE_LIKE_SERIAL_ID]})
+    with pytest.raises(MalformedEncoding) as error:  # free text still refuses it
+        check_body("refused", {"reasons": ["call 13912345678"]})
+    assert refusal(error) == ("malformed", "body.reasons[0]")
+
+
+def test_results_refuse_a_resident_id_number_in_a_reference() -> None:
+    with pytest.raises(MalformedEncoding) as error:
+        check_body("delivered", {"method": "online", "results": ["证明 11010519491231002X"]})
+    assert refusal(error) == ("malformed", "body.results[0]")
+    assert "resident ID number" in error.value.detail
