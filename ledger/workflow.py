@@ -159,7 +159,8 @@ class Field:
     with ``non_empty``), ``references`` (as ``texts``, but numbers such as a license serial may
     hold any run of digits: only a resident ID number in clear is refused), ``materials``
     (``[{name, sha256}]``, at least one), ``applicant`` (``{ref, commitments}``), ``division``
-    (6-digit GB/T 2260 code), ``flag`` (true / false), ``positive`` (integer ≥ 1). ``required=False``: the field may be left out.
+    (6-digit GB/T 2260 code), ``flag`` (true / false), ``positive`` (integer ≥ 1).
+    ``required=False``: the field may be left out.
     """
 
     name: str
