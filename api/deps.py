@@ -16,7 +16,9 @@ from api.errors import ApiProblem
 MSGPACK = "application/msgpack"
 
 
-def services(request: Request) -> NodeServices:
+# Dependencies that do no I/O are ``async``: FastAPI runs a sync one in its thread pool, a
+# hand-off (and a wait for a free thread) per dependency per request.
+async def services(request: Request) -> NodeServices:
     node: NodeServices = request.app.state.services
     return node
 
@@ -131,7 +133,7 @@ ENVELOPE_BODY: dict[str, Any] = {
 }
 
 
-def json_content(request: Request) -> None:
+async def json_content(request: Request) -> None:
     """415 unless the body is sent as JSON."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
