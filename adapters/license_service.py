@@ -603,11 +603,9 @@ class LicenseService:
 
     # -- trust lists -------------------------------------------------------------------------
 
-    def trust_store(self) -> TrustStore:
-        """Every held trust list (this region's and peers'), verified under pinned roots."""
-        return self._trust_store_of(self.store.trust_lists())
-
     def _trust_store_of(self, held: Mapping[str, tuple[int, bytes, str | None]]) -> TrustStore:
+        """Every held trust list (this region's and peers'), verified under pinned roots; the
+        store is shared by requests: read it, never add to it."""
         # The same bytes under the same pinned roots verify the same way: the store is built
         # (each list's signature checked) once per set of held lists, not once per request. A
         # list published or fetched since, by this process or the CLI, changes the key.
