@@ -167,6 +167,7 @@ class P6Node:
     url: str
     text: str
     online: bool  # whether the issuing node is up, so the verifier can ask it (online=true)
+    where: str  # what the node is, for the table's note
 
 
 @pytest.fixture(scope="module")
@@ -178,14 +179,14 @@ def p6_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P6Node]:
     quiet = {"TONGBAN_WITNESS_PUSH_SECONDS": "0"}
     if data_dir and text:
         with live_node(Path(data_dir), quiet) as url:
-            yield P6Node(url, text, online=False)
+            yield P6Node(url, text, online=False, where=f"the node of {data_dir}")
         return
     # Both nodes on SQLite in a temp dir, as the README walkthrough builds them.
     env = {**quiet, "TONGBAN_DATABASE_URL": ""}
     regions = prepare_regions(tmp_path_factory.mktemp("p6"))
     with live_node(regions.sc, env) as sc_url, live_node(regions.js, env) as js_url:
         card = issue_card(regions, sc_url)
-        yield P6Node(js_url, card.text, online=True)
+        yield P6Node(js_url, card.text, online=True, where="SQLite")
 
 
 @contextmanager
@@ -239,7 +240,7 @@ def test_p6_license_verify_over_http(
         f"P6 license verify over HTTP, 8 clients, {'online' if online else 'offline'}",
         baseline=P6_BASELINE,
         ops=P6_CLIENTS * P6_EACH,
-        note=f"POST /licenses/verify, compact text, {status}; live uvicorn, 1 worker, SQLite",
+        note=f"POST /licenses/verify, compact text, {status}; uvicorn, 1 worker, {p6_node.where}",
     )
     body = {"license": p6_node.text, "online": online}
     with _load(p6_node.url, "/licenses/verify", body, _valid) as round_:
