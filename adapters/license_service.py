@@ -58,6 +58,7 @@ from ledger.licensing import (
 )
 from ledger.personal import commit, find_personal_data
 from ledger.receipts import parse_receipt
+from licenses.compact import CompactLicense, CompactRejected, decode_compact
 from licenses.document import InvalidLicense, LicenseDocument, parse_license, verify_issued_by
 from licenses.errors import LicenseError
 from licenses.grant import Grant, GrantRejected, build_grant, parse_grant
@@ -287,6 +288,14 @@ def check_status_list(registry: KeyRegistry, raw: bytes) -> SignedStatusList:
     return status_list
 
 
+def _decoded(presented: bytes | str) -> CompactLicense | LicenseDocument | None:
+    """The presented license decoded, or None when it does not decode."""
+    try:
+        return decode_compact(presented) if isinstance(presented, str) else parse_license(presented)
+    except (CompactRejected, InvalidLicense):
+        return None
+
+
 class LicenseService:
     """Licenses on one node (see the module docstring)."""
 
@@ -310,6 +319,8 @@ class LicenseService:
         self.lifetime = status_list_lifetime
         self.randbelow = randbelow
         self.token_hex = token_hex
+        self._trust_cache: tuple[object, TrustStore] | None = None
+        self._status_cache: tuple[bytes, SignedStatusList] | None = None
 
     @property
     def clock(self) -> Callable[[], int]:
@@ -610,14 +621,26 @@ class LicenseService:
 
     # -- trust lists -------------------------------------------------------------------------
 
-    def trust_store(self) -> TrustStore:
-        """Every held trust list (this region's and peers'), re-verified under pinned roots."""
+    def _trust_store_of(self, held: Mapping[str, tuple[int, bytes, str | None]]) -> TrustStore:
+        """Every held trust list (this region's and peers'), verified under pinned roots; the
+        store is shared by requests: read it, never add to it."""
+        # The same bytes under the same pinned roots verify the same way: the store is built
+        # (each list's signature checked) once per set of held lists, not once per request. A
+        # list published or fetched since, by this process or the CLI, changes the key.
+        key = (
+            tuple(sorted(self.ledger.trusted_roots.items())),
+            tuple(sorted((region, raw) for region, (_, raw, _) in held.items())),
+        )
+        cached = self._trust_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         store = TrustStore(self.ledger.trusted_roots)
-        for _, (_, raw, _) in sorted(self.store.trust_lists().items()):
+        for _, (_, raw, _) in sorted(held.items()):
             try:
                 store.add(raw)
             except TrustListRejected:  # a root since unpinned: the list vouches for nothing
                 continue
+        self._trust_cache = (key, store)
         return store
 
     def keep_trust_list(self, raw: bytes, url: str | None = None) -> TrustList:
@@ -678,62 +701,70 @@ class LicenseService:
 
     # -- verification ------------------------------------------------------------------------
 
-    def _peer_url(self, list_id: str) -> str | None:
-        region = list_id.rpartition("-")[0]
-        held = self.store.trust_lists().get(region)
-        return held[2] if held else None
+    def _online_status(
+        self, held: Mapping[str, tuple[int, bytes, str | None]]
+    ) -> Callable[[str, int], LicenseStatus | None]:
+        """The status of an entry from its issuer: this node's ledger for its own lists, else
+        the issuing region's node (its URL held with its trust list in ``held``)."""
 
-    def _online_status(self, list_id: str, index: int) -> LicenseStatus | None:
-        own = self.own_status(list_id, index)
-        if own is not None or self.own_list(list_id):
-            return own
-        url = self._peer_url(list_id)
-        if url is None or self.fetch is None:
-            return None
-        try:
-            kept = self.keep_peer_status_list(
-                self.fetch(f"{url.rstrip('/')}/status-lists/{list_id}")
-            )
-        except (OSError, StatusListRejected, ValueError):
-            return None
-        if list_id != kept.list_id or self.clock() >= kept.valid_until:
-            return None
-        return kept.status_at(index)
+        def ask(list_id: str, index: int) -> LicenseStatus | None:
+            own = self.own_status(list_id, index)
+            if own is not None or self.own_list(list_id):
+                return own
+            region = held.get(list_id.rpartition("-")[0])
+            url = region[2] if region else None
+            if url is None or self.fetch is None:
+                return None
+            try:
+                kept = self.keep_peer_status_list(
+                    self.fetch(f"{url.rstrip('/')}/status-lists/{list_id}")
+                )
+            except (OSError, StatusListRejected, ValueError):
+                return None
+            if list_id != kept.list_id or self.clock() >= kept.valid_until:
+                return None
+            return kept.status_at(index)
+
+        return ask
 
     def verify(
         self, presented: bytes | str, *, holder_code: str | None = None, online: bool = True
     ) -> Verdict:
         """The verdict on a presented license for use in this region now."""
-        trust = self.trust_store()
+        decoded = _decoded(presented)
+        list_id = (
+            None
+            if decoded is None
+            else decoded.status_list_id
+            if isinstance(decoded, CompactLicense)
+            else decoded.status.list
+        )
+        held, status_raw = self.store.verification_inputs(list_id)
+        trust = self._trust_store_of(held)
         own = trust.get(self.region)
         if own is None:
             raise LicenseNotFound(
                 "no_trust_list",
                 f"region {self.region} has published no trust list: it recognizes nothing yet",
             )
-        cached = self._cached_status(presented)
         return verify_license(
-            presented,
+            presented if decoded is None else decoded,  # undecodable: it says why
             trust=trust,
             recognition=own,
-            status=cached,
+            status=self._parsed_status_list(status_raw) if status_raw else None,
             now=self.clock(),
             holder_code=holder_code,
-            online_status=self._online_status if online else None,
+            online_status=self._online_status(held) if online else None,
         )
 
-    def _cached_status(self, presented: bytes | str) -> SignedStatusList | None:
-        from licenses.compact import CompactRejected, decode_compact
-
-        try:
-            if isinstance(presented, str):
-                list_id = decode_compact(presented).status_list_id
-            else:
-                list_id = parse_license(presented).status.list
-        except (CompactRejected, InvalidLicense):
-            return None
-        raw = self.store.peer_status_list(list_id)
-        return parse_status_list(raw) if raw else None
+    def _parsed_status_list(self, raw: bytes) -> SignedStatusList:
+        """A kept peer list (verified when kept), parsed once per version held."""
+        cached = self._status_cache
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        parsed = parse_status_list(raw)
+        self._status_cache = (raw, parsed)
+        return parsed
 
     # -- reading, grants and the use log -----------------------------------------------------
 

@@ -307,8 +307,11 @@ class LicenseStore(SqlStore):
             raise
         return True
 
-    def peer_status_list(self, list_id: str) -> bytes | None:
-        row = self._one("SELECT raw FROM tongban_peer_status_lists WHERE list_id = ?", (list_id,))
+    def _peer_status_list(self, cur: Any, list_id: str) -> bytes | None:
+        cur.execute(
+            self._sql("SELECT raw FROM tongban_peer_status_lists WHERE list_id = ?"), (list_id,)
+        )
+        row = cur.fetchone()
         return bytes(row[0]) if row else None
 
     def keep_peer_status_list(self, list_id: str, region: str, version: int, raw: bytes) -> bool:
@@ -335,8 +338,21 @@ class LicenseStore(SqlStore):
     def trust_lists(self) -> dict[str, tuple[int, bytes, str | None]]:
         """``region -> (version, raw, url)`` of every trust list held."""
         with self._tx() as cur:
-            cur.execute("SELECT region, version, raw, url FROM tongban_trust_lists")
-            return {row[0]: (int(row[1]), bytes(row[2]), row[3]) for row in cur.fetchall()}
+            return self._trust_lists(cur)
+
+    @staticmethod
+    def _trust_lists(cur: Any) -> dict[str, tuple[int, bytes, str | None]]:
+        cur.execute("SELECT region, version, raw, url FROM tongban_trust_lists")
+        return {row[0]: (int(row[1]), bytes(row[2]), row[3]) for row in cur.fetchall()}
+
+    def verification_inputs(
+        self, list_id: str | None
+    ) -> tuple[dict[str, tuple[int, bytes, str | None]], bytes | None]:
+        """What verifying a license reads, in one transaction: :meth:`trust_lists` and
+        :meth:`peer_status_list` of ``list_id`` (None: no list)."""
+        with self._tx() as cur:
+            held = self._trust_lists(cur)
+            return held, None if list_id is None else self._peer_status_list(cur, list_id)
 
     def keep_trust_list(self, region: str, version: int, raw: bytes, url: str | None) -> None:
         """Hold ``raw`` as the region's list (the caller checked it supersedes the held one)."""

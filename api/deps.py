@@ -16,8 +16,9 @@ from api.errors import ApiProblem
 MSGPACK = "application/msgpack"
 
 
+# Dependencies that do no I/O are ``async``: FastAPI runs a sync one in its thread pool, a
+# hand-off (and a wait for a free thread) per dependency per request.
 async def services(request: Request) -> NodeServices:
-    # ``async``: a plain ``def`` dependency costs every request a trip to the thread pool.
     node: NodeServices = request.app.state.services
     return node
 
@@ -138,7 +139,7 @@ ENVELOPE_BODY: dict[str, Any] = {
 }
 
 
-def json_content(request: Request) -> None:
+async def json_content(request: Request) -> None:
     """415 unless the body is sent as JSON."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":

@@ -14,9 +14,6 @@ Run: ``TONGBAN_TEST_POSTGRES_URL=postgresql://user@host:5432/db make bench`` (de
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,6 +25,7 @@ import pytest
 
 from adapters.access import open_access_store
 from benchmarks.loader import CaseWriter, new_world
+from benchmarks.trivial_app import serve_trivial
 from ledger.application import now_micros
 from tests.support.live import free_port, live_node
 
@@ -67,35 +65,13 @@ def test_p3_trivial_fastapi(
     benchmark: Any, record: Any, pool: ThreadPoolExecutor, tmp_path: Path
 ) -> None:
     record(BASELINE, ops=CLIENTS * EACH, note="POST /echo, uvicorn, 1 worker")
-    port = free_port()
-    log = (tmp_path / "trivial.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.trivial_app", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.post(f"{url}/echo", content=b"", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with serve_trivial(free_port(), tmp_path / "trivial.log") as url:
         clients = _clients(url, {"Content-Type": "application/msgpack"})
         body = bytes(600)
         posts = [[("/echo", body)] * EACH for _ in clients]
         benchmark.pedantic(_round, args=(pool, clients, posts), rounds=ROUNDS, warmup_rounds=1)
         for client in clients:
             client.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 def test_p3_signed_append_over_http(

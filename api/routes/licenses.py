@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
@@ -113,7 +115,7 @@ def _signed(raw: bytes) -> Response:
     response_model=VerdictPublic,
     summary="verify a presented license (compact text or full document) for use in this region",
 )
-def verify(_: JsonBody, request: LicenseVerify, node: Services) -> VerdictPublic:
+async def verify(_: JsonBody, request: LicenseVerify, node: Services) -> VerdictPublic:
     if (request.license is None) == (request.document is None):
         raise ApiProblem(
             422,
@@ -124,8 +126,12 @@ def verify(_: JsonBody, request: LicenseVerify, node: Services) -> VerdictPublic
     presented: bytes | str = (
         request.license if request.license is not None else _b64(request.document or "", "document")
     )
-    verdict = _service(node).verify(
-        presented, holder_code=request.holder_code, online=request.online
+    # The store read and the checks in a worker thread, the answer built here: a sync route
+    # costs FastAPI a second hand-off to the thread pool, to validate what it returns.
+    verdict = await run_in_threadpool(
+        partial(
+            _service(node).verify, presented, holder_code=request.holder_code, online=request.online
+        )
     )
     return VerdictPublic(valid=verdict.valid, primary=verdict.primary, failed=list(verdict.failed))
 

@@ -73,14 +73,14 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from tests.support.license_regions import (
+    HOLDER_ID,
+    HOME,
+    issue_card,
+    prepare_regions,
+    signer,
+)
 from tests.support.live import live_node
-
-WINDOW = "320105-zwfw-01"
-HOME = "510104-rs-01"
-PICKUP = "320105-zwfw-02"
-SOCIAL_SECURITY_CARD = "11100000TB0000010H001"
-RS_USCC = "11510104MB0000123N"
-HOLDER_ID = "11010519491231002X"
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -89,188 +89,26 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def _ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code, out, err = _run(capsys, *argv)
-    assert code == 0, f"{argv[:2]}: {err}"
-    return out
-
-
 def test_the_license_walkthrough_across_two_regions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sc, js = tmp_path / "sc", tmp_path / "js"
-    keys = sc / "demo-keys"
-    _ok(capsys, "demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc))
-    license_key = tmp_path / "rs-license.key"
-    _ok(capsys, "keys", "generate", str(license_key))
-    certified = json.loads(
-        _ok(
-            capsys,
-            "keys",
-            "certify-license-key",
-            "--data-dir",
-            str(sc),
-            "--root-key",
-            str(keys / "root-510000.key"),
-            "--body-id",
-            "510104-RS",
-            "--license-key",
-            str(license_key),
-        )
-    )
-    published = json.loads(
-        _ok(
-            capsys,
-            "license",
-            "trust-list",
-            "publish",
-            "--data-dir",
-            str(sc),
-            "--root-key",
-            str(keys / "root-510000.key"),
-            "--issuer-code",
-            f"510104-RS={RS_USCC}",
-            "--accept",
-            f"{SOCIAL_SECURITY_CARD}=510000",
-        )
-    )
-    assert published["license_keys"] == [certified["kid"]] and published["version"] == 1
-    _ok(
-        capsys,
-        "init",
-        "--data-dir",
-        str(js),
-        "--region",
-        "320000",
-        "--root-key",
-        str(keys / "root-320000.key"),
-    )
-    sc_root = json.loads((sc / "trust.json").read_text())["510000"]
-    _ok(
-        capsys,
-        "keys",
-        "trust",
-        "--data-dir",
-        str(js),
-        "--trust-region",
-        "510000",
-        "--public-key",
-        sc_root,
-    )
-    _ok(
-        capsys,
-        "license",
-        "trust-list",
-        "publish",
-        "--data-dir",
-        str(js),
-        "--root-key",
-        str(keys / "root-320000.key"),
-        "--accept",
-        f"{SOCIAL_SECURITY_CARD}=320000,510000",
-    )
-    js_peer = json.loads(_ok(capsys, "token", "create", "--data-dir", str(sc), "--peer", "320000"))[
-        "token"
-    ]
-    tokens = json.loads((keys / "tokens.json").read_text(encoding="utf-8"))
-    rs_token = tokens["bodies"]["510104-RS"]
-    form = tmp_path / "form.txt"
-    form.write_text("申请表\n", encoding="utf-8")
+    def ok(*argv: str) -> str:
+        code, out, err = _run(capsys, *argv)
+        assert code == 0, f"{argv[:2]}: {err}"
+        return out
+
+    regions = prepare_regions(tmp_path, ok)
+    assert regions.published["license_keys"] == [regions.certified["kid"]]
+    assert regions.published["version"] == 1
+    js_peer, rs_token = regions.js_peer, regions.rs_token
 
     env = {"TONGBAN_DATABASE_URL": ""}
-    with live_node(sc, env) as sc_url, live_node(js, env) as js_url:
-        fetched = json.loads(
-            _ok(
-                capsys,
-                "license",
-                "fetch",
-                "--data-dir",
-                str(js),
-                "--server",
-                sc_url,
-                "--list",
-                "510000-1",
-            )
-        )
-        assert fetched["region"] == "510000" and fetched["key_records_imported"] > 0
-
-        def signer(officer: str) -> list[str]:
-            return ["--server", sc_url, "--demo", str(sc), "--as", officer]
-
-        case = json.loads(
-            _ok(
-                capsys,
-                "case",
-                "receive",
-                *signer(WINDOW),
-                "--item",
-                "510000/2/23",
-                "--channel",
-                "proxy",
-                "--home-body",
-                "510104-RS",
-                "--jurisdiction",
-                "510104",
-                "--applicant-name",
-                "张三",
-                "--applicant-id",
-                HOLDER_ID,
-                "--material",
-                f"申请表={form}",
-            )
-        )["case_id"]
-        for command, officer, options in (
-            ("check", WINDOW, []),
-            ("mail", WINDOW, ["--leg", "window_to_home", "--tracking", "EMS1000000001CN"]),
-            ("arrive", HOME, []),
-            ("accept", HOME, []),
-            ("decide", HOME, ["--result", "approved", "--basis", "社会保障卡管理办法"]),
-            ("mail", HOME, ["--leg", "home_to_window", "--tracking", "EMS1000000002CN"]),
-            ("arrive", PICKUP, []),
-        ):
-            _ok(capsys, "case", command, case, *signer(officer), *options)
-        identifier = _ok(
-            capsys,
-            "license",
-            "id",
-            "--case",
-            case,
-            "--type",
-            SOCIAL_SECURITY_CARD,
-            "--issuer-code",
-            RS_USCC,
-        ).strip()
-        _ok(
-            capsys,
-            "case",
-            "deliver",
-            case,
-            *signer(PICKUP),
-            "--method",
-            "at_window",
-            "--result-ref",
-            identifier,
-        )
-        issued = json.loads(
-            _ok(
-                capsys,
-                "license",
-                "issue",
-                case,
-                "--identifier",
-                identifier,
-                *signer(HOME),
-                "--license-key",
-                str(license_key),
-                "--face",
-                "card_no=A12345678",
-                "--out-dir",
-                str(tmp_path / "lic"),
-            )
-        )
+    with live_node(regions.sc, env) as sc_url, live_node(regions.js, env) as js_url:
+        card = issue_card(regions, sc_url, ok)
+        assert card.fetched["region"] == "510000" and card.fetched["key_records_imported"] > 0
+        identifier, issued, text = card.identifier, card.issued, card.text
         assert issued["identifier"] == identifier
         assert issued["qr_version"] in (14, 15)  # license-offline.md §3: 14-M, or 15-M
-        text = _ok(capsys, "license", "scan", issued["qr"]).strip()
         assert text == Path(issued["compact"]).read_text().strip()
 
         def verify(*options: str) -> tuple[int, dict[str, object]]:
@@ -282,14 +120,14 @@ def test_the_license_walkthrough_across_two_regions(
         files = {
             name: str(tmp_path / f"{name}.bin") for name in ("sc-trust", "js-trust", "sc-status")
         }
-        _ok(capsys, "license", "trust-list", "get", "--server", sc_url, "--out", files["sc-trust"])
-        _ok(capsys, "license", "trust-list", "get", "--server", js_url, "--out", files["js-trust"])
+        ok("license", "trust-list", "get", "--server", sc_url, "--out", files["sc-trust"])
+        ok("license", "trust-list", "get", "--server", js_url, "--out", files["js-trust"])
         status_get = ("license", "status-list", "get", "--server", sc_url, "--list", "510000-1")
-        _ok(capsys, *status_get, "--out", files["sc-status"])
+        ok(*status_get, "--out", files["sc-status"])
         offline = (
             "--offline",
             "--data-dir",
-            str(js),
+            str(regions.js),
             "--trust-list",
             files["sc-trust"],
             "--trust-list",
@@ -305,11 +143,10 @@ def test_the_license_walkthrough_across_two_regions(
 
         # Use: status for a peer, the metadata only with the holder's grant; both reads logged.
         show = ("license", "show", identifier, "--server", sc_url, "--token", js_peer, "--json")
-        status_only = json.loads(_ok(capsys, *show))
+        status_only = json.loads(ok(*show))
         assert status_only["status"] == "valid" and status_only["metadata"] is None
         grant_file = tmp_path / "grant.txt"
-        _ok(
-            capsys,
+        ok(
             "license",
             "grant",
             identifier,
@@ -328,7 +165,7 @@ def test_the_license_walkthrough_across_two_regions(
             "--out",
             str(grant_file),
         )
-        full = json.loads(_ok(capsys, *show, "--grant", str(grant_file)))
+        full = json.loads(ok(*show, "--grant", str(grant_file)))
         assert full["metadata"]["holder"] == {
             "name": "张三",
             "code": HOLDER_ID,
@@ -338,8 +175,7 @@ def test_the_license_walkthrough_across_two_regions(
         code, _, err = _run(capsys, *show, "--grant", str(grant_file))  # one use was granted
         assert code == 1 and "grant_used_up" in err
         uses = json.loads(
-            _ok(
-                capsys,
+            ok(
                 "license",
                 "uses",
                 identifier,
@@ -358,13 +194,13 @@ def test_the_license_walkthrough_across_two_regions(
         assert HOLDER_ID not in json.dumps(uses, ensure_ascii=False)
 
         # Revocation: live at once online; offline only once the cached list is refreshed.
-        _ok(capsys, "license", "revoke", identifier, *signer(HOME), "--reason", "挂失补办")
+        ok("license", "revoke", identifier, *signer(regions, sc_url, HOME), "--reason", "挂失补办")
         assert verify("--online", js_url) == (
             1,
             {"valid": False, "primary": "revoked", "failed": ["revoked"]},
         )
         assert verify(*offline)[0] == 0  # the list cached before the revocation
-        _ok(capsys, *status_get, "--out", files["sc-status"])
+        ok(*status_get, "--out", files["sc-status"])
         assert verify(*offline) == (
             1,
             {"valid": False, "primary": "revoked", "failed": ["revoked"]},

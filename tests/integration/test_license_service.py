@@ -645,6 +645,18 @@ def test_trust_lists_not_signed_by_a_configured_root_are_refused(regions: Region
     assert answer.status_code == 403
 
 
+def test_offline_a_revocation_is_seen_once_the_newer_list_is_fetched(regions: Regions) -> None:
+    issued = regions.issue()
+    regions.js.licenses.fetch_peer("http://sichuan", ["510000-1"])
+    assert regions.verify(issued.compact, online=False)["valid"] is True
+    change_status(regions.client("rs-001"), issued.identifier, "revoke", "注销")
+    # The list held offline predates the revocation: it still speaks until refreshed.
+    assert regions.verify(issued.compact, online=False)["valid"] is True
+    regions.js.licenses.fetch_peer("http://sichuan", ["510000-1"])
+    _failed(regions.verify(issued.compact, online=False), "revoked")
+    _failed(regions.verify(issued.document, online=False), "revoked")
+
+
 def test_a_key_revoked_in_the_trust_list_stops_vouching(regions: Regions) -> None:
     regions.world.clock.advance(2 * 86_400)  # 2026-01-03
     text = regions.compact(valid_from=date(2026, 1, 2))
