@@ -36,17 +36,14 @@ from ledger.transparency import (
     unpack_frontier,
 )
 
-# eventsourcing retries these ten times on a lost connection, each try waiting up to the pool
-# timeout: with the database down, a request (and every append queued behind the ledger's
-# lock) hung for most of a minute. We try once: the API answers 503 with Retry-After, the
-# client re-posts the same bytes, and the pool's pre-ping (adapters/bootstrap.py) hands out only
-# live connections once the database is back.
-_insert_events_once = inspect.unwrap(PostgresApplicationRecorder.insert_events)
+# eventsourcing retries this ten times on a lost connection, each try waiting up to the pool
+# timeout: with the database down, a request hung for most of a minute. We try once: the API
+# answers 503 with Retry-After, the client re-posts, and the pool's pre-ping
+# (adapters/bootstrap.py) hands out only live connections once the database is back.
 _select_events_once = inspect.unwrap(PostgresAggregateRecorder.select_events)
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
-    insert_events = _insert_events_once
     select_events = _select_events_once
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
@@ -102,9 +99,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.max_index_statement = SQL(
             "SELECT COALESCE(MAX(ledger_index), 0) AS n FROM {0}"
         ).format(self.ledger_table)
-        self.insert_index_statement = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s)").format(
-            self.ledger_table
-        )
         append_function = self._table(prefix + "_append")
         # Objects in array order; nothing is written unless the newest index is ``expected``
         # (``written`` false and ``head`` the newest index then: the caller re-signs and
@@ -145,31 +139,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def _table(self, name: str) -> Composed:
         return Composed([Identifier(self.datastore.schema), SQL("."), Identifier(name)])
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        # Runs inside the insert transaction, after the events table's EXCLUSIVE lock was taken.
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        maker: ReceiptMaker | None = kwargs.get("receipt_maker")
-        if maker is None:
-            raise ProgrammingError("every ledger write needs a receipt_maker")
-        curs.execute(self.max_index_statement, prepare=True)
-        row = curs.fetchone()
-        assert row is not None
-        index = int(row["n"])
-        params = []
-        for stored in stored_events:
-            index += 1
-            stream_id = uuid.UUID(str(stored.originator_id))
-            event_hash, receipt = maker.receipt_for(stream_id, stored.originator_version, index)
-            params.append((index, stream_id, stored.originator_version, event_hash, receipt))
-        curs.executemany(self.insert_index_statement, params)
-        return notification_ids
+        # eventsourcing's insert would store events without their ledger index and receipt.
+        raise ProgrammingError("ledger writes go through append_objects")
 
     # -- LedgerStore -----------------------------------------------------------------------
 
     def append_objects(self, stored_events: Sequence[StoredEvent], maker: ReceiptMaker) -> None:
-        # Tried once, like insert_events above: with the database gone the callers get 503 at
+        # Tried once, like select_events above: with the database gone the callers get 503 at
         # once and re-post the same bytes, which is safe (a batch that did commit makes the
         # re-post find its own stored bytes: a replay).
         ids = [uuid.UUID(str(e.originator_id)) for e in stored_events]
