@@ -75,15 +75,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         if maker is None:
             raise ProgrammingError("every ledger write needs a receipt_maker")
         c.execute(f"SELECT COALESCE(MAX(ledger_index), 0) FROM {self.ledger_table_name}")
-        index = int(c.fetchone()[0])
-        for stored in stored_events:
-            index += 1
+        head = int(c.fetchone()[0])
+        rows = []
+        for index, stored in enumerate(stored_events, head + 1):
             stream_id = uuid.UUID(str(stored.originator_id))
             event_hash, receipt = maker.receipt_for(stream_id, stored.originator_version, index)
-            c.execute(
-                f"INSERT INTO {self.ledger_table_name} VALUES (?, ?, ?, ?, ?)",
-                (index, stream_id.hex, stored.originator_version, event_hash, receipt),
-            )
+            rows.append((index, stream_id.hex, stored.originator_version, event_hash, receipt))
+        c.executemany(f"INSERT INTO {self.ledger_table_name} VALUES (?, ?, ?, ?, ?)", rows)
         return notification_ids
 
     # -- LedgerStore -----------------------------------------------------------------------
