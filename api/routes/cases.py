@@ -54,8 +54,8 @@ router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 40
 
 
 def _check_poster(caller: Principal, envelope: ParsedEnvelope) -> None:
-    """A body's token posts only envelopes signed by that body's officers."""
-    require(caller, "body")
+    """A body's token (callers ``require`` it first) posts only envelopes signed by that
+    body's officers."""
     signer_body = envelope.body_id
     if signer_body != caller.subject:
         raise ApiProblem(
