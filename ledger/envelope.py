@@ -33,7 +33,7 @@ KEY_PROOF_CONTEXT = "tongban/key-proof/v1"
 
 ZERO_HASH = bytes(32)
 # Identifiers of bodies and officers: short, printable, unambiguous in logs and URLs.
-_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -146,7 +146,7 @@ def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
 
 
 def check_identifier(value: str, field: str) -> str:
-    if not _ID_PATTERN.fullmatch(value):
+    if not ID_PATTERN.fullmatch(value):
         raise MalformedEncoding(f"{field} {value!r} is not a valid identifier", field=field)
     return value
 

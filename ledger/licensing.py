@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ledger.envelope import Envelope, parse_case_id
+from ledger.envelope import ID_PATTERN, Envelope, parse_case_id
 from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, StepNotAllowed
 from ledger.keys import TONGBAN_NAMESPACE
 from ledger.workflow import CaseState, advance
@@ -73,7 +73,6 @@ _IDENTIFIER = re.compile(
     r"1\.2\.156\.3005\.2\.([0-9A-Z]{21})\.([0-9A-Z]{18})\.[0-9A-Z]{1,32}\.[0-9]{3}\.[0-9A-Z]"
 )
 _LIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
-_BODY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -195,7 +194,7 @@ def check_issued_body(body: Mapping[str, Any]) -> None:
     if body["type"] != match.group(1):
         raise _bad("type", "must equal the identifier's type part")
     issuer = body["issuer_body"]
-    if not isinstance(issuer, str) or not _BODY_ID.fullmatch(issuer):
+    if not isinstance(issuer, str) or not ID_PATTERN.fullmatch(issuer):
         raise _bad("issuer_body", "must be a body id")
     if not isinstance(body["case"], str):
         raise _bad("case", "must be text")
