@@ -26,8 +26,8 @@ from typing import Any
 
 from ledger.application import LedgerApplication
 from ledger.catalog import find_item, load_catalog
-from ledger.envelope import ZERO_HASH, build_event, parse_event
-from ledger.suites import Signer
+from ledger.envelope import ZERO_HASH, build_event
+from ledger.suites import Signer, get_suite
 
 DEFAULT_CASE_STEPS = 10
 DEFAULT_WRITERS = 8
@@ -127,7 +127,7 @@ class CaseWriter:
             prev=self.prev,
             body=body,
         )
-        self.prev = parse_event(raw).hash
+        self.prev = get_suite(self.officer.signer.suite).digest(raw)  # its hash, without a parse
         return raw
 
 
