@@ -73,14 +73,9 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from tests.support.license_regions import (
-    HOLDER_ID,
-    HOME,
-    issue_card,
-    prepare_regions,
-    signer,
-)
+from tests.support.license_regions import issue_card, prepare_regions, signer
 from tests.support.live import live_node
+from tests.support.walkthrough import HOLDER_ID, HOME
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

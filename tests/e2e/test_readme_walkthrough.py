@@ -42,10 +42,7 @@ import pytest
 
 from api.cli import main
 from tests.support.live import live_node
-
-WINDOW = "320105-zwfw-01"
-HOME = "510104-rs-01"
-PICKUP = "320105-zwfw-02"
+from tests.support.walkthrough import HOME, PICKUP, STEPS_TO_PICKUP, WINDOW, receive_options
 
 
 def _tongban(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -74,20 +71,7 @@ def test_the_readme_walkthrough_runs_a_proxy_case_to_delivery(
             "case",
             "receive",
             *as_officer(WINDOW),
-            "--item",
-            "510000/2/23",
-            "--channel",
-            "proxy",
-            "--home-body",
-            "510104-RS",
-            "--jurisdiction",
-            "510104",
-            "--applicant-name",
-            "张三",
-            "--applicant-id",
-            "11010519491231002X",
-            "--material",
-            f"申请表={form}",
+            *receive_options(form),
         )
         assert code == 0, err
         received = json.loads(out)
@@ -95,16 +79,7 @@ def test_the_readme_walkthrough_runs_a_proxy_case_to_delivery(
         uuid.UUID(case)
         assert received["seq"] == 1 and received["created"] is True
 
-        steps: list[tuple[str, str, list[str]]] = [
-            ("check", WINDOW, []),
-            ("mail", WINDOW, ["--leg", "window_to_home", "--tracking", "EMS1000000001CN"]),
-            ("arrive", HOME, []),
-            ("accept", HOME, []),
-            ("decide", HOME, ["--result", "approved", "--basis", "社会保障卡管理办法"]),
-            ("mail", HOME, ["--leg", "home_to_window", "--tracking", "EMS1000000002CN"]),
-            ("arrive", PICKUP, []),
-            ("deliver", PICKUP, ["--method", "at_window"]),
-        ]
+        steps = [*STEPS_TO_PICKUP, ("deliver", PICKUP, ["--method", "at_window"])]
         indexes = [received["index"]]
         for seq, (command, officer, options) in enumerate(steps, start=2):
             code, out, err = _tongban(capsys, "case", command, case, *as_officer(officer), *options)

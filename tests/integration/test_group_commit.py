@@ -150,6 +150,9 @@ def test_a_refused_append_fails_alone_and_is_not_stored(world: World) -> None:
         rest[2].result()
     assert refused.value.reason == "bad_signature"
     done = [first.result(), *(f.result() for i, f in enumerate(rest) if i != 2)]
+    # The others still shared one commit: the refusal cost nobody else their batch.
+    assert gate.writes == [1, len(others) - 1]
+    assert all(a.created for a in done)
     stored = stored_indexes(world.app)
     assert (writers[3].case_id, 1) not in stored
     assert {(a.stream_id, a.seq) for a in done} <= stored.keys()

@@ -515,9 +515,10 @@ def test_a_body_token_posts_only_its_own_officers_envelopes(fixture: Fixture) ->
 
 def test_a_body_lists_only_its_own_cases(fixture: Fixture) -> None:
     node = fixture.node
+    # 320105-RS is on no case here (it cannot open one: no window role), so it lists none; an
+    # ``all(...)`` over its list held on an empty list and could not fail.
     listed = node.get("/cases", "away", page_size=200).json()
-    assert all("320105-RS" in (c["home_body"], c["intake_body"]) for c in listed["cases"]), listed
-    assert str(fixture.case_id) not in {c["case_id"] for c in listed["cases"]}
+    assert listed["cases"] == [], listed
     assert node.get("/cases", "away", body="510104-RS").status_code == 403
     mine = node.get("/cases", "home", page_size=200).json()["cases"]
     assert str(fixture.case_id) in {c["case_id"] for c in mine}

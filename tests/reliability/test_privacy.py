@@ -293,7 +293,9 @@ def test_after_erasure_the_applicant_is_unreadable_everywhere_and_the_audit_is_c
     if not node.env["TONGBAN_DATABASE_URL"]:
         # SQLite: secure_delete and a WAL checkpoint leave not even the wrapped keys on disk
         # (PostgreSQL keeps dead tuples until VACUUM: docs/threat-model.md §7).
-        for file in api.data_dir.glob("vault.sqlite3*"):
+        files = sorted(api.data_dir.glob("vault.sqlite3*"))
+        assert files, "no vault file to search: the check would pass unread"
+        for file in files:
             content = file.read_bytes()
             assert_no_secrets(file.name, content)
             assert not any(key in content for key in wrapped), f"{file.name} keeps a wrapped key"
@@ -447,7 +449,9 @@ def test_after_a_license_is_erased_its_holder_is_unreadable_and_the_audit_is_cle
     (key_row,) = _license_key_rows(node)
     assert key_row[1] is None and key_row[2] is not None
     if not node.env["TONGBAN_DATABASE_URL"]:
-        for file in api.data_dir.glob("licenses.sqlite3*"):
+        files = sorted(api.data_dir.glob("licenses.sqlite3*"))
+        assert files, "no license store file to search: the check would pass unread"
+        for file in files:
             content = file.read_bytes()
             assert_no_secrets(file.name, content)
             assert wrapped not in content, f"{file.name} keeps the wrapped document key"

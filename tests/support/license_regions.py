@@ -24,16 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from api.cli import main
+from tests.support.walkthrough import (
+    HOME,
+    PICKUP,
+    STEPS_TO_PICKUP,
+    WINDOW,
+    receive_options,
+)
 
 #: ``ok(*argv)``: run a ``tongban`` command, fail unless it exits 0, return its stdout.
 Cli = Callable[..., str]
 
-WINDOW = "320105-zwfw-01"
-HOME = "510104-rs-01"
-PICKUP = "320105-zwfw-02"
 SOCIAL_SECURITY_CARD = "11100000TB0000010H001"
 RS_USCC = "11510104MB0000123N"
-HOLDER_ID = "11010519491231002X"
 STATUS_LIST = "510000-1"
 
 
@@ -167,31 +170,10 @@ def issue_card(regions: Regions, sc_url: str, ok: Cli = cli_ok) -> Issued:
             "case",
             "receive",
             *signer(regions, sc_url, WINDOW),
-            "--item",
-            "510000/2/23",
-            "--channel",
-            "proxy",
-            "--home-body",
-            "510104-RS",
-            "--jurisdiction",
-            "510104",
-            "--applicant-name",
-            "张三",
-            "--applicant-id",
-            HOLDER_ID,
-            "--material",
-            f"申请表={form}",
+            *receive_options(form),
         )
     )["case_id"]
-    for command, officer, options in (
-        ("check", WINDOW, []),
-        ("mail", WINDOW, ["--leg", "window_to_home", "--tracking", "EMS1000000001CN"]),
-        ("arrive", HOME, []),
-        ("accept", HOME, []),
-        ("decide", HOME, ["--result", "approved", "--basis", "社会保障卡管理办法"]),
-        ("mail", HOME, ["--leg", "home_to_window", "--tracking", "EMS1000000002CN"]),
-        ("arrive", PICKUP, []),
-    ):
+    for command, officer, options in STEPS_TO_PICKUP:
         ok("case", command, case, *signer(regions, sc_url, officer), *options)
     identifier = ok(
         "license",

@@ -19,20 +19,18 @@ from ledger.audit import verify_ledger
 from ledger.envelope import KEY_RECORD_CONTEXT, ZERO_HASH, seal
 from ledger.errors import ConflictError, LedgerError, MalformedEncoding
 from ledger.keys import (
-    KeyRecord,
     KeyRegistry,
     build_key_record,
     parse_key_record,
     rotation_proof_input,
     sign_rotation_proof,
 )
-from ledger.suites import Ed25519Signer
 from ledger.workflow import WorkflowPolicy
+from tests.support.key_registry import SECOND, RegistryFeeder, key
 from tests.support.world import START, Officer, World, make_world, seeded
 
 REGION = "510000"
 OTHER_REGION = "320000"
-SECOND = 1_000_000
 ROOT = seeded("unit/root/510000")
 OTHER_ROOT = seeded("unit/root/320000")
 BODY = seeded("unit/body/A")
@@ -41,62 +39,14 @@ OFFICER = seeded("unit/officer/A/a1")
 OFFICER_B = seeded("unit/officer/B/b1")
 
 
-def key(signer: Ed25519Signer, valid_from: int = START) -> dict[str, Any]:
-    return {
-        "public_key": signer.public_key,
-        "key_suite": "ed25519-sha256",
-        "valid_from": valid_from,
-    }
-
-
-class Registry:
+class Registry(RegistryFeeder):
     """A KeyRegistry fed with records built on the fly; receipt time and index are explicit."""
 
     def __init__(self) -> None:
-        self.registry = KeyRegistry({REGION: ROOT.public_key, OTHER_REGION: OTHER_ROOT.public_key})
-        self.index = 0
-        self.now = START
-
-    def record(
-        self,
-        signer: Ed25519Signer,
-        record_type: str,
-        body: dict[str, Any],
-        *,
-        region: str = REGION,
-        seq: int | None = None,
-        prev: bytes | None = None,
-    ) -> KeyRecord:
-        head_seq, head = self.registry.head(region)
-        raw = build_key_record(
-            signer,
-            region=region,
-            seq=head_seq + 1 if seq is None else seq,
-            prev=head if prev is None else prev,
-            record_type=record_type,
-            time=self.now,
-            body=body,
+        super().__init__(
+            KeyRegistry({REGION: ROOT.public_key, OTHER_REGION: OTHER_ROOT.public_key}),
+            REGION,
         )
-        return parse_key_record(raw)
-
-    def add(self, signer: Ed25519Signer, record_type: str, body: dict[str, Any], **kw: Any) -> None:
-        record = self.record(signer, record_type, body, **kw)
-        self.now += SECOND
-        self.index += 1
-        self.registry.check(record, self.now)
-        self.registry.apply(record, self.now, self.index)
-
-    def refused(
-        self, signer: Ed25519Signer, record_type: str, body: dict[str, Any], **kw: Any
-    ) -> LedgerError:
-        before = (dict(self.registry.keys), self.registry.head(kw.get("region", REGION)))
-        record = self.record(signer, record_type, body, **kw)
-        with pytest.raises(LedgerError) as refused:
-            self.registry.check(record, self.now + SECOND)
-        with pytest.raises(LedgerError):
-            self.registry.apply(record, self.now + SECOND, self.index + 1)
-        assert (dict(self.registry.keys), self.registry.head(kw.get("region", REGION))) == before
-        return refused.value
 
 
 @pytest.fixture

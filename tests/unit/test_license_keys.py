@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 
 from ledger.errors import LedgerError
-from ledger.keys import LICENSE, KeyRecord, KeyRegistry, build_key_record, parse_key_record
-from ledger.suites import Ed25519Signer
+from ledger.keys import LICENSE, KeyRegistry
+from tests.support.key_registry import SECOND, RegistryFeeder, key
 from tests.support.world import START, seeded
 
 REGION = "510000"
 OTHER_REGION = "320000"
-SECOND = 1_000_000
 ROOT = seeded("license-keys/root/510000")
 OTHER_ROOT = seeded("license-keys/root/320000")
 BODY = seeded("license-keys/body/A")
@@ -23,60 +22,16 @@ LICENSE_KEY = seeded("license-keys/license/A/1")
 LICENSE_KEY_2 = seeded("license-keys/license/A/2")
 
 
-def key(signer: Ed25519Signer, valid_from: int = START, **more: Any) -> dict[str, Any]:
-    return {
-        "public_key": signer.public_key,
-        "key_suite": "ed25519-sha256",
-        "valid_from": valid_from,
-        **more,
-    }
-
-
-class Registry:
+class Registry(RegistryFeeder):
     """A KeyRegistry fed with records built on the fly; receipt time and index are explicit."""
 
     def __init__(self) -> None:
-        self.registry = KeyRegistry(
-            {REGION: ROOT.public_key, OTHER_REGION: OTHER_ROOT.public_key}, home_region=REGION
+        super().__init__(
+            KeyRegistry(
+                {REGION: ROOT.public_key, OTHER_REGION: OTHER_ROOT.public_key}, home_region=REGION
+            ),
+            REGION,
         )
-        self.index = 0
-        self.now = START
-
-    def record(
-        self, signer: Ed25519Signer, record_type: str, body: dict[str, Any], region: str
-    ) -> KeyRecord:
-        seq, head = self.registry.head(region)
-        raw = build_key_record(
-            signer,
-            region=region,
-            seq=seq + 1,
-            prev=head,
-            record_type=record_type,
-            time=self.now,
-            body=body,
-        )
-        return parse_key_record(raw)
-
-    def add(
-        self, signer: Ed25519Signer, record_type: str, body: dict[str, Any], region: str = REGION
-    ) -> None:
-        record = self.record(signer, record_type, body, region)
-        self.now += SECOND
-        self.index += 1
-        self.registry.check(record, self.now)
-        self.registry.apply(record, self.now, self.index)
-
-    def refused(
-        self, signer: Ed25519Signer, record_type: str, body: dict[str, Any], region: str = REGION
-    ) -> LedgerError:
-        before = (dict(self.registry.keys), self.registry.head(region))
-        record = self.record(signer, record_type, body, region)
-        with pytest.raises(LedgerError) as refused:
-            self.registry.check(record, self.now + SECOND)
-        with pytest.raises(LedgerError):
-            self.registry.apply(record, self.now + SECOND, self.index + 1)
-        assert (dict(self.registry.keys), self.registry.head(region)) == before
-        return refused.value
 
 
 @pytest.fixture

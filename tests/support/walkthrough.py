@@ -1,0 +1,43 @@
+"""The proxy case both README walkthroughs run through the CLI: who signs each step, and with
+which options (one place, so the two walkthroughs cannot drift apart)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WINDOW = "320105-zwfw-01"  # 南京建邺 window
+HOME = "510104-rs-01"  # 成都锦江 人社局
+PICKUP = "320105-zwfw-02"  # the window again
+HOLDER_ID = "11010519491231002X"
+
+#: The steps after ``case receive`` up to the case's arrival back at the window:
+#: (command, officer, options after the officer's).
+STEPS_TO_PICKUP: tuple[tuple[str, str, list[str]], ...] = (
+    ("check", WINDOW, []),
+    ("mail", WINDOW, ["--leg", "window_to_home", "--tracking", "EMS1000000001CN"]),
+    ("arrive", HOME, []),
+    ("accept", HOME, []),
+    ("decide", HOME, ["--result", "approved", "--basis", "社会保障卡管理办法"]),
+    ("mail", HOME, ["--leg", "home_to_window", "--tracking", "EMS1000000002CN"]),
+    ("arrive", PICKUP, []),
+)
+
+
+def receive_options(form: Path) -> list[str]:
+    """``case receive``'s options after the officer's: 张三's proxy 社会保障卡 case."""
+    return [
+        "--item",
+        "510000/2/23",
+        "--channel",
+        "proxy",
+        "--home-body",
+        "510104-RS",
+        "--jurisdiction",
+        "510104",
+        "--applicant-name",
+        "张三",
+        "--applicant-id",
+        HOLDER_ID,
+        "--material",
+        f"申请表={form}",
+    ]
