@@ -513,6 +513,14 @@ def test_status_lists_follow_the_ledger_and_get_a_new_version_each_change(region
     assert getattr(refused.value, "reason", None) == "illegal_step"
 
 
+def test_an_unknown_status_action_is_refused_before_anything_is_signed(regions: Regions) -> None:
+    issued = regions.issue()
+    with pytest.raises(ValueError, match="suspend, reinstate, revoke"):
+        change_status(regions.client("rs-001"), issued.identifier, "revok", "typo")
+    answer = regions.sc.call("GET", f"/licenses/{issued.identifier}", "510104-RS").json()
+    assert answer["state"] == "issued"
+
+
 def test_status_lists_are_derived_once_per_ledger_index(
     regions: Regions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
