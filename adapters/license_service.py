@@ -29,6 +29,7 @@ Errors (each carries ``reason``, ``detail`` and ``field``; ``api/errors.py`` map
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -692,8 +693,6 @@ class LicenseService:
         verifies. Key records go into this ledger's registry (of a pinned region only)."""
         if self.fetch is None:
             raise LicenseNotFound("no_fetch", "this node has no client for other nodes")
-        import json
-
         records = json.loads(self.fetch(f"{url.rstrip('/')}/keys"))["records"]
         imported = 0
         for record in records:
