@@ -29,6 +29,7 @@ Errors (each carries ``reason``, ``detail`` and ``field``; ``api/errors.py`` map
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -321,6 +322,7 @@ class LicenseService:
         self.token_hex = token_hex
         self._trust_cache: tuple[object, TrustStore] | None = None
         self._status_cache: tuple[bytes, SignedStatusList] | None = None
+        self._derived: tuple[int, dict[str, bytes]] | None = None
 
     @property
     def clock(self) -> Callable[[], int]:
@@ -559,13 +561,28 @@ class LicenseService:
 
     def derive_status_list(self, list_id: str) -> StatusList:
         """The list as the ledger's license events say it now."""
-        bits = StatusList(MIN_ENTRIES)
+        bits = self._derived_lists().get(list_id)
+        return StatusList(MIN_ENTRIES) if bits is None else StatusList.from_bitstring(bits)
+
+    def _derived_lists(self) -> dict[str, bytes]:
+        """Every list's bits, derived in one pass over the license streams per ledger index."""
+        # Each GET /status-lists/{id} and online verify of an own license asked for this; it
+        # read every license stream each time. Indexes are given out under the events table's
+        # lock, in commit order: at the same last index the ledger, so the lists, are the
+        # same. The index is read first, so a write during the pass only makes the entry new.
+        last = self.ledger.store.max_index()
+        cached = self._derived
+        if cached is not None and cached[0] == last:
+            return cached[1]
+        lists: dict[str, StatusList] = {}
         for stream_id in self.ledger.store.select_stream_ids(LICENSE_TOPICS[0]):
             state: object = self.ledger.repository.get(stream_id)
             assert isinstance(state, License)
-            if state.license.status_list == list_id:
-                bits.set(state.license.status_index, _ENTRY[state.license.state])
-        return bits
+            entry = lists.setdefault(state.license.status_list, StatusList(MIN_ENTRIES))
+            entry.set(state.license.status_index, _ENTRY[state.license.state])
+        derived = {list_id: bits.bitstring() for list_id, bits in lists.items()}
+        self._derived = (last, derived)
+        return derived
 
     def status_list(self, list_id: str) -> bytes:
         """The newest signed version of one of this node's lists, re-signed (next version) if
@@ -676,8 +693,6 @@ class LicenseService:
         verifies. Key records go into this ledger's registry (of a pinned region only)."""
         if self.fetch is None:
             raise LicenseNotFound("no_fetch", "this node has no client for other nodes")
-        import json
-
         records = json.loads(self.fetch(f"{url.rstrip('/')}/keys"))["records"]
         imported = 0
         for record in records:

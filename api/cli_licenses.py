@@ -33,7 +33,7 @@ from api.license_client import change_status, identifier_for, issue_license
 from licenses.compact import CompactRejected, decode_compact
 from licenses.errors import LicenseError
 from licenses.qr import decode_qr_png, qr_png, qr_version
-from licenses.status import SignedStatusList, StatusListRejected
+from licenses.status import SignedStatusList, StatusListRejected, parse_status_list
 from licenses.trust import BEIJING, TrustListRejected, TrustStore, parse_trust_list
 from licenses.verify import verify_license
 
@@ -386,8 +386,6 @@ def _get(path: str) -> Callable[[argparse.Namespace], int]:
             return fail(str(error), 1)
         Path(args.out).write_bytes(raw)
         if "status-lists" in path:
-            from licenses.status import parse_status_list
-
             status = parse_status_list(raw)
             print(json.dumps({"file": args.out, "list": status.list_id, "version": status.version}))
         else:

@@ -72,6 +72,16 @@ def require(caller: Principal, *kinds: str) -> None:
         )
 
 
+def b64_field(value: str, field: str) -> bytes:
+    """``value`` decoded from strict base64; 422 naming ``field`` when it is not."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ApiProblem(
+            422, f"{field} is not valid base64", reason="malformed", field=field
+        ) from error
+
+
 async def envelope_bytes(request: Request) -> bytes:
     """The exact signed bytes: an ``application/msgpack`` body, or ``{"envelope": base64}``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -101,12 +111,7 @@ async def envelope_bytes(request: Request) -> bytes:
                 reason="malformed",
                 field="envelope",
             )
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise ApiProblem(
-                422, "envelope is not valid base64", reason="malformed", field="envelope"
-            ) from error
+        return b64_field(value, "envelope")
     raise ApiProblem(
         415,
         f"send {MSGPACK} or application/json, not {content_type or 'nothing'}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from adapters.license_service import STATUS_ACTIONS
 from api.client import TongbanClient
 from ledger.envelope import ZERO_HASH
 from ledger.licensing import ISSUED, license_stream_id
@@ -198,9 +199,10 @@ def change_status(
     client: TongbanClient, identifier: str, action: str, reason: str
 ) -> dict[str, Any]:
     """Sign and post a suspension, reinstatement or revocation on the license's head."""
-    event_type = {"suspend": "license_suspended", "reinstate": "license_reinstated"}.get(
-        action, "license_revoked"
-    )
+    # An unknown action must not fall through to signing a revocation.
+    event_type = STATUS_ACTIONS.get(action)
+    if event_type is None:
+        raise ValueError(f"action must be one of {', '.join(STATUS_ACTIONS)}, not {action!r}")
     head = client.http_json("GET", f"/licenses/{identifier}", None)["head"]
     raw = client.sign(
         license_stream_id(identifier),

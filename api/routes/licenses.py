@@ -7,7 +7,6 @@ decode and call :class:`adapters.license_service.LicenseService`.
 from __future__ import annotations
 
 import base64
-import binascii
 import uuid
 from functools import partial
 from typing import Annotated, Literal
@@ -18,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.license_service import LicenseService, LicenseView, Reader
-from api.deps import MSGPACK, Caller, Envelope, JsonBody, Services, require
+from api.deps import MSGPACK, Caller, Envelope, JsonBody, Services, b64_field, require
 from api.errors import ApiProblem
 from api.schemas import (
     AppendedPublic,
@@ -49,15 +48,6 @@ def _service(node: NodeServices) -> LicenseService:
     if node.licenses is None:
         raise ApiProblem(404, "this node serves no licenses", reason="not_found")
     return node.licenses
-
-
-def _b64(value: str, field: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise ApiProblem(
-            422, f"{field} is not valid base64", reason="malformed", field=field
-        ) from error
 
 
 def _home_body(node: NodeServices, caller: Principal) -> str:
@@ -124,7 +114,9 @@ async def verify(_: JsonBody, request: LicenseVerify, node: Services) -> Verdict
             field="license",
         )
     presented: bytes | str = (
-        request.license if request.license is not None else _b64(request.document or "", "document")
+        request.license
+        if request.license is not None
+        else b64_field(request.document or "", "document")
     )
     # The store read and the checks in a worker thread, the answer built here: a sync route
     # costs FastAPI a second hand-off to the thread pool, to validate what it returns.
@@ -209,7 +201,7 @@ def issue(
 ) -> AppendedPublic:
     body = _home_body(node, caller)
     appended = _service(node).issue(
-        _b64(request.event, "event"), _b64(request.document, "document"), body
+        b64_field(request.event, "event"), b64_field(request.document, "document"), body
     )
     response.status_code = 201 if appended.created else 200
     return AppendedPublic.of(appended)
@@ -224,7 +216,7 @@ def put_document(
     identifier: str, _: JsonBody, request: LicenseDocumentPut, node: Services, caller: Caller
 ) -> LicenseDocumentPublic:
     body = _home_body(node, caller)
-    document = _service(node).complete(identifier, _b64(request.document, "document"), body)
+    document = _service(node).complete(identifier, b64_field(request.document, "document"), body)
     return LicenseDocumentPublic(
         identifier=identifier, issuance_index=document.issuance_index, digest=document.digest.hex()
     )
@@ -247,7 +239,7 @@ def read_license(
     ] = None,
     purpose: Annotated[str, Query(max_length=200, description="why (logged)")] = "",
 ) -> LicensePublic:
-    grant_raw = _b64(grant, "Tongban-Grant") if grant is not None else None
+    grant_raw = b64_field(grant, "Tongban-Grant") if grant is not None else None
     view = _service(node).read(
         identifier, _reader(node, caller), grant_raw=grant_raw, purpose=purpose
     )

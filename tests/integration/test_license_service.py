@@ -513,6 +513,33 @@ def test_status_lists_follow_the_ledger_and_get_a_new_version_each_change(region
     assert getattr(refused.value, "reason", None) == "illegal_step"
 
 
+def test_an_unknown_status_action_is_refused_before_anything_is_signed(regions: Regions) -> None:
+    issued = regions.issue()
+    with pytest.raises(ValueError, match="suspend, reinstate, revoke"):
+        change_status(regions.client("rs-001"), issued.identifier, "revok", "typo")
+    answer = regions.sc.call("GET", f"/licenses/{issued.identifier}", "510104-RS").json()
+    assert answer["state"] == "issued"
+
+
+def test_status_lists_are_derived_once_per_ledger_index(
+    regions: Regions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = regions.issue()
+    entry = parse_license(issued.document).status
+    service = regions.sc.licenses
+    service.status_list(entry.list)
+    reads: list[object] = []
+    get = service.ledger.repository.get
+    monkeypatch.setattr(
+        service.ledger.repository, "get", lambda *a, **k: reads.append(a) or get(*a, **k)
+    )
+    assert service.derive_status_list(entry.list).get(entry.index) is LicenseStatus.VALID
+    assert reads == []  # nothing appended since: no license stream read again
+    change_status(regions.client("rs-001"), issued.identifier, "suspend", "核查")
+    assert service.derive_status_list(entry.list).get(entry.index) is LicenseStatus.SUSPENDED
+    assert reads
+
+
 # -- one test per verdict reason (Jiangsu's API) ---------------------------------------------------
 
 
