@@ -31,6 +31,7 @@ def cosign_latest(world: World) -> None:
         WITNESS_KEY,
         {app.ledger_name: app.node_signer.public_key},  # type: ignore[union-attr]
         MemoryWitnessStore(),
+        pinned={app.ledger_name: ""},
         clock=lambda: 1_767_225_600,
     )
     signatures = witness.add_checkpoint(add_checkpoint_body(0, [], note))
