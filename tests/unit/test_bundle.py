@@ -419,3 +419,21 @@ def test_no_witness_is_accepted_only_when_asked_for(
     assert raised.value.reason == "no_witness_policy"
     report = verify_bundle(bundle, trusted_roots=roots(world), min_witnesses=0)
     assert report.required_cosigners == 0
+
+
+def test_verify_bundle_refuses_the_forgery_with_sichuans_own_configuration(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main
+
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(_forge(world, region=JIANGSU)))
+    witness = f"{JS_WITNESS}={JS_NODE.public_key.hex()}"
+    for extra in (
+        ["--data-dir", str(tmp_path)],  # Sichuan's own data directory: trust.json, both roots
+        [f"--root={r}={k.hex()}" for r, k in _both_roots(world).items()],
+    ):
+        code = main(["audit", "verify-bundle", str(forged), "--witness", witness, *extra])
+        out = capsys.readouterr().out
+        assert code == 1, out
+        assert out.startswith("invalid: wrong_region: region: region '320000' is not the region")
