@@ -128,11 +128,15 @@ def _evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_key(settings: Settings) -> bytes | None:
+    key_file = settings.data_dir / NODE_KEY_FILE
+    return read_key(key_file).public_key if key_file.exists() else None
+
+
 def _add_log(args: argparse.Namespace) -> int:
     settings, config = _config(args)
     public_key = _hex_key(args.public_key, "--public-key")
-    key_file = settings.data_dir / NODE_KEY_FILE
-    if key_file.exists() and read_key(key_file).public_key == public_key:
+    if _own_key(settings) == public_key:
         # This witness cosigns with the node key: its cosignature would be the log's own.
         return _fail("--public-key is this node's own key: a log does not witness itself")
     # Pinned now, so the first push must prove consistency with what the operator saw.
@@ -153,7 +157,10 @@ def _size(note: str) -> int:
 
 def _add_witness(args: argparse.Namespace) -> int:
     settings, config = _config(args)
-    config.add_witness(args.name, args.url, _hex_key(args.public_key, "--public-key"))
+    public_key = _hex_key(args.public_key, "--public-key")
+    if _own_key(settings) == public_key:
+        return _fail("--public-key is this node's own key: a log does not witness itself")
+    config.add_witness(args.name, args.url, public_key)
     path = save_transparency_config(settings.data_dir, config)
     print(f"pushing checkpoints to {args.name} at {args.url} ({path})")
     return 0

@@ -225,13 +225,13 @@ def _forge(world: World, *, region: str) -> dict[str, Any]:
     """Sichuan's case, its public registries and a step Sichuan refused, all re-received by
     Jiangsu's node key under Sichuan's ledger name: Jiangsu's own receipts, its own tree, a
     checkpoint with Sichuan's origin and a "witness" cosignature by the same key."""
+    from ledger.admin import RegistryClerk
     from ledger.envelope import parse_event
     from ledger.errors import LedgerError
     from ledger.keys import parse_key_record, registry_stream_id
     from ledger.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_of
     from ledger.notes import Checkpoint, cosign
     from ledger.receipts import make_receipt, parse_receipt
-    from ledger.admin import RegistryClerk
     from tests.support.world import START
 
     app = world.app

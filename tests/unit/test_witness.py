@@ -619,3 +619,79 @@ def test_an_unconfigured_witness_knows_no_log(tmp_path: Path) -> None:
         answer = test_client.post("/witness/add-checkpoint", content=Log(2).body(0, 2))
     app.state.services.ledger.close()
     assert answer.status_code == 404
+
+
+# -- configuration and commands ------------------------------------------------------------
+
+
+def test_the_config_defaults_to_a_majority_and_checks_pins(tmp_path: Path) -> None:
+    from adapters.transparency_config import (
+        TransparencyConfigError,
+        load_transparency_config,
+        parse_transparency_config,
+    )
+
+    assert load_transparency_config(tmp_path, region="320000").min_cosignatures is None
+    pinned = Log(4).checkpoint(4).render()
+    config = parse_transparency_config(
+        {
+            "witnessed_logs": [
+                {
+                    "origin": ORIGIN,
+                    "public_key": LOG_KEY.public_key.hex(),
+                    "pinned_checkpoint": pinned,
+                },
+                {"origin": "tongban/330000", "public_key": LOG_KEY.public_key.hex()},
+            ],
+            "min_cosignatures": 0,
+        },
+        region="320000",
+    )
+    assert config.min_cosignatures == 0  # explicit: kept
+    assert config.pinned_checkpoints() == {ORIGIN: pinned}  # the unpinned log is not there
+    impostor = Log(4, signer=seeded("impostor")).checkpoint(4).render()
+    with pytest.raises(TransparencyConfigError, match=r"witnessed_logs\[0\].pinned_checkpoint"):
+        parse_transparency_config(
+            {
+                "witnessed_logs": [
+                    {
+                        "origin": ORIGIN,
+                        "public_key": LOG_KEY.public_key.hex(),
+                        "pinned_checkpoint": impostor,
+                    }
+                ]
+            },
+            region="320000",
+        )
+
+
+def test_add_log_pins_a_checkpoint_and_refuses_this_nodes_own_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.transparency_config import load_transparency_config
+    from api.cli import main
+
+    pin = tmp_path / "sc.checkpoint"
+    pin.write_text(Log(4).checkpoint(4).render())
+    base = ["witness", "add-log", "--data-dir", str(tmp_path), "--region", "320000"]
+    log = ["--origin", ORIGIN, "--public-key", LOG_KEY.public_key.hex()]
+    with pytest.raises(SystemExit):  # a pin (or --new-log) is required
+        main([*base, *log])
+    assert main([*base, *log, "--checkpoint", str(pin)]) == 0
+    assert "from size 4" in capsys.readouterr().out
+    config = load_transparency_config(tmp_path, region="320000")
+    assert config.pinned_checkpoints() == {ORIGIN: pin.read_text()}
+    forged = tmp_path / "forged.checkpoint"
+    forged.write_text(Log(4, signer=seeded("impostor")).checkpoint(4).render())
+    assert main([*base, *log, "--checkpoint", str(forged)]) == 64
+    capsys.readouterr()
+
+    from adapters.keyfiles import write_key
+
+    own = Ed25519Signer.from_seed(bytes(32))
+    write_key(tmp_path / "node.key", own)
+    mine = ["--origin", "tongban/320000", "--public-key", own.public_key.hex(), "--new-log"]
+    assert main([*base, *mine]) == 64
+    assert "own key" in capsys.readouterr().err
+    witness = ["witness", "add-witness", "--data-dir", str(tmp_path), "--name", "self"]
+    assert main([*witness, "--url", "http://x/witness", "--public-key", own.public_key.hex()]) == 64
