@@ -236,13 +236,22 @@ class WitnessStore(Protocol):
 def evidence_id(document: Mapping[str, Any]) -> str:
     """A stable id, so the same misbehaviour seen twice is kept once.
 
-    It hashes what shows the misbehaviour (kind, origin, both notes, and for a failed proof
-    the proof), not when it was seen nor the old size a pusher happened to send.
+    It hashes what shows the misbehaviour (kind, origin, the two checkpoints' texts), not when
+    it was seen, the old size or proof a pusher happened to send, nor the signature lines: the
+    same fork re-posted with other cosignature lines (anyone can add some) is one row.
     """
-    # Not the proof: junk proofs pushed with one public checkpoint must not each add a row.
-    core = {k: document.get(k) for k in ("kind", "origin", "cosigned_note", "offered_note")}
+    core = {k: document.get(k) for k in ("kind", "origin")} | {
+        k: _note_text(document.get(k)) for k in ("cosigned_note", "offered_note")
+    }
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return "ev_" + digest[:24]
+
+
+def _note_text(value: object) -> object:
+    try:
+        return parse_note(str(value)).text if isinstance(value, str) else value
+    except NoteError:
+        return value
 
 
 class MemoryWitnessStore:
@@ -344,7 +353,7 @@ class CheckpointWitness:
         if latest is not None and checkpoint.size == latest.size and checkpoint.root != latest.root:
             # Before the old-size check: whoever shows us this (the log, another witness's
             # cosigned note, a relying party) and with whatever old size, it is a fork.
-            found = self._keep(FORK_SAME_SIZE, latest, request, "")
+            found = self._keep_fork(latest, request)
             raise ForkedCheckpoint(
                 f"size {checkpoint.size} was cosigned with another root", evidence=found
             )
@@ -383,19 +392,19 @@ class CheckpointWitness:
             raise StaleOldSize(f"this witness now holds size {size} of {origin}", size=size)
         return [cosignature]
 
-    def _keep(self, kind: str, latest: Cosigned, request: AddCheckpoint, detail: str) -> str:
+    def _keep_fork(self, latest: Cosigned, request: AddCheckpoint) -> str:
         document = evidence_document(
-            kind,
+            FORK_SAME_SIZE,
             witness=self.name,
             origin=request.checkpoint.origin,
             cosigned_note=latest.note,
             offered_note=request.note.render(),
             old_size=request.old_size,
-            proof=request.proof,
-            detail=detail,
+            proof=(),  # whatever came with it: two signed roots of one size need no proof
+            detail="",
             when=self.clock(),
         )
-        return self.store.keep_evidence(request.checkpoint.origin, kind, document)
+        return self.store.keep_evidence(request.checkpoint.origin, FORK_SAME_SIZE, document)
 
 
 # -- evidence -----------------------------------------------------------------------------

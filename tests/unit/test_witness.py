@@ -695,3 +695,18 @@ def test_add_log_pins_a_checkpoint_and_refuses_this_nodes_own_key(
     assert "own key" in capsys.readouterr().err
     witness = ["witness", "add-witness", "--data-dir", str(tmp_path), "--name", "self"]
     assert main([*witness, "--url", "http://x/witness", "--public-key", own.public_key.hex()]) == 64
+
+
+def test_one_fork_re_posted_with_other_signature_lines_is_kept_once(
+    witness: CheckpointWitness, store: MemoryWitnessStore
+) -> None:
+    from ledger.notes import cosign
+
+    log = Log(6)
+    cosigned(log, 6, witness)
+    fork = log.forked(2).checkpoint(6)
+    for n in range(3):
+        extra = cosign(fork.text, f"someone-{n}", seeded(f"someone-{n}"), NOW)
+        with pytest.raises(ForkedCheckpoint):
+            witness.add_checkpoint(add_checkpoint_body(6, [], fork.with_signatures([extra])))
+    assert len(store.evidence) == 1
