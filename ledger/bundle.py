@@ -429,8 +429,11 @@ def verify_bundle(
         prev = envelope.hash
 
     signer = _check_note_signature(note, ledger, region, registry, (log_keys or {}).get(ledger))
-    # A cosignature by the key that signed the checkpoint is the log vouching for itself.
-    log_key = [signer.public_key]
+    # A cosignature by the key that signed the checkpoint, or by any node key of the ledger's
+    # region, is the log vouching for itself.
+    log_key = {signer.public_key} | {
+        k.public_key for k in registry.keys.values() if k.role == NODE and k.region == region
+    }
     try:
         require_cosigners(note, witnesses, required, log_keys=log_key)
     except NoteError as error:

@@ -437,3 +437,18 @@ def test_verify_bundle_refuses_the_forgery_with_sichuans_own_configuration(
         out = capsys.readouterr().out
         assert code == 1, out
         assert out.startswith("invalid: wrong_region: region: region '320000' is not the region")
+
+
+def test_a_cosignature_by_another_node_key_of_the_region_does_not_count(world: World) -> None:
+    from ledger.notes import cosign
+    from tests.support.world import START
+
+    second = seeded("node/510000/2")
+    world.clerk.certify_node(world.root, second.public_key, "node-2", valid_from=START)
+    case_id, _ = world.append_case(world.officers["rs-001"], 2)
+    bundle = build_bundle(world.app, case_id)
+    note = parse_note(bundle["checkpoint"])
+    name = "tongban/510000/witness-2"
+    bundle["checkpoint"] = note.with_signatures([cosign(note.text, name, second, 1)]).render()
+    error = refused(world, bundle, witnesses=[Witness(name, second.public_key)])
+    assert error.reason == "too_few_cosignatures"
