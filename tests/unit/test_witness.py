@@ -710,3 +710,15 @@ def test_one_fork_re_posted_with_other_signature_lines_is_kept_once(
         with pytest.raises(ForkedCheckpoint):
             witness.add_checkpoint(add_checkpoint_body(6, [], fork.with_signatures([extra])))
     assert len(store.evidence) == 1
+
+
+def test_over_http_a_log_added_without_a_pin_is_403(tmp_path: Path) -> None:
+    # A transparency.json written before pins existed: the log is known, nothing is pinned.
+    (tmp_path / "transparency.json").write_text(
+        json.dumps({"witnessed_logs": [{"origin": ORIGIN, "public_key": LOG_KEY.public_key.hex()}]})
+    )
+    app = create_app(Settings(data_dir=tmp_path, region="320000"))
+    with TestClient(app) as test_client:
+        answer = test_client.post("/witness/add-checkpoint", content=Log(2).body(0, 2))
+    app.state.services.ledger.close()
+    assert answer.status_code == 403 and answer.text.startswith("log_not_pinned:")
