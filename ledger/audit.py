@@ -30,6 +30,7 @@ from ledger.keys import (
     KeyRegistry,
     KeyRevoked,
     UncertifiedOfficer,
+    ledger_region,
     parse_key_record,
     registry_stream_id,
 )
@@ -160,7 +161,16 @@ class Auditor:
         self.mapper = mapper
         self.ledger_name = ledger_name
         self.trusted_roots = trusted_roots
-        self.registry = KeyRegistry(trusted_roots, home_region=home_region)
+        # Only node keys of the ledger's own region (from its name, as every verifier binds
+        # it) receipt and checkpoint it; an empty home region trusted every region's.
+        region = ledger_region(ledger_name)
+        if home_region and home_region != region:
+            raise LedgerError(
+                f"home region {home_region} is not the region of {ledger_name}",
+                reason="wrong_region",
+                field="home_region",
+            )
+        self.registry = KeyRegistry(trusted_roots, home_region=region)
         self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
         self.findings: list[Finding] = []
         self._first: Envelope | None = None  # a stream's first envelope, parsed by _is_license

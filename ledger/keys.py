@@ -51,7 +51,7 @@ from ledger.envelope import (
     require,
     seal,
 )
-from ledger.errors import EnvelopeRejected, MalformedEncoding, RegistryError
+from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, RegistryError
 from ledger.suites import Signer, get_suite, key_id, signing_input
 
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
@@ -153,6 +153,27 @@ class CatalogVersions:
 def registry_stream_id(region: str) -> uuid.UUID:
     """The stream id of a region's key registry (same on every node)."""
     return uuid.uuid5(TONGBAN_NAMESPACE, f"registry/{region}")
+
+
+LEDGER_PREFIX = "tongban/"
+
+
+def ledger_region(ledger: str) -> str:
+    """The region a ledger belongs to: ``tongban/<region>`` → ``<region>``.
+
+    The one binding every verifier uses (bundles, receipts, checkpoints, witnesses): only node
+    keys of this region receipt the ledger's objects and sign its checkpoints. It is read from
+    the ledger's name, never from what a bundle or a request says its region is, so another
+    region's node key (valid in its own registry) cannot pass for this ledger's.
+    """
+    region = ledger.removeprefix(LEDGER_PREFIX)
+    if not ledger.startswith(LEDGER_PREFIX) or not _DIVISION.fullmatch(region):
+        raise LedgerError(
+            f"a ledger is named tongban/<region code>, not {ledger!r}",
+            reason="unknown_ledger",
+            field="ledger",
+        )
+    return region
 
 
 class UnknownKey(EnvelopeRejected):
