@@ -109,3 +109,24 @@ def test_a_database_restored_from_an_older_backup_is_refused(
     [aside] = node.glob("last-checkpoint.*.set-aside.note")
     assert aside.read_text() == kept
     assert (node / LAST_CHECKPOINT_FILE).read_text() in out
+
+
+def test_the_automatic_checkpoint_after_appends_refuses_and_appends_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TONGBAN_CHECKPOINT_EVENTS", "1")  # one due after every append
+    node = tmp_path / "node"
+    world = make_world(node, workflow=CaseWorkflow())
+    world.online_case()
+    signed = (node / LAST_CHECKPOINT_FILE).read_text()
+    size = parse_checkpoint(parse_note(signed).text).size
+    assert size == _max_index(node) and _stored_sizes(node)[-1] == size
+
+    assert cut_newest_event(node) == size
+    with caplog.at_level("ERROR", logger="tongban.ledger"):
+        world.online_case()  # re-uses index `size` with another object: appended all the same
+    assert _max_index(node) == size + 9
+    assert "refused to issue a checkpoint" in caplog.text
+    assert _stored_sizes(node)[-1] == size  # nothing larger signed or stored
+    assert (node / LAST_CHECKPOINT_FILE).read_text() == signed
+    world.app.close()
