@@ -9,6 +9,8 @@ backup) is refused too, and an operator's ``--accept-rollback`` is explicit and 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from ledger.notes import parse_checkpoint, parse_note
 from ledger.workflow import CaseWorkflow
 from tests.support.world import iter_online_cases, make_world
 from tools.cut_newest_event import cut_newest_event
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -130,3 +134,39 @@ def test_the_automatic_checkpoint_after_appends_refuses_and_appends_go_on(
     assert _stored_sizes(node)[-1] == size  # nothing larger signed or stored
     assert (node / LAST_CHECKPOINT_FILE).read_text() == signed
     world.app.close()
+
+
+_ISSUER = """
+import sys
+from pathlib import Path
+from adapters.bootstrap import open_ledger
+from adapters.settings import Settings
+app = open_ledger(Settings(data_dir=Path(sys.argv[1]), region="510000"))
+for _ in range(int(sys.argv[2])):
+    app.issue_checkpoint()
+app.close()
+"""
+
+
+def test_processes_issuing_while_the_ledger_grows_keep_one_history(tmp_path: Path) -> None:
+    """Three processes of one node issue checkpoints while a fourth appends: none is refused
+    (honest issuers never trip over each other), every stored checkpoint is a prefix of the
+    rows, and the note kept is the largest signed."""
+    node = tmp_path / "node"
+    world = make_world(node, workflow=CaseWorkflow())
+    list(iter_online_cases(world, 1))
+    issuers = [
+        subprocess.Popen([sys.executable, "-c", _ISSUER, str(node), "15"], cwd=ROOT)
+        for _ in range(3)
+    ]
+    list(iter_online_cases(world, 5))
+    assert [issuer.wait(timeout=120) for issuer in issuers] == [0, 0, 0]
+    kept = parse_checkpoint(parse_note((node / LAST_CHECKPOINT_FILE).read_text()).text)
+    app = world.app
+    sizes = _stored_sizes(node)
+    assert kept.size == max(sizes)
+    for size in sizes:
+        stored = app.checkpoint_at(size)
+        assert stored is not None
+        assert parse_checkpoint(stored.text).root == app.tree_root(size)
+    app.close()
