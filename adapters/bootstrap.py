@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from adapters.checkpoint_state import FileCheckpointState
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
@@ -105,6 +106,9 @@ def open_ledger(
         checkpoint_policy=CheckpointPolicy(
             seconds=settings.checkpoint_seconds, events=settings.checkpoint_events
         ),
+        # In the data directory, not the database: every process of the node shares it, and
+        # a database restored from an older backup does not roll it back.
+        signed_checkpoints=FileCheckpointState(settings.data_dir),
     )
     if "POSTGRES_CONNECT_TIMEOUT" in env:
         datastore = getattr(app.recorder, "datastore", None)

@@ -7,9 +7,9 @@ holders; the CLI reads them from files the holder points it at and never copies 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from adapters.atomic import write_atomically
 from ledger.suites import Ed25519Signer
 
 
@@ -18,10 +18,9 @@ class KeyFileError(ValueError):
 
 
 def write_key(path: Path, signer: Ed25519Signer) -> None:
+    """Create the key file (0600) whole or not at all; ``FileExistsError`` if there is one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(signer.private_seed().hex() + "\n")
+    write_atomically(path, signer.private_seed().hex() + "\n", mode=0o600, overwrite=False)
 
 
 def read_key(path: Path | str) -> Ed25519Signer:
@@ -60,4 +59,4 @@ def read_trusted_roots(path: Path) -> dict[str, bytes]:
 def write_trusted_roots(path: Path, roots: dict[str, bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({region: key.hex() for region, key in sorted(roots.items())}, indent=1)
-    path.write_text(text + "\n")
+    write_atomically(path, text + "\n", mode=0o644)

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.atomic import write_atomically
+
 NODE_FILE = "node.json"
 
 
@@ -59,7 +61,8 @@ class Settings(BaseSettings):
     def record_region(self) -> None:
         """Remember this node's region in its data directory (``tongban init``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / NODE_FILE).write_text(json.dumps({"region": self.region}) + "\n")
+        text = json.dumps({"region": self.region}) + "\n"
+        write_atomically(self.data_dir / NODE_FILE, text, mode=0o644)
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"

@@ -27,11 +27,11 @@ log's checkpoint its operator obtained when adding it, ``""`` for a log declared
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.atomic import write_atomically
 from ledger.notes import Witness
 from ledger.witness import WitnessError, pinned_checkpoint
 
@@ -203,7 +203,5 @@ def save_transparency_config(data_dir: Path, config: TransparencyConfig) -> Path
     """Write ``transparency.json`` atomically (a serving node may be reading it)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / TRANSPARENCY_FILE
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n")
-    os.replace(partial, path)
-    return path
+    text = json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n"
+    return write_atomically(path, text, mode=0o644)

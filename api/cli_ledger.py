@@ -32,6 +32,7 @@ from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, verify_case, verify_ledger
 from ledger.canonical import micros
 from ledger.suites import Ed25519Signer, key_id
+from ledger.transparency import NotAnExtension
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -259,7 +260,23 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_checkpoint(args: argparse.Namespace) -> int:
-    note = _ledger(args).issue_checkpoint()
+    try:
+        note = _ledger(args).issue_checkpoint(accept_rollback=args.accept_rollback)
+    except NotAnExtension as refused:
+        # The evidence: what the node signed last, in full, and the tree it was asked to sign.
+        print(refused.signed, end="", file=sys.stderr)
+        print(
+            "tongban: see docs/transparency.md, 'A database older than the last checkpoint'",
+            file=sys.stderr,
+        )
+        raise
+    if args.accept_rollback is not None:
+        print(
+            f"tongban: ROLLBACK ACCEPTED: the checkpoint of size {args.accept_rollback} was set "
+            "aside (last-checkpoint.*.set-aside.note in the data directory); witnesses that "
+            "cosigned it will refuse this one",
+            file=sys.stderr,
+        )
     print(note.render(), end="")
     return 0
 
@@ -374,6 +391,14 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "checkpoint", help="issue a signed checkpoint of the whole ledger now and print it"
     )
     data_dir(checkpoint)
+    checkpoint.add_argument(
+        "--accept-rollback",
+        type=int,
+        metavar="SIZE",
+        help="after restoring an older database backup: sign the tree as it is although the "
+        "node signed a checkpoint of SIZE (the size the refusal names) it does not extend; "
+        "logged, and the old checkpoint kept (docs/transparency.md)",
+    )
     checkpoint.set_defaults(handler=_guarded(_audit_checkpoint))
 
     applicant = commands.add_parser("applicant", help="applicants' personal data").add_subparsers(

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from adapters.atomic import write_atomically
 from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
@@ -118,9 +119,9 @@ def _issue(args: argparse.Namespace) -> int:
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = issued.identifier.split(".")[-3]
-        (out / f"{stem}.license").write_bytes(issued.document)
-        (out / f"{stem}.txt").write_text(issued.compact + "\n", encoding="ascii")
-        (out / f"{stem}.png").write_bytes(qr_png(issued.compact))
+        write_atomically(out / f"{stem}.license", issued.document, mode=0o644)
+        write_atomically(out / f"{stem}.txt", issued.compact + "\n", mode=0o644)
+        write_atomically(out / f"{stem}.png", qr_png(issued.compact), mode=0o644)
         print(
             json.dumps(
                 {
@@ -230,7 +231,7 @@ def _grant(args: argparse.Namespace) -> int:
                     },
                 )
             )
-        Path(args.out).write_text(answer["grant"] + "\n", encoding="ascii")
+        write_atomically(Path(args.out), answer["grant"] + "\n", mode=0o600)
         print(json.dumps({"grant_id": answer["grant_id"], "file": args.out}))
         return 0
 
@@ -248,7 +249,7 @@ def _qr(args: argparse.Namespace) -> int:
         decode_compact(text)
     except CompactRejected as error:
         return fail(f"not a compact license: {error}")
-    Path(args.out).write_bytes(qr_png(text))
+    write_atomically(Path(args.out), qr_png(text), mode=0o644)
     print(json.dumps({"file": args.out, "qr_version": qr_version(text), "chars": len(text)}))
     return 0
 
@@ -384,7 +385,7 @@ def _get(path: str) -> Callable[[argparse.Namespace], int]:
             raw = http_fetch(url)
         except OSError as error:
             return fail(str(error), 1)
-        Path(args.out).write_bytes(raw)
+        write_atomically(Path(args.out), raw, mode=0o644)
         if "status-lists" in path:
             status = parse_status_list(raw)
             print(json.dumps({"file": args.out, "list": status.list_id, "version": status.version}))

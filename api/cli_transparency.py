@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.atomic import write_atomically
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.settings import Settings
@@ -229,7 +230,7 @@ def _bundle(args: argparse.Namespace) -> int:
         bundle = build_bundle(app, case_id)
     finally:
         app.close()
-    args.out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
+    write_atomically(args.out, json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", mode=0o644)
     size = parse_checkpoint(parse_note(bundle["checkpoint"]).text).size
     print(f"bundle of case {case_id}: {len(bundle['events'])} events, checkpoint size {size}")
     return 0

@@ -27,7 +27,9 @@ event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness re
     $T audit verify-bundle case.json --data-dir var/sc     # a majority of witnesses: 1 of 1
     python3 tools/cut_newest_event.py var/sc               # an insider deletes its rows
     $T audit verify --data-dir var/sc                      # exit 1: missing_from_tree
-    $T audit checkpoint --data-dir var/sc; $T witness push --data-dir var/sc
+    $T audit checkpoint --data-dir var/sc                  # exit 1: refused, rollback
+    $T audit checkpoint --data-dir var/sc --accept-rollback N   # the operator's override
+    $T witness push --data-dir var/sc
         # exit 1: Jiangsu refuses, it cosigned a larger tree of this log
 """
 
@@ -42,6 +44,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.checkpoint_state import LAST_CHECKPOINT_FILE
 from api.cli import main
 from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
 from tests.support.live import free_port, live_node
@@ -51,6 +54,12 @@ from tools.cut_newest_event import cut_newest_event
 def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     out = capsys.readouterr().out
     return json.loads(out[out.index("{") :])
+
+
+def _json_size(node: Path) -> str:
+    """The size of the checkpoint the node kept as its last signed one."""
+    text = (node / LAST_CHECKPOINT_FILE).read_text()
+    return str(parse_checkpoint(parse_note(text).text).size)
 
 
 @dataclass
@@ -126,9 +135,20 @@ def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
         reasons = {f["reason"] for f in json.loads(capsys.readouterr().out)["findings"]}
         assert "missing_from_tree" in reasons
 
-        assert main(["audit", "checkpoint", "--data-dir", str(sc)]) == 0
+        # The node never signs a tree that does not extend what it signed (issue 13).
+        answer_size = _json_size(sc)
+        signed = int(answer_size)
+        assert main(["audit", "checkpoint", "--data-dir", str(sc)]) == 1
+        assert "refused: rollback" in capsys.readouterr().err
+        assert main(["witness", "push", "--data-dir", str(sc)]) == 1
+        assert "refused: rollback" in capsys.readouterr().err
+        # Only the operator's explicit override signs it; Jiangsu still refuses.
+        argv = ["audit", "checkpoint", "--data-dir", str(sc), "--accept-rollback", answer_size]
+        assert main(argv) == 0
+        assert "ROLLBACK ACCEPTED" in capsys.readouterr().err
         assert main(["witness", "push", "--data-dir", str(sc)]) == 1
         answer = _json(capsys)
+        assert int(answer["checkpoint_size"]) == signed - 1  # type: ignore[call-overload]
         refusal = answer["witnesses"][0]  # type: ignore[index]
         # 409 text/x.tlog.size: "I cosigned a larger tree of this log" (and the pusher cannot
         # prove a smaller tree extends it).
