@@ -119,7 +119,8 @@ def open_signed(raw: bytes, *, context: str) -> SignedObject:
     if not isinstance(content, dict):
         raise MalformedEncoding("content must be a map")
     version = content.get("v")
-    if version != FORMAT_VERSION:
+    # ``true`` equals 1 in Python but is not the integer 1 (docs/envelope.md §2.5, step 3).
+    if not canonical.is_integer(version) or version != FORMAT_VERSION:
         raise UnsupportedVersion(f"format version {version!r} is not supported", field="v")
     suite = get_suite(content.get("suite"))
     if content.get("ctx") != context:
@@ -137,7 +138,7 @@ def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
     if type(value) is kind:  # the common case, and never a bool passed off as an int
         return value
     # bool is an int in Python; a seq of True must not pass as 1.
-    if isinstance(value, bool) and kind is int:
+    if kind is int and not canonical.is_integer(value):
         value = None
     if not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)

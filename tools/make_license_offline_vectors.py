@@ -274,6 +274,30 @@ def compact_negative_vectors() -> dict[str, Any]:
             "v is 2",
         ),
         (
+            "version-true",
+            _text(_signed({**payload, "v": True})),
+            "unsupported_version",
+            "v is true (c3), not the integer 1",
+        ),
+        (
+            "status-index-true",
+            _text(_signed({**payload, "status": [payload["status"][0], True]})),
+            "malformed",
+            "the status index is true (c3), not an integer",
+        ),
+        (
+            "status-index-past-max",
+            _text(_signed({**payload, "status": [payload["status"][0], 8_388_608]})),
+            "malformed",
+            "the status index is 8388608, past the largest list (§1.1)",
+        ),
+        (
+            "status-list-id-too-long",
+            _text(_signed({**payload, "status": ["a" * 65, payload["status"][1]]})),
+            "malformed",
+            "the status list id is 65 characters, at most 64 (§1.3)",
+        ),
+        (
             "suite-sm2-sm3",
             _text(_signed({**payload, "suite": "sm2-sm3"})),
             "unsupported_suite",

@@ -413,6 +413,12 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
             lambda: resealed({"v": 2}),
         ),
         (
+            "neg-version-true",
+            "unsupported_version",
+            "v = true (c3). Python's True == 1, but a boolean is not the integer 1 (01).",
+            lambda: resealed({"v": True}),
+        ),
+        (
             "neg-wrong-context",
             "wrong_context",
             "An event whose ctx is tongban/receipt/v1 (signed under that context), offered "
@@ -436,6 +442,12 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
             "malformed",
             "seq = 0; seq starts at 1.",
             lambda: resealed({"seq": 0}),
+        ),
+        (
+            "neg-seq-true",
+            "malformed",
+            "seq = true (c3) where the integer 1 (01) belongs; a boolean is never an integer.",
+            lambda: resealed({"seq": True}),
         ),
         (
             "neg-prev-short",

@@ -73,6 +73,8 @@ def test_the_vector_set_is_complete() -> None:
         "neg-suite-rsa-sha1",
         "neg-suite-sm2-sm3",
         "neg-version-2",
+        "neg-version-true",
+        "neg-seq-true",
         "neg-wrong-context",
         "neg-flipped-signature-bit",
     ):
@@ -328,7 +330,8 @@ def open_object(raw: bytes, context: str) -> tuple[dict[str, Any], bytes, bytes]
     content = canon_decode(outer[0])
     if not isinstance(content, dict):
         raise Refused("malformed", "content is not a map")
-    if content.get("v") != 1:
+    version = content.get("v")
+    if not isinstance(version, int) or isinstance(version, bool) or version != 1:
         raise Refused("unsupported_version")
     if content.get("suite") != SUITE:
         raise Refused("unsupported_suite")
