@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ledger.application import Appended
 
@@ -318,12 +318,38 @@ class LicenseVerify(BaseModel):
     document: str | None = Field(default=None, description="or the full document, base64")
     holder_code: str | None = Field(default=None, max_length=32, description="the holder's ID")
     online: bool = Field(default=True, description="ask the issuing node for live status")
+    # StrictInt: ``true`` is not a number of seconds (pydantic would take it as 1).
+    max_status_age: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="seconds: the oldest status list (by issued_at) accepted; older leaves "
+        "the status unknown (status_unavailable)",
+    )
+
+
+class ListUsedPublic(BaseModel):
+    id: str = Field(description="the status list's id, or the trust list's region")
+    version: int
+    issued_at: int = Field(description="µs UTC")
+    valid_until: int = Field(description="µs UTC; past it the list says nothing")
 
 
 class VerdictPublic(BaseModel):
     valid: bool
     primary: str | None
     failed: list[str]
+    status_source: str | None = Field(
+        default=None,
+        description="online (the issuer answered), status_list (a held list did), or null: "
+        "unknown, status_detail says why",
+    )
+    status_detail: str | None = None
+    status_list: ListUsedPublic | None = Field(
+        default=None, description="the held status list consulted, and how old it is"
+    )
+    trust_lists: list[ListUsedPublic] = Field(
+        default_factory=list, description="the trust list versions the verdict used"
+    )
 
 
 class TrustListPublic(BaseModel):
