@@ -487,9 +487,51 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
     return vectors
 
 
+def key_negative_vectors(registry: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """key-root-established with one defect each, re-signed by the root: a key record holds
+    exactly the fields of docs/keys.md §2 and its type's body fields of §3."""
+    established = bytes.fromhex(registry[0]["expected"]["envelope"])
+    content = open_signed(established, context=KEY_RECORD_CONTEXT).content
+
+    def resealed(change: Mapping[str, Any]) -> bytes:
+        content_bytes = canonical.encode({**content, **change})
+        signature = sign_bytes(content_bytes, KEY_RECORD_CONTEXT, "root")
+        return canonical.encode([content_bytes, signature])
+
+    cases = [
+        (
+            "neg-key-unknown-field",
+            "key-root-established with an extra content field note.",
+            resealed({"note": "x"}),
+        ),
+        (
+            "neg-key-unknown-body-field",
+            "key-root-established whose body also holds node_id, a field of "
+            "node_key_certified: each record type has exactly its own body fields.",
+            resealed({"body": {**content["body"], "node_id": "node-1"}}),
+        ),
+    ]
+    return [
+        {
+            "name": name,
+            "valid": False,
+            "kind": "key_record",
+            "context": KEY_RECORD_CONTEXT,
+            "description": description,
+            "public_key": SIGNERS["root"].public_key.hex(),
+            "envelope": raw.hex(),
+            "reason": "malformed",
+            "refused_by": "decoding",
+        }
+        for name, description, raw in cases
+    ]
+
+
 def all_vectors() -> dict[str, dict[str, Any]]:
     events, first, receipt = event_vectors()
-    vectors = registry_vectors() + events + negative_vectors(first, receipt)
+    registry = registry_vectors()
+    vectors = registry + events + negative_vectors(first, receipt)
+    vectors += key_negative_vectors(registry)
     return {f"{vector['name']}.json": vector for vector in vectors}
 
 
