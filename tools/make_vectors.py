@@ -487,11 +487,18 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
     return vectors
 
 
-def key_negative_vectors(registry: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """key-root-established with one defect each, re-signed by the root: a key record holds
-    exactly the fields of docs/keys.md §2 and its type's body fields of §3."""
+def exact_field_vectors(registry: list[dict[str, Any]], receipt: bytes) -> list[dict[str, Any]]:
+    """A receipt and key-root-established with one defect each, re-signed by their signer: a
+    receipt holds exactly the fields of docs/envelope.md §6, a key record those of
+    docs/keys.md §2 and its type's body fields of §3."""
     established = bytes.fromhex(registry[0]["expected"]["envelope"])
     content = open_signed(established, context=KEY_RECORD_CONTEXT).content
+    receipt_content = open_signed(receipt, context=RECEIPT_CONTEXT).content
+
+    def receipt_with(change: Mapping[str, Any]) -> bytes:
+        content_bytes = canonical.encode({**receipt_content, **change})
+        signature = sign_bytes(content_bytes, RECEIPT_CONTEXT, "node")
+        return canonical.encode([content_bytes, signature])
 
     def resealed(change: Mapping[str, Any]) -> bytes:
         content_bytes = canonical.encode({**content, **change})
@@ -500,30 +507,60 @@ def key_negative_vectors(registry: list[dict[str, Any]]) -> list[dict[str, Any]]
 
     cases = [
         (
+            "neg-receipt-unknown-field",
+            "receipt-event-seq2 with an extra content field note, re-signed by the node key.",
+            receipt_with({"note": "x"}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
+            "neg-receipt-index-zero",
+            "receipt-event-seq2 with index 0; ledger indexes start at 1.",
+            receipt_with({"index": 0}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
+            "neg-receipt-event-short",
+            "receipt-event-seq2 whose event is 31 bytes, not one digest.",
+            receipt_with({"event": bytes(31)}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
             "neg-key-unknown-field",
             "key-root-established with an extra content field note.",
             resealed({"note": "x"}),
+            "key_record",
+            KEY_RECORD_CONTEXT,
+            "root",
         ),
         (
             "neg-key-unknown-body-field",
             "key-root-established whose body also holds node_id, a field of "
             "node_key_certified: each record type has exactly its own body fields.",
             resealed({"body": {**content["body"], "node_id": "node-1"}}),
+            "key_record",
+            KEY_RECORD_CONTEXT,
+            "root",
         ),
     ]
     return [
         {
             "name": name,
             "valid": False,
-            "kind": "key_record",
-            "context": KEY_RECORD_CONTEXT,
+            "kind": kind,
+            "context": context,
             "description": description,
-            "public_key": SIGNERS["root"].public_key.hex(),
+            "public_key": SIGNERS[signer].public_key.hex(),
             "envelope": raw.hex(),
             "reason": "malformed",
             "refused_by": "decoding",
         }
-        for name, description, raw in cases
+        for name, description, raw, kind, context, signer in cases
     ]
 
 
@@ -531,7 +568,7 @@ def all_vectors() -> dict[str, dict[str, Any]]:
     events, first, receipt = event_vectors()
     registry = registry_vectors()
     vectors = registry + events + negative_vectors(first, receipt)
-    vectors += key_negative_vectors(registry)
+    vectors += exact_field_vectors(registry, receipt)
     return {f"{vector['name']}.json": vector for vector in vectors}
 
 

@@ -365,6 +365,7 @@ def check_event_fields(content: dict[str, Any]) -> None:
         raise Refused("malformed", f"event field check {failed[0]}")
 
 
+RECEIPT_FIELDS = {"v", "suite", "ctx", "kid", "ledger", "index", "event", "stream", "seq", "time"}
 KEY_RECORD_FIELDS = {"v", "suite", "ctx", "kid", "region", "seq", "prev", "type", "time", "body"}
 KEY_FIELDS = {"public_key", "key_suite", "valid_from"}
 KEY_BODY_FIELDS = {  # keys.md §3, the optional fields included
@@ -407,6 +408,18 @@ def independent_verify(raw: bytes, kind: str, context: str, public_key: bytes) -
         check_event_fields(content)
     elif kind == "key_record":
         check_key_record_fields(content)
+    elif kind == "receipt" and not (
+        set(content) <= RECEIPT_FIELDS
+        and all(
+            isinstance(content.get(name), int)
+            and not isinstance(content[name], bool)
+            and content[name] >= 1
+            for name in ("index", "seq")
+        )
+        and isinstance(content.get("event"), bytes)
+        and len(content["event"]) == DIGEST_SIZE
+    ):
+        raise Refused("malformed", "receipt fields")
     if content["kid"] != key_id(public_key):
         raise Refused("unknown_key")
     verify_signature(public_key, context, content_bytes, signature)
