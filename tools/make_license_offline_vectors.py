@@ -195,6 +195,11 @@ def _signed(payload: Mapping[str, Any] | bytes) -> bytes:
     return canonical.encode([payload_bytes, signature])
 
 
+def _other_check(identifier: str) -> str:
+    """A check character other than the identifier's own."""
+    return "1" if identifier[-1] != "1" else "2"
+
+
 def compact_negative_vectors() -> dict[str, Any]:
     good = compact_vector()
     text: str = good["expected"]["text"]
@@ -297,6 +302,12 @@ def compact_negative_vectors() -> dict[str, Any]:
             _text(_signed({**payload, "status": ["a" * 65, payload["status"][1]]})),
             "malformed",
             "the status list id is 65 characters, at most 64 (§1.3)",
+        ),
+        (
+            "bad-check-character",
+            _text(_signed({**payload, "id": payload["id"][:-1] + _other_check(payload["id"])})),
+            "malformed",
+            "id's check character is wrong; a verdict reports bad_check_character (§2.3)",
         ),
         (
             "two-character-name-unmasked",
