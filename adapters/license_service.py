@@ -46,7 +46,7 @@ from adapters.license_store import (
 from adapters.vault import PersonalDataVault, VaultError
 from ledger.application import Appended, LedgerApplication
 from ledger.domain import LICENSE_TOPICS, License
-from ledger.envelope import Envelope, parse_event
+from ledger.envelope import Envelope, ledger_region, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import LICENSE, NODE, KeyRegistry, parse_key_record
 from ledger.licensing import (
@@ -273,8 +273,8 @@ def check_status_list(registry: KeyRegistry, raw: bytes) -> SignedStatusList:
     list was signed (docs/license-offline.md §1.4). Raises ``StatusListRejected``."""
     status_list = parse_status_list(raw)
     info = registry.keys.get(status_list.key_id)
-    region = status_list.issuer.rpartition("/")[2]
-    if info is None or info.role != NODE or info.region != region:
+    region = ledger_region(status_list.issuer)
+    if info is None or info.role != NODE or region is None or info.region != region:
         raise StatusListRejected(
             "wrong_key",
             f"kid {status_list.key_id} is not a node key of region {region} known here "
@@ -632,7 +632,8 @@ class LicenseService:
 
     def keep_peer_status_list(self, raw: bytes) -> SignedStatusList:
         status_list = self.check_peer_status_list(raw)
-        region = status_list.issuer.rpartition("/")[2]
+        # check_peer_status_list refused an issuer that names no region.
+        region = ledger_region(status_list.issuer) or ""
         self.store.keep_peer_status_list(status_list.list_id, region, status_list.version, raw)
         return status_list
 

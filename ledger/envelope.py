@@ -37,6 +37,17 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
+_REGION_CODE = re.compile(r"[1-9][0-9]{5}")
+
+
+def ledger_region(ledger: str) -> str | None:
+    """The region a ledger name belongs to (docs/envelope.md §5.1, "Ledger names"): the part
+    after its last ``/`` when that is a GB/T 2260 code, ``tongban/510000`` → ``510000``; None
+    for a name that names no region, which therefore vouches for no region's objects."""
+    region = ledger.rpartition("/")[2]
+    return region if _REGION_CODE.fullmatch(region) else None
+
+
 class UnsupportedVersion(EnvelopeRejected):
     reason = "unsupported_version"
 
