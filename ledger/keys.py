@@ -291,13 +291,21 @@ def parse_key_record(raw: bytes) -> KeyRecord:
         raise MalformedEncoding(
             f"unknown {record_type} body fields {unknown}", field=f"body.{unknown[0]}"
         )
+    prev = require(content, "prev", bytes)
+    if len(prev) != signed.suite.digest_size:
+        raise MalformedEncoding(
+            f"prev must be one digest ({signed.suite.digest_size} bytes)", field="prev"
+        )
+    time = require(content, "time", int)
+    if time < 0:
+        raise MalformedEncoding("time must be >= 0", field="time")
     return KeyRecord(
         signed=signed,
         region=require(content, "region", str),
         seq=seq,
-        prev=require(content, "prev", bytes),
+        prev=prev,
         type=record_type,
-        time=require(content, "time", int),
+        time=time,
         body=body,
     )
 

@@ -437,3 +437,22 @@ def test_each_record_type_holds_exactly_its_documented_fields(record_type: str) 
         parse_key_record(seal({**content, "body": {}, "note": "x"}, ROOT))
     assert refused.value.field == "note"
     assert set(BODY_FIELDS) == RECORD_TYPES
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [({"prev": bytes(31)}, "prev"), ({"time": -1}, "time")]
+)
+def test_a_short_prev_or_a_negative_time_is_malformed(change: dict[str, Any], field: str) -> None:
+    content = {
+        "ctx": KEY_RECORD_CONTEXT,
+        "region": "510000",
+        "seq": 1,
+        "prev": ZERO_HASH,
+        "type": "root_established",
+        "time": START,
+        "body": key(ROOT),
+        **change,
+    }
+    with pytest.raises(MalformedEncoding) as refused:
+        parse_key_record(seal(content, ROOT))
+    assert refused.value.field == field
