@@ -622,6 +622,17 @@ def test_max_status_age_must_be_a_number_of_seconds(regions: Regions) -> None:
         assert answer.status_code == 422, (bad, answer.text)
 
 
+def test_a_boolean_is_no_number_in_a_grant_and_no_number_is_a_boolean(regions: Regions) -> None:
+    issued = regions.issue()
+    for change in ({"uses": True}, {"expires_at": True}):
+        answer = _grant(regions, issued.identifier, **change)
+        assert answer.status_code == 422, (change, answer.text)
+    answer = regions.js.call(
+        "POST", "/licenses/verify", json={"license": issued.compact, "online": 1}
+    )
+    assert answer.status_code == 422, answer.text
+
+
 def test_malformed(regions: Regions) -> None:
     _failed(regions.verify("TB1:NOT A LICENSE"), "malformed")
     _failed(regions.verify(b"\x92\xc4\x01x\xc4\x00"), "malformed")
