@@ -188,6 +188,9 @@ def test_offline_verify_refuses_a_trust_list_older_than_the_one_held(
     assert "trust list refused" in err and "older than the version this node holds" in err
     code, out, err = _run(capsys, *base, "--trust-list", str(new))
     assert json.loads(out)["trust_lists"][0]["version"] == 2
+    code, out, err = _run(capsys, *base[:-1], "--trust-list", str(new))  # for people
+    assert code == 1 and "trust list: 510000 version 2, valid until 20" in out
+    assert "status unknown: no status list 510000-1 held" in out
 
 
 def test_offline_verify_shows_the_status_lists_age_and_takes_a_maximum(
