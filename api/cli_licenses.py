@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -304,14 +305,16 @@ def _held_lists(settings: Any, list_id: str | None) -> tuple[list[bytes], int | 
     """What this node's data directory holds: its trust lists, and the newest version of
     status list ``list_id`` it published or kept from a peer. Nothing when it holds no
     license data (no master key): an offline verify never creates one."""
-    from adapters.license_store import open_license_store
+    from adapters.license_store import LICENSE_DB, open_license_store
     from adapters.vault import MASTER_KEY_FILE
 
     key_file = settings.data_dir / MASTER_KEY_FILE
-    if not key_file.exists():
+    url = settings.resolved_database_url()
+    on_sqlite = urlparse(url).scheme not in {"postgresql", "postgres"}
+    if not key_file.exists() or (on_sqlite and not (settings.data_dir / LICENSE_DB).exists()):
         return [], None
     store = open_license_store(
-        settings.resolved_database_url(),
+        url,
         settings.data_dir,
         key_file.read_bytes(),
         schema=settings.database_schema or None,
