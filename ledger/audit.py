@@ -30,7 +30,7 @@ from ledger.keys import (
     KeyRegistry,
     KeyRevoked,
     UncertifiedOfficer,
-    ledger_region,
+    ledger_home_region,
     parse_key_record,
     registry_stream_id,
 )
@@ -163,7 +163,7 @@ class Auditor:
         self.trusted_roots = trusted_roots
         # Only node keys of the ledger's own region (from its name, as every verifier binds
         # it) receipt and checkpoint it; an empty home region trusted every region's.
-        region = ledger_region(ledger_name)
+        region = ledger_home_region(ledger_name)
         if home_region and home_region != region:
             raise LedgerError(
                 f"home region {home_region} is not the region of {ledger_name}",

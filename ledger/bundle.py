@@ -17,7 +17,7 @@ witnesses' cosignatures. :func:`verify_bundle` checks all of it from the region 
    when the verifier pins one for the ledger), then ``k`` of the configured witnesses'
    cosignatures, none by the key that signed the checkpoint (``k`` defaults to a majority).
 
-The region is the ledger's (``tongban/<region>``, :func:`ledger.keys.ledger_region`); the
+The region is the ledger's (``tongban/<region>``, :func:`ledger.keys.ledger_home_region`); the
 bundle's ``region`` field must name it, and is never trusted on its own: another region's node
 key is valid in its own registry, and would otherwise receipt and checkpoint anything.
 
@@ -39,7 +39,7 @@ from ledger.keys import (
     NODE,
     KeyInfo,
     KeyRegistry,
-    ledger_region,
+    ledger_home_region,
     parse_key_record,
     registry_stream_id,
 )
@@ -362,7 +362,7 @@ def verify_bundle(
     except ValueError as error:
         raise BundleInvalid("case is a UUID", reason="malformed") from error
     try:
-        own_region = ledger_region(ledger)
+        own_region = ledger_home_region(ledger)
     except LedgerError as error:
         raise BundleInvalid(error.detail, reason=error.reason, where="ledger") from error
     if region != own_region:

@@ -47,6 +47,7 @@ from ledger.envelope import (
     SignedObject,
     SignedView,
     check_identifier,
+    ledger_region,
     open_signed,
     require,
     seal,
@@ -155,21 +156,20 @@ def registry_stream_id(region: str) -> uuid.UUID:
     return uuid.uuid5(TONGBAN_NAMESPACE, f"registry/{region}")
 
 
-LEDGER_PREFIX = "tongban/"
-
-
-def ledger_region(ledger: str) -> str:
-    """The region a ledger belongs to: ``tongban/<region>`` → ``<region>``.
+def ledger_home_region(ledger: str) -> str:
+    """The region a ledger belongs to, or ``unknown_ledger``: :func:`ledger.envelope.ledger_region`
+    (the text after the last ``/``, a GB/T 2260 code; docs/envelope.md §5.1) for verifiers that
+    must not go on without one.
 
     The one binding every verifier uses (bundles, receipts, checkpoints, witnesses): only node
     keys of this region receipt the ledger's objects and sign its checkpoints. It is read from
     the ledger's name, never from what a bundle or a request says its region is, so another
     region's node key (valid in its own registry) cannot pass for this ledger's.
     """
-    region = ledger.removeprefix(LEDGER_PREFIX)
-    if not ledger.startswith(LEDGER_PREFIX) or not _DIVISION.fullmatch(region):
+    region = ledger_region(ledger)
+    if region is None:
         raise LedgerError(
-            f"a ledger is named tongban/<region code>, not {ledger!r}",
+            f"a ledger name ends with its region code (tongban/<region>), not {ledger!r}",
             reason="unknown_ledger",
             field="ledger",
         )
