@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.bulk import Officer, bulk_load
 from adapters.demo import DemoError, build_demo
@@ -27,6 +28,10 @@ def test_demo_events_are_appended_by_concurrent_writers_and_audit_clean(tmp_path
         # Every object took the next index: registry records, the demo's cases, the bulk.
         assert indexes == list(range(1, summary.registry_records + summary.events + 96))
         report = verify_ledger(app)
+        assert report.exit_code == 0, report.findings[:5]
+        # Every case, the demo's and the bulk loader's, opened with its applicant bound.
+        applicants = open_node_applicants("", tmp_path / "demo")
+        report = verify_ledger(app, applicants=applicants)
         assert report.exit_code == 0, report.findings[:5]
     finally:
         app.close()
