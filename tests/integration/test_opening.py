@@ -15,10 +15,10 @@ import pytest
 
 from adapters.applicants import NodeApplicants, open_node_applicants
 from adapters.bootstrap import open_ledger
-from ledger.audit import POLICY, verify_case, verify_ledger
+from ledger.audit import POLICY, REASONS, verify_case, verify_ledger
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import LedgerError
-from ledger.opening import ApplicantNotYours, CaseOpening, CommitmentMismatch
+from ledger.opening import APPLICANT_REASONS, ApplicantNotYours, CaseOpening, CommitmentMismatch
 from ledger.personal import PersonalData
 from ledger.workflow import CaseWorkflow
 from tests.support.world import World, make_world, world_applicants
@@ -176,3 +176,10 @@ def test_worker_processes_report_the_same_applicant_findings(world: World) -> No
     )
     assert [f.as_dict() for f in several.findings] == [f.as_dict() for f in one.findings]
     assert [f.reason for f in one.findings] == ["applicant_reused"]
+
+
+def test_the_applicant_reasons_are_documented_and_listed() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    for reason in APPLICANT_REASONS:
+        assert reason in REASONS
+        assert f"| `{reason}` |" in doc
