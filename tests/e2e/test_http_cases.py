@@ -536,3 +536,20 @@ def test_a_received_step_after_seq_1_is_refused_as_an_illegal_step(node: Node) -
     raw = _envelope(node, "js-001", case_id=case_id, seq=head.seq + 1, prev=head.event_hash)
     problem = _refusal(node, raw, f"/cases/{case_id}/events")
     assert (problem["reason"], problem["field"]) == ("illegal_step", "type")
+
+
+def test_an_origin_body_must_be_entitled_for_the_item_as_a_handler(node: Node) -> None:
+    """Issue 13 item 5: the receiving body named any registered body an origin body of a
+    joint case (which then reads the applicant in clear)."""
+    for origin in ("510000-ZWFW", "320105-ZWFW"):  # windows, not handlers of the item
+        body = node.received_body("510000/1/8", origin_bodies=[origin])
+        problem = _refusal(node, _envelope(node, "js-001", body=body))
+        assert (problem["reason"], problem["field"]) == ("not_entitled", "body.origin_bodies[0]")
+        assert origin in problem["detail"] and "handler" in problem["detail"]
+    body = node.received_body("510000/1/8", origin_bodies=["320105-RS"])
+    assert (
+        node.post(
+            "/cases", node.tokens["320105-ZWFW"], _envelope(node, "js-001", body=body)
+        ).status_code
+        == 201
+    )
