@@ -25,10 +25,12 @@ The applicants themselves live outside the ledger (``adapters.applicants`` imple
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from ledger.application import Appended
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import EnvelopeRejected, StepNotAllowed
 
@@ -78,11 +80,12 @@ class ApplicantClaims(ApplicantRecords, Protocol):
 
 
 class Appender(Protocol):
-    """What the opening needs of the ledger: its checked, durable append."""
+    """What the opening needs of the ledger (``LedgerApplication``): its checked, durable
+    append, and one stored object's bytes."""
 
-    def append_envelope(self, envelope: Envelope) -> Any: ...
+    def append_envelope(self, envelope: Envelope) -> Appended: ...
 
-    def envelope_at(self, stream_id: Any, seq: int) -> bytes | None: ...
+    def envelope_at(self, stream_id: uuid.UUID, seq: int) -> bytes | None: ...
 
 
 def signed_applicant(envelope: Envelope) -> tuple[str, object] | None:
@@ -101,7 +104,7 @@ class CaseOpening:
         self.ledger = ledger
         self.applicants = applicants
 
-    def open(self, envelope: Envelope) -> Any:
+    def open(self, envelope: Envelope) -> Appended:
         """Append the ``received`` step that opens ``envelope.case_id``; return the ledger's
         ``Appended`` (``created`` False for a repost of the same bytes)."""
         if envelope.seq != 1 or envelope.type != "received":
