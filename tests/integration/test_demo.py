@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.demo import (
     DEMO_MARKER,
@@ -82,6 +83,8 @@ def test_sqlite_demo_verifies_clean_with_every_step_type_and_combination(
     app = _open(data_dir)
     try:
         _check_demo(app, summary, 60)
+        # Every case opened with its applicant bound (ledger.opening): no applicant finding.
+        assert verify_ledger(app, applicants=open_node_applicants("", data_dir)).findings == []
     finally:
         app.close()
     assert "DEMO DATA" in (data_dir / DEMO_MARKER).read_text(encoding="utf-8")
@@ -208,6 +211,8 @@ def test_postgres_demo_verifies_clean_and_a_used_database_is_refused(
     app = _open(data_dir, postgres_url, postgres_schema)
     try:
         events = _check_demo(app, summary, 30)
+        applicants = open_node_applicants(postgres_url, data_dir, schema=postgres_schema)
+        assert verify_ledger(app, applicants=applicants).findings == []
     finally:
         app.close()
     vault = PostgresVault(
