@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import TRUST_FILE, open_ledger
 from adapters.keyfiles import (
     KeyFileError,
@@ -24,7 +25,7 @@ from adapters.keyfiles import (
     write_trusted_roots,
 )
 from adapters.settings import Settings
-from adapters.vault import VaultError, load_or_create_master_key, open_vault
+from adapters.vault import MASTER_KEY_FILE, VaultError, load_or_create_master_key, open_vault
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from ledger.admin import RegistryClerk
@@ -228,18 +229,35 @@ def _audit_verify(args: argparse.Namespace) -> int:
     if args.case and args.jobs > 1:
         return _fail("--jobs is for the whole ledger; --case checks one case in one process")
     app = open_ledger(settings, read_only=True)
+    # The node's applicants, when this is the node's own data directory (its vault key):
+    # then each case's applicant is checked too (docs/audit.md, applicant findings).
+    reopen_applicants = (
+        partial(
+            open_node_applicants, url, settings.data_dir, schema=settings.database_schema or None
+        )
+        if (settings.data_dir / MASTER_KEY_FILE).exists()
+        else None
+    )
+    applicants = reopen_applicants() if reopen_applicants is not None else None
     report: AuditReport
     if args.case:
         try:
             case_id = uuid.UUID(args.case)
         except ValueError:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
-        report = verify_case(app, case_id)
+        report = verify_case(app, case_id, applicants=applicants)
     else:
         progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
         # Each worker process opens the same ledger read-only from the same settings.
         reopen = partial(open_ledger, settings, read_only=True)
-        report = verify_ledger(app, progress=progress, jobs=args.jobs, reopen=reopen)
+        report = verify_ledger(
+            app,
+            progress=progress,
+            jobs=args.jobs,
+            reopen=reopen,
+            applicants=applicants,
+            reopen_applicants=reopen_applicants,
+        )
         if progress is not None:
             print(file=sys.stderr)
     if args.json:
