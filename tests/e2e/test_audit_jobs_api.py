@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import api.routes.audit as audit_routes
+from ledger.audit import verify_ledger
 from tests.support.api_node import ApiNode, api_node
 
 
@@ -31,7 +32,7 @@ class HeldAudit:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.runs = 0
-        self._real = audit_routes.verify_ledger
+        self._real = verify_ledger
 
     def __call__(self, ledger: Any) -> Any:
         self.runs += 1
