@@ -17,7 +17,9 @@ from tests.support.live import (
     NodeIdentity,
     NodeNotHealthy,
     ServerProcess,
+    running_servers,
     started_workers,
+    stop_servers_except,
     wait_healthy,
 )
 
@@ -92,3 +94,13 @@ def test_serve_on_a_taken_port_fails_naming_it(
         assert main([*argv, "--data-dir", str(tmp_path)]) == 69
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     assert not port_file.exists()
+
+
+def test_a_server_a_test_leaves_running_is_stopped_after_it(tmp_path: Path) -> None:
+    before = running_servers()
+    server = ServerProcess(tmp_path)
+    server.start()
+    assert server in running_servers()
+    assert stop_servers_except(before) == 1
+    assert server.process is not None and server.process.poll() is not None
+    assert server not in running_servers()

@@ -27,6 +27,19 @@ from adapters.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = {"TONGBAN_WITNESS_PUSH_SECONDS": "0"}  # opt in to background pushes per test
+_RUNNING: set[ServerProcess] = set()  # what a test leaves running: tests/conftest.py
+
+
+def running_servers() -> frozenset[ServerProcess]:
+    return frozenset(_RUNNING)
+
+
+def stop_servers_except(kept: frozenset[ServerProcess]) -> int:
+    """Stop every running server not in ``kept``; return how many there were."""
+    left = [server for server in _RUNNING if server not in kept]
+    for server in left:
+        server.stop()
+    return len(left)
 
 
 class NodeNotHealthy(RuntimeError):
@@ -177,6 +190,7 @@ class ServerProcess:
                 start_new_session=True,
             )
         self.starts += 1
+        _RUNNING.add(self)
         try:
             self.port = read_port(self.port_file, self.process, self.log, timeout)
             wait_healthy(
@@ -194,6 +208,7 @@ class ServerProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to the whole session (supervisor and workers); SIGKILL if it lingers."""
+        _RUNNING.discard(self)
         process = self.process
         if process is None or process.poll() is not None:
             return
