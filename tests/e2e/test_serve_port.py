@@ -22,10 +22,17 @@ from tests.support.live import (
     stop_servers_except,
     wait_healthy,
 )
+from tests.support.world import make_world
+
+
+def node_dir(data_dir: Path, database_url: str = "", schema: str | None = None) -> Path:
+    """An initialised node (trust roots, ledger), as ``tongban serve`` requires."""
+    make_world(data_dir, database_url=database_url, schema=schema).app.close()
+    return data_dir
 
 
 def test_serve_on_port_0_writes_the_port_it_listens_on(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path)
+    server = ServerProcess(node_dir(tmp_path))
     try:
         url = server.start()
         port = int((tmp_path / "server.port").read_text())
@@ -42,7 +49,7 @@ def test_two_workers_share_the_socket_bound_on_port_0(
     tmp_path: Path, postgres_url: str, postgres_schema: str
 ) -> None:
     env = {"TONGBAN_DATABASE_URL": postgres_url, "TONGBAN_DATABASE_SCHEMA": postgres_schema}
-    server = ServerProcess(tmp_path, env, workers=2)
+    server = ServerProcess(node_dir(tmp_path, postgres_url, postgres_schema), env, workers=2)
     try:
         url = server.start()
         assert started_workers(server.log) == 2
@@ -55,7 +62,7 @@ def test_two_workers_share_the_socket_bound_on_port_0(
 
 
 def test_a_restart_serves_the_same_port_again(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path)
+    server = ServerProcess(node_dir(tmp_path))
     try:
         first = server.start()
         server.stop()
@@ -67,7 +74,7 @@ def test_a_restart_serves_the_same_port_again(tmp_path: Path) -> None:
 def test_wait_healthy_refuses_a_server_that_names_another_node(tmp_path: Path) -> None:
     other = tmp_path / "other"
     load_or_create_key(other / NODE_KEY_FILE)  # same region and ledger name, another node key
-    server = ServerProcess(tmp_path / "mine")
+    server = ServerProcess(node_dir(tmp_path / "mine"))
     try:
         url = server.start()
         assert server.process is not None
@@ -91,14 +98,14 @@ def test_serve_on_a_taken_port_fails_naming_it(
         port = taken.getsockname()[1]
         port_file = tmp_path / "port"
         argv = ["serve", "--port", str(port), "--port-file", str(port_file)]
-        assert main([*argv, "--data-dir", str(tmp_path)]) == 69
+        assert main([*argv, "--data-dir", str(node_dir(tmp_path))]) == 69
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     assert not port_file.exists()
 
 
 def test_a_server_a_test_leaves_running_is_stopped_after_it(tmp_path: Path) -> None:
     before = running_servers()
-    server = ServerProcess(tmp_path)
+    server = ServerProcess(node_dir(tmp_path))
     server.start()
     assert server in running_servers()
     assert stop_servers_except(before) == 1
