@@ -13,13 +13,19 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
+from eventsourcing.postgres import PostgresDatastore
 from psycopg_pool import PoolTimeout
 
 RETRY_AFTER_SECONDS = 5  # what the API advises: about one reconnect attempt of the pool
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer a probe (``/health``); the cause is the driver's error."""
 
 
 def is_database_unavailable(error: BaseException) -> bool:
@@ -28,6 +34,8 @@ def is_database_unavailable(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, DatabaseUnavailable):
+            return True
         if isinstance(current, psycopg.OperationalError | psycopg.InterfaceError):
             return True
         if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
@@ -79,3 +87,34 @@ def fail_fast_while_down(datastore: Any, hold: float) -> None:
     """Put :class:`FailFastWhileDown` in front of an eventsourcing ``PostgresDatastore``
     (every recorder method gets its connections through ``get_connection``)."""
     datastore.get_connection = FailFastWhileDown(datastore.get_connection, hold)
+
+
+HEALTH_PROBE_SECONDS = 2.0  # /health answers within about this long while the database is down
+
+
+def probe_database(recorder: Any, timeout: float = HEALTH_PROBE_SECONDS) -> None:
+    """One cheap query on the ledger's database; raises :class:`DatabaseUnavailable` (from
+    the driver's error: refused, a ``PoolTimeout`` after ``timeout`` seconds, a missing file)
+    when it does not answer.
+
+    PostgreSQL: ``SELECT 1`` on a connection asked of the pool directly with a short wait (the
+    pool pre-pings it: a connection broken by a restart is not taken for a live one), not
+    through the recorder, which would wait the full pool timeout. SQLite is a file beside the
+    process: ``SELECT 1`` on a fresh read-write connection finds it missing or unreadable.
+    """
+    datastore = getattr(recorder, "datastore", None)
+    try:
+        if isinstance(datastore, PostgresDatastore):
+            with datastore.pool.connection(timeout=timeout) as connection:
+                connection.execute("SELECT 1")
+            return
+        db_name = getattr(getattr(datastore, "pool", None), "db_name", None)
+        if isinstance(db_name, str) and db_name and ":memory:" not in db_name:
+            path = db_name.removeprefix("file:").split("?")[0]
+            if path.startswith("/"):
+                path = "/" + path.lstrip("/")  # "//tmp/x" would name a URI authority
+            uri = f"file:{quote(path)}?mode=rw"
+            with closing(sqlite3.connect(uri, uri=True, timeout=timeout)) as connection:
+                connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except (psycopg.Error, sqlite3.Error) as error:
+        raise DatabaseUnavailable(f"the database did not answer: {error}") from error

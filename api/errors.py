@@ -30,7 +30,7 @@ from adapters.license_service import (
     LicenseServiceError,
 )
 from adapters.license_store import DocumentConflict, LicenseStoreError
-from adapters.outage import RETRY_AFTER_SECONDS, is_database_unavailable
+from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
 from ledger.catalog import CatalogError
@@ -70,6 +70,7 @@ TITLES = {
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed"}
 # Errors of the stores and drivers: a 503 when the database is unreachable, else a 500.
 STORE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
     PersistenceError,
     AccessStoreError,
     LicenseStoreError,

@@ -27,7 +27,7 @@ from adapters.access import open_access_store
 from benchmarks.loader import CaseWriter, new_world
 from benchmarks.trivial_app import serve_trivial
 from ledger.application import now_micros
-from tests.support.live import free_port, live_node
+from tests.support.live import live_node
 
 CLIENTS = 8
 EACH = 5  # requests per client per round
@@ -65,7 +65,7 @@ def test_p3_trivial_fastapi(
     benchmark: Any, record: Any, pool: ThreadPoolExecutor, tmp_path: Path
 ) -> None:
     record(BASELINE, ops=CLIENTS * EACH, note="POST /echo, uvicorn, 1 worker")
-    with serve_trivial(free_port(), tmp_path / "trivial.log") as url:
+    with serve_trivial(tmp_path / "trivial.log") as url:
         clients = _clients(url, {"Content-Type": "application/msgpack"})
         body = bytes(600)
         posts = [[("/echo", body)] * EACH for _ in clients]

@@ -50,7 +50,7 @@ from licenses.status import StatusList, build_status_list, parse_status_list
 from licenses.trust import BEIJING, LicenseKeyEntry, Recognition, TrustStore, build_trust_list
 from licenses.verify import verify_license
 from tests.support.license_regions import issue_card, prepare_regions
-from tests.support.live import free_port, live_node
+from tests.support.live import live_node
 
 RAW = "raw Ed25519 verify (license size)"
 LICENSES = 1_000
@@ -223,7 +223,7 @@ def _valid(answer: httpx.Response) -> bool:
 
 def test_p6_trivial_fastapi(benchmark: Any, record: Any, tmp_path: Path) -> None:
     record(P6_BASELINE, ops=P6_CLIENTS * P6_EACH, note="POST /echo, same JSON body; uvicorn")
-    with serve_trivial(free_port(), tmp_path / "trivial.log") as url:
+    with serve_trivial(tmp_path / "trivial.log") as url:
         body = {"license": "TB1:" + "0" * 600, "online": False}
         with _load(url, "/echo", body, lambda answer: answer.status_code == 201) as round_:
             benchmark.pedantic(round_, rounds=P6_ROUNDS, warmup_rounds=1)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tests.support.live import running_servers, stop_servers_except
+
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -45,3 +47,12 @@ def postgres_schema(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(autouse=True)
+def _no_server_outlives_its_test() -> Iterator[None]:
+    """Whatever a test did, the ``tongban serve`` processes it started are stopped after it
+    (servers of module- or session-scoped fixtures, running before it, are theirs to stop)."""
+    before = running_servers()
+    yield
+    stop_servers_except(before)

@@ -28,6 +28,9 @@ from ledger.transparency import TreeError
 
 log = logging.getLogger("tongban.audit")
 MAX_KEPT_JOBS = 20
+ANSWER_WAIT_SECONDS = 2.0  # small ledgers answer with the report at once
+# "Is an audit running? No: start one" as one step, or two requests at once start two.
+_START_LOCK = threading.Lock()
 MAX_INDEX = 2**63 - 1  # the largest ledger index the databases store
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(401, 403, 404, 422))
@@ -113,13 +116,14 @@ def _public(job: Job) -> JobPublic:
 def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
     require(caller, "auditor", "admin")
     jobs = _jobs(request)
-    running = next((j for j in jobs.values() if j.status == "running"), None)
-    if running is not None:  # one whole-ledger audit at a time: join the running one
-        return _public(running)
-    for old in list(jobs)[:-MAX_KEPT_JOBS]:
-        del jobs[old]
-    job = Job(uuid.uuid4().hex)
-    jobs[job.job_id] = job
+    with _START_LOCK:
+        running = next((j for j in jobs.values() if j.status == "running"), None)
+        if running is not None:  # one whole-ledger audit at a time: join the running one
+            return _public(running)
+        for old in list(jobs)[:-MAX_KEPT_JOBS]:
+            del jobs[old]
+        job = Job(uuid.uuid4().hex)
+        jobs[job.job_id] = job
 
     def run() -> None:
         try:
@@ -132,7 +136,7 @@ def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
             job.done.set()
 
     threading.Thread(target=run, name=f"audit-{job.job_id}", daemon=True).start()
-    job.done.wait(timeout=2.0)  # small ledgers answer at once
+    job.done.wait(timeout=ANSWER_WAIT_SECONDS)
     return _public(job)
 
 

@@ -47,7 +47,7 @@ import pytest
 from adapters.checkpoint_state import LAST_CHECKPOINT_FILE
 from api.cli import main
 from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
-from tests.support.live import free_port, live_node
+from tests.support.live import live_node
 from tools.cut_newest_event import cut_newest_event
 
 
@@ -66,14 +66,13 @@ def _json_size(node: Path) -> str:
 class Pair:
     sc: Path
     js: Path
-    sc_port: int
-    js_port: int
     sc_key: str
     js_key: str
 
 
 def _two_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pair:
-    """Sichuan (a demo node) and Jiangsu (empty), each witnessing the other."""
+    """Sichuan (a demo node) and Jiangsu (empty), each a witness of the other's log (their
+    witness URLs are added once they serve, on ports of their own choosing)."""
     sc, js = tmp_path / "sc", tmp_path / "js"
     assert main(["demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc)]) == 0
     root = tmp_path / "js-root.key"
@@ -84,7 +83,6 @@ def _two_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pair:
     sc_key = str(_json(capsys)["node_public_key"])
     assert main(["witness", "show", "--data-dir", str(js)]) == 0
     js_key = str(_json(capsys)["node_public_key"])
-    sc_port, js_port = free_port(), free_port()
     pins = {}
     for node in (sc, js):
         assert main(["audit", "checkpoint", "--data-dir", str(node)]) == 0
@@ -96,23 +94,31 @@ def _two_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pair:
     ):
         argv = ["witness", "add-log", "--data-dir", str(node), "--origin", origin]
         assert main([*argv, "--public-key", key, "--checkpoint", str(pins[log])]) == 0
-    for node, name, port, key in (
-        (sc, "tongban/320000/witness", js_port, js_key),
-        (js, "tongban/510000/witness", sc_port, sc_key),
+    capsys.readouterr()
+    return Pair(sc, js, sc_key, js_key)
+
+
+def _add_witnesses(
+    pair: Pair, sc_url: str, js_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each serving node pushes to the other (the config is read at each push)."""
+    for node, name, url, key in (
+        (pair.sc, "tongban/320000/witness", js_url, pair.js_key),
+        (pair.js, "tongban/510000/witness", sc_url, pair.sc_key),
     ):
         argv = ["witness", "add-witness", "--data-dir", str(node), "--name", name]
-        url = f"http://127.0.0.1:{port}/witness"
-        assert main([*argv, "--url", url, "--public-key", key]) == 0
+        assert main([*argv, "--url", f"{url}/witness", "--public-key", key]) == 0
     capsys.readouterr()
-    return Pair(sc, js, sc_port, js_port, sc_key, js_key)
 
 
 def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pair = _two_nodes(tmp_path, capsys)
-    sc, js, sc_port, js_port = pair.sc, pair.js, pair.sc_port, pair.js_port
-    with live_node(sc, port=sc_port), live_node(js, port=js_port):
+    sc, js = pair.sc, pair.js
+    # Background pushes stay off (live_node's default): this test asserts each push's outcome.
+    with live_node(sc) as sc_url, live_node(js) as js_url:
+        _add_witnesses(pair, sc_url, js_url, capsys)
         for node in (sc, js):
             assert main(["audit", "checkpoint", "--data-dir", str(node)]) == 0
             assert main(["witness", "push", "--data-dir", str(node)]) == 0
@@ -160,17 +166,18 @@ def test_the_serving_node_pushes_new_checkpoints_to_its_witness_by_itself(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pair = _two_nodes(tmp_path, capsys)
-    fast = {"TONGBAN_WITNESS_PUSH_SECONDS": "0.5"}
-    with live_node(pair.sc, fast, port=pair.sc_port), live_node(pair.js, port=pair.js_port):
-        deadline = time.monotonic() + 30
+    fast = {"TONGBAN_WITNESS_PUSH_SECONDS": "0.5"}  # opted in: this test is about them
+    with live_node(pair.sc, fast) as sc_url, live_node(pair.js) as js_url:
+        _add_witnesses(pair, sc_url, js_url, capsys)
+        deadline = time.monotonic() + 60
         while True:
-            text = httpx.get(f"http://127.0.0.1:{pair.sc_port}/audit/checkpoint").text
+            text = httpx.get(f"{sc_url}/audit/checkpoint").text
             note = parse_note(text)
             witness = Witness("tongban/320000/witness", bytes.fromhex(pair.js_key))
             if verified_cosigners(note, [witness]):
                 break
             assert time.monotonic() < deadline, "no cosignature arrived"
-            time.sleep(0.5)
+            time.sleep(0.1)
         size = parse_checkpoint(note.text).size
         with sqlite3.connect(pair.sc / "ledger.sqlite3") as db:
             (stored,) = db.execute("SELECT MAX(ledger_index) FROM stored_ledger").fetchone()

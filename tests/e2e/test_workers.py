@@ -54,6 +54,7 @@ def test_two_workers_keep_every_acknowledged_step_once(
     conflicts = 0
     lock = threading.Lock()
 
+    # live_node returns once /health names this node and both workers have started.
     with live_node(tmp_path, env, workers=2) as url:
 
         def client() -> TongbanClient:
@@ -81,9 +82,22 @@ def test_two_workers_keep_every_acknowledged_step_once(
                     done = opener.step(result.case_id, step, body)
                     acknowledged.append((done.case_id, done.seq, done.index))
 
+        # Every client connects and reads before any appends: the races start together.
+        start = threading.Barrier(CLIENTS, timeout=120)
+        failed: list[str] = []
+
         def race(n: int) -> None:
+            try:
+                race_once(n)
+            except Exception as error:  # reported below; a thread's error is otherwise lost
+                start.abort()
+                failed.append(f"client {n}: {type(error).__name__}: {error}")
+
+        def race_once(n: int) -> None:
             nonlocal conflicts
             with client() as mine:
+                mine.case(case_ids[n % CASES])
+                start.wait()
                 for r in range(ROUNDS):
                     case_id = case_ids[(n + r) % CASES]
                     # suspended/resumed alternate, so every race is a real collision on a seq
@@ -111,7 +125,9 @@ def test_two_workers_keep_every_acknowledged_step_once(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=120)
+            thread.join(timeout=300)
+        assert not any(thread.is_alive() for thread in threads), "a client never finished"
+        assert not failed, failed
 
     app = open_ledger(
         Settings(data_dir=tmp_path, database_url=postgres_url, database_schema=schema),

@@ -41,7 +41,7 @@ from ledger.audit import verify_ledger
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.receipts import parse_receipt
 from ledger.workflow import CaseWorkflow
-from tests.support.live import free_port, serve_command, wait_healthy
+from tests.support.live import ServerProcess
 from tests.support.world import Officer, make_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,32 +52,10 @@ APPLICANT = {"name": "李四", "id_number": "11010519491231002X"}
 # -- the node as a process we may kill ----------------------------------------------------------
 
 
-class NodeProcess:
+class NodeProcess(ServerProcess):
     """``tongban serve`` in its own session: :meth:`kill9` kills the supervisor and every worker
     at once (SIGKILL to the process group), as a power cut would; :meth:`start` serves the same
     data directory on the same port again."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str], *, workers: int = 1):
-        self.data_dir = data_dir
-        self.env = {**os.environ, **env}
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self, timeout: float = 60.0) -> None:
-        with (self.data_dir / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                serve_command(self.data_dir, self.port, self.workers),
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                start_new_session=True,
-            )
-        self.starts += 1
-        wait_healthy(self.url, self.process, self.data_dir / "server.log", timeout)
 
     def pids(self) -> set[int]:
         """The supervisor and its workers (for "recovered without a restart")."""
@@ -104,15 +82,6 @@ class NodeProcess:
         except ProcessLookupError:
             return False
         return True
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill9()
 
     def log_tail(self, lines: int = 40) -> str:
         text = (self.data_dir / "server.log").read_text(errors="replace")

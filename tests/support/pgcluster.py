@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,8 +21,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.live import free_port
-
 BIN_DIR = Path(os.environ.get("TONGBAN_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PREFIX = "tongban-pgcluster-"
 OWNER_FILE = "owner.pid"
@@ -30,6 +29,16 @@ OS_USER = "postgres"
 
 class ClusterUnavailable(RuntimeError):
     """This machine cannot run a private cluster (no binaries, not root, no runuser)."""
+
+
+def _unused_port() -> int:
+    """A loopback port free at this moment. PostgreSQL cannot bind port 0 and report what it
+    got, so this port may be taken before the cluster binds it: :func:`private_cluster` then
+    starts it again on another (the port is the cluster's from its first start on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -133,7 +142,7 @@ def private_cluster() -> Iterator[PrivateCluster]:
     root.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(root, OS_USER)
-    cluster = PrivateCluster(root, free_port())
+    cluster = PrivateCluster(root, _unused_port())
     try:
         init = subprocess.run(
             _as_postgres(
@@ -167,7 +176,17 @@ def private_cluster() -> Iterator[PrivateCluster]:
                 # cache survives, so skipping fsync loses nothing and spares a shared disk.
                 "fsync = off\n"
             )
-        cluster.start()
+        for attempt in range(5):
+            try:
+                cluster.start()
+                break
+            except RuntimeError:
+                log = (cluster.root / "server.log").read_text(errors="replace")
+                if "could not bind" not in log or attempt == 4:
+                    raise
+                cluster.port = _unused_port()  # taken between our probe and its bind
+                with (cluster.data / "postgresql.conf").open("a") as conf:
+                    conf.write(f"port = {cluster.port}\n")  # the last setting wins
         psycopg.connect(cluster.url, connect_timeout=10).close()
         yield cluster
     finally:

@@ -9,6 +9,7 @@ appends queued behind the ledger's lock each waited the pool timeout in turn (cl
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,17 +27,20 @@ from adapters.outage import RETRY_AFTER_SECONDS, FailFastWhileDown, is_database_
 from adapters.vault import VaultOperationalError
 from api.client import Refused, TongbanClient, Unavailable
 from api.errors import install_error_handlers
-from tests.support.live import free_port
 from tests.support.world import seeded
 
 
 def refused_connection() -> psycopg.OperationalError:
-    """A real driver error: nothing listens on the port."""
-    try:
-        psycopg.connect(f"postgresql://postgres@127.0.0.1:{free_port()}/x", connect_timeout=5)
-    except psycopg.OperationalError as error:
-        return error
-    raise AssertionError("something listens on a free port")
+    """A real driver error: nothing listens on the port (bound here, never listened on, so
+    no other process can take it meanwhile)."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        try:
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/x", connect_timeout=5)
+        except psycopg.OperationalError as error:
+            return error
+    raise AssertionError("something listens on a port bound here")
 
 
 def wrapped(outer: Exception, cause: BaseException) -> Exception:
