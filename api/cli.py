@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
+from api.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, quiet_broken_pipe
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
@@ -45,8 +47,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    try:
+        return f"tongban {metadata.version('tongban')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "tongban (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tongban", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API")
@@ -66,9 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
-    args = build_parser().parse_args(argv)
-    result: int = args.handler(args)
+    """Entry point of the console script; exit codes are listed in :mod:`api.cli_common`."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as leaving:
+        # argparse exits 2 on a usage error; 2 is the audit's "open policy findings" here,
+        # so every usage error is EX_USAGE (64) instead. --help and --version still exit 0.
+        if leaving.code in (0, None):
+            raise
+        return EXIT_USAGE
+    try:
+        result: int = args.handler(args)
+    except KeyboardInterrupt:
+        # The conventional 128 + SIGINT; the command cleaned up on its way out.
+        print("tongban: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    try:
+        sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not at exit
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     return result
 
 
