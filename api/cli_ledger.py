@@ -27,9 +27,10 @@ from adapters.settings import Settings
 from adapters.vault import VaultError, load_or_create_master_key, open_vault
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
+from api.cli_common import iso_time
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
-from ledger.audit import AuditReport, verify_case, verify_ledger
+from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
 from ledger.suites import Ed25519Signer, key_id
 
@@ -53,14 +54,27 @@ def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
     value = getattr(args, hex_key, None)
     if not value:
         raise KeyFileError(f"give --{key_file.replace('_', '-')} or --{hex_key.replace('_', '-')}")
-    key = bytes.fromhex(value)
+    return _hex_public_key(value, f"--{hex_key.replace('_', '-')}")
+
+
+def _hex_public_key(value: str, flag: str) -> bytes:
+    """An Ed25519 public key given in hex on the command line."""
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
     if len(key) != 32:
-        raise KeyFileError("an Ed25519 public key is 32 bytes (64 hex digits)")
+        raise KeyFileError(f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits)")
     return key
 
 
 def _parse_time(text: str) -> int:
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-05T08:00:00+08:00)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return micros(moment)
@@ -121,9 +135,7 @@ def _keys_trust(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = settings.data_dir / TRUST_FILE
     roots = read_trusted_roots(path)
-    key = bytes.fromhex(args.public_key)
-    if len(key) != 32:
-        return _fail("a root public key is 32 bytes (64 hex digits)")
+    key = _hex_public_key(args.public_key, "--public-key")
     roots[args.trust_region] = key
     write_trusted_roots(path, roots)
     print(f"trusting region {args.trust_region} root {key.hex()}")
@@ -133,7 +145,12 @@ def _keys_trust(args: argparse.Namespace) -> int:
 def _keys_register_body(args: argparse.Namespace) -> int:
     app = _ledger(args)
     clerk = RegistryClerk(app, _settings(args).region)
-    org = json.loads(args.org) if args.org else {}
+    try:
+        org = json.loads(args.org) if args.org else {}
+    except ValueError as error:
+        raise ValueError(f"--org is not JSON: {error}") from None
+    if not isinstance(org, dict):
+        raise ValueError('--org is a JSON object, e.g. \'{"division":"510104"}\'')
     appended = clerk.register_body(
         read_key(args.root_key),
         args.body_id,
@@ -169,12 +186,13 @@ def _keys_certify_license_key(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
+    compromised_since = _parse_time(args.compromised_since)  # before opening anything
     app = _ledger(args)
     clerk = RegistryClerk(app, _settings(args).region)
     appended = clerk.revoke(
         read_key(args.signer_key),
         args.kid,
-        compromised_since=_parse_time(args.compromised_since),
+        compromised_since=compromised_since,
         reason=args.reason,
     )
     print(json.dumps({"index": appended.index, "seq": appended.seq}))
@@ -183,6 +201,19 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     app = _ledger(args)
+    if not args.json:
+        # For people: one line per key, times in China time (the JSON keeps microseconds).
+        for k in app.registry.keys.values():
+            status = (
+                f"compromised since {iso_time(k.compromised_since)}" if k.compromised_since else ""
+            )
+            until = iso_time(k.valid_until) if k.valid_until else "open"
+            print(
+                f"{k.kid}  {k.role:<8} {k.region}  {k.owner}"
+                f"{' ' + k.officer_id if k.officer_id else ''}  "
+                f"{iso_time(k.valid_from)} .. {until}  {status}".rstrip()
+            )
+        return 0
     rows = [
         {
             "kid": k.kid,
@@ -215,6 +246,15 @@ class _Progress:
             filled = min(width, width * self.done // self.total)
             bar = "#" * filled + "." * (width - filled)
             print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr)
+
+
+def _where(found: Finding) -> str:
+    """Where a finding is: a case's step, a whole case, or the ledger itself (no case)."""
+    if not found.case_id:
+        return "ledger"
+    if found.seq:
+        return f"case {found.case_id} seq {found.seq}"
+    return f"case {found.case_id}"
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
@@ -251,10 +291,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         )
         for found in report.findings:
             resolved = f" ({found.resolution})" if found.resolution else ""
-            print(
-                f"  [{found.kind}] case {found.case_id or '-'} seq {found.seq}: "
-                f"{found.reason}{resolved} — {found.detail}"
-            )
+            print(f"  [{found.kind}] {_where(found)}: {found.reason}{resolved} — {found.detail}")
     return report.exit_code
 
 
@@ -348,8 +385,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     revoke.add_argument("--reason", default="")
     revoke.set_defaults(handler=_guarded(_keys_revoke))
 
-    listing = keys.add_parser("list", help="print the registry's keys as JSON")
+    listing = keys.add_parser("list", help="the registry's keys: role, owner, validity")
     data_dir(listing)
+    listing.add_argument(
+        "--json", action="store_true", help="print JSON (times in epoch microseconds)"
+    )
     listing.set_defaults(handler=_guarded(_keys_list))
 
     audit = commands.add_parser("audit", help="verify the ledger").add_subparsers(
