@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
@@ -75,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C stops the command; the next ones are ignored until it has exited.
+
+    A second Ctrl-C used to land in the cleanup itself (the store closed under writers still
+    appending crashed the interpreter; a half-built demo directory stayed). Cleanup is quick.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; exit codes are listed in :mod:`api.cli_common`."""
     try:
@@ -85,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if leaving.code in (0, None):
             raise
         return EXIT_USAGE
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        previous is signal.default_int_handler
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, _interrupt_once)
     try:
         result: int = args.handler(args)
     except KeyboardInterrupt:
@@ -93,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return quiet_broken_pipe()
+    finally:
+        # Not after an interrupt: more Ctrl-Cs stay ignored until the process has exited.
+        if signal.getsignal(signal.SIGINT) is _interrupt_once:
+            signal.signal(signal.SIGINT, previous)
     try:
         sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not at exit
     except BrokenPipeError:

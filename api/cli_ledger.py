@@ -245,7 +245,7 @@ class _Progress:
             width = 30
             filled = min(width, width * self.done // self.total)
             bar = "#" * filled + "." * (width - filled)
-            print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr)
+            print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr, flush=True)
 
 
 def _where(found: Finding) -> str:
@@ -275,7 +275,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
         report = verify_case(app, case_id)
     else:
-        progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
+        shown = args.progress or sys.stderr.isatty()
+        progress = _Progress(app.store.max_index()) if shown else None
         # Each worker process opens the same ledger read-only from the same settings.
         reopen = partial(open_ledger, settings, read_only=True)
         report = verify_ledger(app, progress=progress, jobs=args.jobs, reopen=reopen)
@@ -402,6 +403,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     data_dir(verify)
     verify.add_argument("--case", help="only this case (UUID)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (never on stdout)",
+    )
     verify.add_argument(
         "--jobs",
         type=int,

@@ -32,7 +32,7 @@ def _wait_for_output(stream: int, marker: bytes, seconds: float) -> bytes:
     return seen
 
 
-def _interrupt(argv: list[str], marker: bytes) -> tuple[int, bytes]:
+def _interrupt(argv: list[str], marker: bytes, times: int = 1) -> tuple[int, bytes]:
     process = subprocess.Popen(
         [TONGBAN, *argv],
         stdout=subprocess.DEVNULL,
@@ -42,7 +42,9 @@ def _interrupt(argv: list[str], marker: bytes) -> tuple[int, bytes]:
     assert process.stderr is not None
     try:
         seen = _wait_for_output(process.stderr.fileno(), marker, 120)
-        process.send_signal(signal.SIGINT)
+        for _ in range(times):  # an impatient user: the later ones land in the cleanup
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.05)
         code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
@@ -54,7 +56,7 @@ def _interrupt(argv: list[str], marker: bytes) -> tuple[int, bytes]:
 def test_ctrl_c_stops_a_bulk_demo_build_and_leaves_nothing_to_serve(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     argv = ["demo", "--cases", "3", "--events", "1000000", "--writers", "4"]
-    code, err = _interrupt([*argv, "--data-dir", str(demo), "--progress"], b"bulk ")
+    code, err = _interrupt([*argv, "--data-dir", str(demo), "--progress"], b"bulk ", times=3)
     assert code == 130, err.decode(errors="replace")[-2000:]
     assert b"Traceback" not in err
     assert b"interrupted" in err
