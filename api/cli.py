@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
@@ -20,6 +23,28 @@ from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
+
+_STARTUP_FAILED = "TONGBAN_SERVE_STARTUP_FAILED"  # set by `tongban serve` for its workers
+
+
+def serve_app() -> Any:
+    """The app factory ``tongban serve`` gives uvicorn, run in each worker process.
+
+    A node that cannot start (its database unreachable, say) exits with uvicorn's startup
+    failure code: the supervisor of ``--workers N`` then stops, where any other exit made it
+    start the worker again, for ever, each time after the same traceback.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
+    from api.app import create_app
+
+    try:
+        return create_app()
+    except Exception as error:
+        print(f"tongban: the node cannot start: {error}", file=sys.stderr)
+        if os.environ.get(_STARTUP_FAILED):
+            Path(os.environ[_STARTUP_FAILED]).touch()
+        sys.exit(STARTUP_FAILURE)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -40,14 +65,22 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 64
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-    )
-    return 0
+    with tempfile.TemporaryDirectory(prefix="tongban-serve-") as scratch:
+        # Where a worker that could not start says so: the supervisor itself returns normally.
+        failed = Path(scratch) / "failed"
+        os.environ[_STARTUP_FAILED] = str(failed)
+        try:
+            uvicorn.run(
+                "api.cli:serve_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=args.workers,
+            )
+        except SystemExit as leaving:  # one worker: uvicorn exits when it could not start
+            if leaving.code not in (0, None):
+                return 1
+        return 1 if failed.exists() else 0
 
 
 def _version() -> str:
