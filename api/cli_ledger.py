@@ -232,7 +232,11 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A one-line progress counter on stderr, only when stderr is a terminal."""
+    """A one-line progress counter on stderr (a terminal, or ``--progress``).
+
+    ``total`` counts every stored object; the audit reports case events only (the registry's
+    are checked first, at once), so the last redraw is :meth:`finish`'s.
+    """
 
     def __init__(self, total: int):
         self.total = max(total, 1)
@@ -240,12 +244,21 @@ class _Progress:
 
     def __call__(self, count: int) -> None:
         before, self.done = self.done, self.done + count
-        # Redrawn each time a thousand more are done (counts come one by one, or a part's at once).
-        if before // 1000 != self.done // 1000 or self.done >= self.total:
-            width = 30
-            filled = min(width, width * self.done // self.total)
-            bar = "#" * filled + "." * (width - filled)
-            print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr, flush=True)
+        # Redrawn each time a thousand more are done (counts come one by one, or a part's at
+        # once), and at the first, so that something shows at once.
+        if before == 0 or before // 1000 != self.done // 1000 or self.done >= self.total:
+            self._draw(self.done, self.total)
+
+    def finish(self) -> None:
+        self._draw(self.done, self.done)
+        print(file=sys.stderr)
+
+    @staticmethod
+    def _draw(done: int, total: int) -> None:
+        width = 30
+        filled = min(width, width * done // max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        print(f"\r[{bar}] {done}/{total} events", end="", file=sys.stderr, flush=True)
 
 
 def _where(found: Finding) -> str:
@@ -281,7 +294,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         reopen = partial(open_ledger, settings, read_only=True)
         report = verify_ledger(app, progress=progress, jobs=args.jobs, reopen=reopen)
         if progress is not None:
-            print(file=sys.stderr)
+            progress.finish()
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
     else:

@@ -307,3 +307,15 @@ def test_serve_with_workers_stops_when_the_node_cannot_start(tmp_path: Path) -> 
     assert done.returncode != 0
     assert "died" not in done.stderr  # uvicorn's words when it restarts a worker
     assert "Traceback" not in done.stderr
+
+
+def test_audit_progress_goes_to_stderr_never_into_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = tmp_path / "demo"
+    assert main(["demo", "--cases", "2", "--data-dir", str(node)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--data-dir", str(node), "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is True
+    assert "events" in captured.err  # the counter, redrawn on one line
