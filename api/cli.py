@@ -14,10 +14,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
-from api.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, quiet_broken_pipe
+from api.cli_common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    describe_settings_error,
+    quiet_broken_pipe,
+)
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
@@ -145,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return quiet_broken_pipe()
+    except ValidationError as error:  # TONGBAN_* of a command that is not guarded (serve)
+        print(f"tongban: {describe_settings_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         # Not after an interrupt: more Ctrl-Cs stay ignored until the process has exited.
         if signal.getsignal(signal.SIGINT) is _interrupt_once:

@@ -17,9 +17,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.keyfiles import KeyFileError, read_key
 from adapters.settings import Settings
-from api.cli_common import EXIT_USAGE, describe_os_error, guarded, iso_time
+from api.cli_common import (
+    EXIT_USAGE,
+    describe_os_error,
+    describe_settings_error,
+    guarded,
+    iso_time,
+)
 from api.client import ClientError, Conflict, Refused, StepResult, TongbanClient
 
 
@@ -177,7 +185,10 @@ def server_url(args: argparse.Namespace) -> str:
     """``--server``, else ``TONGBAN_SERVER``, else the node the settings configure."""
     if args.server:
         return str(args.server)
-    return Settings().client_url()
+    try:
+        return Settings().client_url()
+    except ValidationError as error:  # said as the variable, by the handlers of ValueError
+        raise ValueError(describe_settings_error(error)) from None
 
 
 class _DeprecatedBody(argparse.Action):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
+from pydantic import ValidationError
 
 from adapters.keyfiles import KeyFileError
 from ledger.catalog import CatalogError
@@ -71,12 +72,23 @@ def describe_http_error(error: httpx.HTTPError) -> str:
     return f"cannot reach {url}: {error or type(error).__name__}"
 
 
+def describe_settings_error(error: ValidationError) -> str:
+    """``TONGBAN_PORT='abc': Input should be a valid integer``: the variable, not pydantic's."""
+    problems = []
+    for problem in error.errors():
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        problems.append(f"TONGBAN_{name}={problem.get('input')!r}: {problem['msg']}")
+    return "configuration: " + "; ".join(problems)
+
+
 def guarded(handler: Handler) -> Handler:
     """Run a command; usage errors exit 64, ledger refusals and unreachable nodes 1."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
+        except ValidationError as error:  # a ValueError too: the environment's, not a flag's
+            return fail(describe_settings_error(error))
         except (KeyFileError, CatalogError, ValueError) as error:
             return fail(str(error))
         except LedgerError as error:

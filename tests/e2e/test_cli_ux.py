@@ -319,3 +319,35 @@ def test_audit_progress_goes_to_stderr_never_into_json(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["ok"] is True
     assert "events" in captured.err  # the counter, redrawn on one line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["case", "list", "--data-dir", "."],
+        ["serve", "--data-dir", "."],
+        ["license", "show", "LIC", "--token", "t"],
+        [
+            "case",
+            "check",
+            CASE,
+            "--key",
+            "k",
+            "--signer-body",
+            "b",
+            "--officer",
+            "o",
+            "--token",
+            "t",
+        ],
+    ],
+)
+def test_a_bad_environment_variable_is_named(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TONGBAN_SERVER", raising=False)
+    monkeypatch.setenv("TONGBAN_PORT", "eighty")
+    assert main(argv) == 64
+    err = capsys.readouterr().err
+    assert "tongban: configuration: TONGBAN_PORT='eighty': Input should be a valid integer" in err
+    assert "pydantic" not in err
