@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from api.cli import main
+
 TONGBAN = str(Path(sys.executable).with_name("tongban"))
 
 
@@ -78,3 +80,26 @@ def test_a_demo_build_interrupted_while_opening_cases_can_be_run_again(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert (demo / "ledger.sqlite3").exists() and (demo / "demo-keys" / "tokens.json").exists()
+
+
+def test_a_demo_is_renamed_into_an_empty_directory_and_a_killed_build_is_cleaned_up(
+    tmp_path: Path,
+) -> None:
+    demo = tmp_path / "demo"
+    demo.mkdir()  # an empty directory is a fine target
+    killed = tmp_path / ".demo.building"  # what `kill -9` of a build leaves
+    killed.mkdir()
+    (killed / "DEMO").write_text("DEMO\n")
+    (killed / "ledger.sqlite3").write_bytes(b"half")
+    assert main(["demo", "--cases", "2", "--data-dir", str(demo)]) == 0
+    assert (demo / "ledger.sqlite3").exists() and (demo / "DEMO").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_a_demo_refuses_a_building_directory_it_did_not_make(tmp_path: Path) -> None:
+    foreign = tmp_path / ".demo.building"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["demo", "--cases", "2", "--data-dir", str(tmp_path / "demo")]) == 64
+    assert (foreign / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "demo").exists()
