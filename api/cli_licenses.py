@@ -347,16 +347,19 @@ def _publish_trust_list(args: argparse.Namespace) -> int:
     held = services.licenses.store.trust_lists().get(settings.region)
     now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
     services.ledger.refresh_registry()
-    raw = sign_trust_list(
-        services.ledger.registry,
-        root,
-        region=settings.region,
-        version=held[0] + 1 if held else 1,
-        issued_at=now,
-        valid_until=now + args.days * 86_400_000_000,
-        issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
-        recognition=recognition,
-    )
+    try:
+        raw = sign_trust_list(
+            services.ledger.registry,
+            root,
+            region=settings.region,
+            version=held[0] + 1 if held else 1,
+            issued_at=now,
+            valid_until=now + args.days * 86_400_000_000,
+            issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
+            recognition=recognition,
+        )
+    except TrustListRejected as error:  # what --issuer-code and --accept said is malformed
+        return fail(f"trust list not signed: {error}")
     published = services.licenses.publish_trust_list(raw)
     keys = [entry.kid for entry in published.license_keys]
     print(

@@ -36,6 +36,7 @@ from adapters.transparency_config import (
 )
 from adapters.witness_client import PushResult, push_checkpoint
 from adapters.witness_store import WitnessStoreError
+from api.cli_common import describe_os_error
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.errors import LedgerError
 from ledger.notes import Witness, parse_checkpoint, parse_note
@@ -285,6 +286,8 @@ def _guarded(handler: Handler) -> Handler:
             return _fail(f"refused: {error.reason}: {error.detail}", 1)
         except WitnessStoreError as error:
             return _fail(str(error), 1)
+        except OSError as error:  # a --data-dir or --out that cannot be written or read
+            return _fail(describe_os_error(error))
 
     return run
 

@@ -351,3 +351,25 @@ def test_a_bad_environment_variable_is_named(
     err = capsys.readouterr().err
     assert "tongban: configuration: TONGBAN_PORT='eighty': Input should be a valid integer" in err
     assert "pydantic" not in err
+
+
+def test_a_malformed_trust_list_is_refused_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = tmp_path / "demo"
+    assert main(["demo", "--cases", "2", "--data-dir", str(node)]) == 0
+    root = node / "demo-keys" / "root-510000.key"
+    argv = ["license", "trust-list", "publish", "--data-dir", str(node), "--root-key", str(root)]
+    capsys.readouterr()
+    assert main([*argv, "--issuer-code", "510104-RS=X", "--accept", "short=510000"]) == 64
+    err = capsys.readouterr().err
+    assert "trust list not signed: malformed: type must be a 21-character" in err
+
+
+def test_witness_commands_on_a_file_instead_of_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    assert main(["witness", "configure", "--data-dir", str(not_a_dir), "--name", "w"]) == 64
+    assert f"{not_a_dir}: File exists" in capsys.readouterr().err
