@@ -373,3 +373,34 @@ def test_witness_commands_on_a_file_instead_of_a_directory(
     not_a_dir.write_text("x")
     assert main(["witness", "configure", "--data-dir", str(not_a_dir), "--name", "w"]) == 64
     assert f"{not_a_dir}: File exists" in capsys.readouterr().err
+
+
+def test_a_serving_node_logs_witness_refusals_in_words(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from api import transparency_daemon
+
+    refused = PushResult("tongban/320000/witness", "refused", 409, 181, "182")
+    config = SimpleNamespace(witnesses=[SimpleNamespace(witness="w")])
+    monkeypatch.setattr(transparency_daemon, "load_transparency_config", lambda *_, **__: config)
+    monkeypatch.setattr(transparency_daemon, "verified_cosigners", lambda *_: [])
+    monkeypatch.setattr(
+        transparency_daemon, "parse_checkpoint", lambda _: SimpleNamespace(size=181)
+    )
+    monkeypatch.setattr(transparency_daemon, "push_checkpoint", lambda *_: [refused])
+    ledger = SimpleNamespace(
+        latest_checkpoint=lambda: SimpleNamespace(text="note"),
+        store=SimpleNamespace(max_index=lambda: 181),
+    )
+    services = SimpleNamespace(settings=SimpleNamespace(data_dir=Path("."), region="510000"))
+    services.ledger = ledger  # type: ignore[attr-defined]
+    pusher = transparency_daemon.WitnessPusher(services, 30)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="tongban.witnessing"):
+        assert pusher.once() == 0
+    said = caplog.messages
+    assert said == [
+        "witness tongban/320000/witness: refused: it already cosigned a larger tree of this log "
+        "(size 182) than this checkpoint (size 181); the log lost entries or this checkpoint is old"
+    ]
