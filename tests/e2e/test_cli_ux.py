@@ -404,3 +404,25 @@ def test_a_serving_node_logs_witness_refusals_in_words(
         "witness tongban/320000/witness: refused: it already cosigned a larger tree of this log "
         "(size 182) than this checkpoint (size 181); the log lost entries or this checkpoint is old"
     ]
+
+
+def test_a_worker_that_cannot_start_exits_with_uvicorns_startup_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Any other exit code makes uvicorn's supervisor of --workers N start the worker again.
+    from uvicorn.config import STARTUP_FAILURE
+
+    from api import app as app_module
+    from api.cli import serve_app
+
+    def broken() -> None:
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(app_module, "create_app", broken)
+    marker = tmp_path / "failed"
+    monkeypatch.setenv("TONGBAN_SERVE_STARTUP_FAILED", str(marker))
+    with pytest.raises(SystemExit) as leaving:
+        serve_app()
+    assert leaving.value.code == STARTUP_FAILURE
+    assert marker.exists()  # so that `tongban serve` exits 1, not 0
+    assert "tongban: the node cannot start: database unreachable" in capsys.readouterr().err
