@@ -244,9 +244,8 @@ class _Progress:
 
     def __call__(self, count: int) -> None:
         before, self.done = self.done, self.done + count
-        # Redrawn each time a thousand more are done (counts come one by one, or a part's at
-        # once), and at the first, so that something shows at once.
-        if before == 0 or before // 1000 != self.done // 1000 or self.done >= self.total:
+        # Redrawn each time a thousand more are done (counts come one by one, or a part's at once).
+        if before // 1000 != self.done // 1000 or self.done >= self.total:
             self._draw(self.done, self.total)
 
     def finish(self) -> None:
