@@ -201,19 +201,6 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     app = _ledger(args)
-    if not args.json:
-        # For people: one line per key, times in China time (the JSON keeps microseconds).
-        for k in app.registry.keys.values():
-            status = (
-                f"compromised since {iso_time(k.compromised_since)}" if k.compromised_since else ""
-            )
-            until = iso_time(k.valid_until) if k.valid_until else "open"
-            print(
-                f"{k.kid}  {k.role:<8} {k.region}  {k.owner}"
-                f"{' ' + k.officer_id if k.officer_id else ''}  "
-                f"{iso_time(k.valid_from)} .. {until}  {status}".rstrip()
-            )
-        return 0
     rows = [
         {
             "kid": k.kid,
@@ -227,8 +214,24 @@ def _keys_list(args: argparse.Namespace) -> int:
         }
         for k in app.registry.keys.values()
     ]
-    print(json.dumps(rows, ensure_ascii=False, indent=1))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        _print_keys(rows)
     return 0
+
+
+def _print_keys(rows: list[dict[str, Any]]) -> None:
+    """For people: one line per key, times in China time (the JSON keeps microseconds)."""
+    for row in rows:
+        until = iso_time(row["valid_until"]) if row["valid_until"] else "open"
+        compromised = row["compromised_since"]
+        status = f"compromised since {iso_time(compromised)}" if compromised else ""
+        officer = f" {row['officer']}" if row["officer"] else ""
+        print(
+            f"{row['kid']}  {row['role']:<8} {row['region']}  {row['owner']}{officer}  "
+            f"{iso_time(row['valid_from'])} .. {until}  {status}".rstrip()
+        )
 
 
 class _Progress:
