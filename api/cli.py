@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -54,6 +55,20 @@ def serve_app() -> Any:
         sys.exit(STARTUP_FAILURE)
 
 
+def _watch_worker_startup() -> Path:
+    """Where a worker that could not start says so (uvicorn's supervisor returns normally)."""
+    failed = Path(tempfile.mkdtemp(prefix="tongban-serve-")) / "failed"
+    os.environ[_STARTUP_FAILED] = str(failed)
+    return failed
+
+
+def _workers_started(failed: Path) -> int:
+    """``serve``'s exit code once uvicorn returned: 1 if a worker could not start."""
+    code = 1 if failed.exists() else 0
+    shutil.rmtree(failed.parent, ignore_errors=True)
+    return code
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
@@ -72,22 +87,15 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 64
-    with tempfile.TemporaryDirectory(prefix="tongban-serve-") as scratch:
-        # Where a worker that could not start says so: the supervisor itself returns normally.
-        failed = Path(scratch) / "failed"
-        os.environ[_STARTUP_FAILED] = str(failed)
-        try:
-            uvicorn.run(
-                "api.cli:serve_app",
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                workers=args.workers,
-            )
-        except SystemExit as leaving:  # one worker: uvicorn exits when it could not start
-            if leaving.code not in (0, None):
-                return 1
-        return 1 if failed.exists() else 0
+    failed = _watch_worker_startup()
+    uvicorn.run(
+        "api.cli:serve_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+    )
+    return _workers_started(failed)
 
 
 def _version() -> str:
@@ -152,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return quiet_broken_pipe()
+    except SystemExit as leaving:  # uvicorn's, when one worker could not start
+        if leaving.code in (0, None):
+            raise
+        return 1
     except ValidationError as error:  # TONGBAN_* of a command that is not guarded (serve)
         print(f"tongban: {describe_settings_error(error)}", file=sys.stderr)
         return EXIT_USAGE
