@@ -155,6 +155,17 @@ class BulkSummary:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
+def _join(pool: ThreadPoolExecutor) -> None:
+    """Wait until every writer has returned, even through further Ctrl-Cs (each append
+    takes milliseconds; giving up the wait is what let the store close under a writer)."""
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 def bulk_load(
     app: LedgerApplication,
     events: int,
@@ -205,9 +216,18 @@ def bulk_load(
 
     commits = app.group_commit.batches
     started = time.perf_counter()
-    with ThreadPoolExecutor(writers) as pool:
+    pool = ThreadPoolExecutor(writers)
+    try:
         for future in [pool.submit(write, n) for n in range(writers)]:
             future.result()
+    except BaseException:
+        # Ctrl-C reaches the main thread, waiting here: tell the writers to stop after their
+        # current append. The caller closes the application next, which must not happen
+        # under a writer still appending (that crashed the interpreter).
+        stop.set()
+        raise
+    finally:
+        _join(pool)
     return BulkSummary(
         done[0], cases[0], time.perf_counter() - started, app.group_commit.batches - commits
     )

@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -913,6 +914,55 @@ def _mint_tokens(url: str, data_dir: Path, schema: str | None, body_ids: list[st
 
 
 def build_demo(
+    data_dir: Path,
+    *,
+    cases: int,
+    seed: int,
+    database_url: str = "",
+    schema: str | None = None,
+    clock: DemoClock | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    events: int = 0,
+    writers: int = DEFAULT_WRITERS,
+) -> DemoSummary:
+    """Build a demo node in ``data_dir`` (marked ``DEMO``) and return what it holds.
+
+    The node is built in a sibling directory, ``.<name>.building``, and renamed to
+    ``data_dir`` only once complete: an interrupted build (Ctrl-C, a refusal, a crash) never
+    leaves a half-built node that ``make serve`` (which tests for ``ledger.sqlite3``) would
+    serve. What an interrupted build wrote there is removed on the way out, and a build killed
+    outright is cleaned up by the next one. Arguments: :func:`_build_demo_in`.
+    """
+    _check_directory(data_dir)
+    building = data_dir.parent / f".{data_dir.name}.building"
+    if building.exists():
+        if not (building / DEMO_MARKER).exists():
+            raise NotADemoDirectory(f"{building} exists and is not a demo build; remove it")
+        shutil.rmtree(building)  # left by a build that was killed (no chance to clean up)
+    try:
+        summary = _build_demo_in(
+            building,
+            cases=cases,
+            seed=seed,
+            database_url=database_url,
+            schema=schema,
+            clock=clock,
+            progress=progress,
+            events=events,
+            writers=writers,
+        )
+        if data_dir.exists():  # empty, or only a DEMO marker (_check_directory said so)
+            for leftover in data_dir.iterdir():
+                leftover.unlink()
+            data_dir.rmdir()
+        building.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return replace(summary, data_dir=data_dir)
+
+
+def _build_demo_in(
     data_dir: Path,
     *,
     cases: int,

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     database_schema: str = Field(default="", description="PostgreSQL schema (default: public)")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
+    server: str = Field(
+        default="",
+        description="URL client commands post to; empty: http://<host>:<port>, the node's own",
+    )
     region: str = Field(default="510000", description="This node's region code (GB/T 2260)")
     ledger_name: str = Field(default="", description="This ledger's name; empty: tongban/<region>")
     claim_tolerance_seconds: int = Field(
@@ -74,6 +78,20 @@ class Settings(BaseSettings):
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"
+
+    def client_url(self) -> str:
+        """The node a client command talks to when ``--server`` is not given.
+
+        ``TONGBAN_SERVER`` if set; otherwise the node this configuration serves,
+        ``http://TONGBAN_HOST:TONGBAN_PORT``, with a wildcard bind address read as loopback
+        (a node bound to 0.0.0.0 is reached at 127.0.0.1).
+        """
+        if self.server:
+            return self.server
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal in a URL
+        return f"http://{host}:{self.port}"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside the data directory."""

@@ -4,19 +4,71 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+from pydantic import ValidationError
+
+from adapters.atomic import write_atomically
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
+from api.cli_common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    describe_settings_error,
+    quiet_broken_pipe,
+)
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
+
+_STARTUP_FAILED = "TONGBAN_SERVE_STARTUP_FAILED"  # set by `tongban serve` for its workers
+
+
+def serve_app() -> Any:
+    """The app factory ``tongban serve`` gives uvicorn, run in each worker process.
+
+    A node that cannot start (its database unreachable, say) exits with uvicorn's startup
+    failure code: the supervisor of ``--workers N`` then stops, where any other exit made it
+    start the worker again, for ever, each time after the same traceback.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
+    from api.app import create_app
+
+    try:
+        return create_app()
+    except Exception as error:
+        print(f"tongban: the node cannot start: {error}", file=sys.stderr)
+        if os.environ.get(_STARTUP_FAILED):
+            Path(os.environ[_STARTUP_FAILED]).touch()
+        sys.exit(STARTUP_FAILURE)
+
+
+def _watch_worker_startup() -> Path:
+    """Where a worker that could not start says so (uvicorn's supervisor returns normally)."""
+    failed = Path(tempfile.mkdtemp(prefix="tongban-serve-")) / "failed"
+    os.environ[_STARTUP_FAILED] = str(failed)
+    return failed
+
+
+def _workers_started(failed: Path) -> int:
+    """``serve``'s exit code once uvicorn returned: 1 if a worker could not start."""
+    code = 1 if failed.exists() else 0
+    shutil.rmtree(failed.parent, ignore_errors=True)
+    return code
 
 
 def bind_listening_socket(host: str, port: int) -> socket.socket:
@@ -39,9 +91,7 @@ def bind_listening_socket(host: str, port: int) -> socket.socket:
 def write_port_file(path: Path, port: int) -> None:
     """Write ``port`` to ``path`` atomically: a reader sees no file or the whole number."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(f"{port}\n")
-    os.replace(partial, path)
+    write_atomically(path, f"{port}\n", mode=0o644)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -66,21 +116,30 @@ def _serve(args: argparse.Namespace) -> int:
         where = f"{settings.host}:{settings.port}"
         print(f"tongban: cannot listen on {where}: {error}", file=sys.stderr)
         return 69
+    failed = _watch_worker_startup()
     with sock:
         # Reported once the socket listens: connections queue until the app has started.
         if args.port_file is not None:
             write_port_file(args.port_file, sock.getsockname()[1])
         uvicorn.run(
-            "api.app:create_app",
+            "api.cli:serve_app",
             factory=True,
             fd=sock.fileno(),
             workers=args.workers,
         )
-    return 0
+    return _workers_started(failed)
+
+
+def _version() -> str:
+    try:
+        return f"tongban {metadata.version('tongban')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "tongban (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tongban", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API")
@@ -105,10 +164,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C stops the command; the next ones are ignored until it has exited.
+
+    A second Ctrl-C used to land in the cleanup itself (the store closed under writers still
+    appending crashed the interpreter; a half-built demo directory stayed). Cleanup is quick.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
-    args = build_parser().parse_args(argv)
-    result: int = args.handler(args)
+    """Entry point of the console script; exit codes are listed in :mod:`api.cli_common`."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as leaving:
+        # argparse exits 2 on a usage error; 2 is the audit's "open policy findings" here,
+        # so every usage error is EX_USAGE (64) instead. --help and --version still exit 0.
+        if leaving.code in (0, None):
+            raise
+        return EXIT_USAGE
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        previous is signal.default_int_handler
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, _interrupt_once)
+    try:
+        result: int = args.handler(args)
+    except KeyboardInterrupt:
+        # The conventional 128 + SIGINT; the command cleaned up on its way out.
+        print("tongban: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    except SystemExit as leaving:  # uvicorn's, when one worker could not start
+        if leaving.code in (0, None):
+            raise
+        return 1
+    except ValidationError as error:  # TONGBAN_* of a command that is not guarded (serve)
+        print(f"tongban: {describe_settings_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        # Not after an interrupt: more Ctrl-Cs stay ignored until the process has exited.
+        if signal.getsignal(signal.SIGINT) is _interrupt_once:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not at exit
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     return result
 
 

@@ -23,6 +23,7 @@ from api.cli_ledger import _settings
 from ledger.application import LedgerApplication
 from ledger.errors import UnknownCase
 from ledger.reports import BodyActivity, BodyRef, CaseTimeline, body_report, case_timeline
+from ledger.workflow import START, STATES
 
 EXIT_UNKNOWN_CASE = 1
 # Cross-province cases are read in China: receipt times are shown in UTC and Beijing time.
@@ -219,7 +220,12 @@ def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
     common(show)
     show.set_defaults(handler=_guarded(_case_show))
     listing = case.add_parser("list", help="every case in ledger order: id, state, item")
-    listing.add_argument("--state", help="only cases in this workflow state")
+    listing.add_argument(
+        "--state",
+        choices=[state for state in STATES if state != START],
+        metavar="STATE",
+        help="only cases in this workflow state (docs/workflows.md)",
+    )
     common(listing)
     listing.set_defaults(handler=_guarded(_case_list))
     add_client_commands(case)

@@ -19,7 +19,7 @@ from ledger.catalog import (
     regions,
 )
 
-EXIT_UNKNOWN_REGION = 2
+EXIT_UNKNOWN_REGION = 64  # a usage error (EX_USAGE), as in every command
 TABLE_HEADER = ("batch", "seq", "national name", "channels", "coordination", "status", "lead unit")
 
 
@@ -44,7 +44,7 @@ def add_catalog_command(commands: argparse._SubParsersAction) -> None:  # type: 
 
 
 def run_catalog(args: argparse.Namespace) -> int:
-    """Print the filtered catalog; unknown region: message on stderr, exit 2."""
+    """Print the filtered catalog; unknown region: message on stderr, exit 64."""
     if not args.region:
         print("tongban catalog: give --region (e.g. --region 510000)", file=sys.stderr)
         return EXIT_UNKNOWN_REGION

@@ -17,8 +17,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.keyfiles import KeyFileError, read_key
-from api.cli_common import EXIT_USAGE
+from adapters.settings import Settings
+from api.cli_common import (
+    EXIT_USAGE,
+    describe_os_error,
+    describe_settings_error,
+    guarded,
+    iso_time,
+)
 from api.client import ClientError, Conflict, Refused, StepResult, TongbanClient
 
 
@@ -39,16 +48,21 @@ def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:
                         tokens["bodies"][body["body_id"]],
                     )
         raise KeyFileError(f"no demo officer {args.as_officer!r} in {args.demo}")
-    missing = [name for name in ("key", "body", "officer", "token") if not getattr(args, name)]
+    flags = {"key": "--key", "signer_body": "--signer-body", "officer": "--officer"}
+    missing = [
+        flag for name, flag in (*flags.items(), ("token", "--token")) if not getattr(args, name)
+    ]
     if missing:
-        raise KeyFileError("give " + ", ".join(f"--{m}" for m in missing) + " (or --demo/--as)")
-    return Path(args.key), args.body, args.officer, args.token
+        raise KeyFileError("give " + ", ".join(missing) + " (or --demo/--as)")
+    return Path(args.key), args.signer_body, args.officer, args.token
 
 
 def client_from_args(args: argparse.Namespace) -> TongbanClient:
     """The client of the node ``--server`` signing as the officer the options name."""
     key_file, body, officer, token = _signer_options(args)
-    return TongbanClient(args.server, token, read_key(key_file), body_id=body, officer_id=officer)
+    return TongbanClient(
+        server_url(args), token, read_key(key_file), body_id=body, officer_id=officer
+    )
 
 
 def _print(result: StepResult) -> None:
@@ -61,6 +75,7 @@ def _print(result: StepResult) -> None:
                 "created": result.created,
                 "head": result.head.event_hash.hex(),
                 "receipt_time": result.receipt.time,
+                "received_at": iso_time(result.receipt.time),
             }
         )
     )
@@ -82,7 +97,10 @@ def _run(args: argparse.Namespace, action: Any) -> int:
     except ClientError as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 1
-    except (KeyFileError, OSError, ValueError) as error:
+    except OSError as error:
+        print(f"tongban: {describe_os_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyFileError, ValueError) as error:
         print(f"tongban: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
@@ -128,25 +146,76 @@ def _receive(args: argparse.Namespace) -> int:
     )
 
 
+def _case_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a case id (UUID)") from None
+
+
 def _step(step_type: str, body_of: Any) -> Any:
     def handler(args: argparse.Namespace) -> int:
-        case_id = uuid.UUID(args.case)
+        case_id = _case_id(args.case)
         return _run(args, lambda c: c.step(case_id, step_type, body_of(args)))
 
-    return handler
+    return guarded(handler)
 
 
 def _generic(args: argparse.Namespace) -> int:
-    case_id = uuid.UUID(args.case)
-    body = json.loads(args.body_json)
+    case_id = _case_id(args.case)
+    try:
+        body = json.loads(args.body_json)
+    except ValueError as error:
+        raise ValueError(f"--body-json is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ValueError("--body-json is the step's body, a JSON object ({...})")
     return _run(args, lambda c: c.step(case_id, args.type, body))
 
 
-def connection_options(parser: argparse.ArgumentParser) -> None:
-    """Where to post and who signs: a node URL, a token, an officer's key (or a demo)."""
+def server_option(parser: argparse.ArgumentParser) -> None:
+    """``--server URL``; its default is resolved when the command runs (:func:`server_url`)."""
     parser.add_argument(
-        "--server", default=os.environ.get("TONGBAN_SERVER", "http://127.0.0.1:8000")
+        "--server",
+        default=None,
+        help="the node's URL (default: TONGBAN_SERVER, else http://TONGBAN_HOST:TONGBAN_PORT)",
     )
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """``--server``, else ``TONGBAN_SERVER``, else the node the settings configure."""
+    if args.server:
+        return str(args.server)
+    try:
+        return Settings().client_url()
+    except ValidationError as error:  # said as the variable, by the handlers of ValueError
+        raise ValueError(describe_settings_error(error)) from None
+
+
+class _DeprecatedBody(argparse.Action):
+    """``--body ID``: the old name of ``--signer-body``; still works, with a warning."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, *_: Any
+    ) -> None:
+        print("tongban: --body is deprecated: write --signer-body", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+class _AmbiguousBody(argparse.Action):
+    """On ``case step``, ``--body`` could be the officer's body or the step's: refuse it."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, *_: Any
+    ) -> None:
+        parser.error(
+            "--body is ambiguous here: --signer-body ID names the officer's body, "
+            "--body-json JSON is the step's content"
+        )
+
+
+def connection_options(parser: argparse.ArgumentParser, *, ambiguous_body: bool = False) -> None:
+    """Where to post and who signs: a node URL, a token, an officer's key (or a demo)."""
+    server_option(parser)
     parser.add_argument(
         "--token",
         default=os.environ.get("TONGBAN_TOKEN"),
@@ -157,7 +226,14 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("TONGBAN_KEY_FILE"),
         help="the officer's key file (TONGBAN_KEY_FILE)",
     )
-    parser.add_argument("--body", help="the officer's body id")
+    parser.add_argument("--signer-body", help="the officer's body id")
+    # ``--body`` was this option's first name; on ``case step`` it reads as the step's body.
+    parser.add_argument(
+        "--body",
+        dest="signer_body",
+        action=_AmbiguousBody if ambiguous_body else _DeprecatedBody,
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--officer", help="the officer id")
     parser.add_argument("--demo", type=Path, help="a demo data directory (var/demo)")
     parser.add_argument("--as", dest="as_officer", help="with --demo: the officer id")
@@ -183,7 +259,7 @@ def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: igno
         required=True,
         help="NAME=FILE (its SHA-256 is signed; repeatable)",
     )
-    receive.set_defaults(handler=_receive)
+    receive.set_defaults(handler=guarded(_receive))
 
     steps: list[tuple[str, str, str, Any, list[tuple[tuple[str, ...], dict[str, Any]]]]] = [
         (
@@ -263,6 +339,6 @@ def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: igno
     generic = case.add_parser("step", help="sign any step type with a JSON body")
     generic.add_argument("case")
     generic.add_argument("--type", required=True)
-    generic.add_argument("--body-json", required=True)
-    connection_options(generic)
-    generic.set_defaults(handler=_generic)
+    generic.add_argument("--body-json", required=True, help="the step's body, a JSON object")
+    connection_options(generic, ambiguous_body=True)
+    generic.set_defaults(handler=guarded(_generic))

@@ -21,9 +21,27 @@ _LIST_FIELDS = frozenset({"channels", "cooperating_units"})
 # -- tongban demo ----------------------------------------------------------------------------
 
 
-def _progress(done: int, total: int) -> None:
-    if done % 500 == 0 or done == total:
-        print(f"\r{done}/{total} events", end="" if done < total else "\n", file=sys.stderr)
+class _Progress:
+    """``cases 500/1200 steps`` then ``bulk 5000/1000000 events`` on one stderr line each.
+
+    The builder reports both phases through one callback; a count that starts again is the
+    next phase.
+    """
+
+    PHASES = (("cases", "steps"), ("bulk", "events"))
+
+    def __init__(self) -> None:
+        self.phase = 0
+        self.last = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if done <= self.last:
+            self.phase = min(self.phase + 1, len(self.PHASES) - 1)
+        self.last = done
+        if done % 500 == 0 or done == total or done == 1:
+            name, unit = self.PHASES[self.phase]
+            end = "" if done < total else "\n"
+            print(f"\r{name} {done}/{total} {unit}", end=end, file=sys.stderr, flush=True)
 
 
 def _print_summary(summary: DemoSummary) -> None:
@@ -64,7 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
             cases=args.cases,
             seed=args.seed,
             database_url=database_url,
-            progress=_progress if sys.stderr.isatty() else None,
+            progress=_Progress() if args.progress or sys.stderr.isatty() else None,
             events=args.events,
             writers=args.writers,
         )
@@ -104,4 +122,9 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:  # type: ign
         help=f"demo data directory (default {DEFAULT_DEMO_DIR})",
     )
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (it is shown on one)",
+    )
     demo.set_defaults(handler=_guarded(_demo))

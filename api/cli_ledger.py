@@ -28,9 +28,10 @@ from adapters.settings import Settings
 from adapters.vault import MASTER_KEY_FILE, VaultError, load_or_create_master_key, open_vault
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
+from api.cli_common import iso_time
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
-from ledger.audit import AuditReport, verify_case, verify_ledger
+from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
 from ledger.suites import Ed25519Signer, key_id
 from ledger.transparency import NotAnExtension
@@ -55,14 +56,27 @@ def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
     value = getattr(args, hex_key, None)
     if not value:
         raise KeyFileError(f"give --{key_file.replace('_', '-')} or --{hex_key.replace('_', '-')}")
-    key = bytes.fromhex(value)
+    return _hex_public_key(value, f"--{hex_key.replace('_', '-')}")
+
+
+def _hex_public_key(value: str, flag: str) -> bytes:
+    """An Ed25519 public key given in hex on the command line."""
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
     if len(key) != 32:
-        raise KeyFileError("an Ed25519 public key is 32 bytes (64 hex digits)")
+        raise KeyFileError(f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits)")
     return key
 
 
 def _parse_time(text: str) -> int:
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-05T08:00:00+08:00)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return micros(moment)
@@ -123,9 +137,7 @@ def _keys_trust(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = settings.data_dir / TRUST_FILE
     roots = read_trusted_roots(path)
-    key = bytes.fromhex(args.public_key)
-    if len(key) != 32:
-        return _fail("a root public key is 32 bytes (64 hex digits)")
+    key = _hex_public_key(args.public_key, "--public-key")
     roots[args.trust_region] = key
     write_trusted_roots(path, roots)
     print(f"trusting region {args.trust_region} root {key.hex()}")
@@ -135,7 +147,12 @@ def _keys_trust(args: argparse.Namespace) -> int:
 def _keys_register_body(args: argparse.Namespace) -> int:
     app = _ledger(args)
     clerk = RegistryClerk(app, _settings(args).region)
-    org = json.loads(args.org) if args.org else {}
+    try:
+        org = json.loads(args.org) if args.org else {}
+    except ValueError as error:
+        raise ValueError(f"--org is not JSON: {error}") from None
+    if not isinstance(org, dict):
+        raise ValueError('--org is a JSON object, e.g. \'{"division":"510104"}\'')
     appended = clerk.register_body(
         read_key(args.root_key),
         args.body_id,
@@ -171,12 +188,13 @@ def _keys_certify_license_key(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
+    compromised_since = _parse_time(args.compromised_since)  # before opening anything
     app = _ledger(args)
     clerk = RegistryClerk(app, _settings(args).region)
     appended = clerk.revoke(
         read_key(args.signer_key),
         args.kid,
-        compromised_since=_parse_time(args.compromised_since),
+        compromised_since=compromised_since,
         reason=args.reason,
     )
     print(json.dumps({"index": appended.index, "seq": appended.seq}))
@@ -198,12 +216,32 @@ def _keys_list(args: argparse.Namespace) -> int:
         }
         for k in app.registry.keys.values()
     ]
-    print(json.dumps(rows, ensure_ascii=False, indent=1))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        _print_keys(rows)
     return 0
 
 
+def _print_keys(rows: list[dict[str, Any]]) -> None:
+    """For people: one line per key, times in China time (the JSON keeps microseconds)."""
+    for row in rows:
+        until = iso_time(row["valid_until"]) if row["valid_until"] else "open"
+        compromised = row["compromised_since"]
+        status = f"compromised since {iso_time(compromised)}" if compromised else ""
+        officer = f" {row['officer']}" if row["officer"] else ""
+        print(
+            f"{row['kid']}  {row['role']:<8} {row['region']}  {row['owner']}{officer}  "
+            f"{iso_time(row['valid_from'])} .. {until}  {status}".rstrip()
+        )
+
+
 class _Progress:
-    """A one-line progress counter on stderr, only when stderr is a terminal."""
+    """A one-line progress counter on stderr (a terminal, or ``--progress``).
+
+    ``total`` counts every stored object; the audit reports case events only (the registry's
+    are checked first, at once), so the last redraw is :meth:`finish`'s.
+    """
 
     def __init__(self, total: int):
         self.total = max(total, 1)
@@ -213,10 +251,27 @@ class _Progress:
         before, self.done = self.done, self.done + count
         # Redrawn each time a thousand more are done (counts come one by one, or a part's at once).
         if before // 1000 != self.done // 1000 or self.done >= self.total:
-            width = 30
-            filled = min(width, width * self.done // self.total)
-            bar = "#" * filled + "." * (width - filled)
-            print(f"\r[{bar}] {self.done}/{self.total} events", end="", file=sys.stderr)
+            self._draw(self.done, self.total)
+
+    def finish(self) -> None:
+        self._draw(self.done, self.done)
+        print(file=sys.stderr)
+
+    @staticmethod
+    def _draw(done: int, total: int) -> None:
+        width = 30
+        filled = min(width, width * done // max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        print(f"\r[{bar}] {done}/{total} events", end="", file=sys.stderr, flush=True)
+
+
+def _where(found: Finding) -> str:
+    """Where a finding is: a case's step, a whole case, or the ledger itself (no case)."""
+    if not found.case_id:
+        return "ledger"
+    if found.seq:
+        return f"case {found.case_id} seq {found.seq}"
+    return f"case {found.case_id}"
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
@@ -247,7 +302,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
         report = verify_case(app, case_id, applicants=applicants)
     else:
-        progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
+        shown = args.progress or sys.stderr.isatty()
+        progress = _Progress(app.store.max_index()) if shown else None
         # Each worker process opens the same ledger read-only from the same settings.
         reopen = partial(open_ledger, settings, read_only=True)
         report = verify_ledger(
@@ -259,7 +315,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
             reopen_applicants=reopen_applicants,
         )
         if progress is not None:
-            print(file=sys.stderr)
+            progress.finish()
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
     else:
@@ -270,10 +326,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         )
         for found in report.findings:
             resolved = f" ({found.resolution})" if found.resolution else ""
-            print(
-                f"  [{found.kind}] case {found.case_id or '-'} seq {found.seq}: "
-                f"{found.reason}{resolved} — {found.detail}"
-            )
+            print(f"  [{found.kind}] {_where(found)}: {found.reason}{resolved} — {found.detail}")
     return report.exit_code
 
 
@@ -383,8 +436,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     revoke.add_argument("--reason", default="")
     revoke.set_defaults(handler=_guarded(_keys_revoke))
 
-    listing = keys.add_parser("list", help="print the registry's keys as JSON")
+    listing = keys.add_parser("list", help="the registry's keys: role, owner, validity")
     data_dir(listing)
+    listing.add_argument(
+        "--json", action="store_true", help="print JSON (times in epoch microseconds)"
+    )
     listing.set_defaults(handler=_guarded(_keys_list))
 
     audit = commands.add_parser("audit", help="verify the ledger").add_subparsers(
@@ -397,6 +453,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     data_dir(verify)
     verify.add_argument("--case", help="only this case (UUID)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (never on stdout)",
+    )
     verify.add_argument(
         "--jobs",
         type=int,

@@ -27,8 +27,14 @@ from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
 from adapters.peers import http_fetch
-from api.cli_client import client_from_args, connection_options, report_refused
-from api.cli_common import EXIT_USAGE, fail, guarded
+from api.cli_client import (
+    client_from_args,
+    connection_options,
+    report_refused,
+    server_option,
+    server_url,
+)
+from api.cli_common import EXIT_USAGE, describe_http_error, fail, guarded
 from api.cli_ledger import _settings
 from api.client import ClientError, Refused
 from api.license_client import change_status, identifier_for, issue_license
@@ -89,8 +95,10 @@ def _client_call(action: Callable[[], int]) -> int:
         return action()
     except Refused as refused:
         return report_refused(refused)
-    except (ClientError, httpx.HTTPError) as error:
+    except ClientError as error:
         return fail(f"{error}", 1)
+    except httpx.HTTPError as error:
+        return fail(describe_http_error(error), 1)
     except (KeyFileError, OSError, ValueError, LicenseError) as error:
         return fail(str(error), EXIT_USAGE)
 
@@ -99,7 +107,11 @@ def _client_call(action: Callable[[], int]) -> int:
 
 
 def _id(args: argparse.Namespace) -> int:
-    print(identifier_for(uuid.UUID(args.case), args.type, args.issuer_code).text)
+    try:
+        case_id = uuid.UUID(args.case)
+    except ValueError:
+        return fail(f"--case {args.case!r} is not a case id (UUID)")
+    print(identifier_for(case_id, args.type, args.issuer_code).text)
     return 0
 
 
@@ -169,7 +181,7 @@ def _status_change(action: str) -> Callable[[argparse.Namespace], int]:
 
 def _reader(args: argparse.Namespace) -> Any:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    return httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=30)
+    return httpx.Client(base_url=server_url(args).rstrip("/"), headers=headers, timeout=30)
 
 
 def _answer(response: Any) -> Any:
@@ -420,16 +432,19 @@ def _publish_trust_list(args: argparse.Namespace) -> int:
     held = services.licenses.store.trust_lists().get(settings.region)
     now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
     services.ledger.refresh_registry()
-    raw = sign_trust_list(
-        services.ledger.registry,
-        root,
-        region=settings.region,
-        version=held[0] + 1 if held else 1,
-        issued_at=now,
-        valid_until=now + args.days * 86_400_000_000,
-        issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
-        recognition=recognition,
-    )
+    try:
+        raw = sign_trust_list(
+            services.ledger.registry,
+            root,
+            region=settings.region,
+            version=held[0] + 1 if held else 1,
+            issued_at=now,
+            valid_until=now + args.days * 86_400_000_000,
+            issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
+            recognition=recognition,
+        )
+    except TrustListRejected as error:  # what --issuer-code and --accept said is malformed
+        return fail(f"trust list not signed: {error}")
     published = services.licenses.publish_trust_list(raw)
     keys = [entry.kid for entry in published.license_keys]
     print(
@@ -464,7 +479,7 @@ def _get(path: str) -> Callable[[argparse.Namespace], int]:
         return _client_call(lambda: fetch(args))
 
     def fetch(args: argparse.Namespace) -> int:
-        url = args.server.rstrip("/") + path.format(**vars(args))
+        url = server_url(args).rstrip("/") + path.format(**vars(args))
         try:
             raw = http_fetch(url)
         except OSError as error:
@@ -488,9 +503,7 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
     )
 
     def server(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--server", default=os.environ.get("TONGBAN_SERVER", "http://127.0.0.1:8000")
-        )
+        server_option(parser)
         parser.add_argument("--token", default=os.environ.get("TONGBAN_TOKEN"))
 
     def data_dir(parser: argparse.ArgumentParser) -> None:

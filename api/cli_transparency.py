@@ -40,8 +40,9 @@ from adapters.transparency_config import (
     load_transparency_config,
     save_transparency_config,
 )
-from adapters.witness_client import push_checkpoint
+from adapters.witness_client import PushResult, push_checkpoint
 from adapters.witness_store import WitnessStoreError
+from api.cli_common import describe_os_error
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.errors import LedgerError
 from ledger.notes import Witness, majority, parse_checkpoint, parse_note
@@ -120,6 +121,9 @@ def _evidence(args: argparse.Namespace) -> int:
         print(json.dumps(document, ensure_ascii=False, indent=1))
     elif args.json:
         print(json.dumps(kept, ensure_ascii=False, indent=1))
+    elif not kept:
+        # Said in words: an empty listing looks like a command that did nothing.
+        print(f"no evidence: no witnessed log has misbehaved ({settings.data_dir})")
     else:
         for summary in kept:
             print(
@@ -203,6 +207,7 @@ def _push(args: argparse.Namespace) -> int:
                 "witnesses": [
                     {"witness": r.witness, "outcome": r.outcome, "status": r.status}
                     | ({"detail": r.detail} if r.detail else {})
+                    | ({} if r.ok else {"message": explain_push(r)})
                     for r in results
                 ],
             },
@@ -210,11 +215,40 @@ def _push(args: argparse.Namespace) -> int:
             indent=1,
         )
     )
+    for result in results:
+        if not result.ok:
+            print(f"tongban: witness {result.witness}: {explain_push(result)}", file=sys.stderr)
     cosigned = sum(r.ok for r in results)
     if cosigned == len(results):
         return 0
     k = majority(len(results)) if config.min_cosignatures is None else config.min_cosignatures
     return 2 if cosigned >= max(k, 1) else 1
+
+
+def explain_push(result: PushResult) -> str:
+    """What a witness's refusal means, in words (its answers: docs/transparency.md)."""
+    detail, size = result.detail, result.size
+    if result.outcome == "unreachable":
+        return f"unreachable, not cosigned ({detail})"
+    if result.status == 409 and detail.isascii() and detail.isdigit():
+        if int(detail) > size:
+            return (
+                f"refused: it already cosigned a larger tree of this log (size {detail}) than "
+                f"this checkpoint (size {size}); the log lost entries or this checkpoint is old"
+            )
+        return (
+            f"refused: it last cosigned size {detail} of this log and this checkpoint "
+            f"(size {size}) does not extend it"
+        )
+    meaning = {
+        400: "the witness found the request malformed",
+        403: "the checkpoint's signature is not the key the witness has for this log "
+        "(tongban witness add-log there)",
+        404: "the witness does not witness this log (tongban witness add-log there)",
+        409: "the witness cosigned a different tree of this size; it kept evidence of a fork",
+        422: "the consistency proof from the tree it cosigned failed; it kept evidence of a fork",
+    }.get(result.status or 0, f"HTTP {result.status}")
+    return f"refused: {meaning}" + (f" ({detail})" if detail else "")
 
 
 # -- bundles ------------------------------------------------------------------------------
@@ -303,6 +337,8 @@ def _guarded(handler: Handler) -> Handler:
             return _fail(f"refused: {error.reason}: {error.detail}", 1)
         except WitnessStoreError as error:
             return _fail(str(error), 1)
+        except OSError as error:  # a --data-dir or --out that cannot be written or read
+            return _fail(describe_os_error(error))
 
     return run
 

@@ -163,7 +163,11 @@ class TongbanClient:
             return response
         if isinstance(last, Unavailable):
             raise last
-        raise Unreachable(f"{method} {url}: no answer after {self.retries + 1} tries ({last})")
+        # The full URL: a wrong --server, host or port is what a user most often needs to see.
+        raise Unreachable(
+            f"{method} {str(self.http.base_url).rstrip('/')}{url}: no answer after "
+            f"{self.retries + 1} tries ({last})"
+        )
 
     def http_json(
         self, method: str, url: str, body: Any = None, *, headers: Mapping[str, str] | None = None
@@ -227,7 +231,10 @@ class TongbanClient:
 
     def catalog_item(self, item_key: str) -> tuple[dict[str, Any], str]:
         """The item and the catalog version the node serves it under."""
-        region, batch, seq = item_key.split("/")
+        parts = item_key.split("/")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"item {item_key!r}: write REGION/BATCH/NUMBER, e.g. 510000/2/23")
+        region, batch, seq = parts
         response = self._send("GET", f"/catalog/{region}/{batch}/{seq}")
         return response.json(), response.headers["Catalog-Version"]
 

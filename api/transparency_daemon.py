@@ -14,6 +14,7 @@ import threading
 from adapters.bootstrap import NodeServices
 from adapters.transparency_config import load_transparency_config
 from adapters.witness_client import push_checkpoint
+from api.cli_transparency import explain_push
 from ledger.notes import parse_checkpoint, verified_cosigners
 
 log = logging.getLogger("tongban.witnessing")
@@ -60,7 +61,6 @@ class WitnessPusher:
         results = push_checkpoint(ledger, config.witnesses)
         for result in results:
             if not result.ok:
-                log.warning(
-                    "witness %s refused: %s %s", result.witness, result.status, result.detail
-                )
+                # In words, as `tongban witness push` says it (a bare "409 182" told nobody much).
+                log.warning("witness %s: %s", result.witness, explain_push(result))
         return sum(result.ok for result in results)
