@@ -20,11 +20,11 @@ is an empty configuration.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.filemodes import write_private_text
 from ledger.notes import Witness
 
 TRANSPARENCY_FILE = "transparency.json"
@@ -164,9 +164,6 @@ def load_transparency_config(data_dir: Path, *, region: str) -> TransparencyConf
 
 def save_transparency_config(data_dir: Path, config: TransparencyConfig) -> Path:
     """Write ``transparency.json`` atomically (a serving node may be reading it)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / TRANSPARENCY_FILE
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n")
-    os.replace(partial, path)
+    write_private_text(path, json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n")
     return path

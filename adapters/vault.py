@@ -58,6 +58,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 
+from adapters.filemodes import create_private_file, private_directory
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 __all__ = [
@@ -365,7 +366,7 @@ class SQLiteVault(_VaultBase):
         super().__init__(master_key, rng)
         self.path = path
         with _sqlite_errors():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)  # before SQLite: its -wal and -shm take this mode
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SQLITE_SCHEMA)
@@ -613,7 +614,7 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
     """
     path = data_dir / MASTER_KEY_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(data_dir)
         # Write to a private temp file, then link into place: a concurrent starter never
         # sees a half-written key, and exactly one key wins.
         temporary = data_dir / f".{MASTER_KEY_FILE}.{os.getpid()}.tmp"
