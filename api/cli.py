@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.filemodes import UnsafePermissions, private_directory, refuse_if_others_can_write
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
+from api.cli_common import fail
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
@@ -17,17 +20,34 @@ from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import os
+def _refuse_unsafe_data_directory(data_dir: Path) -> None:
+    from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE
+    from adapters.vault import MASTER_KEY_FILE
 
+    private_directory(data_dir)
+    for name, what in (
+        (NODE_KEY_FILE, "key file"),
+        (MASTER_KEY_FILE, "key file"),
+        (TRUST_FILE, "trust file"),
+    ):
+        refuse_if_others_can_write(data_dir / name, what)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from api.logs import log_config
+    from api.server import protocol_name
 
     # The app factory reads TONGBAN_* (so every worker process configures itself alike).
     for name, value in (("DATA_DIR", args.data_dir), ("HOST", args.host), ("PORT", args.port)):
         if value is not None:
             os.environ[f"TONGBAN_{name}"] = str(value)
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:  # here, where the error reaches the terminal, not only the server's log
+        _refuse_unsafe_data_directory(settings.data_dir)
+    except UnsafePermissions as error:
+        return fail(str(error))
     if args.workers > 1 and settings.resolved_database_url().startswith("sqlite"):
         print(
             "tongban: several workers need PostgreSQL (TONGBAN_DATABASE_URL); "
@@ -41,6 +61,11 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=args.workers,
+        # JSON lines, and no uvicorn access log: it prints the query string (api/logs.py).
+        log_config=log_config(),
+        access_log=False,
+        # Header and body timeouts and a connection limit, from the settings (api/server.py).
+        http=protocol_name(),
     )
     return 0
 
@@ -67,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    # Whatever a command writes (a database, a key, a report) is its user's alone; files the
+    # node writes also carry their mode explicitly (adapters/filemodes.py).
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     result: int = args.handler(args)
     return result
