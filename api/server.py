@@ -94,7 +94,7 @@ class GuardedH11Protocol(H11Protocol):
         if len(self.connections) > self.max_connections:  # this one included
             self._close_with(TOO_MANY_CONNECTIONS)
             return
-        self._await_head()
+        self._await_head(after=None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -107,15 +107,17 @@ class GuardedH11Protocol(H11Protocol):
         self._note_progress()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        finished = self.cycle
+        super().on_response_complete()  # may parse a pipelined request into a new cycle
         if not self.transport.is_closing():
-            self._await_head()
-            self._note_progress()  # a pipelined request may have been parsed already
+            self._await_head(after=finished)
+            self._note_progress()
 
     # -- deadlines --------------------------------------------------------------------------
 
-    def _await_head(self) -> None:
-        self._cycle_before = self.cycle
+    def _await_head(self, after: RequestResponseCycle | None) -> None:
+        """Arm the header deadline for the request that follows ``after`` (None: the first)."""
+        self._cycle_before = after
         self._arm("head", self.header_timeout)
 
     def _note_progress(self) -> None:
