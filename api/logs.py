@@ -9,8 +9,9 @@ construction rather than by screening:
   the query string, the method only if it is a standard one, then the status and the duration;
 - a logged exception is its type and its stack (file, line, function), never its message or
   arguments: a message may quote a value (h11 quotes a bad request line, a driver the row);
-- ``tongban serve`` turns uvicorn's own access log off (it prints path and query) and sends
-  every other record, uvicorn's included, through :class:`JsonFormatter` (:func:`log_config`).
+- ``tongban serve`` turns uvicorn's own access log off (it prints path and query) and httpx's
+  request log (every outgoing URL), and sends every other record, uvicorn's included, through
+  :class:`JsonFormatter` (:func:`log_config`).
 
 Fields of every line: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``; access
 lines add ``method``, ``route`` (null when no route matched), ``status``, ``duration_ms``.
@@ -136,6 +137,10 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            # httpx logs every outgoing URL at INFO; the node builds some (a peer's license,
+            # status list) from what a client sent.
+            "httpx": {"handlers": [], "level": "WARNING", "propagate": True},
+            "httpcore": {"handlers": [], "level": "WARNING", "propagate": True},
         },
         "root": {"handlers": ["stderr"], "level": level},
     }
