@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.filemodes import private_directory, write_private_text
+
 NODE_FILE = "node.json"
 
 
@@ -67,8 +69,6 @@ class Settings(BaseSettings):
 
     def record_region(self) -> None:
         """Remember this node's region in its data directory (``tongban init``)."""
-        from adapters.filemodes import private_directory, write_private_text
-
         private_directory(self.data_dir)
         write_private_text(self.data_dir / NODE_FILE, json.dumps({"region": self.region}) + "\n")
 
