@@ -5,8 +5,8 @@ hashes; who read whose data, and why), the node key and ``trust.json`` (the root
 trusts). Nobody but the node's own user may read them, and nobody else may write them: whoever
 can replace ``trust.json`` or a key file can make the node accept a forged registry.
 
-Files are created with their mode (``os.open(..., 0o600)``), never chmod-ed afterwards, so no
-moment exists where another user could open them. SQLite creates a database's ``-wal``,
+Files are created with their mode (``os.open(..., 0o600)``; ``adapters.atomic`` writes through
+a ``mkstemp`` file, 0600 from its creation), never widened for a moment another user could use. SQLite creates a database's ``-wal``,
 ``-shm`` and ``-journal`` files with the mode of the database file itself, so creating that
 file 0600 before SQLite opens it covers them too. ``tongban`` also sets umask 077 at start
 (``api/cli.py``), for whatever a library writes on its own.
@@ -23,6 +23,8 @@ import os
 import stat
 from pathlib import Path
 from typing import Final
+
+from adapters.atomic import write_atomically
 
 PRIVATE_DIR: Final = 0o700
 PRIVATE_FILE: Final = 0o600
@@ -79,20 +81,8 @@ def create_private_file(path: Path) -> Path:
 
 
 def write_private_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) in a new 0600 file, atomically.
-
-    The new file is written beside it, then renamed over it: a reader sees the old or the new
-    content, and an old file's wider mode does not carry over.
-    """
+    """Replace ``path`` with ``text`` (UTF-8) in a new 0600 file, atomically
+    (:func:`adapters.atomic.write_atomically`): an old file's wider mode does not carry over."""
     if not path.parent.exists():
         path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.unlink(missing_ok=True)  # a crashed writer's leftover: never reuse its mode
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    write_atomically(path, text, mode=PRIVATE_FILE)

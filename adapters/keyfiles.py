@@ -7,9 +7,9 @@ holders; the CLI reads them from files the holder points it at and never copies 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from adapters.atomic import write_atomically
 from adapters.filemodes import UnsafePermissions, refuse_if_others_can_write, write_private_text
 from ledger.suites import Ed25519Signer
 
@@ -28,10 +28,9 @@ def _refuse_if_others_can_write(path: Path, what: str) -> None:
 
 
 def write_key(path: Path, signer: Ed25519Signer) -> None:
+    """Create the key file (0600) whole or not at all; ``FileExistsError`` if there is one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(signer.private_seed().hex() + "\n")
+    write_atomically(path, signer.private_seed().hex() + "\n", mode=0o600, overwrite=False)
 
 
 def read_key(path: Path | str) -> Ed25519Signer:

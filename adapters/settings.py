@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.filemodes import private_directory, write_private_text
+from ledger.envelope import ledger_region
 
 NODE_FILE = "node.json"
 
@@ -65,6 +66,13 @@ class Settings(BaseSettings):
             recorded = self.data_dir / NODE_FILE
             if recorded.exists():
                 self.region = str(json.loads(recorded.read_text())["region"])
+        # Verifiers read a ledger's region from its name (docs/envelope.md §5.1): a name that
+        # ends with another region would make this node's own objects fail everywhere else.
+        if self.ledger_name and ledger_region(self.ledger_name) != self.region:
+            raise ValueError(
+                f"TONGBAN_LEDGER_NAME {self.ledger_name!r} must end with this node's region "
+                f"code {self.region} (tongban/{self.region}, say)"
+            )
         return self
 
     def record_region(self) -> None:

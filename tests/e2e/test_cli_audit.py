@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
 from api.cli_ledger import _Progress
+from ledger.envelope import ZERO_HASH
 from ledger.workflow import CaseWorkflow
-from tests.support.world import iter_online_cases, make_world
+from tests.support.world import iter_online_cases, make_world, world_applicants
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +125,21 @@ def test_progress_is_redrawn_at_each_thousand_even_for_a_part_at_once(
         progress(count)
     drawn = capsys.readouterr().err.split("\r")[1:]
     assert [line.split("] ")[1] for line in drawn] == ["1200/2500 events", "2500/2500 events"]
+
+
+def test_a_case_opened_around_the_opening_is_a_policy_finding_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the node's vault key in the data directory the audit checks applicants too."""
+    world = make_world(tmp_path, workflow=CaseWorkflow())
+    world_applicants(world)  # the node's vault key, vault and bindings
+    case_id = uuid.uuid4()
+    body = world.received_body("510000/1/5", "online")  # a placeholder ref, stored nowhere
+    world.app.append_event(world.event(world.officers["rs-001"], case_id, 1, ZERO_HASH, body=body))
+    world.app.close()
+    for extra in ([], ["--jobs", "2"], ["--case", str(case_id)]):
+        assert main(["audit", "verify", "--data-dir", str(tmp_path), "--json", *extra]) == 2
+        findings = json.loads(capsys.readouterr().out)["findings"]
+        assert [(f["case_id"], f["reason"], f["kind"]) for f in findings] == [
+            (str(case_id), "applicant_unmatched", "policy")
+        ]
