@@ -6,10 +6,11 @@ trusts). Nobody but the node's own user may read them, and nobody else may write
 can replace ``trust.json`` or a key file can make the node accept a forged registry.
 
 Files are created with their mode (``os.open(..., 0o600)``; ``adapters.atomic`` writes through
-a ``mkstemp`` file, 0600 from its creation), never widened for a moment another user could use. SQLite creates a database's ``-wal``,
-``-shm`` and ``-journal`` files with the mode of the database file itself, so creating that
-file 0600 before SQLite opens it covers them too. ``tongban`` also sets umask 077 at start
-(``api/cli.py``), for whatever a library writes on its own.
+a ``mkstemp`` file, 0600 from its creation), never widened for a moment another user could use.
+SQLite creates a database's ``-wal``, ``-shm`` and ``-journal`` files with the mode of the
+database file itself, so creating that file 0600 before SQLite opens it covers them too.
+``tongban`` also sets umask 077 at start (``api/cli.py``), for whatever a library writes on its
+own.
 
 Errors::
 
