@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from adapters.checkpoint_state import FileCheckpointState
+from adapters.filemodes import create_private_file, private_directory
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
@@ -60,7 +61,7 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
         path = unquote(url.path)
         if not path or path == "/":
             raise ConfigurationError(f"database URL {database_url!r} names no SQLite file")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(path))  # before SQLite: its -wal and -shm take this mode
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
@@ -100,7 +101,7 @@ def open_ledger(
     read_only: bool = False,
 ) -> LedgerApplication:
     """The node's ledger on the configured database, with its ledger key and trust roots."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)  # refused if others may write it
     env = persistence_env(
         settings.resolved_database_url(), schema=schema or settings.database_schema or None
     )

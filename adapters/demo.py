@@ -41,6 +41,7 @@ from adapters.access import open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
+from adapters.filemodes import private_directory, write_private_text
 from adapters.keyfiles import write_key, write_trusted_roots
 from adapters.settings import Settings
 from adapters.vault import (
@@ -784,6 +785,7 @@ class _Builder:
         }
 
     def _save_key(self, name: str, signer: Ed25519Signer) -> str:
+        private_directory(self.keys_dir, "demo keys directory")
         write_key(self.keys_dir / name, signer)
         return f"{DEMO_KEYS_DIR}/{name}"
 
@@ -840,9 +842,8 @@ class _Builder:
                         "officers": officers,
                     }
                 )
-        (self.keys_dir / "index.json").write_text(
-            json.dumps(self.index, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
+        index = json.dumps(self.index, ensure_ascii=False, indent=1) + "\n"
+        write_private_text(self.keys_dir / "index.json", index)
 
     def cases(
         self,
@@ -909,8 +910,7 @@ def _mint_tokens(url: str, data_dir: Path, schema: str | None, body_ids: list[st
         "admin": store.create_token("admin", "admin", now=now)[0],
     }
     path = data_dir / "demo-keys" / "tokens.json"
-    path.write_text(json.dumps(tokens, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_private_text(path, json.dumps(tokens, ensure_ascii=False, indent=1) + "\n")
 
 
 def build_demo(
@@ -993,8 +993,8 @@ def _build_demo_in(
     planner = _Planner(random.Random(seed), clock.now + _DAY, bodies)  # registry a day earlier
     plan = [planner.plan(number) for number in range(1, cases + 1)]
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / DEMO_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+    private_directory(data_dir)
+    write_private_text(data_dir / DEMO_MARKER, _MARKER_TEXT)
     settings = Settings(data_dir=data_dir, database_url=database_url, region=HOME_REGION)
     url = settings.resolved_database_url()
     # The directory is new, but TONGBAN_DATABASE_URL may name a real node's database.

@@ -10,11 +10,21 @@ import json
 from pathlib import Path
 
 from adapters.atomic import write_atomically
+from adapters.filemodes import UnsafePermissions, refuse_if_others_can_write, write_private_text
 from ledger.suites import Ed25519Signer
 
 
 class KeyFileError(ValueError):
     pass
+
+
+def _refuse_if_others_can_write(path: Path, what: str) -> None:
+    # Whoever may replace a key or the trust roots can make this node sign or accept what
+    # they like: such a file is refused, never used.
+    try:
+        refuse_if_others_can_write(path, what)
+    except UnsafePermissions as error:
+        raise KeyFileError(str(error)) from error
 
 
 def write_key(path: Path, signer: Ed25519Signer) -> None:
@@ -25,6 +35,7 @@ def write_key(path: Path, signer: Ed25519Signer) -> None:
 
 def read_key(path: Path | str) -> Ed25519Signer:
     path = Path(path)
+    _refuse_if_others_can_write(path, "key file")
     try:
         seed = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as error:
@@ -49,6 +60,7 @@ def read_trusted_roots(path: Path) -> dict[str, bytes]:
     """``trust.json``: ``{"<region>": "<root public key hex>"}``; missing file → empty."""
     if not path.exists():
         return {}
+    _refuse_if_others_can_write(path, "trust file")
     try:
         raw = json.loads(path.read_text())
         return {str(region): bytes.fromhex(key) for region, key in raw.items()}
@@ -57,6 +69,5 @@ def read_trusted_roots(path: Path) -> dict[str, bytes]:
 
 
 def write_trusted_roots(path: Path, roots: dict[str, bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({region: key.hex() for region, key in sorted(roots.items())}, indent=1)
-    write_atomically(path, text + "\n", mode=0o644)
+    write_private_text(path, text + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.atomic import write_atomically
+from adapters.filemodes import private_directory, write_private_text
 from ledger.envelope import ledger_region
 
 NODE_FILE = "node.json"
@@ -54,6 +54,15 @@ class Settings(BaseSettings):
         default=24, gt=0, description="Lifetime of a published license status list"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body")
+    header_timeout_seconds: float = Field(
+        default=10, gt=0, description="Close a connection whose request head takes longer"
+    )
+    body_timeout_seconds: float = Field(
+        default=30, gt=0, description="Close a connection whose request body takes longer"
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open connections per server process; more get 503"
+    )
 
     @model_validator(mode="after")
     def _region_recorded_by_init(self) -> Settings:
@@ -72,9 +81,8 @@ class Settings(BaseSettings):
 
     def record_region(self) -> None:
         """Remember this node's region in its data directory (``tongban init``)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"region": self.region}) + "\n"
-        write_atomically(self.data_dir / NODE_FILE, text, mode=0o644)
+        private_directory(self.data_dir)
+        write_private_text(self.data_dir / NODE_FILE, json.dumps({"region": self.region}) + "\n")
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"

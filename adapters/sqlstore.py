@@ -18,11 +18,13 @@ from urllib.parse import urlparse
 
 import psycopg
 
+from adapters.filemodes import create_private_file
+
 Connect = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 def sqlite_connector(path: Path) -> Connect:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private_file(path)  # before SQLite: its -wal and -shm take this mode
 
     @contextlib.contextmanager
     def connect() -> Iterator[sqlite3.Connection]:

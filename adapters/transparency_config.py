@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.atomic import write_atomically
+from adapters.filemodes import write_private_text
 from ledger.notes import Witness
 from ledger.witness import WitnessError, pinned_checkpoint
 
@@ -201,7 +201,6 @@ def load_transparency_config(data_dir: Path, *, region: str) -> TransparencyConf
 
 def save_transparency_config(data_dir: Path, config: TransparencyConfig) -> Path:
     """Write ``transparency.json`` atomically (a serving node may be reading it)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / TRANSPARENCY_FILE
-    text = json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n"
-    return write_atomically(path, text, mode=0o644)
+    write_private_text(path, json.dumps(config.as_json(), ensure_ascii=False, indent=1) + "\n")
+    return path

@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 
 from adapters.atomic import write_atomically
+from adapters.filemodes import create_private_file, private_directory
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 __all__ = [
@@ -366,7 +367,7 @@ class SQLiteVault(_VaultBase):
         super().__init__(master_key, rng)
         self.path = path
         with _sqlite_errors():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)  # before SQLite: its -wal and -shm take this mode
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SQLITE_SCHEMA)
@@ -614,7 +615,7 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
     """
     path = data_dir / MASTER_KEY_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(data_dir)
         # Created whole or not at all, never through a link: a concurrent starter never
         # sees a half-written key, and exactly one key wins.
         with contextlib.suppress(FileExistsError):

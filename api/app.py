@@ -12,6 +12,7 @@ from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.logs import AccessLog
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
 from api.schemas import document_problems
 from api.transparency_daemon import WitnessPusher
@@ -49,6 +50,7 @@ def create_app(
     app.state.audit_jobs = {}
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)  # outermost of ours: a refused body is logged too
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(cases.router)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.atomic import write_atomically
+from adapters.filemodes import UnsafePermissions, private_directory, refuse_if_others_can_write
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
@@ -26,6 +27,7 @@ from api.cli_common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     describe_settings_error,
+    fail,
     quiet_broken_pipe,
 )
 from api.cli_demo import add_demo_command
@@ -94,15 +96,34 @@ def write_port_file(path: Path, port: int) -> None:
     write_atomically(path, f"{port}\n", mode=0o644)
 
 
+def _refuse_unsafe_data_directory(data_dir: Path) -> None:
+    from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE
+    from adapters.vault import MASTER_KEY_FILE
+
+    private_directory(data_dir)
+    for name, what in (
+        (NODE_KEY_FILE, "key file"),
+        (MASTER_KEY_FILE, "key file"),
+        (TRUST_FILE, "trust file"),
+    ):
+        refuse_if_others_can_write(data_dir / name, what)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from api.logs import log_config
+    from api.server import protocol_name
 
     # The app factory reads TONGBAN_* (so every worker process configures itself alike).
     for name, value in (("DATA_DIR", args.data_dir), ("HOST", args.host), ("PORT", args.port)):
         if value is not None:
             os.environ[f"TONGBAN_{name}"] = str(value)
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:  # here, where the error reaches the terminal, not only the server's log
+        _refuse_unsafe_data_directory(settings.data_dir)
+    except UnsafePermissions as error:
+        return fail(str(error))
     if args.workers > 1 and settings.resolved_database_url().startswith("sqlite"):
         print(
             "tongban: several workers need PostgreSQL (TONGBAN_DATABASE_URL); "
@@ -126,6 +147,11 @@ def _serve(args: argparse.Namespace) -> int:
             factory=True,
             fd=sock.fileno(),
             workers=args.workers,
+            # JSON lines, and no uvicorn access log: it prints the query string (api/logs.py).
+            log_config=log_config(),
+            access_log=False,
+            # Header and body timeouts and a connection limit, from the settings (api/server.py).
+            http=protocol_name(),
         )
     return _workers_started(failed)
 
@@ -176,6 +202,9 @@ def _interrupt_once(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; exit codes are listed in :mod:`api.cli_common`."""
+    # Whatever a command writes (a database, a key, a report) is its user's alone; files the
+    # node writes also carry their mode explicitly (adapters/filemodes.py).
+    os.umask(0o077)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as leaving:

@@ -146,7 +146,9 @@ def _issue(args: argparse.Namespace) -> int:
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = issued.identifier.split(".")[-3]
-        write_atomically(out / f"{stem}.license", issued.document, mode=0o644)
+        # The document holds the holder's name and ID number in clear: its issuer's alone.
+        # The compact form and its QR code mask both, and are made to be handed out.
+        write_atomically(out / f"{stem}.license", issued.document, mode=0o600)
         write_atomically(out / f"{stem}.txt", issued.compact + "\n", mode=0o644)
         write_atomically(out / f"{stem}.png", qr_png(issued.compact), mode=0o644)
         print(

@@ -33,6 +33,7 @@ from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
+from api.logs import logged_method, route_template
 from ledger.catalog import CatalogError
 from ledger.errors import (
     ConflictError,
@@ -237,8 +238,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         if is_database_unavailable(error):
-            log.warning(
-                "database unavailable on %s %s: %s", request.method, request.url.path, error
+            log.warning(  # the route, not the path: a path may carry what a client typed
+                "database unavailable on %s %s: %s",
+                logged_method(request.scope),
+                route_template(request.scope),
+                type(error).__name__,
             )
             return problem(
                 503,
@@ -247,7 +251,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 reason="database_unavailable",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception(
+            "unexpected error on %s %s", logged_method(request.scope), route_template(request.scope)
+        )
         return problem(500, "the node could not answer this request")
 
     # Store and driver errors get the same answer, but through the app's own exception

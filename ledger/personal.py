@@ -260,20 +260,38 @@ def validate_personal_data(fields: Mapping[str, str]) -> PersonalData:
 # --- free text --------------------------------------------------------------------------------
 
 # What free text must not carry in clear: a resident ID number (with a valid check digit) or a
-# mainland mobile number. A heuristic, not a guarantee: names cannot be recognised this way
-# (docs/threat-model.md says so).
+# mainland mobile number, with or without its country code (+86, 0086, 86). A heuristic, not a
+# guarantee: names cannot be recognised this way (docs/threat-model.md says so).
 _ID_LIKE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
-_MOBILE_LIKE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_MOBILE_LIKE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86)?1[3-9][0-9]{9}(?![0-9])")
+
+
+def _without_format_characters(text: str) -> str:
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
+def _screened_form(text: str) -> str:
+    """``text`` as :func:`find_personal_data` reads it: format characters removed, then NFKC.
+
+    Format characters (category Cf: zero-width spaces and joiners, bidi marks, the soft
+    hyphen, ...) are invisible, so a reader sees the digits they split as one number; NFKC folds
+    full-width and other compatibility digits (``１３９…``) to ASCII. Screening the text as
+    received would let either hide a number that every reader of the text sees.
+    """
+    # Cf removed on both sides of NFKC: neither step can then bring one back.
+    folded = unicodedata.normalize("NFKC", _without_format_characters(text))
+    return _without_format_characters(folded)
 
 
 def find_personal_data(text: str, *, reference: bool = False) -> str | None:
     """What personal data ``text`` carries in clear ("a resident ID number", "a phone
-    number"), or None.
+    number"), or None. ``text`` is read in its :func:`_screened_form`.
 
     ``reference``: ``text`` is a document reference (a license identifier, a document number),
     whose serials are runs of digits that often look like a mobile number (a GB/T 36904 serial
     drawn from a case id does, about once in a thousand): only a resident ID number, whose check
     digit rarely matches by chance, is looked for."""
+    text = _screened_form(text)
     for found in _ID_LIKE.findall(text):
         if ric.calc_check_digit(found.upper()) == found[17].upper():  # stdnum takes all 18
             return "a resident ID number"

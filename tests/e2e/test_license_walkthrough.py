@@ -68,6 +68,7 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,8 @@ def test_the_license_walkthrough_across_two_regions(
         assert issued["identifier"] == identifier
         assert issued["qr_version"] in (14, 15)  # license-offline.md §3: 14-M, or 15-M
         assert text == Path(issued["compact"]).read_text().strip()
+        # The document holds the holder in clear (issue 13 item 6: files readable by others).
+        assert stat.S_IMODE(Path(issued["document"]).stat().st_mode) == 0o600
 
         def verify(*options: str) -> tuple[int, dict[str, object]]:
             code, out, err = _run(capsys, "license", "verify", text, *options, "--json")

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import itertools
 import re
+import sys
+import unicodedata
 from datetime import date
 
 import pytest
@@ -21,6 +23,7 @@ from ledger.personal import (
     applicant_ref,
     commit,
     commitments,
+    find_personal_data,
     is_applicant_ref,
     mask_id_number,
     mask_name,
@@ -203,6 +206,106 @@ def test_repr_does_not_leak_personal_data() -> None:
     data = PersonalData(name="张三丰", id_number=GB11643_BEIJING, phone="13812345678")
     text = repr(data)
     assert "三丰" not in text and GB11643_BEIJING not in text and "13812345678" not in text
+
+
+# --- free text ---------------------------------------------------------------------------------
+
+MOBILE = "13912345678"
+# Every invisible format character (Unicode category Cf: zero-width space and joiners, bidi
+# marks, soft hyphen, word joiner, BOM, tag characters, ...).
+FORMAT_CHARACTERS = [
+    chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"
+]
+
+
+def _split(text: str, separator: str) -> str:
+    return separator.join(text)  # between every two characters
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"回电 {MOBILE}",
+        f"回电+86{MOBILE}",
+        f"回电 +86{MOBILE}",
+        f"回电86{MOBILE}",
+        f"回电0086{MOBILE}",
+        "回电１３９１２３４５６７８",  # full-width digits
+        "回电＋８６１３９１２３４５６７８",
+        f"回电{_split(MOBILE, chr(0x200B))}",  # zero-width spaces
+        f"回电+86{_split(MOBILE, chr(0x2060))}",  # word joiners
+        f"回电{MOBILE[:3]}\u00ad{MOBILE[3:]}",  # soft hyphen
+    ],
+)
+def test_free_text_with_a_mobile_number_is_found(text: str) -> None:
+    assert find_personal_data(text) == "a phone number"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"核对{GB11643_BEIJING}",
+        f"核对{GB11643_BEIJING.lower()}",
+        f"核对{_split(GB11643_BEIJING, chr(0x200B))}",
+        f"核对{_split(GB11643_BEIJING, chr(0x200D))}",
+        "核对１１０１０５１９４９１２３１００２Ｘ",  # full-width digits and X
+        f"核对{GB11643_BEIJING[:6]}\u2066{GB11643_BEIJING[6:]}\u2069",  # bidi isolates
+    ],
+)
+def test_free_text_with_an_id_number_is_found(text: str) -> None:
+    assert find_personal_data(text) == "a resident ID number"
+    assert find_personal_data(text, reference=True) == "a resident ID number"
+
+
+def test_no_format_character_hides_a_number() -> None:
+    assert len(FORMAT_CHARACTERS) > 150  # the whole category, not a hand-picked few
+    hidden = [
+        f"U+{ord(char):04X}"
+        for char in FORMAT_CHARACTERS
+        if find_personal_data(f"回电{MOBILE[:5]}{char}{MOBILE[5:]}") != "a phone number"
+        or find_personal_data(f"+86{char}{MOBILE}") != "a phone number"
+        or find_personal_data(f"{GB11643_BEIJING[:9]}{char}{GB11643_BEIJING[9:]}", reference=True)
+        != "a resident ID number"
+    ]
+    assert hidden == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The documented rules (docs/envelope.md 5.4): a number adjacent to other digits is not
+        # one, an ID number needs its check digit, a mobile number starts 1[3-9] ...
+        "第2024013912345678号",  # eleven digits inside a longer run
+        f"{MOBILE}9",
+        f"9{MOBILE}",
+        f"286{MOBILE}",  # "86" inside a longer run is no country code
+        f"+86{MOBILE}0",
+        "11010519491231002Y",
+        "110105194912310021",  # wrong check digit
+        f"9{GB11643_BEIJING}",
+        "12345678901",  # 12...: no mobile prefix
+        f"+86{MOBILE[:-1]}",
+        # ... and numbers written with separators are not detected (a heuristic only).
+        "139-1234-5678",
+        "139 1234 5678",
+        "",
+        "材料齐全，予以受理",
+    ],
+)
+def test_free_text_the_screen_lets_through(text: str) -> None:
+    assert find_personal_data(text) is None
+
+
+def test_a_format_character_joins_digits_into_one_longer_run() -> None:
+    # Removed, not replaced by a separator: digits it split are one run, as they read.
+    assert find_personal_data(f"9\u200b{MOBILE}") is None
+
+
+def test_references_are_screened_for_id_numbers_only() -> None:
+    # A document reference's serial often looks like a mobile number (docs/envelope.md 5.4).
+    for text in (f"AB{MOBILE}CD", f"AB+86{MOBILE}", f"AB86{MOBILE}", "AB１３９１２３４５６７８"):
+        assert find_personal_data(text, reference=True) is None
+        assert find_personal_data(text) == "a phone number"
 
 
 # --- references ------------------------------------------------------------------------------

@@ -496,3 +496,28 @@ def test_an_origin_body_of_another_region_and_place_is_entitled() -> None:
     )
     case.take(JOINT.intake, "received", JOINT.received_body(origin_bodies=["X-ORIGIN"]))
     assert case.flow.origin_bodies == ("X-ORIGIN",)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "call +8613912345678",
+        "call 8613912345678",
+        "call 1\u200b3\u200b9\u200b1\u200b2\u200b3\u200b4\u200b5\u200b6\u200b7\u200b8",
+        "call １３９１２３４５６７８",
+        "证件 440524\u2060188001010014",
+    ],
+)
+def test_free_text_refuses_numbers_in_any_form_a_reader_sees(reason: str) -> None:
+    # Found by review: the screen read the text as sent, so a country code, full-width digits
+    # or invisible format characters between the digits let a number through into signed bytes.
+    with pytest.raises(MalformedEncoding) as error:
+        check_body("refused", {"reasons": [reason]})
+    assert refusal(error) == ("malformed", "body.reasons[0]")
+    with pytest.raises(MalformedEncoding) as error:
+        UnitCase(COMBO).take(
+            COMBO.intake,
+            "received",
+            COMBO.received_body(materials=[{"name": reason, "sha256": bytes(32)}]),
+        )
+    assert refusal(error) == ("malformed", "body.materials[0].name")
