@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -27,6 +28,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from adapters.sqlstore import SCHEMA_SESSION_LOCK_SQL
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
 from ledger.transparency import (
     EMPTY_TREE,
@@ -45,6 +47,17 @@ _select_events_once = inspect.unwrap(PostgresAggregateRecorder.select_events)
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     select_events = _select_events_once
+
+    def create_table(self) -> None:
+        # eventsourcing creates its types and tables unlocked; node processes starting
+        # together on a fresh schema then collide in the catalog. One session lock, on a
+        # connection of its own (the pool may hold just one), serializes them.
+        pool = self.datastore.pool
+        conninfo = pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
+        kwargs = pool.kwargs() if callable(pool.kwargs) else (pool.kwargs or {})
+        with psycopg.connect(conninfo, **kwargs, autocommit=True) as conn:
+            conn.execute(SCHEMA_SESSION_LOCK_SQL)
+            super().create_table()  # the lock ends with its connection
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)

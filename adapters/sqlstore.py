@@ -22,6 +22,12 @@ from adapters.filemodes import create_private_file
 
 Connect = Callable[[], contextlib.AbstractContextManager[Any]]
 
+# Node processes starting together on a fresh PostgreSQL schema (``serve --workers N``, two
+# nodes on one database) each create their tables: concurrent ``CREATE TABLE IF NOT EXISTS``
+# collide in the catalog (``pg_type_typname_nsp_index``), so schema creation takes this lock.
+SCHEMA_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('tongban.schema'))"
+SCHEMA_SESSION_LOCK_SQL = "SELECT pg_advisory_lock(hashtext('tongban.schema'))"
+
 
 def sqlite_connector(path: Path) -> Connect:
     create_private_file(path)  # before SQLite: its -wal and -shm take this mode
@@ -106,6 +112,8 @@ class SqlStore:
         self._connect = connect
         self._p = placeholder
         with self._tx() as cur:
+            if placeholder == "%s":
+                cur.execute(SCHEMA_LOCK_SQL)
             for statement in self.schema:
                 cur.execute(statement)
 

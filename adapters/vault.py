@@ -60,6 +60,7 @@ from psycopg import sql
 
 from adapters.atomic import write_atomically
 from adapters.filemodes import create_private_file, private_directory
+from adapters.sqlstore import SCHEMA_LOCK_SQL
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 __all__ = [
@@ -508,7 +509,7 @@ class PostgresVault(_VaultBase):
         with _postgres_errors(), self._connect() as conn, conn.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog;
             # an advisory lock makes node start-up races harmless.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('tongban.vault.schema'))")
+            conn.execute(SCHEMA_LOCK_SQL)
             conn.execute(sql.SQL(_POSTGRES_SCHEMA).format(**self._tables))
 
     def _connect(self) -> psycopg.Connection[Any]:
