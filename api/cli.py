@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.datadir import DataDirLocked, NotANode, lock_data_dir, require_node, sqlite_path
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
 from api.cli_catalog import add_catalog_command
@@ -27,21 +28,37 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"TONGBAN_{name}"] = str(value)
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if args.workers > 1 and settings.resolved_database_url().startswith("sqlite"):
+    try:
+        require_node(settings)
+    except NotANode as error:
+        print(f"tongban: {error}", file=sys.stderr)
+        return 64
+    on_sqlite = sqlite_path(settings) is not None
+    if args.workers > 1 and on_sqlite:
         print(
             "tongban: several workers need PostgreSQL (TONGBAN_DATABASE_URL); "
             "SQLite serves one writer",
             file=sys.stderr,
         )
         return 64
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-    )
+    lock = None
+    if on_sqlite:
+        try:
+            lock = lock_data_dir(settings.data_dir)  # held until this process exits
+        except DataDirLocked as error:
+            print(f"tongban: {error}", file=sys.stderr)
+            return 1
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+        )
+    finally:
+        if lock is not None:
+            lock.close()
     return 0
 
 
