@@ -15,7 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from adapters.bootstrap import TRUST_FILE, open_ledger
+from adapters.bootstrap import TRUST_FILE, check_database, open_ledger
+from adapters.datadir import require_node
 from adapters.keyfiles import (
     KeyFileError,
     read_key,
@@ -85,6 +86,8 @@ def _keys_generate(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    # A missing schema is refused before trust.json is written (no half-made data directory).
+    check_database(settings.resolved_database_url(), settings.database_schema or None)
     root = read_key(args.root_key)
     trust_path = settings.data_dir / TRUST_FILE
     roots = read_trusted_roots(trust_path)
@@ -182,7 +185,10 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    app = _ledger(args)
+    settings = _settings(args)
+    require_node(settings)
+    app = open_ledger(settings, read_only=True)  # a reader: works on a read-only snapshot
+    app.refresh_registry()
     rows = [
         {
             "kid": k.kid,
@@ -234,6 +240,14 @@ def _audit_verify(args: argparse.Namespace) -> int:
         except ValueError:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
         report = verify_case(app, case_id)
+        if report.events == 0 and report.ok:
+            # Nothing stored under that id: "clean" would vouch for a case never checked. (A
+            # case whose rows were deleted shows in the whole ledger's audit: missing_from_tree.)
+            return _fail(
+                f"no case {case_id} in this ledger: nothing verified (check the id; "
+                "`tongban audit verify` without --case audits every stored event)",
+                1,
+            )
     else:
         progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
         # Each worker process opens the same ledger read-only from the same settings.
