@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.bootstrap import ConfigurationError, check_database
 from adapters.datadir import DataDirLocked, NotANode, lock_data_dir, require_node, sqlite_path
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
@@ -30,7 +31,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
         require_node(settings)
-    except NotANode as error:
+        check_database(settings.resolved_database_url(), settings.database_schema or None)
+    except (NotANode, ConfigurationError) as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 64
     on_sqlite = sqlite_path(settings) is not None

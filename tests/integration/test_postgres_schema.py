@@ -89,3 +89,28 @@ def test_a_read_only_role_audits_and_reads(
     assert main(["catalog", "--region", "510000", *at]) == 0
     assert main(["case", "list", *at]) == 0
     assert main(["case", "show", str(case_ids[0]), *at]) == 0
+
+
+def test_serve_on_a_missing_schema_says_so(tmp_path: Path, postgres_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    world = make_world(tmp_path, workflow=CaseWorkflow())  # trust.json: an initialised node
+    world.app.close()
+    missing = f"missing_{uuid.uuid4().hex[:10]}"
+    served = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(tmp_path), "--port", "0"],
+        env={
+            **os.environ,
+            "TONGBAN_DATABASE_URL": postgres_url,
+            "TONGBAN_DATABASE_SCHEMA": missing,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert served.returncode == 64
+    assert f"PostgreSQL schema {missing!r} does not exist" in served.stderr
+    assert "Traceback" not in served.stderr
