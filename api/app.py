@@ -10,10 +10,11 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
+from api.deps import database_operations
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
-from api.schemas import document_problems
+from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
 
@@ -59,7 +60,10 @@ def create_app(
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_problems(generated())  # idempotent on FastAPI's cached document
+        document = document_problems(generated())  # idempotent on FastAPI's cached document
+        routers = (health, catalog, cases, audit, keys, witness, licenses)
+        document_unavailable(document, database_operations(m.router for m in routers))
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
