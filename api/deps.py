@@ -41,7 +41,7 @@ def database_operations(routers: Iterable[APIRouter]) -> set[tuple[str, str]]:
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute) and uses_services(route.dependant)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
 
