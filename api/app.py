@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
 from api.deps import database_operations
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
@@ -44,7 +45,10 @@ def create_app(
         summary="Signed case ledger and electronic-license exchange for 跨省通办",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, with local assets
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.services = services
     app.state.audit_jobs = {}
