@@ -19,8 +19,10 @@ from adapters.bootstrap import TRUST_FILE, check_database, open_ledger
 from adapters.datadir import require_node
 from adapters.keyfiles import (
     KeyFileError,
+    key_passphrase,
     read_key,
     read_trusted_roots,
+    write_encrypted_key,
     write_key,
     write_trusted_roots,
 )
@@ -72,8 +74,13 @@ def _parse_time(text: str) -> int:
 
 def _keys_generate(args: argparse.Namespace) -> int:
     signer = Ed25519Signer.generate()
+    if args.out.exists():
+        return _fail(f"{args.out} exists; refusing to overwrite a key")
     try:
-        write_key(args.out, signer)
+        if args.passphrase:
+            write_encrypted_key(args.out, signer, key_passphrase(args.out, confirm=True))
+        else:
+            write_key(args.out, signer)
     except FileExistsError:
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     print(
@@ -312,6 +319,12 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     generate = keys.add_parser("generate", help="write a new Ed25519 key file (mode 0600)")
     generate.add_argument("out", type=Path)
+    generate.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="encrypt the key file with a passphrase (TONGBAN_KEY_PASSPHRASE, else asked); "
+        "every command reading it then needs the passphrase the same way",
+    )
     generate.set_defaults(handler=_guarded(_keys_generate))
 
     trust = keys.add_parser("trust", help="trust another region's root public key")
