@@ -47,7 +47,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _ledger(args: argparse.Namespace) -> LedgerApplication:
-    return open_ledger(_settings(args))
+    """The ledger of an initialised node (never a new one in a mistyped directory)."""
+    settings = _settings(args)
+    require_node(settings)
+    return open_ledger(settings)
 
 
 def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:

@@ -58,3 +58,29 @@ def test_a_second_server_on_one_sqlite_directory_is_refused(demo: Path) -> None:
     # Once the first has stopped the directory can be served again.
     with live_node(demo, {"TONGBAN_DATABASE_URL": ""}):
         pass
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "create", "--admin"],
+        ["token", "create", "--body", "510104-RS"],
+        ["token", "list"],
+        ["keys", "list"],
+        ["keys", "register-body", "--root-key", "root.key", "--body-id", "B", "--name", "N"],
+        ["audit", "checkpoint"],
+    ],
+)
+def test_node_commands_refuse_a_mistyped_directory(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "var" / "nod"
+    typo.mkdir(parents=True)
+    argv = [a if a != "root.key" else str(tmp_path / "root.key") for a in argv]
+    assert main(["keys", "generate", str(tmp_path / "root.key")]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--data-dir", str(typo)]) == 64
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"no node at {typo}" in err and "tongban init" in err
+    assert list(typo.iterdir()) == []
