@@ -180,3 +180,17 @@ def test_after_an_amendment_the_node_serves_and_pins_the_amended_catalog(
         out, err = capsys.readouterr()
         assert code == 0, err
         assert json.loads(out)["created"] is True
+
+        # Amended again while the node serves (the README's order): served and pinned at once.
+        root = str(demo_dir / "demo-keys" / "root-510000.key")
+        again = ["catalog", "amend", "--region", "510000", "--item", "510000/1/6"]
+        again += ["--field", "status", "--value", "pending", "--root-key", root]
+        assert main([*again, "--data-dir", str(demo_dir), "--yes"]) == 0
+        newer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["new_version"]
+        assert newer != new
+        one = httpx.get(f"{url}/catalog/510000/2/23")
+        assert one.headers["Catalog-Version"] == newer
+        code = main(["case", "receive", *demo, *receive_options(form)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["created"] is True

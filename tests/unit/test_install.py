@@ -65,3 +65,8 @@ def test_license_scan_without_opencv_says_how_to_install_it(
     assert out == ""
     assert "pip install 'tongban[qr]'" in err
     assert "Traceback" not in err
+
+
+def test_key_files_are_never_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "*.key" in ignored and "var/" in ignored
