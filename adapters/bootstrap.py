@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlparse
 
+from adapters.checkpoint_state import FileCheckpointState
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
 from ledger.application import LedgerApplication, now_micros
+from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 
 if TYPE_CHECKING:
     from adapters.access import AccessStore
+    from adapters.applicants import NodeApplicants
     from adapters.license_service import LicenseService
     from adapters.vault import PersonalDataVault
 
@@ -37,6 +40,18 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+
+    @property
+    def applicants(self) -> NodeApplicants:
+        """The applicants stored here: the vault's records and their bindings."""
+        from adapters.applicants import NodeApplicants
+
+        return NodeApplicants(self.access, self.vault)
+
+    @property
+    def opening(self) -> CaseOpening:
+        """The one path that opens cases (``ledger.opening``)."""
+        return CaseOpening(self.ledger, self.applicants)
 
 
 def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
@@ -165,6 +180,9 @@ def open_ledger(
         checkpoint_policy=CheckpointPolicy(
             seconds=settings.checkpoint_seconds, events=settings.checkpoint_events
         ),
+        # In the data directory, not the database: every process of the node shares it, and
+        # a database restored from an older backup does not roll it back.
+        signed_checkpoints=FileCheckpointState(settings.data_dir),
     )
     if "POSTGRES_CONNECT_TIMEOUT" in env:
         datastore = getattr(app.recorder, "datastore", None)

@@ -9,9 +9,9 @@ at once, as a node's request threads would. Each writer runs its own cases, one 
 ``now()`` when it is signed (so never later than the node's receipt time).
 
 ``tongban demo --events N`` uses it to grow a demo ledger to N more events (1,000,000 for the
-scale benchmarks P7 and P8); ``benchmarks/loader.py`` uses it for the benchmark ledgers. The
-applicant of a bulk case is invented and has no vault record (its ref and commitments are
-placeholders in the vault's format), so its personal data is never shown.
+scale benchmarks P7 and P8); ``benchmarks/loader.py`` uses it for the benchmark ledgers. A
+bulk case opens as every case does (``ledger.opening.CaseOpening``): its body stores an
+invented applicant (:data:`BULK_APPLICANT`) in the node's vault, and the opening claims it.
 """
 
 from __future__ import annotations
@@ -22,16 +22,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from adapters.applicants import NodeApplicants
 from ledger.application import LedgerApplication
 from ledger.catalog import find_item, load_catalog
-from ledger.envelope import ZERO_HASH, build_event
+from ledger.envelope import ZERO_HASH, build_event, parse_event
+from ledger.opening import CaseOpening
+from ledger.personal import PersonalData
 from ledger.suites import Signer, get_suite
 
 DEFAULT_CASE_STEPS = 10
 DEFAULT_WRITERS = 8
 BULK_ITEM = "510000/1/5"  # 社会保障卡申领, offered online in the packaged Sichuan catalog
+BULK_APPLICANT = PersonalData(name="批量测试人员", id_number="11010519491231002X")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class CaseWriter:
         *,
         case_steps: int = DEFAULT_CASE_STEPS,
         home_body: str = "",
+        applicants: NodeApplicants | None = None,
     ):
         if case_steps < 3:
             raise ValueError("a bulk case has at least its received, form_checked, accepted steps")
@@ -90,6 +96,9 @@ class CaseWriter:
         self.officer = officer
         self.case_steps = case_steps
         self.home_body = home_body or officer.body_id
+        # Without applicants (benchmarks of the bare append path) a case carries the
+        # placeholder applicant; only CaseOpening with a stored one makes it readable.
+        self.applicants = applicants
         self.case_id = uuid.uuid4()
         self.seq = 0
         self.prev = ZERO_HASH
@@ -97,9 +106,12 @@ class CaseWriter:
     def _body(self, seq: int, now: int) -> tuple[str, dict[str, Any]]:
         if seq == 1:
             division = self.home_body[:6]
-            return "received", received_body(
-                self.app, now, home_body=self.home_body, jurisdiction=division
-            )
+            body = received_body(self.app, now, home_body=self.home_body, jurisdiction=division)
+            if self.applicants is not None:
+                at = datetime.fromtimestamp(now / 1e6, UTC)
+                stored = self.applicants.store(BULK_APPLICANT, body=self.officer.body_id, now=at)
+                body["applicant"] = {"ref": stored.ref, "commitments": dict(stored.commitments)}
+            return "received", body
         if seq == 2:
             return "form_checked", {"result": "pass", "reasons": [], "identity_verified": True}
         if seq == 3:
@@ -149,13 +161,15 @@ def bulk_load(
     *,
     officers: Sequence[Officer],
     now: Callable[[], int],
+    applicants: NodeApplicants,
     writers: int = DEFAULT_WRITERS,
     case_steps: int = DEFAULT_CASE_STEPS,
     progress: Callable[[int, int], None] | None = None,
 ) -> BulkSummary:
     """Append ``events`` signed steps from ``writers`` threads (officers taken in turn);
     return what was written. ``now()`` is the time a step claims (read, not advanced: the
-    node's clock gives the receipt time). Stops at the first refusal, which it raises."""
+    node's clock gives the receipt time). Each case opens through ``CaseOpening`` with an
+    applicant stored in ``applicants``. Stops at the first refusal, which it raises."""
     if events < 0 or writers < 1 or not officers:
         raise ValueError("bulk_load needs events >= 0, writers >= 1 and at least one officer")
     lock = threading.Lock()
@@ -163,16 +177,23 @@ def bulk_load(
     done = [0]
     cases = [0]
     stop = threading.Event()
+    opening = CaseOpening(app, applicants)
 
     def write(n: int) -> None:
-        writer = CaseWriter(app, officers[n % len(officers)], case_steps=case_steps)
+        writer = CaseWriter(
+            app, officers[n % len(officers)], case_steps=case_steps, applicants=applicants
+        )
         while not stop.is_set():
             with lock:
                 if left[0] == 0:
                     return
                 left[0] -= 1
             try:
-                appended = app.append_event(writer.next_event(now()))
+                raw = writer.next_event(now())
+                if writer.seq == 1:
+                    appended = opening.open(parse_event(raw))
+                else:
+                    appended = app.append_event(raw)
             except BaseException:
                 stop.set()
                 raise

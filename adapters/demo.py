@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from adapters.access import open_access_store
+from adapters.applicants import NodeApplicants
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
 from adapters.keyfiles import write_key, write_trusted_roots
@@ -51,9 +53,10 @@ from adapters.vault import (
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.catalog import CatalogItem, load_catalog
-from ledger.envelope import ZERO_HASH, Envelope, build_event
+from ledger.envelope import ZERO_HASH, Envelope, build_event, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import BodyView, CatalogVersions
+from ledger.opening import CaseOpening
 from ledger.personal import PersonalData
 from ledger.suites import Ed25519Signer
 from ledger.workflow import STEP_TYPES, TRANSITIONS, CaseState, Entitlement, take_step
@@ -843,9 +846,12 @@ class _Builder:
     def cases(
         self,
         cases: Sequence[_Case],
-        vault: PersonalDataVault,
+        applicants: NodeApplicants,
         progress: Callable[[int, int], None] | None,
     ) -> None:
+        # Cases open as a department opens them (ledger.opening): the intake body stores the
+        # applicant, and the opening claims it for the case, so its personal data reads back.
+        opening = CaseOpening(self.app, applicants)
         # Steps of all cases interleaved by time, as a real ledger receives them.
         order = sorted(
             (step.at, case.number, seq)
@@ -860,8 +866,10 @@ class _Builder:
             self.clock.advance_to(at)
             body = step.body
             if step.type == "received":
-                stored = vault.store(
-                    case.applicant, now=datetime.fromtimestamp(self.clock.now / 1e6, UTC)
+                stored = applicants.store(
+                    case.applicant,
+                    body=step.body_id,
+                    now=datetime.fromtimestamp(self.clock.now / 1e6, UTC),
                 )
                 body = {
                     **body,
@@ -879,7 +887,9 @@ class _Builder:
                 prev=heads.get(number, ZERO_HASH),
                 body=body,
             )
-            heads[number] = self.app.append_event(raw).head.event_hash
+            opens = seq == 1
+            appended = opening.open(parse_event(raw)) if opens else self.app.append_event(raw)
+            heads[number] = appended.head.event_hash
             if progress is not None:
                 progress(done, len(order))
 
@@ -956,7 +966,8 @@ def build_demo(
         builder.registry(roots, bodies)
         vault_schema = schema or settings.database_schema or None
         vault = _open_vault(url, vault_schema, data_dir, random.Random(f"vault/{seed}"))
-        builder.cases(plan, vault, progress)
+        access = open_access_store(url, data_dir, schema=vault_schema)
+        builder.cases(plan, NodeApplicants(access, vault), progress)
         bulk = None
         if events:
             officers = [
@@ -969,6 +980,7 @@ def build_demo(
                 events,
                 officers=officers,
                 now=lambda: clock.now,
+                applicants=NodeApplicants(access, vault),
                 writers=writers,
                 progress=progress,
             )

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from adapters.atomic import write_atomically
 from ledger.suites import Ed25519Signer
 
 
@@ -34,10 +35,9 @@ class KeyFileError(ValueError):
 
 
 def write_key(path: Path, signer: Ed25519Signer) -> None:
+    """Create the key file (0600) whole or not at all; ``FileExistsError`` if there is one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(signer.private_seed().hex() + "\n")
+    write_atomically(path, signer.private_seed().hex() + "\n", mode=0o600, overwrite=False)
 
 
 def read_key(path: Path | str, passphrase: str | None = None) -> Ed25519Signer:
@@ -87,9 +87,7 @@ def write_encrypted_key(path: Path, signer: Ed25519Signer, passphrase: str) -> N
         Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase.encode())
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    write_atomically(path, pem, mode=0o600, overwrite=False)
 
 
 def _read_pem_key(path: Path, pem: bytes, passphrase: str | None) -> Ed25519Signer:
@@ -133,4 +131,4 @@ def read_trusted_roots(path: Path) -> dict[str, bytes]:
 def write_trusted_roots(path: Path, roots: dict[str, bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({region: key.hex() for region, key in sorted(roots.items())}, indent=1)
-    path.write_text(text + "\n")
+    write_atomically(path, text + "\n", mode=0o644)

@@ -46,7 +46,7 @@ from adapters.license_store import (
 from adapters.vault import PersonalDataVault, VaultError
 from ledger.application import Appended, LedgerApplication
 from ledger.domain import LICENSE_TOPICS, License
-from ledger.envelope import Envelope, parse_event
+from ledger.envelope import Envelope, ledger_region, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import LICENSE, NODE, KeyRegistry, parse_key_record
 from ledger.licensing import (
@@ -273,8 +273,8 @@ def check_status_list(registry: KeyRegistry, raw: bytes) -> SignedStatusList:
     list was signed (docs/license-offline.md §1.4). Raises ``StatusListRejected``."""
     status_list = parse_status_list(raw)
     info = registry.keys.get(status_list.key_id)
-    region = status_list.issuer.rpartition("/")[2]
-    if info is None or info.role != NODE or info.region != region:
+    region = ledger_region(status_list.issuer)
+    if info is None or info.role != NODE or region is None or info.region != region:
         raise StatusListRejected(
             "wrong_key",
             f"kid {status_list.key_id} is not a node key of region {region} known here "
@@ -632,7 +632,8 @@ class LicenseService:
 
     def keep_peer_status_list(self, raw: bytes) -> SignedStatusList:
         status_list = self.check_peer_status_list(raw)
-        region = status_list.issuer.rpartition("/")[2]
+        # check_peer_status_list refused an issuer that names no region.
+        region = ledger_region(status_list.issuer) or ""
         self.store.keep_peer_status_list(status_list.list_id, region, status_list.version, raw)
         return status_list
 
@@ -717,7 +718,7 @@ class LicenseService:
     # -- verification ------------------------------------------------------------------------
 
     def _online_status(
-        self, held: Mapping[str, tuple[int, bytes, str | None]]
+        self, held: Mapping[str, tuple[int, bytes, str | None]], max_age: int | None = None
     ) -> Callable[[str, int], LicenseStatus | None]:
         """The status of an entry from its issuer: this node's ledger for its own lists, else
         the issuing region's node (its URL held with its trust list in ``held``)."""
@@ -736,16 +737,26 @@ class LicenseService:
                 )
             except (OSError, StatusListRejected, ValueError):
                 return None
-            if list_id != kept.list_id or self.clock() >= kept.valid_until:
+            now = self.clock()
+            if list_id != kept.list_id or now >= kept.valid_until:
+                return None
+            # The peer served a list older than the verifier accepts: no answer from it.
+            if max_age is not None and now - kept.issued_at > max_age:
                 return None
             return kept.status_at(index)
 
         return ask
 
     def verify(
-        self, presented: bytes | str, *, holder_code: str | None = None, online: bool = True
+        self,
+        presented: bytes | str,
+        *,
+        holder_code: str | None = None,
+        online: bool = True,
+        max_status_age: int | None = None,
     ) -> Verdict:
-        """The verdict on a presented license for use in this region now."""
+        """The verdict on a presented license for use in this region now; ``max_status_age``
+        (µs) is the oldest status list (by ``issued_at``) the caller accepts."""
         decoded = _decoded(presented)
         list_id = (
             None
@@ -769,7 +780,8 @@ class LicenseService:
             status=self._parsed_status_list(status_raw) if status_raw else None,
             now=self.clock(),
             holder_code=holder_code,
-            online_status=self._online_status(held) if online else None,
+            online_status=self._online_status(held, max_status_age) if online else None,
+            max_status_age=max_status_age,
         )
 
     def _parsed_status_list(self, raw: bytes) -> SignedStatusList:

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from adapters.sqlstore import Connect, SqlStore, connector_for
 
 __all__ = [
+    "LICENSE_DB",
     "DocumentConflict",
     "DocumentErased",
     "LicenseStore",
@@ -431,9 +432,13 @@ class LicenseStore(SqlStore):
             return [LicenseUse(*row) for row in cur.fetchall()]
 
 
+#: The license store's SQLite file in a node's data directory.
+LICENSE_DB = "licenses.sqlite3"
+
+
 def open_license_store(
     database_url: str, data_dir: Path, master_key: bytes, *, schema: str | None = None
 ) -> LicenseStore:
     """The license store beside the ledger: SQLite ``licenses.sqlite3`` or PostgreSQL."""
-    connect, placeholder = connector_for(database_url, data_dir, "licenses.sqlite3", schema=schema)
+    connect, placeholder = connector_for(database_url, data_dir, LICENSE_DB, schema=schema)
     return LicenseStore(connect, placeholder, master_key)

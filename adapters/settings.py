@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.atomic import write_atomically
+from ledger.envelope import ledger_region
+
 NODE_FILE = "node.json"
 
 
@@ -54,12 +57,20 @@ class Settings(BaseSettings):
             recorded = self.data_dir / NODE_FILE
             if recorded.exists():
                 self.region = str(json.loads(recorded.read_text())["region"])
+        # Verifiers read a ledger's region from its name (docs/envelope.md §5.1): a name that
+        # ends with another region would make this node's own objects fail everywhere else.
+        if self.ledger_name and ledger_region(self.ledger_name) != self.region:
+            raise ValueError(
+                f"TONGBAN_LEDGER_NAME {self.ledger_name!r} must end with this node's region "
+                f"code {self.region} (tongban/{self.region}, say)"
+            )
         return self
 
     def record_region(self) -> None:
         """Remember this node's region in its data directory (``tongban init``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / NODE_FILE).write_text(json.dumps({"region": self.region}) + "\n")
+        text = json.dumps({"region": self.region}) + "\n"
+        write_atomically(self.data_dir / NODE_FILE, text, mode=0o644)
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"

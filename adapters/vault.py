@@ -58,6 +58,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 
+from adapters.atomic import write_atomically
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 __all__ = [
@@ -614,19 +615,10 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
     path = data_dir / MASTER_KEY_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        # Write to a private temp file, then link into place: a concurrent starter never
+        # Created whole or not at all, never through a link: a concurrent starter never
         # sees a half-written key, and exactly one key wins.
-        temporary = data_dir / f".{MASTER_KEY_FILE}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(KEY_BYTES))
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(FileExistsError):
+            write_atomically(path, os.urandom(KEY_BYTES), mode=0o600, overwrite=False)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise VaultConfigurationError(f"{path} has mode {mode:04o}; expected 0600")

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import TRUST_FILE, check_database, open_ledger
 from adapters.datadir import require_node
 from adapters.keyfiles import (
@@ -27,7 +28,7 @@ from adapters.keyfiles import (
     write_trusted_roots,
 )
 from adapters.settings import Settings
-from adapters.vault import VaultError, load_or_create_master_key, open_vault
+from adapters.vault import MASTER_KEY_FILE, VaultError, load_or_create_master_key, open_vault
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from ledger.admin import RegistryClerk
@@ -35,6 +36,7 @@ from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, verify_case, verify_ledger
 from ledger.canonical import micros
 from ledger.suites import Ed25519Signer, key_id
+from ledger.transparency import NotAnExtension
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -243,13 +245,23 @@ def _audit_verify(args: argparse.Namespace) -> int:
     if args.case and args.jobs > 1:
         return _fail("--jobs is for the whole ledger; --case checks one case in one process")
     app = open_ledger(settings, read_only=True)
+    # The node's applicants, when this is the node's own data directory (its vault key):
+    # then each case's applicant is checked too (docs/audit.md, applicant findings).
+    reopen_applicants = (
+        partial(
+            open_node_applicants, url, settings.data_dir, schema=settings.database_schema or None
+        )
+        if (settings.data_dir / MASTER_KEY_FILE).exists()
+        else None
+    )
+    applicants = reopen_applicants() if reopen_applicants is not None else None
     report: AuditReport
     if args.case:
         try:
             case_id = uuid.UUID(args.case)
         except ValueError:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
-        report = verify_case(app, case_id)
+        report = verify_case(app, case_id, applicants=applicants)
         if report.events == 0 and report.ok:
             # Nothing stored under that id: "clean" would vouch for a case never checked. (A
             # case whose rows were deleted shows in the whole ledger's audit: missing_from_tree.)
@@ -262,7 +274,14 @@ def _audit_verify(args: argparse.Namespace) -> int:
         progress = _Progress(app.store.max_index()) if sys.stderr.isatty() else None
         # Each worker process opens the same ledger read-only from the same settings.
         reopen = partial(open_ledger, settings, read_only=True)
-        report = verify_ledger(app, progress=progress, jobs=args.jobs, reopen=reopen)
+        report = verify_ledger(
+            app,
+            progress=progress,
+            jobs=args.jobs,
+            reopen=reopen,
+            applicants=applicants,
+            reopen_applicants=reopen_applicants,
+        )
         if progress is not None:
             print(file=sys.stderr)
     if args.json:
@@ -283,7 +302,23 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_checkpoint(args: argparse.Namespace) -> int:
-    note = _ledger(args).issue_checkpoint()
+    try:
+        note = _ledger(args).issue_checkpoint(accept_rollback=args.accept_rollback)
+    except NotAnExtension as refused:
+        # The evidence: what the node signed last, in full, and the tree it was asked to sign.
+        print(refused.signed, end="", file=sys.stderr)
+        print(
+            "tongban: see docs/transparency.md, 'A database older than the last checkpoint'",
+            file=sys.stderr,
+        )
+        raise
+    if args.accept_rollback is not None:
+        print(
+            f"tongban: ROLLBACK ACCEPTED: the checkpoint of size {args.accept_rollback} was set "
+            "aside (last-checkpoint.*.set-aside.note in the data directory); witnesses that "
+            "cosigned it will refuse this one",
+            file=sys.stderr,
+        )
     print(note.render(), end="")
     return 0
 
@@ -404,6 +439,14 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "checkpoint", help="issue a signed checkpoint of the whole ledger now and print it"
     )
     data_dir(checkpoint)
+    checkpoint.add_argument(
+        "--accept-rollback",
+        type=int,
+        metavar="SIZE",
+        help="after restoring an older database backup: sign the tree as it is although the "
+        "node signed a checkpoint of SIZE (the size the refusal names) it does not extend; "
+        "logged, and the old checkpoint kept (docs/transparency.md)",
+    )
     checkpoint.set_defaults(handler=_guarded(_audit_checkpoint))
 
     applicant = commands.add_parser("applicant", help="applicants' personal data").add_subparsers(

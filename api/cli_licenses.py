@@ -18,9 +18,11 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
+from adapters.atomic import write_atomically
 from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
@@ -50,21 +52,35 @@ def _presented(value: str) -> bytes | str:
     return raw
 
 
+def _when(micros: Any) -> str:
+    return datetime.fromtimestamp(int(micros) / 1_000_000, BEIJING).isoformat(timespec="seconds")
+
+
 def _report(verdict: Any, as_json: bool) -> int:
+    """Print a verdict (``Verdict.to_json`` shape): the answer, then what the status rests on
+    and which trust lists were used, so a clerk sees how old an offline answer is."""
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "valid": verdict["valid"],
-                    "primary": verdict["primary"],
-                    "failed": verdict["failed"],
-                }
-            )
-        )
-    elif verdict["valid"]:
+        print(json.dumps(verdict, ensure_ascii=False))
+        return 0 if verdict["valid"] else EXIT_INVALID
+    if verdict["valid"]:
         print("valid")
     else:
         print(f"INVALID: {verdict['primary']} (failed: {', '.join(verdict['failed'])})")
+    used = verdict.get("status_list")
+    if verdict.get("status_source") == "online":
+        print("status: from the issuer, now")
+    elif used is not None:
+        print(
+            f"status list: {used['id']} version {used['version']}, issued "
+            f"{_when(used['issued_at'])}, valid until {_when(used['valid_until'])}"
+        )
+    if verdict.get("status_detail"):
+        print(f"status unknown: {verdict['status_detail']}")
+    for trust in verdict.get("trust_lists") or []:
+        print(
+            f"trust list: {trust['id']} version {trust['version']}, "
+            f"valid until {_when(trust['valid_until'])}"
+        )
     return 0 if verdict["valid"] else EXIT_INVALID
 
 
@@ -118,9 +134,9 @@ def _issue(args: argparse.Namespace) -> int:
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = issued.identifier.split(".")[-3]
-        (out / f"{stem}.license").write_bytes(issued.document)
-        (out / f"{stem}.txt").write_text(issued.compact + "\n", encoding="ascii")
-        (out / f"{stem}.png").write_bytes(qr_png(issued.compact))
+        write_atomically(out / f"{stem}.license", issued.document, mode=0o644)
+        write_atomically(out / f"{stem}.txt", issued.compact + "\n", mode=0o644)
+        write_atomically(out / f"{stem}.png", qr_png(issued.compact), mode=0o644)
         print(
             json.dumps(
                 {
@@ -230,7 +246,7 @@ def _grant(args: argparse.Namespace) -> int:
                     },
                 )
             )
-        Path(args.out).write_text(answer["grant"] + "\n", encoding="ascii")
+        write_atomically(Path(args.out), answer["grant"] + "\n", mode=0o600)
         print(json.dumps({"grant_id": answer["grant_id"], "file": args.out}))
         return 0
 
@@ -248,7 +264,7 @@ def _qr(args: argparse.Namespace) -> int:
         decode_compact(text)
     except CompactRejected as error:
         return fail(f"not a compact license: {error}")
-    Path(args.out).write_bytes(qr_png(text))
+    write_atomically(Path(args.out), qr_png(text), mode=0o644)
     print(json.dumps({"file": args.out, "qr_version": qr_version(text), "chars": len(text)}))
     return 0
 
@@ -283,41 +299,110 @@ def _verify_online(args: argparse.Namespace, presented: bytes | str) -> int:
     return _client_call(run)
 
 
+def _max_age(text: str | None) -> int | None:
+    """``--max-status-age``: seconds, or a number with ``s``/``m``/``h``/``d``; in µs."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    if not number.isdigit():
+        raise ValueError(f"--max-status-age {text!r}: give seconds, or e.g. 30m, 6h, 2d")
+    return int(number) * units[unit] * 1_000_000
+
+
+def _held_lists(settings: Any, list_id: str | None) -> tuple[list[bytes], int | None]:
+    """What this node's data directory holds: its trust lists, and the newest version of
+    status list ``list_id`` it published or kept from a peer. Nothing when it holds no
+    license data (no master key): an offline verify never creates one."""
+    from adapters.license_store import LICENSE_DB, open_license_store
+    from adapters.vault import MASTER_KEY_FILE
+
+    key_file = settings.data_dir / MASTER_KEY_FILE
+    url = settings.resolved_database_url()
+    on_sqlite = urlparse(url).scheme not in {"postgresql", "postgres"}
+    if not key_file.exists() or (on_sqlite and not (settings.data_dir / LICENSE_DB).exists()):
+        return [], None
+    store = open_license_store(
+        url,
+        settings.data_dir,
+        key_file.read_bytes(),
+        schema=settings.database_schema or None,
+    )
+    trust = [raw for _, raw, _ in store.trust_lists().values()]
+    if list_id is None:
+        return trust, None
+    published = store.latest_status_list(list_id)
+    if published is not None:
+        return trust, published[0]
+    kept = store.verification_inputs(list_id)[1]
+    return trust, None if kept is None else parse_status_list(kept).version
+
+
 def _verify_offline(args: argparse.Namespace, presented: bytes | str) -> int:
-    """Only files and this node's pinned roots and key registry: no network."""
+    """Only files and this node's pinned roots, key registry and held lists: no network.
+
+    The lists this node's data directory holds are the floor: a trust list or status list file
+    older than the version held here is refused (a rollback to a list that still vouches for
+    a since-withdrawn key, or still shows a since-revoked license as valid). The verdict names
+    the versions it used.
+    """
     settings = _settings(args)
+    try:
+        max_age = _max_age(args.max_status_age)
+    except ValueError as error:
+        return fail(str(error))
     roots = read_trusted_roots(settings.data_dir / "trust.json")
     if not roots:
         return fail(f"no pinned roots in {settings.data_dir / 'trust.json'}")
+    given_status = Path(args.status_list).read_bytes() if args.status_list else None
+    try:
+        list_id = None if given_status is None else parse_status_list(given_status).list_id
+    except StatusListRejected as error:
+        return fail(f"status list refused: {error}", 1)
+    held_trust, seen = _held_lists(settings, list_id)
     trust = TrustStore(roots)
-    own = None
+    for raw in held_trust:
+        try:
+            trust.add(raw)
+        except TrustListRejected:
+            continue  # a held list no pinned root vouches for any more sets no floor
     try:
         for path in args.trust_list or []:
-            added = trust.add(Path(path).read_bytes())
-            if added.region == settings.region:
-                own = added
+            trust.add(Path(path).read_bytes())
     except TrustListRejected as error:
+        if error.reason == "stale":
+            return fail(f"trust list refused: older than the version this node holds: {error}", 1)
         return fail(f"trust list refused: {error}", 1)
+    own = trust.get(settings.region)
     if own is None:
         return fail(f"give this region's ({settings.region}) trust list with --trust-list")
     status: SignedStatusList | None = None
-    if args.status_list:
+    if given_status is not None:
         app = open_ledger(settings, read_only=True)
         try:
             app.refresh_registry()
-            status = check_status_list(app.registry, Path(args.status_list).read_bytes())
+            status = check_status_list(app.registry, given_status)
         except StatusListRejected as error:
             return fail(f"status list refused: {error}", 1)
         finally:
             app.close()
+        if seen is not None and status.version < seen:
+            return fail(
+                f"status list refused: {status.list_id} version {status.version} is older than "
+                f"version {seen} this node holds (a rollback; give the newer list)",
+                1,
+            )
     now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
     verdict = verify_license(
-        presented, trust=trust, recognition=own, status=status, now=now, holder_code=args.holder_id
+        presented,
+        trust=trust,
+        recognition=own,
+        status=status,
+        now=now,
+        holder_code=args.holder_id,
+        max_status_age=max_age,
     )
-    return _report(
-        {"valid": verdict.valid, "primary": verdict.primary, "failed": list(verdict.failed)},
-        args.json,
-    )
+    return _report(verdict.to_json(), args.json)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -392,7 +477,7 @@ def _get(path: str) -> Callable[[argparse.Namespace], int]:
             raw = http_fetch(url)
         except OSError as error:
             return fail(str(error), 1)
-        Path(args.out).write_bytes(raw)
+        write_atomically(Path(args.out), raw, mode=0o644)
         if "status-lists" in path:
             status = parse_status_list(raw)
             print(json.dumps({"file": args.out, "list": status.list_id, "version": status.version}))
@@ -497,6 +582,12 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
     verify.add_argument("--trust-list", action="append", help="trust list file (repeatable)")
     verify.add_argument("--status-list", help="the issuer's status list file")
     verify.add_argument("--holder-id", help="the ID the holder shows")
+    verify.add_argument(
+        "--max-status-age",
+        metavar="AGE",
+        help="oldest status list accepted, by its issued_at (seconds, or 30m, 6h, 2d); "
+        "older leaves the status unknown",
+    )
     verify.add_argument("--json", action="store_true")
     data_dir(verify)
     verify.set_defaults(handler=guarded(_verify))

@@ -3,17 +3,22 @@
 ::
 
     tongban witness show        [--data-dir]      the configuration and this node's public key
-    tongban witness add-log     --origin O --public-key HEX          witness another log
+    tongban witness add-log     --origin O --public-key HEX (--checkpoint FILE | --new-log)
+                                                  witness another log from its pinned checkpoint
     tongban witness add-witness --name N --url U --public-key HEX    be witnessed by N
-    tongban witness configure   [--name N] [--min-cosignatures K]
+    tongban witness configure   [--name N] [--min-cosignatures K|majority]
     tongban witness push        [--data-dir]      exit 0 all cosigned, 2 some refused but at
                                                   least K did, 1 fewer than K (or none)
     tongban audit bundle --case ID --out FILE [--data-dir]
     tongban audit verify-bundle FILE [--root REGION=HEX ...] [--min-witnesses K]
-                                     [--witness NAME=HEX ...] [--data-dir]   exit 0 valid, 1 not
+                                     [--witness NAME=HEX ...] [--log ORIGIN=HEX ...]
+                                     [--data-dir]   exit 0 valid, 1 not
 
 ``verify-bundle`` needs nothing but the file and the region roots (``--root``, or the
-``trust.json`` of ``--data-dir``): no database, no network.
+``trust.json`` of ``--data-dir``): no database, no network. It demands the cosignatures of a
+majority of the witnesses (``--witness``, or the ``witnesses`` of ``--data-dir``) unless
+``--min-witnesses`` (or ``min_cosignatures``) says otherwise; ``0`` is accepted only when
+asked for, and the verdict then says that no witness vouched for the checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.atomic import write_atomically
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
 from adapters.settings import Settings
@@ -38,7 +44,7 @@ from adapters.witness_client import push_checkpoint
 from adapters.witness_store import WitnessStoreError
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.errors import LedgerError
-from ledger.notes import Witness, parse_checkpoint, parse_note
+from ledger.notes import Witness, majority, parse_checkpoint, parse_note
 
 EXIT_USAGE = 64
 Handler = Callable[[argparse.Namespace], int]
@@ -123,17 +129,39 @@ def _evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_key(settings: Settings) -> bytes | None:
+    key_file = settings.data_dir / NODE_KEY_FILE
+    return read_key(key_file).public_key if key_file.exists() else None
+
+
 def _add_log(args: argparse.Namespace) -> int:
     settings, config = _config(args)
-    config.add_log(args.origin, _hex_key(args.public_key, "--public-key"))
+    public_key = _hex_key(args.public_key, "--public-key")
+    if _own_key(settings) == public_key:
+        # This witness cosigns with the node key: its cosignature would be the log's own.
+        return _fail("--public-key is this node's own key: a log does not witness itself")
+    # Pinned now, so the first push must prove consistency with what the operator saw.
+    try:
+        pin = "" if args.new_log else Path(args.checkpoint).read_text()
+    except OSError as error:
+        return _fail(f"--checkpoint: {error}")
+    config.add_log(args.origin, public_key, pin)
     path = save_transparency_config(settings.data_dir, config)
-    print(f"witnessing {args.origin} ({path})")
+    start = "from size 0 (a new log)" if not pin else f"from size {_size(pin)}"
+    print(f"witnessing {args.origin} {start} ({path})")
     return 0
+
+
+def _size(note: str) -> int:
+    return parse_checkpoint(parse_note(note).text).size
 
 
 def _add_witness(args: argparse.Namespace) -> int:
     settings, config = _config(args)
-    config.add_witness(args.name, args.url, _hex_key(args.public_key, "--public-key"))
+    public_key = _hex_key(args.public_key, "--public-key")
+    if _own_key(settings) == public_key:
+        return _fail("--public-key is this node's own key: a log does not witness itself")
+    config.add_witness(args.name, args.url, public_key)
     path = save_transparency_config(settings.data_dir, config)
     print(f"pushing checkpoints to {args.name} at {args.url} ({path})")
     return 0
@@ -144,9 +172,12 @@ def _configure(args: argparse.Namespace) -> int:
     if args.name:
         config.witness_name = args.name
     if args.min_cosignatures is not None:
-        if args.min_cosignatures < 0:
-            return _fail("--min-cosignatures is >= 0")
-        config.min_cosignatures = args.min_cosignatures
+        if args.min_cosignatures == "majority":
+            config.min_cosignatures = None
+        elif not args.min_cosignatures.isdigit():
+            return _fail("--min-cosignatures is a number >= 0 or 'majority'")
+        else:
+            config.min_cosignatures = int(args.min_cosignatures)
     save_transparency_config(settings.data_dir, config)
     print(json.dumps(config.as_json(), ensure_ascii=False, indent=1))
     return 0
@@ -182,7 +213,8 @@ def _push(args: argparse.Namespace) -> int:
     cosigned = sum(r.ok for r in results)
     if cosigned == len(results):
         return 0
-    return 2 if cosigned >= max(config.min_cosignatures, 1) else 1
+    k = majority(len(results)) if config.min_cosignatures is None else config.min_cosignatures
+    return 2 if cosigned >= max(k, 1) else 1
 
 
 # -- bundles ------------------------------------------------------------------------------
@@ -198,7 +230,7 @@ def _bundle(args: argparse.Namespace) -> int:
         bundle = build_bundle(app, case_id)
     finally:
         app.close()
-    args.out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
+    write_atomically(args.out, json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", mode=0o644)
     size = parse_checkpoint(parse_note(bundle["checkpoint"]).text).size
     print(f"bundle of case {case_id}: {len(bundle['events'])} events, checkpoint size {size}")
     return 0
@@ -207,18 +239,27 @@ def _bundle(args: argparse.Namespace) -> int:
 def _verify_bundle(args: argparse.Namespace) -> int:
     roots = _pairs(args.root, "--root")
     witnesses = [Witness(name, key) for name, key in _pairs(args.witness, "--witness").items()]
+    log_keys = _pairs(args.log, "--log")
     min_witnesses = args.min_witnesses
     if args.data_dir is not None:
         settings = _settings(args)
         roots = {**read_trusted_roots(settings.data_dir / TRUST_FILE), **roots}
+        config = load_transparency_config(settings.data_dir, region=settings.region)
+        log_keys = {**config.log_keys(), **log_keys}  # the log keys this node witnesses under
         if not witnesses:
-            config = load_transparency_config(settings.data_dir, region=settings.region)
             witnesses = config.witness_keys()
-            min_witnesses = max(min_witnesses or 0, config.min_cosignatures)
+            if min_witnesses is None:
+                min_witnesses = config.min_cosignatures
     if not roots:
         return _fail("give the region roots: --root REGION=HEX (or --data-dir with trust.json)")
-    if min_witnesses is not None and min_witnesses > len(witnesses):
-        return _fail(f"--min-witnesses {min_witnesses} but {len(witnesses)} --witness given")
+    if min_witnesses is not None and not 0 <= min_witnesses <= len(witnesses):
+        return _fail(f"--min-witnesses {min_witnesses} but {len(witnesses)} witnesses given")
+    if min_witnesses is None and not witnesses:
+        return _fail(
+            "no witnesses to demand cosignatures of: give --witness NAME=HEX (a majority of "
+            "them must have cosigned), or --min-witnesses 0 to accept a checkpoint no witness "
+            "vouched for"
+        )
     try:
         bundle = json.loads(Path(args.file).read_text())
     except (OSError, ValueError) as error:
@@ -229,15 +270,25 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         return 1
     try:
         report = verify_bundle(
-            bundle, trusted_roots=roots, witnesses=witnesses, min_witnesses=min_witnesses or 0
+            bundle,
+            trusted_roots=roots,
+            witnesses=witnesses,
+            min_witnesses=min_witnesses,
+            log_keys=log_keys,
         )
     except BundleInvalid as error:
         print(f"invalid: {error.reason}: {error.detail}")
         return 1
     cosigners = ", ".join(report.cosigners) or "no witness"
+    policy = (
+        f"{report.required_cosigners} of {len(witnesses)} witnesses required"
+        if report.required_cosigners
+        else "NO witness required (--min-witnesses 0): nothing shows that other regions saw "
+        "this checkpoint, a split view would go unnoticed"
+    )
     print(
         f"valid: case {report.case_id} of {report.ledger}, {report.events} events, "
-        f"checkpoint size {report.checkpoint_size}, cosigned by {cosigners}"
+        f"checkpoint size {report.checkpoint_size}, cosigned by {cosigners}; {policy}"
     )
     return 0
 
@@ -280,13 +331,25 @@ def add_transparency_commands(commands: argparse._SubParsersAction) -> None:  # 
     add_log = witness.add_parser("add-log", help="witness another region's log")
     add_log.add_argument("--origin", required=True, help="the log's origin, e.g. tongban/510000")
     add_log.add_argument("--public-key", required=True, help="the log's node public key, hex")
+    start = add_log.add_mutually_exclusive_group(required=True)
+    start.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the log's signed checkpoint to start from (e.g. GET /audit/checkpoint), obtained "
+        "out of band and compared with its other witnesses'",
+    )
+    start.add_argument("--new-log", action="store_true", help="the log is new: start from size 0")
     add_witness = witness.add_parser("add-witness", help="push checkpoints to this witness")
     add_witness.add_argument("--name", required=True, help="e.g. tongban/320000/witness")
     add_witness.add_argument("--url", required=True, help="prefix before /add-checkpoint")
     add_witness.add_argument("--public-key", required=True, help="the witness's key, hex")
     configure = witness.add_parser("configure", help="this witness's name; cosignatures needed")
     configure.add_argument("--name", help="the name this node cosigns under")
-    configure.add_argument("--min-cosignatures", type=int, default=None)
+    configure.add_argument(
+        "--min-cosignatures",
+        default=None,
+        help="cosignatures verify-bundle demands: a number, or 'majority' (the default)",
+    )
     push = witness.add_parser("push", help="push the latest checkpoint to every witness")
     evidence = witness.add_parser("evidence", help="evidence this witness kept against logs")
     evidence.add_argument("--id", help="print one evidence document")
@@ -316,6 +379,14 @@ def add_transparency_commands(commands: argparse._SubParsersAction) -> None:  # 
         "--root", action="append", help="REGION=HEX: a trusted region root (repeat)"
     )
     verify.add_argument("--witness", action="append", help="NAME=HEX: a witness key (repeat)")
-    verify.add_argument("--min-witnesses", type=int, default=None, help="cosignatures required")
+    verify.add_argument(
+        "--min-witnesses",
+        type=int,
+        default=None,
+        help="cosignatures required (default: a majority of the witnesses; 0 only if asked)",
+    )
+    verify.add_argument(
+        "--log", action="append", help="ORIGIN=HEX: the key that must sign ORIGIN's checkpoint"
+    )
     data_dir(verify)
     verify.set_defaults(handler=_guarded(_verify_bundle))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ledger.application import Appended
 
@@ -314,8 +314,10 @@ class GrantCreate(BaseModel):
     audience_body: str = Field(default="", max_length=64, description="empty: any of the region")
     scope: list[str] = Field(min_length=1, description="metadata, face, document")
     purpose: str = Field(min_length=1, max_length=200)
-    expires_at: int = Field(ge=0, description="µs UTC")
-    uses: int = Field(ge=1, le=1000)
+    # Strict: JSON ``true`` is not the number 1 (pydantic would take it), as in every signed
+    # format (docs/envelope.md §1.1).
+    expires_at: StrictInt = Field(ge=0, description="µs UTC")
+    uses: StrictInt = Field(ge=1, le=1000)
 
 
 class GrantPublic(BaseModel):
@@ -337,13 +339,39 @@ class LicenseVerify(BaseModel):
     license: str | None = Field(default=None, description="the compact TB1: text")
     document: str | None = Field(default=None, description="or the full document, base64")
     holder_code: str | None = Field(default=None, max_length=32, description="the holder's ID")
-    online: bool = Field(default=True, description="ask the issuing node for live status")
+    online: StrictBool = Field(default=True, description="ask the issuing node for live status")
+    # StrictInt: ``true`` is not a number of seconds (pydantic would take it as 1).
+    max_status_age: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="seconds: the oldest status list (by issued_at) accepted; older leaves "
+        "the status unknown (status_unavailable)",
+    )
+
+
+class ListUsedPublic(BaseModel):
+    id: str = Field(description="the status list's id, or the trust list's region")
+    version: int
+    issued_at: int = Field(description="µs UTC")
+    valid_until: int = Field(description="µs UTC; past it the list says nothing")
 
 
 class VerdictPublic(BaseModel):
     valid: bool
     primary: str | None
     failed: list[str]
+    status_source: str | None = Field(
+        default=None,
+        description="online (the issuer answered), status_list (a held list did), or null: "
+        "unknown, status_detail says why",
+    )
+    status_detail: str | None = None
+    status_list: ListUsedPublic | None = Field(
+        default=None, description="the held status list consulted, and how old it is"
+    )
+    trust_lists: list[ListUsedPublic] = Field(
+        default_factory=list, description="the trust list versions the verdict used"
+    )
 
 
 class TrustListPublic(BaseModel):

@@ -49,8 +49,9 @@ class WitnessPusher:
             return 0
         ledger = self.services.ledger
         note = ledger.latest_checkpoint()
-        # A different size either way: the ledger grew, or it lost rows (the new checkpoint
-        # then shows the loss to the witnesses).
+        # A different size either way: the ledger grew, or it lost rows (then the node refuses
+        # to sign, NotAnExtension, logged at each wake-up until an operator recovers:
+        # docs/transparency.md, "A database older than the last checkpoint").
         if note is None or parse_checkpoint(note.text).size != ledger.store.max_index():
             note = ledger.issue_checkpoint()
         peers = [peer.witness for peer in config.witnesses]

@@ -22,7 +22,7 @@ from pathlib import Path
 from adapters import bulk
 from adapters.bulk import BulkSummary, Officer, bulk_load
 from ledger.workflow import CaseWorkflow
-from tests.support.world import World, make_world
+from tests.support.world import World, make_world, world_applicants
 
 CASE_STEPS = bulk.DEFAULT_CASE_STEPS
 DEFAULT_P7_EVENTS = 15_000
@@ -59,7 +59,8 @@ class CaseWriter(bulk.CaseWriter):
 
 
 def load(world: World, events: int, *, progress: bool = False) -> BulkSummary:
-    """Append ``events`` signed steps with the bulk loader (``LOAD_WRITERS`` writers)."""
+    """Append ``events`` signed steps with the bulk loader (``LOAD_WRITERS`` writers); each
+    case opens with an applicant stored in the world's vault (``ledger.opening``)."""
 
     def report(done: int, total: int) -> None:
         if progress and (done % 50_000 == 0 or done == total):
@@ -70,6 +71,7 @@ def load(world: World, events: int, *, progress: bool = False) -> BulkSummary:
         events,
         officers=[officer(world)],
         now=lambda: world.clock.now,
+        applicants=world_applicants(world),
         writers=LOAD_WRITERS,
         progress=report,
     )

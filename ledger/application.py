@@ -43,7 +43,13 @@ from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, LedgerStore, MsgpackTranscoder
 from ledger.receipts import make_receipt
 from ledger.suites import Signer
-from ledger.transparency import CheckpointPolicy, TreeKeeper, TreeStore
+from ledger.transparency import (
+    CheckpointPolicy,
+    NotAnExtension,
+    SignedCheckpointState,
+    TreeKeeper,
+    TreeStore,
+)
 from ledger.workflow import CaseState, CaseWorkflow, WorkflowPolicy
 
 log = logging.getLogger("tongban.ledger")
@@ -163,6 +169,7 @@ class LedgerApplication(Application[uuid.UUID]):
         workflow: WorkflowPolicy | None = None,
         load_registry: bool = True,
         checkpoint_policy: CheckpointPolicy | None = None,
+        signed_checkpoints: SignedCheckpointState | None = None,
     ):
         super().__init__(dict(env))
         self.ledger_name = ledger_name
@@ -184,8 +191,13 @@ class LedgerApplication(Application[uuid.UUID]):
         self._streams: OrderedDict[uuid.UUID, Stream] = OrderedDict()
         self._inflight: dict[uuid.UUID, _Pending] = {}
         self._committer = GroupCommit(self._write_batch)
+        # The last checkpoint signed is kept outside the database (the node's data directory,
+        # wired by adapters/bootstrap.py), so a database rolled back is never signed.
         self.tree = TreeKeeper(
-            cast(TreeStore, self.recorder), ledger_name, policy=checkpoint_policy
+            cast(TreeStore, self.recorder),
+            ledger_name,
+            policy=checkpoint_policy,
+            signed=signed_checkpoints,
         )
         if load_registry:
             self.refresh_registry()
@@ -623,6 +635,9 @@ class LedgerApplication(Application[uuid.UUID]):
         assert self.node_signer is not None
         try:
             self.tree.maybe_issue(index, now, self.node_signer)
+        except NotAnExtension as refused:
+            # Never signed; the append stands. The operator must see this (docs/transparency.md).
+            log.error("refused to issue a checkpoint after ledger index %d: %s", index, refused)
         except Exception:
             # The append is committed and its receipt signed; a checkpoint is only late, and
             # the next append (or an explicit issue) tries again.
@@ -646,12 +661,16 @@ class LedgerApplication(Application[uuid.UUID]):
         """Grow the Merkle tree to the newest ledger index; return its size."""
         return self.tree.extend()
 
-    def issue_checkpoint(self) -> Note:
-        """Extend the tree, sign a checkpoint of it with the node key, store and return it."""
+    def issue_checkpoint(self, *, accept_rollback: int | None = None) -> Note:
+        """Extend the tree, sign a checkpoint of it with the node key, store and return it.
+
+        Refused (``NotAnExtension``) when the tree does not extend the last checkpoint signed;
+        ``accept_rollback`` (the size of that checkpoint) is the operator's explicit override.
+        """
         if self.node_signer is None:
             raise EnvelopeRejected("this node was opened read-only", reason="read_only")
         with self._tree_lock:
-            return self.tree.issue(self.node_signer, self.clock())
+            return self.tree.issue(self.node_signer, self.clock(), accept_rollback=accept_rollback)
 
     def latest_checkpoint(self) -> Note | None:
         """The stored checkpoint of the largest tree size, or None."""

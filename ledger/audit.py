@@ -8,6 +8,9 @@ the certification chain officer → body → root rebuilt from the configured ro
 Findings are ``(case_id, seq, reason, detail, kind)``. *Integrity* findings mean stored bytes
 are wrong; *policy* findings are valid signatures the rules now condemn (a key revoked after
 the fact), which an administrator can resolve with a signed ``ratified``/``repudiated`` record.
+Given the node's applicants (``ledger.opening.ApplicantRecords``), the audit also checks each
+case's ``received`` step against the rules of opening a case: its applicant ref used by one
+case only, bound to it, and its commitments those of a stored applicant (policy findings).
 """
 
 from __future__ import annotations
@@ -30,11 +33,18 @@ from ledger.keys import (
     KeyRegistry,
     KeyRevoked,
     UncertifiedOfficer,
+    ledger_home_region,
     parse_key_record,
     registry_stream_id,
 )
 from ledger.licensing import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
 from ledger.notes import parse_checkpoint, parse_note, verify_note
+from ledger.opening import (
+    APPLICANT_REASONS,
+    ApplicantRecords,
+    applicant_problems,
+    signed_applicant,
+)
 from ledger.persistence import AllowlistMapper, LedgerRow, LedgerStore
 from ledger.receipts import Receipt, parse_receipt
 from ledger.transparency import StoredCheckpoint, TreeStore, iter_checkpoints, iter_object_hashes
@@ -61,6 +71,7 @@ REASONS = (
     "key_revoked",
     "uncertified_officer",
     "illegal_step",
+    *APPLICANT_REASONS,
     "bad_checkpoint",
     "missing_from_tree",
     "root_mismatch",
@@ -154,13 +165,24 @@ class Auditor:
         trusted_roots: dict[str, bytes],
         home_region: str = "",
         workflow: WorkflowPolicy | None = None,
+        applicants: ApplicantRecords | None = None,
     ):
         self.workflow = workflow or WorkflowPolicy()
+        self.applicants = applicants  # None: no applicant findings (a ledger copy alone)
         self.store = store
         self.mapper = mapper
         self.ledger_name = ledger_name
         self.trusted_roots = trusted_roots
-        self.registry = KeyRegistry(trusted_roots, home_region=home_region)
+        # Only node keys of the ledger's own region (from its name, as every verifier binds
+        # it) receipt and checkpoint it; an empty home region trusted every region's.
+        region = ledger_home_region(ledger_name)
+        if home_region and home_region != region:
+            raise LedgerError(
+                f"home region {home_region} is not the region of {ledger_name}",
+                reason="wrong_region",
+                field="home_region",
+            )
+        self.registry = KeyRegistry(trusted_roots, home_region=region)
         self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
         self.findings: list[Finding] = []
         self._first: Envelope | None = None  # a stream's first envelope, parsed by _is_license
@@ -463,6 +485,8 @@ class Auditor:
         except LedgerError as error:
             self._find(*where, "bad_signature", error.detail)
         self._replay_step(chain, row, envelope, moment)
+        if self.applicants is not None and not chain.is_license and envelope.type == "received":
+            self._check_applicant(row, envelope)
 
     def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope, moment: int) -> None:
         """Check the step against the workflow under the case's own pinned catalog version
@@ -481,6 +505,31 @@ class Auditor:
         except LedgerError as error:
             self._find(row.stream_id, row.seq, "illegal_step", f"{error.reason}: {error.detail}")
             chain.flow = advance(chain.flow, envelope)
+
+    def _check_applicant(self, row: LedgerRow, envelope: Envelope) -> None:
+        """The rules of opening a case (``ledger.opening``), checked on the stored step."""
+        assert self.applicants is not None and row.seq is not None
+        signed = signed_applicant(envelope)
+        if signed is None:
+            return
+        record = self.applicants.applicant_record(signed[0])
+        for reason, detail in applicant_problems(envelope, record, self._carries_ref(signed[0])):
+            self._policy(row, reason, detail)
+
+    def _carries_ref(self, ref: str) -> Callable[[str], bool]:
+        def carries(case_text: str) -> bool:
+            """Whether that case's stored ``received`` names ``ref`` (one row read)."""
+            try:
+                stored = self.store.select_entry(uuid.UUID(case_text), 1)
+                if stored is None:
+                    return False
+                raw = self.mapper.transcoder.decode(stored.envelope)["envelope"]
+                other = signed_applicant(parse_event(raw))
+            except Exception:  # that case's own walk reports an unreadable step
+                return False
+            return other is not None and other[0] == ref
+
+        return carries
 
     def _replay_license(self, chain: _Chain, row: LedgerRow, envelope: Envelope) -> None:
         assert row.seq is not None
@@ -513,14 +562,19 @@ class Auditor:
         return found
 
     def _policy_or_integrity(self, row: LedgerRow, error: LedgerError, policy: bool) -> None:
-        assert row.seq is not None
-        finding = Finding(
-            str(row.stream_id), row.seq, error.reason, error.detail, POLICY if policy else INTEGRITY
-        )
         if policy:
-            resolved = self.registry.resolutions.get((finding.case_id, row.seq, error.reason))
-            if resolved is not None:
-                finding = replace(finding, resolution=resolved.resolution)
+            self._policy(row, error.reason, error.detail)
+        else:
+            assert row.seq is not None
+            self._find(row.stream_id, row.seq, error.reason, error.detail)
+
+    def _policy(self, row: LedgerRow, reason: str, detail: str) -> None:
+        """A policy finding, with the administrator's resolution of it if one is recorded."""
+        assert row.seq is not None
+        finding = Finding(str(row.stream_id), row.seq, reason, detail, POLICY)
+        resolved = self.registry.resolutions.get((finding.case_id, row.seq, reason))
+        if resolved is not None:
+            finding = replace(finding, resolution=resolved.resolution)
         self.findings.append(finding)
 
     # -- the dense index -------------------------------------------------------------------
@@ -672,8 +726,9 @@ class _Spans:
         self.end = last
 
 
-def auditor_for(app: Any) -> Auditor:
-    """An auditor of ``app``'s ledger (its store, mapper, trust roots and workflow)."""
+def auditor_for(app: Any, applicants: ApplicantRecords | None = None) -> Auditor:
+    """An auditor of ``app``'s ledger (its store, mapper, trust roots and workflow), and of
+    its cases' applicants if ``applicants`` is given."""
     return Auditor(
         app.store,
         app.mapper,
@@ -681,6 +736,7 @@ def auditor_for(app: Any) -> Auditor:
         trusted_roots=app.trusted_roots,
         home_region=app.home_region,
         workflow=app.workflow,
+        applicants=applicants,
     )
 
 
@@ -690,6 +746,8 @@ def verify_ledger(
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
     reopen: Callable[[], Any] | None = None,
+    applicants: ApplicantRecords | None = None,
+    reopen_applicants: Callable[[], ApplicantRecords] | None = None,
 ) -> AuditReport:
     """Verify every stored object of the ledger (``app`` is a ``LedgerApplication``).
 
@@ -697,10 +755,14 @@ def verify_ledger(
     ``jobs - 1`` worker processes, each stream whole by one of them (``reopen``, a picklable
     callable, opens the same ledger read-only in a worker); the report is the same, finding
     for finding and in the same order, as with one (``docs/audit.md``, Worker processes).
+    With ``applicants`` each case's applicant is checked too (``reopen_applicants``, also
+    picklable, opens them in a worker).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
-    auditor = auditor_for(app)
+    if jobs > 1 and applicants is not None and reopen_applicants is None:
+        raise ValueError("jobs > 1 with applicants needs reopen_applicants for the workers")
+    auditor = auditor_for(app, applicants)
     report = AuditReport()
     auditor.load_registry()
     if jobs == 1:
@@ -718,7 +780,10 @@ def verify_ledger(
     # whole-ledger checks once while they start, then checks parts itself from the last one
     # down, taking only those no worker has begun (workers take them from the first one up).
     with ProcessPoolExecutor(
-        jobs - 1, mp_context=context, initializer=_start_worker, initargs=(reopen,)
+        jobs - 1,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(reopen, reopen_applicants if applicants is not None else None),
     ) as pool:
         futures = [pool.submit(_check_part, bounds) for bounds in ranges]
         _check_whole_ledger(auditor, app.store)
@@ -763,10 +828,12 @@ def stream_ranges(parts: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
     return [(uuid.UUID(int=low), uuid.UUID(int=high - 1)) for low, high in pairwise(bounds)]
 
 
-def _start_worker(reopen: Callable[[], Any]) -> None:
+def _start_worker(
+    reopen: Callable[[], Any], reopen_applicants: Callable[[], ApplicantRecords] | None
+) -> None:
     global _worker
     app = reopen()
-    _worker = app, auditor_for(app)
+    _worker = app, auditor_for(app, reopen_applicants() if reopen_applicants else None)
     _worker[1].load_registry()  # its findings are the parent's to report
 
 
@@ -784,9 +851,12 @@ def _check_range(auditor: Auditor, bounds: tuple[uuid.UUID, uuid.UUID]) -> Audit
     return part
 
 
-def verify_case(app: Any, case_id: uuid.UUID) -> AuditReport:
-    """Verify one case (and the key registries it depends on)."""
-    auditor = auditor_for(app)
+def verify_case(
+    app: Any, case_id: uuid.UUID, *, applicants: ApplicantRecords | None = None
+) -> AuditReport:
+    """Verify one case (and the key registries it depends on; its applicant, given
+    ``applicants``)."""
+    auditor = auditor_for(app, applicants)
     report = AuditReport()
     auditor.load_registry()
     registry_findings = list(auditor.findings)

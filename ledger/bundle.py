@@ -13,8 +13,13 @@ witnesses' cosignatures. :func:`verify_bundle` checks all of it from the region 
    certified through body and root, the envelope signature;
 3. every object's inclusion proof against the checkpoint root (leaf ``i - 1`` for ledger
    index ``i``, leaf hash ``SHA-256(0x00 || object hash)``);
-4. the checkpoint's note signature by a node key of the region, then ``k`` of the configured
-   witnesses' cosignatures.
+4. the checkpoint's note signature by a node key of the region (and by the pinned log key,
+   when the verifier pins one for the ledger), then ``k`` of the configured witnesses'
+   cosignatures, none by the key that signed the checkpoint (``k`` defaults to a majority).
+
+The region is the ledger's (``tongban/<region>``, :func:`ledger.keys.ledger_home_region`); the
+bundle's ``region`` field must name it, and is never trusted on its own: another region's node
+key is valid in its own registry, and would otherwise receipt and checkpoint anything.
 
 Failures raise :class:`BundleInvalid` with a ``reason`` and the place (``where``).
 """
@@ -30,13 +35,21 @@ from typing import Any, Protocol
 
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
-from ledger.keys import NODE, KeyInfo, KeyRegistry, parse_key_record, registry_stream_id
+from ledger.keys import (
+    NODE,
+    KeyInfo,
+    KeyRegistry,
+    ledger_home_region,
+    parse_key_record,
+    registry_stream_id,
+)
 from ledger.merkle import InvalidProof, leaf_hash, verify_inclusion
 from ledger.notes import (
     Checkpoint,
     Note,
     NoteError,
     Witness,
+    majority,
     parse_checkpoint,
     parse_note,
     require_cosigners,
@@ -68,6 +81,7 @@ class BundleReport:
     events: int
     checkpoint_size: int
     cosigners: tuple[str, ...]
+    required_cosigners: int  # 0 only when the caller asked for no witness at all
 
 
 class BundleSource(Protocol):
@@ -258,7 +272,9 @@ def _rebuild_registry(
     return registry
 
 
-def _check_note_signature(note: Note, ledger: str, region: str, registry: KeyRegistry) -> KeyInfo:
+def _check_note_signature(
+    note: Note, ledger: str, region: str, registry: KeyRegistry, pinned: bytes | None
+) -> KeyInfo:
     node_keys = [
         k
         for k in registry.keys.values()
@@ -269,12 +285,39 @@ def _check_note_signature(note: Note, ledger: str, region: str, registry: KeyReg
             verify_note(note, ledger, key.public_key)
         except NoteError:
             continue
+        if pinned is not None and key.public_key != pinned:
+            continue  # as a witness does: the log key configured for this origin, no other
         return key
     raise BundleInvalid(
-        "the checkpoint is not signed by a valid node key of the region",
+        "the checkpoint is not signed by a valid node key of the region"
+        + (" (the pinned log key)" if pinned is not None else ""),
         reason="bad_checkpoint_signature",
         where="checkpoint",
     )
+
+
+def witness_policy(witnesses: Sequence[Witness], min_witnesses: int | None) -> int:
+    """How many cosignatures a verifier demands: ``min_witnesses``, else a majority.
+
+    With no witness configured and no explicit ``min_witnesses=0`` there is no policy to
+    apply, and a checkpoint no one witnessed is not accepted by default.
+    """
+    if min_witnesses is None:
+        if not witnesses:
+            raise BundleInvalid(
+                "no witnesses to check the checkpoint's cosignatures against; configure "
+                "them, or ask explicitly for none (min_witnesses 0)",
+                reason="no_witness_policy",
+                where="checkpoint",
+            )
+        return majority(len(witnesses))
+    if min_witnesses < 0 or min_witnesses > len(witnesses):
+        raise BundleInvalid(
+            f"{min_witnesses} cosignatures required of {len(witnesses)} witnesses",
+            reason="bad_witness_policy",
+            where="checkpoint",
+        )
+    return min_witnesses
 
 
 def _check_event(registry: KeyRegistry, item: _Item, envelope: Envelope, where: str) -> None:
@@ -301,9 +344,14 @@ def verify_bundle(
     *,
     trusted_roots: Mapping[str, bytes],
     witnesses: Sequence[Witness] = (),
-    min_witnesses: int = 0,
+    min_witnesses: int | None = None,
+    log_keys: Mapping[str, bytes] | None = None,
 ) -> BundleReport:
-    """Verify a bundle from the region roots alone; raise ``BundleInvalid`` at the first fault."""
+    """Verify a bundle from the region roots alone; raise ``BundleInvalid`` at the first fault.
+
+    ``min_witnesses`` defaults to a majority of ``witnesses`` (:func:`witness_policy`);
+    ``log_keys`` (origin → public key) pins the key that must have signed the checkpoint.
+    """
     if bundle.get("format") != BUNDLE_FORMAT:
         raise BundleInvalid(f"format is not {BUNDLE_FORMAT}", reason="malformed")
     ledger, region = bundle.get("ledger"), bundle.get("region")
@@ -313,6 +361,18 @@ def verify_bundle(
         case_id = uuid.UUID(str(bundle.get("case")))
     except ValueError as error:
         raise BundleInvalid("case is a UUID", reason="malformed") from error
+    try:
+        own_region = ledger_home_region(ledger)
+    except LedgerError as error:
+        raise BundleInvalid(error.detail, reason=error.reason, where="ledger") from error
+    if region != own_region:
+        raise BundleInvalid(
+            f"region {region!r} is not the region of {ledger} ({own_region}): only its own "
+            "node keys receipt and checkpoint a ledger",
+            reason="wrong_region",
+            where="region",
+        )
+    required = witness_policy(witnesses, min_witnesses)
     if region not in trusted_roots:
         raise BundleInvalid(f"no trusted root for region {region}", reason="untrusted_region")
     note, checkpoint = _checkpoint(bundle, ledger)
@@ -368,9 +428,14 @@ def verify_bundle(
         _check_included(item, envelope.hash, checkpoint, where)
         prev = envelope.hash
 
-    _check_note_signature(note, ledger, region, registry)
+    signer = _check_note_signature(note, ledger, region, registry, (log_keys or {}).get(ledger))
+    # A cosignature by the key that signed the checkpoint, or by any node key of the ledger's
+    # region, is the log vouching for itself.
+    log_key = {signer.public_key} | {
+        k.public_key for k in registry.keys.values() if k.role == NODE and k.region == region
+    }
     try:
-        require_cosigners(note, witnesses, min_witnesses)
+        require_cosigners(note, witnesses, required, log_keys=log_key)
     except NoteError as error:
         raise BundleInvalid(error.detail, reason=error.reason, where="checkpoint") from error
     return BundleReport(
@@ -378,5 +443,6 @@ def verify_bundle(
         ledger,
         len(events),
         checkpoint.size,
-        tuple(name for name, _ in verified_cosigners(note, witnesses)),
+        tuple(name for name, _ in verified_cosigners(note, witnesses, log_keys=log_key)),
+        required,
     )

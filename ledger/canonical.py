@@ -128,6 +128,13 @@ def decode(data: bytes) -> Any:
     return value
 
 
+def is_integer(value: object) -> bool:
+    """True for a msgpack integer, never a bool: ``True == 1`` in Python, and ``c3`` (true) is
+    not ``01`` (1). Every check where a format says "integer" uses this (``docs/envelope.md``
+    §1.1), so no field has a second spelling that a strict verifier elsewhere would refuse."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def micros(moment: datetime) -> int:
     """A timezone-aware datetime as integer microseconds since the epoch, UTC."""
     if moment.tzinfo is None:

@@ -37,6 +37,17 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
+_REGION_CODE = re.compile(r"[1-9][0-9]{5}")
+
+
+def ledger_region(ledger: str) -> str | None:
+    """The region a ledger name belongs to (docs/envelope.md §5.1, "Ledger names"): the part
+    after its last ``/`` when that is a GB/T 2260 code, ``tongban/510000`` → ``510000``; None
+    for a name that names no region, which therefore vouches for no region's objects."""
+    region = ledger.rpartition("/")[2]
+    return region if _REGION_CODE.fullmatch(region) else None
+
+
 class UnsupportedVersion(EnvelopeRejected):
     reason = "unsupported_version"
 
@@ -119,7 +130,8 @@ def open_signed(raw: bytes, *, context: str) -> SignedObject:
     if not isinstance(content, dict):
         raise MalformedEncoding("content must be a map")
     version = content.get("v")
-    if version != FORMAT_VERSION:
+    # ``true`` equals 1 in Python but is not the integer 1 (docs/envelope.md §2.5, step 3).
+    if not canonical.is_integer(version) or version != FORMAT_VERSION:
         raise UnsupportedVersion(f"format version {version!r} is not supported", field="v")
     suite = get_suite(content.get("suite"))
     if content.get("ctx") != context:
@@ -137,7 +149,7 @@ def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
     if type(value) is kind:  # the common case, and never a bool passed off as an int
         return value
     # bool is an int in Python; a seq of True must not pass as 1.
-    if isinstance(value, bool) and kind is int:
+    if kind is int and not canonical.is_integer(value):
         value = None
     if not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)

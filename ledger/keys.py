@@ -47,11 +47,12 @@ from ledger.envelope import (
     SignedObject,
     SignedView,
     check_identifier,
+    ledger_region,
     open_signed,
     require,
     seal,
 )
-from ledger.errors import EnvelopeRejected, MalformedEncoding, RegistryError
+from ledger.errors import EnvelopeRejected, LedgerError, MalformedEncoding, RegistryError
 from ledger.suites import Signer, get_suite, key_id, signing_input
 
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
@@ -162,6 +163,26 @@ def registry_stream_id(region: str) -> uuid.UUID:
     return uuid.uuid5(TONGBAN_NAMESPACE, f"registry/{region}")
 
 
+def ledger_home_region(ledger: str) -> str:
+    """The region a ledger belongs to, or ``unknown_ledger``: :func:`ledger.envelope.ledger_region`
+    (the text after the last ``/``, a GB/T 2260 code; docs/envelope.md §5.1) for verifiers that
+    must not go on without one.
+
+    The one binding every verifier uses (bundles, receipts, checkpoints, witnesses): only node
+    keys of this region receipt the ledger's objects and sign its checkpoints. It is read from
+    the ledger's name, never from what a bundle or a request says its region is, so another
+    region's node key (valid in its own registry) cannot pass for this ledger's.
+    """
+    region = ledger_region(ledger)
+    if region is None:
+        raise LedgerError(
+            f"a ledger name ends with its region code (tongban/<region>), not {ledger!r}",
+            reason="unknown_ledger",
+            field="ledger",
+        )
+    return region
+
+
 class UnknownKey(EnvelopeRejected):
     reason = "unknown_key"
 
@@ -258,6 +279,26 @@ RECORD_TYPES = frozenset(
 #: The body fields of ``license_key_certified``; ``valid_until`` is optional.
 LICENSE_KEY_FIELDS = frozenset({"body_id", "public_key", "key_suite", "valid_from", "valid_until"})
 
+#: A key record's content holds exactly these fields (docs/keys.md §2).
+RECORD_FIELDS = frozenset({"v", "suite", "ctx", "kid", "region", "seq", "prev", "type", "time"})
+RECORD_FIELDS |= {"body"}
+_KEY_FIELDS = frozenset({"public_key", "key_suite", "valid_from"})
+#: The body fields each record type may hold, the optional ones included (docs/keys.md §3):
+#: any other is ``malformed``, so no record has a second, longer spelling that one verifier
+#: reads and another refuses.
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    "root_established": _KEY_FIELDS,
+    "root_rotated": _KEY_FIELDS | {"proof"},
+    "body_registered": _KEY_FIELDS | {"body_id", "name", "org"},
+    "body_key_rotated": _KEY_FIELDS | {"body_id"},
+    "officer_certified": _KEY_FIELDS | {"body_id", "officer_id"},
+    "node_key_certified": _KEY_FIELDS | {"node_id"},
+    "key_revoked": frozenset({"kid", "compromised_since", "reason"}),
+    "finding_resolved": frozenset({"case", "seq", "reason", "resolution", "note"}),
+    "catalog_amended": frozenset({"base_version", "changes"}),
+    "license_key_certified": LICENSE_KEY_FIELDS,
+}
+
 
 def parse_key_record(raw: bytes) -> KeyRecord:
     """Decode a key record and check its shape."""
@@ -266,17 +307,34 @@ def parse_key_record(raw: bytes) -> KeyRecord:
     record_type = require(content, "type", str)
     if record_type not in RECORD_TYPES:
         raise MalformedEncoding(f"unknown key record type {record_type!r}", field="type")
+    unknown = sorted(set(content) - RECORD_FIELDS)
+    if unknown:
+        raise MalformedEncoding(f"unknown fields {unknown}", field=unknown[0])
     seq = require(content, "seq", int)
     if seq < 1:
         raise MalformedEncoding("seq starts at 1", field="seq")
+    body = require(content, "body", dict)
+    unknown = sorted(set(body) - BODY_FIELDS[record_type])
+    if unknown:
+        raise MalformedEncoding(
+            f"unknown {record_type} body fields {unknown}", field=f"body.{unknown[0]}"
+        )
+    prev = require(content, "prev", bytes)
+    if len(prev) != signed.suite.digest_size:
+        raise MalformedEncoding(
+            f"prev must be one digest ({signed.suite.digest_size} bytes)", field="prev"
+        )
+    time = require(content, "time", int)
+    if time < 0:
+        raise MalformedEncoding("time must be >= 0", field="time")
     return KeyRecord(
         signed=signed,
         region=require(content, "region", str),
         seq=seq,
-        prev=require(content, "prev", bytes),
+        prev=prev,
         type=record_type,
-        time=require(content, "time", int),
-        body=require(content, "body", dict),
+        time=time,
+        body=body,
     )
 
 
@@ -511,7 +569,14 @@ class KeyRegistry:
                     field="body.public_key",
                 )
             if record.signer_kid != new.kid:
-                raise RegistryError("root_established is signed by the root itself", field="kid")
+                # Only the new root may establish itself: any other signer is not entitled to
+                # (keys.md §3), the same reason as for every other record.
+                raise RegistryError(
+                    f"root_established must be signed by the root it establishes ({new.kid}), "
+                    f"not {record.signer_kid}",
+                    reason="not_entitled",
+                    field="kid",
+                )
             record.signed.verify(new.public_key)
             effects.keys.append(replace(new, certified_at=receipt_time))
         else:

@@ -72,7 +72,9 @@ STATUS_LIST_ENTRIES = 1 << 17  # docs/license.md §3: 2¹⁷ entries per list
 _IDENTIFIER = re.compile(
     r"1\.2\.156\.3005\.2\.([0-9A-Z]{21})\.([0-9A-Z]{18})\.[0-9A-Z]{1,32}\.[0-9]{3}\.[0-9A-Z]"
 )
-_LIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+# At most 64 characters, as a status list's own id (docs/license-offline.md §1.3): a longer id
+# could name no list, and the license document built from this event would be refused.
+_LIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

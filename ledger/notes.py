@@ -22,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -215,13 +215,31 @@ class Witness:
     public_key: bytes
 
 
-def verified_cosigners(note: Note, witnesses: Sequence[Witness]) -> list[tuple[str, int]]:
-    """``(witness name, timestamp)`` of every valid cosignature by a configured witness."""
+def majority(witness_count: int) -> int:
+    """The default witness policy: more than half of the configured witnesses.
+
+    Two forks of one size cannot both reach a majority unless some witness cosigned both, and
+    a witness refuses the second root of a size it cosigned (keeping the pair as evidence).
+    With ``k`` of ``n`` for a smaller ``k`` (say 1 of 2), each fork can be shown to a different
+    witness and each relying party accepts the fork it was given: a split view no one sees.
+    """
+    return witness_count // 2 + 1
+
+
+def verified_cosigners(
+    note: Note, witnesses: Sequence[Witness], *, log_keys: Collection[bytes] = ()
+) -> list[tuple[str, int]]:
+    """``(witness name, timestamp)`` of every valid cosignature by a configured witness.
+
+    A key counts once, however many names it is configured under, and never when it is one of
+    ``log_keys`` (the key that signed the checkpoint): a log vouching for itself under a
+    witness's name is no witness.
+    """
     found = []
-    seen_keys: set[bytes] = set()
+    seen_keys: set[bytes] = {bytes(k) for k in log_keys}
     for witness in witnesses:
         if witness.public_key in seen_keys:
-            continue  # one key counts once, however many names it is configured under
+            continue
         wanted = key_id(witness.name, COSIGNATURE_ED25519, witness.public_key)
         for signature in note.signatures:
             if signature.name != witness.name or signature.key_id != wanted:
@@ -240,9 +258,11 @@ def verified_cosigners(note: Note, witnesses: Sequence[Witness]) -> list[tuple[s
     return found
 
 
-def require_cosigners(note: Note, witnesses: Sequence[Witness], k: int) -> None:
-    """Raise unless at least ``k`` of ``witnesses`` cosigned the checkpoint."""
-    found = verified_cosigners(note, witnesses)
+def require_cosigners(
+    note: Note, witnesses: Sequence[Witness], k: int, *, log_keys: Collection[bytes] = ()
+) -> None:
+    """Raise unless at least ``k`` of ``witnesses`` (other than ``log_keys``) cosigned."""
+    found = verified_cosigners(note, witnesses, log_keys=log_keys)
     if len(found) < k:
         raise NoteError(
             f"{len(found)} of the configured witnesses cosigned; {k} required",

@@ -22,6 +22,7 @@ from ledger.envelope import (
     parse_case_id,
     require,
 )
+from ledger.errors import MalformedEncoding
 from ledger.suites import Signer, get_suite, signing_input
 
 
@@ -69,15 +70,33 @@ def make_receipt(
     return msgpack.packb([content_bytes, node_signer.sign(message)], use_bin_type=True)  # type: ignore[no-any-return]
 
 
+#: A receipt's content holds exactly these fields (docs/envelope.md §6).
+RECEIPT_FIELDS = frozenset(
+    {"v", "suite", "ctx", "kid", "ledger", "index", "event", "stream", "seq", "time"}
+)
+
+
 def parse_receipt(raw: bytes) -> Receipt:
     signed = open_signed(raw, context=RECEIPT_CONTEXT)
     content = signed.content
+    unknown = sorted(set(content) - RECEIPT_FIELDS)
+    if unknown:
+        raise MalformedEncoding(f"unknown fields {unknown}", field=unknown[0])
+    index, seq = require(content, "index", int), require(content, "seq", int)
+    for name, value in (("index", index), ("seq", seq)):
+        if value < 1:
+            raise MalformedEncoding(f"{name} starts at 1", field=name)
+    event_hash = require(content, "event", bytes)
+    if len(event_hash) != signed.suite.digest_size:
+        raise MalformedEncoding(
+            f"event must be one digest ({signed.suite.digest_size} bytes)", field="event"
+        )
     return Receipt(
         signed=signed,
         ledger=require(content, "ledger", str),
-        index=require(content, "index", int),
-        event_hash=require(content, "event", bytes),
+        index=index,
+        event_hash=event_hash,
         stream_id=parse_case_id(require(content, "stream", str), "stream"),
-        seq=require(content, "seq", int),
+        seq=seq,
         time=require(content, "time", int),
     )

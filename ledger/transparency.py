@@ -13,7 +13,12 @@ Normative text: ``docs/transparency.md``, "Log: tree, checkpoints, proofs". In s
 * proofs and roots are answered only for sizes up to the persisted tree size: reading never
   extends (or writes) the tree;
 * a checkpoint is the C2SP tlog-checkpoint ``<ledger name>\\n<size>\\n<base64 root>\\n`` signed by
-  the node key under the key name = the ledger name.
+  the node key under the key name = the ledger name;
+* the node signs only trees that extend every tree it signed before, whatever its database
+  says now: the last signed checkpoint is kept apart from the database
+  (:class:`SignedCheckpointState`, shared by every process of the node and durable before a
+  checkpoint is stored), and a tree that is smaller, of the same size with another root, or
+  not provably an extension is refused (:class:`NotAnExtension`, with the evidence).
 
 No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore`. Errors::
 
@@ -22,13 +27,20 @@ No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore`. Errors
                         (a ledger index is missing, the tree cannot grow past it),
                         fork (a checkpoint of this size with another root is stored: the
                         node never signs two different trees of one size),
-                        no_checkpoint, too_many_signatures
+                        no_checkpoint, too_many_signatures, bad_state (the kept last
+                        signed checkpoint does not parse or names another log)
+        └── NotAnExtension  the tree is not an extension of the last signed checkpoint:
+                            rollback (smaller), fork (same size, another root),
+                            not_an_extension (larger, but the consistency proof fails)
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +63,9 @@ __all__ = [
     "READ_BATCH",
     "SUBTREE_MIN_LEVEL",
     "CheckpointPolicy",
+    "MemoryCheckpointState",
+    "NotAnExtension",
+    "SignedCheckpointState",
     "StoredCheckpoint",
     "TreeError",
     "TreeKeeper",
@@ -72,6 +87,19 @@ class TreeError(LedgerError):
     """A tree operation that cannot be done; ``reason`` and ``field`` say why and where."""
 
     reason = "tree_error"
+
+
+class NotAnExtension(TreeError):
+    """The tree now is not an extension of the last checkpoint the node signed: it refuses to
+    sign it. ``signed`` is that checkpoint's note; ``size`` and ``root`` are the tree's now."""
+
+    reason = "not_an_extension"
+
+    def __init__(self, detail: str, *, reason: str, signed: str, size: int, root: bytes):
+        super().__init__(detail, reason=reason, field="size")
+        self.signed = signed
+        self.size = size
+        self.root = root
 
 
 @dataclass(frozen=True)
@@ -152,6 +180,60 @@ class TreeStore(Protocol):
     def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
         """Up to ``limit`` stored checkpoints of size > ``after_size``, in size order."""
         ...
+
+
+class SignedCheckpointState(Protocol):
+    """The last checkpoint the node signed, kept where its database cannot roll it back.
+
+    Shared by every process of the node: :meth:`exclusive` is held around "read the last,
+    check the new tree extends it, record the new one, then store it" so two processes never
+    sign two different trees. :meth:`record` returns only once the note is durable (fsynced),
+    and is called before the checkpoint is stored or published anywhere.
+    """
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the node-wide lock (every process, every thread) for the block."""
+        ...
+
+    def last(self) -> str | None:
+        """The note of the last checkpoint signed (exact text), or None before the first."""
+        ...
+
+    def record(self, note: str) -> None:
+        """Durably keep ``note`` as the last signed checkpoint (under :meth:`exclusive`)."""
+        ...
+
+    def set_aside(self, why: str) -> str:
+        """Keep the current note under another name (never deleted) and forget it as the last;
+        return where it is now. Only for an operator's explicit ``accept rollback``."""
+        ...
+
+
+class MemoryCheckpointState:
+    """:class:`SignedCheckpointState` of one process (for a node without a data directory,
+    and for tests); a node wires the file-backed one (``adapters/checkpoint_state.py``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._note: str | None = None
+        self.aside: list[tuple[str, str]] = []
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def last(self) -> str | None:
+        return self._note
+
+    def record(self, note: str) -> None:
+        self._note = note
+
+    def set_aside(self, why: str) -> str:
+        if self._note is not None:
+            self.aside.append((why, self._note))
+        self._note = None
+        return f"memory ({why})"
 
 
 # -- persistence helpers --------------------------------------------------------------------
@@ -250,8 +332,10 @@ class TreeKeeper:
         policy: CheckpointPolicy | None = None,
         min_level: int = SUBTREE_MIN_LEVEL,
         batch: int = READ_BATCH,
+        signed: SignedCheckpointState | None = None,
     ):
         self.store = store
+        self.signed: SignedCheckpointState = signed or MemoryCheckpointState()
         self.origin = origin
         self.policy = policy or CheckpointPolicy()
         self.min_level = min_level
@@ -376,26 +460,121 @@ class TreeKeeper:
 
     # -- checkpoints -----------------------------------------------------------------------------
 
-    def issue(self, signer: Signer, now: int) -> Note:
+    def issue(self, signer: Signer, now: int, *, accept_rollback: int | None = None) -> Note:
         """Extend to the newest index, sign a checkpoint of the whole tree, store, return it.
 
+        The node signs only a tree that extends the last checkpoint it signed (kept in
+        ``signed``, not in the database; before the first one is kept there, the largest
+        stored checkpoint stands in for it): a smaller tree, another root of the same size or
+        a failing consistency proof raises :class:`NotAnExtension` with the evidence, and
+        nothing is signed. The new note is recorded there (durably) before it is stored, all
+        under the node-wide lock, so no two processes sign two different trees.
+
         One checkpoint per size: if one of this size is stored, it is returned (re-issued) when
-        its root is this tree's; otherwise the rows changed after it was signed and the node
-        refuses to sign a second tree of that size (``TreeError`` ``fork``; the audit reports
-        the rows' divergence). The note returned always has the current tree's root.
+        its root is this tree's; otherwise ``TreeError`` ``fork``. The note returned always has
+        the current tree's root.
+
+        ``accept_rollback`` is the operator's explicit, logged override after a database was
+        restored from a backup older than the last signed checkpoint: it must name that
+        checkpoint's size; the kept note is set aside (never deleted) and the tree now is signed.
         """
-        self.extend()
-        # Size and root from one read of the state, so they always belong together.
-        state = self.store.load_tree_state()
-        root = CompactRange.from_state(state.frontier).root()
-        existing = self.store.checkpoint(state.size)
-        if existing is not None:
-            self._same_root(existing, root)  # before writing: a fork re-issues nothing
-        note = signed_checkpoint(Checkpoint(self.origin, state.size, root), self.origin, signer)
-        stored = self.store.save_checkpoint(state.size, note.render(), now)
-        self._same_root(stored, root)  # another worker may have stored one meanwhile
+        self.extend()  # the long part outside the lock: extending is safe by compare-and-set
+        with self.signed.exclusive():
+            self.extend()  # what other workers appended meanwhile
+            # Size and root from one read of the state, so they always belong together.
+            state = self.store.load_tree_state()
+            root = CompactRange.from_state(state.frontier).root()
+            existing = self.store.checkpoint(state.size)
+            if existing is not None:
+                self._same_root(existing, root)  # before writing: a fork re-issues nothing
+            kept = self.signed.last()
+            last = kept
+            if last is None:
+                largest = self.store.largest_checkpoint()
+                last = None if largest is None else largest.note
+            same = False
+            if last is not None:
+                try:
+                    same = self._check_extends(last, state.size, root, kept is not None)
+                except NotAnExtension as refused:
+                    if accept_rollback is None:
+                        raise
+                    self._accept_rollback(accept_rollback, refused)
+            note = signed_checkpoint(Checkpoint(self.origin, state.size, root), self.origin, signer)
+            if not same or kept is None:
+                self.signed.record(note.render())  # durable before anyone can see it
+            stored = self.store.save_checkpoint(state.size, note.render(), now)
+            self._same_root(stored, root)  # another worker may have stored one meanwhile
         self._last = (stored.size, stored.issued_at)
         return parse_note(stored.note)
+
+    def _check_extends(self, signed_note: str, size: int, root: bytes, kept: bool) -> bool:
+        """Raise :class:`NotAnExtension` unless the tree (``size``, ``root``) extends the signed
+        checkpoint ``signed_note``; True when it is that very tree."""
+        where = "kept by the node" if kept else "the largest stored in the database"
+        try:
+            signed = parse_checkpoint(parse_note(signed_note).text)
+        except LedgerError as error:
+            raise TreeError(
+                f"the last signed checkpoint ({where}) does not parse: {error}",
+                reason="bad_state",
+                field="state",
+            ) from error
+        if signed.origin != self.origin:
+            raise TreeError(
+                f"the last signed checkpoint ({where}) is of log {signed.origin!r}, "
+                f"not {self.origin!r}",
+                reason="bad_state",
+                field="state",
+            )
+        evidence = (
+            f"the last checkpoint the node signed ({where}) has size {signed.size}, root "
+            f"{base64.b64encode(signed.root).decode()}; the tree now has size {size}, root "
+            f"{base64.b64encode(root).decode()}"
+        )
+        refused: tuple[str, str] | None = None
+        if signed.size > size:
+            refused = ("rollback", "the tree is smaller than")
+        elif signed.size == size:
+            if signed.root != root:
+                refused = ("fork", "the tree has another root than")
+        elif signed.size > 0:
+            proof = merkle.consistency_proof(signed.size, size, self._leaves, self._cache)
+            try:
+                merkle.verify_consistency(signed.size, size, proof, signed.root, root)
+            except merkle.InvalidProof:
+                refused = ("not_an_extension", "the tree does not extend")
+        if refused is not None:
+            reason, what = refused
+            raise NotAnExtension(
+                f"{what} the last checkpoint the node signed, so the node signs nothing "
+                f"(docs/transparency.md, 'A database older than the last checkpoint'): "
+                f"{evidence}",
+                reason=reason,
+                signed=signed_note,
+                size=size,
+                root=root,
+            )
+        return signed.size == size
+
+    def _accept_rollback(self, size: int, refused: NotAnExtension) -> None:
+        signed = parse_checkpoint(parse_note(refused.signed).text)
+        if size != signed.size:
+            raise TreeError(
+                f"accept rollback names size {size}, but the last checkpoint the node signed "
+                f"has size {signed.size}: name that size to accept abandoning it",
+                reason="out_of_range",
+                field="accept_rollback",
+            ) from refused
+        where = self.signed.set_aside(f"rollback to size {refused.size}")
+        log.warning(
+            "ROLLBACK ACCEPTED by the operator: the node signs size %d although it signed size "
+            "%d before (%s); the abandoned checkpoint is kept at %s",
+            refused.size,
+            signed.size,
+            refused.detail,
+            where,
+        )
 
     @staticmethod
     def _same_root(stored: StoredCheckpoint, root: bytes) -> None:
@@ -471,4 +650,10 @@ class TreeKeeper:
         last = self._last if self._last is not None else self._load_last(now)
         if not self._due(last, index, now) or not self._due(self._load_last(now), index, now):
             return None
-        return self.issue(signer, now)
+        try:
+            return self.issue(signer, now)
+        except NotAnExtension:
+            # Refused (and never signed): try again only when the policy says the next one is
+            # due, not after every append.
+            self._last = (index, now)
+            raise

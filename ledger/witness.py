@@ -17,14 +17,25 @@ Answers (the HTTP status each error maps to is its ``status``)::
     ├── MalformedRequest           400  the body does not parse, or old size > checkpoint size
     ├── UnknownLog                 404  no trusted key for the checkpoint's origin
     ├── BadLogSignature            403  no valid signature by the log's key
+    ├── UnpinnedLog                403  nothing cosigned yet and no checkpoint pinned
     ├── StaleOldSize               409  old size is not the size last cosigned; ``size`` is it
     ├── ForkedCheckpoint           409  same size as last cosigned, another root (evidence)
-    ├── InconsistentProof          422  the consistency proof fails (evidence)
+    ├── InconsistentProof          422  the consistency proof fails (no evidence: see below)
     └── EvidenceError              422  an evidence document does not stand (``check_evidence``)
 
+No trust on first use: a witness starts from the checkpoint its operator pinned when adding
+the log (``pinned``; an explicit empty pin for a log known to be new), so the first push must
+prove consistency with it like any other.
+
+Evidence is kept only when it is conclusive: two checkpoints signed by the log's key that
+cannot both be true (two roots for one size). A checkpoint of the size this witness cosigned
+with another root is kept whoever offers it and whatever old size comes with it, so a
+relying party or a log that shows one witness a checkpoint another witness cosigned (the
+cosigned note carries their lines) exposes a split view. A consistency proof that fails
+is refused and keeps nothing: anyone can post a log's public checkpoint with junk hashes.
 Evidence documents are self-contained JSON (``docs/transparency.md``): both signed notes in
-full, the proof, the old size, the witness and when. Anyone holding the log's public key can
-re-check one offline with :func:`check_evidence`; no witness needs to be trusted for that.
+full, the witness and when. Anyone holding the log's public key can re-check one offline
+with :func:`check_evidence`; no witness needs to be trusted for that.
 """
 
 from __future__ import annotations
@@ -55,9 +66,10 @@ from ledger.suites import Signer
 
 MAX_PROOF_LINES = 63
 EVIDENCE_FORMAT = "tongban/witness-evidence/v1"
+# Kept by earlier versions for a failed proof; refused by check_evidence (not conclusive).
 INCONSISTENT_PROOF = "inconsistent_proof"
 FORK_SAME_SIZE = "fork_same_size"
-EVIDENCE_KINDS = (INCONSISTENT_PROOF, FORK_SAME_SIZE)
+EVIDENCE_KINDS = (FORK_SAME_SIZE,)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -86,6 +98,13 @@ class UnknownLog(WitnessError):
 
 class BadLogSignature(WitnessError):
     reason = "bad_log_signature"
+    status = 403
+
+
+class UnpinnedLog(WitnessError):
+    """The witness holds nothing of this log yet, and its operator pinned no checkpoint."""
+
+    reason = "log_not_pinned"
     status = 403
 
 
@@ -217,13 +236,22 @@ class WitnessStore(Protocol):
 def evidence_id(document: Mapping[str, Any]) -> str:
     """A stable id, so the same misbehaviour seen twice is kept once.
 
-    It hashes what shows the misbehaviour (kind, origin, both notes, and for a failed proof
-    the proof), not when it was seen nor the old size a pusher happened to send.
+    It hashes what shows the misbehaviour (kind, origin, the two checkpoints' texts), not when
+    it was seen, the old size or proof a pusher happened to send, nor the signature lines: the
+    same fork re-posted with other cosignature lines (anyone can add some) is one row.
     """
-    # Not the proof: junk proofs pushed with one public checkpoint must not each add a row.
-    core = {k: document.get(k) for k in ("kind", "origin", "cosigned_note", "offered_note")}
+    core = {k: document.get(k) for k in ("kind", "origin")} | {
+        k: _note_text(document.get(k)) for k in ("cosigned_note", "offered_note")
+    }
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return "ev_" + digest[:24]
+
+
+def _note_text(value: object) -> object:
+    try:
+        return parse_note(str(value)).text if isinstance(value, str) else value
+    except NoteError:
+        return value
 
 
 class MemoryWitnessStore:
@@ -259,7 +287,12 @@ def now_seconds() -> int:
 
 
 class CheckpointWitness:
-    """Decides add-checkpoint requests for the logs it trusts (``origin → public key``)."""
+    """Decides add-checkpoint requests for the logs it trusts (``origin → public key``).
+
+    ``pinned`` (origin → signed checkpoint note) is where each log starts when this witness
+    holds nothing of it yet: the checkpoint its operator obtained out of band when adding the
+    log, or ``""`` for a log declared new (size 0). A log with neither is refused.
+    """
 
     def __init__(
         self,
@@ -268,13 +301,28 @@ class CheckpointWitness:
         logs: Mapping[str, bytes],
         store: WitnessStore,
         *,
+        pinned: Mapping[str, str],
         clock: Callable[[], int] = now_seconds,
     ):
         self.name = name
         self.signer = signer
         self.logs = dict(logs)
+        self.pinned = dict(pinned)
         self.store = store
         self.clock = clock
+
+    def _start(self, origin: str, public_key: bytes) -> Cosigned | None:
+        """The pinned checkpoint of a log this witness holds nothing of (None: size 0)."""
+        pin = self.pinned.get(origin)
+        if pin is None:
+            raise UnpinnedLog(
+                f"this witness has cosigned nothing of {origin} and pins no checkpoint of it: "
+                "its operator adds the log with its current checkpoint (or declares it new)"
+            )
+        if not pin:
+            return None
+        checkpoint = pinned_checkpoint(pin, origin, public_key)
+        return Cosigned(checkpoint.size, checkpoint.root, pin) if checkpoint.size else None
 
     def add_checkpoint(self, body: bytes | str) -> list[NoteSignature]:
         """Check one request; return the cosignature(s) or raise the ``WitnessError``."""
@@ -290,16 +338,24 @@ class CheckpointWitness:
             raise BadLogSignature(
                 f"the checkpoint is not signed by {origin}: {error.detail}"
             ) from error
-        latest = self.store.latest(origin)
+        stored = self.store.latest(origin)
+        stored_size = stored.size if stored is not None else 0
+        latest = stored if stored is not None else self._start(origin, public_key)
         latest_size = latest.size if latest is not None else 0
         # A checkpoint smaller than one already cosigned is refused like any stale request,
         # but kept as no evidence: checkpoints carry no time, so anyone could replay an old,
-        # validly signed one. Real evidence comes when the log's history diverges (a fork of
-        # one size, or a consistency proof that fails).
+        # validly signed one. Evidence is two roots of one size, both signed by the log.
         if request.old_size > checkpoint.size:
             raise MalformedRequest(
                 f"old size {request.old_size} > checkpoint size {checkpoint.size}",
                 reason="old_size_too_large",
+            )
+        if latest is not None and checkpoint.size == latest.size and checkpoint.root != latest.root:
+            # Before the old-size check: whoever shows us this (the log, another witness's
+            # cosigned note, a relying party) and with whatever old size, it is a fork.
+            found = self._keep_fork(latest, request)
+            raise ForkedCheckpoint(
+                f"size {checkpoint.size} was cosigned with another root", evidence=found
             )
         if request.old_size != latest_size:
             raise StaleOldSize(
@@ -307,11 +363,6 @@ class CheckpointWitness:
                 size=latest_size,
             )
         if latest is not None and checkpoint.size == latest.size:
-            if checkpoint.root != latest.root:
-                found = self._keep(FORK_SAME_SIZE, latest, request, "")
-                raise ForkedCheckpoint(
-                    f"size {checkpoint.size} was cosigned with another root", evidence=found
-                )
             if request.proof:
                 raise MalformedRequest("the same size needs an empty proof")
         elif latest is None:
@@ -323,17 +374,17 @@ class CheckpointWitness:
                     latest.size, checkpoint.size, request.proof, latest.root, checkpoint.root
                 )
             except InvalidProof as error:
-                found = self._keep(INCONSISTENT_PROOF, latest, request, str(error))
+                # Refused, and nothing kept: a proof that fails shows only that these hashes
+                # do not link the two trees, which anyone can arrange with junk hashes.
                 raise InconsistentProof(
                     f"size {checkpoint.size} is not shown consistent with size {latest.size}: "
-                    f"{error}",
-                    evidence=found,
+                    f"{error}"
                 ) from error
         cosignature = cosign(request.note.text, self.name, self.signer, self.clock())
         # The note as received plus our line: the evidence of what we vouched for.
         cosigned = request.note.with_signatures([cosignature])
         if not self.store.compare_and_set(
-            origin, latest_size, checkpoint.size, checkpoint.root, cosigned.render()
+            origin, stored_size, checkpoint.size, checkpoint.root, cosigned.render()
         ):
             # Another request moved the state since we read it: that one won.
             now = self.store.latest(origin)
@@ -341,19 +392,19 @@ class CheckpointWitness:
             raise StaleOldSize(f"this witness now holds size {size} of {origin}", size=size)
         return [cosignature]
 
-    def _keep(self, kind: str, latest: Cosigned, request: AddCheckpoint, detail: str) -> str:
+    def _keep_fork(self, latest: Cosigned, request: AddCheckpoint) -> str:
         document = evidence_document(
-            kind,
+            FORK_SAME_SIZE,
             witness=self.name,
             origin=request.checkpoint.origin,
             cosigned_note=latest.note,
             offered_note=request.note.render(),
             old_size=request.old_size,
-            proof=request.proof,
-            detail=detail,
+            proof=(),  # whatever came with it: two signed roots of one size need no proof
+            detail="",
             when=self.clock(),
         )
-        return self.store.keep_evidence(request.checkpoint.origin, kind, document)
+        return self.store.keep_evidence(request.checkpoint.origin, FORK_SAME_SIZE, document)
 
 
 # -- evidence -----------------------------------------------------------------------------
@@ -386,6 +437,25 @@ def evidence_document(
     }
 
 
+def pinned_checkpoint(note_text: str, origin: str, public_key: bytes) -> Checkpoint:
+    """The checkpoint a witness is pinned to; raise ``WitnessError`` unless it is a checkpoint
+    of ``origin`` signed by the log's key."""
+    try:
+        note = parse_note(note_text)
+        checkpoint = parse_checkpoint(note.text)
+        verify_note(note, origin, public_key)
+    except NoteError as error:
+        raise WitnessError(
+            f"the checkpoint pinned for {origin}: {error.detail}", reason="bad_pinned_checkpoint"
+        ) from error
+    if checkpoint.origin != origin:
+        raise WitnessError(
+            f"the checkpoint pinned for {origin} is of {checkpoint.origin}",
+            reason="bad_pinned_checkpoint",
+        )
+    return checkpoint
+
+
 def _signed_checkpoint(document: Mapping[str, Any], field: str, public_key: bytes) -> Checkpoint:
     origin = document.get("origin")
     text = document.get(field)
@@ -405,38 +475,26 @@ def _signed_checkpoint(document: Mapping[str, Any], field: str, public_key: byte
 def check_evidence(document: Mapping[str, Any], log_public_key: bytes) -> str:
     """Re-check an evidence document offline; return the verdict or raise ``EvidenceError``.
 
-    Only the log's public key is needed: both checkpoints must carry the log's signature, so
-    the verdict does not rest on the witness's word (except for *when* it saw them).
+    Only the log's public key is needed: both checkpoints must carry the log's signature and
+    disagree on the root of one size, so the verdict does not rest on the witness's word
+    (except for *when* it saw them). A failed consistency proof (``inconsistent_proof``, kept
+    by earlier versions) is not conclusive and does not stand.
     """
-    if document.get("format") != EVIDENCE_FORMAT or document.get("kind") not in EVIDENCE_KINDS:
+    if document.get("format") != EVIDENCE_FORMAT:
         raise EvidenceError("not a witness evidence document", reason="malformed")
-    kind = document["kind"]
+    if document.get("kind") == INCONSISTENT_PROOF:
+        raise EvidenceError(
+            "a consistency proof that fails is no evidence: anyone can send junk hashes",
+            reason="not_conclusive",
+        )
+    if document.get("kind") not in EVIDENCE_KINDS:
+        raise EvidenceError("not a witness evidence document", reason="malformed")
     old = _signed_checkpoint(document, "cosigned_note", log_public_key)
     new = _signed_checkpoint(document, "offered_note", log_public_key)
     origin = old.origin
-    if kind == FORK_SAME_SIZE:
-        if old.size != new.size or old.root == new.root:
-            raise EvidenceError("the two checkpoints are not two roots of one size")
-        return (
-            f"fork: {origin} signed two different trees of size {old.size} "
-            f"({base64.b64encode(old.root).decode()} and {base64.b64encode(new.root).decode()})"
-        )
-    proof_text = document.get("proof")
-    old_size = document.get("old_size")
-    if not isinstance(proof_text, list) or not isinstance(old_size, int):
-        raise EvidenceError("proof is a list and old_size a number", reason="malformed")
-    try:
-        proof = [base64.b64decode(str(h), validate=True) for h in proof_text]
-    except (binascii.Error, ValueError) as error:
-        raise EvidenceError("proof hashes are base64", reason="malformed") from error
-    if old_size != old.size or new.size <= old.size:
-        raise EvidenceError("the sizes do not match the two checkpoints")
-    try:
-        verify_consistency(old.size, new.size, proof, old.root, new.root)
-    except InvalidProof as error:
-        return (
-            f"inconsistent: {origin} signed sizes {old.size} and {new.size} and the proof "
-            f"offered does not link them ({error.reason}); ask {origin} for a consistency "
-            f"proof between them: if its trees diverge, none exists"
-        )
-    raise EvidenceError("the proof verifies: the two checkpoints are consistent")
+    if old.size != new.size or old.root == new.root:
+        raise EvidenceError("the two checkpoints are not two roots of one size")
+    return (
+        f"fork: {origin} signed two different trees of size {old.size} "
+        f"({base64.b64encode(old.root).decode()} and {base64.b64encode(new.root).decode()})"
+    )

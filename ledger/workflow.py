@@ -21,7 +21,8 @@ Actors (收件、经办权责清晰 — every step has exactly one responsible b
 
 Entitlement (:class:`Entitlement`) checks the organization data of the signed key registry:
 home steps by a ``handler`` body of the item's sector (lead or cooperating unit) whose division
-contains the case's jurisdiction in the home region; window steps by a
+contains the case's jurisdiction in the home region; origin bodies by a ``handler`` body of the
+item's sector, of any region and place; window steps by a
 ``cross_province_window`` (another region) or ``in_province_window`` (same region) body.
 """
 
@@ -536,6 +537,22 @@ class Entitlement:
         if problems:
             raise NotEntitled(f"body {body_id} " + "; ".join(problems), field=field_name)
 
+    def check_origin(self, body_id: str, item: CatalogItem, field_name: str) -> None:
+        """An origin body of a joint case (多地联办) reads its applicant in clear and
+        co-handles it: a handler of the item's sector. It may be of any region and place
+        (it is where the applicant's file comes from), so neither is checked."""
+        body = self.known(body_id, field_name)
+        sectors = {item.sector, *item.cooperating_sectors}
+        problems = []
+        if "handler" not in body.roles:
+            problems.append("has no handler role")
+        if body.sector not in sectors:
+            problems.append(
+                f"is of sector {body.sector!r}, the item needs one of {sorted(sectors)}"
+            )
+        if problems:
+            raise NotEntitled(f"origin body {body_id} " + "; ".join(problems), field=field_name)
+
     def check_window(self, body_id: str) -> None:
         body = self.known(body_id, "actor.body")
         role = "in_province_window" if body.region == self.home_region else "cross_province_window"
@@ -653,7 +670,7 @@ def check_received(
         )
     entitlement.check_handler(body["home_body"], item, body["jurisdiction"], "body.home_body")
     for n, origin in enumerate(origins):
-        entitlement.known(origin, f"body.origin_bodies[{n}]")
+        entitlement.check_origin(origin, item, f"body.origin_bodies[{n}]")
     if channel == "proxy":
         entitlement.check_window(envelope.body_id)
     elif envelope.body_id != body["home_body"]:

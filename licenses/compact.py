@@ -367,7 +367,8 @@ def decode_compact(text: str) -> CompactLicense:
     payload = _decode_canonical(payload_bytes, "payload")
     if not isinstance(payload, dict):
         raise _malformed("payload must be a map")
-    if payload.get("v") != COMPACT_VERSION:
+    # ``true`` equals 1 in Python but is not the integer 1 (docs/license-offline.md §2.3).
+    if not canonical.is_integer(payload.get("v")) or payload.get("v") != COMPACT_VERSION:
         raise CompactRejected(
             "unsupported_version", f"compact version {payload.get('v')!r}", field="v"
         )

@@ -50,6 +50,7 @@ from ledger.personal import mask_id_number, mask_name
 from ledger.suites import Signer
 from licenses.errors import InvalidIdentifier, LicenseError, UnknownLicenseType
 from licenses.identifiers import HolderKind, LicenseIdentifier, parse_holder_code, parse_identifier
+from licenses.status import MAX_ENTRIES
 from licenses.types import LicenseType, get_type
 
 __all__ = [
@@ -118,8 +119,10 @@ LICENSE_FIELDS: Final = frozenset(
         "status",
     }
 )
-#: Entries of one status list: a license's ``status.index`` is below this (2**17).
-STATUS_LIST_SIZE: Final = 131_072
+#: A license's ``status.index`` is below this: the most entries a status list may hold
+#: (docs/license-offline.md §1.1), the same bound as the compact form's. Whether the entry
+#: exists is the named list's business (its size), judged when the status is looked up.
+STATUS_LIST_SIZE: Final = MAX_ENTRIES
 MAX_TEXT_CHARS: Final = 256
 MAX_FACE_CHARS: Final = 4096
 
@@ -129,8 +132,11 @@ _STATUS_FIELDS: Final = frozenset({"list", "index"})
 # Explicit ASCII classes: \d would also match other scripts' digits.
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIVISION: Final = re.compile(r"[1-9][0-9]{5}")
-# Ledger names (tongban/510000) and status list ids: printable ASCII, no spaces.
+# Ledger names (tongban/510000): printable ASCII, no spaces.
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+# A status list id is at most 64 characters, as the status list itself says (no longer id
+# could ever name a list that parses: docs/license-offline.md §1.3).
+_LIST_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 
 
 class InvalidLicense(LicenseError, ValueError):
@@ -456,7 +462,7 @@ def _status(content: Mapping[str, Any]) -> StatusEntry:
     status: dict[str, Any] = _get(content, "status", dict, "status")
     _exact_keys(status, _STATUS_FIELDS, "status")
     list_id: str = _get(status, "list", str, "status.list")
-    if not _NAME.fullmatch(list_id):
+    if not _LIST_ID.fullmatch(list_id):
         raise InvalidLicense(
             "malformed", f"status.list {list_id!r} is not a list id", field="status.list"
         )

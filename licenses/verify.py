@@ -33,7 +33,7 @@ from licenses.status import LicenseStatus, SignedStatusList, StatusIndexError
 from licenses.trust import BEIJING, TrustList, TrustListRejected, TrustStore
 from licenses.types import get_type
 
-__all__ = ["VERDICT_REASONS", "OnlineStatus", "Verdict", "verify_license"]
+__all__ = ["VERDICT_REASONS", "ListUsed", "OnlineStatus", "Verdict", "verify_license"]
 
 #: Every reason a verdict can hold, highest precedence first (docs/license.md §11).
 VERDICT_REASONS: Final[tuple[str, ...]] = (
@@ -64,17 +64,77 @@ OnlineStatus = Callable[[str, int], LicenseStatus | None]
 
 
 @dataclass(frozen=True)
+class ListUsed:
+    """A signed list a verdict rests on: which one, which version, and how old it is.
+
+    ``id`` is the status list's id or the trust list's region; times are µs UTC.
+    """
+
+    id: str
+    version: int
+    issued_at: int
+    valid_until: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "issued_at": self.issued_at,
+            "valid_until": self.valid_until,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """``valid`` iff ``failed`` is empty; ``failed`` is in precedence order, ``primary`` first."""
+    """``valid`` iff ``failed`` is empty; ``failed`` is in precedence order, ``primary`` first.
+
+    What the status rests on travels with it, so a clerk sees how old an offline answer is:
+    ``status_source`` is ``"online"`` (the issuer answered), ``"status_list"`` (the cached
+    list answered) or None (unknown; ``status_detail`` says why), and ``status_list`` is the
+    cached list consulted, with its ``issued_at`` and ``valid_until``, whether it answered or
+    was too old to. ``trust_lists`` are the versions of the trust lists the verdict used.
+    """
 
     valid: bool
     primary: str | None
     failed: tuple[str, ...]
+    status_source: str | None = None
+    status_detail: str | None = None
+    status_list: ListUsed | None = None
+    trust_lists: tuple[ListUsed, ...] = ()
 
     @classmethod
-    def of(cls, failed: set[str]) -> Verdict:
+    def of(
+        cls,
+        failed: set[str],
+        *,
+        status_source: str | None = None,
+        status_detail: str | None = None,
+        status_list: ListUsed | None = None,
+        trust_lists: tuple[ListUsed, ...] = (),
+    ) -> Verdict:
         ordered = tuple(sorted(failed, key=_RANK.__getitem__))
-        return cls(not ordered, ordered[0] if ordered else None, ordered)
+        return cls(
+            not ordered,
+            ordered[0] if ordered else None,
+            ordered,
+            status_source,
+            status_detail,
+            status_list,
+            trust_lists,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The verdict as the CLI's ``--json`` and ``POST /licenses/verify`` give it."""
+        return {
+            "valid": self.valid,
+            "primary": self.primary,
+            "failed": list(self.failed),
+            "status_source": self.status_source,
+            "status_detail": self.status_detail,
+            "status_list": None if self.status_list is None else self.status_list.to_json(),
+            "trust_lists": [used.to_json() for used in self.trust_lists],
+        }
 
 
 @dataclass(frozen=True)
@@ -165,26 +225,63 @@ def _decode(
     return "malformed"
 
 
+@dataclass(frozen=True)
+class _StatusAnswer:
+    state: LicenseStatus | None
+    source: str | None
+    detail: str | None
+    used: ListUsed | None
+
+
 def _status(
     claims: _Claims,
     cached: SignedStatusList | None,
     online_status: OnlineStatus | None,
     now: int,
-) -> LicenseStatus | None:
+    max_age: int | None,
+) -> _StatusAnswer:
     if online_status is not None:
         try:
             answer = online_status(claims.status_list, claims.status_index)
         except (LicenseError, OSError):
             answer = None
         if answer is not None:
-            return LicenseStatus(answer)
+            return _StatusAnswer(LicenseStatus(answer), "online", None, None)
     # Offline, or the node did not answer: the cached list, if it is this license's and fresh.
-    if cached is None or cached.list_id != claims.status_list or now >= cached.valid_until:
-        return None
+    if cached is None or cached.list_id != claims.status_list:
+        return _StatusAnswer(None, None, f"no status list {claims.status_list} held", None)
+    used = ListUsed(cached.list_id, cached.version, cached.issued_at, cached.valid_until)
+    # Past valid_until the list says nothing (license-offline.md §1.4): unknown, never valid.
+    if now >= cached.valid_until:
+        detail = f"status list {cached.list_id} version {cached.version} expired"
+        return _StatusAnswer(None, None, detail, used)
+    if max_age is not None and now - cached.issued_at > max_age:
+        detail = (
+            f"status list {cached.list_id} version {cached.version} is older than the "
+            f"verifier's maximum age"
+        )
+        return _StatusAnswer(None, None, detail, used)
     try:
-        return cached.status_at(claims.status_index)
+        state = cached.status_at(claims.status_index)
     except StatusIndexError:
-        return None
+        detail = f"index {claims.status_index} is past the end of status list {cached.list_id}"
+        return _StatusAnswer(None, None, detail, used)
+    return _StatusAnswer(state, "status_list", None, used)
+
+
+def _trust_used(
+    trust: TrustStore, issuer_region: str | None, own: TrustList
+) -> tuple[ListUsed, ...]:
+    """The trust lists a verdict used: the issuing region's (its keys) and the verifier's own
+    (its recognition), each once."""
+    lists = [own] if issuer_region is None else [trust.get(issuer_region), own]
+    used: dict[str, ListUsed] = {}
+    for held in lists:
+        if held is not None:
+            used[held.region] = ListUsed(
+                held.region, held.version, held.issued_at, held.valid_until
+            )
+    return tuple(used.values())
 
 
 def _holder_matches(license: LicenseDocument | CompactLicense, holder_code: str) -> bool:
@@ -216,6 +313,7 @@ def verify_license(
     now: int,
     holder_code: str | None = None,
     online_status: OnlineStatus | None = None,
+    max_status_age: int | None = None,
 ) -> Verdict:
     """Check a license for use at ``now`` (µs UTC) in the verifier's region.
 
@@ -224,7 +322,9 @@ def verify_license(
     is the verifier's own region's list. ``status`` is the cached status list, verified by the
     caller against the issuing node's key (``docs/license-offline.md`` §1.4);
     ``online_status`` is asked first when given. ``holder_code`` is the ID the person in front
-    of the clerk presents. See :data:`VERDICT_REASONS` for what can fail.
+    of the clerk presents. ``max_status_age`` (µs), when given, is the oldest cached status
+    list (by ``issued_at``) the verifier accepts, below the list's own ``valid_until``; an
+    older one leaves the status unknown. See :data:`VERDICT_REASONS` for what can fail.
     """
     decoded = _decode(presented)
     if isinstance(decoded, str):
@@ -259,7 +359,8 @@ def verify_license(
             failed.add("bad_signature")
 
     # Status.
-    state = _status(claims, status, online_status, now)
+    answer = _status(claims, status, online_status, now, max_status_age)
+    state = answer.state
     if state is None:
         failed.add("status_unavailable")
     elif state is LicenseStatus.REVOKED:
@@ -285,4 +386,10 @@ def verify_license(
     if holder_code is not None and not _holder_matches(decoded, holder_code):
         failed.add("holder_mismatch")
 
-    return Verdict.of(failed)
+    return Verdict.of(
+        failed,
+        status_source=answer.source,
+        status_detail=answer.detail,
+        status_list=answer.used,
+        trust_lists=_trust_used(trust, issuer_region, recognition),
+    )

@@ -29,6 +29,7 @@ import base45
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
 from ledger import canonical
+from ledger.personal import mask_id_number, mask_name
 from ledger.suites import Ed25519Signer, get_suite, signing_input
 from licenses.compact import (
     COMPACT_CONTEXT,
@@ -194,6 +195,11 @@ def _signed(payload: Mapping[str, Any] | bytes) -> bytes:
     return canonical.encode([payload_bytes, signature])
 
 
+def _other_check(identifier: str) -> str:
+    """A check character other than the identifier's own."""
+    return "1" if identifier[-1] != "1" else "2"
+
+
 def compact_negative_vectors() -> dict[str, Any]:
     good = compact_vector()
     text: str = good["expected"]["text"]
@@ -274,6 +280,54 @@ def compact_negative_vectors() -> dict[str, Any]:
             "v is 2",
         ),
         (
+            "version-true",
+            _text(_signed({**payload, "v": True})),
+            "unsupported_version",
+            "v is true (c3), not the integer 1",
+        ),
+        (
+            "status-index-true",
+            _text(_signed({**payload, "status": [payload["status"][0], True]})),
+            "malformed",
+            "the status index is true (c3), not an integer",
+        ),
+        (
+            "status-index-past-max",
+            _text(_signed({**payload, "status": [payload["status"][0], 8_388_608]})),
+            "malformed",
+            "the status index is 8388608, past the largest list (§1.1)",
+        ),
+        (
+            "status-list-id-too-long",
+            _text(_signed({**payload, "status": ["a" * 65, payload["status"][1]]})),
+            "malformed",
+            "the status list id is 65 characters, at most 64 (§1.3)",
+        ),
+        (
+            "bad-check-character",
+            _text(_signed({**payload, "id": payload["id"][:-1] + _other_check(payload["id"])})),
+            "malformed",
+            "id's check character is wrong; a verdict reports bad_check_character (§2.3)",
+        ),
+        (
+            "two-character-name-unmasked",
+            _text(_signed({**payload, "holder": {**payload["holder"], "name": "张三"}})),
+            "malformed",
+            "a two-character name keeps only its first character: 张*",
+        ),
+        (
+            "short-id-partly-masked",
+            _text(_signed({**payload, "holder": {**payload["holder"], "id": "1234**78"}})),
+            "malformed",
+            "an id of 8 characters or fewer is fully masked: ********",
+        ),
+        (
+            "name-not-nfc",
+            _text(_signed({**payload, "holder": {**payload["holder"], "name": "e\u0301*"}})),
+            "malformed",
+            "a masked name is in NFC: é* written as e + U+0301 is not",
+        ),
+        (
             "suite-sm2-sm3",
             _text(_signed({**payload, "suite": "sm2-sm3"})),
             "unsupported_suite",
@@ -302,8 +356,20 @@ def compact_negative_vectors() -> dict[str, Any]:
     }
 
 
+def masking_vector() -> dict[str, Any]:
+    """What the holder's name and id become in the compact form (§4), short ones included."""
+    names = ["", "张", "张三", "张三丰", "欧阳娜娜", "e\u0301", "Li"]
+    ids = ["", "1234", "12345678", "123456789", "11010519491231002X"]
+    return {
+        "description": "holder masking (license-offline.md §4): input → the masked form",
+        "names": [{"input": name, "masked": mask_name(name)} for name in names],
+        "ids": [{"input": value, "masked": mask_id_number(value)} for value in ids],
+    }
+
+
 def all_vectors() -> dict[str, dict[str, Any]]:
     return {
+        "masking.json": masking_vector(),
         "status-list.json": status_list_vector(),
         "compact.json": compact_vector(),
         "compact-negative.json": compact_negative_vectors(),

@@ -330,10 +330,34 @@ NEGATIVES: list[tuple[str, str, Callable[[dict[str, Any]], None], str, str | Non
     ),
     (
         "neg-status-index-out-of-range",
-        "status.index is 131072, one past the last entry of a status list.",
-        _with("status.index", 131_072),
+        "status.index is 8388608, one past the last entry of the largest status list "
+        "(license-offline.md §1.1); the compact form has the same bound.",
+        _with("status.index", 8_388_608),
         "malformed",
         "status.index",
+    ),
+    (
+        "neg-status-index-true",
+        "status.index is true (c3) where the integer 1 (01) belongs; a boolean is never an "
+        "integer.",
+        _with("status.index", True),
+        "malformed",
+        "status.index",
+    ),
+    (
+        "neg-status-list-id-too-long",
+        "status.list is 65 characters; a status list id is at most 64 "
+        "(license-offline.md §1.3), so no list could answer for it.",
+        _with("status.list", "a" * 65),
+        "malformed",
+        "status.list",
+    ),
+    (
+        "neg-version-true",
+        "v is true (c3). Python's True == 1, but a boolean is not the integer 1.",
+        _with("v", True),
+        "unsupported_version",
+        "v",
     ),
     (
         "neg-draft",

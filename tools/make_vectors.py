@@ -413,6 +413,12 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
             lambda: resealed({"v": 2}),
         ),
         (
+            "neg-version-true",
+            "unsupported_version",
+            "v = true (c3). Python's True == 1, but a boolean is not the integer 1 (01).",
+            lambda: resealed({"v": True}),
+        ),
+        (
             "neg-wrong-context",
             "wrong_context",
             "An event whose ctx is tongban/receipt/v1 (signed under that context), offered "
@@ -436,6 +442,12 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
             "malformed",
             "seq = 0; seq starts at 1.",
             lambda: resealed({"seq": 0}),
+        ),
+        (
+            "neg-seq-true",
+            "malformed",
+            "seq = true (c3) where the integer 1 (01) belongs; a boolean is never an integer.",
+            lambda: resealed({"seq": True}),
         ),
         (
             "neg-prev-short",
@@ -475,9 +487,88 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
     return vectors
 
 
+def exact_field_vectors(registry: list[dict[str, Any]], receipt: bytes) -> list[dict[str, Any]]:
+    """A receipt and key-root-established with one defect each, re-signed by their signer: a
+    receipt holds exactly the fields of docs/envelope.md §6, a key record those of
+    docs/keys.md §2 and its type's body fields of §3."""
+    established = bytes.fromhex(registry[0]["expected"]["envelope"])
+    content = open_signed(established, context=KEY_RECORD_CONTEXT).content
+    receipt_content = open_signed(receipt, context=RECEIPT_CONTEXT).content
+
+    def receipt_with(change: Mapping[str, Any]) -> bytes:
+        content_bytes = canonical.encode({**receipt_content, **change})
+        signature = sign_bytes(content_bytes, RECEIPT_CONTEXT, "node")
+        return canonical.encode([content_bytes, signature])
+
+    def resealed(change: Mapping[str, Any]) -> bytes:
+        content_bytes = canonical.encode({**content, **change})
+        signature = sign_bytes(content_bytes, KEY_RECORD_CONTEXT, "root")
+        return canonical.encode([content_bytes, signature])
+
+    cases = [
+        (
+            "neg-receipt-unknown-field",
+            "receipt-event-seq2 with an extra content field note, re-signed by the node key.",
+            receipt_with({"note": "x"}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
+            "neg-receipt-index-zero",
+            "receipt-event-seq2 with index 0; ledger indexes start at 1.",
+            receipt_with({"index": 0}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
+            "neg-receipt-event-short",
+            "receipt-event-seq2 whose event is 31 bytes, not one digest.",
+            receipt_with({"event": bytes(31)}),
+            "receipt",
+            RECEIPT_CONTEXT,
+            "node",
+        ),
+        (
+            "neg-key-unknown-field",
+            "key-root-established with an extra content field note.",
+            resealed({"note": "x"}),
+            "key_record",
+            KEY_RECORD_CONTEXT,
+            "root",
+        ),
+        (
+            "neg-key-unknown-body-field",
+            "key-root-established whose body also holds node_id, a field of "
+            "node_key_certified: each record type has exactly its own body fields.",
+            resealed({"body": {**content["body"], "node_id": "node-1"}}),
+            "key_record",
+            KEY_RECORD_CONTEXT,
+            "root",
+        ),
+    ]
+    return [
+        {
+            "name": name,
+            "valid": False,
+            "kind": kind,
+            "context": context,
+            "description": description,
+            "public_key": SIGNERS[signer].public_key.hex(),
+            "envelope": raw.hex(),
+            "reason": "malformed",
+            "refused_by": "decoding",
+        }
+        for name, description, raw, kind, context, signer in cases
+    ]
+
+
 def all_vectors() -> dict[str, dict[str, Any]]:
     events, first, receipt = event_vectors()
-    vectors = registry_vectors() + events + negative_vectors(first, receipt)
+    registry = registry_vectors()
+    vectors = registry + events + negative_vectors(first, receipt)
+    vectors += exact_field_vectors(registry, receipt)
     return {f"{vector['name']}.json": vector for vector in vectors}
 
 

@@ -193,7 +193,8 @@ region; window steps need a `cross_province_window` body (another region) or an
 `in_province_window` body (same region). `received` also checks the catalog version the case
 pins (the item is open, offered through that channel, of that coordination) and names the home
 body, the jurisdiction and, for joint items, the origin bodies; `transferred` checks the new
-home body the same way. A joint case is decided only after every origin body co-handled it.
+home body the same way. An origin body needs the `handler` role and the item's sector, in
+any region and place. A joint case is decided only after every origin body co-handled it.
 
 ## States
 

@@ -78,7 +78,7 @@ def events(
 def audit_case(case_id: uuid.UUID, node: Services, caller: Caller) -> ReportPublic:
     require(caller, "auditor", "admin")
     node.ledger.get_case(case_id)  # 404 for an unknown case
-    return report_public(verify_case(node.ledger, case_id))
+    return report_public(verify_case(node.ledger, case_id, applicants=node.applicants))
 
 
 @dataclass
@@ -123,7 +123,7 @@ def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
 
     def run() -> None:
         try:
-            job.report = verify_ledger(node.ledger)
+            job.report = verify_ledger(node.ledger, applicants=node.applicants)
             job.status = "done"
         except Exception:  # reported to the poller without internals; logged in full
             log.exception("audit job %s failed", job.job_id)

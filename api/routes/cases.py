@@ -42,9 +42,9 @@ from ledger.domain import Case
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
 from ledger.licensing import LICENSE_EVENT_TYPES
+from ledger.opening import ApplicantRecord
 from ledger.personal import (
     PersonalDataError,
-    commitments,
     find_personal_data,
     validate_personal_data,
 )
@@ -68,7 +68,12 @@ def _check_poster(caller: Principal, envelope: ParsedEnvelope) -> None:
 
 
 def _appended(node: NodeServices, envelope: ParsedEnvelope, response: Response) -> AppendedPublic:
-    appended = node.ledger.append_envelope(envelope)
+    # A `received` step opens a case, through whichever route it came: the opening's rules
+    # (ledger.opening) apply to both, so neither is a way around the other.
+    if envelope.type == "received":
+        appended = node.opening.open(envelope)
+    else:
+        appended = node.ledger.append_envelope(envelope)
     response.status_code = 201 if appended.created else 200
     return AppendedPublic.of(appended)
 
@@ -93,68 +98,11 @@ def open_case(node: Services, caller: Caller, raw: Envelope, response: Response)
             reason="illegal_step",
             field="type",
         )
-    ref = _claim_applicant(node, caller, envelope)
-    try:
-        return _appended(node, envelope, response)
-    except Exception:
-        if ref is not None and not _case_uses(node, envelope.case_id, ref):
-            node.access.release_applicant(ref, str(envelope.case_id))
-        raise
+    return _appended(node, envelope, response)
 
 
-def _case_uses(node: NodeServices, case_id: uuid.UUID, ref: str) -> bool:
-    signed = _signed_applicant(node, case_id)
-    return signed is not None and signed.get("ref") == ref
-
-
-def _claim_applicant(node: NodeServices, caller: Principal, envelope: ParsedEnvelope) -> str | None:
-    """The applicant ref of a ``received`` step must be one this body stored here, unused by
-    any other case, and the signed commitments must be the vault's; then it is claimed for
-    this case atomically (two posts racing with one ref: one wins)."""
-    applicant = envelope.body.get("applicant")
-    if not isinstance(applicant, dict) or not isinstance(applicant.get("ref"), str):
-        return None  # the ledger refuses the malformed body with its own reason
-    ref: str = applicant["ref"]
-    binding = node.access.applicant_binding(ref)
-    if (
-        binding is None
-        or binding[0] != caller.subject
-        or binding[1]
-        not in (
-            None,
-            str(envelope.case_id),
-        )
-    ):
-        raise ApiProblem(
-            422,
-            "the applicant ref must be one your body stored at this node (POST /applicants) "
-            "and not used by another case",
-            reason="applicant_not_yours",
-            field="body.applicant.ref",
-        )
-    if not _commitments_match(node, ref, applicant.get("commitments")):
-        raise ApiProblem(
-            422,
-            "the signed commitments are not those of the stored applicant",
-            reason="commitment_mismatch",
-            field="body.applicant.commitments",
-        )
-    if not node.access.claim_applicant(ref, caller.subject, str(envelope.case_id)):
-        raise ApiProblem(
-            422,
-            "the applicant ref was just used by another case",
-            reason="applicant_not_yours",
-            field="body.applicant.ref",
-        )
-    return ref
-
-
-def _commitments_match(node: NodeServices, ref: str, signed: object) -> bool:
-    try:
-        expected = commitments(node.vault.commitment_secret(ref), node.vault.read(ref))
-    except (ApplicantErased, UnknownApplicant):
-        return False
-    return isinstance(signed, dict) and signed == expected
+def _commitments_match(record: ApplicantRecord, signed: object) -> bool:
+    return record.commitments is not None and signed == dict(record.commitments)
 
 
 @router.post(
@@ -230,8 +178,7 @@ def create_applicant(
     except PersonalDataError as error:
         field = getattr(error, "field", None)
         raise ApiProblem(422, str(error), reason="malformed", field=field) from error
-    stored = node.vault.store(data, now=datetime.now(UTC))
-    node.access.bind_applicant(stored.ref, caller.subject, now=datetime.now(UTC))
+    stored = node.applicants.store(data, body=caller.subject, now=datetime.now(UTC))
     return ApplicantPublic(
         ref=stored.ref,
         commitments={k: base64.b64encode(v).decode() for k, v in stored.commitments.items()},
@@ -281,12 +228,11 @@ def read_applicant(
     signed = _signed_applicant(node, case.id)
     assert signed is not None  # a stored case opened with a checked `received` body
     ref: str = signed["ref"]
-    binding = node.access.applicant_binding(ref)
-    erased = binding is not None and node.vault.is_erased(ref)
+    record = node.applicants.applicant_record(ref)
     if (
-        binding is None
-        or binding[1] != str(case.id)
-        or (not erased and not _commitments_match(node, ref, signed["commitments"]))
+        record is None
+        or record.case_id != str(case.id)
+        or (not record.erased and not _commitments_match(record, signed["commitments"]))
     ):
         # Never show a person whose stored data does not match what this case signed.
         raise ApiProblem(

@@ -122,10 +122,16 @@ async def verify(_: JsonBody, request: LicenseVerify, node: Services) -> Verdict
     # costs FastAPI a second hand-off to the thread pool, to validate what it returns.
     verdict = await run_in_threadpool(
         partial(
-            _service(node).verify, presented, holder_code=request.holder_code, online=request.online
+            _service(node).verify,
+            presented,
+            holder_code=request.holder_code,
+            online=request.online,
+            max_status_age=(
+                None if request.max_status_age is None else request.max_status_age * 1_000_000
+            ),
         )
     )
-    return VerdictPublic(valid=verdict.valid, primary=verdict.primary, failed=list(verdict.failed))
+    return VerdictPublic.model_validate(verdict.to_json())
 
 
 @router.get(

@@ -62,19 +62,28 @@ def _witness(request: Request, node: NodeServices) -> CheckpointWitness:
     if signer is None:  # pragma: no cover - a serving node always holds its key
         raise ApiProblem(503, "this node holds no key to cosign with", reason="read_only")
     config = load_transparency_config(node.settings.data_dir, region=node.settings.region)
-    return CheckpointWitness(config.witness_name, signer, config.log_keys(), _store(request, node))
+    return CheckpointWitness(
+        config.witness_name,
+        signer,
+        config.log_keys(),
+        _store(request, node),
+        pinned=config.pinned_checkpoints(),
+    )
 
 
 _TEXT_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {}}, "description": "the witness's cosignature line(s)"},
     400: {"content": {"text/plain": {}}, "description": "malformed, or old size > size"},
-    403: {"content": {"text/plain": {}}, "description": "no valid signature by the log's key"},
+    403: {
+        "content": {"text/plain": {}},
+        "description": "no valid signature by the log's key, or no checkpoint pinned for the log",
+    },
     404: {"content": {"text/plain": {}}, "description": "this witness does not witness the log"},
     409: {
         "content": {TLOG_SIZE: {}, "text/plain": {}},
         "description": "stale old size (body: the size last cosigned), or a fork (evidence kept)",
     },
-    422: {"content": {"text/plain": {}}, "description": "the proof fails (evidence kept)"},
+    422: {"content": {"text/plain": {}}, "description": "the proof fails (nothing kept)"},
 }
 
 

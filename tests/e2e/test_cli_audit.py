@@ -15,8 +15,9 @@ import pytest
 
 from api.cli import main
 from api.cli_ledger import _Progress
+from ledger.envelope import ZERO_HASH
 from ledger.workflow import CaseWorkflow
-from tests.support.world import iter_online_cases, make_world
+from tests.support.world import iter_online_cases, make_world, world_applicants
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +202,21 @@ def test_a_read_only_copy_audits_and_reads_without_writing(read_only_copy: Path)
         assert done.returncode == 0, (argv, done.stderr)
         assert "Traceback" not in done.stderr
     assert {p.name: p.read_bytes() for p in read_only_copy.iterdir()} == before
+
+
+def test_a_case_opened_around_the_opening_is_a_policy_finding_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the node's vault key in the data directory the audit checks applicants too."""
+    world = make_world(tmp_path, workflow=CaseWorkflow())
+    world_applicants(world)  # the node's vault key, vault and bindings
+    case_id = uuid.uuid4()
+    body = world.received_body("510000/1/5", "online")  # a placeholder ref, stored nowhere
+    world.app.append_event(world.event(world.officers["rs-001"], case_id, 1, ZERO_HASH, body=body))
+    world.app.close()
+    for extra in ([], ["--jobs", "2"], ["--case", str(case_id)]):
+        assert main(["audit", "verify", "--data-dir", str(tmp_path), "--json", *extra]) == 2
+        findings = json.loads(capsys.readouterr().out)["findings"]
+        assert [(f["case_id"], f["reason"], f["kind"]) for f in findings] == [
+            (str(case_id), "applicant_unmatched", "policy")
+        ]

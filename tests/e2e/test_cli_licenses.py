@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from adapters.license_store import open_license_store
+from adapters.vault import load_or_create_master_key
 from api.cli import main
 from licenses.compact import document_digest, encode_compact
 from licenses.identifiers import make_identifier
 from licenses.qr import decode_qr_png
+from licenses.trust import build_trust_list
 from tests.support.world import seeded
 
 CARD = "11100000TB0000010H001"
@@ -145,3 +148,63 @@ def test_fetching_from_a_node_that_is_not_there_exits_1(
         code, _, err = _run(capsys, "license", *argv)
         assert code == 1 and "127.0.0.1:9" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_offline_verify_refuses_a_trust_list_older_than_the_one_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older, still-valid trust list file is a rollback when the data directory already
+    holds a newer version (issue 14): refused, and the verdict names the version it used."""
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", "")
+    root = seeded("root/510000")
+    (tmp_path / "trust.json").write_text(json.dumps({"510000": root.public_key.hex()}))
+    now = int(datetime.now(UTC).timestamp()) * 1_000_000
+    day = 86_400 * 1_000_000
+
+    def trust_list(version: int) -> bytes:
+        return build_trust_list(
+            root,
+            region="510000",
+            version=version,
+            issued_at=now - day,
+            valid_until=now + 30 * day,
+            license_keys=[],
+            recognition=[],
+        )
+
+    old, new = tmp_path / "old.bin", tmp_path / "new.bin"
+    old.write_bytes(trust_list(1))
+    new.write_bytes(trust_list(2))
+    base = ["license", "verify", _compact(), "--offline", "--data-dir", str(tmp_path)]
+    base += ["--region", "510000", "--json"]
+    # Nothing held yet: the old file is all there is, and the verdict says it used version 1.
+    code, out, err = _run(capsys, *base, "--trust-list", str(old))
+    assert code == 1, err
+    assert json.loads(out)["trust_lists"][0]["version"] == 1
+    store = open_license_store("", tmp_path, load_or_create_master_key(tmp_path))
+    store.keep_trust_list("510000", 2, trust_list(2), None)
+    code, out, err = _run(capsys, *base, "--trust-list", str(old))
+    assert code == 1 and not out
+    assert "trust list refused" in err and "older than the version this node holds" in err
+    code, out, err = _run(capsys, *base, "--trust-list", str(new))
+    assert json.loads(out)["trust_lists"][0]["version"] == 2
+    code, out, err = _run(capsys, *base[:-1], "--trust-list", str(new))  # for people
+    assert code == 1 and "trust list: 510000 version 2, valid until 20" in out
+    assert "status unknown: no status list 510000-1 held" in out
+
+
+def test_offline_verify_shows_the_status_lists_age_and_takes_a_maximum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(
+        capsys,
+        "license",
+        "verify",
+        _compact(),
+        "--offline",
+        "--data-dir",
+        str(tmp_path),
+        "--max-status-age",
+        "six hours",
+    )
+    assert code == 64 and "--max-status-age" in err

@@ -493,3 +493,63 @@ def test_one_whole_ledger_audit_at_a_time(node: Node) -> None:
         while job["status"] == "running":
             job = node.get(f"/audit/jobs/{job['job_id']}", node.tokens["auditor"]).json()
         assert job["status"] == "done" and job["report"]["ok"] is True
+
+
+def test_a_received_step_posted_to_events_meets_the_rules_of_post_cases(node: Node) -> None:
+    """Issue 13 item 1: ``POST /cases/{id}/events`` opened a case around the applicant checks
+    (another body's ref, all-zero commitments: 201, and the audit stayed clean)."""
+    case_id = _proxy_case(node)
+    first = node.get("/audit/events", node.tokens["auditor"], limit=1000).json()["entries"]
+    opened = next(e for e in first if e["stream_id"] == str(case_id) and e["seq"] == 1)
+    stolen = parse_event(base64.b64decode(opened["envelope"])).body["applicant"]
+    body = node.world.received_body("510000/2/23", "proxy")
+    body["applicant"] = stolen
+    raw = _envelope(node, "zw-001", body=body)
+    events = f"/cases/{parse_event(raw).case_id}/events"
+    problem = _refusal(node, raw, events, "510000-ZWFW")
+    assert (problem["reason"], problem["field"]) == ("applicant_not_yours", "body.applicant.ref")
+
+    own = node.stored_applicant()
+    zeros = dict.fromkeys(own["commitments"], bytes(32))
+    body["applicant"] = {"ref": own["ref"], "commitments": zeros}
+    raw = _envelope(node, "js-001", body=body)
+    problem = _refusal(node, raw, f"/cases/{parse_event(raw).case_id}/events")
+    assert (problem["reason"], problem["field"]) == (
+        "commitment_mismatch",
+        "body.applicant.commitments",
+    )
+
+    # The refused attempt released nothing it did not hold: the ref still opens its case,
+    # through either route, and the intake body reads the applicant.
+    body["applicant"] = own
+    raw = _envelope(node, "js-001", body=body)
+    new_case = parse_event(raw).case_id
+    token = node.tokens["320105-ZWFW"]
+    assert node.post(f"/cases/{new_case}/events", token, raw).status_code == 201
+    read = node.get(f"/cases/{new_case}", token, personal="true", purpose="核对申请人身份")
+    assert read.status_code == 200 and read.json()["applicant"]["name"] == APPLICANT["name"]
+
+
+def test_a_received_step_after_seq_1_is_refused_as_an_illegal_step(node: Node) -> None:
+    case_id = _proxy_case(node)
+    head = node.client("js-001").head(case_id)
+    raw = _envelope(node, "js-001", case_id=case_id, seq=head.seq + 1, prev=head.event_hash)
+    problem = _refusal(node, raw, f"/cases/{case_id}/events")
+    assert (problem["reason"], problem["field"]) == ("illegal_step", "type")
+
+
+def test_an_origin_body_must_be_entitled_for_the_item_as_a_handler(node: Node) -> None:
+    """Issue 13 item 5: the receiving body named any registered body an origin body of a
+    joint case (which then reads the applicant in clear)."""
+    for origin in ("510000-ZWFW", "320105-ZWFW"):  # windows, not handlers of the item
+        body = node.received_body("510000/1/8", origin_bodies=[origin])
+        problem = _refusal(node, _envelope(node, "js-001", body=body))
+        assert (problem["reason"], problem["field"]) == ("not_entitled", "body.origin_bodies[0]")
+        assert origin in problem["detail"] and "handler" in problem["detail"]
+    body = node.received_body("510000/1/8", origin_bodies=["320105-RS"])
+    assert (
+        node.post(
+            "/cases", node.tokens["320105-ZWFW"], _envelope(node, "js-001", body=body)
+        ).status_code
+        == 201
+    )

@@ -60,7 +60,7 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
     $T license uses $LIC --server $S --token $RS             # both reads, by 320000
     $T license revoke $LIC $H --reason 挂失补办
     $T license verify "$TEXT" --online $J                    # exit 1: revoked
-    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid: the cached list is old
+    $T license verify "$TEXT" $OFF --status-list sc-status.bin   # exit 1: older than var/js holds
     $T license status-list get --server $S --list 510000-1 --out sc-status.bin
     $T license verify "$TEXT" $OFF --status-list sc-status.bin   # exit 1: revoked
 """
@@ -111,7 +111,8 @@ def test_the_license_walkthrough_across_two_regions(
             assert code in (0, 1), err
             return code, json.loads(out)
 
-        assert verify("--online", js_url) == (0, {"valid": True, "primary": None, "failed": []})
+        code, online = verify("--online", js_url)
+        assert (code, online["valid"], online["status_source"]) == (0, True, "online")
         files = {
             name: str(tmp_path / f"{name}.bin") for name in ("sc-trust", "js-trust", "sc-status")
         }
@@ -130,8 +131,14 @@ def test_the_license_walkthrough_across_two_regions(
             "--status-list",
             files["sc-status"],
         )
-        assert verify(*offline)[0] == 0
+        code, verdict = verify(*offline)
+        assert code == 0 and verdict["status_source"] == "status_list"
+        held = verdict["status_list"]
+        assert isinstance(held, dict) and held["id"] == "510000-1"
         assert verify(*offline, "--holder-id", "11010519491231002x")[0] == 0
+        # A verifier may want a fresher list than the issuer's valid_until: status unknown.
+        code, verdict = verify(*offline, "--max-status-age", "0")
+        assert (code, verdict["primary"]) == (1, "status_unavailable")
         assert verify(*offline, "--holder-id", "510104199001011234")[1]["primary"] == (
             "holder_mismatch"
         )
@@ -190,16 +197,17 @@ def test_the_license_walkthrough_across_two_regions(
 
         # Revocation: live at once online; offline only once the cached list is refreshed.
         ok("license", "revoke", identifier, *signer(regions, sc_url, HOME), "--reason", "挂失补办")
-        assert verify("--online", js_url) == (
-            1,
-            {"valid": False, "primary": "revoked", "failed": ["revoked"]},
-        )
-        assert verify(*offline)[0] == 0  # the list cached before the revocation
+        code, online = verify("--online", js_url)
+        assert (code, online["primary"], online["failed"]) == (1, "revoked", ["revoked"])
+        # Asking online, Jiangsu kept Sichuan's newer list: the file fetched before the
+        # revocation is a rollback against what var/js has seen, not a "valid" (issue 14).
+        code, out, err = _run(capsys, "license", "verify", text, *offline, "--json")
+        assert (code, out) == (1, "") and "older than version" in err
         ok(*status_get, "--out", files["sc-status"])
-        assert verify(*offline) == (
-            1,
-            {"valid": False, "primary": "revoked", "failed": ["revoked"]},
-        )
+        code, verdict = verify(*offline)
+        assert (code, verdict["primary"], verdict["failed"]) == (1, "revoked", ["revoked"])
+        newer = verdict["status_list"]
+        assert isinstance(newer, dict) and newer["version"] > held["version"]
 
 
 def test_the_readme_shows_exactly_these_commands() -> None:

@@ -8,8 +8,12 @@ event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness re
         --root-key var/keys/js-root.key                            # Jiangsu (empty)
     SC=$($T witness show --data-dir var/witness-sc | jq -r .node_public_key)
     JS=$($T witness show --data-dir var/witness-js | jq -r .node_public_key)
-    $T witness add-log --data-dir var/witness-js --origin tongban/510000 --public-key $SC
-    $T witness add-log --data-dir var/witness-sc --origin tongban/320000 --public-key $JS
+    $T audit checkpoint --data-dir var/witness-sc > sc.checkpoint  # each log's checkpoint, to pin
+    $T audit checkpoint --data-dir var/witness-js > js.checkpoint
+    $T witness add-log --data-dir var/witness-js --origin tongban/510000 --public-key $SC \
+        --checkpoint sc.checkpoint
+    $T witness add-log --data-dir var/witness-sc --origin tongban/320000 --public-key $JS \
+        --checkpoint js.checkpoint
     $T witness add-witness --data-dir var/witness-sc --name tongban/320000/witness \
         --url http://127.0.0.1:8001/witness --public-key $JS
     $T witness add-witness --data-dir var/witness-js --name tongban/510000/witness \
@@ -21,10 +25,12 @@ event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness re
     curl -s http://127.0.0.1:8000/audit/checkpoint        # signed by Sichuan, cosigned by Jiangsu
     ID=$($T case list --data-dir var/witness-sc --state delivered | head -1 | cut -d' ' -f1)
     $T audit bundle --case $ID --out case.json --data-dir var/witness-sc
-    $T audit verify-bundle case.json --data-dir var/witness-sc --min-witnesses 1
-    python3 tools/cut_newest_event.py var/witness-sc               # an insider deletes its rows
-    $T audit verify --data-dir var/witness-sc                      # exit 1: missing_from_tree
-    $T audit checkpoint --data-dir var/witness-sc; $T witness push --data-dir var/witness-sc
+    $T audit verify-bundle case.json --data-dir var/witness-sc  # a majority of witnesses: 1 of 1
+    python3 tools/cut_newest_event.py var/witness-sc       # an insider deletes its rows
+    $T audit verify --data-dir var/witness-sc              # exit 1: missing_from_tree
+    $T audit checkpoint --data-dir var/witness-sc          # exit 1: refused, rollback
+    $T audit checkpoint --data-dir var/witness-sc --accept-rollback N  # the operator's override
+    $T witness push --data-dir var/witness-sc
         # exit 1: Jiangsu refuses, it cosigned a larger tree of this log
 """
 
@@ -39,6 +45,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.checkpoint_state import LAST_CHECKPOINT_FILE
 from api.cli import main
 from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
 from tests.support.live import free_port, live_node
@@ -48,6 +55,12 @@ from tools.cut_newest_event import cut_newest_event
 def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     out = capsys.readouterr().out
     return json.loads(out[out.index("{") :])
+
+
+def _json_size(node: Path) -> str:
+    """The size of the checkpoint the node kept as its last signed one."""
+    text = (node / LAST_CHECKPOINT_FILE).read_text()
+    return str(parse_checkpoint(parse_note(text).text).size)
 
 
 @dataclass
@@ -73,9 +86,17 @@ def _two_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pair:
     assert main(["witness", "show", "--data-dir", str(js)]) == 0
     js_key = str(_json(capsys)["node_public_key"])
     sc_port, js_port = free_port(), free_port()
-    for node, origin, key in ((js, "tongban/510000", sc_key), (sc, "tongban/320000", js_key)):
+    pins = {}
+    for node in (sc, js):
+        assert main(["audit", "checkpoint", "--data-dir", str(node)]) == 0
+        pins[node] = tmp_path / f"{node.name}.checkpoint"
+        pins[node].write_text(capsys.readouterr().out)
+    for node, origin, key, log in (
+        (js, "tongban/510000", sc_key, sc),
+        (sc, "tongban/320000", js_key, js),
+    ):
         argv = ["witness", "add-log", "--data-dir", str(node), "--origin", origin]
-        assert main([*argv, "--public-key", key]) == 0
+        assert main([*argv, "--public-key", key, "--checkpoint", str(pins[log])]) == 0
     for node, name, port, key in (
         (sc, "tongban/320000/witness", js_port, js_key),
         (js, "tongban/510000/witness", sc_port, sc_key),
@@ -105,7 +126,7 @@ def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
         bundle = str(tmp_path / "case.json")
         argv = ["audit", "bundle", "--case", case_id, "--out", bundle, "--data-dir", str(sc)]
         assert main(argv) == 0
-        argv = ["audit", "verify-bundle", bundle, "--data-dir", str(sc), "--min-witnesses", "1"]
+        argv = ["audit", "verify-bundle", bundle, "--data-dir", str(sc)]
         assert main(argv) == 0
         capsys.readouterr()
 
@@ -115,9 +136,20 @@ def test_two_nodes_witness_each_other_and_catch_a_cut_off_event(
         reasons = {f["reason"] for f in json.loads(capsys.readouterr().out)["findings"]}
         assert "missing_from_tree" in reasons
 
-        assert main(["audit", "checkpoint", "--data-dir", str(sc)]) == 0
+        # The node never signs a tree that does not extend what it signed (issue 13).
+        answer_size = _json_size(sc)
+        signed = int(answer_size)
+        assert main(["audit", "checkpoint", "--data-dir", str(sc)]) == 1
+        assert "refused: rollback" in capsys.readouterr().err
+        assert main(["witness", "push", "--data-dir", str(sc)]) == 1
+        assert "refused: rollback" in capsys.readouterr().err
+        # Only the operator's explicit override signs it; Jiangsu still refuses.
+        argv = ["audit", "checkpoint", "--data-dir", str(sc), "--accept-rollback", answer_size]
+        assert main(argv) == 0
+        assert "ROLLBACK ACCEPTED" in capsys.readouterr().err
         assert main(["witness", "push", "--data-dir", str(sc)]) == 1
         answer = _json(capsys)
+        assert int(answer["checkpoint_size"]) == signed - 1  # type: ignore[call-overload]
         refusal = answer["witnesses"][0]  # type: ignore[index]
         # 409 text/x.tlog.size: "I cosigned a larger tree of this log" (and the pusher cannot
         # prove a smaller tree extends it).

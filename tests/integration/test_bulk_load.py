@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.bulk import Officer, bulk_load
 from adapters.demo import DemoError, build_demo
@@ -14,7 +15,7 @@ from api.cli import main
 from ledger.audit import verify_ledger
 from ledger.errors import LedgerError
 from ledger.workflow import CaseWorkflow
-from tests.support.world import make_world
+from tests.support.world import make_world, world_applicants
 
 
 def test_demo_events_are_appended_by_concurrent_writers_and_audit_clean(tmp_path: Path) -> None:
@@ -28,6 +29,10 @@ def test_demo_events_are_appended_by_concurrent_writers_and_audit_clean(tmp_path
         assert indexes == list(range(1, summary.registry_records + summary.events + 96))
         report = verify_ledger(app)
         assert report.exit_code == 0, report.findings[:5]
+        # Every case, the demo's and the bulk loader's, opened with its applicant bound.
+        applicants = open_node_applicants("", tmp_path / "demo")
+        report = verify_ledger(app, applicants=applicants)
+        assert report.exit_code == 0, report.findings[:5]
     finally:
         app.close()
 
@@ -39,7 +44,14 @@ def test_a_refused_step_stops_the_load_with_its_reason(tmp_path: Path) -> None:
     forged = Officer(stranger.body_id, "not-certified", stranger.signer)
     before = world.app.store.max_index()
     with pytest.raises(LedgerError) as refused:
-        bulk_load(world.app, 10, officers=[forged], now=lambda: world.clock.now, writers=2)
+        bulk_load(
+            world.app,
+            10,
+            officers=[forged],
+            now=lambda: world.clock.now,
+            applicants=world_applicants(world),
+            writers=2,
+        )
     assert refused.value.reason in {"uncertified_officer", "unknown_key"}
     assert world.app.store.max_index() == before
     world.app.close()

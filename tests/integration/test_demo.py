@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from adapters.applicants import open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.demo import (
     DEMO_MARKER,
@@ -82,6 +83,8 @@ def test_sqlite_demo_verifies_clean_with_every_step_type_and_combination(
     app = _open(data_dir)
     try:
         _check_demo(app, summary, 60)
+        # Every case opened with its applicant bound (ledger.opening): no applicant finding.
+        assert verify_ledger(app, applicants=open_node_applicants("", data_dir)).findings == []
     finally:
         app.close()
     assert "DEMO DATA" in (data_dir / DEMO_MARKER).read_text(encoding="utf-8")
@@ -208,6 +211,8 @@ def test_postgres_demo_verifies_clean_and_a_used_database_is_refused(
     app = _open(data_dir, postgres_url, postgres_schema)
     try:
         events = _check_demo(app, summary, 30)
+        applicants = open_node_applicants(postgres_url, data_dir, schema=postgres_schema)
+        assert verify_ledger(app, applicants=applicants).findings == []
     finally:
         app.close()
     vault = PostgresVault(
@@ -220,3 +225,34 @@ def test_postgres_demo_verifies_clean_and_a_used_database_is_refused(
         build_demo(
             tmp_path / "again", cases=3, seed=3, database_url=postgres_url, schema=postgres_schema
         )
+
+
+def test_every_demo_case_shows_its_applicant_to_its_intake_body_over_http(
+    sqlite_demo: tuple[Path, DemoSummary],
+) -> None:
+    """Issue 14 item 7: the demo appended through the application and never bound an
+    applicant to its case, so every intake body got 409 ``commitment_mismatch``."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    data_dir, _ = sqlite_demo
+    tokens = json.loads((data_dir / "demo-keys" / "tokens.json").read_text(encoding="utf-8"))
+    app = _open(data_dir)
+    try:
+        received = [e for e in _case_events(app) if e.type == "received"]
+    finally:
+        app.close()
+    api = create_app(Settings(data_dir=data_dir, region="510000"))
+    try:
+        with TestClient(api) as client:
+            for envelope in received[:15]:
+                answer = client.get(
+                    f"/cases/{envelope.case_id}",
+                    params={"personal": "true", "purpose": "核对申请人身份"},
+                    headers={"Authorization": f"Bearer {tokens['bodies'][envelope.body_id]}"},
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["applicant"]["name"].startswith("测试人员")
+    finally:
+        api.state.services.ledger.close()

@@ -184,6 +184,11 @@ class LicenseLedgerContract:
             "body.type",
         )
         assert refusal(lambda: issue(world, case_id, name="张三")) == ("malformed", "body.name")
+        long_list = {"list": "a" * 65, "index": 0}  # a status list id is at most 64 characters
+        assert refusal(lambda: issue(world, case_id, status=long_list)) == (
+            "malformed",
+            "body.status.list",
+        )
         raw = license_event(world, "license_issued", issued_body(case_id), stream_id=uuid.uuid4())
         assert refusal(lambda: world.app.append_license_event(raw)) == ("wrong_stream", "case")
         # A case's stream is not a license's, nor the other way round.

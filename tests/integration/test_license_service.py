@@ -316,8 +316,13 @@ def test_an_approved_case_yields_a_license_that_jiangsu_verifies(regions: Region
     state = regions.world.app.license_state(issued.identifier)
     assert (state.state, state.issuance_index) == ("issued", issued.index)
     ok = {"valid": True, "primary": None, "failed": []}
-    assert regions.verify(issued.compact) == ok
-    assert regions.verify(issued.document, holder_code=HOLDER["id_number"]) == ok
+    for verdict in (
+        regions.verify(issued.compact),
+        regions.verify(issued.document, holder_code=HOLDER["id_number"]),
+    ):
+        assert {name: verdict[name] for name in ok} == ok
+        assert verdict["status_source"] == "online"
+        assert [used["id"] for used in verdict["trust_lists"]] == ["510000", "320000"]
     # Sichuan keeps the issued document (encrypted) and serves it to its issuer.
     mine = regions.sc.call("GET", f"/licenses/{issued.identifier}", "510104-RS").json()
     assert base64.b64decode(mine["document"]) == issued.document
@@ -588,6 +593,44 @@ def test_status_unavailable_offline_without_a_fresh_list(regions: Regions) -> No
     assert regions.verify(text, online=False)["valid"] is True
     regions.world.clock.advance(25 * 3600)  # past the cached list's valid_until
     _failed(regions.verify(text, online=False), "status_unavailable")
+
+
+def test_an_offline_verdict_names_the_list_and_its_age(regions: Regions) -> None:
+    text = regions.compact()
+    regions.js.licenses.fetch_peer("http://sichuan", ["510000-1"])
+    verdict = regions.verify(text, online=False)
+    assert verdict["valid"] is True and verdict["status_source"] == "status_list"
+    used = verdict["status_list"]
+    assert used["id"] == "510000-1" and used["valid_until"] > used["issued_at"]
+    regions.world.clock.advance(3600)  # an hour later
+    # A verifier that wants a list at most half an hour old: the status is unknown.
+    strict = regions.verify(text, online=False, max_status_age=1800)
+    _failed(strict, "status_unavailable")
+    assert strict["status_list"] == used and "maximum age" in strict["status_detail"]
+    assert regions.verify(text, online=False, max_status_age=86_400)["valid"] is True
+    regions.world.clock.advance(25 * 3600)  # past valid_until: unknown, and the list is named
+    expired = regions.verify(text, online=False)
+    _failed(expired, "status_unavailable")
+    assert expired["status_list"] == used and "expired" in expired["status_detail"]
+
+
+def test_max_status_age_must_be_a_number_of_seconds(regions: Regions) -> None:
+    for bad in (True, -1, "1h"):
+        answer = regions.js.call(
+            "POST", "/licenses/verify", json={"license": regions.compact(), "max_status_age": bad}
+        )
+        assert answer.status_code == 422, (bad, answer.text)
+
+
+def test_a_boolean_is_no_number_in_a_grant_and_no_number_is_a_boolean(regions: Regions) -> None:
+    issued = regions.issue()
+    for change in ({"uses": True}, {"expires_at": True}):
+        answer = _grant(regions, issued.identifier, **change)
+        assert answer.status_code == 422, (change, answer.text)
+    answer = regions.js.call(
+        "POST", "/licenses/verify", json={"license": issued.compact, "online": 1}
+    )
+    assert answer.status_code == 422, answer.text
 
 
 def test_malformed(regions: Regions) -> None:

@@ -32,7 +32,7 @@ from ledger.envelope import parse_event
 from ledger.keys import NODE
 from ledger.notes import cosign, parse_checkpoint, parse_note, verify_note
 from ledger.receipts import make_receipt, parse_receipt
-from ledger.transparency import TreeError, TreeKeeper, TreeState
+from ledger.transparency import NotAnExtension, TreeError, TreeKeeper, TreeState
 from ledger.workflow import WorkflowPolicy
 from tests.integration.ledger_contract import PostgresRawStore, RawStore, SQLiteRawStore, found
 from tests.support.world import World, iter_cases, make_world, seeded
@@ -257,16 +257,23 @@ class TransparencyContract:
     def test_a_cut_then_regrowth_is_caught_at_the_earlier_checkpoint(
         self, world: World, raw: RawStore
     ) -> None:
-        """A signed at 9, indexes 8-9 cut and re-used, B signed at 13: B agrees with the rows,
-        A does not, and the audit compares the rows against every stored checkpoint."""
+        """A signed at 9, indexes 8-9 cut and re-used: the node refuses to sign the smaller
+        tree and then the regrown one (neither extends A); B signed only by the operator's
+        explicit override agrees with the rows, A does not, and the audit compares the rows
+        against every stored checkpoint."""
         app = world.app
         case_id, _ = world.append_case(world.officers["rs-001"], 3)
         a = parse_checkpoint(app.issue_checkpoint().text)
         raw.delete(case_id, 3)
         raw.delete(case_id, 2)
-        assert parse_checkpoint(app.issue_checkpoint().text).size == a.size - 2
+        with pytest.raises(NotAnExtension) as refused:
+            app.issue_checkpoint()
+        assert (refused.value.reason, refused.value.size) == ("rollback", a.size - 2)
         list(iter_cases(world, 2, 3))
-        b = parse_checkpoint(app.issue_checkpoint().text)
+        with pytest.raises(NotAnExtension) as refused:
+            app.issue_checkpoint()
+        assert refused.value.reason == "not_an_extension"
+        b = parse_checkpoint(app.issue_checkpoint(accept_rollback=a.size).text)
         assert b.size > a.size and b.root == merkle.root_of(all_leaves(app))
         report = verify_ledger(app)
         assert found(report) == {("", 0, "root_mismatch")}
@@ -288,14 +295,19 @@ class TransparencyContract:
         assert f"size {size}" in report.findings[0].detail
 
     def test_a_reused_last_index_rebuilds_the_tree(self, world: World, raw: RawStore) -> None:
-        """Index 9 cut, re-used by a new object: the next checkpoint is provable from the rows
+        """Index 9 cut, re-used by a new object: the node refuses to sign (the tree does not
+        extend A); signed by the operator's override, the checkpoint is provable from the rows
         (the saved tree is not trusted over them), and the audit reports the old checkpoint."""
         app = world.app
         case_id, _ = world.append_case(world.officers["rs-001"], 3)
         a = parse_checkpoint(app.issue_checkpoint().text)
         raw.delete(case_id, 3)
         world.append_case(world.officers["zw-001"], 3)  # index a.size is re-used
-        b = parse_checkpoint(app.issue_checkpoint().text)
+        with pytest.raises(NotAnExtension) as refused:
+            app.issue_checkpoint()
+        assert refused.value.reason == "not_an_extension"
+        assert refused.value.signed == app.checkpoint_at(a.size).render()  # type: ignore[union-attr]
+        b = parse_checkpoint(app.issue_checkpoint(accept_rollback=a.size).text)
         assert (b.size, b.root) == (a.size + 2, merkle.root_of(all_leaves(app)))
         for index in range(a.size - 1, b.size + 1):
             proof = app.inclusion_proof(index, b.size)

@@ -226,3 +226,50 @@ def test_a_checkpoint_re_encoded_with_padding_bits_is_bad_checkpoint(
     root_line = note.text.splitlines()[2]
     with pytest.raises(NoteError):
         parse_checkpoint(note.text.replace(root_line, _non_canonical(root_line)))
+
+
+def test_the_auditor_takes_the_region_from_the_ledger_name(
+    world: World, db: sqlite3.Connection
+) -> None:
+    """An auditor given no home region trusted every region's node keys: a receipt re-signed
+    by Jiangsu's node key (valid in Jiangsu's own registry) passed on Sichuan's ledger."""
+    from ledger.admin import RegistryClerk
+    from ledger.audit import Auditor
+    from ledger.receipts import make_receipt, parse_receipt
+    from tests.support.world import START, seeded
+
+    js_node = seeded(f"node/{JIANGSU}")
+    appended = RegistryClerk(world.app, JIANGSU).certify_node(
+        seeded(f"root/{JIANGSU}"), js_node.public_key, "js-node-1", valid_from=START
+    )
+    index = appended.index
+    (raw,) = db.execute(
+        "SELECT receipt FROM stored_ledger WHERE ledger_index = ?", (index,)
+    ).fetchone()
+    receipt = parse_receipt(raw)
+    forged = make_receipt(
+        js_node,
+        ledger=receipt.ledger,
+        index=receipt.index,
+        event_hash=receipt.event_hash,
+        stream_id=receipt.stream_id,
+        seq=receipt.seq,
+        time=receipt.time,
+    )
+    with db:
+        db.execute("UPDATE stored_ledger SET receipt = ? WHERE ledger_index = ?", (forged, index))
+    app = world.app
+    auditor = Auditor(
+        app.store, app.mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
+    )
+    auditor.load_registry()
+    assert [(f.seq, f.reason) for f in auditor.findings] == [(receipt.seq, "bad_receipt")]
+    with pytest.raises(LedgerError) as raised:
+        Auditor(
+            app.store,
+            app.mapper,
+            ledger_name=app.ledger_name,
+            trusted_roots=app.trusted_roots,
+            home_region=JIANGSU,
+        )
+    assert raised.value.reason == "wrong_region"

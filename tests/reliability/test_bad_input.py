@@ -365,7 +365,8 @@ def test_malformed_compact_text_is_a_verdict_not_a_refusal(
         before = node.stored()
         answer = node.client.post("/licenses/verify", json={"license": text})
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"valid": False, "primary": "malformed", "failed": ["malformed"]}
+        verdict = {k: answer.json()[k] for k in ("valid", "primary", "failed")}
+        assert verdict == {"valid": False, "primary": "malformed", "failed": ["malformed"]}
         assert node.stored() == before
 
 

@@ -77,6 +77,7 @@ def _witnessed_demo(
             seeded("witness/320000"),
             {app.ledger_name: app.node_signer.public_key},
             MemoryWitnessStore(),
+            pinned={app.ledger_name: ""},
         )
         signatures = witness.add_checkpoint(add_checkpoint_body(0, [], note))
         size = parse_checkpoint(note.text).size

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.applicants import NodeApplicants, open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.bulk import received_body
 from adapters.keyfiles import write_trusted_roots
@@ -62,6 +63,8 @@ class World:
     clerk: RegistryClerk
     body_keys: dict[str, Ed25519Signer] = field(default_factory=dict)
     officers: dict[str, Officer] = field(default_factory=dict)
+    # Where the node lives, for the stores beside its ledger (vault, access store).
+    settings: Settings | None = None
 
     def add_body(self, body_id: str, name: str = "", **org: Any) -> Ed25519Signer:
         key = seeded(f"body/{body_id}")
@@ -277,7 +280,10 @@ def make_world(
     clerk.establish_root(root, valid_from=START)
     assert app.node_signer is not None
     clerk.certify_node(root, app.node_signer.public_key, "node-1", valid_from=START)
-    world = World(app, clock, region, root, clerk)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, region=region, database_schema=schema or ""
+    )
+    world = World(app, clock, region, root, clerk, settings=settings)
     world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局", **HANDLER_510104)
     world.add_body("510000-ZWFW", "四川省政务服务中心", **WINDOW_510000)
     world.add_officer("510104-RS", "rs-001")
@@ -297,3 +303,12 @@ def iter_cases(world: World, count: int, steps: int) -> Iterator[uuid.UUID]:
     officers = list(world.officers.values())
     for n in range(count):
         yield world.append_case(officers[n % len(officers)], steps)[0]
+
+
+def world_applicants(world: World) -> NodeApplicants:
+    """The applicants of the world's node (vault and access store beside its ledger)."""
+    settings = world.settings
+    assert settings is not None
+    return open_node_applicants(
+        settings.resolved_database_url(), settings.data_dir, schema=settings.database_schema or None
+    )

@@ -73,6 +73,8 @@ def test_the_vector_set_is_complete() -> None:
         "neg-suite-rsa-sha1",
         "neg-suite-sm2-sm3",
         "neg-version-2",
+        "neg-version-true",
+        "neg-seq-true",
         "neg-wrong-context",
         "neg-flipped-signature-bit",
     ):
@@ -328,7 +330,8 @@ def open_object(raw: bytes, context: str) -> tuple[dict[str, Any], bytes, bytes]
     content = canon_decode(outer[0])
     if not isinstance(content, dict):
         raise Refused("malformed", "content is not a map")
-    if content.get("v") != 1:
+    version = content.get("v")
+    if not isinstance(version, int) or isinstance(version, bool) or version != 1:
         raise Refused("unsupported_version")
     if content.get("suite") != SUITE:
         raise Refused("unsupported_suite")
@@ -362,6 +365,34 @@ def check_event_fields(content: dict[str, Any]) -> None:
         raise Refused("malformed", f"event field check {failed[0]}")
 
 
+RECEIPT_FIELDS = {"v", "suite", "ctx", "kid", "ledger", "index", "event", "stream", "seq", "time"}
+KEY_RECORD_FIELDS = {"v", "suite", "ctx", "kid", "region", "seq", "prev", "type", "time", "body"}
+KEY_FIELDS = {"public_key", "key_suite", "valid_from"}
+KEY_BODY_FIELDS = {  # keys.md §3, the optional fields included
+    "root_established": KEY_FIELDS,
+    "root_rotated": KEY_FIELDS | {"proof"},
+    "body_registered": KEY_FIELDS | {"body_id", "name", "org"},
+    "body_key_rotated": KEY_FIELDS | {"body_id"},
+    "officer_certified": KEY_FIELDS | {"body_id", "officer_id"},
+    "node_key_certified": KEY_FIELDS | {"node_id"},
+    "key_revoked": {"kid", "compromised_since", "reason"},
+    "finding_resolved": {"case", "seq", "reason", "resolution", "note"},
+    "catalog_amended": {"base_version", "changes"},
+    "license_key_certified": KEY_FIELDS | {"body_id", "valid_until"},
+}
+
+
+def check_key_record_fields(content: dict[str, Any]) -> None:
+    body = content.get("body")
+    if (
+        not set(content) <= KEY_RECORD_FIELDS
+        or content.get("type") not in KEY_BODY_FIELDS
+        or not isinstance(body, dict)
+        or not set(body) <= KEY_BODY_FIELDS[content["type"]]
+    ):
+        raise Refused("malformed", "key record fields")
+
+
 def verify_signature(public_key: bytes, context: str, content: bytes, signature: bytes) -> None:
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(
@@ -375,6 +406,20 @@ def independent_verify(raw: bytes, kind: str, context: str, public_key: bytes) -
     content, content_bytes, signature = open_object(raw, context)
     if kind == "event":
         check_event_fields(content)
+    elif kind == "key_record":
+        check_key_record_fields(content)
+    elif kind == "receipt" and not (
+        set(content) <= RECEIPT_FIELDS
+        and all(
+            isinstance(content.get(name), int)
+            and not isinstance(content[name], bool)
+            and content[name] >= 1
+            for name in ("index", "seq")
+        )
+        and isinstance(content.get("event"), bytes)
+        and len(content["event"]) == DIGEST_SIZE
+    ):
+        raise Refused("malformed", "receipt fields")
     if content["kid"] != key_id(public_key):
         raise Refused("unknown_key")
     verify_signature(public_key, context, content_bytes, signature)

@@ -19,6 +19,8 @@ from ledger.audit import verify_ledger
 from ledger.envelope import KEY_RECORD_CONTEXT, ZERO_HASH, seal
 from ledger.errors import ConflictError, LedgerError, MalformedEncoding
 from ledger.keys import (
+    BODY_FIELDS,
+    RECORD_TYPES,
     KeyRegistry,
     build_key_record,
     parse_key_record,
@@ -69,7 +71,7 @@ def test_the_first_record_must_establish_the_configured_root() -> None:
     impostor = seeded("unit/impostor")
     assert r.refused(impostor, "root_established", key(impostor)).reason == "untrusted_root"
     refused = r.refused(impostor, "root_established", key(ROOT))  # right key, wrong signer
-    assert refused.field == "kid"
+    assert (refused.reason, refused.field) == ("not_entitled", "kid")  # keys.md §3
     assert r.refused(ROOT, "body_registered", {**key(BODY), "body_id": "A", "name": "A"})
     r.add(ROOT, "root_established", key(ROOT))
     assert r.registry.head(REGION)[0] == 1
@@ -413,3 +415,44 @@ def test_a_rotation_back_dated_by_its_valid_from_does_not_condemn_accepted_event
     )
     report = verify_ledger(world.app)
     assert report.integrity_findings == [], report.findings
+
+
+@pytest.mark.parametrize("record_type", sorted(RECORD_TYPES))
+def test_each_record_type_holds_exactly_its_documented_fields(record_type: str) -> None:
+    """keys.md §2 and §3: "exactly these fields". A field of another type, or one no type
+    has, is ``malformed`` at parsing, naming the field: no record has a second spelling."""
+    content = {
+        "ctx": KEY_RECORD_CONTEXT,
+        "region": "510000",
+        "seq": 2,
+        "prev": ZERO_HASH,
+        "type": record_type,
+        "time": START,
+        "body": {"stray": 1},
+    }
+    with pytest.raises(MalformedEncoding) as refused:
+        parse_key_record(seal(content, ROOT))
+    assert refused.value.field == "body.stray"
+    with pytest.raises(MalformedEncoding) as refused:
+        parse_key_record(seal({**content, "body": {}, "note": "x"}, ROOT))
+    assert refused.value.field == "note"
+    assert set(BODY_FIELDS) == RECORD_TYPES
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [({"prev": bytes(31)}, "prev"), ({"time": -1}, "time")]
+)
+def test_a_short_prev_or_a_negative_time_is_malformed(change: dict[str, Any], field: str) -> None:
+    content = {
+        "ctx": KEY_RECORD_CONTEXT,
+        "region": "510000",
+        "seq": 1,
+        "prev": ZERO_HASH,
+        "type": "root_established",
+        "time": START,
+        "body": key(ROOT),
+        **change,
+    }
+    with pytest.raises(MalformedEncoding) as refused:
+        parse_key_record(seal(content, ROOT))
+    assert refused.value.field == field

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 import zlib
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import canonical
+from ledger.personal import mask_id_number, mask_name
 from ledger.suites import Ed25519Signer, get_suite, signing_input
 from licenses.compact import (
     COMPACT_CONTEXT,
@@ -401,6 +403,27 @@ def test_negative_vectors_are_refused_with_their_reason(case: dict[str, Any]) ->
         assert case["refused_by"] == "signature", "decoded what should have been refused"
         decoded.verify(bytes.fromhex(case["public_key"]))
     assert caught.value.reason == case["reason"]
+
+
+def test_masking_vector_follows_the_documented_rule() -> None:
+    """license-offline.md §4, as another implementer writes it: names in NFC code points,
+    first kept, the rest ``*``, one character fully masked; ids first 4 and last 4 kept, 8
+    characters or fewer fully masked. The library must give the same."""
+    vector = json.loads((VECTORS / "masking.json").read_text(encoding="utf-8"))
+
+    def name_rule(name: str) -> str:
+        name = unicodedata.normalize("NFC", name)
+        return "*" * len(name) if len(name) <= 1 else name[0] + "*" * (len(name) - 1)
+
+    def id_rule(value: str) -> str:
+        return (
+            "*" * len(value) if len(value) <= 8 else value[:4] + "*" * (len(value) - 8) + value[-4:]
+        )
+
+    for case in vector["names"]:
+        assert name_rule(case["input"]) == mask_name(case["input"]) == case["masked"]
+    for case in vector["ids"]:
+        assert id_rule(case["input"]) == mask_id_number(case["input"]) == case["masked"]
 
 
 # -- Base45 -----------------------------------------------------------------------------------

@@ -168,6 +168,7 @@ ROOT_PREFIX = "1.2.156.3005.2."
 USCC_SHAPE = re.compile(r"[0-9]{8}[0-9ABCDEFGHJKLMNPQRTUWXY]{10}")
 BODY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+LIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PROVINCES = {
     str(n) for lo, hi in ((11, 15), (21, 23), (31, 37), (41, 46)) for n in range(lo, hi + 1)
@@ -379,9 +380,9 @@ def check_license(content: dict[str, Any]) -> None:
     if content["issuance_index"] == 0:
         raise Refused("draft", "issuance_index")
     status = exact(content["status"], {"list", "index"}, "status")
-    if not isinstance(status["list"], str) or not NAME.fullmatch(status["list"]):
+    if not isinstance(status["list"], str) or not LIST_ID.fullmatch(status["list"]):
         raise Refused("malformed", "status.list")
-    if not is_int(status["index"]) or not 0 <= status["index"] < 131072:
+    if not is_int(status["index"]) or not 0 <= status["index"] < 8_388_608:
         raise Refused("malformed", "status.index")
 
 
@@ -393,7 +394,7 @@ def independent_verify(raw: bytes, public_key: bytes) -> dict[str, Any]:
     content = canon_decode(content_bytes)
     if not isinstance(content, dict):
         raise Refused("malformed")
-    if content.get("v") != 1:
+    if not is_int(content.get("v")) or content.get("v") != 1:
         raise Refused("unsupported_version", "v")
     if content.get("suite") != SUITE:
         raise Refused("unsupported_suite", "suite")

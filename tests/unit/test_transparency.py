@@ -12,11 +12,20 @@ import pytest
 
 from ledger import merkle
 from ledger.audit import REASONS
-from ledger.notes import MAX_SIGNATURES, NoteSignature, cosign, parse_checkpoint, verify_note
+from ledger.notes import (
+    MAX_SIGNATURES,
+    NoteSignature,
+    cosign,
+    parse_checkpoint,
+    parse_note,
+    verify_note,
+)
 from ledger.suites import Ed25519Signer
 from ledger.transparency import (
     EMPTY_TREE,
     CheckpointPolicy,
+    MemoryCheckpointState,
+    NotAnExtension,
     StoredCheckpoint,
     TreeError,
     TreeKeeper,
@@ -359,14 +368,19 @@ def test_a_reused_last_index_rebuilds_the_tree_before_the_next_checkpoint(
     store: MemoryTreeStore,
 ) -> None:
     """Index 9 cut and re-used by a new object: the saved tree still holds the old leaf 9, so
-    it is rebuilt from the rows, and the checkpoint the node signs is provable from them."""
+    it is rebuilt from the rows; the node refuses to sign it (it does not extend what it
+    signed), and the checkpoint signed on the operator's override is provable from the rows."""
     node = seeded("node")
     tree = keeper(store)
     store.add(9)
-    tree.issue(node, now=1)
+    first = tree.issue(node, now=1)
     store.hashes[9] = _other(9)
     store.add(2)
-    note = tree.issue(node, now=2)
+    with pytest.raises(NotAnExtension) as refused:
+        tree.issue(node, now=2)
+    assert (refused.value.reason, refused.value.signed) == ("not_an_extension", first.render())
+    assert sorted(store.checkpoints) == [9]
+    note = tree.issue(node, now=2, accept_rollback=9)
     checkpoint = parse_checkpoint(note.text)
     assert (checkpoint.size, checkpoint.root) == (11, merkle.root_of(store.leaves(11)))
     assert store.resets == 1
@@ -440,3 +454,151 @@ def test_reads_never_grow_the_tree(store: MemoryTreeStore) -> None:
             call()
         assert (raised.value.reason, raised.value.field) == ("out_of_range", field)
     assert (store.rows_read, store.writes, store.size) == (0, 0, 5)
+
+
+# -- the node never signs a tree that does not extend what it signed (issue 13, item 2) ------
+
+
+def test_a_smaller_tree_is_refused_whatever_the_database_says(store: MemoryTreeStore) -> None:
+    """The rows and the stored checkpoints both rolled back (a restored database): the kept
+    state still refuses, with the evidence, and nothing is signed or stored."""
+    node, kept = seeded("node"), MemoryCheckpointState()
+    tree = keeper(store, signed=kept)
+    store.add(10)
+    signed = tree.issue(node, now=1)
+    assert kept.last() == signed.render()
+    del store.hashes[10]
+    store.checkpoints.clear()  # the database knows nothing of size 10 any more
+    with pytest.raises(NotAnExtension) as refused:
+        tree.issue(node, now=2)
+    error = refused.value
+    assert (error.reason, error.field, error.signed, error.size) == (
+        "rollback",
+        "size",
+        signed.render(),
+        9,
+    )
+    assert error.root == merkle.root_of(store.leaves(9))
+    assert "size 10" in error.detail and "size 9" in error.detail
+    assert store.checkpoints == {} and kept.last() == signed.render()
+
+
+def test_without_kept_state_the_largest_stored_checkpoint_stands_in(
+    store: MemoryTreeStore,
+) -> None:
+    """A node upgraded from before the kept state: its database's largest checkpoint counts."""
+    node = seeded("node")
+    store.add(10)
+    keeper(store).issue(node, now=1)
+    del store.hashes[10]
+    with pytest.raises(NotAnExtension) as refused:
+        keeper(store).issue(node, now=2)  # another process, nothing kept in memory
+    assert refused.value.reason == "rollback"
+
+
+def test_same_size_another_root_is_refused_as_a_fork(store: MemoryTreeStore) -> None:
+    node, kept = seeded("node"), MemoryCheckpointState()
+    store.add(10)
+    keeper(store, signed=kept).issue(node, now=1)
+    store.hashes[10] = _other(10)
+    store.checkpoints.clear()
+    with pytest.raises(NotAnExtension) as refused:
+        keeper(store, signed=kept).issue(node, now=2)
+    assert refused.value.reason == "fork"
+
+
+def test_extensions_are_signed_and_kept(store: MemoryTreeStore) -> None:
+    node, kept = seeded("node"), MemoryCheckpointState()
+    tree = keeper(store, signed=kept)
+    for size in (1, 2, 7, 300):
+        store.add(size - store.max_index())
+        note = tree.issue(node, now=size)
+        assert parse_checkpoint(note.text).size == size
+        assert kept.last() == note.render()
+    assert tree.issue(node, now=400) == note  # the same tree again: re-issued, not refused
+
+
+def test_an_unreadable_kept_state_is_refused(store: MemoryTreeStore) -> None:
+    kept = MemoryCheckpointState()
+    kept.record("not a note\n")
+    store.add(3)
+    with pytest.raises(TreeError) as refused:
+        keeper(store, signed=kept).issue(seeded("node"), now=1)
+    assert (refused.value.reason, refused.value.field) == ("bad_state", "state")
+    assert store.checkpoints == {}
+
+
+def test_accept_rollback_must_name_the_size_abandoned(store: MemoryTreeStore) -> None:
+    node, kept = seeded("node"), MemoryCheckpointState()
+    store.add(10)
+    signed = keeper(store, signed=kept).issue(node, now=1)
+    del store.hashes[10]
+    with pytest.raises(TreeError) as refused:
+        keeper(store, signed=kept).issue(node, now=2, accept_rollback=9)
+    assert (refused.value.reason, refused.value.field) == ("out_of_range", "accept_rollback")
+    assert kept.last() == signed.render() and kept.aside == []
+    note = keeper(store, signed=kept).issue(node, now=3, accept_rollback=10)
+    assert parse_checkpoint(note.text).size == 9
+    assert kept.aside == [("rollback to size 9", signed.render())]
+    assert kept.last() == note.render()
+
+
+def test_the_automatic_checkpoint_refuses_too_and_waits_for_the_policy(
+    store: MemoryTreeStore,
+) -> None:
+    node, kept = seeded("node"), MemoryCheckpointState()
+    tree = keeper(store, signed=kept, policy=CheckpointPolicy(seconds=60, events=10))
+    store.add(10)
+    assert tree.maybe_issue(10, now=1, signer=node) is not None
+    del store.checkpoints[10]
+    for index in range(10, 21):  # index 10 rewritten, 11..20 new: a tree that does not extend
+        store.hashes[index] = _other(index)
+    with pytest.raises(NotAnExtension):
+        tree.maybe_issue(20, now=2, signer=node)
+    assert store.checkpoints == {}
+    assert parse_checkpoint(parse_note(kept.last() or "").text).size == 10
+    # Not retried on every append: the next try is when the policy says one is due.
+    assert tree.maybe_issue(21, now=3, signer=node) is None
+
+
+def test_concurrent_issuers_never_sign_two_different_trees_of_one_size(
+    store: MemoryTreeStore,
+) -> None:
+    """Issuer A has checked its tree and is about to record it when B, with more rows, issues:
+    B must wait for A (the lock spans check-record-store), so the kept note never goes back
+    to a smaller tree and no two notes of one size differ. Without the lock B records first and
+    A then overwrites it with its smaller tree."""
+    node, kept = seeded("node"), MemoryCheckpointState()
+    recorded: list[str] = []
+    record = kept.record
+    a_recording, b_done = threading.Event(), threading.Event()
+
+    def spy(note: str) -> None:
+        if threading.current_thread().name == "A" and not a_recording.is_set():
+            a_recording.set()
+            b_done.wait(timeout=2)  # bounded: with the lock B cannot finish meanwhile
+        recorded.append(note)
+        record(note)
+
+    kept.record = spy  # type: ignore[method-assign]
+    store.add(50)
+
+    def b() -> None:
+        a_recording.wait()
+        store.add(5)
+        keeper(store, signed=kept).issue(node, now=2)
+        b_done.set()
+
+    threads = [
+        threading.Thread(target=keeper(store, signed=kept).issue, args=(node, 1), name="A"),
+        threading.Thread(target=b, name="B"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    trees = [parse_checkpoint(parse_note(note).text) for note in recorded]
+    assert [t.size for t in trees] == [50, 55]
+    assert parse_checkpoint(parse_note(kept.last() or "").text).size == 55
+    for tree in trees:
+        assert tree.root == merkle.root_of(store.leaves(tree.size))

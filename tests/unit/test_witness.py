@@ -26,6 +26,7 @@ from ledger import merkle
 from ledger.notes import (
     Checkpoint,
     Note,
+    NoteError,
     Witness,
     parse_note,
     signed_checkpoint,
@@ -45,6 +46,8 @@ from ledger.witness import (
     MemoryWitnessStore,
     StaleOldSize,
     UnknownLog,
+    UnpinnedLog,
+    WitnessError,
     WitnessStore,
     add_checkpoint_body,
     check_evidence,
@@ -95,9 +98,17 @@ class Log:
         return add_checkpoint_body(old, self.proof(old, new), self.checkpoint(new))
 
 
-def make_witness(store: WitnessStore) -> CheckpointWitness:
+def make_witness(
+    store: WitnessStore, *, pinned: str = "", name: str = WITNESS_NAME
+) -> CheckpointWitness:
+    """A witness of ``ORIGIN``, pinned (by default) at size 0: the log is declared new."""
     return CheckpointWitness(
-        WITNESS_NAME, WITNESS_KEY, {ORIGIN: LOG_KEY.public_key}, store, clock=lambda: NOW
+        name,
+        WITNESS_KEY if name == WITNESS_NAME else seeded(name),
+        {ORIGIN: LOG_KEY.public_key},
+        store,
+        pinned={ORIGIN: pinned},
+        clock=lambda: NOW,
     )
 
 
@@ -239,7 +250,7 @@ def test_409_a_stale_old_size_carries_the_witness_size(witness: CheckpointWitnes
     assert raised.value.size == 5
 
 
-def test_422_an_inconsistent_tree_is_refused_and_evidence_kept(
+def test_422_an_inconsistent_tree_is_refused_and_nothing_kept(
     witness: CheckpointWitness, store: MemoryWitnessStore
 ) -> None:
     log = Log(6)
@@ -248,13 +259,123 @@ def test_422_an_inconsistent_tree_is_refused_and_evidence_kept(
     rewritten.grow(4)
     with pytest.raises(InconsistentProof) as raised:
         witness.add_checkpoint(rewritten.body(6, 10))
-    assert raised.value.status == 422
-    document = store.evidence[str(raised.value.evidence)]
-    assert document["kind"] == INCONSISTENT_PROOF
-    assert document["old_size"] == 6 and document["witness"] == WITNESS_NAME
-    assert check_evidence(document, LOG_KEY.public_key).startswith("inconsistent:")
+    assert raised.value.status == 422 and raised.value.evidence is None
+    # A failed proof is not conclusive (the pusher's hashes may be junk): nothing kept.
+    assert store.evidence == {}
     latest = store.latest(ORIGIN)
     assert latest is not None and latest.size == 6  # not moved
+
+
+def test_junk_proof_hashes_with_a_genuine_checkpoint_store_nothing(
+    witness: CheckpointWitness, store: MemoryWitnessStore
+) -> None:
+    """Anyone can post the log's public checkpoint with junk hashes (issue 14, item 3)."""
+    log = Log(6)
+    cosigned(log, 6, witness)
+    log.grow(4)
+    junk = add_checkpoint_body(6, [bytes([n]) * 32 for n in range(4)], log.checkpoint(10))
+    with pytest.raises(InconsistentProof):
+        witness.add_checkpoint(junk)
+    assert store.evidence == {}
+    # The genuine proof still goes through afterwards.
+    assert witness.add_checkpoint(log.body(6, 10))
+
+
+def test_an_old_inconsistent_proof_document_does_not_stand() -> None:
+    from ledger.witness import evidence_document
+
+    log = Log(10)
+    log.grow(2)
+    document = evidence_document(
+        INCONSISTENT_PROOF,
+        witness=WITNESS_NAME,
+        origin=ORIGIN,
+        cosigned_note=log.checkpoint(4).render(),
+        offered_note=log.checkpoint(12).render(),
+        old_size=4,
+        proof=[bytes(32)],
+        detail="",
+        when=NOW,
+    )
+    with pytest.raises(EvidenceError) as raised:
+        check_evidence(document, LOG_KEY.public_key)
+    assert raised.value.reason == "not_conclusive"
+
+
+# -- no trust on first use; split views across witnesses (issue 14, item 2) ----------------
+
+
+def test_a_log_that_was_never_pinned_is_refused(store: MemoryWitnessStore) -> None:
+    witness = CheckpointWitness(
+        WITNESS_NAME, WITNESS_KEY, {ORIGIN: LOG_KEY.public_key}, store, pinned={}
+    )
+    with pytest.raises(UnpinnedLog) as raised:
+        witness.add_checkpoint(Log(3).body(0, 3))
+    assert (raised.value.status, raised.value.reason) == (403, "log_not_pinned")
+    assert store.latest(ORIGIN) is None
+
+
+def test_a_pinned_witness_needs_a_proof_from_its_pin(store: MemoryWitnessStore) -> None:
+    log = Log(5)
+    witness = make_witness(store, pinned=log.checkpoint(5).render())
+    log.grow(3)
+    with pytest.raises(StaleOldSize) as raised:  # not from 0: from the pinned size
+        witness.add_checkpoint(log.body(0, 8))
+    assert raised.value.size == 5
+    assert witness.add_checkpoint(log.body(5, 8))
+    latest = store.latest(ORIGIN)
+    assert latest is not None and latest.size == 8
+
+
+def test_a_fork_of_the_pinned_checkpoint_is_evidence(store: MemoryWitnessStore) -> None:
+    log = Log(5)
+    witness = make_witness(store, pinned=log.checkpoint(5).render())
+    fork = log.forked(1)
+    with pytest.raises(ForkedCheckpoint) as raised:
+        witness.add_checkpoint(fork.body(0, 5))  # even from size 0: the pin is size 5
+    document = store.evidence[str(raised.value.evidence)]
+    assert check_evidence(document, LOG_KEY.public_key).startswith("fork:")
+    assert store.latest(ORIGIN) is None
+
+
+def test_a_pin_not_signed_by_the_log_is_refused(store: MemoryWitnessStore) -> None:
+    impostor = Log(5, signer=seeded("impostor"))
+    witness = make_witness(store, pinned=impostor.checkpoint(5).render())
+    with pytest.raises(WitnessError) as raised:
+        witness.add_checkpoint(Log(5).body(0, 5))
+    assert raised.value.reason == "bad_pinned_checkpoint"
+
+
+def test_a_split_across_two_witnesses_fails_the_default_policy_and_leaves_evidence() -> None:
+    """The log shows one fork to each witness; under 1 of 2 each fork would pass. Under the
+    default (a majority: 2 of 2) neither does, and the first time one witness is shown the
+    other's cosigned fork (by the log, or by a relying party posting it), it keeps both."""
+    from ledger.notes import majority, require_cosigners
+
+    store_a, store_b = MemoryWitnessStore(), MemoryWitnessStore()
+    a = make_witness(store_a, name="tongban/320000/witness")
+    b = make_witness(store_b, name="tongban/330000/witness")
+    witnesses = [Witness(w.name, w.signer.public_key) for w in (a, b)]
+    log = Log(6)
+    fork = log.forked(3)
+    note_a = log.checkpoint(6).with_signatures(a.add_checkpoint(log.body(0, 6)))
+    note_b = fork.checkpoint(6).with_signatures(b.add_checkpoint(fork.body(0, 6)))
+    assert store_a.evidence == {} and store_b.evidence == {}  # neither can tell alone
+    k = majority(len(witnesses))
+    assert k == 2
+    for note in (note_a, note_b):
+        require_cosigners(note, witnesses, 1)  # what 1 of 2 accepted: either fork
+        with pytest.raises(NoteError) as raised:
+            require_cosigners(note, witnesses, k)
+        assert raised.value.reason == "too_few_cosignatures"
+    # To reach the majority, A's cosigned fork must be shown to B: B keeps it as evidence.
+    with pytest.raises(ForkedCheckpoint) as forked:
+        b.add_checkpoint(add_checkpoint_body(0, [], note_a))
+    document = store_b.evidence[str(forked.value.evidence)]
+    assert check_evidence(document, LOG_KEY.public_key).startswith("fork:")
+    # The evidence carries A's cosignature of the other root: the split is plain to see.
+    offered = parse_note(document["offered_note"])
+    assert verified_cosigners(offered, witnesses) == [("tongban/320000/witness", NOW)]
 
 
 def test_409_a_fork_of_the_same_size_is_refused_and_evidence_kept(
@@ -333,7 +454,7 @@ def test_an_inconsistency_claim_with_a_good_proof_does_not_stand() -> None:
         detail="",
         when=NOW,
     )
-    with pytest.raises(EvidenceError, match="consistent"):
+    with pytest.raises(EvidenceError, match="no evidence"):
         check_evidence(document, LOG_KEY.public_key)
 
 
@@ -436,7 +557,7 @@ def test_many_racing_compare_and_sets_exactly_one_wins(sql_store: SQLiteWitnessS
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     config = TransparencyConfig(WITNESS_NAME, min_cosignatures=1)
-    config.add_log(ORIGIN, LOG_KEY.public_key)
+    config.add_log(ORIGIN, LOG_KEY.public_key, "")
     save_transparency_config(tmp_path, config)
     app = create_app(Settings(data_dir=tmp_path, region="320000"))
     with TestClient(app) as test_client:
@@ -472,7 +593,7 @@ def test_the_protocol_over_http(client: TestClient) -> None:
     rewritten = log.forked(1)
     rewritten.grow(2)
     inconsistent = post("/witness/add-checkpoint", content=rewritten.body(8, 10))
-    assert inconsistent.status_code == 422 and "evidence ev_" in inconsistent.text
+    assert inconsistent.status_code == 422 and "evidence ev_" not in inconsistent.text
     too_big = post("/witness/add-checkpoint", content=b"old 0\n" + b"A" * 70_000)
     assert too_big.status_code == 413
 
@@ -485,7 +606,7 @@ def test_the_protocol_over_http(client: TestClient) -> None:
     forbidden = client.get("/witness/evidence", headers={"Authorization": f"Bearer {body_token}"})
     assert forbidden.status_code == 403
     listed = client.get("/witness/evidence", headers=headers).json()["evidence"]
-    assert sorted(e["kind"] for e in listed) == [FORK_SAME_SIZE, INCONSISTENT_PROOF]
+    assert [e["kind"] for e in listed] == [FORK_SAME_SIZE]
     for found in listed:
         document = client.get(f"/witness/evidence/{found['evidence_id']}", headers=headers).json()
         assert check_evidence(document, LOG_KEY.public_key)
@@ -498,3 +619,106 @@ def test_an_unconfigured_witness_knows_no_log(tmp_path: Path) -> None:
         answer = test_client.post("/witness/add-checkpoint", content=Log(2).body(0, 2))
     app.state.services.ledger.close()
     assert answer.status_code == 404
+
+
+# -- configuration and commands ------------------------------------------------------------
+
+
+def test_the_config_defaults_to_a_majority_and_checks_pins(tmp_path: Path) -> None:
+    from adapters.transparency_config import (
+        TransparencyConfigError,
+        load_transparency_config,
+        parse_transparency_config,
+    )
+
+    assert load_transparency_config(tmp_path, region="320000").min_cosignatures is None
+    pinned = Log(4).checkpoint(4).render()
+    config = parse_transparency_config(
+        {
+            "witnessed_logs": [
+                {
+                    "origin": ORIGIN,
+                    "public_key": LOG_KEY.public_key.hex(),
+                    "pinned_checkpoint": pinned,
+                },
+                {"origin": "tongban/330000", "public_key": LOG_KEY.public_key.hex()},
+            ],
+            "min_cosignatures": 0,
+        },
+        region="320000",
+    )
+    assert config.min_cosignatures == 0  # explicit: kept
+    assert config.pinned_checkpoints() == {ORIGIN: pinned}  # the unpinned log is not there
+    impostor = Log(4, signer=seeded("impostor")).checkpoint(4).render()
+    with pytest.raises(TransparencyConfigError, match=r"witnessed_logs\[0\].pinned_checkpoint"):
+        parse_transparency_config(
+            {
+                "witnessed_logs": [
+                    {
+                        "origin": ORIGIN,
+                        "public_key": LOG_KEY.public_key.hex(),
+                        "pinned_checkpoint": impostor,
+                    }
+                ]
+            },
+            region="320000",
+        )
+
+
+def test_add_log_pins_a_checkpoint_and_refuses_this_nodes_own_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.transparency_config import load_transparency_config
+    from api.cli import main
+
+    pin = tmp_path / "sc.checkpoint"
+    pin.write_text(Log(4).checkpoint(4).render())
+    base = ["witness", "add-log", "--data-dir", str(tmp_path), "--region", "320000"]
+    log = ["--origin", ORIGIN, "--public-key", LOG_KEY.public_key.hex()]
+    with pytest.raises(SystemExit):  # a pin (or --new-log) is required
+        main([*base, *log])
+    assert main([*base, *log, "--checkpoint", str(pin)]) == 0
+    assert "from size 4" in capsys.readouterr().out
+    config = load_transparency_config(tmp_path, region="320000")
+    assert config.pinned_checkpoints() == {ORIGIN: pin.read_text()}
+    forged = tmp_path / "forged.checkpoint"
+    forged.write_text(Log(4, signer=seeded("impostor")).checkpoint(4).render())
+    assert main([*base, *log, "--checkpoint", str(forged)]) == 64
+    capsys.readouterr()
+
+    from adapters.keyfiles import write_key
+
+    own = Ed25519Signer.from_seed(bytes(32))
+    write_key(tmp_path / "node.key", own)
+    mine = ["--origin", "tongban/320000", "--public-key", own.public_key.hex(), "--new-log"]
+    assert main([*base, *mine]) == 64
+    assert "own key" in capsys.readouterr().err
+    witness = ["witness", "add-witness", "--data-dir", str(tmp_path), "--name", "self"]
+    assert main([*witness, "--url", "http://x/witness", "--public-key", own.public_key.hex()]) == 64
+
+
+def test_one_fork_re_posted_with_other_signature_lines_is_kept_once(
+    witness: CheckpointWitness, store: MemoryWitnessStore
+) -> None:
+    from ledger.notes import cosign
+
+    log = Log(6)
+    cosigned(log, 6, witness)
+    fork = log.forked(2).checkpoint(6)
+    for n in range(3):
+        extra = cosign(fork.text, f"someone-{n}", seeded(f"someone-{n}"), NOW)
+        with pytest.raises(ForkedCheckpoint):
+            witness.add_checkpoint(add_checkpoint_body(6, [], fork.with_signatures([extra])))
+    assert len(store.evidence) == 1
+
+
+def test_over_http_a_log_added_without_a_pin_is_403(tmp_path: Path) -> None:
+    # A transparency.json written before pins existed: the log is known, nothing is pinned.
+    (tmp_path / "transparency.json").write_text(
+        json.dumps({"witnessed_logs": [{"origin": ORIGIN, "public_key": LOG_KEY.public_key.hex()}]})
+    )
+    app = create_app(Settings(data_dir=tmp_path, region="320000"))
+    with TestClient(app) as test_client:
+        answer = test_client.post("/witness/add-checkpoint", content=Log(2).body(0, 2))
+    app.state.services.ledger.close()
+    assert answer.status_code == 403 and answer.text.startswith("log_not_pinned:")

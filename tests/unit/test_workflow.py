@@ -443,3 +443,56 @@ def test_results_refuse_a_resident_id_number_in_a_reference() -> None:
         check_body("delivered", {"method": "online", "results": ["证明 11010519491231002X"]})
     assert refusal(error) == ("malformed", "body.results[0]")
     assert "resident ID number" in error.value.detail
+
+
+JOINT = next(c for c in COMBOS if c.name == "online-joint")
+
+
+@pytest.mark.parametrize(
+    ("org", "words"),
+    [
+        pytest.param(
+            {"division": "320105", "level": "county", "sector": "政务服务", "roles": ["handler"]},
+            "sector",
+            id="another sector",
+        ),
+        pytest.param(
+            {
+                "division": "320105",
+                "level": "county",
+                "sector": "人力资源社会保障",
+                "roles": ["cross_province_window"],
+            },
+            "no handler role",
+            id="a window",
+        ),
+    ],
+)
+def test_an_origin_body_must_be_a_handler_of_the_items_sector(
+    org: dict[str, Any], words: str
+) -> None:
+    """Issue 13 item 5: any registered body could be named an origin body of a joint case
+    (and then read its applicant in clear)."""
+    stranger = body_view("X-ORIGIN", "320000", org)
+    case = UnitCase(JOINT, entitlement=fake_entitlement({"X-ORIGIN": stranger}))
+    body = JOINT.received_body(origin_bodies=[OFFICERS[JOINT.origins[0]], "X-ORIGIN"])
+    with pytest.raises(NotEntitled) as error:
+        case.take(JOINT.intake, "received", body)
+    assert refusal(error) == ("not_entitled", "body.origin_bodies[1]")
+    assert "X-ORIGIN" in error.value.detail and words in error.value.detail
+
+
+def test_an_origin_body_of_another_region_and_place_is_entitled() -> None:
+    # An origin body is where the file comes from: any region, any place; only its role
+    # and sector are the item's.
+    org = {
+        "division": "320105",
+        "level": "county",
+        "sector": "人力资源社会保障",
+        "roles": ["handler"],
+    }
+    case = UnitCase(
+        JOINT, entitlement=fake_entitlement({"X-ORIGIN": body_view("X-ORIGIN", "320000", org)})
+    )
+    case.take(JOINT.intake, "received", JOINT.received_body(origin_bodies=["X-ORIGIN"]))
+    assert case.flow.origin_bodies == ("X-ORIGIN",)

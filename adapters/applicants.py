@@ -1,0 +1,67 @@
+"""The applicants stored at a node: the vault's records and the access store's bindings,
+as the ledger's ports (``ledger.opening.ApplicantClaims``) see them.
+
+``POST /applicants``, the demo builder and the bulk loader store an applicant here
+(:meth:`NodeApplicants.store`: the vault's encrypted record, then the binding to the storing
+body); ``ledger.opening.CaseOpening`` claims it for one case; the audit reads it back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from adapters.access import AccessStore, open_access_store
+from adapters.vault import (
+    ApplicantErased,
+    PersonalDataVault,
+    StoredApplicant,
+    UnknownApplicant,
+    load_or_create_master_key,
+    open_vault,
+)
+from ledger.opening import ApplicantRecord
+from ledger.personal import PersonalData, commitments
+
+
+class NodeApplicants:
+    """``ApplicantClaims`` over a node's vault and access store."""
+
+    def __init__(self, access: AccessStore, vault: PersonalDataVault):
+        self.access = access
+        self.vault = vault
+
+    def store(self, data: PersonalData, *, body: str, now: datetime) -> StoredApplicant:
+        """Store ``data`` for ``body``: its ref is then ``body``'s to open one case with."""
+        stored = self.vault.store(data, now=now)
+        self.access.bind_applicant(stored.ref, body, now=now)
+        return stored
+
+    def applicant_record(self, ref: str) -> ApplicantRecord | None:
+        binding = self.access.applicant_binding(ref)
+        if binding is None:
+            return None
+        body, case_id = binding
+        try:
+            expected = commitments(self.vault.commitment_secret(ref), self.vault.read(ref))
+        except ApplicantErased:
+            return ApplicantRecord(body, case_id, None, erased=True)
+        except UnknownApplicant:
+            return ApplicantRecord(body, case_id, None)
+        return ApplicantRecord(body, case_id, expected)
+
+    def claim_applicant(self, ref: str, body: str, case_id: str) -> bool:
+        return self.access.claim_applicant(ref, body, case_id)
+
+    def release_applicant(self, ref: str, case_id: str) -> None:
+        self.access.release_applicant(ref, case_id)
+
+
+def open_node_applicants(
+    database_url: str, data_dir: Path, *, schema: str | None = None
+) -> NodeApplicants:
+    """The applicants of the node whose data directory (vault key) and database these are."""
+    vault = open_vault(
+        database_url, data_dir, load_or_create_master_key(data_dir), schema=schema or "public"
+    )
+    return NodeApplicants(open_access_store(database_url, data_dir, schema=schema), vault)
