@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
+from adapters.sqlstore import read_only_uri
 from ledger.application import LedgerApplication, now_micros
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
@@ -123,13 +123,7 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
         path = Path(env["SQLITE_DBNAME"])
         if not path.is_file():
             return
-        # A WAL database is read through its -shm file; when nobody may create it (a
-        # read-only snapshot without one) the file is read as immutable.
-        shm = path.with_name(path.name + "-shm")
-        immutable = not shm.exists() and not os.access(path.parent, os.W_OK)
-        env["SQLITE_DBNAME"] = f"file:{quote(str(path.resolve()))}?mode=ro" + (
-            "&immutable=1" if immutable else ""
-        )
+        env["SQLITE_DBNAME"] = read_only_uri(path)
         env["CREATE_TABLE"] = "false"
         return
     import psycopg

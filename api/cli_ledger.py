@@ -249,7 +249,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
     # then each case's applicant is checked too (docs/audit.md, applicant findings).
     reopen_applicants = (
         partial(
-            open_node_applicants, url, settings.data_dir, schema=settings.database_schema or None
+            open_node_applicants,
+            url,
+            settings.data_dir,
+            schema=settings.database_schema or None,
+            read_only=True,
         )
         if (settings.data_dir / MASTER_KEY_FILE).exists()
         else None

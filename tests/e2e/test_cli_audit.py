@@ -220,3 +220,26 @@ def test_a_case_opened_around_the_opening_is_a_policy_finding_exit_2(
         assert [(f["case_id"], f["reason"], f["kind"]) for f in findings] == [
             (str(case_id), "applicant_unmatched", "policy")
         ]
+
+
+def test_a_read_only_copy_of_a_whole_node_audits_its_applicants_too(tmp_path: Path) -> None:
+    """With the vault key in the snapshot the audit reads the vault and the access store as
+    well: neither may be written either."""
+    node = tmp_path / "node"
+    assert main(["demo", "--cases", "3", "--seed", "5", "--data-dir", str(node)]) == 0
+    copy = tmp_path / "snapshot"
+    copy.mkdir()
+    for source in node.iterdir():
+        if source.is_file():
+            (copy / source.name).write_bytes(source.read_bytes())
+            (copy / source.name).chmod(0o444)
+    assert (copy / "vault.key").exists() and (copy / "access.sqlite3").exists()
+    (copy / "vault.key").chmod(0o400)  # the vault refuses a key others may read
+    copy.chmod(0o555)
+    try:
+        audited = _as_reader("audit", "verify", "--data-dir", str(copy), "--json")
+        assert audited.returncode == 0, audited.stderr
+        assert json.loads(audited.stdout)["cases"] == 3
+        assert "Traceback" not in audited.stderr
+    finally:
+        copy.chmod(0o755)
