@@ -89,10 +89,15 @@ class AccessStore(SqlStore):
     error = AccessStoreError
 
     def __init__(
-        self, connect: Connect, placeholder: str, *, rng: Callable[[int], bytes] = os.urandom
+        self,
+        connect: Connect,
+        placeholder: str,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+        create: bool = True,
     ):
         self._rng = rng
-        super().__init__(connect, placeholder)
+        super().__init__(connect, placeholder, create=create)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -213,7 +218,11 @@ class AccessStore(SqlStore):
 
 
 def open_access_store(
-    database_url: str, data_dir: Path, *, schema: str | None = None
+    database_url: str, data_dir: Path, *, schema: str | None = None, read_only: bool = False
 ) -> AccessStore:
-    """The access store beside the ledger: SQLite file in the data dir, or PostgreSQL."""
-    return AccessStore(*connector_for(database_url, data_dir, "access.sqlite3", schema=schema))
+    """The access store beside the ledger: SQLite file in the data dir, or PostgreSQL.
+    ``read_only`` (an auditor's view) creates no table and opens SQLite read-only."""
+    connect = connector_for(
+        database_url, data_dir, "access.sqlite3", schema=schema, read_only=read_only
+    )
+    return AccessStore(*connect, create=not read_only)

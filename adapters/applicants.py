@@ -58,10 +58,16 @@ class NodeApplicants:
 
 
 def open_node_applicants(
-    database_url: str, data_dir: Path, *, schema: str | None = None
+    database_url: str, data_dir: Path, *, schema: str | None = None, read_only: bool = False
 ) -> NodeApplicants:
-    """The applicants of the node whose data directory (vault key) and database these are."""
+    """The applicants of the node whose data directory (vault key) and database these are;
+    ``read_only`` (the audit) writes nothing: it works on a read-only snapshot."""
     vault = open_vault(
-        database_url, data_dir, load_or_create_master_key(data_dir), schema=schema or "public"
+        database_url,
+        data_dir,
+        load_or_create_master_key(data_dir),
+        schema=schema or "public",
+        read_only=read_only,
     )
-    return NodeApplicants(open_access_store(database_url, data_dir, schema=schema), vault)
+    access = open_access_store(database_url, data_dir, schema=schema, read_only=read_only)
+    return NodeApplicants(access, vault)

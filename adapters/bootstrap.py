@@ -13,6 +13,7 @@ from adapters.filemodes import create_private_file, private_directory
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
 from adapters.outage import fail_fast_while_down
 from adapters.settings import Settings
+from adapters.sqlstore import read_only_uri
 from ledger.application import LedgerApplication, now_micros
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
@@ -92,6 +93,51 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
     )
 
 
+def check_database(database_url: str, schema: str | None) -> None:
+    """Raise :class:`ConfigurationError` when the PostgreSQL schema the node is configured with
+    does not exist: a mistyped ``TONGBAN_DATABASE_SCHEMA`` must not become a new, empty ledger,
+    so the schema is created by whoever administers the database, never implicitly here."""
+    if not schema or urlparse(database_url).scheme not in {"postgresql", "postgres"}:
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if found is None:
+        raise ConfigurationError(
+            f"PostgreSQL schema {schema!r} does not exist in {_redacted(database_url)}: create "
+            f'it first (CREATE SCHEMA "{schema}"), or correct TONGBAN_DATABASE_SCHEMA'
+        )
+
+
+def _redacted(database_url: str) -> str:
+    url = urlparse(database_url)
+    if url.password is None:
+        return database_url
+    return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+
+
+def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -> None:
+    """Make ``env`` open an existing ledger without writing; leave a missing one to be made
+    as before (``tongban demo`` probes a new database read-only)."""
+    if "SQLITE_DBNAME" in env:
+        path = Path(env["SQLITE_DBNAME"])
+        if not path.is_file():
+            return
+        env["SQLITE_DBNAME"] = read_only_uri(path)
+        env["CREATE_TABLE"] = "false"
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        (table,) = conn.execute(
+            "SELECT to_regclass(%s)",
+            (f'"{schema or "public"}".{LedgerApplication.name.lower()}_ledger',),
+        ).fetchone() or (None,)
+    if table is not None:
+        env["CREATE_TABLE"] = "false"
+
+
 def open_ledger(
     settings: Settings,
     *,
@@ -100,11 +146,20 @@ def open_ledger(
     workflow: WorkflowPolicy | None = None,
     read_only: bool = False,
 ) -> LedgerApplication:
-    """The node's ledger on the configured database, with its ledger key and trust roots."""
-    private_directory(settings.data_dir)  # refused if others may write it
-    env = persistence_env(
-        settings.resolved_database_url(), schema=schema or settings.database_schema or None
-    )
+    """The node's ledger on the configured database, with its ledger key and trust roots.
+
+    ``read_only`` (an auditor's view) writes nothing to a ledger that exists: no table is
+    created, and an SQLite file is opened read-only, so a read-only copy (a snapshot whose
+    files and directory nobody may write) can be audited.
+    """
+    url = settings.resolved_database_url()
+    schema = schema or settings.database_schema or None
+    check_database(url, schema)  # before the data directory is touched
+    if not read_only:  # a reader of a snapshot creates nothing
+        private_directory(settings.data_dir)  # refused if others may write it
+    env = persistence_env(url, schema=schema)
+    if read_only:
+        _read_only_env(env, url, schema)
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     app = LedgerApplication(
         env,

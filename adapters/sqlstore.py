@@ -9,12 +9,13 @@ driver errors translated once into the store's own error.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import psycopg
 
@@ -29,12 +30,25 @@ SCHEMA_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('tongban.schema'))"
 SCHEMA_SESSION_LOCK_SQL = "SELECT pg_advisory_lock(hashtext('tongban.schema'))"
 
 
-def sqlite_connector(path: Path) -> Connect:
-    create_private_file(path)  # before SQLite: its -wal and -shm take this mode
+def read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` read-only. A WAL database is read through its -shm
+    file; when nobody may create it (a read-only snapshot without one) the file is read as
+    immutable."""
+    shm = path.with_name(path.name + "-shm")
+    immutable = not shm.exists() and not os.access(path.parent, os.W_OK)
+    return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def sqlite_connector(path: Path, *, read_only: bool = False) -> Connect:
+    if not read_only:
+        create_private_file(path)  # before SQLite: its -wal and -shm take this mode
 
     @contextlib.contextmanager
     def connect() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
+        if read_only:
+            conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=10)
+        else:
+            conn = sqlite3.connect(path, timeout=10)
         try:
             yield conn
         finally:
@@ -93,12 +107,18 @@ def postgres_connector(database_url: str, schema: str | None) -> Connect:
 
 
 def connector_for(
-    database_url: str, data_dir: Path, sqlite_file: str, *, schema: str | None = None
+    database_url: str,
+    data_dir: Path,
+    sqlite_file: str,
+    *,
+    schema: str | None = None,
+    read_only: bool = False,
 ) -> tuple[Connect, str]:
-    """``(connect, placeholder)``: PostgreSQL when the URL says so, else an SQLite file."""
+    """``(connect, placeholder)``: PostgreSQL when the URL says so, else an SQLite file
+    (opened read-only with ``read_only``)."""
     if urlparse(database_url).scheme in {"postgresql", "postgres"}:
         return postgres_connector(database_url, schema), "%s"
-    return sqlite_connector(data_dir / sqlite_file), "?"
+    return sqlite_connector(data_dir / sqlite_file, read_only=read_only), "?"
 
 
 class SqlStore:
@@ -108,9 +128,11 @@ class SqlStore:
     schema: Sequence[str] = ()
     error: type[Exception] = Exception
 
-    def __init__(self, connect: Connect, placeholder: str):
+    def __init__(self, connect: Connect, placeholder: str, *, create: bool = True):
         self._connect = connect
         self._p = placeholder
+        if not create:  # a reader's view: the tables exist, nothing may be written
+            return
         with self._tx() as cur:
             if placeholder == "%s":
                 cur.execute(SCHEMA_LOCK_SQL)

@@ -60,7 +60,7 @@ from psycopg import sql
 
 from adapters.atomic import write_atomically
 from adapters.filemodes import create_private_file, private_directory
-from adapters.sqlstore import SCHEMA_LOCK_SQL
+from adapters.sqlstore import SCHEMA_LOCK_SQL, read_only_uri
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 __all__ = [
@@ -364,9 +364,13 @@ class SQLiteVault(_VaultBase):
         *,
         master_key: bytes,
         rng: Callable[[int], bytes] = os.urandom,
+        read_only: bool = False,
     ) -> None:
         super().__init__(master_key, rng)
         self.path = path
+        self._read_only = read_only
+        if read_only:  # an auditor's view: the file exists, nothing may be written
+            return
         with _sqlite_errors():
             create_private_file(path)  # before SQLite: its -wal and -shm take this mode
             with self._connect() as conn:
@@ -376,7 +380,12 @@ class SQLiteVault(_VaultBase):
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # A connection per operation: cheap for SQLite, and safe across threads.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+        if self._read_only:
+            conn = sqlite3.connect(
+                read_only_uri(self.path), uri=True, isolation_level=None, timeout=5.0
+            )
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
         try:
             # Zero freed pages, so an erased key does not linger in the file's free list.
             conn.execute("PRAGMA secure_delete=ON")
@@ -498,6 +507,7 @@ class PostgresVault(_VaultBase):
         *,
         master_key: bytes,
         rng: Callable[[int], bytes] = os.urandom,
+        read_only: bool = False,
     ) -> None:
         super().__init__(master_key, rng)
         self._conninfo = conninfo
@@ -506,6 +516,8 @@ class PostgresVault(_VaultBase):
             "keys": sql.Identifier(schema, "applicant_keys"),
             "erasures": sql.Identifier(schema, "applicant_erasures"),
         }
+        if read_only:  # an auditor's role may not create tables; they exist
+            return
         with _postgres_errors(), self._connect() as conn, conn.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog;
             # an advisory lock makes node start-up races harmless.
@@ -591,7 +603,12 @@ class PostgresVault(_VaultBase):
 
 
 def open_vault(
-    database_url: str, data_dir: Path, master_key: bytes, *, schema: str = "public"
+    database_url: str,
+    data_dir: Path,
+    master_key: bytes,
+    *,
+    schema: str = "public",
+    read_only: bool = False,
 ) -> PersonalDataVault:
     """The vault for this node's database URL.
 
@@ -602,9 +619,11 @@ def open_vault(
     scheme, separator, rest = database_url.partition("://")
     scheme = scheme.lower()
     if not database_url or scheme.startswith("sqlite"):
-        return SQLiteVault(data_dir / VAULT_SQLITE_FILE, master_key=master_key)
+        return SQLiteVault(data_dir / VAULT_SQLITE_FILE, master_key=master_key, read_only=read_only)
     if separator and scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
-        return PostgresVault(f"postgresql://{rest}", schema, master_key=master_key)
+        return PostgresVault(
+            f"postgresql://{rest}", schema, master_key=master_key, read_only=read_only
+        )
     raise VaultConfigurationError(f"unsupported database URL scheme {scheme!r}")
 
 

@@ -10,11 +10,13 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
+from api.deps import database_operations
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
-from api.schemas import document_problems
+from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
 
@@ -44,7 +46,10 @@ def create_app(
         summary="Signed case ledger and electronic-license exchange for 跨省通办",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, with local assets
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.services = services
     app.state.audit_jobs = {}
@@ -61,7 +66,10 @@ def create_app(
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_problems(generated())  # idempotent on FastAPI's cached document
+        document = document_problems(generated())  # idempotent on FastAPI's cached document
+        routers = (health, catalog, cases, audit, keys, witness, licenses)
+        document_unavailable(document, database_operations(m.router for m in routers))
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

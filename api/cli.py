@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.atomic import write_atomically
+from adapters.bootstrap import ConfigurationError, check_database
+from adapters.datadir import DataDirLocked, NotANode, lock_data_dir, require_node, sqlite_path
 from adapters.filemodes import UnsafePermissions, private_directory, refuse_if_others_can_write
 from adapters.settings import Settings
 from api.cli_cases import add_case_commands
@@ -124,35 +126,55 @@ def _serve(args: argparse.Namespace) -> int:
         _refuse_unsafe_data_directory(settings.data_dir)
     except UnsafePermissions as error:
         return fail(str(error))
-    if args.workers > 1 and settings.resolved_database_url().startswith("sqlite"):
+    try:
+        require_node(settings)
+        check_database(settings.resolved_database_url(), settings.database_schema or None)
+    except (NotANode, ConfigurationError) as error:
+        print(f"tongban: {error}", file=sys.stderr)
+        return 64
+    on_sqlite = sqlite_path(settings) is not None
+    if args.workers > 1 and on_sqlite:
         print(
             "tongban: several workers need PostgreSQL (TONGBAN_DATABASE_URL); "
             "SQLite serves one writer",
             file=sys.stderr,
         )
         return 64
+    lock = None
+    if on_sqlite:
+        try:
+            lock = lock_data_dir(settings.data_dir)  # held until this process exits
+        except DataDirLocked as error:
+            print(f"tongban: {error}", file=sys.stderr)
+            return 1
     try:
         sock = bind_listening_socket(settings.host, settings.port)
     except OSError as error:
         where = f"{settings.host}:{settings.port}"
         print(f"tongban: cannot listen on {where}: {error}", file=sys.stderr)
+        if lock is not None:
+            lock.close()
         return 69
     failed = _watch_worker_startup()
-    with sock:
-        # Reported once the socket listens: connections queue until the app has started.
-        if args.port_file is not None:
-            write_port_file(args.port_file, sock.getsockname()[1])
-        uvicorn.run(
-            "api.cli:serve_app",
-            factory=True,
-            fd=sock.fileno(),
-            workers=args.workers,
-            # JSON lines, and no uvicorn access log: it prints the query string (api/logs.py).
-            log_config=log_config(),
-            access_log=False,
-            # Header and body timeouts and a connection limit, from the settings (api/server.py).
-            http=protocol_name(),
-        )
+    try:
+        with sock:
+            # Reported once the socket listens: connections queue until the app has started.
+            if args.port_file is not None:
+                write_port_file(args.port_file, sock.getsockname()[1])
+            uvicorn.run(
+                "api.cli:serve_app",
+                factory=True,
+                fd=sock.fileno(),
+                workers=args.workers,
+                # JSON lines, no uvicorn access log: it prints the query string (api/logs.py).
+                log_config=log_config(),
+                access_log=False,
+                # Header and body timeouts and a connection limit (api/server.py).
+                http=protocol_name(),
+            )
+    finally:
+        if lock is not None:
+            lock.close()
     return _workers_started(failed)
 
 

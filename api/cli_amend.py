@@ -20,7 +20,7 @@ from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
-from ledger.catalog import AMENDABLE_FIELDS, Catalog, load_catalog, regions
+from ledger.catalog import AMENDABLE_FIELDS, Catalog, regions
 
 EXIT_DECLINED = 1
 _LIST_FIELDS = frozenset({"channels", "cooperating_units"})
@@ -31,10 +31,7 @@ _LIST_FIELDS = frozenset({"channels", "cooperating_units"})
 
 def current_catalog(app: LedgerApplication, region: str) -> Catalog:
     """The catalog version new cases of ``region`` must pin now (packaged, then amended)."""
-    catalogs = app.registry.catalogs
-    version = catalogs.current_at(region, app.clock())
-    catalog = catalogs.get(version) if version is not None else None
-    return catalog if catalog is not None else load_catalog(region)
+    return app.registry.catalogs.current(region, app.clock())
 
 
 def _parse_value(field: str, text: str) -> Any:

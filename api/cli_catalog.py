@@ -7,12 +7,15 @@ import json
 import sys
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 from api.cli_amend import add_amend_command
+from api.cli_common import guarded
 from ledger.catalog import (
     BATCHES,
     CHANNELS,
     STATUSES,
+    Catalog,
     CatalogItem,
     UnknownRegion,
     load_catalog,
@@ -34,12 +37,19 @@ def add_catalog_command(commands: argparse._SubParsersAction) -> None:  # type: 
         "--region",
         help=f"GB/T 2260 region code ({', '.join(regions())}); required to print",
     )
+    catalog.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="print the version this node's cases must pin now, with its signed amendments "
+        "(without it: the packaged catalog)",
+    )
     catalog.add_argument("--json", action="store_true", help="print a JSON array of items")
     catalog.add_argument("--batch", type=int, choices=BATCHES, help="only this batch")
     catalog.add_argument("--channel", choices=CHANNELS, help="only items offering this channel")
     catalog.add_argument("--status", choices=STATUSES, help="only items with this status")
     catalog.add_argument("--unit", help="only items whose lead or cooperating unit contains TEXT")
-    catalog.set_defaults(handler=run_catalog)
+    catalog.set_defaults(handler=guarded(run_catalog))
     add_amend_command(catalog.add_subparsers(dest="catalog_command", metavar="{amend}"))
 
 
@@ -49,7 +59,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         print("tongban catalog: give --region (e.g. --region 510000)", file=sys.stderr)
         return EXIT_UNKNOWN_REGION
     try:
-        catalog = load_catalog(args.region)
+        catalog = load_catalog(args.region) if args.data_dir is None else _node_catalog(args)
     except UnknownRegion as error:
         print(f"tongban catalog: {error}", file=sys.stderr)
         return EXIT_UNKNOWN_REGION
@@ -65,6 +75,22 @@ def run_catalog(args: argparse.Namespace) -> int:
         )
         print(f"catalog version {catalog.version}")
     return 0
+
+
+def _node_catalog(args: argparse.Namespace) -> Catalog:
+    """The catalog the node of ``--data-dir`` makes new cases pin now (read-only)."""
+    from adapters.bootstrap import open_ledger
+    from adapters.datadir import require_node
+    from adapters.settings import Settings
+
+    settings = Settings(data_dir=args.data_dir)
+    require_node(settings)
+    app = open_ledger(settings, read_only=True)
+    try:
+        app.refresh_registry()
+        return app.registry.catalogs.current(args.region, app.clock())
+    finally:
+        app.close()
 
 
 def display_width(text: str) -> int:

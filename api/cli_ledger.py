@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from adapters.applicants import open_node_applicants
-from adapters.bootstrap import TRUST_FILE, open_ledger
+from adapters.bootstrap import TRUST_FILE, check_database, open_ledger
+from adapters.datadir import require_node
 from adapters.keyfiles import (
     KeyFileError,
+    key_passphrase,
     read_key,
     read_trusted_roots,
+    write_encrypted_key,
     write_key,
     write_trusted_roots,
 )
@@ -47,7 +50,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _ledger(args: argparse.Namespace) -> LedgerApplication:
-    return open_ledger(_settings(args))
+    """The ledger of an initialised node (never a new one in a mistyped directory)."""
+    settings = _settings(args)
+    require_node(settings)
+    return open_ledger(settings)
 
 
 def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
@@ -87,8 +93,13 @@ def _parse_time(text: str) -> int:
 
 def _keys_generate(args: argparse.Namespace) -> int:
     signer = Ed25519Signer.generate()
+    if args.out.exists():
+        return _fail(f"{args.out} exists; refusing to overwrite a key")
     try:
-        write_key(args.out, signer)
+        if args.passphrase:
+            write_encrypted_key(args.out, signer, key_passphrase(args.out, confirm=True))
+        else:
+            write_key(args.out, signer)
     except FileExistsError:
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     print(
@@ -101,6 +112,8 @@ def _keys_generate(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    # A missing schema is refused before trust.json is written (no half-made data directory).
+    check_database(settings.resolved_database_url(), settings.database_schema or None)
     root = read_key(args.root_key)
     trust_path = settings.data_dir / TRUST_FILE
     roots = read_trusted_roots(trust_path)
@@ -202,7 +215,10 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    app = _ledger(args)
+    settings = _settings(args)
+    require_node(settings)
+    app = open_ledger(settings, read_only=True)  # a reader: works on a read-only snapshot
+    app.refresh_registry()
     rows = [
         {
             "kid": k.kid,
@@ -288,7 +304,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
     # then each case's applicant is checked too (docs/audit.md, applicant findings).
     reopen_applicants = (
         partial(
-            open_node_applicants, url, settings.data_dir, schema=settings.database_schema or None
+            open_node_applicants,
+            url,
+            settings.data_dir,
+            schema=settings.database_schema or None,
+            read_only=True,
         )
         if (settings.data_dir / MASTER_KEY_FILE).exists()
         else None
@@ -301,6 +321,14 @@ def _audit_verify(args: argparse.Namespace) -> int:
         except ValueError:
             return _fail(f"--case {args.case!r} is not a case id (UUID)")
         report = verify_case(app, case_id, applicants=applicants)
+        if report.events == 0 and report.ok:
+            # Nothing stored under that id: "clean" would vouch for a case never checked. (A
+            # case whose rows were deleted shows in the whole ledger's audit: missing_from_tree.)
+            return _fail(
+                f"no case {case_id} in this ledger: nothing verified (check the id; "
+                "`tongban audit verify` without --case audits every stored event)",
+                1,
+            )
     else:
         shown = args.progress or sys.stderr.isatty()
         progress = _Progress(app.store.max_index()) if shown else None
@@ -386,6 +414,12 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     generate = keys.add_parser("generate", help="write a new Ed25519 key file (mode 0600)")
     generate.add_argument("out", type=Path)
+    generate.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="encrypt the key file with a passphrase (TONGBAN_KEY_PASSPHRASE, else asked); "
+        "every command reading it then needs the passphrase the same way",
+    )
     generate.set_defaults(handler=_guarded(_keys_generate))
 
     trust = keys.add_parser("trust", help="trust another region's root public key")

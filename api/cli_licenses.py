@@ -284,7 +284,15 @@ def _qr(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    print(decode_qr_png(Path(args.image).read_bytes()))
+    png = Path(args.image).read_bytes()
+    try:
+        text = decode_qr_png(png)
+    except ImportError as error:  # OpenCV is the `qr` extra, not in the runtime install
+        return fail(
+            f"reading a QR code needs OpenCV ({error.name or 'cv2'} is not installed): "
+            "pip install 'tongban[qr]'"
+        )
+    print(text)
     return 0
 
 
@@ -577,7 +585,7 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
     qr.add_argument("--out", required=True)
     qr.set_defaults(handler=guarded(_qr))
     scan = group.add_parser(
-        "scan", help="read the text of a QR code image (PNG; needs OpenCV, the dev extra)"
+        "scan", help="read the text of a QR code image (PNG; needs OpenCV: tongban[qr])"
     )
     scan.add_argument("image")
     scan.set_defaults(handler=guarded(_scan))

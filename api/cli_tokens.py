@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.access import AccessStoreError, open_access_store
+from adapters.datadir import require_node
 from adapters.settings import Settings
-from api.cli_common import EXIT_USAGE
+from api.cli_common import EXIT_USAGE, guarded
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -19,6 +20,7 @@ def _store(args: argparse.Namespace) -> Any:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     settings = Settings(**overrides)
+    require_node(settings)  # a token for a mistyped directory would open no node
     return open_access_store(
         settings.resolved_database_url(),
         settings.data_dir,
@@ -33,7 +35,9 @@ def _unknown_subject(args: argparse.Namespace, kind: str, subject: str) -> str |
     from adapters.bootstrap import open_ledger
 
     overrides: dict[str, Any] = {"data_dir": args.data_dir} if args.data_dir else {}
-    ledger = open_ledger(Settings(**overrides), read_only=True)
+    settings = Settings(**overrides)
+    require_node(settings)
+    ledger = open_ledger(settings, read_only=True)
     try:
         ledger.refresh_registry()
         if kind == "body" and subject not in ledger.registry.bodies:
@@ -104,4 +108,4 @@ def add_token_commands(commands: argparse._SubParsersAction) -> None:  # type: i
         parser.add_argument(
             "--data-dir", type=Path, default=None, help="node data directory (TONGBAN_DATA_DIR)"
         )
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=guarded(handler))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapters.access import Principal
@@ -24,6 +27,22 @@ async def services(request: Request) -> NodeServices:
 
 
 Services = Annotated[NodeServices, Depends(services)]
+
+
+def database_operations(routers: Iterable[APIRouter]) -> set[tuple[str, str]]:
+    """``(path, method)`` of every route of ``routers`` that depends on the node's services,
+    so may answer 503 ``database_unavailable``: the OpenAPI document declares it on these."""
+
+    def uses_services(dependant: Dependant) -> bool:
+        return any(sub.call is services or uses_services(sub) for sub in dependant.dependencies)
+
+    return {
+        (route.path, method.lower())
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and uses_services(route.dependant)
+        for method in route.methods or ()
+    }
 
 
 # Declares the bearer scheme in the OpenAPI document; `principal` reads the header itself.

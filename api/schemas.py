@@ -230,6 +230,26 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def document_unavailable(document: dict[str, Any], operations: set[tuple[str, str]]) -> None:
+    """Declare the 503 ``database_unavailable`` answer (with ``Retry-After``) on each
+    ``(path, method)`` in ``operations``: the routes that reach the node's database."""
+    for path, method in operations:
+        operation = document.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            continue
+        operation.setdefault("responses", {})["503"] = {
+            "description": "the node's database is unreachable (reason `database_unavailable`); "
+            "nothing was done: repeat the same request after Retry-After seconds",
+            "headers": {
+                "Retry-After": {
+                    "description": "seconds to wait before repeating the request",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}},
+        }
+
+
 # -- licenses ------------------------------------------------------------------------------
 
 

@@ -144,6 +144,13 @@ class CatalogVersions:
     def get(self, version: str) -> Catalog | None:
         return self.versions.get(version)
 
+    def current(self, region: str, moment: int) -> Catalog:
+        """The catalog new cases of ``region`` pin at ``moment``: the latest signed amendment,
+        else the packaged one (``UnknownRegion`` when none ships for ``region``)."""
+        version = self.current_at(region, moment)
+        catalog = self.versions.get(version) if version is not None else None
+        return catalog if catalog is not None else load_catalog(region)
+
     def amend(self, base_version: str, region: str, changes: list[Any]) -> Catalog:
         base = self.versions.get(base_version)
         if base is None or base.region != region:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.deps import Services
 from api.errors import ApiProblem
 from api.schemas import problem_responses
 from ledger.catalog import (
@@ -19,7 +20,6 @@ from ledger.catalog import (
     TwinMatch,
     UnknownItem,
     UnknownRegion,
-    load_catalog,
     regions,
 )
 
@@ -75,9 +75,16 @@ class CatalogItemPublic(BaseModel):
         return cls.model_validate(item.to_dict())
 
 
-def _catalog_or_404(region: str) -> Catalog:
+def _current(node: Services, region: str) -> Catalog:
+    """The version new cases of ``region`` must pin on this node now: a signed amendment (made
+    by ``tongban catalog amend`` in another process, perhaps) wins over the packaged catalog."""
+    node.ledger.refresh_registry()
+    return node.ledger.registry.catalogs.current(region, node.clock())
+
+
+def _catalog_or_404(node: Services, region: str) -> Catalog:
     try:
-        return load_catalog(region)
+        return _current(node, region)
     except UnknownRegion as error:
         raise ApiProblem(404, str(error), reason="not_found", field="region") from error
 
@@ -86,11 +93,11 @@ RegionPath = Annotated[str, Path(description="GB/T 2260 region code", examples=[
 
 
 @router.get("")
-def list_regions() -> list[CatalogRegionPublic]:
-    """Every region with a catalog: item counts and the catalog version."""
+def list_regions(node: Services) -> list[CatalogRegionPublic]:
+    """Every region with a catalog: item counts and the version new cases pin now."""
     summaries = []
     for code in regions():
-        catalog = load_catalog(code)
+        catalog = _current(node, code)
         batch_counts: dict[str, int] = {}
         for item in catalog.items:
             batch_counts[str(item.batch)] = batch_counts.get(str(item.batch), 0) + 1
@@ -110,6 +117,7 @@ def list_regions() -> list[CatalogRegionPublic]:
 def list_items(
     region: RegionPath,
     response: Response,
+    node: Services,
     batch: Annotated[int | None, Query(ge=1, le=3, description="1, 2 or 3")] = None,
     channel: Annotated[Channel | None, Query(description="items offering this channel")] = None,
     status: Annotated[Status | None, Query()] = None,
@@ -119,7 +127,7 @@ def list_items(
     ] = None,
 ) -> list[CatalogItemPublic]:
     """The region's items, narrowed by every filter given; the version is in a header."""
-    catalog = _catalog_or_404(region)
+    catalog = _catalog_or_404(node, region)
     items = catalog.filter(batch=batch, channel=channel, status=status, unit=unit)
     response.headers[VERSION_HEADER] = catalog.version
     return [CatalogItemPublic.from_item(item) for item in items]
@@ -131,9 +139,10 @@ def get_item(
     batch: Annotated[int, Path()],
     seq: Annotated[int, Path()],
     response: Response,
+    node: Services,
 ) -> CatalogItemPublic:
     """One item by region, batch and seq (its ``item_key``)."""
-    catalog = _catalog_or_404(region)
+    catalog = _catalog_or_404(node, region)
     try:
         item = catalog.item(batch, seq)
     except UnknownItem as error:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,6 +131,79 @@ def test_progress_is_redrawn_at_each_thousand_even_for_a_part_at_once(
     assert [line.split("] ")[1] for line in drawn] == ["1200/2500 events", "2500/2500 events"]
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_case_the_ledger_does_not_hold_is_not_reported_clean(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    argv = ["audit", "verify", "--data-dir", str(ledger_dir), "--case", unknown]
+    assert main(argv + (["--json"] if as_json else [])) == 1
+    out, err = capsys.readouterr()
+    assert "clean" not in out
+    assert f"no case {unknown} in this ledger" in err
+
+
+@pytest.fixture
+def read_only_copy(ledger_dir: Path, tmp_path: Path) -> Iterator[Path]:
+    """An auditor's snapshot: the node's files copied, then made read-only (files and dir)."""
+    copy = tmp_path / "snapshot"
+    copy.mkdir()
+    for name in ("ledger.sqlite3", "trust.json", "node.key"):
+        (copy / name).write_bytes((ledger_dir / name).read_bytes())
+        (copy / name).chmod(0o444)
+    copy.chmod(0o555)
+    yield copy
+    copy.chmod(0o755)
+
+
+def _as_reader(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``tongban ARGV`` in a process that may not write the snapshot: as root (these tests'
+    container) it runs without the capabilities that let root ignore file permissions."""
+    command = [sys.executable, "-m", "api.cli", *argv]
+    if os.geteuid() == 0:
+        dropped = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={dropped}", f"--inh-caps={dropped}", *command]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+    )
+
+
+def test_a_read_only_copy_audits_and_reads_without_writing(read_only_copy: Path) -> None:
+    before = {p.name: p.read_bytes() for p in read_only_copy.iterdir()}
+    with sqlite3.connect(
+        f"file:{read_only_copy / 'ledger.sqlite3'}?mode=ro&immutable=1", uri=True
+    ) as db:
+        (case_hex,) = db.execute(
+            "SELECT originator_id FROM stored_events WHERE topic = 'tongban.case.opened' LIMIT 1"
+        ).fetchone()
+    case_id = str(uuid.UUID(case_hex))
+    at = ["--data-dir", str(read_only_copy)]
+
+    audited = _as_reader("audit", "verify", *at, "--json")
+    assert audited.returncode == 0, audited.stderr
+    assert json.loads(audited.stdout)["events"] == 1000
+    one = _as_reader("audit", "verify", *at, "--case", case_id, "--json")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["events"] == 10
+    for argv in (
+        ["audit", "verify", *at, "--jobs", "2"],
+        ["catalog", "--region", "510000", *at],
+        ["keys", "list", *at],
+        ["case", "show", case_id, *at],
+        ["case", "list", *at],
+        ["report", "bodies", *at],
+    ):
+        done = _as_reader(*argv)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in read_only_copy.iterdir()} == before
+
+
 def test_a_case_opened_around_the_opening_is_a_policy_finding_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -143,3 +220,26 @@ def test_a_case_opened_around_the_opening_is_a_policy_finding_exit_2(
         assert [(f["case_id"], f["reason"], f["kind"]) for f in findings] == [
             (str(case_id), "applicant_unmatched", "policy")
         ]
+
+
+def test_a_read_only_copy_of_a_whole_node_audits_its_applicants_too(tmp_path: Path) -> None:
+    """With the vault key in the snapshot the audit reads the vault and the access store as
+    well: neither may be written either."""
+    node = tmp_path / "node"
+    assert main(["demo", "--cases", "3", "--seed", "5", "--data-dir", str(node)]) == 0
+    copy = tmp_path / "snapshot"
+    copy.mkdir()
+    for source in node.iterdir():
+        if source.is_file():
+            (copy / source.name).write_bytes(source.read_bytes())
+            (copy / source.name).chmod(0o444)
+    assert (copy / "vault.key").exists() and (copy / "access.sqlite3").exists()
+    (copy / "vault.key").chmod(0o400)  # the vault refuses a key others may read
+    copy.chmod(0o555)
+    try:
+        audited = _as_reader("audit", "verify", "--data-dir", str(copy), "--json")
+        assert audited.returncode == 0, audited.stderr
+        assert json.loads(audited.stdout)["cases"] == 3
+        assert "Traceback" not in audited.stderr
+    finally:
+        copy.chmod(0o755)

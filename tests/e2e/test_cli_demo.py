@@ -143,3 +143,54 @@ def test_amend_refuses_a_key_that_is_not_the_root(
     argv += ["--value", "免费", "--root-key", str(other), "--data-dir", str(demo_dir), "--yes"]
     assert main(argv) == 64
     assert "is not the current root key" in capsys.readouterr().err
+
+
+def test_after_an_amendment_the_node_serves_and_pins_the_amended_catalog(
+    demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's "Running a node": amend, then serve and receive a case (issue 13)."""
+    from tests.support.live import live_node
+    from tests.support.walkthrough import WINDOW, receive_options
+
+    assert _amend(demo_dir, "--yes") == 0
+    new = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["new_version"]
+
+    assert main(["catalog", "--region", "510000", "--data-dir", str(demo_dir)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"catalog version {new}")
+    assert main(["catalog", "--region", "510000", "--data-dir", str(demo_dir), "--json"]) == 0
+    item = next(i for i in json.loads(capsys.readouterr().out) if i["item_key"] == "510000/1/5")
+    assert item["channels"] == ["online", "proxy"]
+
+    form = tmp_path / "form.txt"
+    form.write_text("申请表\n", encoding="utf-8")
+    with live_node(demo_dir, {"TONGBAN_DATABASE_URL": ""}) as url:
+        import httpx
+
+        regions = {entry["region"]: entry for entry in httpx.get(f"{url}/catalog").json()}
+        assert regions["510000"]["version"] == new
+        listed = httpx.get(f"{url}/catalog/510000", params={"batch": 1})
+        assert listed.headers["Catalog-Version"] == new
+        assert next(i for i in listed.json() if i["seq"] == 5)["channels"] == ["online", "proxy"]
+        one = httpx.get(f"{url}/catalog/510000/1/5")
+        assert one.headers["Catalog-Version"] == new
+        assert one.json()["channels"] == ["online", "proxy"]
+
+        demo = ["--server", url, "--demo", str(demo_dir), "--as", WINDOW]
+        code = main(["case", "receive", *demo, *receive_options(form)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["created"] is True
+
+        # Amended again while the node serves (the README's order): served and pinned at once.
+        root = str(demo_dir / "demo-keys" / "root-510000.key")
+        again = ["catalog", "amend", "--region", "510000", "--item", "510000/1/6"]
+        again += ["--field", "status", "--value", "pending", "--root-key", root]
+        assert main([*again, "--data-dir", str(demo_dir), "--yes"]) == 0
+        newer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["new_version"]
+        assert newer != new
+        one = httpx.get(f"{url}/catalog/510000/2/23")
+        assert one.headers["Catalog-Version"] == newer
+        code = main(["case", "receive", *demo, *receive_options(form)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["created"] is True

@@ -9,27 +9,27 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
 ``--demo`` are this test's node URLs and directories)::
 
     T=.venv/bin/tongban
-    $T demo --cases 20 --seed 1 --data-dir var/sc                   # Sichuan: the demo node
-    K=var/sc/demo-keys; S=http://127.0.0.1:8000; J=http://127.0.0.1:8001
-    $T keys generate rs-license.key                                 # 锦江区人社局's license key
-    $T keys certify-license-key --data-dir var/sc --root-key $K/root-510000.key \
-        --body-id 510104-RS --license-key rs-license.key
-    $T license trust-list publish --data-dir var/sc --root-key $K/root-510000.key \
+    $T demo --cases 20 --seed 1 --data-dir var/lic-sc               # Sichuan: the demo node
+    K=var/lic-sc/demo-keys; S=http://127.0.0.1:8000; J=http://127.0.0.1:8001
+    $T keys generate var/keys/rs-license.key                        # 锦江区人社局's license key
+    $T keys certify-license-key --data-dir var/lic-sc --root-key $K/root-510000.key \
+        --body-id 510104-RS --license-key var/keys/rs-license.key
+    $T license trust-list publish --data-dir var/lic-sc --root-key $K/root-510000.key \
         --issuer-code 510104-RS=11510104MB0000123N --accept 11100000TB0000010H001=510000
-    $T init --data-dir var/js --region 320000 --root-key $K/root-320000.key   # Jiangsu
-    $T keys trust --data-dir var/js --trust-region 510000 \
-        --public-key $(jq -r '."510000"' var/sc/trust.json)
-    $T license trust-list publish --data-dir var/js --root-key $K/root-320000.key \
+    $T init --data-dir var/lic-js --region 320000 --root-key $K/root-320000.key  # Jiangsu
+    $T keys trust --data-dir var/lic-js --trust-region 510000 \
+        --public-key $(jq -r '."510000"' var/lic-sc/trust.json)
+    $T license trust-list publish --data-dir var/lic-js --root-key $K/root-320000.key \
         --accept 11100000TB0000010H001=320000,510000
-    JS_PEER=$($T token create --data-dir var/sc --peer 320000 | jq -r .token)
+    JS_PEER=$($T token create --data-dir var/lic-sc --peer 320000 | jq -r .token)
     RS=$(jq -r '.bodies."510104-RS"' $K/tokens.json)
-    $T serve --data-dir var/sc --port 8000 &
-    $T serve --data-dir var/js --port 8001 &
-    $T license fetch --data-dir var/js --server $S --list 510000-1   # keys, trust, status
+    $T serve --data-dir var/lic-sc --port 8000 &
+    $T serve --data-dir var/lic-js --port 8001 &
+    $T license fetch --data-dir var/lic-js --server $S --list 510000-1  # keys, trust, status
     echo "申请表" > form.txt
-    W="--server $S --demo var/sc --as 320105-zwfw-01"    # 南京建邺 window
-    H="--server $S --demo var/sc --as 510104-rs-01"      # 成都锦江 人社局
-    P="--server $S --demo var/sc --as 320105-zwfw-02"    # the window again
+    W="--server $S --demo var/lic-sc --as 320105-zwfw-01"  # 南京建邺 window
+    H="--server $S --demo var/lic-sc --as 510104-rs-01"    # 成都锦江 人社局
+    P="--server $S --demo var/lic-sc --as 320105-zwfw-02"  # the window again
     CASE=$($T case receive $W --item 510000/2/23 --channel proxy \
         --home-body 510104-RS --jurisdiction 510104 \
         --applicant-name 张三 --applicant-id 11010519491231002X \
@@ -44,14 +44,14 @@ lets Jiangsu read the metadata, and Sichuan lists the use. The commands (``--ser
     LIC=$($T license id --case $CASE --type 11100000TB0000010H001 \
         --issuer-code 11510104MB0000123N)
     $T case deliver $CASE $P --method at_window --result-ref $LIC
-    $T license issue $CASE --identifier $LIC $H --license-key rs-license.key \
-        --face card_no=A12345678 --out-dir lic               # lic/<serial>.{license,txt,png}
-    TEXT=$($T license scan lic/*.png)                        # the TB1: text, from the image
+    $T license issue $CASE --identifier $LIC $H --license-key var/keys/rs-license.key \
+        --face card_no=A12345678 --out-dir var/lic           # var/lic/<serial>.{license,txt,png}
+    TEXT=$($T license scan var/lic/*.png)                    # the TB1: text, from the image
     $T license verify "$TEXT" --online $J                    # valid (exit 0)
     $T license trust-list get --server $S --out sc-trust.bin
     $T license trust-list get --server $J --out js-trust.bin
     $T license status-list get --server $S --list 510000-1 --out sc-status.bin
-    OFF="--offline --data-dir var/js --trust-list sc-trust.bin --trust-list js-trust.bin"
+    OFF="--offline --data-dir var/lic-js --trust-list sc-trust.bin --trust-list js-trust.bin"
     $T license verify "$TEXT" $OFF --status-list sc-status.bin   # valid, no network
     $T license show $LIC --server $S --token $JS_PEER        # status only
     $T license grant $LIC --server $S --token $RS --holder-id 11010519491231002X \

@@ -2,34 +2,35 @@ r"""The README's transparency walkthrough: two local nodes witness each other, t
 event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness report it.
 
     T=.venv/bin/tongban
-    $T demo --cases 20 --seed 1 --data-dir var/sc                      # Sichuan (a demo node)
-    $T keys generate js-root.key
-    $T init --data-dir var/js --region 320000 --root-key js-root.key   # Jiangsu (empty)
-    SC=$($T witness show --data-dir var/sc | jq -r .node_public_key)
-    JS=$($T witness show --data-dir var/js | jq -r .node_public_key)
-    $T audit checkpoint --data-dir var/sc > sc.checkpoint   # each log's checkpoint, to pin
-    $T audit checkpoint --data-dir var/js > js.checkpoint
-    $T witness add-log --data-dir var/js --origin tongban/510000 --public-key $SC \
+    $T demo --cases 20 --seed 1 --data-dir var/witness-sc              # Sichuan (a demo node)
+    $T keys generate var/keys/js-root.key
+    $T init --data-dir var/witness-js --region 320000 \
+        --root-key var/keys/js-root.key                            # Jiangsu (empty)
+    SC=$($T witness show --data-dir var/witness-sc | jq -r .node_public_key)
+    JS=$($T witness show --data-dir var/witness-js | jq -r .node_public_key)
+    $T audit checkpoint --data-dir var/witness-sc > sc.checkpoint  # each log's checkpoint, to pin
+    $T audit checkpoint --data-dir var/witness-js > js.checkpoint
+    $T witness add-log --data-dir var/witness-js --origin tongban/510000 --public-key $SC \
         --checkpoint sc.checkpoint
-    $T witness add-log --data-dir var/sc --origin tongban/320000 --public-key $JS \
+    $T witness add-log --data-dir var/witness-sc --origin tongban/320000 --public-key $JS \
         --checkpoint js.checkpoint
-    $T witness add-witness --data-dir var/sc --name tongban/320000/witness \
+    $T witness add-witness --data-dir var/witness-sc --name tongban/320000/witness \
         --url http://127.0.0.1:8001/witness --public-key $JS
-    $T witness add-witness --data-dir var/js --name tongban/510000/witness \
+    $T witness add-witness --data-dir var/witness-js --name tongban/510000/witness \
         --url http://127.0.0.1:8000/witness --public-key $SC
-    $T serve --data-dir var/sc --port 8000 &
-    $T serve --data-dir var/js --port 8001 &
-    $T audit checkpoint --data-dir var/sc && $T witness push --data-dir var/sc
-    $T audit checkpoint --data-dir var/js && $T witness push --data-dir var/js
+    $T serve --data-dir var/witness-sc --port 8000 &
+    $T serve --data-dir var/witness-js --port 8001 &
+    $T audit checkpoint --data-dir var/witness-sc && $T witness push --data-dir var/witness-sc
+    $T audit checkpoint --data-dir var/witness-js && $T witness push --data-dir var/witness-js
     curl -s http://127.0.0.1:8000/audit/checkpoint        # signed by Sichuan, cosigned by Jiangsu
-    ID=$($T case list --data-dir var/sc --state delivered | head -1 | cut -d' ' -f1)
-    $T audit bundle --case $ID --out case.json --data-dir var/sc
-    $T audit verify-bundle case.json --data-dir var/sc     # a majority of witnesses: 1 of 1
-    python3 tools/cut_newest_event.py var/sc               # an insider deletes its rows
-    $T audit verify --data-dir var/sc                      # exit 1: missing_from_tree
-    $T audit checkpoint --data-dir var/sc                  # exit 1: refused, rollback
-    $T audit checkpoint --data-dir var/sc --accept-rollback N   # the operator's override
-    $T witness push --data-dir var/sc
+    ID=$($T case list --data-dir var/witness-sc --state delivered | head -1 | cut -d' ' -f1)
+    $T audit bundle --case $ID --out case.json --data-dir var/witness-sc
+    $T audit verify-bundle case.json --data-dir var/witness-sc  # a majority of witnesses: 1 of 1
+    python3 tools/cut_newest_event.py var/witness-sc       # an insider deletes its rows
+    $T audit verify --data-dir var/witness-sc              # exit 1: missing_from_tree
+    $T audit checkpoint --data-dir var/witness-sc          # exit 1: refused, rollback
+    $T audit checkpoint --data-dir var/witness-sc --accept-rollback N  # the operator's override
+    $T witness push --data-dir var/witness-sc
         # exit 1: Jiangsu refuses, it cosigned a larger tree of this log
 """
 

@@ -18,3 +18,26 @@ def test_errors_are_documented_as_problem_json() -> None:
     post_cases = document["paths"]["/cases"]["post"]["responses"]
     for status in ("401", "403", "409", "413", "422"):
         assert "application/problem+json" in post_cases[status]["content"]
+
+
+def test_routes_that_reach_the_database_declare_503_with_retry_after() -> None:
+    document = json.loads(Path(TARGET).read_text())
+    for path, method in (
+        ("/cases", "post"),
+        ("/cases/{case_id}/events", "post"),
+        ("/audit/events", "get"),
+        ("/catalog/{region}", "get"),
+        ("/licenses/verify", "post"),
+    ):
+        answer = document["paths"][path][method]["responses"]["503"]
+        assert "database_unavailable" in answer["description"]
+        assert "Retry-After" in answer["headers"]
+        assert "application/problem+json" in answer["content"]
+    # Every route this node serves reads its services (ledger, tokens, vault): all may be 503.
+    undeclared = [
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "503" not in operation["responses"]
+    ]
+    assert undeclared == []
