@@ -8,6 +8,9 @@ may grow.
 Every import counts: at the top, inside functions, under ``if TYPE_CHECKING:``, relative ones
 resolved against the importing module. A violation prints as ``module -> imported``.
 
+``docs/architecture.md`` draws the same arrows and lists every module (``tools/architecture.py``);
+it must equal what the tool generates now.
+
 Files being restructured right now are listed in :data:`KNOWN_IMPORTS` and :data:`KNOWN_LONG`:
 the test fails on anything not listed, and on a listed entry that no longer holds (then delete
 it from the list). Both lists are to be empty once the restructure (issue 15) has landed.
@@ -20,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tools import architecture
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,3 +187,46 @@ def test_the_size_guard_counts_lines(tmp_path: Path) -> None:
     (tmp_path / "api" / "short.py").write_text("x = 1\n" * MAX_LINES, encoding="utf-8")
     (tmp_path / "api" / "long.py").write_text("x = 1\n" * (MAX_LINES + 1), encoding="utf-8")
     assert long_modules(tmp_path) == {"api/long.py": MAX_LINES + 1}
+
+
+# -- docs/architecture.md ----------------------------------------------------------------------
+
+
+def test_the_doc_draws_exactly_the_contract() -> None:
+    assert {p: frozenset(targets) for p, targets in architecture.ALLOWED.items()} == ALLOWED
+    drawn = architecture.diagram().splitlines()[1:]
+    assert sorted(drawn) == sorted(f"    {p} --> {t}" for p, ts in ALLOWED.items() for t in ts)
+
+
+def test_regenerating_equals_the_committed_doc() -> None:
+    committed = (REPO_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert committed == architecture.render(), (
+        "docs/architecture.md is stale: run tools/architecture.py"
+    )
+
+
+def test_every_module_has_its_row() -> None:
+    text = architecture.render()
+    for module, _ in modules():
+        assert f"| `{module}` | " in text, module
+
+
+def test_check_mode_exits_1_on_a_stale_doc(tmp_path: Path) -> None:
+    out = tmp_path / "architecture.md"
+    assert architecture.main(["--check", "--out", str(out)]) == 1  # missing
+    assert architecture.main(["--out", str(out)]) == 0
+    assert architecture.main(["--check", "--out", str(out)]) == 0
+    out.write_text(out.read_text(encoding="utf-8") + "edited\n", encoding="utf-8")
+    assert architecture.main(["--check", "--out", str(out)]) == 1
+
+
+def test_a_module_s_line_is_its_docstring_s_first_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(
+        '"""Signed ``thing`` stores: one\nper backend. More.\n\nDetails."""\n', encoding="utf-8"
+    )
+    assert architecture.purpose(path) == "Signed `thing` stores"
+    path.write_text('"""a | b, no sentence end\n\nrest."""\n', encoding="utf-8")
+    assert architecture.purpose(path) == "a \\| b, no sentence end"
+    path.write_text("x = 1\n", encoding="utf-8")
+    assert architecture.purpose(path) == "—"
