@@ -57,7 +57,8 @@ from tools.cut_newest_event import cut_newest_event
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :])
+    value: dict[str, object] = json.loads(out[out.index("{") :])
+    return value
 
 
 def _json_size(node: Path) -> str:
