@@ -13,7 +13,7 @@ signing input.
 P6 posts ``{"license": "<TB1:...>", "online": false}`` (and, as a second figure, ``true``) to
 ``POST /licenses/verify`` of a live node (uvicorn, one worker) with 8 client threads, every
 answer required to be 200 and ``valid``: a refusal answered early is never timed as a
-verification. The node is built in a temp dir as the README's two-region walkthrough builds it
+verification. The node is built in a temp dir as the two-region walkthrough builds it
 (``tests/support/license_regions.py``, the real CLI and service, SQLite): Sichuan issues a
 社会保障卡, Jiangsu, the verifier, has fetched Sichuan's keys, trust list and status list;
 online, Jiangsu asks Sichuan's node (also live) for the status. To time an existing node
@@ -181,7 +181,7 @@ def p6_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P6Node]:
         with live_node(Path(data_dir), quiet) as url:
             yield P6Node(url, text, online=False, where=f"the node of {data_dir}")
         return
-    # Both nodes on SQLite in a temp dir, as the README walkthrough builds them.
+    # Both nodes on SQLite in a temp dir, as the license walkthrough builds them.
     env = {**quiet, "TONGBAN_DATABASE_URL": ""}
     regions = prepare_regions(tmp_path_factory.mktemp("p6"))
     with live_node(regions.sc, env) as sc_url, live_node(regions.js, env) as js_url:

@@ -1,9 +1,9 @@
 """Play the insider: delete the newest object's rows from a node's SQLite ledger.
 
-For the README's transparency walkthrough only: it shows that cutting off the newest event is
-reported by ``tongban audit verify`` (``missing_from_tree``), refused by the node's next
-checkpoint (``rollback``: it never signs a tree that does not extend its last one) and by the
-witnesses.
+For the transparency walkthrough (``docs/walkthroughs/witnesses.md``) only: it shows that
+cutting off the newest event is reported by ``tongban audit verify`` (``missing_from_tree``),
+refused by the node's next checkpoint (``rollback``: it never signs a tree that does not extend
+its last one) and by the witnesses.
 
     python3 tools/cut_newest_event.py var/sc
 """

@@ -184,7 +184,8 @@ def compact_vector() -> dict[str, Any]:
 
 
 def _text(outer: bytes) -> str:
-    return COMPACT_PREFIX + base45.b45encode(zlib.compress(outer, 9)).decode()
+    encoded: bytes = base45.b45encode(zlib.compress(outer, 9))
+    return COMPACT_PREFIX + encoded.decode()
 
 
 def _signed(payload: Mapping[str, Any] | bytes) -> bytes:

@@ -148,7 +148,7 @@ def test_amend_refuses_a_key_that_is_not_the_root(
 def test_after_an_amendment_the_node_serves_and_pins_the_amended_catalog(
     demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The README's "Running a node": amend, then serve and receive a case (issue 13)."""
+    """``docs/walkthroughs/running-a-node.md``: amend, then serve and receive a case (issue 13)."""
     from tests.support.live import live_node
     from tests.support.walkthrough import WINDOW, receive_options
 
@@ -181,7 +181,7 @@ def test_after_an_amendment_the_node_serves_and_pins_the_amended_catalog(
         assert code == 0, err
         assert json.loads(out)["created"] is True
 
-        # Amended again while the node serves (the README's order): served and pinned at once.
+        # Amended again while the node serves (the walkthrough's order): served and pinned at once.
         root = str(demo_dir / "demo-keys" / "root-510000.key")
         again = ["catalog", "amend", "--region", "510000", "--item", "510000/1/6"]
         again += ["--field", "status", "--value", "pending", "--root-key", root]

@@ -397,7 +397,7 @@ def test_a_serving_node_logs_witness_refusals_in_words(
         store=SimpleNamespace(max_index=lambda: 181),
     )
     services = SimpleNamespace(settings=SimpleNamespace(data_dir=Path("."), region="510000"))
-    services.ledger = ledger  # type: ignore[attr-defined]
+    services.ledger = ledger
     pusher = transparency_daemon.WitnessPusher(services, 30)  # type: ignore[arg-type]
     with caplog.at_level("WARNING", logger="tongban.witnessing"):
         assert pusher.once() == 0

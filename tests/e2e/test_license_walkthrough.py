@@ -1,4 +1,4 @@
-r"""The README's "Licenses across two regions" walkthrough, run command by command.
+r"""The two-region license walkthrough (``docs/walkthroughs/licenses.md``), command by command.
 
 Two nodes on loopback, each with its own data directory, database and keys: Sichuan (the demo
 node, 510000) and Jiangsu (320000, initialized with the demo's Jiangsu root key). A Jiangsu
@@ -76,7 +76,7 @@ import pytest
 from api.cli import main
 from tests.support.license_regions import issue_card, prepare_regions, signer
 from tests.support.live import live_node
-from tests.support.walkthrough import HOLDER_ID, HOME
+from tests.support.walkthrough import HOLDER_ID, HOME, assert_walkthrough_shows
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -213,10 +213,5 @@ def test_the_license_walkthrough_across_two_regions(
         assert isinstance(newer, dict) and newer["version"] > held["version"]
 
 
-def test_the_readme_shows_exactly_these_commands() -> None:
-    doc = __doc__ or ""
-    commands = doc[doc.index("    T=.venv/bin/tongban") :].rstrip()
-    block = "\n".join(line.removeprefix("    ") for line in commands.splitlines())
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Licenses across two regions") :]
-    assert f"```sh\n{block}\n```" in section
+def test_the_doc_shows_exactly_these_commands() -> None:
+    assert_walkthrough_shows("licenses.md", __doc__)

@@ -1,11 +1,10 @@
-r"""The README's HTTP walkthrough as a newcomer runs it: a proxy case on a demo node, CLI only.
+r"""The HTTP walkthrough (``docs/walkthroughs/http-case.md``) as a newcomer runs it: a proxy case
+on the demo node, CLI only.
 
-The command lines below are the ones this test runs (``--server`` is the live node's URL here,
-``--demo`` its data directory); paste them into the README as they are::
+The command lines below are the ones this test runs (on a demo node of its own: ``--server`` is
+its URL here, ``--demo`` its data directory); the doc shows them as they are (checked below)::
 
     T=.venv/bin/tongban
-    $T demo --cases 20 --seed 1 --data-dir var/demo
-    $T serve --data-dir var/demo &                     # http://127.0.0.1:8000
     echo "申请表" > form.txt
     W="--server http://127.0.0.1:8000 --demo var/demo --as 320105-zwfw-01"   # 南京建邺 window
     H="--server http://127.0.0.1:8000 --demo var/demo --as 510104-rs-01"     # 成都锦江 人社局
@@ -14,10 +13,10 @@ The command lines below are the ones this test runs (``--server`` is the live no
         --home-body 510104-RS --jurisdiction 510104 \
         --applicant-name 张三 --applicant-id 11010519491231002X \
         --material 申请表=form.txt | jq -r .case_id)
-    $T case check   $CASE $W
+    $T case check   $CASE $W                          # 形式审查 + 身份核验
     $T case mail    $CASE $W --leg window_to_home --tracking EMS1000000001CN
-    $T case arrive  $CASE $H
-    $T case accept  $CASE $H
+    $T case arrive  $CASE $H                          # Sichuan's county body
+    $T case accept  $CASE $H                          # 受理
     $T case decide  $CASE $H --result approved --basis 社会保障卡管理办法
     $T case mail    $CASE $H --leg home_to_window --tracking EMS1000000002CN
     $T case arrive  $CASE $P
@@ -42,7 +41,14 @@ import pytest
 
 from api.cli import main
 from tests.support.live import live_node
-from tests.support.walkthrough import HOME, PICKUP, STEPS_TO_PICKUP, WINDOW, receive_options
+from tests.support.walkthrough import (
+    HOME,
+    PICKUP,
+    STEPS_TO_PICKUP,
+    WINDOW,
+    assert_walkthrough_shows,
+    receive_options,
+)
 
 
 def _tongban(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -114,3 +120,7 @@ def test_the_readme_walkthrough_runs_a_proxy_case_to_delivery(
             timeout=30,
         )
         assert again.json()["events"] == 9
+
+
+def test_the_doc_shows_exactly_these_commands() -> None:
+    assert_walkthrough_shows("http-case.md", __doc__)

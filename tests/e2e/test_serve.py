@@ -19,7 +19,8 @@ def _serve_once(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``tongban serve`` that is expected to refuse (so it exits by itself)."""
     return subprocess.run(
-        serve_command(data_dir, data_dir.parent / f"{data_dir.name}.port", 1),
+        # Never listening, it never writes the port file.
+        serve_command(data_dir, data_dir.with_name(f"{data_dir.name}.port"), 1),
         env={**os.environ, "TONGBAN_DATABASE_URL": "", **(env or {})},
         cwd=REPO,
         capture_output=True,

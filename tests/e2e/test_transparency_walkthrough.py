@@ -1,5 +1,7 @@
-r"""The README's transparency walkthrough: two local nodes witness each other, then the newest
-event of Sichuan's ledger is cut off and both the audit and Jiangsu's witness report it.
+r"""The transparency walkthrough (``docs/walkthroughs/witnesses.md``): two local nodes witness each
+other, then the newest event of Sichuan's ledger is cut off and both the audit and Jiangsu's
+witness report it. The commands (the test's nodes serve on ports of their own choosing; the doc
+shows them as they are, checked below)::
 
     T=.venv/bin/tongban
     $T demo --cases 20 --seed 1 --data-dir var/witness-sc              # Sichuan (a demo node)
@@ -49,12 +51,14 @@ from adapters.checkpoint_state import LAST_CHECKPOINT_FILE
 from api.cli import main
 from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
 from tests.support.live import live_node
+from tests.support.walkthrough import assert_walkthrough_shows
 from tools.cut_newest_event import cut_newest_event
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :])
+    value: dict[str, object] = json.loads(out[out.index("{") :])
+    return value
 
 
 def _json_size(node: Path) -> str:
@@ -183,3 +187,7 @@ def test_the_serving_node_pushes_new_checkpoints_to_its_witness_by_itself(
         with sqlite3.connect(pair.sc / "ledger.sqlite3") as db:
             (stored,) = db.execute("SELECT MAX(ledger_index) FROM stored_ledger").fetchone()
         assert size == stored
+
+
+def test_the_doc_shows_exactly_these_commands() -> None:
+    assert_walkthrough_shows("witnesses.md", __doc__)

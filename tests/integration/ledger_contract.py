@@ -414,6 +414,7 @@ class LedgerContract:
         case_a, done_a = world.append_case(rs, 3)
         _, done_b = world.append_case(zw, 2)
         node = world.app.node_signer
+        assert node is not None
         for appended in done_a + done_b:
             receipt = parse_receipt(appended.receipt)
             receipt.signed.verify(node.public_key)
@@ -788,6 +789,7 @@ class LedgerContract:
         # certification (key → officer → body) is wrong.
         receipt = parse_receipt(raw.receipt(case_id, seq))
         forged_hash = hashlib.sha256(forged).digest()
+        assert world.app.node_signer is not None
         reissued = make_receipt(
             world.app.node_signer,
             ledger=receipt.ledger,

@@ -253,7 +253,8 @@ def _regions(tmp: Path, database_url: str = "", schema: str | None = None) -> It
         answer = sc_http.get(url)
         if answer.status_code != 200:
             raise OSError(f"{url}: {answer.status_code}")
-        return answer.content
+        content: bytes = answer.content
+        return content
 
     js_services, js_tokens = _node(js_settings, js_app, world.clock, None, {"admin": "admin:admin"})
     assert js_services.licenses is not None
@@ -315,7 +316,7 @@ def test_an_approved_case_yields_a_license_that_jiangsu_verifies(regions: Region
     assert document.issuance_index == issued.index
     state = regions.world.app.license_state(issued.identifier)
     assert (state.state, state.issuance_index) == ("issued", issued.index)
-    ok = {"valid": True, "primary": None, "failed": []}
+    ok: dict[str, object] = {"valid": True, "primary": None, "failed": []}
     for verdict in (
         regions.verify(issued.compact),
         regions.verify(issued.document, holder_code=HOLDER["id_number"]),
@@ -535,9 +536,12 @@ def test_status_lists_are_derived_once_per_ledger_index(
     service.status_list(entry.list)
     reads: list[object] = []
     get = service.ledger.repository.get
-    monkeypatch.setattr(
-        service.ledger.repository, "get", lambda *a, **k: reads.append(a) or get(*a, **k)
-    )
+
+    def counted_get(*a: Any, **k: Any) -> Any:
+        reads.append(a)
+        return get(*a, **k)
+
+    monkeypatch.setattr(service.ledger.repository, "get", counted_get)
     assert service.derive_status_list(entry.list).get(entry.index) is LicenseStatus.VALID
     assert reads == []  # nothing appended since: no license stream read again
     change_status(regions.client("rs-001"), issued.identifier, "suspend", "核查")
@@ -624,7 +628,8 @@ def test_max_status_age_must_be_a_number_of_seconds(regions: Regions) -> None:
 
 def test_a_boolean_is_no_number_in_a_grant_and_no_number_is_a_boolean(regions: Regions) -> None:
     issued = regions.issue()
-    for change in ({"uses": True}, {"expires_at": True}):
+    changes: tuple[dict[str, Any], ...] = ({"uses": True}, {"expires_at": True})
+    for change in changes:
         answer = _grant(regions, issued.identifier, **change)
         assert answer.status_code == 422, (change, answer.text)
     answer = regions.js.call(

@@ -360,7 +360,7 @@ class TransparencyContract:
                 return found
 
         with caplog.at_level(logging.WARNING, "tongban.transparency"):
-            size = TreeKeeper(Racing(), app.ledger_name).extend()  # type: ignore[arg-type]
+            size = TreeKeeper(Racing(), app.ledger_name).extend()
         assert size == app.store.max_index() == app.tree.size()
         assert not caplog.records
         assert app.tree_root(size) == merkle.root_of(all_leaves(app))

@@ -35,6 +35,7 @@ from ledger.audit import verify_ledger
 from ledger.errors import LedgerError
 from ledger.keys import registry_stream_id
 from ledger.notes import NoteError, parse_checkpoint, parse_note
+from ledger.persistence import AllowlistMapper
 from ledger.workflow import CaseWorkflow
 from tests.support.world import JIANGSU, World, make_world
 
@@ -259,15 +260,17 @@ def test_the_auditor_takes_the_region_from_the_ledger_name(
     with db:
         db.execute("UPDATE stored_ledger SET receipt = ? WHERE ledger_index = ?", (forged, index))
     app = world.app
+    mapper = app.mapper
+    assert isinstance(mapper, AllowlistMapper)
     auditor = Auditor(
-        app.store, app.mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
+        app.store, mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
     )
     auditor.load_registry()
     assert [(f.seq, f.reason) for f in auditor.findings] == [(receipt.seq, "bad_receipt")]
     with pytest.raises(LedgerError) as raised:
         Auditor(
             app.store,
-            app.mapper,
+            mapper,
             ledger_name=app.ledger_name,
             trusted_roots=app.trusted_roots,
             home_region=JIANGSU,

@@ -403,7 +403,7 @@ def test_the_docs_state_the_same_matrix() -> None:
     """``docs/threat-model.md`` carries this table as Markdown; they never drift apart."""
     text = DOCS.read_text()
     start = text.index("<!-- authorization-matrix -->")
-    rows = []
+    rows: list[str] = []
     for line in text[start:].splitlines()[1:]:
         if not line.startswith("|"):
             if rows:

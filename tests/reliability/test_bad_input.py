@@ -87,7 +87,10 @@ def _resigned(node: ApiNode, content_bytes: bytes) -> bytes:
 def test_oversize_bodies_with_and_without_a_length(node: ApiNode) -> None:
     big = b"\x00" * (LIMIT + 1)
     refused(node, post(node, "/cases", big), 413, "too_large", "body")
-    chunks = lambda: (b"x" * 8192 for _ in range(LIMIT // 8192 + 1))  # noqa: E731
+
+    def chunks() -> Iterator[bytes]:
+        return (b"x" * 8192 for _ in range(LIMIT // 8192 + 1))
+
     refused(
         node,
         lambda: node.client.post(

@@ -40,7 +40,11 @@ OUTAGE_CLIENTS = 16  # enough to queue appends behind the ledger's lock while th
 
 
 def wait_for(
-    condition: Callable[[], bool], what: str, appenders: list[Appender], timeout: float = 120.0
+    # ``...``: the callers bind loop values as lambda defaults, ``lambda b=before: ...``.
+    condition: Callable[..., bool],
+    what: str,
+    appenders: list[Appender],
+    timeout: float = 120.0,
 ) -> None:
     """Poll ``condition``; fail naming ``what`` if it never holds (a guard, not a measure), or
     as soon as a client thread failed."""

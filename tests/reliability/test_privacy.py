@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from api.cli import main
-from api.license_client import IssuedLicense
+from api.license_client import IssuedLicense, identifier_for
 from ledger.audit import verify_ledger
 from licenses.document import parse_license
 from tests.reliability.test_authorization import EXPECTED, REQUESTS, Fixture
@@ -285,10 +285,10 @@ def test_after_erasure_the_applicant_is_unreadable_everywhere_and_the_audit_is_c
         assert_no_secrets(what, response.content)
 
     # The vault: the keys are gone, a tombstone is there; no row holds a value in clear.
-    rows = _vault_rows(node)
-    assert not _mentions(rows["applicant_keys"], ref)
-    assert _mentions(rows["applicant_erasures"], ref) and _mentions(rows["applicant_data"], ref)
-    for table, table_rows in rows.items():
+    vault = _vault_rows(node)
+    assert not _mentions(vault["applicant_keys"], ref)
+    assert _mentions(vault["applicant_erasures"], ref) and _mentions(vault["applicant_data"], ref)
+    for table, table_rows in vault.items():
         assert_no_secrets(f"vault table {table}", repr(table_rows).encode())
     if not node.env["TONGBAN_DATABASE_URL"]:
         # SQLite: secure_delete and a WAL checkpoint leave not even the wrapped keys on disk
@@ -338,7 +338,8 @@ def _license_answers(node: Node) -> Iterator[tuple[str, httpx.Response]]:
 
     def with_grant(principal: str, grant: str) -> httpx.Response:
         headers = {**api.headers(principal), "Tongban-Grant": grant}
-        return api.client.get(path, headers=headers)
+        answer: httpx.Response = api.client.get(path, headers=headers)
+        return answer
 
     used = licenses.grant(api, issued.identifier)["grant"]
     assert with_grant("peer", used).status_code == 200
@@ -424,7 +425,7 @@ def test_after_a_license_is_erased_its_holder_is_unreadable_and_the_audit_is_cle
     (key_row,) = _license_key_rows(node)
     wrapped = bytes(key_row[1])
     grant = licenses.grant(api, issued.identifier, uses=5)["grant"]
-    unknown = licenses.identifier_for(uuid.uuid4(), licenses.CARD, licenses.RS_USCC).text
+    unknown = identifier_for(uuid.uuid4(), licenses.CARD, licenses.RS_USCC).text
     code, out = node.cli(capsys, "license", "erase", unknown)
     assert code == 1 and "unknown_license" in out, out
     code, out = node.cli(capsys, "license", "erase", issued.identifier)

@@ -86,7 +86,10 @@ class ApiNode:
         return headers
 
     def get(self, path: str, principal: str = "none", **params: Any) -> httpx.Response:
-        return self.client.get(path, headers=self.headers(principal), params=params)
+        answer: httpx.Response = self.client.get(
+            path, headers=self.headers(principal), params=params
+        )
+        return answer
 
     def post(
         self,
@@ -95,9 +98,10 @@ class ApiNode:
         content: bytes = b"",
         content_type: str | None = MSGPACK,
     ) -> httpx.Response:
-        return self.client.post(
+        answer: httpx.Response = self.client.post(
             path, headers=self.headers(principal, content_type), content=content
         )
+        return answer
 
     # -- signing as the bodies' officers -----------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Two regions that exchange a license, built with the ``tongban`` CLI as the README does.
+"""Two regions that exchange a license, built with the ``tongban`` CLI as the walkthrough does.
 
 Sichuan (510000) is the demo node; its 锦江区人社局 (510104-RS) holds a certified license key
 and Sichuan publishes a trust list that accepts the 社会保障卡. Jiangsu (320000) pins Sichuan's
@@ -7,7 +7,7 @@ root and publishes a list that accepts the card from both regions. With both nod
 Jiangsu window's proxy case to delivery and issues the card: a real license, issued through
 the real service, that Jiangsu verifies ``valid``.
 
-Used by the README walkthrough (``tests/e2e/test_license_walkthrough.py``), which asserts
+Used by the license walkthrough (``tests/e2e/test_license_walkthrough.py``), which asserts
 each step's output, and by benchmark P6 (``benchmarks/test_licenses.py``). Each command runs
 through ``ok(*argv) -> stdout``, which fails on a non-zero exit: the walkthrough passes one
 over ``capsys``, :func:`cli_ok` captures by itself.

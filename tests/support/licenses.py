@@ -170,11 +170,12 @@ def grant_request(**changes: Any) -> dict[str, Any]:
 def post_grant(
     node: ApiNode, identifier: str, principal: str = "home", **changes: Any
 ) -> httpx.Response:
-    return node.client.post(
+    answer: httpx.Response = node.client.post(
         f"/licenses/{identifier}/grants",
         json=grant_request(**changes),
         headers=node.headers(principal),
     )
+    return answer
 
 
 def grant(node: ApiNode, identifier: str, **changes: Any) -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""The proxy case both README walkthroughs run through the CLI: who signs each step, and with
-which options (one place, so the two walkthroughs cannot drift apart)."""
+"""The proxy case both case walkthroughs run through the CLI: who signs each step, and with
+which options (one place, so the two walkthroughs cannot drift apart); and the check that a
+walkthrough in ``docs/walkthroughs/`` shows exactly the commands its test runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+WALKTHROUGHS = Path(__file__).resolve().parents[2] / "docs" / "walkthroughs"
 
 WINDOW = "320105-zwfw-01"  # 南京建邺 window
 HOME = "510104-rs-01"  # 成都锦江 人社局
@@ -41,3 +44,23 @@ def receive_options(form: Path) -> list[str]:
         "--material",
         f"申请表={form}",
     ]
+
+
+def documented_commands(docstring: str | None) -> str:
+    """The command block of a walkthrough test's docstring: the lines from the indented
+    ``T=.venv/bin/tongban`` up to the first line that is not indented, dedented by 4."""
+    doc = docstring or ""
+    lines = doc[doc.index("    T=.venv/bin/tongban") :].splitlines()
+    block: list[str] = []
+    for line in lines:
+        if line and not line.startswith("    "):
+            break
+        block.append(line.removeprefix("    "))
+    return "\n".join(block).strip("\n")
+
+
+def assert_walkthrough_shows(name: str, docstring: str | None) -> None:
+    """``docs/walkthroughs/<name>`` holds the docstring's commands as one ``sh`` block."""
+    text = (WALKTHROUGHS / name).read_text(encoding="utf-8")
+    block = documented_commands(docstring)
+    assert f"```sh\n{block}\n```" in text, f"docs/walkthroughs/{name} differs from:\n{block}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import httpx
@@ -141,7 +141,7 @@ def client_with(
     return client, seen
 
 
-def answer(status: int, body: dict[str, object], **headers: str) -> httpx.Response:
+def answer(status: int, body: Mapping[str, object], **headers: str) -> httpx.Response:
     return httpx.Response(
         status,
         content=json.dumps(body).encode(),

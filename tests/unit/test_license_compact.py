@@ -65,7 +65,8 @@ def _payload(text: str) -> dict[str, Any]:
 
 
 def _text(outer: bytes) -> str:
-    return "TB1:" + base45.b45encode(zlib.compress(outer, 9)).decode()
+    encoded: bytes = base45.b45encode(zlib.compress(outer, 9))
+    return "TB1:" + encoded.decode()
 
 
 def _resigned(payload: dict[str, Any] | bytes, signer: Ed25519Signer = KEY) -> str:
@@ -433,7 +434,8 @@ B45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 def _library_or_error(text: str) -> bytes | str:
     try:
-        return base45.b45decode(text)
+        decoded: bytes = base45.b45decode(text)
+        return decoded
     except ValueError as error:
         return str(error)
 

@@ -419,7 +419,8 @@ def _fork_evidence(store: MemoryWitnessStore, witness: CheckpointWitness) -> dic
     cosigned(log, 6, witness)
     with pytest.raises(ForkedCheckpoint) as raised:
         witness.add_checkpoint(log.forked(1).body(6, 6))
-    return json.loads(json.dumps(store.evidence[str(raised.value.evidence)]))
+    evidence: dict[str, Any] = json.loads(json.dumps(store.evidence[str(raised.value.evidence)]))
+    return evidence
 
 
 def test_evidence_does_not_stand_under_another_log_key(
