@@ -96,6 +96,8 @@ def guarded(handler: Handler) -> Handler:
             return fail(f"refused: {error.reason}{field}: {error.detail}", 1)
         except httpx.HTTPError as error:
             return fail(describe_http_error(error), 1)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): main() exits quietly, not as a usage error
         except OSError as error:  # a file the user named cannot be read or written
             return fail(describe_os_error(error))
 

@@ -374,7 +374,7 @@ def test_witness_commands_on_a_file_instead_of_a_directory(
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     assert main(["witness", "configure", "--data-dir", str(not_a_dir), "--name", "w"]) == 64
-    assert f"{not_a_dir}: File exists" in capsys.readouterr().err
+    assert f"{not_a_dir}/transparency.json: Not a directory" in capsys.readouterr().err
 
 
 def test_a_serving_node_logs_witness_refusals_in_words(
