@@ -8,15 +8,16 @@
 - :mod:`~ledger.workflow.entitlement`: who may act, from the signed organization registry;
 - :mod:`~ledger.workflow.rules`: the checks of a new step (:func:`take_step`,
   :func:`check_received`);
-- :mod:`~ledger.workflow.policy`: the policy a ledger and its audit apply, :class:`CaseWorkflow`
-  (the real rules) or the permissive base :class:`WorkflowPolicy`.
+- :mod:`~ledger.workflow.policy`: the :class:`WorkflowPolicy` Protocol a ledger and its audit
+  are given, and its two implementations, :class:`CaseWorkflow` (the real rules) and
+  :class:`SignedCoreOnly` (none, for tests of the signed core).
 
 ``docs/workflows.md`` is generated from the table and the fields (``tools/workflow_docs.py``).
 """
 
 from ledger.workflow.entitlement import Entitlement, NotEntitled
 from ledger.workflow.fields import STEP_FIELDS, STEP_TYPES, Field, check_body
-from ledger.workflow.policy import CaseWorkflow, WorkflowPolicy
+from ledger.workflow.policy import CaseWorkflow, SignedCoreOnly, WorkflowPolicy
 from ledger.workflow.rules import (
     ItemNotOpen,
     catalog_item,
@@ -58,6 +59,7 @@ __all__ = [
     "Field",
     "ItemNotOpen",
     "NotEntitled",
+    "SignedCoreOnly",
     "Transition",
     "WorkflowPolicy",
     "advance",

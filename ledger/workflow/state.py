@@ -101,7 +101,7 @@ def advance(state: CaseState, envelope: Envelope) -> CaseState:
         if step == "corrected":
             return replace(state, steps_by_body=taken)
         new = replace(state, state=state.transition(step).next, steps_by_body=taken)
-    except LedgerError:  # a step the rules refuse (only a permissive policy stores one)
+    except LedgerError:  # a step the rules refuse (only SignedCoreOnly stores one)
         return state
     if step == "transferred":
         new = replace(new, home_body=envelope.body["to_body"])
