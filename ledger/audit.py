@@ -164,10 +164,10 @@ class Auditor:
         ledger_name: str,
         trusted_roots: dict[str, bytes],
         home_region: str = "",
-        workflow: WorkflowPolicy | None = None,
+        workflow: WorkflowPolicy,  # required: no silent default that turns workflow checks off
         applicants: ApplicantRecords | None = None,
     ):
-        self.workflow = workflow or WorkflowPolicy()
+        self.workflow = workflow
         self.applicants = applicants  # None: no applicant findings (a ledger copy alone)
         self.store = store
         self.mapper = mapper

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from ledger.workflow import SignedCoreOnly
 from tests.unit.test_reports import HOME, PROXY_TABLE_STEPS, WINDOW, make_report_world, proxy_case
 
 
@@ -115,7 +116,7 @@ def test_report_bodies(
 def test_tokens_name_principals_the_node_knows(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     from tests.support.world import make_world
 
-    world = make_world(tmp_path)
+    world = make_world(tmp_path, workflow=SignedCoreOnly())
     world.app.close()
     assert main(["token", "create", "--data-dir", str(tmp_path), "--body", "999999-NOPE"]) == 64
     assert "no body '999999-NOPE'" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import pytest
 from adapters.bootstrap import NODE_KEY_FILE
 from adapters.keyfiles import load_or_create_key, read_key
 from api.cli import main
+from ledger.workflow import SignedCoreOnly
 from tests.support.live import (
     NodeIdentity,
     NodeNotHealthy,
@@ -27,7 +28,9 @@ from tests.support.world import make_world
 
 def node_dir(data_dir: Path, database_url: str = "", schema: str | None = None) -> Path:
     """An initialised node (trust roots, ledger), as ``tongban serve`` requires."""
-    make_world(data_dir, database_url=database_url, schema=schema).app.close()
+    make_world(
+        data_dir, database_url=database_url, schema=schema, workflow=SignedCoreOnly()
+    ).app.close()
     return data_dir
 
 

@@ -32,7 +32,7 @@ from ledger.envelope import parse_event
 from ledger.notes import Witness, parse_checkpoint, parse_note, verified_cosigners
 from ledger.receipts import make_receipt, parse_receipt
 from ledger.witness import check_evidence
-from ledger.workflow import WorkflowPolicy
+from ledger.workflow import SignedCoreOnly
 from tests.support.live import live_node
 from tests.support.world import JIANGSU, START, Clock, World, make_world, seeded
 
@@ -133,7 +133,7 @@ def test_jiangsu_witnesses_sichuan_and_catches_a_tampered_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sc_dir, js_dir = tmp_path / "sichuan", tmp_path / "jiangsu"
-    sichuan = make_world(sc_dir)
+    sichuan = make_world(sc_dir, workflow=SignedCoreOnly())
     case_id, _ = sichuan.append_case(sichuan.officers["rs-001"], 4)
     other_case, _ = sichuan.append_case(sichuan.officers["zw-001"], 3)
     jiangsu_node(js_dir)
@@ -318,7 +318,7 @@ def test_jiangsu_witnesses_sichuan_and_catches_a_tampered_log(
         rewritten = copy_node(sc_dir, tmp_path / "rewritten")
         rewrite_newest_step(rewritten, sichuan, other_case)
         grown = open_ledger(
-            Settings(data_dir=rewritten), clock=sichuan.clock, workflow=WorkflowPolicy()
+            Settings(data_dir=rewritten), clock=sichuan.clock, workflow=SignedCoreOnly()
         )
         impostor = World(
             grown, sichuan.clock, sichuan.region, sichuan.root, RegistryClerk(grown, "510000")

@@ -20,7 +20,7 @@ import pytest
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
 from ledger.audit import PARTS_PER_JOB, POLICY, AuditReport, stream_ranges, verify_ledger
-from ledger.workflow import WorkflowPolicy
+from ledger.workflow import SignedCoreOnly
 from tests.integration.ledger_contract import (
     PostgresRawStore,
     RawStore,
@@ -40,19 +40,19 @@ class Ledger:
 def _reopen(data_dir: Path, url: str = "", schema: str | None = None) -> Callable[[], Any]:
     # The world's permissive policy, as its own application has it.
     settings = Settings(data_dir=data_dir, database_url=url)
-    return partial(open_ledger, settings, schema=schema, read_only=True, workflow=WorkflowPolicy())
+    return partial(open_ledger, settings, schema=schema, read_only=True, workflow=SignedCoreOnly())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "sqlite":
-        world = make_world(tmp_path)
+        world = make_world(tmp_path, workflow=SignedCoreOnly())
         yield Ledger(world, SQLiteRawStore(tmp_path / "ledger.sqlite3"), _reopen(tmp_path))
         world.app.close()
         return
     url = request.getfixturevalue("postgres_url")
     schema = request.getfixturevalue("postgres_schema")
-    world = make_world(tmp_path, database_url=url, schema=schema)
+    world = make_world(tmp_path, database_url=url, schema=schema, workflow=SignedCoreOnly())
     yield Ledger(world, PostgresRawStore(url, schema), _reopen(tmp_path, url, schema))
     world.app.close()
 
@@ -116,7 +116,7 @@ def test_a_clean_ledger_is_clean_with_any_number_of_jobs(ledger: Ledger) -> None
 
 
 def test_jobs_needs_a_way_to_reopen_the_ledger(tmp_path: Path) -> None:
-    world = make_world(tmp_path)
+    world = make_world(tmp_path, workflow=SignedCoreOnly())
     with pytest.raises(ValueError, match="reopen"):
         verify_ledger(world.app, jobs=2)
     with pytest.raises(ValueError, match="at least 1"):

@@ -30,7 +30,7 @@ from ledger.catalog import load_catalog
 from ledger.envelope import Envelope, build_event, parse_event
 from ledger.keys import registry_stream_id
 from ledger.personal import normalize_id_number, verify_commitment
-from ledger.workflow import STEP_TYPES
+from ledger.workflow import STEP_TYPES, SignedCoreOnly
 from tests.support.world import make_world
 
 OFFERED = offered_combinations(load_catalog("510000").items)
@@ -170,7 +170,7 @@ def test_the_same_seed_builds_the_same_demo(tmp_path: Path) -> None:
 
 def test_a_directory_that_may_be_a_real_node_is_refused(tmp_path: Path) -> None:
     node = tmp_path / "node"
-    make_world(node).app.close()
+    make_world(node, workflow=SignedCoreOnly()).app.close()
     before = sorted(p.name for p in node.iterdir())
     with pytest.raises(NotADemoDirectory, match="may be a real node"):
         build_demo(node, cases=3, seed=1)

@@ -25,6 +25,7 @@ from ledger.domain import Case
 from ledger.errors import ConflictError, EnvelopeRejected
 from ledger.persistence import ReceiptMaker
 from ledger.receipts import parse_receipt
+from ledger.workflow import SignedCoreOnly
 from tests.support.world import World, make_world
 
 WRITERS = 6
@@ -35,9 +36,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
         schema = request.getfixturevalue("postgres_schema")
-        made = make_world(tmp_path, database_url=url, schema=schema)
+        made = make_world(tmp_path, database_url=url, schema=schema, workflow=SignedCoreOnly())
     else:
-        made = make_world(tmp_path)
+        made = make_world(tmp_path, workflow=SignedCoreOnly())
     yield made
     made.app.close()
 

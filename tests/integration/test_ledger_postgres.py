@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.vault import PersonalDataVault, PostgresVault
+from ledger.workflow import SignedCoreOnly
 from tests.integration.ledger_contract import LedgerContract, PostgresRawStore, RawStore
 from tests.support.world import World, make_world
 
@@ -19,7 +20,9 @@ MASTER_KEY = bytes(range(32))
 class TestPostgresLedger(LedgerContract):
     @pytest.fixture
     def world(self, tmp_path: Path, postgres_url: str, postgres_schema: str) -> Iterator[World]:
-        world = make_world(tmp_path, database_url=postgres_url, schema=postgres_schema)
+        world = make_world(
+            tmp_path, database_url=postgres_url, schema=postgres_schema, workflow=SignedCoreOnly()
+        )
         yield world
         world.app.close()  # release the pool before the schema is dropped
 

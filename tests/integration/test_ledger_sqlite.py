@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.vault import PersonalDataVault, SQLiteVault
+from ledger.workflow import SignedCoreOnly
 from tests.integration.ledger_contract import LedgerContract, RawStore, SQLiteRawStore
 from tests.support.world import World, make_world
 
@@ -17,7 +18,7 @@ MASTER_KEY = bytes(range(32))
 class TestSQLiteLedger(LedgerContract):
     @pytest.fixture
     def world(self, tmp_path: Path) -> Iterator[World]:
-        world = make_world(tmp_path)
+        world = make_world(tmp_path, workflow=SignedCoreOnly())
         yield world
         world.app.close()
 

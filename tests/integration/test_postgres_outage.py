@@ -17,6 +17,7 @@ import pytest
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from adapters.outage import is_database_unavailable
+from ledger.workflow import SignedCoreOnly
 from tests.support.world import World, make_world
 
 pytestmark = pytest.mark.postgres
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def world(tmp_path: Path, postgres_url: str, postgres_schema: str) -> Iterator[World]:
-    world = make_world(tmp_path, database_url=postgres_url, schema=postgres_schema)
+    world = make_world(
+        tmp_path, database_url=postgres_url, schema=postgres_schema, workflow=SignedCoreOnly()
+    )
     yield world
     world.app.close()
 

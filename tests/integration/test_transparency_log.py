@@ -33,7 +33,7 @@ from ledger.keys import NODE
 from ledger.notes import cosign, parse_checkpoint, parse_note, verify_note
 from ledger.receipts import make_receipt, parse_receipt
 from ledger.transparency import NotAnExtension, TreeError, TreeKeeper, TreeState
-from ledger.workflow import WorkflowPolicy
+from ledger.workflow import SignedCoreOnly
 from tests.integration.ledger_contract import PostgresRawStore, RawStore, SQLiteRawStore, found
 from tests.support.world import World, iter_cases, make_world, seeded
 
@@ -65,7 +65,7 @@ class TransparencyContract:
         raise NotImplementedError
 
     def reopen(self, world: World, settings: Settings) -> LedgerApplication:
-        return open_ledger(settings, clock=world.clock, workflow=WorkflowPolicy())
+        return open_ledger(settings, clock=world.clock, workflow=SignedCoreOnly())
 
     # -- the tree ------------------------------------------------------------------------------
 
@@ -486,7 +486,7 @@ class TestSQLiteTransparency(TransparencyContract):
 
     @pytest.fixture
     def world(self, tmp_path: Path) -> Iterator[World]:
-        world = make_world(tmp_path)
+        world = make_world(tmp_path, workflow=SignedCoreOnly())
         yield world
         world.app.close()
 
@@ -505,7 +505,9 @@ class TestPostgresTransparency(TransparencyContract):
 
     @pytest.fixture
     def world(self, tmp_path: Path, postgres_url: str, postgres_schema: str) -> Iterator[World]:
-        world = make_world(tmp_path, database_url=postgres_url, schema=postgres_schema)
+        world = make_world(
+            tmp_path, database_url=postgres_url, schema=postgres_schema, workflow=SignedCoreOnly()
+        )
         yield world
         world.app.close()
 
@@ -515,7 +517,8 @@ class TestPostgresTransparency(TransparencyContract):
 
 
 def test_cli_issues_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    world = make_world(tmp_path)  # registry records only: the CLI audits under the real workflow
+    # Registry records only: the CLI audits under the real workflow.
+    world = make_world(tmp_path, workflow=SignedCoreOnly())
     size = world.app.store.max_index()
     world.app.close()
     assert main(["audit", "checkpoint", "--data-dir", str(tmp_path)]) == 0

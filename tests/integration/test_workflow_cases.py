@@ -26,7 +26,7 @@ from ledger.errors import (
     StepNotAllowed,
     UnknownCase,
 )
-from ledger.workflow import START, CaseWorkflow, NotEntitled
+from ledger.workflow import START, CaseWorkflow, NotEntitled, SignedCoreOnly
 from tests.support.cases import (
     ALL_STEPS,
     COMBOS,
@@ -467,7 +467,7 @@ def test_amendment_closes_an_item_for_cases_under_the_new_version(world: World) 
 def test_audit_judges_each_case_under_its_pinned_version(tmp_path: Path) -> None:
     """A permissive node took a case under the amended version that closed the item: the
     audit flags it, and not the case pinning the packaged version."""
-    lax = make_world(tmp_path)  # WorkflowPolicy: no rules
+    lax = make_world(tmp_path, workflow=SignedCoreOnly())
     old_case, new_case = uuid.uuid4(), uuid.uuid4()
     body = ONLINE.received_body(catalog_version=packaged_version())
     lax.run(old_case, [("rs-001", "received", body)])
@@ -642,7 +642,7 @@ class WorkflowEndToEnd:
         """A permissive node stored ``accepted`` before ``form_checked``; an audit under the
         real rules reports it at that seq, and only it."""
         data_dir = tmp_path / "permissive"
-        lax = make_world(data_dir, **backend)  # WorkflowPolicy: no rules
+        lax = make_world(data_dir, workflow=SignedCoreOnly(), **backend)
         case_id = uuid.uuid4()
         lax.run(
             case_id,

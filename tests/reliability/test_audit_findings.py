@@ -36,7 +36,7 @@ from ledger.errors import LedgerError
 from ledger.keys import registry_stream_id
 from ledger.notes import NoteError, parse_checkpoint, parse_note
 from ledger.persistence import AllowlistMapper
-from ledger.workflow import CaseWorkflow
+from ledger.workflow import CaseWorkflow, SignedCoreOnly
 from tests.support.world import JIANGSU, World, make_world
 
 HOME = registry_stream_id("510000")
@@ -263,7 +263,11 @@ def test_the_auditor_takes_the_region_from_the_ledger_name(
     mapper = app.mapper
     assert isinstance(mapper, AllowlistMapper)
     auditor = Auditor(
-        app.store, mapper, ledger_name=app.ledger_name, trusted_roots=app.trusted_roots
+        app.store,
+        mapper,
+        ledger_name=app.ledger_name,
+        trusted_roots=app.trusted_roots,
+        workflow=SignedCoreOnly(),
     )
     auditor.load_registry()
     assert [(f.seq, f.reason) for f in auditor.findings] == [(receipt.seq, "bad_receipt")]
@@ -274,5 +278,6 @@ def test_the_auditor_takes_the_region_from_the_ledger_name(
             ledger_name=app.ledger_name,
             trusted_roots=app.trusted_roots,
             home_region=JIANGSU,
+            workflow=SignedCoreOnly(),
         )
     assert raised.value.reason == "wrong_region"

@@ -28,6 +28,7 @@ from ledger.audit import INTEGRITY, POLICY, AuditReport, verify_ledger
 from ledger.errors import LedgerError
 from ledger.keys import build_key_record, parse_key_record, registry_stream_id, sign_rotation_proof
 from ledger.suites import Ed25519Signer
+from ledger.workflow import SignedCoreOnly
 from tests.reliability.tampering import RawTables, encode_state, resigned_receipt
 from tests.support.world import JIANGSU, World, make_world, seeded
 
@@ -47,7 +48,9 @@ def database(request: pytest.FixtureRequest) -> tuple[str, str | None]:
 @pytest.fixture
 def world(tmp_path: Path, database: tuple[str, str | None]) -> World:
     url, schema = database
-    return make_world(tmp_path, database_url=url, schema=schema, with_jiangsu=True)
+    return make_world(
+        tmp_path, database_url=url, schema=schema, with_jiangsu=True, workflow=SignedCoreOnly()
+    )
 
 
 @pytest.fixture

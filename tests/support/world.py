@@ -254,15 +254,15 @@ def make_world(
     database_url: str = "",
     schema: str | None = None,
     region: str = "510000",
-    workflow: WorkflowPolicy | None = None,
+    workflow: WorkflowPolicy,
     with_jiangsu: bool = False,
 ) -> World:
     """A Sichuan ledger with a root, a node key, two bodies and two officers.
 
-    ``workflow`` defaults to the permissive policy (core tests sign generic steps); workflow
-    tests pass ``CaseWorkflow()``. ``with_jiangsu`` also trusts Jiangsu's root and registers
-    a Jiangsu window (``320105-ZWFW``, officer ``js-001``) and handler (``320105-RS``,
-    officer ``jsrs-001``) in Jiangsu's registry on this ledger.
+    ``workflow`` has no default: workflow tests pass ``CaseWorkflow()``, tests of the signed
+    core (which sign generic steps) ``SignedCoreOnly()``. ``with_jiangsu`` also trusts
+    Jiangsu's root and registers a Jiangsu window (``320105-ZWFW``, officer ``js-001``) and
+    handler (``320105-RS``, officer ``jsrs-001``) in Jiangsu's registry on this ledger.
     """
     root = seeded(f"root/{region}")
     clock = Clock()
@@ -274,7 +274,7 @@ def make_world(
         Settings(data_dir=data_dir, database_url=database_url, region=region),
         clock=clock,
         schema=schema,
-        workflow=workflow or WorkflowPolicy(),
+        workflow=workflow,
     )
     clerk = RegistryClerk(app, region)
     clerk.establish_root(root, valid_from=START)

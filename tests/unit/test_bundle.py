@@ -14,6 +14,7 @@ import pytest
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.notes import Witness, parse_checkpoint, parse_note, signed_checkpoint
 from ledger.witness import CheckpointWitness, MemoryWitnessStore, add_checkpoint_body
+from ledger.workflow import SignedCoreOnly
 from tests.support.world import JIANGSU, World, make_world, seeded
 
 WITNESS_NAME = "tongban/320000/witness"
@@ -40,7 +41,7 @@ def cosign_latest(world: World) -> None:
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    world = make_world(tmp_path, with_jiangsu=True)
+    world = make_world(tmp_path, with_jiangsu=True, workflow=SignedCoreOnly())
     return world
 
 

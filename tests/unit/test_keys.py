@@ -27,7 +27,7 @@ from ledger.keys import (
     rotation_proof_input,
     sign_rotation_proof,
 )
-from ledger.workflow import WorkflowPolicy
+from ledger.workflow import SignedCoreOnly
 from tests.support.key_registry import SECOND, RegistryFeeder, key
 from tests.support.world import START, Officer, World, make_world, seeded
 
@@ -350,7 +350,7 @@ def test_key_record_shape_is_checked() -> None:
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    return make_world(tmp_path)
+    return make_world(tmp_path, workflow=SignedCoreOnly())
 
 
 def test_key_records_replay_and_conflict_like_events(world: World) -> None:
@@ -385,7 +385,7 @@ def test_key_records_replay_and_conflict_like_events(world: World) -> None:
 
 def test_another_worker_sees_new_certifications(world: World, tmp_path: Path) -> None:
     second = open_ledger(
-        Settings(data_dir=tmp_path, region=REGION), clock=world.clock, workflow=WorkflowPolicy()
+        Settings(data_dir=tmp_path, region=REGION), clock=world.clock, workflow=SignedCoreOnly()
     )
     newcomer = seeded("unit/app/zw-002")
     world.clerk.certify_officer(
