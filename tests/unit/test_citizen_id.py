@@ -83,7 +83,7 @@ def test_not_a_calendar_date() -> None:
     assert reason(first17 + check_character(first17)) == "bad_birth_date"
 
 
-def test_today_defaults_to_beijing_and_tomorrow_is_refused() -> None:
+def test_without_today_the_system_clock_decides() -> None:
     # Without ``today`` the system clock decides; the far future is refused whatever the day.
     first17 = "51010421000101001"
     assert reason(first17 + check_character(first17), today=None) == "bad_birth_date"
