@@ -31,10 +31,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
-from stdnum import numdb
-from stdnum.cn import ric
+from ledger.citizen_id import check_character, citizen_id_problem
 
 __all__ = [
     "FIELDS",
@@ -100,9 +100,6 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"(0[12]\d|0[3-9]\d{2})([2-9]\d{6,7})")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 
-_ID_BODY = re.compile(r"\d{17}")
-_ID_CHECK = re.compile(r"[\dX]")
-
 
 def _nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
@@ -130,37 +127,18 @@ def _normalize_text(field: str, value: str, *, max_chars: int, required: bool) -
     return text
 
 
-def _known_region(code: str) -> bool:
-    # stdnum.cn.ric.validate() also demands the county code be in force in the *birth* year,
-    # but codes are assigned at registration, not at birth: it refuses the GB 11643 standard's
-    # own example 440524188001010014 (潮阳县, code in use 1983-1993, born 1880), and anyone born
-    # before their district got its current code. So: the code must exist in stdnum's table
-    # at some time, whatever the birth year.
-    parts = numdb.get("cn/loc").info(code)
-    return len(parts) == 2 and "province" in parts[0][1] and "county" in parts[1][1]
-
-
-def normalize_id_number(value: str) -> str:
+def normalize_id_number(value: str, *, today: date | None = None) -> str:
     """An 18-character resident ID number (GB 11643-1999) in normal form, or raise.
 
-    Surrounding whitespace is dropped and a trailing ``x`` upper-cased. Checks, in order:
-    length, format (17 digits then a digit or X), birth date, check digit, region code.
+    Surrounding whitespace is dropped and a trailing ``x`` upper-cased; the rule itself is
+    :func:`ledger.citizen_id.citizen_id_problem` (shape, check character, birth date, region
+    code of any year), the one every caller uses. ``today`` (China Standard Time) defaults to
+    the system clock.
     """
-    field = "id_number"
     number = value.strip().upper()
-    if len(number) != 18:
-        raise InvalidPersonalData(field, f"{len(number)} characters, expected 18")
-    if not _ID_BODY.fullmatch(number[:17]) or not _ID_CHECK.fullmatch(number[17]):
-        raise InvalidPersonalData(field, "expected 17 digits followed by a digit or X")
-    try:
-        ric.get_birth_date(number)
-    except ric.ValidationError:
-        raise InvalidPersonalData(field, f"birth date {number[6:14]} is not a date") from None
-    expected = ric.calc_check_digit(number)
-    if number[17] != expected:
-        raise InvalidPersonalData(field, f"check digit is {number[17]}, expected {expected}")
-    if not _known_region(number[:6]):
-        raise InvalidPersonalData(field, f"region code {number[:6]} is unknown")
+    problem = citizen_id_problem(number, today=today)
+    if problem is not None:
+        raise InvalidPersonalData("id_number", problem.detail)
     return number
 
 
@@ -293,7 +271,9 @@ def find_personal_data(text: str, *, reference: bool = False) -> str | None:
     digit rarely matches by chance, is looked for."""
     text = _screened_form(text)
     for found in _ID_LIKE.findall(text):
-        if ric.calc_check_digit(found.upper()) == found[17].upper():  # stdnum takes all 18
+        # Only the check character, not the whole rule: a screen errs towards finding, and a
+        # real number whose region or date the rule would refuse is still personal data.
+        if check_character(found[:17]) == found[17].upper():
             return "a resident ID number"
     if not reference and _MOBILE_LIKE.search(text):
         return "a phone number"

@@ -25,8 +25,8 @@ IDENTIFIER_REASONS: Final[frozenset[str]] = frozenset(
         "bad_serial",  # serial outside the documented alphabet or length
         "bad_version",  # version is not 3 digits
         "bad_check_character",  # ISO/IEC 7064 MOD 37,36 (or USCC/RIC) check does not match
-        "bad_birth_date",  # citizen ID: digits 7-14 are not a calendar date
-        "bad_region",  # citizen ID: digits 1-2 are not a province-level code
+        "bad_birth_date",  # citizen ID: digits 7-14 not a date from 1800-01-01 to today
+        "bad_region",  # citizen ID: digits 1-6 not a GB/T 2260 code of any year
         "ambiguous_holder_code",  # valid both as citizen ID and as USCC; pass ``kind=``
     }
 )

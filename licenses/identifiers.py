@@ -22,11 +22,11 @@ machine-made and signed, so accepting variants would give one license two spelli
 Holder codes (持证主体代码) are typed by people, so ``parse_holder_code`` is lenient on input
 (NFKC, so full-width digits work; spaces and hyphens dropped; upper-cased) and strict on content:
 
-- ``ric``  — citizen identity number (公民身份号码, GB 11643): 17 digits and a MOD 11-2 check
-  character; the birth date must exist and the first two digits must be a province-level code.
-  stdnum's county table is deliberately *not* consulted: it lags behind re-districting, and
-  refusing a citizen because a library is older than their county is worse than the small
-  gain (it even rejects GB 11643-1999's own example 440524188001010014).
+- ``ric``  — citizen identity number (公民身份号码, GB 11643): the rule of
+  ``ledger.citizen_id`` (the one every part of Tongban uses): 17 digits and a MOD 11-2 check
+  character, a real birth date (1800-01-01 to today), and a region code that exists in any
+  year of python-stdnum's GB/T 2260 table (not necessarily in force in the birth year: that
+  would refuse GB 11643-1999's own example 440524188001010014).
 - ``uscc`` — unified social credit code (GB 32100), check character verified.
 
 Every failure raises ``InvalidIdentifier`` with a ``reason`` from ``errors.IDENTIFIER_REASONS``.
@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from stdnum.cn import ric, uscc
+from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_37_36
 
+from ledger.citizen_id import citizen_id_problem
 from licenses.errors import InvalidIdentifier
 
 __all__ = [
@@ -73,21 +74,6 @@ _USCC_SHAPE: Final = re.compile(r"[0-9]{8}[0-9ABCDEFGHJKLMNPQRTUWXY]{10}")
 _SERIAL_SHAPE: Final = re.compile(rf"[0-9A-Z]{{1,{SERIAL_MAX_LENGTH}}}")
 _VERSION_SHAPE: Final = re.compile(r"[0-9]{3}")
 _CHECK_SHAPE: Final = re.compile(r"[0-9A-Z]")
-_RIC_SHAPE: Final = re.compile(r"[0-9]{17}[0-9X]")
-# GB/T 2260 province-level codes; 71 Taiwan, 81/82/83 residence permits of HK, Macao, Taiwan.
-_PROVINCE_RANGES: Final = (
-    (11, 15),
-    (21, 23),
-    (31, 37),
-    (41, 46),
-    (50, 54),
-    (61, 65),
-    (71, 71),
-    (81, 83),
-)
-_PROVINCE_CODES: Final = frozenset(
-    str(n) for low, high in _PROVINCE_RANGES for n in range(low, high + 1)
-)
 
 
 def _uscc_problem(code: object, what: str) -> str | None:
@@ -288,21 +274,7 @@ def _ric_problem(code: str) -> tuple[str, str] | None:
 
     Details never repeat the number: it is personal data and ends up in logs.
     """
-    if not _RIC_SHAPE.fullmatch(code):
-        return "malformed", "citizen ID must be 17 digits and a digit or X (GB 11643)"
-    expected = ric.calc_check_digit(code)
-    if code[-1] != expected:
-        return (
-            "bad_check_character",
-            f"citizen ID check character is {code[-1]!r}, expected {expected!r} (GB 11643)",
-        )
-    try:
-        ric.get_birth_date(code)
-    except ValidationError:
-        return "bad_birth_date", "citizen ID digits 7-14 are not a calendar date"
-    if code[:2] not in _PROVINCE_CODES:
-        return "bad_region", f"citizen ID starts with {code[:2]!r}, not a province-level code"
-    return None
+    return citizen_id_problem(code)
 
 
 def _uscc_holder_problem(code: str) -> tuple[str, str] | None:

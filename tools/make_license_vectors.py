@@ -62,6 +62,10 @@ EMPLOYMENT_CARD = "11100000TB0000010H002"  # 就业创业证
 BUSINESS_LICENSE = "11100000MB0143028R001"  # 营业执照
 # GB 11643's example citizen: the identity number every Chinese spec uses.
 HOLDER_RIC = "11010519491231002X"
+# Citizen IDs the one rule (ledger/citizen_id.py, license.md §3.5) refuses for their region
+# and their birth date alone: the check character is right.
+HOLDER_RIC_UNKNOWN_REGION = "11019919491231002X"
+HOLDER_RIC_BEFORE_1800 = "110105179912310024"
 HOLDER_USCC = "91110000600037341L"  # python-stdnum's USCC example
 CASE_ID = uuid.UUID("7d0f4c1e-3b2a-4e5f-8a9b-0c1d2e3f4a5b")
 
@@ -276,6 +280,22 @@ NEGATIVES: list[tuple[str, str, Callable[[dict[str, Any]], None], str, str | Non
         "neg-holder-bad-check-digit",
         "holder.code is the example citizen ID with its GB 11643 check character changed.",
         _with("holder.code", HOLDER_RIC[:-1] + "1"),
+        "bad_holder_code",
+        "holder.code",
+    ),
+    (
+        "neg-holder-unknown-region",
+        "holder.code 11019919491231002X: right check character and date, but 110199 is no "
+        "GB/T 2260 code of any year (license.md §3.5; the former province-only rule took it).",
+        _with("holder.code", HOLDER_RIC_UNKNOWN_REGION),
+        "bad_holder_code",
+        "holder.code",
+    ),
+    (
+        "neg-holder-born-before-1800",
+        "holder.code has a right check character and a known region, born 1799-12-31 "
+        "(license.md §3.5: birth dates from 1800-01-01 to today).",
+        _with("holder.code", HOLDER_RIC_BEFORE_1800),
         "bad_holder_code",
         "holder.code",
     ),

@@ -18,7 +18,6 @@ from adapters.demo import (
     DemoSummary,
     NotADemoDirectory,
     build_demo,
-    gb11643_check_digit,
     offered_combinations,
 )
 from adapters.keyfiles import read_key
@@ -109,11 +108,6 @@ def test_applicants_are_in_the_vault_with_valid_fake_id_numbers(
         verify_commitment(
             secret, "id_number", data.id_number, applicant["commitments"]["id_number"]
         )
-
-
-def test_the_gb11643_check_digit_matches_the_standard_example() -> None:
-    assert gb11643_check_digit("11010519491231002") == "X"
-    assert gb11643_check_digit("44052418800101001") == "4"
 
 
 def test_the_demo_keys_let_a_demo_user_sign_another_step(tmp_path: Path) -> None:

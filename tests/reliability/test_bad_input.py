@@ -245,7 +245,7 @@ def test_id_number_with_a_wrong_check_digit(node: ApiNode) -> None:
     problem = refused(
         node, applicant(node, id_number="110105194912310021"), 422, "malformed", "id_number"
     )
-    assert "check digit is 1, expected X" in problem["detail"]
+    assert "check character is 1, expected X" in problem["detail"]
 
 
 @pytest.mark.parametrize(

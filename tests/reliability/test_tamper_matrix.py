@@ -2,7 +2,7 @@
 PostgreSQL, each reported by the audit where ``docs/threat-model.md`` says (case, seq, reason),
 and nothing reported on the untouched ledger.
 
-The ledger is a demo (``adapters/demo.py``: real bodies, officers and workflow) whose every
+The ledger is a demo (``adapters/demo/``: real bodies, officers and workflow) whose every
 object is covered by a checkpoint a witness cosigned. Each tampering is applied and committed,
 audited, then undone; the ledger must be byte-identical and audit clean at the end. The
 bounded variant audits the registries, the touched streams and the whole-ledger checks (the

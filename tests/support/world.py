@@ -16,6 +16,7 @@ from adapters.applicants import NodeApplicants, open_node_applicants
 from adapters.bootstrap import open_ledger
 from adapters.bulk import received_body
 from adapters.keyfiles import write_trusted_roots
+from adapters.memory import memory_env
 from adapters.settings import Settings
 from ledger.admin import RegistryClerk
 from ledger.application import Appended, LedgerApplication
@@ -276,13 +277,50 @@ def make_world(
         schema=schema,
         workflow=workflow,
     )
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, region=region, database_schema=schema or ""
+    )
+    return _populate(app, clock, region, root, settings=settings, with_jiangsu=with_jiangsu)
+
+
+def make_memory_world(
+    *,
+    region: str = "510000",
+    workflow: WorkflowPolicy,
+    with_jiangsu: bool = False,
+) -> World:
+    """:func:`make_world` on the in-memory store (``adapters.memory``): no files at all, no
+    database. The node key is seeded; there is no data directory, so no vault beside it."""
+    root = seeded(f"root/{region}")
+    clock = Clock()
+    roots = {region: root.public_key}
+    if with_jiangsu:
+        roots[JIANGSU] = seeded(f"root/{JIANGSU}").public_key
+    app = LedgerApplication(
+        memory_env(),
+        ledger_name=f"tongban/{region}",
+        trusted_roots=roots,
+        node_signer=seeded(f"node/{region}"),
+        home_region=region,
+        clock=clock,
+        workflow=workflow,
+    )
+    return _populate(app, clock, region, root, settings=None, with_jiangsu=with_jiangsu)
+
+
+def _populate(
+    app: LedgerApplication,
+    clock: Clock,
+    region: str,
+    root: Ed25519Signer,
+    *,
+    settings: Settings | None,
+    with_jiangsu: bool,
+) -> World:
     clerk = RegistryClerk(app, region)
     clerk.establish_root(root, valid_from=START)
     assert app.node_signer is not None
     clerk.certify_node(root, app.node_signer.public_key, "node-1", valid_from=START)
-    settings = Settings(
-        data_dir=data_dir, database_url=database_url, region=region, database_schema=schema or ""
-    )
     world = World(app, clock, region, root, clerk, settings=settings)
     world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局", **HANDLER_510104)
     world.add_body("510000-ZWFW", "四川省政务服务中心", **WINDOW_510000)

@@ -50,7 +50,6 @@ KNOWN_LONG: frozenset[str] = frozenset(
         "ledger/application.py",  # 701
         "ledger/transparency.py",  # 659
         "adapters/vault.py",  # 649
-        "adapters/demo.py",  # 1057
         "adapters/license_service.py",  # 1003
         "api/cli_licenses.py",  # 642
     }

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from adapters.keyfiles import write_trusted_roots
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.notes import Witness, parse_checkpoint, parse_note, signed_checkpoint
 from ledger.witness import CheckpointWitness, MemoryWitnessStore, add_checkpoint_body
 from ledger.workflow import SignedCoreOnly
-from tests.support.world import JIANGSU, World, make_world, seeded
+from tests.support.world import JIANGSU, World, make_memory_world, seeded
 
 WITNESS_NAME = "tongban/320000/witness"
 WITNESS_KEY = seeded("witness/320000")
@@ -40,9 +41,9 @@ def cosign_latest(world: World) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    world = make_world(tmp_path, with_jiangsu=True, workflow=SignedCoreOnly())
-    return world
+def world() -> World:
+    # In memory (adapters.memory): bundles need the tree and checkpoints, not a database file.
+    return make_memory_world(with_jiangsu=True, workflow=SignedCoreOnly())
 
 
 @pytest.fixture
@@ -429,6 +430,7 @@ def test_verify_bundle_refuses_the_forgery_with_sichuans_own_configuration(
 
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(_forge(world, region=JIANGSU)))
+    write_trusted_roots(tmp_path / "trust.json", _both_roots(world))  # as make_world writes it
     witness = f"{JS_WITNESS}={JS_NODE.public_key.hex()}"
     for extra in (
         ["--data-dir", str(tmp_path)],  # Sichuan's own data directory: trust.json, both roots

@@ -29,7 +29,7 @@ from ledger.keys import (
 )
 from ledger.workflow import SignedCoreOnly
 from tests.support.key_registry import SECOND, RegistryFeeder, key
-from tests.support.world import START, Officer, World, make_world, seeded
+from tests.support.world import START, Officer, World, make_memory_world, make_world, seeded
 
 REGION = "510000"
 OTHER_REGION = "320000"
@@ -345,12 +345,17 @@ def test_key_record_shape_is_checked() -> None:
         parse_key_record(canonical.encode([b"\x80", b""]) + b"\x00")
 
 
-# -- through the application, on SQLite --------------------------------------------------------
+# -- through the application, in memory (a second worker: on SQLite) ------------------------
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return make_world(tmp_path, workflow=SignedCoreOnly())
+def world() -> World:
+    return make_memory_world(workflow=SignedCoreOnly())  # in memory: no database file
+
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path) -> World:
+    return make_world(tmp_path, workflow=SignedCoreOnly())  # a second worker opens its database
 
 
 def test_key_records_replay_and_conflict_like_events(world: World) -> None:
@@ -383,7 +388,8 @@ def test_key_records_replay_and_conflict_like_events(world: World) -> None:
     assert conflict.value.head.seq == seq + 1
 
 
-def test_another_worker_sees_new_certifications(world: World, tmp_path: Path) -> None:
+def test_another_worker_sees_new_certifications(sqlite_world: World, tmp_path: Path) -> None:
+    world = sqlite_world
     second = open_ledger(
         Settings(data_dir=tmp_path, region=REGION), clock=world.clock, workflow=SignedCoreOnly()
     )

@@ -17,7 +17,7 @@ import importlib.util
 import json
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stdnum import numdb
 from stdnum.cn import ric, uscc
 from stdnum.iso7064 import mod_37_36
 
@@ -52,6 +53,8 @@ def test_the_vector_set_is_complete() -> None:
         "neg-bad-check-character",
         "neg-type-mismatch",
         "neg-holder-bad-check-digit",
+        "neg-holder-unknown-region",
+        "neg-holder-born-before-1800",
         "neg-valid-until-before-valid-from",
         "neg-unknown-face-field",
         "neg-wrong-context",
@@ -170,11 +173,16 @@ BODY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 LIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-PROVINCES = {
-    str(n) for lo, hi in ((11, 15), (21, 23), (31, 37), (41, 46)) for n in range(lo, hi + 1)
-}
-PROVINCES |= {
-    str(n) for lo, hi in ((50, 54), (61, 65), (71, 71), (81, 83)) for n in range(lo, hi + 1)
+# §3.5 step 4: every code stdnum's GB/T 2260 table lists in any year (a province line, then
+# one of its county lines, whatever years the county line gives).
+REGIONS = {
+    f"{province:02d}{county:04d}"
+    for length, low, high, props, children in numdb.get("cn/loc").prefixes
+    if length == 2 and "province" in props
+    for province in range(int(low), int(high) + 1)
+    for sub_length, sub_low, sub_high, sub_props, _ in children
+    if sub_length == 4 and "county" in sub_props
+    for county in range(int(sub_low), int(sub_high) + 1)
 }
 
 
@@ -311,7 +319,11 @@ def valid_holder_code(code: str, kind: str) -> bool:
         return bool(USCC_SHAPE.fullmatch(code)) and uscc.is_valid(code)
     if not re.fullmatch(r"[0-9]{17}[0-9X]", code) or ric.calc_check_digit(code) != code[-1]:
         return False
-    return calendar_date(f"{code[6:10]}-{code[10:12]}-{code[12:14]}") and code[:2] in PROVINCES
+    born = f"{code[6:10]}-{code[10:12]}-{code[12:14]}"
+    beijing_today = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+    if not calendar_date(born) or not "1800-01-01" <= born <= beijing_today:
+        return False
+    return code[:6] in REGIONS
 
 
 def check_license(content: dict[str, Any]) -> None:
