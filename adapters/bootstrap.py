@@ -5,25 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+import psycopg
+
+from adapters.access import AccessStore, open_access_store
+from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.filemodes import create_private_file, private_directory
 from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.license_service import LicenseService
+from adapters.license_store import open_license_store
 from adapters.outage import fail_fast_while_down
+from adapters.peers import http_fetch
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
+from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
 from ledger.application import LedgerApplication, now_micros
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
-
-if TYPE_CHECKING:
-    from adapters.access import AccessStore
-    from adapters.applicants import NodeApplicants
-    from adapters.license_service import LicenseService
-    from adapters.vault import PersonalDataVault
 
 NODE_KEY_FILE = "node.key"
 TRUST_FILE = "trust.json"
@@ -45,8 +46,6 @@ class NodeServices:
     @property
     def applicants(self) -> NodeApplicants:
         """The applicants stored here: the vault's records and their bindings."""
-        from adapters.applicants import NodeApplicants
-
         return NodeApplicants(self.access, self.vault)
 
     @property
@@ -99,8 +98,6 @@ def check_database(database_url: str, schema: str | None) -> None:
     so the schema is created by whoever administers the database, never implicitly here."""
     if not schema or urlparse(database_url).scheme not in {"postgresql", "postgres"}:
         return
-    import psycopg
-
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     if found is None:
@@ -127,8 +124,6 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
         env["SQLITE_DBNAME"] = read_only_uri(path)
         env["CREATE_TABLE"] = "false"
         return
-    import psycopg
-
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         (table,) = conn.execute(
             "SELECT to_regclass(%s)",
@@ -195,9 +190,6 @@ def open_services(
     workflow: WorkflowPolicy | None = None,
 ) -> NodeServices:
     """Everything a serving node needs: ledger, vault, tokens and access log."""
-    from adapters.access import open_access_store
-    from adapters.vault import load_or_create_master_key, open_vault
-
     ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
@@ -220,11 +212,6 @@ def open_licenses(
     schema: str | None = None,
 ) -> LicenseService:
     """The license service of a node: its store beside the ledger, other nodes over HTTP."""
-    from adapters.license_service import LicenseService
-    from adapters.license_store import open_license_store
-    from adapters.peers import http_fetch
-    from adapters.vault import load_or_create_master_key
-
     store = open_license_store(
         settings.resolved_database_url(),
         settings.data_dir,
