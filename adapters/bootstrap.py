@@ -13,7 +13,7 @@ from adapters.access import AccessStore, open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.filemodes import create_private_file, private_directory
-from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, read_trusted_roots
 from adapters.license_service import LicenseService
 from adapters.license_store import open_license_store
 from adapters.outage import fail_fast_while_down
@@ -26,8 +26,17 @@ from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 
-NODE_KEY_FILE = "node.key"
-TRUST_FILE = "trust.json"
+__all__ = [
+    "NODE_KEY_FILE",  # from adapters.keyfiles, where the files are read and written
+    "TRUST_FILE",
+    "ConfigurationError",
+    "NodeServices",
+    "check_database",
+    "open_ledger",
+    "open_licenses",
+    "open_services",
+    "persistence_env",
+]
 
 
 class ConfigurationError(ValueError):
