@@ -128,7 +128,9 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
     as before (``tongban demo`` probes a new database read-only)."""
     if "SQLITE_DBNAME" in env:
         path = Path(env["SQLITE_DBNAME"])
-        if not path.is_file():
+        # Empty is new: ``persistence_env`` has just created the file (0600) for SQLite to
+        # set up, and SQLite cannot set up a file it opened read-only.
+        if not path.is_file() or path.stat().st_size == 0:
             return
         env["SQLITE_DBNAME"] = read_only_uri(path)
         env["CREATE_TABLE"] = "false"
