@@ -677,8 +677,8 @@ def test_add_log_pins_a_checkpoint_and_refuses_this_nodes_own_key(
     pin.write_text(Log(4).checkpoint(4).render())
     base = ["witness", "add-log", "--data-dir", str(tmp_path), "--region", "320000"]
     log = ["--origin", ORIGIN, "--public-key", LOG_KEY.public_key.hex()]
-    with pytest.raises(SystemExit):  # a pin (or --new-log) is required
-        main([*base, *log])
+    assert main([*base, *log]) == 64  # a pin (or --new-log) is required: a usage error
+    assert "--checkpoint --new-log is required" in capsys.readouterr().err
     assert main([*base, *log, "--checkpoint", str(pin)]) == 0
     assert "from size 4" in capsys.readouterr().out
     config = load_transparency_config(tmp_path, region="320000")
