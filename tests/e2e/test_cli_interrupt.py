@@ -155,3 +155,43 @@ def test_ctrl_c_stops_audit_verify_jobs_without_waiting_for_its_parts(tmp_path: 
     assert b"Traceback" not in err
     assert b"interrupted" in err
     assert not Path(f"/proc/{worker}").exists()  # the worker was stopped (and reaped)
+
+
+def test_a_failed_part_fails_the_audit_without_waiting_for_the_others(tmp_path: Path) -> None:
+    """The same for a part that fails in a worker: the audit fails at once (it reports
+    nothing from a partial run), it does not wait for the parts still queued."""
+    node = tmp_path / "node"
+    world = make_world(node, workflow=CaseWorkflow())
+    list(iter_online_cases(world, 20))
+    world.app.close()
+    script = (
+        "import sys\n"
+        "from functools import partial\n"
+        "from pathlib import Path\n"
+        "from adapters.bootstrap import open_ledger\n"
+        "from adapters.settings import Settings\n"
+        "from ledger.audit import verify_ledger\n"
+        "from tests.support.stalled_workers import open_ledger_failing_in_workers\n"
+        "settings = Settings(data_dir=Path(sys.argv[1]))\n"
+        "reopen = partial(open_ledger_failing_in_workers, settings)\n"
+        "try:\n"
+        "    verify_ledger(open_ledger(settings, read_only=True), jobs=2, reopen=reopen)\n"
+        "except RuntimeError as error:\n"
+        "    print(f'audit failed: {error}')\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(node)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+    )
+    try:
+        out, err = process.communicate(timeout=120)  # before the fix: waited forever
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert out == b"audit failed: this part failed\n"
+    assert b"Traceback" not in err
