@@ -5,28 +5,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+import psycopg
+
+from adapters.access import AccessStore, open_access_store
+from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.filemodes import create_private_file, private_directory
-from adapters.keyfiles import load_or_create_key, read_trusted_roots
+from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, read_trusted_roots
+from adapters.license_service import LicenseService
+from adapters.license_store import open_license_store
 from adapters.outage import fail_fast_while_down
+from adapters.peers import http_fetch
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
+from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
 from ledger.application import LedgerApplication, now_micros
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 
-if TYPE_CHECKING:
-    from adapters.access import AccessStore
-    from adapters.applicants import NodeApplicants
-    from adapters.license_service import LicenseService
-    from adapters.vault import PersonalDataVault
-
-NODE_KEY_FILE = "node.key"
-TRUST_FILE = "trust.json"
+__all__ = [
+    "NODE_KEY_FILE",  # from adapters.keyfiles, where the files are read and written
+    "TRUST_FILE",
+    "ConfigurationError",
+    "NodeServices",
+    "check_database",
+    "open_ledger",
+    "open_licenses",
+    "open_services",
+    "persistence_env",
+]
 
 
 class ConfigurationError(ValueError):
@@ -45,8 +55,6 @@ class NodeServices:
     @property
     def applicants(self) -> NodeApplicants:
         """The applicants stored here: the vault's records and their bindings."""
-        from adapters.applicants import NodeApplicants
-
         return NodeApplicants(self.access, self.vault)
 
     @property
@@ -99,8 +107,6 @@ def check_database(database_url: str, schema: str | None) -> None:
     so the schema is created by whoever administers the database, never implicitly here."""
     if not schema or urlparse(database_url).scheme not in {"postgresql", "postgres"}:
         return
-    import psycopg
-
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     if found is None:
@@ -122,13 +128,13 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
     as before (``tongban demo`` probes a new database read-only)."""
     if "SQLITE_DBNAME" in env:
         path = Path(env["SQLITE_DBNAME"])
-        if not path.is_file():
+        # Empty is new: ``persistence_env`` has just created the file (0600) for SQLite to
+        # set up, and SQLite cannot set up a file it opened read-only.
+        if not path.is_file() or path.stat().st_size == 0:
             return
         env["SQLITE_DBNAME"] = read_only_uri(path)
         env["CREATE_TABLE"] = "false"
         return
-    import psycopg
-
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         (table,) = conn.execute(
             "SELECT to_regclass(%s)",
@@ -195,9 +201,6 @@ def open_services(
     workflow: WorkflowPolicy | None = None,
 ) -> NodeServices:
     """Everything a serving node needs: ledger, vault, tokens and access log."""
-    from adapters.access import open_access_store
-    from adapters.vault import load_or_create_master_key, open_vault
-
     ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
@@ -220,11 +223,6 @@ def open_licenses(
     schema: str | None = None,
 ) -> LicenseService:
     """The license service of a node: its store beside the ledger, other nodes over HTTP."""
-    from adapters.license_service import LicenseService
-    from adapters.license_store import open_license_store
-    from adapters.peers import http_fetch
-    from adapters.vault import load_or_create_master_key
-
     store = open_license_store(
         settings.resolved_database_url(),
         settings.data_dir,

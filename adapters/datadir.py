@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
-from adapters.bootstrap import TRUST_FILE
+from adapters.keyfiles import TRUST_FILE
 from adapters.settings import Settings
 
 LOCK_FILE = "serve.lock"

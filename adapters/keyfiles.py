@@ -30,6 +30,10 @@ from adapters.atomic import write_atomically
 from adapters.filemodes import UnsafePermissions, refuse_if_others_can_write, write_private_text
 from ledger.suites import Ed25519Signer
 
+# A node's data directory: its ledger key, and the regions' root keys it trusts.
+NODE_KEY_FILE = "node.key"
+TRUST_FILE = "trust.json"
+
 
 class KeyFileError(ValueError):
     pass

@@ -44,6 +44,17 @@ from ledger.errors import (
     UnknownCase,
 )
 from ledger.licensing import UnknownLicense
+from ledger.witness import (
+    BadLogSignature,
+    EvidenceError,
+    ForkedCheckpoint,
+    InconsistentProof,
+    MalformedRequest,
+    StaleOldSize,
+    UnknownLog,
+    UnpinnedLog,
+    WitnessError,
+)
 from licenses.compact import CompactRejected
 from licenses.document import InvalidLicense
 from licenses.grant import GrantRejected
@@ -125,12 +136,37 @@ class ApiProblem(Exception):
         self.headers = headers
 
 
+# The witness protocol's answers (C2SP tlog-witness): its route speaks text, not problems,
+# but the status of each refusal is decided here like every other error's.
+WITNESS_STATUSES: dict[type[WitnessError], int] = {
+    WitnessError: 400,
+    MalformedRequest: 400,
+    UnknownLog: 404,
+    BadLogSignature: 403,
+    UnpinnedLog: 403,
+    StaleOldSize: 409,
+    ForkedCheckpoint: 409,
+    InconsistentProof: 422,
+    EvidenceError: 422,
+}
+
+
+def witness_status(error: WitnessError) -> int:
+    """The HTTP status of a witness refusal: that of its class, or of its nearest base."""
+    for kind in type(error).__mro__:
+        if kind in WITNESS_STATUSES:
+            return WITNESS_STATUSES[kind]
+    return 400  # unreachable: WitnessError itself is in the table
+
+
 _GRANT_DECODING = frozenset(
     {"malformed", "unsupported_version", "unsupported_suite", "wrong_context", "bad_signature"}
 )
 
 
 def status_of(error: LedgerError) -> int:
+    if isinstance(error, WitnessError):
+        return witness_status(error)
     if isinstance(error, ConflictError):
         return 409
     if isinstance(error, UnknownCase | UnknownLicense):

@@ -20,7 +20,8 @@ Normative text: ``docs/transparency.md``, "Log: tree, checkpoints, proofs". In s
   checkpoint is stored), and a tree that is smaller, of the same size with another root, or
   not provably an extension is refused (:class:`NotAnExtension`, with the evidence).
 
-No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore`. Errors::
+No SQL here: the recorders in ``adapters/`` implement :class:`TreeStore` (``ledger/tree_store.py``,
+with the stored shapes); the signed-checkpoint state is ``ledger/checkpoint_state.py``. Errors::
 
     LedgerError
     └── TreeError       reason: out_of_range (field names the bad size/index), index_gap
@@ -38,15 +39,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from ledger import merkle
+from ledger.checkpoint_state import MemoryCheckpointState, SignedCheckpointState
 from ledger.errors import LedgerError
-from ledger.merkle import CompactRange, FrontierState
+from ledger.merkle import CompactRange
 from ledger.notes import (
     MAX_SIGNATURES,
     Checkpoint,
@@ -57,6 +56,17 @@ from ledger.notes import (
     signed_checkpoint,
 )
 from ledger.suites import Signer
+from ledger.tree_store import (
+    EMPTY_TREE,
+    READ_BATCH,
+    StoredCheckpoint,
+    TreeState,
+    TreeStore,
+    iter_checkpoints,
+    iter_object_hashes,
+    pack_frontier,
+    unpack_frontier,
+)
 
 __all__ = [
     "EMPTY_TREE",
@@ -80,7 +90,6 @@ __all__ = [
 log = logging.getLogger("tongban.transparency")
 
 SUBTREE_MIN_LEVEL = 8  # cached subtrees span >= 256 leaves: ~n/128 rows, < 768 leaves per proof
-READ_BATCH = 10_000  # leaves read (and tree state saved) per step: memory stays flat
 
 
 class TreeError(LedgerError):
@@ -100,172 +109,6 @@ class NotAnExtension(TreeError):
         self.signed = signed
         self.size = size
         self.root = root
-
-
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    """A checkpoint as stored: its tree size, the rendered signed note, its issue time (µs)."""
-
-    size: int
-    note: str
-    issued_at: int
-
-
-@dataclass(frozen=True)
-class TreeState:
-    """The persisted tree: its ``CompactRange`` frontier and the object hash of its last leaf
-    (ledger index ``size``; empty for the empty tree), checked against the rows before use."""
-
-    frontier: FrontierState
-    last_hash: bytes = b""
-
-    @property
-    def size(self) -> int:
-        return self.frontier.size
-
-
-EMPTY_TREE = TreeState(FrontierState(0, ()))
-
-
-class TreeStore(Protocol):
-    """What the tree needs of a recorder (implemented on SQLite and PostgreSQL)."""
-
-    def max_index(self) -> int:
-        """The newest ledger index (0 when empty)."""
-        ...
-
-    def ledger_hashes(self, after_index: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(ledger index, event hash)`` of up to ``limit`` rows after ``after_index``, in
-        index order, read from the ledger rows themselves (never from the tree tables)."""
-        ...
-
-    def load_tree_state(self) -> TreeState:
-        """The persisted tree (``EMPTY_TREE`` for a new ledger)."""
-        ...
-
-    def save_tree_state(
-        self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
-    ) -> bool:
-        """Compare-and-set: store ``state`` and ``subtrees`` in one transaction if the stored
-        tree is still ``expected`` (size, frontier and last hash alike, so a tree rebuilt to the
-        same size meanwhile is not overwritten); False (nothing written) otherwise."""
-        ...
-
-    def reset_tree(self, expected: TreeState) -> bool:
-        """Forget the derived tree (state and subtrees) if it is still ``expected`` (CAS)."""
-        ...
-
-    def subtree(self, level: int, idx: int) -> bytes | None:
-        """The cached hash of perfect subtree ``(level, idx)``, or None."""
-        ...
-
-    def save_checkpoint(self, size: int, note: str, issued_at: int) -> StoredCheckpoint:
-        """Store a checkpoint unless one of that size exists; return the stored one."""
-        ...
-
-    def replace_checkpoint(self, size: int, old_note: str, new_note: str) -> bool:
-        """Compare-and-set a checkpoint's note (to add cosignatures); False if it changed."""
-        ...
-
-    def checkpoint(self, size: int) -> StoredCheckpoint | None: ...
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint issued most recently, or None."""
-        ...
-
-    def largest_checkpoint(self) -> StoredCheckpoint | None:
-        """The stored checkpoint of the largest size (what the ledger once committed to)."""
-        ...
-
-    def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
-        """Up to ``limit`` stored checkpoints of size > ``after_size``, in size order."""
-        ...
-
-
-class SignedCheckpointState(Protocol):
-    """The last checkpoint the node signed, kept where its database cannot roll it back.
-
-    Shared by every process of the node: :meth:`exclusive` is held around "read the last,
-    check the new tree extends it, record the new one, then store it" so two processes never
-    sign two different trees. :meth:`record` returns only once the note is durable (fsynced),
-    and is called before the checkpoint is stored or published anywhere.
-    """
-
-    def exclusive(self) -> AbstractContextManager[None]:
-        """Hold the node-wide lock (every process, every thread) for the block."""
-        ...
-
-    def last(self) -> str | None:
-        """The note of the last checkpoint signed (exact text), or None before the first."""
-        ...
-
-    def record(self, note: str) -> None:
-        """Durably keep ``note`` as the last signed checkpoint (under :meth:`exclusive`)."""
-        ...
-
-    def set_aside(self, why: str) -> str:
-        """Keep the current note under another name (never deleted) and forget it as the last;
-        return where it is now. Only for an operator's explicit ``accept rollback``."""
-        ...
-
-
-class MemoryCheckpointState:
-    """:class:`SignedCheckpointState` of one process (for a node without a data directory,
-    and for tests); a node wires the file-backed one (``adapters/checkpoint_state.py``)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._note: str | None = None
-        self.aside: list[tuple[str, str]] = []
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def last(self) -> str | None:
-        return self._note
-
-    def record(self, note: str) -> None:
-        self._note = note
-
-    def set_aside(self, why: str) -> str:
-        if self._note is not None:
-            self.aside.append((why, self._note))
-        self._note = None
-        return f"memory ({why})"
-
-
-# -- persistence helpers --------------------------------------------------------------------
-
-
-def pack_frontier(state: FrontierState | TreeState) -> bytes:
-    """The frontier as stored: its hashes concatenated, largest subtree first."""
-    frontier = state.frontier if isinstance(state, TreeState) else state
-    return b"".join(frontier.hashes)
-
-
-def unpack_frontier(size: int, packed: bytes) -> FrontierState:
-    """Inverse of :func:`pack_frontier`; validated by ``CompactRange.from_state`` on use."""
-    width = merkle.HASH_SIZE
-    return FrontierState(size, tuple(packed[i : i + width] for i in range(0, len(packed), width)))
-
-
-def iter_object_hashes(
-    store: TreeStore, after_index: int = 0, batch: int = READ_BATCH
-) -> Iterator[tuple[int, bytes]]:
-    """Every ``(ledger index, event hash)`` after ``after_index`` in index order, in batches."""
-    while rows := store.ledger_hashes(after_index, batch):
-        yield from rows
-        after_index = rows[-1][0]
-
-
-def iter_checkpoints(store: TreeStore, batch: int = 1000) -> Iterator[StoredCheckpoint]:
-    """Every stored checkpoint in size order (size 0 first), read in batches."""
-    after = -1
-    while found := store.checkpoints_after(after, batch):
-        yield from found
-        after = found[-1].size
 
 
 class _Leaves:

@@ -11,17 +11,17 @@ witness checks the log's note signature and the proof, remembers the new size
     \\n
     <the signed checkpoint note>
 
-Answers (the HTTP status each error maps to is its ``status``)::
+Refusals (the HTTP status of each is the API's to say: ``api.errors.WITNESS_STATUSES``)::
 
-    WitnessError                   400  base of every refusal
-    ├── MalformedRequest           400  the body does not parse, or old size > checkpoint size
-    ├── UnknownLog                 404  no trusted key for the checkpoint's origin
-    ├── BadLogSignature            403  no valid signature by the log's key
-    ├── UnpinnedLog                403  nothing cosigned yet and no checkpoint pinned
-    ├── StaleOldSize               409  old size is not the size last cosigned; ``size`` is it
-    ├── ForkedCheckpoint           409  same size as last cosigned, another root (evidence)
-    ├── InconsistentProof          422  the consistency proof fails (no evidence: see below)
-    └── EvidenceError              422  an evidence document does not stand (``check_evidence``)
+    WitnessError                   base of every refusal
+    ├── MalformedRequest           the body does not parse, or old size > checkpoint size
+    ├── UnknownLog                 no trusted key for the checkpoint's origin
+    ├── BadLogSignature            no valid signature by the log's key
+    ├── UnpinnedLog                nothing cosigned yet and no checkpoint pinned
+    ├── StaleOldSize               old size is not the size last cosigned; ``size`` is it
+    ├── ForkedCheckpoint           same size as last cosigned, another root (evidence)
+    ├── InconsistentProof          the consistency proof fails (no evidence: see below)
+    └── EvidenceError              an evidence document does not stand (``check_evidence``)
 
 No trust on first use: a witness starts from the checkpoint its operator pinned when adding
 the log (``pinned``; an explicit empty pin for a log known to be new), so the first push must
@@ -76,10 +76,9 @@ EVIDENCE_KINDS = (FORK_SAME_SIZE,)
 
 
 class WitnessError(LedgerError):
-    """A refused add-checkpoint request; ``status`` is its HTTP answer."""
+    """A refused add-checkpoint request (or evidence that does not stand); ``reason`` says why."""
 
     reason = "witness_error"
-    status = 400
 
     def __init__(self, detail: str, *, reason: str | None = None, evidence: str | None = None):
         super().__init__(detail, reason=reason)
@@ -88,31 +87,26 @@ class WitnessError(LedgerError):
 
 class MalformedRequest(WitnessError):
     reason = "malformed"
-    status = 400
 
 
 class UnknownLog(WitnessError):
     reason = "unknown_log"
-    status = 404
 
 
 class BadLogSignature(WitnessError):
     reason = "bad_log_signature"
-    status = 403
 
 
 class UnpinnedLog(WitnessError):
     """The witness holds nothing of this log yet, and its operator pinned no checkpoint."""
 
     reason = "log_not_pinned"
-    status = 403
 
 
 class StaleOldSize(WitnessError):
     """The pusher's old size is not what this witness last cosigned; ``size`` is."""
 
     reason = "stale_old_size"
-    status = 409
 
     def __init__(self, detail: str, *, size: int, evidence: str | None = None):
         super().__init__(detail, evidence=evidence)
@@ -121,19 +115,16 @@ class StaleOldSize(WitnessError):
 
 class ForkedCheckpoint(WitnessError):
     reason = "fork_same_size"
-    status = 409
 
 
 class InconsistentProof(WitnessError):
     reason = "inconsistent_proof"
-    status = 422
 
 
 class EvidenceError(WitnessError):
     """An evidence document that does not show what it claims (or is not well formed)."""
 
     reason = "evidence_does_not_stand"
-    status = 422
 
 
 # -- the request --------------------------------------------------------------------------

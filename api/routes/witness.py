@@ -1,10 +1,11 @@
 """``/witness``: this node as a C2SP tlog-witness of other regions' logs, and its evidence.
 
 ``POST /witness/add-checkpoint`` speaks the protocol's text: no bearer token (the log's
-signature on the checkpoint is the authentication), text answers, the status each
-``ledger.witness.WitnessError`` names, and for a stale old size ``409`` with the witness's
-size as a ``text/x.tlog.size`` body. The logs it witnesses and its name come from
-``transparency.json``, read at each request so an edit applies without a restart.
+signature on the checkpoint is the authentication), text answers, the status
+``api.errors.witness_status`` maps each ``ledger.witness.WitnessError`` to, and for a stale
+old size ``409`` with the witness's size as a ``text/x.tlog.size`` body. The logs it
+witnesses and its name come from ``transparency.json``, read at each request so an edit
+applies without a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from adapters.bootstrap import NodeServices
 from adapters.transparency_config import load_transparency_config
 from adapters.witness_store import WitnessStoreBackend, open_witness_store
 from api.deps import Caller, Services, require
-from api.errors import ApiProblem
+from api.errors import ApiProblem, witness_status
 from api.schemas import problem_responses
 from ledger.witness import CheckpointWitness, StaleOldSize, WitnessError
 
@@ -111,7 +112,7 @@ async def add_checkpoint(request: Request, node: Services) -> Response:
         return Response(f"{error.size}\n", status_code=409, headers={"Content-Type": TLOG_SIZE})
     except WitnessError as error:
         kept = f" (evidence {error.evidence})" if error.evidence else ""
-        return PlainTextResponse(f"{error.reason}: {error.detail}{kept}\n", error.status)
+        return PlainTextResponse(f"{error.reason}: {error.detail}{kept}\n", witness_status(error))
     return PlainTextResponse("".join(s.line() for s in signatures))
 
 

@@ -37,7 +37,7 @@ class HeldAudit:
     def __call__(self, ledger: Any, **options: Any) -> Any:
         self.runs += 1
         assert self.release.wait(timeout=60), "the test never released the audit"
-        return self._real(ledger, **options)
+        return self._real(ledger, **options)  # the route passes the node's applicants
 
 
 @pytest.fixture

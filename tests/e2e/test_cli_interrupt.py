@@ -6,6 +6,7 @@ demo build must not leave that file (nor a directory ``tongban demo`` then refus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 from api.cli import main
+from ledger.workflow import CaseWorkflow
+from tests.support.world import iter_online_cases, make_world
 
 TONGBAN = str(Path(sys.executable).with_name("tongban"))
 
@@ -103,3 +106,92 @@ def test_a_demo_refuses_a_building_directory_it_did_not_make(tmp_path: Path) -> 
     assert main(["demo", "--cases", "2", "--data-dir", str(tmp_path / "demo")]) == 64
     assert (foreign / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "demo").exists()
+
+
+def test_ctrl_c_stops_audit_verify_jobs_without_waiting_for_its_parts(tmp_path: Path) -> None:
+    """Ctrl-C during ``audit verify --jobs 2``: the pool used to wait for every queued part
+    (the ``with ProcessPoolExecutor`` exit) before the command could stop; now the parts not
+    begun are cancelled and the worker processes (which only read) are stopped.
+
+    The worker here never finishes its part (``tests/support/stalled_workers.py``), so the
+    command stops only if it does not wait for it.
+    """
+    node = tmp_path / "node"
+    world = make_world(node, workflow=CaseWorkflow())
+    list(iter_online_cases(world, 20))
+    world.app.close()
+    script = (
+        "import sys\n"
+        "import api.cli_ledger\n"
+        "from tests.support.stalled_workers import open_ledger_stalling_in_workers\n"
+        "api.cli_ledger.open_ledger = open_ledger_stalling_in_workers\n"
+        "from api.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["audit", "verify", "--data-dir", str(node), "--jobs", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+    )
+    assert process.stderr is not None
+    worker = 0
+    try:
+        seen = _wait_for_output(process.stderr.fileno(), b" stalled", 120)
+        worker = int(seen.split(b"audit worker ", 1)[1].split()[0])
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)  # before the fix: waits for the stalled part forever
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if worker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+    err = seen + process.stderr.read()
+    assert code == 130, err.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in err
+    assert b"interrupted" in err
+    assert not Path(f"/proc/{worker}").exists()  # the worker was stopped (and reaped)
+
+
+def test_a_failed_part_fails_the_audit_without_waiting_for_the_others(tmp_path: Path) -> None:
+    """The same for a part that fails in a worker: the audit fails at once (it reports
+    nothing from a partial run), it does not wait for the parts still queued."""
+    node = tmp_path / "node"
+    world = make_world(node, workflow=CaseWorkflow())
+    list(iter_online_cases(world, 20))
+    world.app.close()
+    script = (
+        "import sys\n"
+        "from functools import partial\n"
+        "from pathlib import Path\n"
+        "from adapters.bootstrap import open_ledger\n"
+        "from adapters.settings import Settings\n"
+        "from ledger.audit import verify_ledger\n"
+        "from tests.support.stalled_workers import open_ledger_failing_in_workers\n"
+        "settings = Settings(data_dir=Path(sys.argv[1]))\n"
+        "reopen = partial(open_ledger_failing_in_workers, settings)\n"
+        "try:\n"
+        "    verify_ledger(open_ledger(settings, read_only=True), jobs=2, reopen=reopen)\n"
+        "except RuntimeError as error:\n"
+        "    print(f'audit failed: {error}')\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(node)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+    )
+    try:
+        out, err = process.communicate(timeout=120)  # before the fix: waited forever
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert out == b"audit failed: this part failed\n"
+    assert b"Traceback" not in err

@@ -46,10 +46,7 @@ KNOWN_IMPORTS: frozenset[str] = frozenset()
 # splitting right now (their line counts at 98eaf62 in the comments).
 KNOWN_LONG: frozenset[str] = frozenset(
     {
-        "ledger/audit.py",  # 865
         "ledger/application.py",  # 701
-        "ledger/transparency.py",  # 659
-        "adapters/vault.py",  # 649
         "adapters/license_service.py",  # 1003
         "api/cli_licenses.py",  # 642
     }

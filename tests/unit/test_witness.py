@@ -22,7 +22,9 @@ from adapters.settings import Settings
 from adapters.transparency_config import TransparencyConfig, save_transparency_config
 from adapters.witness_store import PostgresWitnessStore, SQLiteWitnessStore
 from api.app import create_app
+from api.errors import witness_status
 from ledger import merkle
+from ledger import witness as witness_module
 from ledger.notes import (
     Checkpoint,
     Note,
@@ -155,7 +157,7 @@ def test_a_request_round_trips() -> None:
 def test_malformed_bodies_are_400(witness: CheckpointWitness, body: bytes) -> None:
     with pytest.raises(MalformedRequest) as raised:
         witness.add_checkpoint(body)
-    assert raised.value.status == 400
+    assert witness_status(raised.value) == 400
 
 
 def test_more_than_63_proof_lines_are_400(witness: CheckpointWitness) -> None:
@@ -210,14 +212,14 @@ def test_404_an_unknown_origin(witness: CheckpointWitness) -> None:
     other = signed_checkpoint(Checkpoint("tongban/440000", 1, bytes(32)), "tongban/440000", LOG_KEY)
     with pytest.raises(UnknownLog) as raised:
         witness.add_checkpoint(add_checkpoint_body(0, [], other))
-    assert raised.value.status == 404
+    assert witness_status(raised.value) == 404
 
 
 def test_403_a_checkpoint_signed_by_another_key(witness: CheckpointWitness) -> None:
     impostor = Log(3, signer=seeded("impostor"))
     with pytest.raises(BadLogSignature) as raised:
         witness.add_checkpoint(impostor.body(0, 3))
-    assert raised.value.status == 403
+    assert witness_status(raised.value) == 403
 
 
 def test_403_a_signature_that_does_not_verify(witness: CheckpointWitness) -> None:
@@ -235,7 +237,7 @@ def test_400_old_size_beyond_the_checkpoint(witness: CheckpointWitness) -> None:
     log = Log(4)
     with pytest.raises(MalformedRequest) as raised:
         witness.add_checkpoint(add_checkpoint_body(5, [], log.checkpoint(4)))
-    assert (raised.value.status, raised.value.reason) == (400, "old_size_too_large")
+    assert (witness_status(raised.value), raised.value.reason) == (400, "old_size_too_large")
 
 
 def test_409_a_stale_old_size_carries_the_witness_size(witness: CheckpointWitness) -> None:
@@ -244,7 +246,7 @@ def test_409_a_stale_old_size_carries_the_witness_size(witness: CheckpointWitnes
     log.grow(3)
     with pytest.raises(StaleOldSize) as raised:
         witness.add_checkpoint(log.body(0, 8))
-    assert (raised.value.status, raised.value.size) == (409, 5)
+    assert (witness_status(raised.value), raised.value.size) == (409, 5)
     with pytest.raises(StaleOldSize) as raised:
         witness.add_checkpoint(log.body(3, 8))
     assert raised.value.size == 5
@@ -259,7 +261,7 @@ def test_422_an_inconsistent_tree_is_refused_and_nothing_kept(
     rewritten.grow(4)
     with pytest.raises(InconsistentProof) as raised:
         witness.add_checkpoint(rewritten.body(6, 10))
-    assert raised.value.status == 422 and raised.value.evidence is None
+    assert witness_status(raised.value) == 422 and raised.value.evidence is None
     # A failed proof is not conclusive (the pusher's hashes may be junk): nothing kept.
     assert store.evidence == {}
     latest = store.latest(ORIGIN)
@@ -311,7 +313,7 @@ def test_a_log_that_was_never_pinned_is_refused(store: MemoryWitnessStore) -> No
     )
     with pytest.raises(UnpinnedLog) as raised:
         witness.add_checkpoint(Log(3).body(0, 3))
-    assert (raised.value.status, raised.value.reason) == (403, "log_not_pinned")
+    assert (witness_status(raised.value), raised.value.reason) == (403, "log_not_pinned")
     assert store.latest(ORIGIN) is None
 
 
@@ -385,7 +387,7 @@ def test_409_a_fork_of_the_same_size_is_refused_and_evidence_kept(
     cosigned(log, 6, witness)
     with pytest.raises(ForkedCheckpoint) as raised:
         witness.add_checkpoint(log.forked(5).body(6, 6))
-    assert raised.value.status == 409
+    assert witness_status(raised.value) == 409
     document = store.evidence[str(raised.value.evidence)]
     assert document["kind"] == FORK_SAME_SIZE
     assert check_evidence(document, LOG_KEY.public_key).startswith("fork:")
@@ -677,6 +679,7 @@ def test_add_log_pins_a_checkpoint_and_refuses_this_nodes_own_key(
     base = ["witness", "add-log", "--data-dir", str(tmp_path), "--region", "320000"]
     log = ["--origin", ORIGIN, "--public-key", LOG_KEY.public_key.hex()]
     assert main([*base, *log]) == 64  # a pin (or --new-log) is required: a usage error
+    assert "--checkpoint --new-log is required" in capsys.readouterr().err
     assert main([*base, *log, "--checkpoint", str(pin)]) == 0
     assert "from size 4" in capsys.readouterr().out
     config = load_transparency_config(tmp_path, region="320000")
@@ -722,3 +725,34 @@ def test_over_http_a_log_added_without_a_pin_is_403(tmp_path: Path) -> None:
         answer = test_client.post("/witness/add-checkpoint", content=Log(2).body(0, 2))
     app.state.services.ledger.close()
     assert answer.status_code == 403 and answer.text.startswith("log_not_pinned:")
+
+
+def test_witness_errors_carry_no_http_status_the_api_maps_each_once() -> None:
+    """The domain's errors said their own HTTP status (``status = 409``); the API maps each
+    class once (``api.errors.witness_status``), with the answers the protocol gives."""
+    errors = [
+        value
+        for value in vars(witness_module).values()
+        if isinstance(value, type) and issubclass(value, witness_module.WitnessError)
+    ]
+    assert len(errors) == 9
+    for error in errors:
+        assert "status" not in vars(error), error
+    expected = {
+        "WitnessError": 400,
+        "MalformedRequest": 400,
+        "UnknownLog": 404,
+        "BadLogSignature": 403,
+        "UnpinnedLog": 403,
+        "StaleOldSize": 409,
+        "ForkedCheckpoint": 409,
+        "InconsistentProof": 422,
+        "EvidenceError": 422,
+    }
+    answers = {
+        error.__name__: witness_status(
+            error("x") if error is not StaleOldSize else error("x", size=1)
+        )
+        for error in errors
+    }
+    assert answers == expected

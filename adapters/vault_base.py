@@ -1,0 +1,261 @@
+"""What every vault backend shares: the errors, the ``PersonalDataVault`` interface and the
+crypto (``_VaultBase``: encryption, key wrapping, error mapping; a backend only moves rows).
+
+The vault itself, its storage layout and its error tree: ``adapters/vault.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
+
+KEY_BYTES: Final = 32
+NONCE_BYTES: Final = 12
+_PLAINTEXT_VERSION: Final = 1
+_WRAP_AAD_PREFIX: Final = b"tongban/vault/v1/"
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class VaultError(Exception):
+    """Base of every error raised by the vault."""
+
+
+class VaultConfigurationError(VaultError, ValueError):
+    """The vault was configured wrongly: master key size, URL scheme, key file."""
+
+
+class UnknownApplicant(VaultError):
+    """No applicant with this reference was ever stored in this vault."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"unknown applicant {ref!r}")
+        self.ref = ref
+
+
+class ApplicantErased(VaultError):
+    """The applicant was stored, then erased: the data can no longer be read."""
+
+    def __init__(self, ref: str, erased_at: datetime, reason: str) -> None:
+        super().__init__(f"applicant {ref!r} was erased at {erased_at.isoformat()}")
+        self.ref = ref
+        self.erased_at = erased_at
+        self.reason = reason
+
+
+class VaultIntegrityError(VaultError):
+    """Decryption failed or a row is missing; ``reason`` is machine-readable.
+
+    Reasons: ``key_unwrap_failed`` (wrong master key, or the key row was altered),
+    ``ciphertext_rejected`` (the data row was altered), ``keys_missing``,
+    ``plaintext_malformed``.
+    """
+
+    def __init__(self, ref: str, reason: str) -> None:
+        super().__init__(f"applicant {ref!r}: {reason}")
+        self.ref = ref
+        self.reason = reason
+
+
+class VaultOperationalError(VaultError):
+    """The underlying database failed."""
+
+
+# --- interface -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredApplicant:
+    """What the caller keeps after storing: the reference and the commitments to sign."""
+
+    ref: str
+    commitments: Mapping[str, bytes]
+    stored_at: datetime
+
+
+@runtime_checkable
+class PersonalDataVault(Protocol):
+    """Encrypted, erasable store of applicants' personal data."""
+
+    def store(self, data: PersonalData, *, now: datetime) -> StoredApplicant:
+        """Encrypt ``data`` under fresh per-applicant keys; return the ref and commitments."""
+        ...
+
+    def read(self, ref: str) -> PersonalData:
+        """The applicant's data; raises UnknownApplicant or ApplicantErased."""
+        ...
+
+    def commitment_secret(self, ref: str) -> bytes:
+        """The applicant's 32-byte commitment secret, to verify a commitment."""
+        ...
+
+    def erase(self, ref: str, *, now: datetime, reason: str) -> None:
+        """Destroy the applicant's keys; idempotent (the first erasure's time is kept)."""
+        ...
+
+    def is_erased(self, ref: str) -> bool:
+        """Whether the applicant was erased; raises UnknownApplicant if never stored."""
+        ...
+
+
+# --- crypto shared by the backends -------------------------------------------------------------
+
+
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+def _wrap_aad(ref: str, purpose: str) -> bytes:
+    # Binding ref and purpose stops a key row being swapped to another applicant, or the
+    # commitment secret being used as a data key.
+    return _WRAP_AAD_PREFIX + purpose.encode("ascii") + b"\x00" + ref.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Row:
+    nonce: bytes
+    ciphertext: bytes
+    wrapped_data_key: bytes | None
+    wrapped_commitment_secret: bytes | None
+    erased_at: datetime | None
+    erasure_reason: str | None
+
+
+@dataclass(frozen=True)
+class _NewApplicant:
+    ref: str
+    nonce: bytes
+    ciphertext: bytes
+    wrapped_data_key: bytes
+    wrapped_commitment_secret: bytes
+    stored_at: datetime
+
+
+class _VaultBase(ABC):
+    """Crypto and error mapping; the backends only move rows."""
+
+    def __init__(self, master_key: bytes, rng: Callable[[int], bytes]) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise VaultConfigurationError(
+                f"master key has {len(master_key)} bytes, expected {KEY_BYTES}"
+            )
+        self._master = AESGCM(master_key)
+        self._rng = rng
+
+    # backend primitives
+
+    @abstractmethod
+    def _insert(self, new: _NewApplicant) -> None: ...
+
+    @abstractmethod
+    def _load(self, ref: str) -> _Row | None: ...
+
+    @abstractmethod
+    def _erase(self, ref: str, erased_at: datetime, reason: str) -> None:
+        """Overwrite and delete the key row and write the tombstone, in one transaction.
+
+        Raise UnknownApplicant if there is no data row; do nothing if already erased.
+        """
+
+    # public behaviour
+
+    def store(self, data: PersonalData, *, now: datetime) -> StoredApplicant:
+        stored_at = _aware(now)
+        ref = applicant_ref(self._rng)
+        data_key = self._rng(KEY_BYTES)
+        secret = self._rng(KEY_BYTES)
+        nonce = self._rng(NONCE_BYTES)
+        plaintext = json.dumps(
+            {"v": _PLAINTEXT_VERSION, **data.as_dict()},
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode("utf-8")
+        ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, ref.encode("utf-8"))
+        self._insert(
+            _NewApplicant(
+                ref=ref,
+                nonce=nonce,
+                ciphertext=ciphertext,
+                wrapped_data_key=self._wrap(ref, "data-key", data_key),
+                wrapped_commitment_secret=self._wrap(ref, "commitment-secret", secret),
+                stored_at=stored_at,
+            )
+        )
+        return StoredApplicant(ref=ref, commitments=commitments(secret, data), stored_at=stored_at)
+
+    def read(self, ref: str) -> PersonalData:
+        row = self._live_row(ref)
+        data_key = self._unwrap(ref, "data-key", row.wrapped_data_key)
+        try:
+            plaintext = AESGCM(data_key).decrypt(row.nonce, row.ciphertext, ref.encode("utf-8"))
+        except InvalidTag:
+            raise VaultIntegrityError(ref, "ciphertext_rejected") from None
+        try:
+            fields = json.loads(plaintext)
+            if fields.pop("v") != _PLAINTEXT_VERSION or set(fields) != set(FIELDS):
+                raise ValueError("unexpected fields")
+        except (ValueError, KeyError, AttributeError):
+            raise VaultIntegrityError(ref, "plaintext_malformed") from None
+        return PersonalData.restore(fields)
+
+    def commitment_secret(self, ref: str) -> bytes:
+        row = self._live_row(ref)
+        return self._unwrap(ref, "commitment-secret", row.wrapped_commitment_secret)
+
+    def erase(self, ref: str, *, now: datetime, reason: str) -> None:
+        erased_at = _aware(now)
+        if not reason.strip():
+            raise ValueError("an erasure needs a reason (never personal data)")
+        self._erase(ref, erased_at, reason)
+
+    def is_erased(self, ref: str) -> bool:
+        row = self._load(ref)
+        if row is None:
+            raise UnknownApplicant(ref)
+        return row.erased_at is not None
+
+    # helpers
+
+    def _live_row(self, ref: str) -> _Row:
+        row = self._load(ref)
+        if row is None:
+            raise UnknownApplicant(ref)
+        if row.erased_at is not None:
+            raise ApplicantErased(ref, row.erased_at, row.erasure_reason or "")
+        return row
+
+    def _wrap(self, ref: str, purpose: str, key: bytes) -> bytes:
+        nonce = self._rng(NONCE_BYTES)
+        return nonce + self._master.encrypt(nonce, key, _wrap_aad(ref, purpose))
+
+    def _unwrap(self, ref: str, purpose: str, wrapped: bytes | None) -> bytes:
+        if wrapped is None:
+            raise VaultIntegrityError(ref, "keys_missing")
+        try:
+            return self._master.decrypt(
+                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_aad(ref, purpose)
+            )
+        except InvalidTag:
+            raise VaultIntegrityError(ref, "key_unwrap_failed") from None
+
+
+_SELECT_ROW: Final = """
+SELECT d.nonce, d.ciphertext, k.wrapped_data_key, k.wrapped_commitment_secret,
+       e.erased_at, e.reason
+FROM {data} d
+LEFT JOIN {keys} k ON k.ref = d.ref
+LEFT JOIN {erasures} e ON e.ref = d.ref
+WHERE d.ref = {param}
+"""
