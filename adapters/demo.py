@@ -41,6 +41,7 @@ from adapters.access import open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.bootstrap import NODE_KEY_FILE, TRUST_FILE, open_ledger
 from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
+from adapters.datadir import sqlite_path
 from adapters.filemodes import private_directory, write_private_text
 from adapters.keyfiles import write_key, write_trusted_roots
 from adapters.settings import Settings
@@ -997,16 +998,19 @@ def _build_demo_in(
     write_private_text(data_dir / DEMO_MARKER, _MARKER_TEXT)
     settings = Settings(data_dir=data_dir, database_url=database_url, region=HOME_REGION)
     url = settings.resolved_database_url()
-    # The directory is new, but TONGBAN_DATABASE_URL may name a real node's database.
-    probe = open_ledger(settings, schema=schema, read_only=True)
-    try:
-        if probe.store.max_index() > 0:
-            raise NotADemoDirectory(
-                f"refusing to write demo data: the database {_redacted(url)} already holds a "
-                "ledger; use an empty database (or schema)"
-            )
-    finally:
-        probe.close()
+    # The directory is new, but TONGBAN_DATABASE_URL may name a real node's database (a
+    # read-only open needs one that exists: a new SQLite file holds no ledger anyway).
+    ledger_file = sqlite_path(settings)
+    if ledger_file is None or ledger_file.exists():
+        probe = open_ledger(settings, schema=schema, read_only=True)
+        try:
+            if probe.store.max_index() > 0:
+                raise NotADemoDirectory(
+                    f"refusing to write demo data: the database {_redacted(url)} already holds "
+                    "a ledger; use an empty database (or schema)"
+                )
+        finally:
+            probe.close()
 
     roots = {region: _demo_key(seed, f"root/{region}") for region in (HOME_REGION, JIANGSU)}
     write_trusted_roots(data_dir / TRUST_FILE, {r: k.public_key for r, k in roots.items()})

@@ -122,16 +122,16 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"TONGBAN_{name}"] = str(value)
     settings = Settings()
-    try:  # here, where the error reaches the terminal, not only the server's log
-        _refuse_unsafe_data_directory(settings.data_dir)
-    except UnsafePermissions as error:
-        return fail(str(error))
-    try:
+    try:  # a mistyped directory is refused before anything is made there
         require_node(settings)
         check_database(settings.resolved_database_url(), settings.database_schema or None)
     except (NotANode, ConfigurationError) as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 64
+    try:  # here, where the error reaches the terminal, not only the server's log
+        _refuse_unsafe_data_directory(settings.data_dir)
+    except UnsafePermissions as error:
+        return fail(str(error))
     on_sqlite = sqlite_path(settings) is not None
     if args.workers > 1 and on_sqlite:
         print(

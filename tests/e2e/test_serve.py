@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from tests.support.live import free_port, live_node, serve_command
+from tests.support.live import live_node, serve_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ def _serve_once(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``tongban serve`` that is expected to refuse (so it exits by itself)."""
     return subprocess.run(
-        serve_command(data_dir, free_port(), 1),
+        serve_command(data_dir, data_dir.parent / f"{data_dir.name}.port", 1),
         env={**os.environ, "TONGBAN_DATABASE_URL": "", **(env or {})},
         cwd=REPO,
         capture_output=True,
