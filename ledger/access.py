@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol
 
@@ -154,14 +155,7 @@ class CaseAccess:
         if reader.kind == "body":
             if query.body is not None and query.body != reader.subject:
                 raise Forbidden("a body lists only its own cases", field="body")
-            query = CaseQuery(
-                body=reader.subject,
-                state=query.state,
-                item=query.item,
-                after=query.after,
-                offset=query.offset,
-                limit=query.limit,
-            )
+            query = replace(query, body=reader.subject)
         return self.listing.list_cases(query)
 
     def read_applicant(self, reader: Reader, case: Case, purpose: str) -> dict[str, str]:
