@@ -5,7 +5,8 @@ only as SHA-256 hashes; each is bound to one principal: a body (of this region o
 auditor, a peer region, or the region's administrator. Revoked tokens stay listed.
 
 Every read of an applicant's personal data in clear is recorded (who, when, which case, why)
-and listed per case (``GET /cases/{id}/access``).
+and listed per case (``GET /cases/{id}/access``): :class:`AccessStore` is the ledger's
+``ledger.access.AccessLog``, whose rules say when a read is allowed and logged.
 
 Both tables live apart from the ledger's: SQLite ``access.sqlite3`` in the data directory, or
 the ``tongban_tokens`` / ``tongban_access_log`` tables on PostgreSQL. Driver errors become
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from adapters.sqlstore import Connect, SqlStore, connector_for
+from ledger.access import Reader
 
 PRINCIPAL_KINDS = ("body", "auditor", "peer", "admin")
 
@@ -197,7 +199,7 @@ class AccessStore(SqlStore):
     # -- the access log ----------------------------------------------------------------------
 
     def record_access(
-        self, case_id: str, principal: Principal, *, purpose: str, fields: str, now: datetime
+        self, case_id: str, principal: Reader, *, purpose: str, fields: str, now: datetime
     ) -> None:
         with self._tx() as cur:
             cur.execute(

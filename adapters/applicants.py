@@ -1,5 +1,6 @@
 """The applicants stored at a node: the vault's records and the access store's bindings,
-as the ledger's ports (``ledger.opening.ApplicantClaims``) see them.
+as the ledger's ports (``ledger.opening.ApplicantClaims``, ``ledger.access.ApplicantReads``)
+see them.
 
 ``POST /applicants``, the demo builder and the bulk loader store an applicant here
 (:meth:`NodeApplicants.store`: the vault's encrypted record, then the binding to the storing
@@ -8,8 +9,10 @@ body); ``ledger.opening.CaseOpening`` claims it for one case; the audit reads it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from adapters.access import AccessStore, open_access_store
 from adapters.vault import (
@@ -20,12 +23,13 @@ from adapters.vault import (
     load_or_create_master_key,
     open_vault,
 )
+from ledger.access import ERASED, UNKNOWN
 from ledger.opening import ApplicantRecord
 from ledger.personal import PersonalData, commitments
 
 
 class NodeApplicants:
-    """``ApplicantClaims`` over a node's vault and access store."""
+    """``ApplicantClaims`` and ``ApplicantReads`` over a node's vault and access store."""
 
     def __init__(self, access: AccessStore, vault: PersonalDataVault):
         self.access = access
@@ -49,6 +53,14 @@ class NodeApplicants:
         except UnknownApplicant:
             return ApplicantRecord(body, case_id, None)
         return ApplicantRecord(body, case_id, expected)
+
+    def applicant_data(self, ref: str) -> Mapping[str, str] | Literal["erased", "unknown"]:
+        try:
+            return self.vault.read(ref).as_dict()
+        except ApplicantErased:
+            return ERASED
+        except UnknownApplicant:
+            return UNKNOWN
 
     def claim_applicant(self, ref: str, body: str, case_id: str) -> bool:
         return self.access.claim_applicant(ref, body, case_id)

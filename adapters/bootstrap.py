@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,7 +22,9 @@ from adapters.peers import http_fetch
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
+from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
+from ledger.case_listing import ReplayedCaseListing
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
@@ -61,6 +64,16 @@ class NodeServices:
     def opening(self) -> CaseOpening:
         """The one path that opens cases (``ledger.opening``)."""
         return CaseOpening(self.ledger, self.applicants)
+
+    @property
+    def cases(self) -> CaseAccess:
+        """Who reads cases, listings and personal data, and the log of those reads."""
+        listing = ReplayedCaseListing(self.ledger)
+        return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:

@@ -21,6 +21,7 @@ from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from api.cli_ledger import _settings
 from ledger.application import LedgerApplication
+from ledger.case_listing import CaseQuery, ReplayedCaseListing
 from ledger.errors import UnknownCase
 from ledger.reports import BodyActivity, BodyRef, CaseTimeline, body_report, case_timeline
 from ledger.workflow import START, STATES
@@ -162,19 +163,17 @@ def _case_show(args: argparse.Namespace) -> int:
 
 def _case_list(args: argparse.Namespace) -> int:
     def listing(app: LedgerApplication) -> int:
-        cases = []
-        for case_id in app.case_ids():
-            flow = app.get_case(case_id).flow
-            if args.state is None or flow.state == args.state:
-                cases.append(
-                    {
-                        "case_id": str(case_id),
-                        "state": flow.state,
-                        "item": flow.item,
-                        "channel": flow.channel,
-                        "home_body": flow.home_body,
-                    }
-                )
+        listed = ReplayedCaseListing(app).list_cases(CaseQuery(state=args.state))
+        cases = [
+            {
+                "case_id": str(summary.case_id),
+                "state": summary.state,
+                "item": summary.item,
+                "channel": summary.channel,
+                "home_body": summary.home_body,
+            }
+            for summary in listed.cases
+        ]
         if args.json:
             print(json.dumps(cases, ensure_ascii=False, indent=1))
         else:

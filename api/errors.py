@@ -34,6 +34,7 @@ from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_databas
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
 from api.logs import logged_method, route_template
+from ledger.access import Forbidden, RecordMismatch
 from ledger.catalog import CatalogError
 from ledger.errors import (
     ConflictError,
@@ -167,8 +168,10 @@ _GRANT_DECODING = frozenset(
 def status_of(error: LedgerError) -> int:
     if isinstance(error, WitnessError):
         return witness_status(error)
-    if isinstance(error, ConflictError):
+    if isinstance(error, ConflictError | RecordMismatch):
         return 409
+    if isinstance(error, Forbidden):
+        return 403
     if isinstance(error, UnknownCase | UnknownLicense):
         return 404
     if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
