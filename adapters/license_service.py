@@ -2,7 +2,7 @@
 routes call (``docs/license.md`` §12).
 
 Rules stay where they are: the document format and verification in ``licenses``, the life of a
-license in ``ledger.licensing`` (checked again by ``LedgerApplication.append_license_event``).
+license in ``ledger.license_events`` (checked again by ``LedgerApplication.append_license_event``).
 This service joins them to storage (:mod:`adapters.license_store`, the vault) and to other
 regions' nodes (a ``fetch`` function, injected):
 
@@ -49,7 +49,7 @@ from ledger.domain import LICENSE_TOPICS, License
 from ledger.envelope import Envelope, ledger_region, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import LICENSE, NODE, KeyRegistry, parse_key_record
-from ledger.licensing import (
+from ledger.license_events import (
     ISSUED,
     REINSTATED,
     REVOKED,

@@ -43,7 +43,7 @@ from ledger.errors import (
     RegistryError,
     UnknownCase,
 )
-from ledger.licensing import UnknownLicense
+from ledger.license_events import UnknownLicense
 from licenses.compact import CompactRejected
 from licenses.document import InvalidLicense
 from licenses.grant import GrantRejected

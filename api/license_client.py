@@ -19,7 +19,7 @@ from typing import Any
 from adapters.license_service import STATUS_ACTIONS
 from api.client import TongbanClient
 from ledger.envelope import ZERO_HASH
-from ledger.licensing import ISSUED, license_stream_id
+from ledger.license_events import ISSUED, license_stream_id
 from ledger.suites import Signer
 from licenses.compact import encode_compact
 from licenses.document import Holder, Issuer, StatusEntry, build_license, parse_license

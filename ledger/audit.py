@@ -37,7 +37,7 @@ from ledger.keys import (
     parse_key_record,
     registry_stream_id,
 )
-from ledger.licensing import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
+from ledger.license_events import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
 from ledger.notes import parse_checkpoint, parse_note, verify_note
 from ledger.opening import (
     APPLICANT_REASONS,
@@ -142,7 +142,7 @@ class _Chain:
     expected_seq: int = 1
     prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
     flow: CaseState = field(default_factory=CaseState)
-    is_license: bool = False  # a license stream (ledger.licensing), else a case
+    is_license: bool = False  # a license stream (ledger.license_events), else a case
     license: LicenseState = field(default_factory=LicenseState)
     # False once a step is missing or unreadable: the stream's state is unknown from there on,
     # so its later steps are not replayed (each would be reported illegal for the one gap).
@@ -490,7 +490,7 @@ class Auditor:
 
     def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope, moment: int) -> None:
         """Check the step against the workflow under the case's own pinned catalog version
-        (a license event: against ``ledger.licensing`` and its case as stored before it)."""
+        (a license event: against ``ledger.license_events`` and its case as stored before it)."""
         assert row.seq is not None
         if not chain.replayable:
             return

@@ -41,7 +41,7 @@ from api.schemas import (
 from ledger.domain import Case
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
-from ledger.licensing import LICENSE_EVENT_TYPES
+from ledger.license_events import LICENSE_EVENT_TYPES
 from ledger.opening import ApplicantRecord
 from ledger.personal import (
     PersonalDataError,

@@ -33,7 +33,7 @@ from api.license_client import IssuedLicense, change_status, identifier_for, iss
 from ledger import canonical
 from ledger.admin import RegistryClerk
 from ledger.audit import verify_ledger
-from ledger.licensing import license_stream_id
+from ledger.license_events import license_stream_id
 from ledger.suites import Ed25519Signer
 from ledger.workflow import CaseWorkflow
 from licenses.compact import document_digest, encode_compact

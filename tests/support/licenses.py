@@ -27,7 +27,7 @@ from api.license_client import (
 )
 from ledger.admin import RegistryClerk
 from ledger.application import now_micros
-from ledger.licensing import license_stream_id
+from ledger.license_events import license_stream_id
 from tests.support.api_node import APPLICANT, BODY_OF, OFFICER_OF, ApiNode
 from tests.support.world import START, seeded
 
