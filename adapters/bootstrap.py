@@ -22,8 +22,8 @@ from ledger.workflow import WorkflowPolicy
 if TYPE_CHECKING:
     from adapters.access import AccessStore
     from adapters.applicants import NodeApplicants
-    from adapters.license_service import LicenseService
     from adapters.vault import PersonalDataVault
+    from licenses.service import LicenseService
 
 NODE_KEY_FILE = "node.key"
 TRUST_FILE = "trust.json"
@@ -220,10 +220,11 @@ def open_licenses(
     schema: str | None = None,
 ) -> LicenseService:
     """The license service of a node: its store beside the ledger, other nodes over HTTP."""
-    from adapters.license_service import LicenseService
     from adapters.license_store import open_license_store
+    from adapters.license_vault import VaultHolderSecrets
     from adapters.peers import http_fetch
     from adapters.vault import load_or_create_master_key
+    from licenses.service import LicenseService
 
     store = open_license_store(
         settings.resolved_database_url(),
@@ -234,7 +235,7 @@ def open_licenses(
     return LicenseService(
         ledger,
         store,
-        vault,
+        VaultHolderSecrets(vault),
         region=settings.region,
         fetch=http_fetch,
         status_list_lifetime=int(settings.status_list_hours * 3600 * 1_000_000),

@@ -25,7 +25,6 @@ import httpx
 from adapters.atomic import write_atomically
 from adapters.bootstrap import open_ledger, open_services
 from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
-from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
 from adapters.peers import http_fetch
 from api.cli_client import (
     client_from_args,
@@ -39,10 +38,12 @@ from api.cli_ledger import _settings
 from api.client import ClientError, Refused
 from api.license_client import change_status, identifier_for, issue_license
 from licenses.compact import CompactRejected, decode_compact
-from licenses.errors import LicenseError
+from licenses.errors import LicenseError, LicenseServiceError
 from licenses.qr import decode_qr_png, qr_png, qr_version
 from licenses.status import SignedStatusList, StatusListRejected, parse_status_list
+from licenses.status_lists import check_status_list
 from licenses.trust import BEIJING, TrustListRejected, TrustStore, parse_trust_list
+from licenses.trust_lists import sign_trust_list
 from licenses.verify import verify_license
 
 EXIT_INVALID = 1

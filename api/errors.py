@@ -23,12 +23,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.access import AccessStoreError
-from adapters.license_service import (
-    LicenseConflict,
-    LicenseForbidden,
-    LicenseNotFound,
-    LicenseServiceError,
-)
 from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
 from adapters.vault import VaultError
@@ -46,6 +40,12 @@ from ledger.errors import (
 from ledger.license_events import UnknownLicense
 from licenses.compact import CompactRejected
 from licenses.document import InvalidLicense
+from licenses.errors import (
+    LicenseConflict,
+    LicenseForbidden,
+    LicenseNotFound,
+    LicenseServiceError,
+)
 from licenses.grant import GrantRejected
 from licenses.status import StatusListRejected
 from licenses.trust import TrustListRejected
