@@ -15,8 +15,8 @@ from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.filemodes import create_private_file, private_directory
 from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, read_trusted_roots
-from adapters.license_service import LicenseService
 from adapters.license_store import open_license_store
+from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
 from adapters.settings import Settings
@@ -28,6 +28,7 @@ from ledger.case_listing import ReplayedCaseListing
 from ledger.opening import CaseOpening
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
+from licenses.service import LicenseService
 
 __all__ = [
     "NODE_KEY_FILE",  # from adapters.keyfiles, where the files are read and written
@@ -245,7 +246,7 @@ def open_licenses(
     return LicenseService(
         ledger,
         store,
-        vault,
+        VaultHolderSecrets(vault),
         region=settings.region,
         fetch=http_fetch,
         status_list_lifetime=int(settings.status_list_hours * 3600 * 1_000_000),

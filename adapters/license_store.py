@@ -17,8 +17,9 @@ signed bytes:
 * ``tongban_license_uses``      the use log (用证记录): who read which license, when, why, with
   which grant. It holds no personal data: identifiers, principals and purposes only.
 
-Driver errors become :class:`LicenseStoreError`; a taken status entry is
-:class:`StatusIndexTaken`.
+It implements the license service's store port (``licenses.ports.LicenseStore``). Driver
+errors become :class:`LicenseStoreError`; a taken status entry is :class:`StatusIndexTaken`
+(both declared by ``licenses.errors``, re-exported here).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -36,63 +36,27 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.sqlstore import Connect, SqlStore, connector_for
+from licenses.errors import (
+    DocumentConflict,
+    DocumentErased,
+    LicenseStoreError,
+    StatusIndexTaken,
+)
+from licenses.ports import LicenseUse, StoredGrant
 
 __all__ = [
     "LICENSE_DB",
     "DocumentConflict",
     "DocumentErased",
-    "LicenseStore",
     "LicenseStoreError",
     "LicenseUse",
+    "SqlLicenseStore",
     "StatusIndexTaken",
     "StoredGrant",
     "open_license_store",
 ]
 
 _AAD: Final = b"tongban/license-document/v1/"
-
-
-class LicenseStoreError(Exception):
-    pass
-
-
-class StatusIndexTaken(LicenseStoreError):
-    """The status list entry is held by another license."""
-
-    def __init__(self, list_id: str, index: int, holder: str) -> None:
-        super().__init__(f"entry {index} of status list {list_id} is held by {holder}")
-        self.list_id = list_id
-        self.index = index
-        self.holder = holder
-
-
-class DocumentConflict(LicenseStoreError):
-    """Another document of that kind is already stored for the license."""
-
-
-class DocumentErased(LicenseStoreError):
-    """The license's documents were erased (their key destroyed)."""
-
-
-@dataclass(frozen=True)
-class StoredGrant:
-    grant_id: str
-    identifier: str
-    uses: int
-    used: int
-    withdrawn_at: str | None
-    raw: bytes
-
-
-@dataclass(frozen=True)
-class LicenseUse:
-    identifier: str
-    kind: str
-    subject: str
-    purpose: str
-    scope: str
-    grant_id: str
-    at: str
 
 
 def _schema(binary: str) -> tuple[str, ...]:
@@ -128,8 +92,9 @@ def _integrity(error: BaseException) -> bool:
     return isinstance(cause, sqlite3.IntegrityError | psycopg.errors.IntegrityError)
 
 
-class LicenseStore(SqlStore):
-    """The node's license data beside the ledger (SQLite or PostgreSQL)."""
+class SqlLicenseStore(SqlStore):
+    """The node's license data beside the ledger (SQLite or PostgreSQL): a
+    ``licenses.ports.LicenseStore``."""
 
     error = LicenseStoreError
 
@@ -438,7 +403,7 @@ LICENSE_DB = "licenses.sqlite3"
 
 def open_license_store(
     database_url: str, data_dir: Path, master_key: bytes, *, schema: str | None = None
-) -> LicenseStore:
+) -> SqlLicenseStore:
     """The license store beside the ledger: SQLite ``licenses.sqlite3`` or PostgreSQL."""
     connect, placeholder = connector_for(database_url, data_dir, LICENSE_DB, schema=schema)
-    return LicenseStore(connect, placeholder, master_key)
+    return SqlLicenseStore(connect, placeholder, master_key)

@@ -144,8 +144,15 @@ class SqlStore:
         try:
             with self._connect() as conn:
                 cur = conn.cursor()
-                yield cur
-                conn.commit()
+                try:
+                    yield cur
+                    conn.commit()
+                finally:
+                    # A failed statement's exception, kept by a caller (a refusal raised from
+                    # it, a test), keeps this cursor alive through its traceback; an open
+                    # SQLite cursor keeps a closed connection's transaction, and its write
+                    # lock, until it is collected. Closing it lets the connection go now.
+                    cur.close()
         except (sqlite3.Error, psycopg.Error) as failure:
             raise self.error(f"{type(self).__name__} failed: {failure}") from failure
 

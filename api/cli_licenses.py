@@ -2,9 +2,9 @@
 
 Signing commands (``issue``, ``revoke``, ``suspend``, ``reinstate``) sign with an officer's key
 like ``tongban case`` (``--key/--body/--officer/--token`` or ``--demo DIR --as OFFICER``);
-``issue`` also needs the body's license key (``--license-key``). ``trust-list publish`` and
-``fetch`` work on a node's data directory, as ``tongban keys`` does. ``verify`` exits 0 when the
+``issue`` also needs the body's license key (``--license-key``). ``verify`` exits 0 when the
 license is valid, 1 when it is not (the primary reason and every failed check are printed).
+``trust-list``, ``status-list`` and ``fetch`` are in ``api.cli_license_trust``.
 """
 
 from __future__ import annotations
@@ -24,25 +24,24 @@ import httpx
 
 from adapters.atomic import write_atomically
 from adapters.bootstrap import open_ledger, open_services
-from adapters.keyfiles import KeyFileError, read_key, read_trusted_roots
-from adapters.license_service import LicenseServiceError, check_status_list, sign_trust_list
-from adapters.peers import http_fetch
+from adapters.keyfiles import read_key, read_trusted_roots
 from api.cli_client import (
     client_from_args,
     connection_options,
-    report_refused,
     server_option,
     server_url,
 )
-from api.cli_common import EXIT_USAGE, describe_http_error, fail, guarded
+from api.cli_common import fail, guarded
 from api.cli_ledger import _settings
-from api.client import ClientError, Refused
+from api.cli_license_trust import add_list_commands, client_call, parse_pairs
+from api.client import Refused
 from api.license_client import change_status, identifier_for, issue_license
 from licenses.compact import CompactRejected, decode_compact
-from licenses.errors import LicenseError
+from licenses.errors import LicenseServiceError
 from licenses.qr import decode_qr_png, qr_png, qr_version
 from licenses.status import SignedStatusList, StatusListRejected, parse_status_list
-from licenses.trust import BEIJING, TrustListRejected, TrustStore, parse_trust_list
+from licenses.status_lists import check_status_list
+from licenses.trust import BEIJING, TrustListRejected, TrustStore
 from licenses.verify import verify_license
 
 EXIT_INVALID = 1
@@ -90,19 +89,6 @@ def _report(verdict: Any, as_json: bool) -> int:
     return 0 if verdict["valid"] else EXIT_INVALID
 
 
-def _client_call(action: Callable[[], int]) -> int:
-    try:
-        return action()
-    except Refused as refused:
-        return report_refused(refused)
-    except ClientError as error:
-        return fail(f"{error}", 1)
-    except httpx.HTTPError as error:
-        return fail(describe_http_error(error), 1)
-    except (KeyFileError, OSError, ValueError, LicenseError) as error:
-        return fail(str(error), EXIT_USAGE)
-
-
 # -- issuing body ----------------------------------------------------------------------------
 
 
@@ -115,16 +101,6 @@ def _id(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    pairs = {}
-    for value in values or []:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} {value!r}: write KEY=VALUE")
-        pairs[key] = text
-    return pairs
-
-
 def _issue(args: argparse.Namespace) -> int:
     def run() -> int:
         license_key = read_key(args.license_key)
@@ -135,7 +111,7 @@ def _issue(args: argparse.Namespace) -> int:
                 license_key,
                 case_id,
                 args.identifier,
-                face=_pairs(args.face, "--face"),
+                face=parse_pairs(args.face, "--face"),
                 valid_from=date.fromisoformat(args.valid_from) if args.valid_from else None,
                 valid_until=(
                     "default"
@@ -165,7 +141,7 @@ def _issue(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _client_call(run)
+    return client_call(run)
 
 
 def _status_change(action: str) -> Callable[[argparse.Namespace], int]:
@@ -176,7 +152,7 @@ def _status_change(action: str) -> Callable[[argparse.Namespace], int]:
             print(json.dumps({"identifier": args.identifier, "index": answer["index"]}))
             return 0
 
-        return _client_call(run)
+        return client_call(run)
 
     return handler
 
@@ -220,7 +196,7 @@ def _show(args: argparse.Namespace) -> int:
                 print(f"face.{key:<4} {value}")
         return 0
 
-    return _client_call(run)
+    return client_call(run)
 
 
 def _uses(args: argparse.Namespace) -> int:
@@ -239,7 +215,7 @@ def _uses(args: argparse.Namespace) -> int:
             print(f"{len(uses)} uses")
         return 0
 
-    return _client_call(run)
+    return client_call(run)
 
 
 def _grant(args: argparse.Namespace) -> int:
@@ -264,7 +240,7 @@ def _grant(args: argparse.Namespace) -> int:
         print(json.dumps({"grant_id": answer["grant_id"], "file": args.out}))
         return 0
 
-    return _client_call(run)
+    return client_call(run)
 
 
 # -- QR codes ---------------------------------------------------------------------------------
@@ -310,7 +286,7 @@ def _verify_online(args: argparse.Namespace, presented: bytes | str) -> int:
             verdict = _answer(http.post("/licenses/verify", json=payload))
         return _report(verdict, args.json)
 
-    return _client_call(run)
+    return client_call(run)
 
 
 def _max_age(text: str | None) -> int | None:
@@ -428,41 +404,6 @@ def _verify(args: argparse.Namespace) -> int:
     return _verify_online(args, presented)
 
 
-# -- trust and status lists --------------------------------------------------------------------
-
-
-def _publish_trust_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    root = read_key(args.root_key)
-    recognition: dict[str, list[str]] = {}
-    for type_code, regions in _pairs(args.accept, "--accept").items():
-        recognition[type_code] = sorted(set(regions.split(",")))
-    services = open_services(settings)
-    assert services.licenses is not None
-    held = services.licenses.store.trust_lists().get(settings.region)
-    now = int(datetime.now(BEIJING).timestamp() * 1_000_000)
-    services.ledger.refresh_registry()
-    try:
-        raw = sign_trust_list(
-            services.ledger.registry,
-            root,
-            region=settings.region,
-            version=held[0] + 1 if held else 1,
-            issued_at=now,
-            valid_until=now + args.days * 86_400_000_000,
-            issuer_codes=_pairs(args.issuer_code, "--issuer-code"),
-            recognition=recognition,
-        )
-    except TrustListRejected as error:  # what --issuer-code and --accept said is malformed
-        return fail(f"trust list not signed: {error}")
-    published = services.licenses.publish_trust_list(raw)
-    keys = [entry.kid for entry in published.license_keys]
-    print(
-        json.dumps({"region": published.region, "version": published.version, "license_keys": keys})
-    )
-    return 0
-
-
 def _erase(args: argparse.Namespace) -> int:
     services = open_services(_settings(args))
     assert services.licenses is not None
@@ -472,38 +413,6 @@ def _erase(args: argparse.Namespace) -> int:
         return fail(str(error), 1)
     print(f"license {args.identifier} erased: its documents are unreadable, ledger untouched")
     return 0
-
-
-def _fetch(args: argparse.Namespace) -> int:
-    services = open_services(_settings(args))
-    assert services.licenses is not None
-    try:
-        print(json.dumps(services.licenses.fetch_peer(args.server, args.list or ())))
-    except (TrustListRejected, StatusListRejected, OSError) as error:
-        return fail(f"refused: {error}", 1)
-    return 0
-
-
-def _get(path: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        return _client_call(lambda: fetch(args))
-
-    def fetch(args: argparse.Namespace) -> int:
-        url = server_url(args).rstrip("/") + path.format(**vars(args))
-        try:
-            raw = http_fetch(url)
-        except OSError as error:
-            return fail(str(error), 1)
-        write_atomically(Path(args.out), raw, mode=0o644)
-        if "status-lists" in path:
-            status = parse_status_list(raw)
-            print(json.dumps({"file": args.out, "list": status.list_id, "version": status.version}))
-        else:
-            trust = parse_trust_list(raw)
-            print(json.dumps({"file": args.out, "region": trust.region, "version": trust.version}))
-        return 0
-
-    return handler
 
 
 def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -607,36 +516,4 @@ def add_license_commands(commands: argparse._SubParsersAction) -> None:  # type:
     data_dir(verify)
     verify.set_defaults(handler=guarded(_verify))
 
-    trust = group.add_parser("trust-list", help="trust lists").add_subparsers(
-        dest="trust_command", required=True
-    )
-    publish = trust.add_parser("publish", help="sign this region's list with its root; publish")
-    data_dir(publish)
-    publish.add_argument("--root-key", type=Path, required=True)
-    publish.add_argument("--issuer-code", action="append", help="BODY=USCC (repeatable)")
-    publish.add_argument(
-        "--accept", action="append", help="TYPE=REGION[,REGION] this region accepts (repeatable)"
-    )
-    publish.add_argument("--days", type=int, default=30, help="how long the list speaks")
-    publish.set_defaults(handler=guarded(_publish_trust_list))
-    get_trust = trust.add_parser("get", help="save a node's trust list to a file")
-    server(get_trust)
-    get_trust.add_argument("--out", required=True)
-    get_trust.set_defaults(handler=guarded(_get("/trust-list")))
-
-    status = group.add_parser("status-list", help="status lists").add_subparsers(
-        dest="status_command", required=True
-    )
-    get_status = status.add_parser("get", help="save a node's status list to a file")
-    server(get_status)
-    get_status.add_argument("--list", required=True, help="list id, e.g. 510000-1")
-    get_status.add_argument("--out", required=True)
-    get_status.set_defaults(handler=guarded(_get("/status-lists/{list}")))
-
-    fetch = group.add_parser(
-        "fetch", help="a node takes a peer's key records, trust list and status lists"
-    )
-    data_dir(fetch)
-    fetch.add_argument("--server", required=True, help="the peer node's URL")
-    fetch.add_argument("--list", action="append", help="status list id to fetch (repeatable)")
-    fetch.set_defaults(handler=guarded(_fetch))
+    add_list_commands(group, server=server, data_dir=data_dir)

@@ -23,12 +23,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.access import AccessStoreError
-from adapters.license_service import (
-    LicenseConflict,
-    LicenseForbidden,
-    LicenseNotFound,
-    LicenseServiceError,
-)
 from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
 from adapters.vault import VaultError
@@ -44,7 +38,7 @@ from ledger.errors import (
     RegistryError,
     UnknownCase,
 )
-from ledger.licensing import UnknownLicense
+from ledger.license_events import UnknownLicense
 from ledger.witness import (
     BadLogSignature,
     EvidenceError,
@@ -58,6 +52,12 @@ from ledger.witness import (
 )
 from licenses.compact import CompactRejected
 from licenses.document import InvalidLicense
+from licenses.errors import (
+    LicenseConflict,
+    LicenseForbidden,
+    LicenseNotFound,
+    LicenseServiceError,
+)
 from licenses.grant import GrantRejected
 from licenses.status import StatusListRejected
 from licenses.trust import TrustListRejected

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from adapters.license_service import STATUS_ACTIONS
 from api.client import TongbanClient
 from ledger.envelope import ZERO_HASH
-from ledger.licensing import ISSUED, license_stream_id
+from ledger.license_events import ISSUED, license_stream_id
 from ledger.suites import Signer
 from licenses.compact import encode_compact
 from licenses.document import Holder, Issuer, StatusEntry, build_license, parse_license
 from licenses.identifiers import LicenseIdentifier, make_identifier, parse_identifier
+from licenses.issuance import STATUS_ACTIONS
 from licenses.trust import BEIJING
 from licenses.types import get_type
 

@@ -27,7 +27,7 @@ from ledger.errors import (
     UnknownCase,
 )
 from ledger.keys import KeyRegistry, UnknownKey, parse_key_record, registry_stream_id
-from ledger.licensing import (
+from ledger.license_events import (
     ISSUED,
     LICENSE_EVENT_TYPES,
     LicenseState,
@@ -287,7 +287,7 @@ class LedgerApplication(StreamWriter):
                 field="prev",
             )
 
-    # -- licenses (ledger.licensing; docs/license.md "Issuance and status in the ledger") --
+    # -- licenses (ledger.license_events; docs/license.md "Issuance and status in the ledger") --
 
     def append_license_event(self, raw: bytes) -> Appended:
         """Verify and append one signed license event (issued, suspended, revoked,

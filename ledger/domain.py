@@ -18,7 +18,7 @@ from ledger.canonical import from_micros
 from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import Head
 from ledger.keys import parse_key_record
-from ledger.licensing import LicenseState, advance_license
+from ledger.license_events import LicenseState, advance_license
 from ledger.workflow import CaseState, advance
 
 
@@ -137,7 +137,7 @@ class Registry(Stream):
 
 
 class License(Stream):
-    """One electronic license: its issuance and status changes (``ledger.licensing``)."""
+    """One electronic license: its issuance and status changes (``ledger.license_events``)."""
 
     if TYPE_CHECKING:  # set by _begin
         license: LicenseState

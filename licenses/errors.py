@@ -9,6 +9,25 @@ machine-readable ``reason`` beside the human ``detail``::
     └── UnknownLicenseType     no license type is registered under that type code
 
 Other ``licenses`` modules add their subclasses here, under ``LicenseError``.
+
+The license service (``licenses.service``) refuses with its own tree; each carries
+``reason``, ``detail`` and ``field``, and ``api/errors.py`` maps them::
+
+    LicenseServiceError
+    ├── LicenseRefused     bad input: a document or event that does not agree (422)
+    ├── LicenseNotFound    no such license, list, grant or trust list (404)
+    ├── LicenseForbidden   the caller may not do this (403)
+    └── LicenseConflict    a status entry already held, a trust list not newer (409)
+
+What the license store port (``licenses.ports.LicenseStore``) raises; a store translates its
+driver's errors into these::
+
+    LicenseStoreError
+    ├── StatusIndexTaken       the status list entry is held by another license
+    ├── DocumentConflict       another document of that kind is stored for the license
+    └── DocumentErased         the license's documents were erased (their key destroyed)
+
+    HolderSecretUnavailable    the holder-secrets port cannot give a case applicant's secret
 """
 
 from __future__ import annotations
@@ -61,3 +80,58 @@ class UnknownLicenseType(LicenseError, LookupError):
     def __init__(self, code: str) -> None:
         super().__init__(f"no license type is registered under type code {code!r}")
         self.code = code
+
+
+class LicenseServiceError(Exception):
+    def __init__(self, reason: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+
+
+class LicenseRefused(LicenseServiceError):
+    pass
+
+
+class LicenseNotFound(LicenseServiceError):
+    pass
+
+
+class LicenseForbidden(LicenseServiceError):
+    pass
+
+
+class LicenseConflict(LicenseServiceError):
+    pass
+
+
+class LicenseStoreError(Exception):
+    pass
+
+
+class StatusIndexTaken(LicenseStoreError):
+    """The status list entry is held by another license."""
+
+    def __init__(self, list_id: str, index: int, holder: str) -> None:
+        super().__init__(f"entry {index} of status list {list_id} is held by {holder}")
+        self.list_id = list_id
+        self.index = index
+        self.holder = holder
+
+
+class DocumentConflict(LicenseStoreError):
+    """Another document of that kind is already stored for the license."""
+
+
+class DocumentErased(LicenseStoreError):
+    """The license's documents were erased (their key destroyed)."""
+
+
+class HolderSecretUnavailable(Exception):
+    """The case applicant's commitment secret cannot be had; ``cause`` names why (the
+    adapter's error class, shown to the caller as is)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause

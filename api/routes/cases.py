@@ -40,7 +40,7 @@ from ledger.access import check_poster
 from ledger.case_listing import CaseQuery
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
-from ledger.licensing import LICENSE_EVENT_TYPES
+from ledger.license_events import LICENSE_EVENT_TYPES
 from ledger.personal import PersonalDataError, validate_personal_data
 from ledger.reports import case_timeline
 

@@ -1,7 +1,7 @@
 """``/licenses``, ``/trust-list``, ``/status-lists``: electronic licenses across regions.
 
 Who may call what is the table of ``docs/license.md`` §12.5; the routes only authenticate,
-decode and call :class:`adapters.license_service.LicenseService`.
+decode and call :class:`licenses.service.LicenseService`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from adapters.license_service import LicenseService, LicenseView, Reader
 from api.deps import MSGPACK, Caller, Envelope, JsonBody, Services, b64_field, require
 from api.errors import ApiProblem
 from api.schemas import (
@@ -38,6 +37,8 @@ from api.schemas import (
     problem_responses,
 )
 from licenses.grant import parse_grant
+from licenses.service import LicenseService
+from licenses.use import LicenseView, Reader
 
 router = APIRouter(
     tags=["licenses"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422)

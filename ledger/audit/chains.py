@@ -15,7 +15,7 @@ from ledger.domain import CASE_TOPICS, LICENSE_TOPICS, REGISTRY_TOPICS
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import KeyRecord, KeyRevoked, UncertifiedOfficer, parse_key_record
-from ledger.licensing import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
+from ledger.license_events import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
 from ledger.persistence import LedgerRow
 from ledger.receipts import Receipt, parse_receipt
 from ledger.workflow import CaseState, WorkflowPolicy, advance
@@ -29,7 +29,7 @@ class _Chain:
     expected_seq: int = 1
     prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
     flow: CaseState = field(default_factory=CaseState)
-    is_license: bool = False  # a license stream (ledger.licensing), else a case
+    is_license: bool = False  # a license stream (ledger.license_events), else a case
     license: LicenseState = field(default_factory=LicenseState)
     # False once a step is missing or unreadable: the stream's state is unknown from there on,
     # so its later steps are not replayed (each would be reported illegal for the one gap).
@@ -346,7 +346,7 @@ class ChainChecks(ApplicantChecks):
 
     def _replay_step(self, chain: _Chain, row: LedgerRow, envelope: Envelope, moment: int) -> None:
         """Check the step against the workflow under the case's own pinned catalog version
-        (a license event: against ``ledger.licensing`` and its case as stored before it)."""
+        (a license event: against ``ledger.license_events`` and its case as stored before it)."""
         assert row.seq is not None
         if not chain.replayable:
             return

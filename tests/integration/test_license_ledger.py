@@ -17,7 +17,7 @@ from ledger.application import Appended
 from ledger.audit import verify_case, verify_ledger
 from ledger.envelope import ZERO_HASH
 from ledger.errors import ConflictError, EnvelopeRejected, LedgerError, MalformedEncoding
-from ledger.licensing import UnknownLicense, license_stream_id
+from ledger.license_events import UnknownLicense, license_stream_id
 from ledger.notes import parse_checkpoint
 from ledger.receipts import parse_receipt
 from ledger.workflow import CaseWorkflow

@@ -24,7 +24,6 @@ from fastapi.testclient import TestClient
 from adapters.access import open_access_store
 from adapters.bootstrap import NodeServices, open_ledger, open_licenses
 from adapters.keyfiles import write_trusted_roots
-from adapters.license_service import LicenseService, sign_trust_list
 from adapters.settings import Settings
 from adapters.vault import open_vault
 from api.app import create_app
@@ -33,14 +32,16 @@ from api.license_client import IssuedLicense, change_status, identifier_for, iss
 from ledger import canonical
 from ledger.admin import RegistryClerk
 from ledger.audit import verify_ledger
-from ledger.licensing import license_stream_id
+from ledger.license_events import license_stream_id
 from ledger.suites import Ed25519Signer
 from ledger.workflow import CaseWorkflow
 from licenses.compact import document_digest, encode_compact
 from licenses.document import parse_license
 from licenses.grant import parse_grant
+from licenses.service import LicenseService
 from licenses.status import LicenseStatus, parse_status_list
 from licenses.trust import TrustListRejected, day_bounds
+from licenses.trust_lists import sign_trust_list
 from tests.support.world import START, World, make_world, seeded
 
 CARD = "11100000TB0000010H001"  # 社会保障卡: Jiangsu accepts it from Sichuan

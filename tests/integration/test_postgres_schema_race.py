@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.postgres import PostgresDatastore
 
 from adapters.access import AccessStore
-from adapters.license_store import LicenseStore
+from adapters.license_store import SqlLicenseStore
 from adapters.postgres import PostgresLedgerRecorder
 from adapters.sqlstore import postgres_connector
 
@@ -43,13 +43,13 @@ def _start_together(create: Callable[[], Any]) -> list[BaseException]:
     return failures
 
 
-@pytest.mark.parametrize("store", [AccessStore, LicenseStore])
+@pytest.mark.parametrize("store", [AccessStore, SqlLicenseStore])
 @pytest.mark.parametrize("attempt", range(3))
 def test_stores_created_at_once_on_a_fresh_schema_all_start(
     postgres_url: str, postgres_schema: str, store: type[Any], attempt: int
 ) -> None:
     connect = postgres_connector(postgres_url, postgres_schema)
-    args = (connect, "%s", bytes(32)) if store is LicenseStore else (connect, "%s")
+    args = (connect, "%s", bytes(32)) if store is SqlLicenseStore else (connect, "%s")
     assert _start_together(lambda: store(*args)) == []
 
 

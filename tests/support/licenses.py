@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from adapters.license_service import sign_trust_list
 from api.client import TongbanClient
 from api.license_client import (
     IssuedLicense,
@@ -27,7 +26,8 @@ from api.license_client import (
 )
 from ledger.admin import RegistryClerk
 from ledger.application import now_micros
-from ledger.licensing import license_stream_id
+from ledger.license_events import license_stream_id
+from licenses.trust_lists import sign_trust_list
 from tests.support.api_node import APPLICANT, BODY_OF, OFFICER_OF, ApiNode
 from tests.support.world import START, seeded
 
