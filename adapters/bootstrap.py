@@ -13,7 +13,11 @@ import psycopg
 from adapters.access import AccessStore, open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
-from adapters.filemodes import create_private_file, private_directory
+from adapters.filemodes import (
+    create_private_file,
+    private_directory,
+    refuse_if_others_can_write,
+)
 from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, read_trusted_roots
 from adapters.license_store import open_license_store
 from adapters.license_vault import VaultHolderSecrets
@@ -175,7 +179,9 @@ def open_ledger(
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
     check_database(url, schema)  # before the data directory is touched
-    if not read_only:  # a reader of a snapshot creates nothing
+    if read_only:  # a reader of a snapshot creates nothing, and trusts no shared directory
+        refuse_if_others_can_write(settings.data_dir, "data directory")
+    else:
         private_directory(settings.data_dir)  # refused if others may write it
     env = persistence_env(url, schema=schema)
     if read_only:

@@ -25,13 +25,16 @@ DRIP_SECONDS = 0.2
 MAX_LINES = 150  # 30 s of dripping: far beyond the 1 s the server is given
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("slow")
+def new_node(root: Path) -> Path:
     assert tongban("keys", "generate", str(root / "root.key")).returncode == 0
     made = tongban("init", "--data-dir", str(root / "node"), "--root-key", str(root / "root.key"))
     assert made.returncode == 0, made.stderr
     return root / "node"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return new_node(tmp_path_factory.mktemp("slow"))
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +165,10 @@ def test_keep_alive_then_a_dripped_second_request_is_cut_off(node: Served) -> No
     assert problem_of(answer)[0] == 408
 
 
-def test_connections_beyond_the_limit_get_503(data_dir: Path) -> None:
+def test_connections_beyond_the_limit_get_503(tmp_path: Path) -> None:
+    # A node of its own: the module's node serves its SQLite directory (one server each).
     limits = {"TONGBAN_MAX_CONNECTIONS": "3", "TONGBAN_HEADER_TIMEOUT_SECONDS": "60"}
-    with served(data_dir, data_dir.parent / "limit.log", limits) as limited:
+    with served(new_node(tmp_path), tmp_path / "limit.log", limits) as limited:
         held = [socket.create_connection(("127.0.0.1", limited.port)) for _ in range(3)]
         try:
             with socket.create_connection(("127.0.0.1", limited.port), timeout=10) as extra:

@@ -1,15 +1,14 @@
 """``tongban serve`` as a node runs it: a subprocess on port 0, its stderr (the JSON log) kept.
 
 For tests of what only the real server does: its logs, its file modes while serving, its
-handling of slow clients. The port is the one the server reports in its log, so nothing races
-for a port chosen in advance.
+handling of slow clients. The port is the one the server writes to its --port-file once it
+listens, so nothing races for a port chosen in advance.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ")
+_STARTED = "Application startup complete."
 
 
 def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -58,7 +57,10 @@ def served(
     data_dir: Path, log: Path, env: dict[str, str] | None = None, *, timeout: float = 60.0
 ) -> Iterator[Served]:
     """Serve ``data_dir`` on 127.0.0.1 (port 0); stderr goes to ``log``; stopped afterwards."""
+    port_file = log.with_name(f"{log.name}.port")
+    port_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
+    command += ["--port-file", str(port_file)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*command, "--data-dir", str(data_dir)],
@@ -69,11 +71,13 @@ def served(
         )
     try:
         deadline = time.monotonic() + timeout
-        while not (found := _RUNNING.search(log.read_text(errors="replace"))):
+        # The port file is written once the socket listens; the app has started once the log
+        # says so (connections queue on the socket until then).
+        while not (port_file.exists() and _STARTED in log.read_text(errors="replace")):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the node did not start: {log.read_text()[-4000:]}")
             time.sleep(0.05)
-        port = int(found.group(1))
+        port = int(port_file.read_text())
         yield Served(f"http://127.0.0.1:{port}", port, process, log)
     finally:
         process.terminate()
