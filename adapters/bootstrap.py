@@ -19,7 +19,7 @@ from adapters.filemodes import (
     refuse_if_others_can_write,
 )
 from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, read_trusted_roots
-from adapters.license_store import open_license_store
+from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
@@ -59,6 +59,12 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+
+    def close(self) -> None:
+        """Give back the stores' kept database connections (the ledger is closed apart)."""
+        self.access.close()
+        if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
+            self.licenses.ctx.store.close()
 
     @property
     def applicants(self) -> NodeApplicants:

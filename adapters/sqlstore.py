@@ -97,6 +97,13 @@ class _ReusedConnections:
                 return
         conn.close()
 
+    def close(self) -> None:
+        """Close the idle connections; a later call opens a new one."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     def __del__(self) -> None:
         for conn in getattr(self, "_idle", ()):
             conn.close()
@@ -138,6 +145,13 @@ class SqlStore:
                 cur.execute(SCHEMA_LOCK_SQL)
             for statement in self.schema:
                 cur.execute(statement)
+
+    def close(self) -> None:
+        """Give back the connections kept between calls (PostgreSQL keeps some open: a test
+        suite that opens many stores would otherwise run the server out of connections)."""
+        kept = getattr(self._connect, "__self__", None)
+        if isinstance(kept, _ReusedConnections):
+            kept.close()
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Any]:

@@ -24,6 +24,7 @@ def create_app(
     settings: Settings | None = None, *, services: NodeServices | None = None
 ) -> FastAPI:
     """Build the HTTP app for one node; ``services`` defaults to the configured adapters."""
+    owns_services = services is None  # then the app gives their connections back at shutdown
     if services is None:
         services = open_services(settings or Settings())
     settings = services.settings
@@ -40,6 +41,8 @@ def create_app(
         finally:
             if settings.witness_push_seconds > 0:
                 pusher.stop()
+            if owns_services:
+                node.close()
 
     app = FastAPI(
         title="Tongban",

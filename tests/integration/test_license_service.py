@@ -282,6 +282,8 @@ def _regions(tmp: Path, database_url: str = "", schema: str | None = None) -> It
     try:
         yield Regions(world, sc, js, license_key)
     finally:
+        sc_services.close()
+        js_services.close()
         js_app.close()
         world.app.close()
 

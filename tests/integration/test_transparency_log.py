@@ -378,6 +378,7 @@ class TransparencyContract:
         tokens = {
             kind: access.create_token(kind, kind, now=now)[0] for kind in ("admin", "auditor")
         }
+        access.close()
         app = create_app(settings)
         try:
             with TestClient(app) as client:
