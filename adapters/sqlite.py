@@ -7,11 +7,12 @@ after this transaction's first write, so ``MAX(ledger_index) + 1`` is dense and 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
@@ -28,6 +29,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(value)
 
 
+_SCHEMA_ATTEMPTS = 20  # about 10 s in all, the busy timeout the node sets
+
+
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         prefix = events_table_name.removesuffix("_events")
@@ -36,6 +40,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self.subtrees_table_name = prefix + "_subtrees"
         self.checkpoints_table_name = prefix + "_checkpoints"
         super().__init__(datastore, events_table_name)
+
+    def create_table(self) -> None:
+        # Processes of one node starting together each run the schema statements; SQLite may
+        # refuse one at once ("database is locked": a deferred transaction upgraded to a write
+        # while another process wrote) instead of waiting its busy timeout. Only then, and a
+        # bounded number of times, the statements (all IF NOT EXISTS) are run again.
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                super().create_table()
+                return
+            except OperationalError as error:
+                if "locked" not in str(error) or attempt == _SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def construct_create_table_statements(self) -> list[str]:
         return [
