@@ -7,7 +7,8 @@ after this transaction's first write, so ``MAX(ledger_index) + 1`` is dense and 
 
 from __future__ import annotations
 
-import time
+import contextlib
+import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -29,9 +30,6 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(value)
 
 
-_SCHEMA_ATTEMPTS = 20  # about 10 s in all, the busy timeout the node sets
-
-
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         prefix = events_table_name.removesuffix("_events")
@@ -42,18 +40,22 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
 
     def create_table(self) -> None:
-        # Processes of one node starting together each run the schema statements; SQLite may
-        # refuse one at once ("database is locked": a deferred transaction upgraded to a write
-        # while another process wrote) instead of waiting its busy timeout. Only then, and a
-        # bounded number of times, the statements (all IF NOT EXISTS) are run again.
-        for attempt in range(_SCHEMA_ATTEMPTS):
+        # Processes of one node start while others write. eventsourcing's transaction begins
+        # deferred: the schema statements read first, and SQLite refuses the later write at
+        # once ("database is locked", no busy wait) when another process committed meanwhile.
+        # An immediate transaction takes the write lock first, waiting its busy timeout.
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
             try:
-                super().create_table()
-                return
-            except OperationalError as error:
-                if "locked" not in str(error) or attempt == _SCHEMA_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+                cursor.execute("BEGIN IMMEDIATE")
+                self._create_table(cursor)
+                connection.commit()
+            except BaseException as failure:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.rollback()
+                if isinstance(failure, sqlite3.OperationalError):
+                    raise OperationalError(failure) from failure
+                raise
 
     def construct_create_table_statements(self) -> list[str]:
         return [
