@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -26,6 +27,7 @@ from adapters.peers import http_fetch
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
+from adapters.witness_store import WitnessStoreBackend, open_witness_store
 from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
 from ledger.case_listing import ReplayedCaseListing
@@ -59,12 +61,32 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+    _witness_store: WitnessStoreBackend | None = field(default=None, init=False, repr=False)
+    _opening_witness_store: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False
+    )
+
+    def witness_store(self) -> WitnessStoreBackend:
+        """This node's store as a witness of other logs, opened on first use (a node that
+        witnesses nobody never creates its tables)."""
+        with self._opening_witness_store:
+            if self._witness_store is None:
+                self._witness_store = open_witness_store(
+                    self.settings.resolved_database_url(),
+                    self.settings.data_dir,
+                    schema=self.settings.database_schema or None,
+                )
+            return self._witness_store
 
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
+        with self._opening_witness_store:
+            if self._witness_store is not None:
+                self._witness_store.close()
+                self._witness_store = None
 
     @property
     def applicants(self) -> NodeApplicants:

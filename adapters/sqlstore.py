@@ -97,6 +97,10 @@ class _ReusedConnections:
                 return
         conn.close()
 
+    def idle(self) -> tuple[psycopg.Connection[Any], ...]:
+        with self._lock:
+            return tuple(self._idle)
+
     def close(self) -> None:
         """Close the idle connections; a later call opens a new one."""
         with self._lock:
@@ -145,6 +149,11 @@ class SqlStore:
                 cur.execute(SCHEMA_LOCK_SQL)
             for statement in self.schema:
                 cur.execute(statement)
+
+    def kept_connections(self) -> list[Any]:
+        """The connections kept open between calls now (PostgreSQL only; SQLite keeps none)."""
+        kept = getattr(self._connect, "__self__", None)
+        return list(kept.idle()) if isinstance(kept, _ReusedConnections) else []
 
     def close(self) -> None:
         """Give back the connections kept between calls (PostgreSQL keeps some open: a test

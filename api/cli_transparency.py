@@ -41,7 +41,7 @@ from adapters.transparency_config import (
     save_transparency_config,
 )
 from adapters.witness_client import PushResult, push_checkpoint
-from adapters.witness_store import WitnessStoreError
+from adapters.witness_store import WitnessStoreBackend, WitnessStoreError
 from api.cli_common import describe_os_error
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.errors import LedgerError
@@ -113,6 +113,13 @@ def _evidence(args: argparse.Namespace) -> int:
     store = open_witness_store(
         settings.resolved_database_url(), settings.data_dir, schema=settings.database_schema or None
     )
+    try:
+        return _show_evidence(args, store, settings.data_dir)
+    finally:
+        store.close()
+
+
+def _show_evidence(args: argparse.Namespace, store: WitnessStoreBackend, data_dir: Path) -> int:
     kept = [vars(summary) for summary in store.evidence_list()]
     if args.id:
         document = store.evidence(args.id)
@@ -123,7 +130,7 @@ def _evidence(args: argparse.Namespace) -> int:
         print(json.dumps(kept, ensure_ascii=False, indent=1))
     elif not kept:
         # Said in words: an empty listing looks like a command that did nothing.
-        print(f"no evidence: no witnessed log has misbehaved ({settings.data_dir})")
+        print(f"no evidence: no witnessed log has misbehaved ({data_dir})")
     else:
         for summary in kept:
             print(

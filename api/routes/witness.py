@@ -10,7 +10,6 @@ applies without a restart.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +19,6 @@ from pydantic import BaseModel
 
 from adapters.bootstrap import NodeServices
 from adapters.transparency_config import load_transparency_config
-from adapters.witness_store import WitnessStoreBackend, open_witness_store
 from api.deps import Caller, Services, require
 from api.errors import ApiProblem, witness_status
 from api.schemas import problem_responses
@@ -29,7 +27,6 @@ from ledger.witness import CheckpointWitness, StaleOldSize, WitnessError
 TLOG_SIZE = "text/x.tlog.size"
 
 router = APIRouter(prefix="/witness", tags=["witness"])
-_opening = threading.Lock()
 
 
 class EvidenceSummaryPublic(BaseModel):
@@ -43,21 +40,6 @@ class EvidenceList(BaseModel):
     evidence: list[EvidenceSummaryPublic]
 
 
-def _store(request: Request, node: NodeServices) -> WitnessStoreBackend:
-    """The witness store, opened once per app (the tables are created on first use)."""
-    with _opening:
-        store: WitnessStoreBackend | None = getattr(request.app.state, "witness_store", None)
-        if store is None:
-            settings = node.settings
-            store = open_witness_store(
-                settings.resolved_database_url(),
-                settings.data_dir,
-                schema=settings.database_schema or None,
-            )
-            request.app.state.witness_store = store
-        return store
-
-
 def _witness(request: Request, node: NodeServices) -> CheckpointWitness:
     signer = node.ledger.node_signer
     if signer is None:  # pragma: no cover - a serving node always holds its key
@@ -67,7 +49,7 @@ def _witness(request: Request, node: NodeServices) -> CheckpointWitness:
         config.witness_name,
         signer,
         config.log_keys(),
-        _store(request, node),
+        node.witness_store(),
         pinned=config.pinned_checkpoints(),
     )
 
@@ -126,7 +108,7 @@ def evidence_list(request: Request, node: Services, caller: Caller) -> EvidenceL
     require(caller, "auditor", "admin")
     return EvidenceList(
         evidence=[
-            EvidenceSummaryPublic(**vars(found)) for found in _store(request, node).evidence_list()
+            EvidenceSummaryPublic(**vars(found)) for found in node.witness_store().evidence_list()
         ]
     )
 
@@ -140,7 +122,7 @@ def evidence_document(
     evidence_id: str, request: Request, node: Services, caller: Caller
 ) -> dict[str, Any]:
     require(caller, "auditor", "admin")
-    document = _store(request, node).evidence(evidence_id)
+    document = node.witness_store().evidence(evidence_id)
     if document is None:
         raise ApiProblem(404, f"no evidence {evidence_id}", reason="not_found")
     return document

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.bootstrap import open_ledger
+import pytest
+
+from adapters.bootstrap import open_ledger, open_services
 from adapters.settings import Settings
 
 
@@ -23,3 +25,26 @@ def test_a_read_only_open_of_a_new_sqlite_ledger_makes_it_as_before(tmp_path: Pa
         assert app.store.max_index() == 0
     finally:
         app.close()
+
+
+@pytest.mark.postgres
+def test_closing_a_node_gives_back_its_witness_store_connections(
+    tmp_path: Path, postgres_url: str, postgres_schema: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "node",
+        region="510000",
+        database_url=postgres_url,
+        database_schema=postgres_schema,
+    )
+    services = open_services(settings)
+    try:
+        store = services.witness_store()
+        assert services.witness_store() is store  # opened once per node
+        assert store.evidence_list() == []
+        kept = store.kept_connections()
+        assert kept, "a PostgreSQL store keeps its connection for the next call"
+    finally:
+        services.close()
+        services.ledger.close()
+    assert all(connection.closed for connection in kept)
