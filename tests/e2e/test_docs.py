@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 import pytest
@@ -45,3 +47,24 @@ def test_the_asset_routes_serve_swagger_ui_and_redoc(client: TestClient) -> None
         assert kind in answer.headers["content-type"], name
         assert len(answer.content) > 1000
     assert client.get("/docs/assets/../../pyproject.toml").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_the_docs_pages_may_reach_only_the_node(client: TestClient, page: str) -> None:
+    """The bundles name outside URLs (ReDoc's footer loads its logo from cdn.redoc.ly, seen in
+    Chromium's network log): the page's policy keeps the browser from trying any of them,
+    while admitting the page's own inline scripts by hash, so the page still runs."""
+    response = client.get(page)
+    policy = {}
+    for directive in response.headers["content-security-policy"].split("; "):
+        name, _, sources = directive.partition(" ")
+        policy[name] = sources
+    assert policy["default-src"] == "'self'"
+    for directive, sources in policy.items():
+        assert not re.search(r"https?:|\*", sources), (directive, sources)
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    for script in inline:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert "'unsafe-eval'" not in policy["script-src"]
