@@ -185,6 +185,7 @@ def _keys_certify_officer(args: argparse.Namespace) -> int:
         args.body_id,
         args.officer_id,
         _public_key(args, "officer_key", "officer_public_key"),
+        device=args.device,
     )
     print(json.dumps({"index": appended.index, "seq": appended.seq}))
     return 0
@@ -445,6 +446,11 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     officer.add_argument("--officer-id", required=True)
     officer.add_argument("--officer-key", help="the officer's key file (public key used)")
     officer.add_argument("--officer-public-key", help="or the officer's public key, hex")
+    officer.add_argument(
+        "--device",
+        help="the officer's device this key is for (a key beside the officer's others); "
+        "certifying a device again replaces its key",
+    )
     officer.set_defaults(handler=_guarded(_keys_certify_officer))
 
     license_key = keys.add_parser(

@@ -77,8 +77,13 @@ class RegistryClerk:
         public_key: bytes,
         *,
         valid_from: int | None = None,
+        device: str | None = None,
     ) -> Appended:
+        """The officer's key; ``device`` names one of several (docs/keys.md §5): the key of a
+        device the officer has none for is added beside the others, else it replaces it."""
         body = {**self._key(public_key, valid_from), "body_id": body_id, "officer_id": officer_id}
+        if device is not None:
+            body["device"] = device
         return self.append(body_key, "officer_certified", body)
 
     def certify_license_key(

@@ -66,6 +66,7 @@ SEEDS: dict[str, bytes] = {
     "body": seed("tongban-vector-body"),
     "officer": seed("tongban-vector-officer"),
     "root-2": seed("tongban-vector-root-2"),
+    "officer-laptop": seed("tongban-vector-officer-laptop"),
 }
 SIGNERS = {label: Ed25519Signer.from_seed(seed) for label, seed in SEEDS.items()}
 
@@ -119,7 +120,7 @@ def key_body(label: str, valid_from: int = START, **more: Any) -> dict[str, Any]
 
 
 def registry_vectors() -> list[dict[str, Any]]:
-    """A region's registry from seq 1 to 5; each record's receipt time is its claimed time."""
+    """A region's registry from seq 1 to 6; each record's receipt time is its claimed time."""
     rotate_at = START + 3600 * SECOND
     proof = sign_rotation_proof(
         SIGNERS["root-2"], region=REGION, old_kid=SIGNERS["root"].key_id, valid_from=rotate_at
@@ -186,6 +187,14 @@ def registry_vectors() -> list[dict[str, Any]]:
                     "signature": proof.hex(),
                 }
             },
+        ),
+        (
+            # The officer's second device: a key beside the first, both valid (docs/keys.md §5).
+            "key-officer-second-device",
+            "body",
+            "officer_certified",
+            key_body("officer-laptop", body_id=BODY_ID, officer_id=OFFICER_ID, device="laptop"),
+            {},
         ),
     ]
     vectors, prev = [], ZERO_HASH

@@ -8,7 +8,8 @@ record type                 signed by                   effect
                                                         key, so both roots signed the change
 ``body_registered``         the root                    a body (department, hall, window)
 ``body_key_rotated``        the root                    a body's new key; the old one ends
-``officer_certified``       a valid key of the body     an officer's key (first or rotated)
+``officer_certified``       a valid key of the body     an officer's key: first, another
+                                                        device's, or one rotated
 ``node_key_certified``      the root                    the node's ledger key (receipts)
 ``key_revoked``             the root, or for an         a key is compromised since a time
                             officer key its body
@@ -63,7 +64,7 @@ class Effects:
 
     keys: list[KeyInfo] = field(default_factory=list)
     body: BodyInfo | None = None
-    officer: tuple[str, str, str] | None = None  # body id, officer id, kid
+    officer: tuple[str, str, str, str] | None = None  # body id, officer id, device, kid
     resolution: Resolution | None = None
     catalog: Catalog | None = None
 
@@ -211,8 +212,16 @@ def _officer_certified(
         ),
         certified_at=receipt_time,
     )
-    effects = Effects(keys=[new], officer=(body_id, officer_id, new.kid))
-    current = registry.officers.get((body_id, officer_id))
+    # An officer may hold a key per device (a desk browser, a laptop, a USB key): a new
+    # device adds a key beside the others; the same device again rotates that device's key.
+    device = ""
+    if "device" in body:
+        named = body["device"]
+        if not isinstance(named, str):
+            raise MalformedEncoding("body.device must be str", field="body.device")
+        device = check_identifier(named, "body.device")
+    effects = Effects(keys=[new], officer=(body_id, officer_id, device, new.kid))
+    current = registry.officers.get((body_id, officer_id, device))
     if current is not None:
         effects.keys.append(
             replace(registry.keys[current], valid_until=max(new.valid_from, receipt_time))

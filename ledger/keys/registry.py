@@ -85,7 +85,8 @@ class KeyRegistry:
         }
         self.keys: dict[str, KeyInfo] = {}
         self.bodies: dict[str, BodyInfo] = {}
-        self.officers: dict[tuple[str, str], str] = {}  # (body, officer) -> current kid
+        # (body, officer, device) -> that device's current kid ("" for the first device)
+        self.officers: dict[tuple[str, str, str], str] = {}
         self.resolutions: dict[tuple[str, int, str], Resolution] = {}
         # Every catalog version a case may pin: the packaged ones, then signed amendments.
         self.catalogs = CatalogVersions(
@@ -256,8 +257,8 @@ class KeyRegistry:
         if effects.body is not None:
             self.bodies[effects.body.body_id] = effects.body
         if effects.officer is not None:
-            body_id, officer_id, kid = effects.officer
-            self.officers[(body_id, officer_id)] = kid
+            body_id, officer_id, device, kid = effects.officer
+            self.officers[(body_id, officer_id, device)] = kid
         if effects.catalog is not None:
             self.catalogs.add(effects.catalog, since=receipt_time)
         if effects.resolution is not None:

@@ -90,3 +90,36 @@ def test_generate_never_overwrites_a_key(
     assert main(["keys", "generate", str(root), "--passphrase"]) == 64
     assert "refusing to overwrite" in capsys.readouterr().err
     assert root.read_bytes() == before
+
+
+def test_an_officer_certified_for_a_second_device_keeps_both_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys, node = tmp_path / "keys", tmp_path / "node"
+    for name in ("root", "body", "desk", "laptop", "usb"):
+        _generate(keys / f"{name}.key", capsys)
+    assert main(["init", "--data-dir", str(node), "--root-key", str(keys / "root.key")]) == 0
+    body = ["--body-id", "510104-RS", "--body-key", str(keys / "body.key")]
+    register = ["keys", "register-body", "--data-dir", str(node), "--root-key"]
+    assert main([*register, str(keys / "root.key"), "--name", "锦江区人社局", *body]) == 0
+    certify = ["keys", "certify-officer", "--data-dir", str(node), *body, "--officer-id", "rs-1"]
+    assert main([*certify, "--officer-key", str(keys / "desk.key")]) == 0
+    assert main([*certify, "--officer-key", str(keys / "laptop.key"), "--device", "laptop"]) == 0
+    capsys.readouterr()
+    assert main([*certify, "--officer-key", str(keys / "usb.key"), "--device", "usb key"])
+    assert "body.device" in capsys.readouterr().err
+
+    from adapters.bootstrap import open_ledger
+    from adapters.settings import Settings
+
+    ledger = open_ledger(Settings(data_dir=node), read_only=True)
+    try:
+        ledger.refresh_registry()
+        registry = ledger.registry
+        later = registry.keys[read_key(keys / "laptop.key").key_id].valid_from + 1
+        for name in ("desk", "laptop"):
+            kid = read_key(keys / f"{name}.key").key_id
+            found = registry.officer_key_at(kid, later, body_id="510104-RS", officer_id="rs-1")
+            assert found.kid == kid
+    finally:
+        ledger.close()

@@ -150,6 +150,7 @@ def test_library_registry_certifies_the_vector_keys() -> None:
     from ledger.envelope import parse_event
     from ledger.keys import KeyRegistry, parse_key_record
     from ledger.receipts import parse_receipt
+    from ledger.suites import key_id
 
     records = [v for v in VALID if v["kind"] == "key_record"]
     root = BY_NAME["key-root-established"]["signer"]["public_key"]
@@ -158,9 +159,15 @@ def test_library_registry_certifies_the_vector_keys() -> None:
         record = parse_key_record(bytes.fromhex(vector["expected"]["envelope"]))
         registry.apply(record, vector["received_at"], vector["index"])
     assert registry.head("510000") == (
-        5,
-        bytes.fromhex(BY_NAME["key-root-rotated"]["expected"]["hash"]),
+        6,
+        bytes.fromhex(BY_NAME["key-officer-second-device"]["expected"]["hash"]),
     )
+    # The second device's key is valid beside the first, which signs the events below.
+    laptop = BY_NAME["key-officer-second-device"]["content"]["body"]
+    laptop_kid = key_id("ed25519-sha256", bytes.fromhex(laptop["public_key"]["bin"]))
+    assert registry.officer_key_at(
+        laptop_kid, BY_NAME["event-seq2"]["received_at"], body_id="510104-RS", officer_id="rs-001"
+    ).public_key == bytes.fromhex(laptop["public_key"]["bin"])
 
     for name in ("event-seq1", "event-seq2"):
         event = parse_event(bytes.fromhex(BY_NAME[name]["expected"]["envelope"]))
@@ -373,7 +380,7 @@ KEY_BODY_FIELDS = {  # keys.md §3, the optional fields included
     "root_rotated": KEY_FIELDS | {"proof"},
     "body_registered": KEY_FIELDS | {"body_id", "name", "org"},
     "body_key_rotated": KEY_FIELDS | {"body_id"},
-    "officer_certified": KEY_FIELDS | {"body_id", "officer_id"},
+    "officer_certified": KEY_FIELDS | {"body_id", "officer_id", "device"},
     "node_key_certified": KEY_FIELDS | {"node_id"},
     "key_revoked": {"kid", "compromised_since", "reason"},
     "finding_resolved": {"case", "seq", "reason", "resolution", "note"},

@@ -233,7 +233,43 @@ def test_officer_rotation_ends_the_old_key_at_the_new_keys_valid_from(reg: Regis
     with pytest.raises(LedgerError, match="not valid"):
         lookup(new.key_id, switch - 1, body_id="A", officer_id="a1")
     assert lookup(new.key_id, switch, body_id="A", officer_id="a1").kid == new.key_id
-    assert reg.registry.officers[("A", "a1")] == new.key_id
+    assert reg.registry.officers[("A", "a1", "")] == new.key_id
+
+
+def test_an_officer_may_hold_a_valid_key_per_device(reg: Registry) -> None:
+    """A second device adds a key beside the first; certifying the same device again rotates
+    only that device's key; revoking one device's key leaves the others valid."""
+    laptop = seeded("unit/officer/A/a1/laptop")
+    usb = seeded("unit/officer/A/a1/usb")
+    for signer, device in ((laptop, "laptop"), (usb, "usb-key")):
+        officer = {**key(signer), "body_id": "A", "officer_id": "a1", "device": device}
+        reg.add(BODY, "officer_certified", officer)
+    lookup = reg.registry.officer_key_at
+    later = reg.now + 10 * SECOND
+    for signer in (OFFICER, laptop, usb):
+        assert lookup(signer.key_id, later, body_id="A", officer_id="a1").kid == signer.key_id
+
+    laptop_2 = seeded("unit/officer/A/a1/laptop/2")
+    rotated = {**key(laptop_2, later), "body_id": "A", "officer_id": "a1", "device": "laptop"}
+    reg.add(BODY, "officer_certified", rotated)
+    with pytest.raises(LedgerError, match="not valid"):
+        lookup(laptop.key_id, later, body_id="A", officer_id="a1")
+    for signer in (OFFICER, usb, laptop_2):
+        assert lookup(signer.key_id, later, body_id="A", officer_id="a1").kid == signer.key_id
+
+    reg.add(BODY, "key_revoked", {"kid": usb.key_id, "compromised_since": later, "reason": ""})
+    with pytest.raises(LedgerError) as revoked:
+        lookup(usb.key_id, later, body_id="A", officer_id="a1")
+    assert revoked.value.reason == "key_revoked"
+    assert lookup(OFFICER.key_id, later, body_id="A", officer_id="a1").kid == OFFICER.key_id
+    assert reg.registry.officers[("A", "a1", "laptop")] == laptop_2.key_id
+
+
+@pytest.mark.parametrize("device", ["", "bad device", 7])
+def test_a_device_name_is_an_identifier(reg: Registry, device: object) -> None:
+    officer = {**key(seeded("unit/a8")), "body_id": "A", "officer_id": "a8", "device": device}
+    refused = reg.refused(BODY, "officer_certified", officer)
+    assert refused.field == "body.device"
 
 
 def test_revocation_starts_at_compromised_since_and_only_moves_earlier(reg: Registry) -> None:
