@@ -43,7 +43,13 @@ class Principal:
 
     kind: str  # body, auditor, peer, admin
     subject: str  # body id, auditor name, region code; "admin" for the administrator
-    token_id: str
+    token_id: str  # a token's id, or "session:<id>" for an officer's browser session
+    officer_id: str = ""  # the officer of a session (a body token names no officer)
+
+    @property
+    def acting(self) -> str:
+        """Who acted, as the access log names them: the body, and its officer when known."""
+        return f"{self.subject}/{self.officer_id}" if self.officer_id else self.subject
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,11 @@ class AccessRecord:
     purpose: str
     fields: str
     at: str
+
+
+def _acting(principal: Reader) -> str:
+    # An officer's session names the officer, not only the body (docs/login.md).
+    return principal.acting if isinstance(principal, Principal) else principal.subject
 
 
 def token_hash(token: str) -> str:
@@ -204,7 +215,7 @@ class AccessStore(SqlStore):
         with self._tx() as cur:
             cur.execute(
                 self._sql("INSERT INTO tongban_access_log VALUES (?, ?, ?, ?, ?, ?)"),
-                (case_id, principal.kind, principal.subject, purpose, fields, now.isoformat()),
+                (case_id, principal.kind, _acting(principal), purpose, fields, now.isoformat()),
             )
 
     def accesses(self, case_id: str) -> list[AccessRecord]:

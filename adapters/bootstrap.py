@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import psycopg
@@ -24,6 +25,7 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.sessions import SessionStore, open_session_store
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
@@ -61,32 +63,42 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
-    _witness_store: WitnessStoreBackend | None = field(default=None, init=False, repr=False)
-    _opening_witness_store: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False
+    # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
+    # to, never creates their tables), closed with the others.
+    _opened: dict[str, WitnessStoreBackend | SessionStore] = field(
+        default_factory=dict, init=False, repr=False
     )
+    _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def witness_store(self) -> WitnessStoreBackend:
-        """This node's store as a witness of other logs, opened on first use (a node that
-        witnesses nobody never creates its tables)."""
-        with self._opening_witness_store:
-            if self._witness_store is None:
-                self._witness_store = open_witness_store(
+    def _store(self, name: str, opener: Callable[..., WitnessStoreBackend | SessionStore]) -> Any:
+        with self._opening:
+            if name not in self._opened:
+                self._opened[name] = opener(
                     self.settings.resolved_database_url(),
                     self.settings.data_dir,
                     schema=self.settings.database_schema or None,
                 )
-            return self._witness_store
+            return self._opened[name]
+
+    def witness_store(self) -> WitnessStoreBackend:
+        """This node's store as a witness of other logs."""
+        store: WitnessStoreBackend = self._store("witness", open_witness_store)
+        return store
+
+    def session_store(self) -> SessionStore:
+        """Officers' login challenges and browser sessions (``adapters.sessions``)."""
+        store: SessionStore = self._store("sessions", open_session_store)
+        return store
 
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
-        with self._opening_witness_store:
-            if self._witness_store is not None:
-                self._witness_store.close()
-                self._witness_store = None
+        with self._opening:
+            opened, self._opened = self._opened, {}
+        for store in opened.values():
+            store.close()
 
     @property
     def applicants(self) -> NodeApplicants:

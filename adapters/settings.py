@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=30, gt=0, description="Close a connection whose request body takes longer"
     )
+    public_origin: str = Field(
+        default="",
+        description="The origin officers' browsers reach this node at (https://host:port), "
+        "which login proofs must name; empty: the origin each request was made to",
+    )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"
     )

@@ -15,7 +15,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
-from api.routes import audit, cases, catalog, health, keys, licenses, witness
+from api.routes import audit, cases, catalog, health, keys, licenses, login, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
@@ -66,6 +66,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(witness.router)
     app.include_router(licenses.router)
+    app.include_router(login.router)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:

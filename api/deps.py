@@ -15,6 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from api.errors import ApiProblem
+from ledger.application import now_micros
+from ledger.errors import LedgerError
 
 MSGPACK = "application/msgpack"
 
@@ -52,17 +54,66 @@ _BEARER = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
+SESSION_COOKIE = "tb_session"
+# Every 401 says how to authenticate (RFC 9110 §11.6.1): programs with a bearer token.
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tongban"'}
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def principal(request: Request, node: Services, _credentials: BearerCredentials) -> Principal:
-    """The principal of the bearer token, or 401 (the dependency routes declare)."""
+    """The principal of the bearer token, or of an officer's browser session; else 401 (the
+    dependency routes declare)."""
     return bearer_principal(request, node)
 
 
+def session_principal(request: Request, node: NodeServices) -> Principal:
+    """The officer of the session cookie, acting for their body; 401 when the session is
+    unknown, ended, idle too long, or its key is no longer valid (a revoked key ends its
+    sessions at once); 403 when a state-changing request lacks the session's CSRF token."""
+    now = now_micros()
+    token = request.cookies.get(SESSION_COOKIE, "")
+    store = node.session_store()
+    found = store.session(token, now)
+    if found is None:
+        raise ApiProblem(
+            401,
+            "log in again: the session has ended",
+            reason="unauthenticated",
+            headers=BEARER_CHALLENGE,
+        )
+    node.ledger.refresh_registry()
+    try:
+        node.ledger.registry.officer_key_at(
+            found.kid, now, body_id=found.body_id, officer_id=found.officer_id
+        )
+    except LedgerError as error:
+        store.end_sessions_of_key(found.kid, now)
+        raise ApiProblem(
+            401,
+            f"log in again: the session's key is not valid ({error.reason})",
+            reason="unauthenticated",
+            headers=BEARER_CHALLENGE,
+        ) from error
+    if request.method not in _SAFE_METHODS and not found.csrf_matches(
+        request.headers.get(CSRF_HEADER, "")
+    ):
+        raise ApiProblem(
+            403, "the request lacks the session's CSRF token", reason="forbidden", field=CSRF_HEADER
+        )
+    request.state.session = found
+    return Principal("body", found.body_id, f"session:{found.session_id}", found.officer_id)
+
+
 def bearer_principal(request: Request, node: NodeServices) -> Principal:
-    """The principal of the bearer token, or 401; for a route that checks the token itself,
-    off the event loop (it reads the token store)."""
+    """The principal of the bearer token (or, without one, of an officer's session cookie),
+    or 401; for a route that checks the token itself, off the event loop (it reads the token
+    store)."""
     header = request.headers.get("authorization", "")
+    if not header and request.cookies.get(SESSION_COOKIE):
+        return session_principal(request, node)
     scheme, _, token = header.partition(" ")
-    challenge = {"WWW-Authenticate": 'Bearer realm="tongban"'}
+    challenge = BEARER_CHALLENGE
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem(
             401,

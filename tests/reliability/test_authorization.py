@@ -27,6 +27,7 @@ from fastapi.routing import iter_route_contexts
 
 from api.cli import main
 from api.license_client import IssuedLicense, PreparedIssuance
+from ledger.login import Challenge, build_login
 from licenses.document import parse_license
 from tests.support import licenses
 from tests.support.api_node import (
@@ -83,6 +84,10 @@ GET /licenses/{identifier}/uses     401  401 401     200  403      403  403    2
 POST /licenses/{identifier}/{action}#suspend 401 401 401 201 403   403  403    403     403  403
 POST /licenses/{identifier}/{action}#reinstate 401 401 401 201 403 403  403    403     403  403
 POST /licenses/{identifier}/{action}#revoke 401 401 401 201 403    403  403    403     403  403
+POST /login/challenge               200  200 200     200  200      200  200    200     200  200
+POST /login                         200  200 200     200  200      200  200    200     200  200
+GET /login/session                  401  401 401     401  401      401  401    401     401  401
+POST /logout                        401  401 401     204  204      204  204    204     204  204
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -98,6 +103,9 @@ POST /licenses/{identifier}/{action}#revoke 401 401 401 201 403    403  403    4
 #   Jiangsu (320000, any body): its bodies and peer see the metadata, a body of this region,
 #   the auditor and the administrator are not its audience (403 wrong_audience). `outsider`
 #   is a body of this region but not the case's home body, so may not prepare (not_entitled).
+# - Login (docs/login.md): the signed proof authenticates, not a token: a fresh challenge
+#   answered by 510104-RS's officer logs in whatever token comes with it. A token is not a
+#   session (GET /login/session 401); logging out with one ends nothing (204).
 CONTENT_REFUSALS = {
     ("POST /cases", "away"): "not_entitled",
     ("POST /cases/{case_id}/events", "outsider"): "not_entitled",
@@ -303,6 +311,24 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
+def _log_in(f: Fixture, principal: str) -> Send:
+    def log_in() -> httpx.Response:
+        given = f.node.client.post("/login/challenge").json()
+        officer = f.node.world.officers["rs-001"]
+        challenge = Challenge(
+            given["origin"], bytes.fromhex(given["nonce"]), given["issued_at"], given["expires_at"]
+        )
+        raw = build_login(challenge, officer.signer, body_id="510104-RS", officer_id="rs-001")
+        proof = {"proof": base64.b64encode(raw).decode()}
+        answer: httpx.Response = f.node.client.post(
+            "/login", json=proof, headers=f.node.headers(principal)
+        )
+        f.node.client.cookies.clear()  # the next request is the token's alone
+        return answer
+
+    return log_in
+
+
 REQUESTS: dict[str, Request] = {
     "GET /health": _get("/health"),
     "GET /catalog": _get("/catalog"),
@@ -339,6 +365,10 @@ REQUESTS: dict[str, Request] = {
     "POST /trust-list": _publish_trust_list,
     "GET /status-lists/{list_id}": _get("/status-lists/{list_id}"),
     "POST /licenses/prepare": _prepare,
+    "POST /login/challenge": _post("/login/challenge"),
+    "POST /login": _log_in,
+    "GET /login/session": _get("/login/session"),
+    "POST /logout": _post("/logout"),
     "POST /licenses": _issue,
     "PUT /licenses/{identifier}/document": _put_document,
     "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),

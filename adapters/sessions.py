@@ -1,0 +1,197 @@
+"""Officers' browser sessions: the login challenges a node issued and the sessions it opened.
+
+A page asks for a challenge (:meth:`SessionStore.issue_challenge`), the officer's key signs a
+login proof over it (``ledger/login.py``, ``docs/login.md``), and a proof the node accepts
+opens a session: a random token in an HttpOnly cookie, with a CSRF token the page sends back
+on every state-changing request. Only hashes of nonces and tokens are stored. A session ends
+at logout, after ``idle`` without a request, after ``lifetime`` in any case, and at once when
+the officer's key stops being valid (the caller checks the key on every request).
+
+Stored beside the access store (``sessions.sqlite3`` on SQLite, the node's schema on
+PostgreSQL), so every worker process of a node shares them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.sqlstore import Connect, SqlStore, connector_for
+from ledger.login import Challenge, LoginProof
+
+CHALLENGE_LIFETIME = 120 * 1_000_000  # µs
+SESSION_IDLE = 30 * 60 * 1_000_000  # µs: half an hour without a request ends a session
+SESSION_LIFETIME = 10 * 3600 * 1_000_000  # µs: a working day at most
+
+
+class SessionStoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Session:
+    """An open session: who it is, with which key, and the CSRF token's hash."""
+
+    session_id: str  # the first 16 hex of the token's hash: names it in logs, never the token
+    body_id: str
+    officer_id: str
+    kid: str
+    csrf_hash: str
+    opened_at: int
+    last_seen: int
+
+    def csrf_matches(self, token: str) -> bool:
+        return hmac.compare_digest(_digest(token), self.csrf_hash)
+
+
+def _digest(secret: str | bytes) -> str:
+    data = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(data).hexdigest()
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tongban_login_challenges ("
+    "nonce_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL, used_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS tongban_sessions ("
+    "token_hash TEXT PRIMARY KEY, body_id TEXT NOT NULL, officer_id TEXT NOT NULL, "
+    "kid TEXT NOT NULL, csrf_hash TEXT NOT NULL, opened_at BIGINT NOT NULL, "
+    "last_seen BIGINT NOT NULL, ended_at BIGINT)",
+)
+
+
+class SessionStore(SqlStore):
+    """Login challenges and sessions (SQLite or PostgreSQL); implements ``NonceBook``."""
+
+    schema = _SCHEMA
+    error = SessionStoreError
+
+    def __init__(
+        self,
+        connect: Connect,
+        placeholder: str,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+        idle: int = SESSION_IDLE,
+        lifetime: int = SESSION_LIFETIME,
+    ) -> None:
+        self._rng = rng
+        self.idle = idle
+        self.lifetime = lifetime
+        super().__init__(connect, placeholder)
+
+    # -- challenges --------------------------------------------------------------------------
+
+    def issue_challenge(self, origin: str, now: int) -> Challenge:
+        """A fresh challenge for a page at ``origin``; expired ones are forgotten meanwhile."""
+        challenge = Challenge(origin, self._rng(32), now, now + CHALLENGE_LIFETIME)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("DELETE FROM tongban_login_challenges WHERE expires_at <= ?"), (now,)
+            )
+            cur.execute(
+                self._sql("INSERT INTO tongban_login_challenges VALUES (?, ?, NULL)"),
+                (_digest(challenge.nonce), challenge.expires_at),
+            )
+        return challenge
+
+    def consume(self, nonce: bytes, now: int) -> bool:
+        """True once for a nonce issued here that has not expired (``ledger.login.NonceBook``)."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_login_challenges SET used_at = ? "
+                    "WHERE nonce_hash = ? AND used_at IS NULL AND expires_at > ?"
+                ),
+                (now, _digest(nonce), now),
+            )
+            return bool(cur.rowcount == 1)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def open_session(self, proof: LoginProof, now: int) -> tuple[str, str, Session]:
+        """A session for the officer of an accepted ``proof``: ``(token, csrf token, session)``;
+        the tokens are shown once (the cookie and the page), only their hashes are kept."""
+        token = "tbs_" + self._rng(32).hex()
+        csrf = self._rng(32).hex()
+        session = Session(
+            _digest(token)[:16],
+            proof.body_id,
+            proof.officer_id,
+            proof.key_id,
+            _digest(csrf),
+            now,
+            now,
+        )
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO tongban_sessions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"),
+                (
+                    _digest(token),
+                    session.body_id,
+                    session.officer_id,
+                    session.kid,
+                    session.csrf_hash,
+                    now,
+                    now,
+                ),
+            )
+        return token, csrf, session
+
+    def session(self, token: str, now: int) -> Session | None:
+        """The open session of ``token`` at ``now`` (its idle clock restarted), else None:
+        unknown, ended, idle too long or past its lifetime."""
+        digest = _digest(token)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_sessions SET last_seen = ? WHERE token_hash = ? "
+                    "AND ended_at IS NULL AND last_seen > ? AND opened_at > ?"
+                ),
+                (now, digest, now - self.idle, now - self.lifetime),
+            )
+            if cur.rowcount != 1:
+                return None
+            cur.execute(
+                self._sql(
+                    "SELECT body_id, officer_id, kid, csrf_hash, opened_at, last_seen "
+                    "FROM tongban_sessions WHERE token_hash = ?"
+                ),
+                (digest,),
+            )
+            row = cur.fetchone()
+        return Session(digest[:16], *row) if row else None
+
+    def end_session(self, token: str, now: int) -> bool:
+        """Log out: True if an open session was ended."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_sessions SET ended_at = ? "
+                    "WHERE token_hash = ? AND ended_at IS NULL"
+                ),
+                (now, _digest(token)),
+            )
+            return bool(cur.rowcount == 1)
+
+    def end_sessions_of_key(self, kid: str, now: int) -> int:
+        """End every open session opened with ``kid`` (its key was revoked); how many."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_sessions SET ended_at = ? WHERE kid = ? AND ended_at IS NULL"
+                ),
+                (now, kid),
+            )
+            return int(cur.rowcount)
+
+
+def open_session_store(
+    database_url: str, data_dir: Path, *, schema: str | None = None
+) -> SessionStore:
+    """The session store beside the ledger: SQLite file in the data dir, or PostgreSQL."""
+    connect, placeholder = connector_for(database_url, data_dir, "sessions.sqlite3", schema=schema)
+    return SessionStore(connect, placeholder)
