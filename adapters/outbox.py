@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,14 @@ async def ensure_streams(js: Any, names: StreamNames, *, duplicate_window: float
             await js.update_stream(config)
 
 
+class PublishRefused(RuntimeError):
+    """The server refused an index's message for another reason than already holding it."""
+
+    def __init__(self, index: int, error: dict[str, Any]):
+        super().__init__(f"index {index} refused: {error.get('description', error)}")
+        self.index = index
+
+
 def is_already_published(error: BaseException) -> bool:
     return getattr(error, "err_code", None) == ALREADY_PUBLISHED
 
@@ -139,6 +148,7 @@ class OutboxRelay:
         *,
         batch: int = 500,
         poll: float = 0.2,
+        ack_timeout: float = 10.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ):
         self.ledger = ledger
@@ -147,23 +157,54 @@ class OutboxRelay:
         self.names = names
         self.batch = batch
         self.poll = poll
+        self.ack_timeout = ack_timeout
         self.sleep = sleep
         self.builder = report_builder(ledger)
         self.stop = asyncio.Event()
         self.published = 0  # messages newly stored by the server in this run
 
     async def publish(self, messages: Sequence[ReportMessage]) -> None:
-        """Publish ``messages`` pipelined; return once the server holds every one of them."""
-        futures = [
-            await self.js.publish_async(self.names.subject(m.index), m.to_bytes()) for m in messages
-        ]
-        for future in futures:
-            try:
-                await asyncio.wait_for(future, timeout=10)
+        """Publish ``messages`` in order, pipelined; return once the server holds every one.
+
+        Published on the core connection in index order with a reply subject per index, then
+        every acknowledgement awaited (nats-py's ``publish_async`` leaves an error answer's
+        future unresolved, so the acknowledgements are read here)."""
+        acks = await self._acks(messages)
+        for message in messages:
+            answer = acks[message.index]
+            error = answer.get("error")
+            if error is None:
                 self.published += 1
-            except Exception as error:
-                if not is_already_published(error):
-                    raise
+            elif error.get("err_code") != ALREADY_PUBLISHED:
+                raise PublishRefused(message.index, error)
+
+    async def _acks(self, messages: Sequence[ReportMessage]) -> dict[int, dict[str, Any]]:
+        nc = self.js._nc
+        inbox = nc.new_inbox()
+        acks: dict[int, dict[str, Any]] = {}
+        all_in = asyncio.Event()
+
+        async def answered(msg: Any) -> None:
+            try:
+                index = int(msg.subject.rsplit(".", 1)[1])
+                # An empty answer is a status (503: no stream listens on the subject).
+                acks[index] = json.loads(msg.data) if msg.data else {"error": {"code": 503}}
+            except ValueError:
+                return
+            if len(acks) == len(messages):
+                all_in.set()
+
+        subscription = await nc.subscribe(f"{inbox}.*", cb=answered)
+        try:
+            for message in messages:
+                await nc.publish(
+                    self.names.subject(message.index), message.to_bytes(),
+                    reply=f"{inbox}.{message.index}",
+                )  # fmt: skip
+            await asyncio.wait_for(all_in.wait(), timeout=self.ack_timeout)
+        finally:
+            await subscription.unsubscribe()
+        return acks
 
     async def step(self) -> int:
         """Publish the next batch after the stored position; how many indexes it moved."""

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=30, gt=0, description="Close a connection whose request body takes longer"
     )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server the outbox publishes to"
+    )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"
     )
