@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from adapters.outbox_store import OutboxPositionStore
 from ledger.application import LedgerApplication
@@ -246,6 +247,17 @@ class OutboxRelay:
 async def connect_nats(url: str, *, name: str) -> Any:
     """A NATS connection that reconnects for ever (the relay waits out a broker restart)."""
     import nats
+
+    # nats-py would try a missing server for ever (max_reconnect_attempts also bounds the
+    # first connect): a broker that is not there at start is an error the caller reports.
+    parsed = urlparse(url)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), 5
+        )
+    except (TimeoutError, OSError) as error:
+        raise ConnectionError(str(error) or "no answer in 5 s") from None
+    writer.close()
 
     async def quiet(error: Exception) -> None:
         log.info("nats: %s", error)

@@ -229,11 +229,14 @@ def _nats_errors(handler: Any) -> Any:
     """A broker that cannot be reached at start is exit 1, named, like an unreachable node."""
 
     def run(args: argparse.Namespace) -> int:
+        import nats.errors
+
         try:
             code: int = handler(args)
             return code
-        except (ConnectionError, TimeoutError, OSError) as error:
-            return fail(f"cannot reach NATS: {error}", 1)
+        except (nats.errors.NoServersError, ConnectionError, TimeoutError) as error:
+            url = getattr(args, "nats", "") or "TONGBAN_NATS_URL"
+            return fail(f"cannot reach NATS at {url}: {error or type(error).__name__}", 1)
 
     return run
 
