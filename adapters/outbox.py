@@ -42,10 +42,14 @@ class StreamNames:
     region: str
     stream: str = ""
     prefix: str = ""
+    dead_prefix: str = ""
 
     def __post_init__(self) -> None:
         if not self.stream:
             object.__setattr__(self, "stream", f"TONGBAN_{self.region}")
+        if not self.dead_prefix:  # a stream of another prefix has its own dead letters
+            dead = f"{self.prefix}.dead" if self.prefix else f"tongban.deadletter.{self.region}"
+            object.__setattr__(self, "dead_prefix", dead)
         if not self.prefix:
             object.__setattr__(self, "prefix", f"tongban.ledger.{self.region}")
 
@@ -57,7 +61,7 @@ class StreamNames:
         return f"{self.stream}_DLQ"
 
     def dead_letter_subject(self, index: int) -> str:
-        return f"tongban.deadletter.{self.region}.{index}"
+        return f"{self.dead_prefix}.{index}"
 
 
 async def ensure_streams(js: Any, names: StreamNames, *, duplicate_window: float = 120.0) -> None:
@@ -67,7 +71,7 @@ async def ensure_streams(js: Any, names: StreamNames, *, duplicate_window: float
 
     for stream, subjects in (
         (names.stream, [f"{names.prefix}.*"]),
-        (names.dead_letter_stream, [f"tongban.deadletter.{names.region}.*"]),
+        (names.dead_letter_stream, [f"{names.dead_prefix}.*"]),
     ):
         config = StreamConfig(
             name=stream,

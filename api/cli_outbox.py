@@ -36,7 +36,7 @@ from adapters.settings import Settings
 from api.cli_common import fail, guarded
 
 
-class _Position:
+class MemoryPosition:
     """A replay's own position, in memory: replaying never moves the relay's stored one."""
 
     def __init__(self, start: int):
@@ -115,7 +115,7 @@ async def _relay(args: argparse.Namespace, *, start: int | None) -> dict[str, An
     try:
         js = nc.jetstream()
         await ensure_streams(js, names, duplicate_window=args.duplicate_window)
-        position: Any = store if start is None else _Position(start)
+        position: Any = store if start is None else MemoryPosition(start)
         relay = OutboxRelay(ledger, position, js, names, batch=args.batch)
         if start is None:
             _stop_on_signals(asyncio.get_running_loop(), relay.stop)
