@@ -52,6 +52,10 @@ class ReportVerifier:
         receipt = parse_receipt(message.receipt)
         self._check_receipt_fields(receipt, message)
         if signed_context(message.envelope) == KEY_RECORD_CONTEXT:
+            if message.kind != "key" or message.record is not None:
+                raise MalformedEncoding(
+                    "a key record's message is kind key, no record", field="kind"
+                )
             record = parse_key_record(message.envelope)
             if record.hash != receipt.event_hash:
                 raise MalformedEncoding("receipt names another object", field="receipt.event")

@@ -347,14 +347,29 @@ def _record(
     return "process", record
 
 
+def kind_of(envelope: Envelope) -> str:
+    """The message kind of an event: decided by its step alone (docs/reporting.md §3.1)."""
+    if envelope.type not in STEP_FIELDS:
+        return "license"
+    if envelope.type in _ACCEPT_STATES or step_name(envelope) == "form_checked:refused":
+        return "accept"
+    if envelope.type in _SPECIAL_STEPS:
+        return "special_procedure"
+    return "result" if envelope.type in _RESULT_STEPS else "process"
+
+
 def check_record(message: ReportMessage, envelope: Envelope) -> None:
     """Refuse a record that contradicts its own envelope (what the envelope alone decides:
     case, step, time, handler). Raises :class:`MalformedEncoding` naming the field."""
+    if message.kind != kind_of(envelope):
+        raise MalformedEncoding(f"kind must be {kind_of(envelope)} for this step", field="kind")
     record = message.record
     if record is None:
-        if message.kind not in ("key", "license"):
-            raise MalformedEncoding(f"a {message.kind} message carries a record", field="record")
+        if message.kind != "license":
+            raise MalformedEncoding(f"a {message.kind} message has no record", field="record")
         return
+    if message.kind == "license":
+        raise MalformedEncoding("a license message carries no record", field="record")
     expected = {
         "project_no": str(envelope.case_id),
         "step": step_name(envelope),

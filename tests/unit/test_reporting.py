@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,6 +125,8 @@ def _tampered(message: ReportMessage, **changes: Any) -> ReportMessage:
          "record.time"),
         (lambda m: _tampered(m, record={**m.record, "handler_officer": "someone"}),
          "record.handler_officer"),
+        (lambda m: _tampered(m, kind="process"), "kind"),
+        (lambda m: _tampered(m, record=None), "record"),
         (lambda m: _tampered(m, envelope=m.envelope[:-1] + bytes([m.envelope[-1] ^ 1])), None),
         (lambda m: _tampered(m, receipt=m.receipt[:-1] + bytes([m.receipt[-1] ^ 1])), None),
     ],
@@ -137,6 +140,13 @@ def test_a_tampered_message_is_refused(world: World, change: Any, field: str | N
         verifier.verify(change(messages[-1]))
     if field is not None:
         assert refused.value.field == field
+
+
+def test_a_key_record_dressed_as_a_case_step_is_refused(world: World) -> None:
+    messages = _messages(world)
+    with pytest.raises(LedgerError) as refused:
+        _verifier(world).verify(_tampered(messages[0], kind="process"))
+    assert refused.value.field == "kind"
 
 
 def test_an_event_before_its_keys_is_refused(world: World) -> None:
@@ -176,3 +186,35 @@ def test_promise_date_counts_calendar_days_only() -> None:
     assert promise_date(received, "3天") == "2026-01-04"
     assert promise_date(received, "20个工作日") is None
     assert promise_date(received, "") is None
+
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "report" / "messages.json"
+
+
+def test_the_vectors_are_what_the_generator_makes() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "make_report_vectors.py"
+    spec = importlib.util.spec_from_file_location("make_report_vectors", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0
+
+
+def test_a_platform_verifies_the_vectors_from_the_root_key_alone() -> None:
+    vector = json.loads(VECTORS.read_text(encoding="utf-8"))
+    verifier = ReportVerifier(
+        {vector["region"]: bytes.fromhex(vector["root_public_key"])},
+        region=vector["region"],
+        ledger_name=vector["ledger"],
+    )
+    kinds = []
+    for item in vector["messages"]:
+        message = parse_report(item["message"].encode())
+        assert item["subject"] == f"tongban.ledger.{vector['region']}.{message.index}"
+        assert message.to_bytes() == item["message"].encode()  # canonical form
+        verifier.verify(message)
+        kinds.append(message.kind)
+    assert verifier.held == 0
+    assert {"key", "accept", "process", "special_procedure", "result"} == set(kinds)
