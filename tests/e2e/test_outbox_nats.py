@@ -298,3 +298,37 @@ def _dead_letters(store_dir: Path) -> list[int]:
         return store.dead_letters(LEDGER)
     finally:
         store.close()
+
+
+def _outbox_processes(data_dir: Path) -> list[int]:
+    """Pids of ``outbox run`` processes for ``data_dir`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"outbox" in argv and b"run" in argv and str(data_dir).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_with_the_outbox_publishes_and_stops_it(
+    world: World, broker: NatsServer, tmp_path: Path
+) -> None:
+    from tests.support.live import live_node
+
+    assert world.settings is not None
+    data_dir = world.settings.data_dir
+    list(iter_online_cases(world, 2))
+    head = world.app.store.max_index()
+    world.app.close()
+    env = {"TONGBAN_OUTBOX": "true", "TONGBAN_NATS_URL": broker.url}
+    with live_node(data_dir, env):
+        _wait_for("published by serve's outbox", lambda: _published_up_to(data_dir) == head, [])
+        assert len(_outbox_processes(data_dir)) == 1
+    _wait_for("outbox stopped with the server", lambda: not _outbox_processes(data_dir), [])
+    count, found = asyncio.run(_stream_contents(broker.url))
+    assert count == head and sorted(found) == list(range(1, head + 1))
