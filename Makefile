@@ -19,7 +19,7 @@ $(VENV)/dev.stamp: pyproject.toml
 $(VENV)/runtime.stamp: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	test $(VENV)/dev.stamp -nt pyproject.toml || $(BIN)/pip install --quiet --upgrade pip
-	test $(VENV)/dev.stamp -nt pyproject.toml || $(BIN)/pip install --quiet -e .
+	test $(VENV)/dev.stamp -nt pyproject.toml || $(BIN)/pip install --quiet -e '.[outbox]'
 	touch $@
 
 # The dev venv, by the name of its command (`make .venv/bin/tongban`).

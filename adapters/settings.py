@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="The origin officers' browsers reach this node at (https://host:port), "
         "which login proofs must name; empty: the origin each request was made to",
     )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server the outbox publishes to"
+    )
+    outbox: bool = Field(
+        default=False, description="`serve` also runs `tongban outbox run` for this node"
+    )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"
     )

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from api.cli_common import (
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
+from api.cli_outbox import add_outbox_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
@@ -156,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
             lock.close()
         return 69
     failed = _watch_worker_startup()
+    relay = _start_outbox(settings) if args.outbox or settings.outbox else None
     try:
         with sock:
             # Reported once the socket listens: connections queue until the app has started.
@@ -173,9 +176,36 @@ def _serve(args: argparse.Namespace) -> int:
                 http=protocol_name(),
             )
     finally:
+        if relay is not None:
+            _stop_outbox(relay)
         if lock is not None:
             lock.close()
     return _workers_started(failed)
+
+
+def _start_outbox(settings: Settings) -> subprocess.Popen[bytes]:
+    """``tongban outbox run`` for the served node, as a child process (its own event loop,
+    its own log lines on standard error); stopped with the server."""
+    command = [
+        sys.executable,
+        "-m",
+        "api.cli",
+        "outbox",
+        "run",
+        "--data-dir",
+        str(settings.data_dir),
+    ]
+    return subprocess.Popen(command)
+
+
+def _stop_outbox(relay: subprocess.Popen[bytes]) -> None:
+    if relay.poll() is None:
+        relay.send_signal(signal.SIGTERM)
+        try:
+            relay.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+            relay.wait()
 
 
 def _version() -> str:
@@ -201,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--data-dir", type=Path, default=None, help="data directory")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
+    serve.add_argument(
+        "--outbox",
+        action="store_true",
+        help="also run `tongban outbox run` for this node (TONGBAN_OUTBOX, TONGBAN_NATS_URL)",
+    )
     serve.set_defaults(handler=_serve)
     add_catalog_command(commands)
     add_ledger_commands(commands)
@@ -209,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_transparency_commands(commands)
     add_license_commands(commands)
+    add_outbox_commands(commands)
     return parser
 
 
