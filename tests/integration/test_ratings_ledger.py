@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from ledger.audit import verify_ledger
-from ledger.envelope import parse_event
+from ledger.envelope import build_event, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
 from ledger.keys import NODE_OFFICER
 from ledger.ratings.code import code_commitment
@@ -21,7 +21,7 @@ from ledger.ratings.stats import (
     monthly_bulletin,
 )
 from ledger.receipts import parse_receipt
-from ledger.workflow import CaseWorkflow
+from ledger.workflow import CaseWorkflow, SignedCoreOnly
 from tests.support.world import World, make_memory_world
 
 CODE = "7K3M-9QXW-2RTB-H4ZD"
@@ -159,3 +159,29 @@ def test_rectification_stats_and_bulletin(world: World) -> None:
     assert monthly_bulletin(all_case_ratings(world.app), "2026-01").rows == january.rows
     timed = monthly_bulletin(cases, "2026-01", timeliness=lambda case_id, end: (True, False))
     assert timed.rows[0]["on_time_rate"] == "1.0000" and timed.rows[0]["overdue"] == 0
+
+
+def test_the_audit_refuses_a_node_rating_without_the_code() -> None:
+    """A node that signed a rating without the right code is caught by any auditor."""
+    world = make_memory_world(workflow=SignedCoreOnly())  # stores what the rules would refuse
+    case_id = delivered_case(world)
+    head = world.app.head(case_id)
+    assert world.app.node_signer is not None
+    forged = build_event(
+        world.app.node_signer,
+        ledger=world.app.ledger_name,
+        case_id=case_id,
+        seq=head.seq + 1,
+        event_type="rated",
+        time=world.clock.now,
+        body_id="510104-RS",
+        officer_id=NODE_OFFICER,
+        prev=head.event_hash,
+        body={"level": "very_satisfied", "channel": "code", "code_proof": bytes(32)},
+    )
+    world.app.append_event(forged)
+    world.app.workflow = CaseWorkflow()
+    report = verify_ledger(world.app)
+    [finding] = report.findings
+    assert (finding.seq, finding.reason) == (6, "illegal_step")
+    assert "bad_rating_code" in finding.detail
