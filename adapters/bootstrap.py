@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -30,6 +31,7 @@ from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
 from ledger.case_listing import ReplayedCaseListing
 from ledger.opening import CaseOpening
+from ledger.ratings.service import RatingService
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -65,6 +67,11 @@ class NodeServices:
         self.access.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
+
+    @cached_property
+    def ratings(self) -> RatingService:
+        """Ratings the node signs (the slip's code); one per node, as it counts wrong codes."""
+        return RatingService(self.ledger)
 
     @property
     def applicants(self) -> NodeApplicants:

@@ -15,7 +15,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
-from api.routes import audit, cases, catalog, health, keys, licenses, witness
+from api.routes import audit, cases, catalog, health, keys, licenses, ratings, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
@@ -62,6 +62,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(cases.router)
+    app.include_router(ratings.router)
     app.include_router(audit.router)
     app.include_router(keys.router)
     app.include_router(witness.router)
@@ -70,7 +71,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         document = document_problems(generated())  # idempotent on FastAPI's cached document
-        routers = (health, catalog, cases, audit, keys, witness, licenses)
+        routers = (health, catalog, cases, ratings, audit, keys, witness, licenses)
         document_unavailable(document, database_operations(m.router for m in routers))
         return document
 

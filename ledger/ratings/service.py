@@ -18,11 +18,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ledger.access import Forbidden
 from ledger.application import Appended, LedgerApplication
 from ledger.envelope import build_event
 from ledger.errors import ConflictError, EnvelopeRejected
 from ledger.keys import NODE_OFFICER
 from ledger.ratings.code import code_proof
+from ledger.workflow import CaseState
 from ledger.workflow.fields import NODE_SIGNED_CHANNELS
 from ledger.workflow.rules import BadRatingCode
 
@@ -132,3 +134,16 @@ class RatingService:
                 case = self.app.get_case(case_id)
         assert conflict is not None
         raise conflict
+
+
+def check_follow_up_reader(reader_kind: str, reader_subject: str, flow: CaseState) -> None:
+    """A follow-up call (回访) reads the applicant's contact data: only the rated (home) body,
+    only while the rectification waits for it. The read itself is logged by
+    :meth:`ledger.access.CaseAccess.read_applicant`."""
+    if reader_kind != "body" or reader_subject != flow.home_body:
+        raise Forbidden("only the rated (home) body follows up with the applicant")
+    if flow.rating != "following_up":
+        raise Forbidden(
+            f"the case's rectification is not waiting for a follow-up (rating state "
+            f"{flow.rating!r})"
+        )
