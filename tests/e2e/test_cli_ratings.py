@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from api import cli_supervise
 from api.cli import main
 from ledger.envelope import ZERO_HASH
 from ledger.ratings.code import code_commitment
@@ -56,7 +55,7 @@ def through_node(node: ApiNode, monkeypatch: pytest.MonkeyPatch) -> None:
         answer: httpx.Response = node.client.post(httpx.URL(url).path, json=json)
         return answer
 
-    monkeypatch.setattr(cli_supervise.httpx, "post", post)
+    monkeypatch.setattr(httpx, "post", post)
 
 
 def rate(case_id: uuid.UUID, code: str, level: str, *more: str) -> int:
