@@ -3,12 +3,14 @@ are limited, the audit verifies node-signed steps, and the bulletin reads it all
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
 
 import pytest
 
 from ledger.audit import verify_ledger
+from ledger.bundle import build_bundle, verify_bundle
 from ledger.envelope import build_event, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
 from ledger.keys import NODE_OFFICER
@@ -185,3 +187,15 @@ def test_the_audit_refuses_a_node_rating_without_the_code() -> None:
     [finding] = report.findings
     assert (finding.seq, finding.reason) == (6, "illegal_step")
     assert "bad_rating_code" in finding.detail
+
+
+def test_a_bundle_with_a_node_signed_rating_verifies_offline(world: World) -> None:
+    """Another province verifies the node's signature on a rating from the roots alone."""
+    case_id = delivered_case(world)
+    RatingService(world.app).rate_with_code(case_id, code=CODE, level="satisfied")
+    world.app.issue_checkpoint()
+    bundle = json.loads(json.dumps(build_bundle(world.app, case_id)))
+    report = verify_bundle(
+        bundle, trusted_roots={world.region: world.root.public_key}, min_witnesses=0
+    )
+    assert report.case_id == case_id and report.events == 6
