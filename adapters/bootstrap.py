@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -34,6 +35,7 @@ from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
 from ledger.case_listing import ReplayedCaseListing
 from ledger.opening import CaseOpening
+from ledger.ratings.service import RatingService
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -99,6 +101,11 @@ class NodeServices:
             opened, self._opened = self._opened, {}
         for store in opened.values():
             store.close()
+
+    @cached_property
+    def ratings(self) -> RatingService:
+        """Ratings the node signs (the slip's code); one per node, as it counts wrong codes."""
+        return RatingService(self.ledger)
 
     @property
     def applicants(self) -> NodeApplicants:

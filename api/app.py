@@ -15,13 +15,13 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
-from api.routes import audit, cases, catalog, health, keys, licenses, login, witness
+from api.routes import audit, cases, catalog, health, keys, licenses, login, ratings, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
 # Every route module, once: the app serves them and its OpenAPI document declares 503 on
 # those that reach the database (a second list here once missed new routes).
-ROUTES = (health, catalog, cases, audit, keys, witness, licenses, login)
+ROUTES = (health, catalog, cases, ratings, audit, keys, witness, licenses, login)
 
 
 def create_app(

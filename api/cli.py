@@ -37,6 +37,7 @@ from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_outbox import add_outbox_commands
+from api.cli_supervise import add_rate_command, add_supervise_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
@@ -240,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_command(commands)
     add_ledger_commands(commands)
     add_demo_command(commands)
-    add_case_commands(commands)
+    add_rate_command(add_case_commands(commands))
+    add_supervise_commands(commands)
     add_token_commands(commands)
     add_transparency_commands(commands)
     add_license_commands(commands)

@@ -199,8 +199,11 @@ def _report_bodies(args: argparse.Namespace) -> int:
     return _reading(args, report)
 
 
-def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``case show`` and ``report bodies`` to the ``tongban`` parser."""
+def add_case_commands(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Add ``case show`` and ``report bodies`` to the ``tongban`` parser; return the ``case``
+    group (``api.cli_supervise`` adds ``case rate`` to it)."""
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -209,9 +212,9 @@ def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         parser.add_argument("--region", default=None, help="this node's region (TONGBAN_REGION)")
         parser.add_argument("--json", action="store_true", help="print JSON")
 
-    case = commands.add_parser("case", help="read one case").add_subparsers(
-        dest="case_command", required=True
-    )
+    case: argparse._SubParsersAction = commands.add_parser(  # type: ignore[type-arg]
+        "case", help="read one case"
+    ).add_subparsers(dest="case_command", required=True)
     show = case.add_parser(
         "show", help="a case's timeline: every step, who took it, when, and whether it verifies"
     )
@@ -237,3 +240,4 @@ def add_case_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
     )
     common(bodies)
     bodies.set_defaults(handler=_guarded(_report_bodies))
+    return case

@@ -29,6 +29,7 @@ from api.cli_common import (
     iso_time,
 )
 from api.client import ClientError, Conflict, Refused, StepResult, TongbanClient
+from ledger.ratings.code import new_rating_code
 
 
 def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:
@@ -65,10 +66,11 @@ def client_from_args(args: argparse.Namespace) -> TongbanClient:
     )
 
 
-def _print(result: StepResult) -> None:
+def _print(result: StepResult, **extra: str) -> None:
     print(
         json.dumps(
             {
+                **extra,
                 "case_id": str(result.case_id),
                 "seq": result.seq,
                 "index": result.index,
@@ -81,10 +83,10 @@ def _print(result: StepResult) -> None:
     )
 
 
-def _run(args: argparse.Namespace, action: Any) -> int:
+def _run(args: argparse.Namespace, action: Any, **extra: str) -> int:
     try:
         with client_from_args(args) as client:
-            _print(action(client))
+            _print(action(client), **extra)
     except Conflict as conflict:
         print(
             f"tongban: conflict: the case moved on (head is seq {conflict.head.seq}); "
@@ -132,6 +134,8 @@ def _receive(args: argparse.Namespace) -> int:
     applicant = {"name": args.applicant_name, "id_number": args.applicant_id}
     if args.applicant_phone:
         applicant["phone"] = args.applicant_phone
+    # The one-time rating code for the receipt slip: printed here, only its commitment signed.
+    code = new_rating_code()
     return _run(
         args,
         lambda c: c.receive(
@@ -142,7 +146,9 @@ def _receive(args: argparse.Namespace) -> int:
             jurisdiction=args.jurisdiction,
             materials=_materials(args.material),
             origin_bodies=args.origin or (),
+            rating_code=code,
         ),
+        rating_code=code,
     )
 
 

@@ -30,6 +30,7 @@ import httpx
 from ledger.application import now_micros
 from ledger.envelope import ZERO_HASH, build_event
 from ledger.errors import Head
+from ledger.ratings.code import code_commitment
 from ledger.receipts import Receipt, parse_receipt
 from ledger.suites import Signer
 
@@ -249,8 +250,12 @@ class TongbanClient:
         materials: Sequence[tuple[str, bytes]],
         origin_bodies: Sequence[str] = (),
         case_id: uuid.UUID | None = None,
+        rating_code: str | None = None,
     ) -> StepResult:
-        """Open a case: store the applicant at the node, then sign and post ``received``."""
+        """Open a case: store the applicant at the node, then sign and post ``received``.
+
+        ``rating_code``: the one-time code printed on the receipt slip; its commitment is
+        signed (docs/envelope.md §5.5), the code itself never leaves this client."""
         item, version = self.catalog_item(item_key)
         stored = self.register_applicant(applicant)
         body = {
@@ -265,6 +270,8 @@ class TongbanClient:
             "origin_bodies": list(origin_bodies),
         }
         case_id = case_id or uuid.uuid4()
+        if rating_code is not None:
+            body["rating_code"] = code_commitment(case_id, rating_code)
         return self.post_envelope(case_id, 1, self.sign(case_id, 1, ZERO_HASH, "received", body))
 
     def head(self, case_id: uuid.UUID) -> Head:

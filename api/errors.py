@@ -39,6 +39,7 @@ from ledger.errors import (
     UnknownCase,
 )
 from ledger.license_events import UnknownLicense
+from ledger.ratings.service import TooManyAttempts
 from ledger.witness import (
     BadLogSignature,
     EvidenceError,
@@ -50,6 +51,7 @@ from ledger.witness import (
     UnpinnedLog,
     WitnessError,
 )
+from ledger.workflow.rules import BadRatingCode
 from licenses.compact import CompactRejected
 from licenses.document import InvalidLicense
 from licenses.errors import (
@@ -72,6 +74,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    429: "Too many requests",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
@@ -170,8 +173,10 @@ def status_of(error: LedgerError) -> int:
         return witness_status(error)
     if isinstance(error, ConflictError | RecordMismatch):
         return 409
-    if isinstance(error, Forbidden):
-        return 403
+    if isinstance(error, Forbidden | BadRatingCode):
+        return 403  # a wrong rating code is a wrong credential
+    if isinstance(error, TooManyAttempts):
+        return 429
     if isinstance(error, UnknownCase | UnknownLicense):
         return 404
     if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
@@ -197,7 +202,17 @@ def install_error_handlers(app: FastAPI) -> None:
             extra["head"] = {"seq": error.head.seq, "hash": error.head.event_hash.hex()}
         # Bytes that do not even decode name the whole envelope.
         field = error.field or ("envelope" if isinstance(error, MalformedEncoding) else None)
-        return problem(status_of(error), error.detail, reason=error.reason, field=field, **extra)
+        headers = None
+        if isinstance(error, TooManyAttempts):
+            headers = {"Retry-After": str(error.retry_after)}
+        return problem(
+            status_of(error),
+            error.detail,
+            reason=error.reason,
+            field=field,
+            headers=headers,
+            **extra,
+        )
 
     @app.exception_handler(LicenseServiceError)
     async def _license_service(_: Request, error: LicenseServiceError) -> JSONResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -377,3 +377,62 @@ class VerdictPublic(BaseModel):
 class TrustListPublic(BaseModel):
     region: str
     version: int
+
+
+# -- ratings (好差评) and rectification --------------------------------------------------------
+
+RatingLevel = Literal[
+    "very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"
+]
+
+
+class RatingCreate(BaseModel):
+    """An applicant's rating with the receipt slip's one-time code (the code is the credential)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=40, description="the code printed on the receipt slip")
+    level: RatingLevel
+    channel: Literal["online", "code"] = Field(
+        default="online", description="online (the web) or code (a kiosk, an SMS link)"
+    )
+    comment: str | None = Field(
+        default=None, max_length=500, description="free text; personal data is refused"
+    )
+
+
+class StagePublic(BaseModel):
+    name: str = Field(description="verify (核实), rectify (整改), follow_up (回访), close")
+    started: str = Field(description="ISO date, China time")
+    deadline: str = Field(description="ISO date, China time")
+    working_days_allowed: int
+    ended: str | None
+
+
+class RectificationPublic(BaseModel):
+    case_id: str
+    item: str
+    level: str
+    rated: str = Field(description="ISO date the 差评 was received, China time")
+    late: bool
+    stages: list[StagePublic]
+
+
+class BodyRatingsPublic(BaseModel):
+    body: str
+    as_of: str = Field(description="ISO date, China time")
+    calendar: str = Field(description="the working-day calendar deadlines are counted on")
+    ratings: int
+    distribution: dict[str, int]
+    rectifications_open: int
+    rectifications_late: int
+    rectifications_closed: int
+    open_rectifications: list[RectificationPublic]
+
+
+class ContactPublic(BaseModel):
+    """What a follow-up call (回访) needs; the read is logged like every personal-data read."""
+
+    case_id: str
+    name: str
+    phone: str | None

@@ -263,10 +263,10 @@ class LedgerApplication(StreamWriter):
         self._refresh_if_stale(now)
         key_args = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
         try:
-            key = self.registry.officer_key_at(envelope.key_id, now, **key_args)
+            key = self.registry.event_key_at(envelope.key_id, now, **key_args)
         except UnknownKey:
             self.refresh_registry()  # another worker may have certified it just now
-            key = self.registry.officer_key_at(envelope.key_id, now, **key_args)
+            key = self.registry.event_key_at(envelope.key_id, now, **key_args)
         if envelope.signed.suite.name != key.suite:
             raise EnvelopeRejected(
                 f"signed with suite {envelope.signed.suite.name}, key {key.kid} is {key.suite}",

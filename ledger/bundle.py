@@ -323,7 +323,7 @@ def witness_policy(witnesses: Sequence[Witness], min_witnesses: int | None) -> i
 def _check_event(registry: KeyRegistry, item: _Item, envelope: Envelope, where: str) -> None:
     moment = item.receipt.time
     try:
-        key = registry.officer_key_at(
+        key = registry.event_key_at(
             envelope.key_id, moment, body_id=envelope.body_id, officer_id=envelope.officer_id
         )
         if key.registered_index > item.index:

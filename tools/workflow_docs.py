@@ -18,15 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from ledger.personal import APPLICANT_REF_PREFIX
+from ledger.ratings.rectification import rectification_limits
 from ledger.workflow import (
     ALL_CHANNELS,
     BOTH,
     CLOSED_STATES,
+    RATEABLE_STATES,
+    RATING_STATES,
+    RATING_TRANSITIONS,
     START,
     STATES,
     STEP_FIELDS,
     STEP_TYPES,
     TRANSITIONS,
+    UNRATED,
     Field,
     Transition,
     check_body,
@@ -71,6 +76,20 @@ ACTOR_MEANINGS: Mapping[str, str] = {
     "home": "the case's current home body: named at `received`, changed by `transferred`",
     "origin": "each origin body named at `received` (joint items, 多地联办), once",
     "party": "any body that took a step on the case (only `corrected`)",
+    "rater": "who records a rating: the node (officer `node`, node key, under the home body) "
+    "for `online` and `code` ratings, made with the receipt slip's one-time code; an officer "
+    "of the intake or the home body for `window` and `hotline` ratings",
+}
+
+RATING_STATE_MEANINGS: Mapping[str, str] = {
+    UNRATED: "not rated yet",
+    "rated": "rated 非常满意, 满意 or 基本满意: nothing to rectify",
+    "verifying": "a 差评 (不满意, 非常不满意): the home body verifies it (核实)",
+    "rectifying": "the complaint is founded: the home body rectifies (整改)",
+    "following_up": "the home body follows up with the applicant (回访: reading the contact "
+    "data is a logged personal-data read)",
+    "closing": "followed up; to be closed",
+    "rectification_closed": "the rectification is closed (办结)",
 }
 
 
@@ -94,6 +113,7 @@ def sample_value(spec: Field) -> Any:
         "division": "510104",
         "flag": True,
         "positive": 1,
+        "digest": bytes(32),
     }
     return spec.choices[0] if spec.kind == "choice" else samples[spec.kind]
 
@@ -160,6 +180,7 @@ def _field_type(spec: Field) -> str:
         "division": "6-digit division code",
         "flag": "true / false",
         "positive": "integer ≥ 1",
+        "digest": "32 bytes",
     }[spec.kind]
 
 
@@ -215,6 +236,49 @@ step stays in the chain: nothing signed is ever removed. It is left out of the d
 """
 
 
+def rating_section() -> str:
+    """Ratings (好差评) and rectification: their own table over the rating state."""
+    lines = ["stateDiagram-v2"]
+    for t in RATING_TRANSITIONS:
+        source = "[*]" if t.state == UNRATED else t.state
+        lines.append(f"    {source} --> {t.next} : {edge_label(t).replace(':', MERMAID_COLON)}")
+    lines += ["    rated --> [*]", "    rectification_closed --> [*]"]
+    states = "\n".join(f"| `{s}` | {RATING_STATE_MEANINGS[s]} |" for s in RATING_STATES)
+    table = "\n".join(
+        f"| `{t.state}` | `{t.step}` | `{t.next}` | {t.actor} |" for t in RATING_TRANSITIONS
+    )
+    limits = rectification_limits("")
+    rateable = ", ".join(f"`{s}`" for s in sorted(RATEABLE_STATES))
+    return f"""## Ratings and rectification (好差评)
+
+A case is rated once (GB/T 39734), in a case state of {rateable}, on five levels; the rating
+and a 差评's rectification (GB/T 39735) move the case's **rating state**, not its state, so a
+rated case stays delivered (or refused) and may still be `reopened`. The rating's channel says
+who signs it (`docs/envelope.md` §5.5): `window` and `hotline` ratings are recorded and signed
+by an officer of the intake or the home body; `online` and `code` ratings are made by the
+applicant with the one-time code printed on the receipt slip and signed by the node (officer
+id `node`, the node key) under the home body, carrying the code's proof, which must open the
+commitment in the case's `received` step. The officer id `node` signs nothing else. The rated
+body is the case's home body; it verifies, rectifies, follows up and closes.
+
+Each rectification stage has its own deadline in working days (`ledger/ratings/`,
+`rectification_limits.json`, per region): verify {limits["verify"]}, rectify
+{limits["rectify"]}, follow up {limits["follow_up"]}, close {limits["close"]} (defaults),
+counted from the China date of the step that opens the stage, that day not counted.
+
+```mermaid
+{chr(10).join(lines)}
+```
+
+| rating state | meaning |
+| --- | --- |
+{states}
+
+| rating state | step | next rating state | actor |
+| --- | --- | --- | --- |
+{table}"""
+
+
 def render() -> str:
     refinements = ", ".join(
         f"`{t}` by `{f}`" for t in STEP_TYPES if (f := refined_by(t)) is not None
@@ -233,6 +297,7 @@ def render() -> str:
         parts.append(
             f"### {channel} × {coordination}\n\n```mermaid\n{diagram(channel, coordination)}\n```"
         )
+    parts.append(rating_section())
     rows = [
         "## Transition table\n",
         "| state | step | next state | actor | channels | coordinations |",

@@ -19,7 +19,7 @@ from ledger.envelope import Envelope
 from ledger.errors import LedgerError
 from ledger.keys import CatalogVersions
 from ledger.personal import PersonalData
-from ledger.workflow import TRANSITIONS, CaseState, Entitlement, take_step
+from ledger.workflow import RATEABLE_STATES, TRANSITIONS, CaseState, Entitlement, take_step
 
 # -- planning (pure: the ledger is not touched) ----------------------------------------------
 
@@ -101,6 +101,16 @@ _GAPS: Mapping[str, tuple[int, int]] = {
 }
 _DEFAULT_GAP = (10 * _MINUTE, 1 * _DAY)
 
+# How demo applicants rate (好差评): mostly well.
+_RATING_WEIGHTS: Mapping[str, float] = {
+    "very_satisfied": 60,
+    "satisfied": 25,
+    "basically_satisfied": 7,
+    "dissatisfied": 6,
+    "very_dissatisfied": 2,
+}
+_AFTER = (1 * _DAY, 5 * _DAY)
+
 _COURIERS = ("EMS", "中国邮政", "顺丰速运")
 _MATERIALS = ("申请表", "居民身份证", "授权委托书", "户口簿", "社会保障卡")
 
@@ -122,6 +132,7 @@ class _Draft:
     body: Mapping[str, Any]
     seq: int
     body_id: str
+    officer_id: str
 
 
 # A well-formed stand-in until the vault stores the applicant, when the step is appended.
@@ -292,14 +303,66 @@ class _Planner:
             case.steps.append(draft)
             self.seen.add(step)
             state, refused = new, set()
+        self._aftercare(case, state)
         case.final_state = state.state
         return case
 
+    def _aftercare(self, case: _Case, state: CaseState) -> None:
+        """Most delivered or refused cases are rated (好差评) at the window or through the
+        12345 hotline; a 差评 is rectified, sometimes late, sometimes still open. (Ratings
+        with the slip's code are signed by the node, not by the officers the demo plays.)"""
+        rng = self.rng
+        if state.state not in RATEABLE_STATES or rng.random() > 0.7:
+            return
+        poor_seen = "rectification_closed" in self.seen
+        level = (
+            "dissatisfied"
+            if not poor_seen
+            else self._pick_weighted([(lv, w) for lv, w in _RATING_WEIGHTS.items()])
+        )
+        rater = rng.choice(state.actor_bodies("rater"))
+        chain: list[tuple[str, str, dict[str, Any], tuple[int, int]]] = [
+            (
+                rater,
+                "rated",
+                {"level": level, "channel": rng.choice(("window", "hotline")), "comment": ""},
+                (1 * _DAY, 10 * _DAY),
+            )
+        ]
+        if level in ("dissatisfied", "very_dissatisfied"):
+            upheld = "rectification_verified:not_upheld" in self.seen and rng.random() < 0.8
+            home = state.home_body
+            chain.append(
+                (
+                    home,
+                    "rectification_verified",
+                    {"result": "upheld" if upheld else "not_upheld", "finding": "经核实"},
+                    (1 * _DAY, 4 * _DAY),
+                )
+            )
+            if upheld:
+                chain.append((home, "rectified", {"measures": "已整改"}, (3 * _DAY, 25 * _DAY)))
+            chain.append((home, "followed_up", {"outcome": "satisfied", "note": ""}, _AFTER))
+            chain.append((home, "rectification_closed", {"note": ""}, (0, 2 * _DAY)))
+            if poor_seen and rng.random() < 0.3:
+                chain = chain[: rng.randrange(2, len(chain))]  # still open
+        for body_id, kind, body, (low, high) in chain:
+            at = case.steps[-1].at + rng.randint(low, high)
+            step = _Step(body_id, self._officer(body_id), kind, body, at)
+            new = self._check(state, step, len(case.steps) + 1)
+            if new is None:  # pragma: no cover - a bug in the chain above
+                raise DemoError(f"the node would refuse demo step {kind} of case {case.number}")
+            case.steps.append(step)
+            self.seen.add(kind)
+            if kind == "rectification_verified":
+                self.seen.add(f"{kind}:{body['result']}")
+            state = new
+
     def _check(self, state: CaseState, step: _Step, seq: int) -> CaseState | None:
         """The state after ``step`` under the node's own rules, or None if they refuse it."""
-        draft = _Draft(step.type, step.body, seq, step.body_id)
+        draft = _Draft(step.type, step.body, seq, step.body_id, step.officer_id)
         try:
-            # The workflow reads only type, body, seq and body_id of an envelope.
+            # The workflow reads only type, body, seq, body_id and officer_id of an envelope.
             return take_step(state, cast(Envelope, draft), self.catalogs, self.entitlement)
         except LedgerError:
             return None

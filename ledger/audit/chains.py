@@ -302,7 +302,7 @@ class ChainChecks(ApplicantChecks):
         receipt = self._check_receipt(row, envelope.hash, received_at, hash_ok)
         moment = receipt.time if receipt is not None else received_at
         try:
-            key = self.registry.officer_key_at(
+            key = self.registry.event_key_at(
                 envelope.key_id, moment, body_id=envelope.body_id, officer_id=envelope.officer_id
             )
         except KeyRevoked as error:

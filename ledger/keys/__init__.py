@@ -44,6 +44,7 @@ from ledger.keys.records import (
     sign_rotation_proof,
 )
 from ledger.keys.registry import (
+    NODE_OFFICER,
     TONGBAN_NAMESPACE,
     KeyRegistry,
     RegionRegistry,
@@ -58,6 +59,7 @@ __all__ = [
     "LICENSE",
     "LICENSE_KEY_FIELDS",
     "NODE",
+    "NODE_OFFICER",
     "OFFICER",
     "RECORD_FIELDS",
     "RECORD_TYPES",

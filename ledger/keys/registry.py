@@ -30,6 +30,10 @@ from ledger.keys.key_info import (
 from ledger.keys.organizations import BodyInfo, BodyView
 from ledger.keys.records import KeyRecord
 
+#: The officer id of case events the node signs itself (node-signed ratings); no officer key
+#: certified for this id can sign a case event.
+NODE_OFFICER = "node"
+
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
 
 
@@ -124,6 +128,16 @@ class KeyRegistry:
                 f"the body key that certified {kid} was compromised when it did", field="kid"
             )
         return info
+
+    def event_key_at(self, kid: str, moment: int, *, body_id: str, officer_id: str) -> KeyInfo:
+        """The key that may sign a case event of ``body_id``/``officer_id`` at ``moment``.
+
+        An officer's key, except for the reserved officer :data:`NODE_OFFICER`: such an event
+        is signed by this region's node key (a rating the applicant made with the slip's code,
+        ``docs/envelope.md`` §5.5; the workflow allows it for nothing else)."""
+        if officer_id == NODE_OFFICER:
+            return self.node_key_at(kid, moment)
+        return self.officer_key_at(kid, moment, body_id=body_id, officer_id=officer_id)
 
     def node_key_at(self, kid: str, moment: int) -> KeyInfo:
         info = self.key(kid)

@@ -19,6 +19,20 @@ from ledger.personal import FIELDS as PERSONAL_FIELDS
 
 _DIVISION = re.compile(r"[1-9][0-9]{5}")
 
+#: The five levels of GB/T 39734, best first: 非常满意, 满意, 基本满意, 不满意, 非常不满意.
+RATING_LEVELS = (
+    "very_satisfied",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "very_dissatisfied",
+)
+#: 差评: the levels that open a rectification.
+POOR_LEVELS = frozenset({"dissatisfied", "very_dissatisfied"})
+RATING_CHANNELS = ("window", "hotline", "online", "code")
+#: Channels whose ratings the node signs (bound to the slip's code); officers sign the others.
+NODE_SIGNED_CHANNELS = frozenset({"online", "code"})
+
 
 @dataclass(frozen=True)
 class Field:
@@ -29,7 +43,8 @@ class Field:
     with ``non_empty``), ``references`` (as ``texts``, but numbers such as a license serial may
     hold any run of digits: only a resident ID number in clear is refused), ``materials``
     (``[{name, sha256}]``, at least one), ``applicant`` (``{ref, commitments}``), ``division``
-    (6-digit GB/T 2260 code), ``flag`` (true / false), ``positive`` (integer ≥ 1).
+    (6-digit GB/T 2260 code), ``flag`` (true / false), ``positive`` (integer ≥ 1), ``digest``
+    (32 bytes: a SHA-256 value).
     ``required=False``: the field may be left out.
     """
 
@@ -144,6 +159,11 @@ def _check_flag(spec: Field, value: object) -> None:
         raise _malformed(spec, "must be true or false")
 
 
+def _check_digest(spec: Field, value: object) -> None:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise _malformed(spec, "must be 32 bytes")
+
+
 def _check_positive(spec: Field, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise _malformed(spec, "must be a positive integer")
@@ -160,6 +180,7 @@ _KIND_CHECKS: Mapping[str, Callable[[Field, object], None]] = {
     "division": _check_division,
     "flag": _check_flag,
     "positive": _check_positive,
+    "digest": _check_digest,
 }
 
 #: Every step type and the fields of its body, in order: the one source :func:`check_body`
@@ -179,6 +200,12 @@ STEP_FIELDS: Mapping[str, tuple[Field, ...]] = {
         Field("home_body", "text", "the body that decides the case"),
         Field("jurisdiction", "division", "the place the case belongs to (GB/T 2260)"),
         Field("origin_bodies", "texts", "bodies that co-handle a joint item", required=False),
+        Field(
+            "rating_code",
+            "digest",
+            "commitment to the one-time rating code on the receipt slip (envelope.md §5.5)",
+            required=False,
+        ),
     ),
     "form_checked": (
         Field("result", "choice", "形式审查 outcome", ("pass", "needs_supplement", "refused")),
@@ -248,6 +275,39 @@ STEP_FIELDS: Mapping[str, tuple[Field, ...]] = {
         Field("basis", "choice", "why", ("administrative_review", "court_ruling")),
         Field("reference", "text", "the decision's reference number"),
     ),
+    # 好差评 (GB/T 39734) and the rectification of a poor rating (GB/T 39735).
+    "rated": (
+        Field("level", "choice", "the applicant's rating (好差评)", RATING_LEVELS),
+        Field(
+            "channel",
+            "choice",
+            "how the rating came in: at the window or the 12345 hotline (an officer records "
+            "it), online or with the slip's code (the node signs it)",
+            RATING_CHANNELS,
+        ),
+        Field("comment", "text?", "the applicant's words", required=False),
+        Field(
+            "code_proof",
+            "digest",
+            "proof of the slip's rating code: `online` and `code` only (envelope.md §5.5)",
+            required=False,
+        ),
+    ),
+    "rectification_verified": (
+        Field("result", "choice", "核实: is the complaint founded", ("upheld", "not_upheld")),
+        Field("finding", "text", "what the check found"),
+    ),
+    "rectified": (Field("measures", "text", "整改: what was done"),),
+    "followed_up": (
+        Field(
+            "outcome",
+            "choice",
+            "回访: what the applicant said",
+            ("satisfied", "not_satisfied", "unreachable"),
+        ),
+        Field("note", "text?", "free text"),
+    ),
+    "rectification_closed": (Field("note", "text?", "free text"),),
 }
 STEP_TYPES: tuple[str, ...] = tuple(STEP_FIELDS)
 # The one body field that refines a step in the table.
@@ -256,6 +316,8 @@ _REFINED_BY = {
     "mailed": "leg",
     "decided": "result",
     "delivered": "method",
+    "rated": "level",
+    "rectification_verified": "result",
 }
 
 

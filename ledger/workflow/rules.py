@@ -14,11 +14,18 @@ from typing import Any
 from ledger.catalog import CatalogItem
 from ledger.envelope import Envelope
 from ledger.errors import EnvelopeRejected, StepNotAllowed
-from ledger.keys import CatalogVersions
+from ledger.keys import NODE_OFFICER, CatalogVersions
+from ledger.ratings.code import code_commitment_of_proof
 from ledger.workflow.entitlement import Entitlement, NotEntitled
-from ledger.workflow.fields import check_body
+from ledger.workflow.fields import NODE_SIGNED_CHANNELS, check_body
 from ledger.workflow.state import CaseState, advance
-from ledger.workflow.table import START
+from ledger.workflow.table import RATING_STEP_TYPES, START
+
+
+class BadRatingCode(EnvelopeRejected):
+    """A node-signed rating whose code proof does not open the case's rating code."""
+
+    reason = "bad_rating_code"
 
 
 class ItemNotOpen(EnvelopeRejected):
@@ -140,6 +147,13 @@ def take_step(
     """The case state after ``envelope``, or the refusal naming the state, the steps allowed
     next and the field."""
     step = check_body(envelope.type, envelope.body)
+    if envelope.officer_id == NODE_OFFICER and envelope.type != "rated":
+        raise NotEntitled(
+            f"officer id {NODE_OFFICER!r} is reserved for node-signed ratings",
+            field="actor.officer",
+        )
+    if envelope.type in RATING_STEP_TYPES:
+        return _take_rating_step(state, envelope, step)
     if state.state == START:
         state.transition(step)  # only ``received`` opens a case
         check_received(envelope, catalogs, entitlement, moment)
@@ -177,3 +191,63 @@ def take_step(
                 field="type",
             )
     return advance(state, envelope)
+
+
+def _take_rating_step(state: CaseState, envelope: Envelope, step: str) -> CaseState:
+    """A rating (好差评) or a rectification step: the rating table, its actor and, for a rating
+    the node signs, the slip's code (docs/envelope.md §5.5)."""
+    transition = state.rating_transition(step)
+    if envelope.type == "rated":
+        _check_rater(state, envelope)
+        return advance(state, envelope)
+    bodies = state.actor_bodies(transition.actor)
+    if envelope.body_id not in bodies:
+        raise NotEntitled(
+            f"step {step!r} in rating state {state.rating!r} is taken by the rated (home) body "
+            f"{', '.join(bodies)}, not {envelope.body_id}",
+            field="actor.body",
+        )
+    return advance(state, envelope)
+
+
+def _check_rater(state: CaseState, envelope: Envelope) -> None:
+    body = envelope.body
+    node_signed = body["channel"] in NODE_SIGNED_CHANNELS
+    if node_signed != (envelope.officer_id == NODE_OFFICER):
+        raise NotEntitled(
+            f"a {body['channel']!r} rating is signed by "
+            + (
+                f"the node (officer {NODE_OFFICER!r})"
+                if node_signed
+                else "the officer who recorded it"
+            ),
+            field="actor.officer",
+        )
+    if not node_signed:
+        if "code_proof" in body:
+            raise StepNotAllowed(
+                "only a node-signed rating (online, code) carries a code proof",
+                field="body.code_proof",
+            )
+        if envelope.body_id not in state.actor_bodies("rater"):
+            raise NotEntitled(
+                f"a rating is recorded by the intake or the home body, not {envelope.body_id}",
+                field="actor.body",
+            )
+        return
+    if envelope.body_id != state.home_body:
+        raise NotEntitled(
+            f"a node-signed rating is made under the rated (home) body {state.home_body}",
+            field="actor.body",
+        )
+    if not state.rating_code:
+        raise BadRatingCode(
+            "the case's received step carries no rating code: rate it at the window or "
+            "through the hotline",
+            field="body.code_proof",
+        )
+    proof = body.get("code_proof")
+    if proof is None or code_commitment_of_proof(proof) != state.rating_code:
+        raise BadRatingCode(
+            "the code proof does not match the case's rating code", field="body.code_proof"
+        )

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field, replace
 from ledger.envelope import Envelope
 from ledger.errors import LedgerError, StepNotAllowed
 from ledger.workflow.fields import check_body
-from ledger.workflow.table import CORRECTABLE_STATES, START, TRANSITIONS, Transition
+from ledger.workflow.table import (
+    CORRECTABLE_STATES,
+    RATEABLE_STATES,
+    RATING_STEP_TYPES,
+    RATING_TRANSITIONS,
+    START,
+    TRANSITIONS,
+    UNRATED,
+    Transition,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,8 @@ class CaseState:
     origin_bodies: tuple[str, ...] = ()
     co_handled_by: frozenset[str] = frozenset()
     steps_by_body: Mapping[int, str] = field(default_factory=dict)  # seq -> body that took it
+    rating: str = UNRATED  # the rating state (table.RATING_TRANSITIONS)
+    rating_code: bytes = b""  # the commitment to the slip's rating code, if received has one
 
     def allowed_steps(self) -> list[str]:
         """The table steps possible next from here (for this channel and coordination)."""
@@ -59,6 +70,24 @@ class CaseState:
             field="type",
         )
 
+    def rating_transition(self, step: str) -> Transition:
+        """The rating table's transition for ``step`` (``rated:…`` and the rectification)."""
+        if step.startswith("rated:") and self.state not in RATEABLE_STATES:
+            raise StepNotAllowed(
+                f"a case is rated after its result was delivered or it was refused; it is in "
+                f"state {self.state!r}",
+                field="type",
+            )
+        for t in RATING_TRANSITIONS:
+            if t.state == self.rating and t.step == step:
+                return t
+        allowed = [t.step for t in RATING_TRANSITIONS if t.state == self.rating]
+        if step.startswith("rated:") and self.rating != UNRATED:
+            why = "the case was already rated (once per case; the slip's code is used up)"
+        else:
+            why = f"rating state {self.rating!r} allows next: {', '.join(allowed) or 'none'}"
+        raise StepNotAllowed(f"step {step!r} is not allowed: {why}", field="type")
+
     def actor_bodies(self, actor: str) -> tuple[str, ...]:
         """The bodies that may act as ``actor`` on this case now."""
         if actor == "intake":
@@ -67,6 +96,8 @@ class CaseState:
             return (self.intake_body,) if self.channel == "proxy" else ()
         if actor == "home":
             return (self.home_body,)
+        if actor == "rater":
+            return tuple(dict.fromkeys((self.intake_body, self.home_body)))
         if actor == "origin":
             return tuple(b for b in self.origin_bodies if b not in self.co_handled_by)
         return ()
@@ -85,6 +116,7 @@ def _opened(envelope: Envelope) -> CaseState:
         home_body=body["home_body"],
         origin_bodies=tuple(body.get("origin_bodies", [])),
         steps_by_body={envelope.seq: envelope.body_id},
+        rating_code=body.get("rating_code", b""),
     )
 
 
@@ -100,6 +132,8 @@ def advance(state: CaseState, envelope: Envelope) -> CaseState:
         taken = {**state.steps_by_body, envelope.seq: envelope.body_id}
         if step == "corrected":
             return replace(state, steps_by_body=taken)
+        if envelope.type in RATING_STEP_TYPES:
+            return replace(state, rating=state.rating_transition(step).next, steps_by_body=taken)
         new = replace(state, state=state.transition(step).next, steps_by_body=taken)
     except LedgerError:  # a step the rules refuse (only SignedCoreOnly stores one)
         return state

@@ -14,6 +14,16 @@ Actors (收件、经办权责清晰 — every step has exactly one responsible b
 - ``home``: the case's current home body (named at ``received``, changed by ``transferred``);
 - ``origin``: one of the origin bodies named at ``received`` (``joint`` items, 多地联办);
 - ``party``: any body on the case (``corrected``, which marks that body's own earlier step).
+
+Ratings and their rectification (好差评, GB/T 39734 / 39735) run on a second, smaller table,
+:data:`RATING_TRANSITIONS`, over the case's *rating state*, beside its state: a case is rated
+once, after delivery or a refusal (:data:`RATEABLE_STATES`), and a poor rating (差评) is
+verified, rectified, followed up and closed without moving the case itself. Its actors:
+
+- ``rater``: who records a rating: the node for ``online`` and ``code`` ratings (signed with
+  the node key under the home body, bound to the slip's code), else an officer of the intake
+  or the home body (``window``, ``hotline``);
+- ``home`` as above: the rated body, which answers for the rectification.
 """
 
 from __future__ import annotations
@@ -103,6 +113,32 @@ TRANSITIONS: tuple[Transition, ...] = (
     *(_t(state, "withdrawn", "withdrawn", "window", PROXY) for state in _WITHDRAWABLE_AT_WINDOW),
     *(_t(state, "withdrawn", "withdrawn", "home") for state in _WITHDRAWABLE_BY_HOME),
 )
+
+# -- ratings and rectification (好差评) ------------------------------------------------------
+
+UNRATED = "unrated"
+#: Case states in which a case may be rated: its result delivered, or refused.
+RATEABLE_STATES = frozenset({"delivered", "refused", "intake_refused"})
+_GOOD = ("very_satisfied", "satisfied", "basically_satisfied")
+_POOR = ("dissatisfied", "very_dissatisfied")
+
+RATING_TRANSITIONS: tuple[Transition, ...] = (
+    *(_t(UNRATED, f"rated:{level}", "rated", "rater") for level in _GOOD),
+    *(_t(UNRATED, f"rated:{level}", "verifying", "rater") for level in _POOR),
+    _t("verifying", "rectification_verified:upheld", "rectifying", "home"),
+    _t("verifying", "rectification_verified:not_upheld", "following_up", "home"),
+    _t("rectifying", "rectified", "following_up", "home"),
+    _t("following_up", "followed_up", "closing", "home"),
+    _t("closing", "rectification_closed", "rectification_closed", "home"),
+)
+RATING_STATES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [UNRATED, *(t.state for t in RATING_TRANSITIONS), *(t.next for t in RATING_TRANSITIONS)]
+    )
+)
+#: Rating states with a rectification under way (its deadlines run).
+RECTIFYING_STATES = frozenset({"verifying", "rectifying", "following_up", "closing"})
+RATING_STEP_TYPES = frozenset(t.step.split(":", 1)[0] for t in RATING_TRANSITIONS)
 
 STATES: tuple[str, ...] = tuple(
     dict.fromkeys([START, *(t.state for t in TRANSITIONS), *(t.next for t in TRANSITIONS)])

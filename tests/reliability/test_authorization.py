@@ -27,7 +27,9 @@ from fastapi.routing import iter_route_contexts
 
 from api.cli import main
 from api.license_client import IssuedLicense, PreparedIssuance
+from ledger.envelope import ZERO_HASH
 from ledger.login import Challenge, build_login
+from ledger.ratings.code import code_commitment
 from licenses.document import parse_license
 from tests.support import licenses
 from tests.support.api_node import (
@@ -54,6 +56,10 @@ GET /cases                          401  401 401     200  200      200  200    2
 GET /cases/{case_id}                401  401 401     200  403      403  200    200     403  200
 GET /cases/{case_id}?personal=true  401  401 401     200  403      403  200    403     403  403
 GET /cases/{case_id}/access         401  401 401     200  403      403  200    200     403  200
+POST /cases/{case_id}/ratings       201  201 201     201  201      201  201    201     201  201
+GET /cases/{case_id}/rectification/contact 401 401 401 200 403     403  403    403     403  403
+GET /bodies/{body_id}/ratings       401  401 401     200  403      403  403    200     403  200
+GET /bulletins/{month}              401  401 401     403  403      403  403    200     403  200
 GET /audit/events                   401  401 401     403  403      403  403    200     200  200
 GET /audit/cases/{case_id}          401  401 401     403  403      403  403    200     403  200
 POST /audit/verify                  401  401 401     403  403      403  403    202     403  202
@@ -93,6 +99,10 @@ POST /logout                        401  401 401     204  204      204  204    2
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
 # - POST /cases/{id}/events: the step is `arrived` at the home body, which only home may sign;
 #   the others sign it as themselves and the workflow refuses them (not_entitled).
+# - POST /cases/{id}/ratings: no token is involved (the slip's one-time code is the
+#   credential); each principal rates a delivered case of its own with its right code.
+# - GET /cases/{id}/rectification/contact: only the rated (home) body, while the follow-up is
+#   due; the window is on the case, the auditor and admin read cases, but none calls back.
 # - POST /witness/add-checkpoint: no token is involved (the log's signature authenticates);
 #   this node witnesses no log, so 404 for the checkpoint of any log.
 # - GET /witness/evidence/{id}: the token is checked before the lookup (no oracle): 404 only
@@ -307,6 +317,50 @@ def _change_status(action: str) -> Request:
     return prepare
 
 
+RATING_CODE = "7K3M-9QXW-2RTB-H4ZD"
+
+
+def _delivered_with_code(f: Fixture) -> uuid.UUID:
+    """An online case of 510104-RS with a rating code on its slip, delivered."""
+    node = f.node
+    case_id = uuid.uuid4()
+    body = node.world.received_body("510000/1/5", "online")
+    body["applicant"] = node.stored_applicant("home")
+    body["rating_code"] = code_commitment(case_id, RATING_CODE)
+    raw = node.envelope("510104-RS", case_id, 1, ZERO_HASH, "received", body)
+    assert node.post("/cases", "home", raw).status_code == 201
+    for step, content in (
+        ("form_checked", {"result": "pass", "reasons": [], "identity_verified": True}),
+        ("accepted", {"note": ""}),
+        ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
+        ("delivered", {"method": "online", "results": []}),
+    ):
+        answer = node.step(case_id, "510104-RS", step, content)
+        assert answer.status_code == 201, answer.text
+    return case_id
+
+
+def _rate(f: Fixture, principal: str) -> Send:
+    case_id = _delivered_with_code(f)
+    rating = {"code": RATING_CODE, "level": "satisfied"}
+    return _json("POST", f"/cases/{case_id}/ratings", rating, principal, f)
+
+
+def _following_up(f: Fixture) -> uuid.UUID:
+    case_id = _delivered_with_code(f)
+    rating = {"code": RATING_CODE, "level": "dissatisfied", "comment": "等候时间长"}
+    assert f.node.client.post(f"/cases/{case_id}/ratings", json=rating).status_code == 201
+    verified = {"result": "not_upheld", "finding": "按规定办理"}
+    assert f.node.step(case_id, "510104-RS", "rectification_verified", verified).status_code == 201
+    return case_id
+
+
+def _follow_up_contact(f: Fixture, principal: str) -> Send:
+    case_id = f.once("following_up", lambda: _following_up(f))
+    url = f"/cases/{case_id}/rectification/contact"
+    return lambda: f.node.get(url, principal, purpose="差评回访")
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -343,6 +397,10 @@ REQUESTS: dict[str, Request] = {
         "/cases/{case_id}", personal="true", purpose="核对申请人身份"
     ),
     "GET /cases/{case_id}/access": _get("/cases/{case_id}/access"),
+    "POST /cases/{case_id}/ratings": _rate,
+    "GET /cases/{case_id}/rectification/contact": _follow_up_contact,
+    "GET /bodies/{body_id}/ratings": _get("/bodies/510104-RS/ratings"),
+    "GET /bulletins/{month}": _get("/bulletins/2026-01"),
     "GET /audit/events": _get("/audit/events"),
     "GET /audit/cases/{case_id}": _get("/audit/cases/{case_id}"),
     "POST /audit/verify": _post("/audit/verify"),

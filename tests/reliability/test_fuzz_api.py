@@ -190,6 +190,8 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "withdrawn": ("320105-ZWFW", {"reason": "申请人撤回"}),
     "arrived": ("510104-RS", {"note": ""}),
     "decided": ("510104-RS", {"result": "approved", "reasons": [], "basis": "条例"}),
+    "rated": ("510104-RS", {"level": "satisfied", "channel": "window", "comment": ""}),
+    "rectified": ("510104-RS", {"measures": "整改"}),
 }
 
 

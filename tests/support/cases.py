@@ -57,6 +57,19 @@ ALL_STEPS: tuple[str, ...] = (
     "corrected",
     "reopened",
 )
+# The rating table's steps (好差评 and rectification), written out likewise.
+RATING_STEPS: tuple[str, ...] = (
+    "rated:very_satisfied",
+    "rated:satisfied",
+    "rated:basically_satisfied",
+    "rated:dissatisfied",
+    "rated:very_dissatisfied",
+    "rectification_verified:upheld",
+    "rectification_verified:not_upheld",
+    "rectified",
+    "followed_up",
+    "rectification_closed",
+)
 
 # -- bodies and officers --------------------------------------------------------------------
 
@@ -314,6 +327,11 @@ def body_for(step: str, *, to_body: str = "510100-RS", target_seq: int = 1) -> d
         "withdrawn": {"reason": "申请人撤回"},
         "corrected": {"target_seq": target_seq, "reason": "更正笔误"},
         "reopened": {"basis": "administrative_review", "reference": "川府复〔2026〕1号"},
+        "rated": {"level": refinement, "channel": "window", "comment": ""},
+        "rectification_verified": {"result": refinement, "finding": "窗口答复不清"},
+        "rectified": {"measures": "培训窗口人员"},
+        "followed_up": {"outcome": "satisfied", "note": ""},
+        "rectification_closed": {"note": ""},
     }
     if kind not in bodies:
         raise ValueError(f"no default body for {step!r}")

@@ -16,6 +16,7 @@ import pytest
 from ledger.errors import LedgerError, MalformedEncoding, StepNotAllowed
 from ledger.workflow import (
     CLOSED_STATES,
+    RATING_TRANSITIONS,
     START,
     STEP_TYPES,
     TRANSITIONS,
@@ -26,6 +27,7 @@ from tests.support.cases import (
     ALL_STEPS,
     COMBOS,
     OFFICERS,
+    RATING_STEPS,
     Combo,
     UnitCase,
     body_for,
@@ -69,10 +71,11 @@ def refusal(error: pytest.ExceptionInfo[LedgerError]) -> tuple[str, str | None]:
 
 def test_table_uses_exactly_the_known_steps() -> None:
     assert {t.step for t in TRANSITIONS} | {"corrected"} == set(ALL_STEPS)
-    assert {step_type(s) for s in ALL_STEPS} == set(STEP_TYPES)
+    assert {t.step for t in RATING_TRANSITIONS} == set(RATING_STEPS)
+    assert {step_type(s) for s in (*ALL_STEPS, *RATING_STEPS)} == set(STEP_TYPES)
 
 
-@pytest.mark.parametrize("step", [s for s in ALL_STEPS if s != "received"])
+@pytest.mark.parametrize("step", [s for s in (*ALL_STEPS, *RATING_STEPS) if s != "received"])
 def test_each_step_body_names_its_table_step(step: str) -> None:
     assert check_body(step_type(step), body_for(step)) == step
 

@@ -1,0 +1,173 @@
+"""Ratings (好差评) and rectification: the applicant's code route, per-body figures, the
+follow-up call's contact read and the monthly bulletin.
+
+Officer-recorded ratings (window, 12345 hotline) and every rectification step are signed
+steps, posted to ``/cases/{id}/events`` like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from adapters.bootstrap import NodeServices
+from api.bulletin import bulletin_csv, bulletin_html
+from api.deps import Caller, JsonBody, Services, require
+from api.errors import ApiProblem
+from api.schemas import (
+    AppendedPublic,
+    BodyRatingsPublic,
+    ContactPublic,
+    RatingCreate,
+    RectificationPublic,
+    StagePublic,
+    problem_responses,
+)
+from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
+from ledger.ratings.service import check_follow_up_reader
+from ledger.ratings.stats import all_case_ratings, body_ratings, month_bounds, monthly_bulletin
+
+router = APIRouter(tags=["ratings"])
+
+
+@router.post(
+    "/cases/{case_id}/ratings",
+    response_model=AppendedPublic,
+    status_code=201,
+    summary="rate a case with the receipt slip's one-time code (no token: the code is the key)",
+    responses=problem_responses(403, 404, 413, 415, 422, 429),
+)
+def rate_case(
+    case_id: uuid.UUID, _: JsonBody, rating: RatingCreate, node: Services
+) -> AppendedPublic:
+    appended = node.ratings.rate_with_code(
+        case_id,
+        code=rating.code,
+        level=rating.level,
+        channel=rating.channel,
+        comment=rating.comment,
+    )
+    return AppendedPublic.of(appended)
+
+
+def _as_of(text: str | None, node: NodeServices) -> date:
+    if text is None:
+        return china_date(node.clock())
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiProblem(
+            422, f"as_of must be an ISO date, not {text!r}", reason="malformed", field="as_of"
+        ) from None
+
+
+@router.get(
+    "/bodies/{body_id}/ratings",
+    response_model=BodyRatingsPublic,
+    summary="a body's ratings and its rectifications (open, late, closed) on a date",
+    responses=problem_responses(401, 403, 422),
+)
+async def ratings_of_body(
+    body_id: Annotated[str, Path(max_length=64)],
+    node: Services,
+    caller: Caller,
+    as_of: Annotated[str | None, Query(max_length=10, description="ISO date, China")] = None,
+) -> BodyRatingsPublic:
+    require(caller, "body", "auditor", "admin")
+    if caller.kind == "body" and caller.subject != body_id:
+        raise ApiProblem(403, "a body reads its own ratings", reason="forbidden", field="body_id")
+    day = _as_of(as_of, node)
+    cases = await run_in_threadpool(all_case_ratings, node.ledger)
+    found = [b for b in body_ratings(cases, day) if b.body_id == body_id]
+    ours = [c for c in cases if c.rated_body == body_id and c.rectification_open(day)]
+    return BodyRatingsPublic(
+        body=body_id,
+        as_of=day.isoformat(),
+        calendar=WeekendsOnlyCalendar.name,
+        ratings=found[0].total if found else 0,
+        distribution=found[0].distribution if found else {},
+        rectifications_open=found[0].rectifications_open if found else 0,
+        rectifications_late=found[0].rectifications_late if found else 0,
+        rectifications_closed=found[0].rectifications_closed if found else 0,
+        open_rectifications=[
+            RectificationPublic(
+                case_id=str(c.case_id),
+                item=c.item,
+                level=c.level or "",
+                rated=c.rated.isoformat() if c.rated else "",
+                late=c.rectification_late(day),
+                stages=[StagePublic.model_validate(s.as_dict()) for s in c.stages],
+            )
+            for c in ours
+        ],
+    )
+
+
+@router.get(
+    "/cases/{case_id}/rectification/contact",
+    response_model=ContactPublic,
+    summary="the applicant's name and phone for the follow-up call (回访); the read is logged",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def follow_up_contact(
+    case_id: uuid.UUID,
+    node: Services,
+    caller: Caller,
+    purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "回访",
+) -> ContactPublic:
+    case = node.cases.case(caller, case_id)
+    check_follow_up_reader(caller.kind, caller.subject, case.flow)
+    data = node.cases.read_applicant(caller, case, f"差评整改回访: {purpose}")
+    return ContactPublic(case_id=str(case_id), name=data.get("name", ""), phone=data.get("phone"))
+
+
+@router.get(
+    "/bulletins/{month}",
+    summary="the monthly bulletin (定期通报) by body and item: JSON, CSV or a printable page",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+            "description": "the bulletin",
+        },
+        **problem_responses(401, 403, 422),
+    },
+)
+async def bulletin(
+    month: Annotated[str, Path(max_length=7, description="YYYY-MM")],
+    node: Services,
+    caller: Caller,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+) -> Response:
+    require(caller, "auditor", "admin")
+    try:
+        month_bounds(month)
+    except ValueError as error:
+        raise ApiProblem(422, str(error), reason="malformed", field="month") from None
+    cases = await run_in_threadpool(all_case_ratings, node.ledger)
+    made = monthly_bulletin(cases, month)
+    if format == "csv":
+        return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
+    if format == "html":
+        return HTMLResponse(bulletin_html(made, ledger_name=node.ledger.ledger_name))
+    return Response(
+        content=json.dumps(
+            {
+                "month": made.month,
+                "calendar": made.calendar,
+                "notes": made.notes,
+                "rows": made.rows,
+            },
+            ensure_ascii=False,
+        ),
+        media_type="application/json",
+    )

@@ -1,0 +1,296 @@
+"""Ratings and rectifications read from the ledger: per body, per case, and the monthly
+bulletin (定期通报).
+
+Everything here is recomputed from signed steps and their receipt times (no stored figure), so
+anyone holding the ledger gets the same bulletin. Dates are China (+08:00) dates of receipt
+times. The *rated body* is the case's home body when it was rated: it answers for the
+rectification.
+
+The bulletin's case on-time rate and overdue count need the structured time limits and the
+deadline engine (``ledger/supervision/``), which this branch does not have: a bulletin made
+without a :class:`CaseTimeliness` source leaves those columns empty and says so in ``notes``;
+what it can compute from what exists — the rectifications' own deadlines — it fills.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Protocol
+
+from ledger.application import LedgerApplication
+from ledger.envelope import Envelope, parse_event
+from ledger.errors import LedgerError
+from ledger.ratings.calendar import WeekendsOnlyCalendar, WorkingDayCalendar, china_date
+from ledger.ratings.rectification import Stage, rectification_limits, rectification_stages
+from ledger.receipts import parse_receipt
+from ledger.workflow import CaseState, advance
+from ledger.workflow.fields import POOR_LEVELS, RATING_LEVELS
+from ledger.workflow.table import RATEABLE_STATES
+
+CLOSING_STATES = RATEABLE_STATES | {"withdrawn"}
+
+
+@dataclass
+class CaseRatings:
+    """One case's rating and rectification, read from its steps."""
+
+    case_id: uuid.UUID
+    item: str
+    home_body: str
+    received: date | None = None
+    closed: date | None = None  # the first time it entered a closed state
+    level: str | None = None
+    rated_body: str | None = None
+    rated: date | None = None
+    channel: str | None = None
+    stages: list[Stage] = field(default_factory=list)
+    rectification_closed: date | None = None
+
+    @property
+    def poor(self) -> bool:
+        return self.level in POOR_LEVELS
+
+    def rectification_open(self, as_of: date) -> bool:
+        """A 差评 rated by ``as_of`` whose rectification was not closed by then."""
+        return (
+            self.poor
+            and self.rated is not None
+            and self.rated <= as_of
+            and (self.rectification_closed is None or self.rectification_closed > as_of)
+        )
+
+    def rectification_late(self, as_of: date) -> bool:
+        """Some stage started by ``as_of`` ended after its deadline, or is open past it then."""
+        for stage in self.stages:
+            if stage.started > as_of:
+                continue
+            ended = stage.ended if stage.ended is not None and stage.ended <= as_of else None
+            if (ended or as_of) > stage.deadline:
+                return True
+        return False
+
+
+def _case_steps(app: LedgerApplication, case_id: uuid.UUID) -> Iterator[tuple[Envelope, int]]:
+    for entry in app.stream_entries(case_id):
+        try:
+            yield parse_event(entry.envelope), parse_receipt(entry.receipt).time
+        except LedgerError:
+            continue  # the audit reports it; a bulletin reads what verifies
+
+
+def case_ratings(
+    app: LedgerApplication,
+    case_id: uuid.UUID,
+    calendar: WorkingDayCalendar | None = None,
+) -> CaseRatings:
+    calendar = calendar or WeekendsOnlyCalendar()
+    steps = list(_case_steps(app, case_id))
+    flow = CaseState()
+    result: CaseRatings | None = None
+    for envelope, received_at in steps:
+        before = flow
+        flow = advance(flow, envelope)
+        day = china_date(received_at)
+        if result is None:
+            if flow.state == "start":
+                continue
+            result = CaseRatings(case_id, flow.item, flow.home_body, received=day)
+        result.home_body = flow.home_body
+        if flow.state in CLOSING_STATES and before.state != flow.state and result.closed is None:
+            result.closed = day
+        if envelope.type == "rated" and before.rating != flow.rating:
+            result.level = envelope.body["level"]
+            result.channel = envelope.body["channel"]
+            result.rated, result.rated_body = day, flow.home_body
+        if envelope.type == "rectification_closed" and before.rating != flow.rating:
+            result.rectification_closed = day
+    if result is None:
+        return CaseRatings(case_id, "", "")
+    region = app.home_region
+    result.stages = rectification_stages(steps, rectification_limits(region), calendar)
+    return result
+
+
+def all_case_ratings(
+    app: LedgerApplication, calendar: WorkingDayCalendar | None = None
+) -> list[CaseRatings]:
+    return [case_ratings(app, case_id, calendar) for case_id in app.case_ids()]
+
+
+@dataclass(frozen=True)
+class BodyRatings:
+    """Per rated body: how its cases were rated and how its rectifications stand on ``as_of``."""
+
+    body_id: str
+    distribution: dict[str, int]
+    rectifications_open: int
+    rectifications_late: int
+    rectifications_closed: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.distribution.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "body": self.body_id,
+            "ratings": self.total,
+            "distribution": self.distribution,
+            "rectifications_open": self.rectifications_open,
+            "rectifications_late": self.rectifications_late,
+            "rectifications_closed": self.rectifications_closed,
+        }
+
+
+def body_ratings(cases: Iterable[CaseRatings], as_of: date) -> list[BodyRatings]:
+    """Rating distribution and rectifications per rated body, on ``as_of``."""
+    by_body: dict[str, list[CaseRatings]] = {}
+    for case in cases:
+        if case.rated_body is not None and case.rated is not None and case.rated <= as_of:
+            by_body.setdefault(case.rated_body, []).append(case)
+    out = []
+    for body_id in sorted(by_body):
+        rated = by_body[body_id]
+        counts = Counter(c.level for c in rated)
+        out.append(
+            BodyRatings(
+                body_id,
+                {level: counts.get(level, 0) for level in RATING_LEVELS},
+                sum(c.rectification_open(as_of) for c in rated),
+                sum(c.rectification_open(as_of) and c.rectification_late(as_of) for c in rated),
+                sum(
+                    c.rectification_closed is not None and c.rectification_closed <= as_of
+                    for c in rated
+                ),
+            )
+        )
+    return out
+
+
+# -- the monthly bulletin (定期通报) --------------------------------------------------------------
+
+
+class CaseTimeliness(Protocol):
+    """What the deadline engine answers for a case in a month: ``(closed on time, overdue at the
+    month's end)``, or None when it has no deadline for the case."""
+
+    def __call__(self, case_id: uuid.UUID, month_end: date) -> tuple[bool | None, bool] | None: ...
+
+
+BULLETIN_COLUMNS = (
+    "month",
+    "body",
+    "item",
+    "cases_received",
+    "cases_closed",
+    "on_time_rate",
+    "overdue",
+    "ratings",
+    *RATING_LEVELS,
+    "satisfaction_rate",
+    "rectifications_opened",
+    "rectifications_closed",
+    "rectifications_open",
+    "rectifications_late",
+    "rectification_on_time_rate",
+)
+NO_DEADLINE_ENGINE = (
+    "on_time_rate and overdue are empty: this ledger's catalog has no structured time limits "
+    "and no deadline engine was given; they are filled once the supervision deadlines are in"
+)
+
+
+@dataclass(frozen=True)
+class Bulletin:
+    month: str  # YYYY-MM
+    rows: list[dict[str, object]]
+    notes: list[str]
+    calendar: str
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """``2026-11`` → (first day, last day). Raises ValueError naming the expected form."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    except ValueError:
+        raise ValueError(f"month must be YYYY-MM, not {month!r}") from None
+    if len(month) != 7:
+        raise ValueError(f"month must be YYYY-MM, not {month!r}")
+    following = date(year + number // 12, number % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def _rate(numerator: int, denominator: int) -> str:
+    return f"{numerator / denominator:.4f}" if denominator else ""
+
+
+def monthly_bulletin(
+    cases: Iterable[CaseRatings],
+    month: str,
+    *,
+    calendar_name: str = WeekendsOnlyCalendar.name,
+    timeliness: CaseTimeliness | None = None,
+) -> Bulletin:
+    """Per home body and item: what happened in ``month`` (China dates), from signed steps."""
+    first, last = month_bounds(month)
+
+    def within(day: date | None) -> bool:
+        return day is not None and first <= day <= last
+
+    groups: dict[tuple[str, str], list[CaseRatings]] = {}
+    for case in cases:
+        if case.received is not None and case.received <= last:
+            groups.setdefault((case.rated_body or case.home_body, case.item), []).append(case)
+    rows: list[dict[str, object]] = []
+    for (body_id, item), group in sorted(groups.items()):
+        rated = [c for c in group if within(c.rated)]
+        counts = Counter(c.level for c in rated)
+        good = sum(counts[level] for level in RATING_LEVELS if level not in POOR_LEVELS)
+        stages_ended = [s for c in group for s in c.stages if within(s.ended)]
+        row: dict[str, object] = {
+            "month": month,
+            "body": body_id,
+            "item": item,
+            "cases_received": sum(within(c.received) for c in group),
+            "cases_closed": sum(within(c.closed) for c in group),
+            "on_time_rate": "",
+            "overdue": "",
+            "ratings": len(rated),
+            **{level: counts.get(level, 0) for level in RATING_LEVELS},
+            "satisfaction_rate": _rate(good, len(rated)),
+            "rectifications_opened": sum(c.poor for c in rated),
+            "rectifications_closed": sum(within(c.rectification_closed) for c in group),
+            "rectifications_open": sum(c.rectification_open(last) for c in group),
+            "rectifications_late": sum(
+                c.rectification_open(last) and c.rectification_late(last) for c in group
+            ),
+            "rectification_on_time_rate": _rate(
+                sum(not s.late(last) for s in stages_ended), len(stages_ended)
+            ),
+        }
+        if timeliness is not None:
+            answers = [timeliness(c.case_id, last) for c in group]
+            judged = [a for a, c in zip(answers, group, strict=True) if a and within(c.closed)]
+            closed_judged = [a[0] for a in judged if a[0] is not None]
+            row["on_time_rate"] = _rate(sum(closed_judged), len(closed_judged))
+            row["overdue"] = sum(1 for a in answers if a is not None and a[1])
+        rows.append(row)
+    notes = [
+        f"working days counted on the {calendar_name} calendar"
+        + (
+            " (no holidays: a stand-in until the signed calendar)"
+            if calendar_name == WeekendsOnlyCalendar.name
+            else ""
+        )
+    ]
+    if timeliness is None:
+        notes.append(NO_DEADLINE_ENGINE)
+    return Bulletin(month, rows, notes, calendar_name)
+
+
+ReadCases = Callable[[], list[CaseRatings]]

@@ -1,0 +1,201 @@
+"""Ratings on a real ledger: the node signs a rating made with the slip's code, wrong codes
+are limited, the audit verifies node-signed steps, and the bulletin reads it all back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+import pytest
+
+from ledger.audit import verify_ledger
+from ledger.bundle import build_bundle, verify_bundle
+from ledger.envelope import build_event, parse_event
+from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
+from ledger.keys import NODE_OFFICER
+from ledger.ratings.code import code_commitment
+from ledger.ratings.service import CodeAttempts, RatingService, TooManyAttempts
+from ledger.ratings.stats import (
+    NO_DEADLINE_ENGINE,
+    all_case_ratings,
+    body_ratings,
+    monthly_bulletin,
+)
+from ledger.receipts import parse_receipt
+from ledger.workflow import CaseWorkflow, SignedCoreOnly
+from tests.support.world import World, make_memory_world
+
+CODE = "7K3M-9QXW-2RTB-H4ZD"
+DAY = 86_400
+
+
+@pytest.fixture
+def world() -> World:
+    return make_memory_world(workflow=CaseWorkflow())
+
+
+def delivered_case(world: World, *, code: str | None = CODE) -> uuid.UUID:
+    case_id = uuid.uuid4()
+    received = world.received_body("510000/1/5", "online")
+    if code is not None:
+        received["rating_code"] = code_commitment(case_id, code)
+    world.run(
+        case_id,
+        [
+            ("rs-001", "received", received),
+            (
+                "rs-001",
+                "form_checked",
+                {"result": "pass", "reasons": [], "identity_verified": True},
+            ),
+            ("rs-001", "accepted", {"note": ""}),
+            ("rs-001", "decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
+            ("rs-001", "delivered", {"method": "online", "results": []}),
+        ],
+    )
+    return case_id
+
+
+def officer_step(world: World, case_id: uuid.UUID, step: str, body: dict[str, object]) -> None:
+    head = world.app.head(case_id)
+    world.run(case_id, [("rs-001", step, body)], prev=head.event_hash, first_seq=head.seq + 1)
+
+
+def test_a_code_rating_is_node_signed_and_verifies(world: World) -> None:
+    case_id = delivered_case(world)
+    ratings = RatingService(world.app)
+    appended = ratings.rate_with_code(
+        case_id, code=CODE.lower(), level="very_satisfied", comment="很好"
+    )
+    stored = world.app.get_case(case_id)
+    assert stored.flow.rating == "rated"
+    receipt = parse_receipt(appended.receipt)
+    assert receipt.seq == 6
+    envelope = world.app.stream_entries(case_id)[-1]
+    assert envelope.index == appended.index
+
+    rated = parse_event(envelope.envelope)
+    assert rated.officer_id == NODE_OFFICER and rated.body_id == "510104-RS"
+    assert world.app.node_signer is not None
+    assert rated.key_id == world.app.node_signer.key_id
+    assert CODE.replace("-", "") not in repr(rated.body)  # the proof, never the code
+    report = verify_ledger(world.app)
+    assert report.exit_code == 0, report.findings
+
+
+def test_wrong_code_reused_code_and_rating_before_delivery(world: World) -> None:
+    case_id = delivered_case(world)
+    ratings = RatingService(world.app)
+    with pytest.raises(LedgerError) as wrong:
+        ratings.rate_with_code(case_id, code="AAAA-AAAA-AAAA-AAAA", level="satisfied")
+    assert (wrong.value.reason, wrong.value.field) == ("bad_rating_code", "code")
+    ratings.rate_with_code(case_id, code=CODE, level="satisfied")
+    with pytest.raises(LedgerError) as reused:
+        ratings.rate_with_code(case_id, code=CODE, level="very_satisfied")
+    assert reused.value.reason == "illegal_step"
+    assert "already rated" in reused.value.detail
+
+    early = uuid.uuid4()
+    received = world.received_body("510000/1/5", "online")
+    received["rating_code"] = code_commitment(early, CODE)
+    world.run(early, [("rs-001", "received", received)])
+    with pytest.raises(LedgerError) as before:
+        ratings.rate_with_code(early, code=CODE, level="satisfied")
+    assert before.value.reason == "illegal_step"
+
+
+def test_unknown_case_and_wrong_channel(world: World) -> None:
+    ratings = RatingService(world.app)
+    with pytest.raises(UnknownCase):
+        ratings.rate_with_code(uuid.uuid4(), code=CODE, level="satisfied")
+    with pytest.raises(EnvelopeRejected) as channel:
+        ratings.rate_with_code(uuid.uuid4(), code=CODE, level="satisfied", channel="window")
+    assert channel.value.field == "channel"
+
+
+def test_wrong_codes_lock_the_case_for_a_while(world: World) -> None:
+    case_id = delivered_case(world)
+    ratings = RatingService(world.app, CodeAttempts(world.clock, limit=3))
+    for _ in range(3):
+        with pytest.raises(LedgerError) as wrong:
+            ratings.rate_with_code(case_id, code="AAAA-AAAA-AAAA-AAAA", level="satisfied")
+        assert wrong.value.reason == "bad_rating_code"
+    with pytest.raises(TooManyAttempts) as locked:
+        ratings.rate_with_code(case_id, code=CODE, level="satisfied")  # even the right one
+    assert locked.value.retry_after > 0
+    world.clock.advance(15 * 60 + 1)
+    ratings.rate_with_code(case_id, code=CODE, level="satisfied")
+    assert world.app.get_case(case_id).flow.rating == "rated"
+
+
+def test_rectification_stats_and_bulletin(world: World) -> None:
+    good = delivered_case(world)
+    poor = delivered_case(world)
+    RatingService(world.app).rate_with_code(good, code=CODE, level="satisfied")
+    RatingService(world.app).rate_with_code(poor, code=CODE, level="very_dissatisfied")
+    officer_step(world, poor, "rectification_verified", {"result": "upheld", "finding": "属实"})
+    # Verified on 2026-01-01 (Thursday): rectify within 15 working days; 40 days later it is not.
+    world.clock.advance(40 * DAY)
+    cases = all_case_ratings(world.app)
+    [body] = body_ratings(cases, date(2026, 2, 10))
+    assert body.distribution["satisfied"] == 1 and body.distribution["very_dissatisfied"] == 1
+    assert (body.rectifications_open, body.rectifications_late) == (1, 1)
+    officer_step(world, poor, "rectified", {"measures": "整改"})
+    officer_step(world, poor, "followed_up", {"outcome": "satisfied", "note": ""})
+    officer_step(world, poor, "rectification_closed", {"note": ""})
+    cases = all_case_ratings(world.app)
+    [body] = body_ratings(cases, date(2026, 2, 28))
+    assert (body.rectifications_open, body.rectifications_closed) == (0, 1)
+    january = monthly_bulletin(cases, "2026-01")
+    [row] = january.rows
+    assert row["body"] == "510104-RS" and row["item"] == "510000/1/5"
+    assert (row["cases_received"], row["cases_closed"], row["ratings"]) == (2, 2, 2)
+    assert row["satisfaction_rate"] == "0.5000"
+    assert (row["rectifications_opened"], row["rectifications_open"]) == (1, 1)
+    assert row["rectifications_late"] == 1
+    assert row["on_time_rate"] == "" and NO_DEADLINE_ENGINE in january.notes
+    [feb] = monthly_bulletin(cases, "2026-02").rows
+    assert (feb["ratings"], feb["rectifications_closed"], feb["rectifications_open"]) == (0, 1, 0)
+    # Reproducible: the same ledger gives the same bulletin.
+    assert monthly_bulletin(all_case_ratings(world.app), "2026-01").rows == january.rows
+    timed = monthly_bulletin(cases, "2026-01", timeliness=lambda case_id, end: (True, False))
+    assert timed.rows[0]["on_time_rate"] == "1.0000" and timed.rows[0]["overdue"] == 0
+
+
+def test_the_audit_refuses_a_node_rating_without_the_code() -> None:
+    """A node that signed a rating without the right code is caught by any auditor."""
+    world = make_memory_world(workflow=SignedCoreOnly())  # stores what the rules would refuse
+    case_id = delivered_case(world)
+    head = world.app.head(case_id)
+    assert world.app.node_signer is not None
+    forged = build_event(
+        world.app.node_signer,
+        ledger=world.app.ledger_name,
+        case_id=case_id,
+        seq=head.seq + 1,
+        event_type="rated",
+        time=world.clock.now,
+        body_id="510104-RS",
+        officer_id=NODE_OFFICER,
+        prev=head.event_hash,
+        body={"level": "very_satisfied", "channel": "code", "code_proof": bytes(32)},
+    )
+    world.app.append_event(forged)
+    world.app.workflow = CaseWorkflow()
+    report = verify_ledger(world.app)
+    [finding] = report.findings
+    assert (finding.seq, finding.reason) == (6, "illegal_step")
+    assert "bad_rating_code" in finding.detail
+
+
+def test_a_bundle_with_a_node_signed_rating_verifies_offline(world: World) -> None:
+    """Another province verifies the node's signature on a rating from the roots alone."""
+    case_id = delivered_case(world)
+    RatingService(world.app).rate_with_code(case_id, code=CODE, level="satisfied")
+    world.app.issue_checkpoint()
+    bundle = json.loads(json.dumps(build_bundle(world.app, case_id)))
+    report = verify_bundle(
+        bundle, trusted_roots={world.region: world.root.public_key}, min_witnesses=0
+    )
+    assert report.case_id == case_id and report.events == 6
