@@ -23,6 +23,7 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.reads import ReadLedgers
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
@@ -59,10 +60,13 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+    reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
 
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
+        if self.reads is not None:
+            self.reads.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
 
@@ -81,6 +85,19 @@ class NodeServices:
         """Who reads cases, listings and personal data, and the log of those reads."""
         listing = ReplayedCaseListing(self.ledger)
         return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
+
+    def reader(self, reader: str, *, min_index: int = 0) -> LedgerApplication:
+        """The ledger ``reader`` (a key of ``adapters.reads.READERS``) reads: a standby when
+        one is configured and satisfies it, else the primary (``adapters/reads.py``)."""
+        if self.reads is None:
+            return self.ledger
+        return self.reads.ledger(reader, min_index=min_index)
+
+    def cases_over(self, ledger: LedgerApplication) -> CaseAccess:
+        """:attr:`cases` over ``ledger``, one :meth:`reader` gave (the access log stays on
+        the primary: recording who read personal data is a write)."""
+        listing = ReplayedCaseListing(ledger)
+        return CaseAccess(ledger, listing, self.applicants, self.access, now=_utc_now)
 
 
 def _utc_now() -> datetime:
@@ -238,8 +255,34 @@ def open_services(
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(
-        settings, ledger, vault, access, clock, open_licenses(settings, ledger, vault, schema)
+        settings,
+        ledger,
+        vault,
+        access,
+        clock,
+        open_licenses(settings, ledger, vault, schema),
+        reads=open_reads(settings, ledger, schema=schema),
     )
+
+
+def open_reads(
+    settings: Settings, primary: LedgerApplication, *, schema: str | None = None
+) -> ReadLedgers | None:
+    """The read-only connection port: ``TONGBAN_READ_DATABASE_URL``'s standby beside the
+    primary (``adapters/reads.py``), or None when no standby is configured."""
+    if not settings.read_database_url:
+        return None
+    if urlparse(settings.read_database_url).scheme not in {"postgresql", "postgres"}:
+        raise ConfigurationError(
+            "TONGBAN_READ_DATABASE_URL must be a postgresql:// URL (a standby of the primary)"
+        )
+    standby = settings.model_copy(update={"database_url": settings.read_database_url})
+
+    def open_standby() -> LedgerApplication:
+        # Read-only: no table is created, no node key is used; the standby refuses writes.
+        return open_ledger(standby, schema=schema, read_only=True)
+
+    return ReadLedgers(primary, open_standby)
 
 
 def open_licenses(

@@ -15,6 +15,8 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
+from api.metrics import RequestMetrics, install_metrics
+from api.metrics import router as metrics_router
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
@@ -58,7 +60,9 @@ def create_app(
     app.state.audit_jobs = {}
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)  # outside the size limit: a refused body is counted
     app.add_middleware(AccessLog)  # outermost of ours: a refused body is logged too
+    install_metrics(services)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(cases.router)
@@ -66,12 +70,13 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(witness.router)
     app.include_router(licenses.router)
+    app.include_router(metrics_router)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = document_problems(generated())  # idempotent on FastAPI's cached document
-        routers = (health, catalog, cases, audit, keys, witness, licenses)
-        document_unavailable(document, database_operations(m.router for m in routers))
+        routers = [m.router for m in (health, catalog, cases, audit, keys, witness, licenses)]
+        document_unavailable(document, database_operations([*routers, metrics_router]))
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

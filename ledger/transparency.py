@@ -331,6 +331,8 @@ class TreeKeeper:
             if existing is not None:
                 self._same_root(existing, root)  # before writing: a fork re-issues nothing
             kept = self.signed.last()
+            if kept is not None:
+                self._check_not_split(kept)
             last = kept
             if last is None:
                 largest = self.store.largest_checkpoint()
@@ -350,6 +352,28 @@ class TreeKeeper:
             self._same_root(stored, root)  # another worker may have stored one meanwhile
         self._last = (stored.size, stored.issued_at)
         return parse_note(stored.note)
+
+    def _check_not_split(self, kept: str) -> None:
+        """Raise ``TreeError`` ``split_state`` when the database holds a checkpoint larger than
+        the last one kept: every checkpoint is kept before it is stored, so another process
+        kept it elsewhere (node processes on two data directories against one database), or
+        the kept note was restored from an older copy. Either way the kept state no longer
+        guards against a rollback, so nothing is signed until one state serves the node
+        (docs/operations.md, "Several node processes")."""
+        largest = self.store.largest_checkpoint()
+        try:
+            kept_size = parse_checkpoint(parse_note(kept).text).size
+        except LedgerError:
+            return  # an unparsable note is reported by the check that follows
+        if largest is not None and largest.size > kept_size:
+            raise TreeError(
+                f"the database holds a checkpoint of size {largest.size}, larger than the last "
+                f"one this node kept (size {kept_size}): another data directory signs for this "
+                "ledger, or the kept note was restored from an older copy; every process of "
+                "a node must share one data directory (docs/operations.md)",
+                reason="split_state",
+                field="state",
+            )
 
     def _check_extends(self, signed_note: str, size: int, root: bytes, kept: bool) -> bool:
         """Raise :class:`NotAnExtension` unless the tree (``size``, ``root``) extends the signed

@@ -83,6 +83,7 @@ GET /licenses/{identifier}/uses     401  401 401     200  403      403  403    2
 POST /licenses/{identifier}/{action}#suspend 401 401 401 201 403   403  403    403     403  403
 POST /licenses/{identifier}/{action}#reinstate 401 401 401 201 403 403  403    403     403  403
 POST /licenses/{identifier}/{action}#revoke 401 401 401 201 403    403  403    403     403  403
+GET /metrics                        401  401 401     403  403      403  403    200     403  200
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -305,6 +306,7 @@ def _b64(raw: bytes) -> str:
 
 REQUESTS: dict[str, Request] = {
     "GET /health": _get("/health"),
+    "GET /metrics": _get("/metrics"),
     "GET /catalog": _get("/catalog"),
     "GET /catalog/{region}": _get("/catalog/510000"),
     "GET /catalog/{region}/{batch}/{seq}": _get("/catalog/510000/1/5"),
