@@ -113,7 +113,7 @@ def test_two_node_processes_share_one_ledger_and_one_checkpoint_state(
                             headers={"Authorization": f"Bearer {token}"},
                         )
                         assert seen.status_code == 200, seen.text
-                        assert seen.json()["timeline"][-1]["step"] == "form_checked"
+                        assert seen.json()["timeline"][-1]["step"] == "form_checked:pass"
                         with lock:
                             acknowledged.extend((d.case_id, d.seq, d.index) for d in done)
             except Exception as error:  # reported below; a thread's error is otherwise lost
