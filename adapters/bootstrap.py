@@ -185,6 +185,18 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
         env["CREATE_TABLE"] = "false"
 
 
+def _owns_ledger(database_url: str, schema: str | None) -> bool:
+    """Whether this connection's role may create and alter the ledger's tables: they do not
+    exist yet, or it owns them (docs/operations.md, Database roles)."""
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+            "WHERE c.oid = to_regclass(%s)",
+            (f'"{schema or "public"}".{LedgerApplication.name.lower()}_ledger',),
+        ).fetchone()
+    return row is None or bool(row[0])
+
+
 def open_ledger(
     settings: Settings,
     *,
@@ -209,6 +221,9 @@ def open_ledger(
     env = persistence_env(url, schema=schema)
     if read_only:
         _read_only_env(env, url, schema)
+    elif "POSTGRES_DBNAME" in env and not _owns_ledger(url, schema):
+        # A node under a least-privilege role: the owner created (and upgrades) the tables.
+        env["CREATE_TABLE"] = "false"
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     app = LedgerApplication(
         env,
