@@ -31,7 +31,7 @@ from ledger.notes import parse_checkpoint, parse_note
 from ledger.transparency import TreeError
 from ledger.workflow import CaseWorkflow, SignedCoreOnly
 from tests.support.live import ServerProcess
-from tests.support.world import make_world
+from tests.support.world import World, make_world
 
 pytestmark = pytest.mark.postgres
 CLIENTS = 4
@@ -74,7 +74,7 @@ def test_two_node_processes_share_one_ledger_and_one_checkpoint_state(
     failed: list[str] = []
     lock = threading.Lock()
     try:
-        urls = [first.start(), second.start()]
+        urls = [first.start(timeout=120), second.start(timeout=120)]  # a loaded machine
 
         def client(n: int) -> None:
             try:
@@ -171,27 +171,49 @@ def test_a_process_on_a_second_data_directory_signs_nothing(
     officer = world.officers["rs-001"]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
-    for kept in ("trust.json", "node.key"):  # the same node, copied: all but its state
-        shutil.copy2(home / kept, elsewhere / kept)
-
-    def opened(data_dir: Path) -> LedgerApplication:
-        return open_ledger(
-            Settings(data_dir=data_dir, database_url=postgres_url, database_schema=schema),
-            workflow=SignedCoreOnly(),
-            clock=world.clock,
-        )
-
-    other = opened(elsewhere)
+    # Another directory for the same ledger: the trust roots copied, a node key of its own
+    # (what `tongban serve` on a fresh directory makes).
+    shutil.copy2(home / "trust.json", elsewhere / "trust.json")
+    other = _opened(elsewhere, postgres_url, schema, world)
     try:
         world.append_case(officer, 3)
-        assert other.issue_checkpoint() is not None
-        world.append_case(officer, 3)
-        world.app.issue_checkpoint()  # home keeps the larger one
+        world.app.issue_checkpoint()
         world.append_case(officer, 3)
         with pytest.raises(TreeError) as refused:
-            other.issue_checkpoint()
+            other.issue_checkpoint()  # the stored checkpoint is another key's: split_state
         assert refused.value.reason == "split_state"
-        assert world.app.issue_checkpoint() is not None  # the node's own state still signs
+        assert not (elsewhere / LAST_CHECKPOINT_FILE).exists(), "it kept nothing"
+        assert world.app.issue_checkpoint() is not None  # the node's own directory signs on
     finally:
         other.close()
         world.app.close()
+
+
+def test_a_kept_note_put_back_from_an_older_copy_takes_the_nodes_newer_checkpoint(
+    tmp_path: Path, postgres_url: str, schema: str
+) -> None:
+    world = make_world(
+        tmp_path, database_url=postgres_url, schema=schema, workflow=SignedCoreOnly()
+    )
+    officer = world.officers["rs-001"]
+    try:
+        world.append_case(officer, 3)
+        world.app.issue_checkpoint()
+        older = (tmp_path / LAST_CHECKPOINT_FILE).read_text()  # a backup of the directory
+        world.append_case(officer, 3)
+        newer = world.app.issue_checkpoint()
+        (tmp_path / LAST_CHECKPOINT_FILE).write_text(older)  # the directory restored
+        world.append_case(officer, 3)
+        signed = world.app.issue_checkpoint()  # the node's own newer checkpoint is adopted
+        assert _checkpoint_size(signed.render()) > _checkpoint_size(newer.render())
+        assert (tmp_path / LAST_CHECKPOINT_FILE).read_text() == signed.render()
+    finally:
+        world.app.close()
+
+
+def _opened(data_dir: Path, postgres_url: str, schema: str, world: World) -> LedgerApplication:
+    return open_ledger(
+        Settings(data_dir=data_dir, database_url=postgres_url, database_schema=schema),
+        workflow=SignedCoreOnly(),
+        clock=world.clock,
+    )
