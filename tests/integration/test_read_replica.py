@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.reads import READERS
 from tests.support.api_node import ApiNode, api_node
@@ -85,6 +86,17 @@ def test_readers_use_the_standby_within_what_they_tolerate(
         assert _steps(node, case_id, min_index=own_index)[-1] == "arrived"
         assert max(_indexes(node)) == own_index
         assert reads.served["standby"] == standby_reads + 2, "caught up: the standby again"
+
+        # /metrics shows the standby streaming from this primary and the read standby's lag.
+        scraped = node.get("/metrics", "auditor")
+        assert scraped.status_code == 200, scraped.text
+        samples = {
+            sample.name: sample
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+        }
+        assert "tongban_replication_lag_seconds" in samples
+        assert samples["tongban_read_standby_lag_seconds"].value >= 0
 
         standby.stop("immediate")
         reads.retry_seconds = 0
