@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := var/demo
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench bench-large clean
 
 # Two installs into one venv: `serve` needs only the runtime (`.`); `test`, `lint` and `bench`
 # the dev extras too (pytest, ruff, mypy, OpenCV for QR read-back: hundreds of MB). Each is
@@ -44,6 +44,11 @@ lint: $(VENV)/dev.stamp
 
 bench: $(VENV)/dev.stamp
 	$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
+
+# The large variants (docs/benchmarks.md): the issue's 1,000,000-event store for P7, longer P12.
+bench-large: $(VENV)/dev.stamp
+	TONGBAN_BENCH_P7_EVENTS=1000000 TONGBAN_BENCH_P12_ROUNDS=40 \
+		$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.reads import ReadLedgers
 from adapters.sessions import SessionStore, open_session_store
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
@@ -92,9 +93,13 @@ class NodeServices:
         store: SessionStore = self._store("sessions", open_session_store)
         return store
 
+    reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
+
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
+        if self.reads is not None:
+            self.reads.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
         with self._opening:
@@ -122,6 +127,19 @@ class NodeServices:
         """Who reads cases, listings and personal data, and the log of those reads."""
         listing = ReplayedCaseListing(self.ledger)
         return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
+
+    def reader(self, reader: str, *, min_index: int = 0) -> LedgerApplication:
+        """The ledger ``reader`` (a key of ``adapters.reads.READERS``) reads: a standby when
+        one is configured and satisfies it, else the primary (``adapters/reads.py``)."""
+        if self.reads is None:
+            return self.ledger
+        return self.reads.ledger(reader, min_index=min_index)
+
+    def cases_over(self, ledger: LedgerApplication) -> CaseAccess:
+        """:attr:`cases` over ``ledger``, one :meth:`reader` gave (the access log stays on
+        the primary: recording who read personal data is a write)."""
+        listing = ReplayedCaseListing(ledger)
+        return CaseAccess(ledger, listing, self.applicants, self.access, now=_utc_now)
 
 
 def _utc_now() -> datetime:
@@ -209,6 +227,18 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
         env["CREATE_TABLE"] = "false"
 
 
+def _owns_ledger(database_url: str, schema: str | None) -> bool:
+    """Whether this connection's role may create and alter the ledger's tables: they do not
+    exist yet, or it owns them (docs/operations.md, Database roles)."""
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+            "WHERE c.oid = to_regclass(%s)",
+            (f'"{schema or "public"}".{LedgerApplication.name.lower()}_ledger',),
+        ).fetchone()
+    return row is None or bool(row[0])
+
+
 def open_ledger(
     settings: Settings,
     *,
@@ -233,6 +263,9 @@ def open_ledger(
     env = persistence_env(url, schema=schema)
     if read_only:
         _read_only_env(env, url, schema)
+    elif "POSTGRES_DBNAME" in env and not _owns_ledger(url, schema):
+        # A node under a least-privilege role: the owner created (and upgrades) the tables.
+        env["CREATE_TABLE"] = "false"
     env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     app = LedgerApplication(
         env,
@@ -279,8 +312,34 @@ def open_services(
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(
-        settings, ledger, vault, access, clock, open_licenses(settings, ledger, vault, schema)
+        settings,
+        ledger,
+        vault,
+        access,
+        clock,
+        open_licenses(settings, ledger, vault, schema),
+        reads=open_reads(settings, ledger, schema=schema),
     )
+
+
+def open_reads(
+    settings: Settings, primary: LedgerApplication, *, schema: str | None = None
+) -> ReadLedgers | None:
+    """The read-only connection port: ``TONGBAN_READ_DATABASE_URL``'s standby beside the
+    primary (``adapters/reads.py``), or None when no standby is configured."""
+    if not settings.read_database_url:
+        return None
+    if urlparse(settings.read_database_url).scheme not in {"postgresql", "postgres"}:
+        raise ConfigurationError(
+            "TONGBAN_READ_DATABASE_URL must be a postgresql:// URL (a standby of the primary)"
+        )
+    standby = settings.model_copy(update={"database_url": settings.read_database_url})
+
+    def open_standby() -> LedgerApplication:
+        # Read-only: no table is created, no node key is used; the standby refuses writes.
+        return open_ledger(standby, schema=schema, read_only=True)
+
+    return ReadLedgers(primary, open_standby)
 
 
 def open_licenses(

@@ -121,7 +121,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {fn}(expected bigint, ids uuid[], versions bigint[], "
                 "topics text[], states bytea[], hashes bytea[], receipts bytea[], "
-                "OUT written boolean, OUT head bigint) LANGUAGE plpgsql AS $$ "
+                "OUT written boolean, OUT head bigint) LANGUAGE plpgsql "
+                # With the tables' owner's rights: a node role that may only SELECT the ledger
+                # tables appends through this function alone (docs/operations.md, roles).
+                "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{timeout}s'; "
                 "LOCK TABLE {events} IN EXCLUSIVE MODE; "

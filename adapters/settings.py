@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         description="sqlite:///path or postgresql://...; empty means ledger.sqlite3 in data_dir",
     )
     database_schema: str = Field(default="", description="PostgreSQL schema (default: public)")
+    read_database_url: str = Field(
+        default="",
+        description="postgresql://... of a standby readers may use (adapters/reads.py)",
+    )
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
     server: str = Field(

@@ -15,6 +15,8 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
+from api.metrics import RequestMetrics, install_metrics
+from api.metrics import router as metrics_router
 from api.routes import audit, cases, catalog, health, keys, licenses, login, ratings, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
@@ -62,14 +64,18 @@ def create_app(
     app.state.audit_jobs = {}
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)  # outside the size limit: a refused body is counted
     app.add_middleware(AccessLog)  # outermost of ours: a refused body is logged too
+    install_metrics(services)
     for module in ROUTES:
         app.include_router(module.router)
+    app.include_router(metrics_router)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = document_problems(generated())  # idempotent on FastAPI's cached document
-        document_unavailable(document, database_operations(m.router for m in ROUTES))
+        routers = [m.router for m in ROUTES]
+        document_unavailable(document, database_operations([*routers, metrics_router]))
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

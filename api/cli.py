@@ -160,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 69
     failed = _watch_worker_startup()
     relay = _start_outbox(settings) if args.outbox or settings.outbox else None
+    metrics_dir = _metrics_directory(args.workers)
     try:
         with sock:
             # Reported once the socket listens: connections queue until the app has started.
@@ -181,6 +182,8 @@ def _serve(args: argparse.Namespace) -> int:
             _stop_outbox(relay)
         if lock is not None:
             lock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return _workers_started(failed)
 
 
@@ -207,6 +210,17 @@ def _stop_outbox(relay: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             relay.kill()
             relay.wait()
+
+
+def _metrics_directory(workers: int) -> str | None:
+    """With several workers, a fresh directory for prometheus_client's multiprocess mode,
+    set before any worker starts (each imports the metrics anew): a scrape answered by any
+    worker sums all of them (adapters/metrics.py). Removed when ``serve`` ends."""
+    if workers <= 1:
+        return None
+    directory = tempfile.mkdtemp(prefix="tongban-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 def _version() -> str:

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Header, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +29,19 @@ async def services(request: Request) -> NodeServices:
 
 
 Services = Annotated[NodeServices, Depends(services)]
+
+#: Read-your-writes: the newest ledger index the caller saw in a receipt. A read that may go
+#: to a standby (adapters/reads.py) goes to the primary while the standby has not reached it.
+MinIndex = Annotated[
+    int,
+    Header(
+        alias="Tongban-Min-Index",
+        ge=0,
+        le=2**63 - 1,
+        description="the newest ledger index this caller saw (its own last receipt): the "
+        "answer includes it even when the node reads a standby",
+    ),
+]
 
 
 def database_operations(routers: Iterable[APIRouter]) -> set[tuple[str, str]]:

@@ -52,6 +52,9 @@ class GroupCommit(Generic[T]):
         self._writing = False  # a leader is writing, or the lead is being handed over
         self.batches = 0  # written batches (for tests and benchmarks: items / batches)
         self.items = 0
+        # Told each batch's size once it is settled (the node's metrics set it); called by
+        # the leader outside the mutex, so it must be quick and must not raise.
+        self.on_batch: Callable[[int], None] | None = None
 
     @property
     def queued(self) -> int:
@@ -102,3 +105,5 @@ class GroupCommit(Generic[T]):
             t.wake.release()
         if successor is not None:
             successor.wake.release()
+        if self.on_batch is not None and batch:
+            self.on_batch(len(batch))

@@ -54,6 +54,7 @@ from ledger.notes import (
     parse_checkpoint,
     parse_note,
     signed_checkpoint,
+    verify_note,
 )
 from ledger.suites import Signer
 from ledger.tree_store import (
@@ -330,7 +331,7 @@ class TreeKeeper:
             existing = self.store.checkpoint(state.size)
             if existing is not None:
                 self._same_root(existing, root)  # before writing: a fork re-issues nothing
-            kept = self.signed.last()
+            kept = self._newest_signed(self.signed.last(), signer)
             last = kept
             if last is None:
                 largest = self.store.largest_checkpoint()
@@ -350,6 +351,53 @@ class TreeKeeper:
             self._same_root(stored, root)  # another worker may have stored one meanwhile
         self._last = (stored.size, stored.issued_at)
         return parse_note(stored.note)
+
+    def _newest_signed(self, kept: str | None, signer: Signer) -> str | None:
+        """The kept note, or a larger checkpoint stored in the database. Every checkpoint is
+        kept before it is stored, so a larger stored one means the kept note is missing or was
+        put back from an older copy (a restored data directory), or another data directory
+        signs for this ledger (docs/operations.md, "Several node processes").
+
+        A larger stored checkpoint signed by another key raises ``TreeError`` ``split_state``:
+        nothing is signed while two keys sign one ledger. One signed by this node's key whose
+        root is this tree's at its size is adopted: kept (durably, with a warning) and the
+        checks go on from it. One of this key that the tree no longer matches is returned
+        unkept, for the extension check to refuse (rollback, fork) as before."""
+        kept_size = 0
+        if kept is not None:
+            try:
+                kept_size = parse_checkpoint(parse_note(kept).text).size
+            except LedgerError:
+                return kept  # an unparsable note is reported by the check that follows
+        largest = self.store.largest_checkpoint()
+        if largest is None or largest.size <= kept_size:
+            return kept
+        where = (
+            f"the database holds a checkpoint of size {largest.size}, larger than the last one "
+            f"this data directory kept (size {kept_size})"
+        )
+        try:
+            note = parse_note(largest.note)
+            verify_note(note, self.origin, signer.public_key)
+        except LedgerError as error:
+            raise TreeError(
+                f"{where}, and it is not signed by this node's key ({error}): another data "
+                "directory signs for this ledger; every process of a node must share one data "
+                "directory (docs/operations.md)",
+                reason="split_state",
+                field="state",
+            ) from error
+        checkpoint = parse_checkpoint(note.text)
+        if largest.size > self.size() or checkpoint.root != self.root(largest.size):
+            return largest.note  # the rows changed under it: the extension check refuses
+        if kept is not None:
+            log.warning(
+                "%s, signed by this node and matching the tree: kept now (a data directory "
+                "restored from a copy, or a second data directory serving this ledger)",
+                where,
+            )
+        self.signed.record(largest.note)
+        return largest.note
 
     def _check_extends(self, signed_note: str, size: int, root: bytes, kept: bool) -> bool:
         """Raise :class:`NotAnExtension` unless the tree (``size``, ``root``) extends the signed

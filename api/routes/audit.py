@@ -6,14 +6,16 @@ import base64
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Caller, Services, require
+from adapters.bootstrap import NodeServices
+from api.deps import Caller, MinIndex, Services, require
 from api.errors import ApiProblem
 from api.schemas import (
     EntryPage,
@@ -23,6 +25,7 @@ from api.schemas import (
     ReportPublic,
     problem_responses,
 )
+from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, verify_case, verify_ledger
 from ledger.transparency import TreeError
 
@@ -32,6 +35,7 @@ ANSWER_WAIT_SECONDS = 2.0  # small ledgers answer with the report at once
 # "Is an audit running? No: start one" as one step, or two requests at once start two.
 _START_LOCK = threading.Lock()
 MAX_INDEX = 2**63 - 1  # the largest ledger index the databases store
+P = TypeVar("P")
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(401, 403, 404, 422))
 
@@ -57,9 +61,10 @@ def events(
         int, Query(ge=0, le=2**63 - 1, description="last ledger index already read")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    min_index: MinIndex = 0,
 ) -> EntryPage:
     require(caller, "auditor", "admin", "peer")
-    entries = node.ledger.entries_after(after, limit)
+    entries = node.reader("audit", min_index=min_index).entries_after(after, limit)
     return EntryPage(
         entries=[
             EntryPublic(
@@ -127,7 +132,8 @@ def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
 
     def run() -> None:
         try:
-            job.report = verify_ledger(node.ledger, applicants=node.applicants)
+            # a standby within the audit's staleness; the report states what it covered
+            job.report = verify_ledger(node.reader("audit"), applicants=node.applicants)
             job.status = "done"
         except Exception:  # reported to the poller without internals; logged in full
             log.exception("audit job %s failed", job.job_id)
@@ -180,6 +186,19 @@ def _b64(values: list[bytes]) -> list[str]:
     return [base64.b64encode(v).decode() for v in values]
 
 
+def _proved(node: NodeServices, size: int, prove: Callable[[LedgerApplication], P]) -> P:
+    """``prove`` on a standby that holds ``size`` objects, else on the primary. A standby's
+    stored tree can be shorter than its rows (the tree grows after the rows): a proof it
+    cannot give yet is asked of the primary, which answers for every size it holds."""
+    ledger = node.reader("proofs", min_index=size)
+    try:
+        return prove(ledger)
+    except TreeError:
+        if ledger is node.ledger:
+            raise
+        return prove(node.ledger)
+
+
 def _out_of_range(error: TreeError, fields: dict[str, str]) -> ApiProblem:
     """A tree refusal as a 422 naming the query parameter the caller used."""
     field = fields.get(error.field or "", error.field)
@@ -227,8 +246,11 @@ def inclusion_proof(
             422, f"event {event} is beyond tree size {size}", reason="out_of_range", field="event"
         )
     try:
-        proof = node.ledger.inclusion_proof(event, size)
-        leaf = node.ledger.leaf_hash(event)
+        proof, leaf = _proved(
+            node,
+            size,
+            lambda ledger: (ledger.inclusion_proof(event, size), ledger.leaf_hash(event)),
+        )
     except TreeError as error:
         raise _out_of_range(error, {"index": "event"}) from error
     return InclusionProofPublic(
@@ -251,7 +273,7 @@ def consistency_proof(
             422, f"from {from_} is greater than to {to}", reason="out_of_range", field="from"
         )
     try:
-        proof = node.ledger.consistency_proof(from_, to)
+        proof = _proved(node, to, lambda ledger: ledger.consistency_proof(from_, to))
     except TreeError as error:
         raise _out_of_range(error, {"size1": "from", "size2": "to"}) from error
     return ConsistencyProofPublic.model_validate({"from": from_, "to": to, "proof": _b64(proof)})

@@ -17,6 +17,7 @@ from api.deps import (
     Caller,
     Envelope,
     JsonBody,
+    MinIndex,
     Services,
     bearer_principal,
     envelope_bytes,
@@ -165,12 +166,15 @@ def list_cases(
     item: Annotated[str | None, Query(description="item key, e.g. 510000/1/8")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    min_index: MinIndex = 0,
 ) -> CasePage:
     require(caller, "body", "auditor", "admin")
     query = CaseQuery(
         body=body, state=state, item=item, offset=(page - 1) * page_size, limit=page_size
     )
-    listed = node.cases.list_cases(caller, query)  # a body lists only its own cases
+    # a body lists only its own cases
+    reader = node.reader("read_models", min_index=min_index)
+    listed = node.cases_over(reader).list_cases(caller, query)
     return CasePage(
         page=page,
         page_size=page_size,
@@ -211,9 +215,12 @@ def read_case(
     caller: Caller,
     personal: Annotated[bool, Query(description="include the applicant's data in clear")] = False,
     purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "",
+    min_index: MinIndex = 0,
 ) -> CasePublic:
-    case = node.cases.case(caller, case_id)
-    story = case_timeline(node.ledger, case_id)
+    ledger = node.reader("pages", min_index=min_index)  # the caller's own steps show
+    cases = node.cases_over(ledger)
+    case = cases.case(caller, case_id)
+    story = case_timeline(ledger, case_id)
     flow = case.flow
     return CasePublic(
         case_id=str(case_id),
@@ -241,5 +248,5 @@ def read_case(
             )
             for step in story.steps
         ],
-        applicant=node.cases.read_applicant(caller, case, purpose) if personal else None,
+        applicant=cases.read_applicant(caller, case, purpose) if personal else None,
     )

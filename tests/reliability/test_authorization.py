@@ -94,6 +94,7 @@ POST /login/challenge               200  200 200     200  200      200  200    2
 POST /login                         200  200 200     200  200      200  200    200     200  200
 GET /login/session                  401  401 401     401  401      401  401    401     401  401
 POST /logout                        401  401 401     204  204      204  204    204     204  204
+GET /metrics                        401  401 401     403  403      403  403    200     403  200
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -385,6 +386,7 @@ def _log_in(f: Fixture, principal: str) -> Send:
 
 REQUESTS: dict[str, Request] = {
     "GET /health": _get("/health"),
+    "GET /metrics": _get("/metrics"),
     "GET /catalog": _get("/catalog"),
     "GET /catalog/{region}": _get("/catalog/510000"),
     "GET /catalog/{region}/{batch}/{seq}": _get("/catalog/510000/1/5"),

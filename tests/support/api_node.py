@@ -272,7 +272,11 @@ def configured_api_node(
 
 @contextmanager
 def api_node(
-    data_dir: Path, *, database_url: str = "", schema: str | None = None
+    data_dir: Path,
+    *,
+    database_url: str = "",
+    schema: str | None = None,
+    read_database_url: str = "",
 ) -> Iterator[ApiNode]:
     """The node of :mod:`tests.support.world` (with Jiangsu) served in process, with a token
     for every principal kind of :data:`PRINCIPALS`."""
@@ -288,6 +292,7 @@ def api_node(
         data_dir=data_dir,
         database_url=database_url,
         database_schema=schema or "",
+        read_database_url=read_database_url,
         witness_push_seconds=0,
     )
     services = open_services(settings)

@@ -158,14 +158,20 @@ class ServerProcess:
     :meth:`stop` or a kill) bind that same port again, so clients keep their URL."""
 
     def __init__(
-        self, data_dir: Path, env: Mapping[str, str] | None = None, *, workers: int = 1
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        workers: int = 1,
+        name: str = "server",
     ) -> None:
         self.data_dir = data_dir
         self.env = {**os.environ, **QUIET, **(env or {})}
         self.workers = workers
         self.identity = NodeIdentity.of(data_dir, env)
-        self.log = data_dir / "server.log"
-        self.port_file = data_dir / "server.port"
+        # ``name`` tells apart several server processes of one data directory.
+        self.log = data_dir / f"{name}.log"
+        self.port_file = data_dir / f"{name}.port"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -75,3 +75,13 @@ def test_batches_are_bounded() -> None:
     assert write.batches == [["a"], ["b", "c"], ["d", "e"]]
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(write, max_batch=0)
+
+
+def test_each_settled_batch_is_reported_with_its_size() -> None:
+    written: list[list[int]] = []
+    sizes: list[int] = []
+    committer: GroupCommit[int] = GroupCommit(written.append, max_batch=2)
+    committer.on_batch = sizes.append
+    tickets = [committer.enqueue(n) for n in range(5)]
+    committer.wait(tickets[-1])  # one caller leads every batch: 2, 2, 1
+    assert sizes == [len(batch) for batch in written] == [2, 2, 1]
