@@ -1,8 +1,8 @@
-"""P9: the outbox's throughput (ledger index to JetStream) as a ratio of P3's append rate.
+"""P10: the outbox's throughput (ledger index to JetStream) as a ratio of P3's append rate.
 
 The relay of ``tongban outbox run`` (``adapters.outbox.OutboxRelay``: read a batch after the
 position, build each index's report message, publish it pipelined, wait for every
-acknowledgement, move the position) over a PostgreSQL ledger of ``TONGBAN_BENCH_P9_EVENTS``
+acknowledgement, move the position) over a PostgreSQL ledger of ``TONGBAN_BENCH_P10_EVENTS``
 events (default 2,000, ten-step cases by the bulk loader) into a private ``nats-server -js``
 (file storage, one message per subject, discard new per subject). Each round publishes the
 whole ledger into a stream of its own, so every message is stored, none refused as a
@@ -33,7 +33,7 @@ P3 = "P3 signed append over HTTP, 8 clients"
 
 
 def p9_events() -> int:
-    return int(os.environ.get("TONGBAN_BENCH_P9_EVENTS", "2000"))
+    return int(os.environ.get("TONGBAN_BENCH_P10_EVENTS", "2000"))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_p9_outbox_publish(benchmark: Any, record: Any, loaded: World, broker: N
 
     events = loaded.app.store.max_index()
     record(
-        "P9 outbox: ledger to JetStream",
+        "P10 outbox: ledger to JetStream",
         baseline=P3,
         ops=events,
         note="relay: read, build report, publish pipelined, all acks, position; file store",
@@ -69,7 +69,7 @@ def test_p9_outbox_publish(benchmark: Any, record: Any, loaded: World, broker: N
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
         n = next(rounds)
-        names = StreamNames("510000", stream=f"P9_{n}", prefix=f"p9.{n}")
+        names = StreamNames("510000", stream=f"P10_{n}", prefix=f"p10.{n}")
         loop.run_until_complete(ensure_streams(js, names))
         relay = OutboxRelay(loaded.app, MemoryPosition(0), js, names, batch=500)  # type: ignore[arg-type]
         return (relay,), {}
