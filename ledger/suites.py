@@ -1,9 +1,9 @@
 """Signature suites and the ``Signer`` protocol.
 
-A suite fixes a signature algorithm and a hash: ``ed25519-sha256`` today; ``sm2-sm3`` (GB/T 32918
-with SM3, required for a commercial-cryptography assessment) is a name the formats admit from
-day one, so adding it changes no other byte. A node that does not implement a suite refuses its
-objects with reason ``unsupported_suite``.
+A suite fixes a signature algorithm and a hash: ``ed25519-sha256``, and ``sm2-sm3`` (GB/T 32918
+with SM3, required for a commercial-cryptography assessment; :mod:`ledger.sm2`), a name the
+formats admitted from day one, so adding it changed no other byte. A suite name no node
+implements is refused with reason ``unsupported_suite``.
 
 What a signature covers is always ``context || 0x00 || digest(content)``: the context string
 (``tongban/event/v1``, ``tongban/receipt/v1``, ...) keeps a signature of one kind of object from
@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import EnvelopeRejected
+from ledger.sm2 import SM2_SM3, Sm2Signer, Sm2Sm3
 
 ED25519_SHA256 = "ed25519-sha256"
-SM2_SM3 = "sm2-sm3"
 # Suites the formats define; a node may implement only some of them.
 DEFINED_SUITES = frozenset({ED25519_SHA256, SM2_SM3})
 
@@ -89,7 +89,23 @@ class Ed25519Sha256:
             raise BadSignature("signature does not verify", field="signature") from error
 
 
-_IMPLEMENTED: dict[str, Suite] = {ED25519_SHA256: Ed25519Sha256()}
+_IMPLEMENTED: dict[str, Suite] = {ED25519_SHA256: Ed25519Sha256(), SM2_SM3: Sm2Sm3()}
+# Suites a key may be generated in, with the software signer of each.
+SOFTWARE_SIGNERS: dict[str, type[Ed25519Signer] | type[Sm2Signer]] = {}
+
+
+def generate_signer(suite: str = ED25519_SHA256) -> Ed25519Signer | Sm2Signer:
+    """A new software key of ``suite`` (:class:`UnsupportedSuite` for another name)."""
+    if suite not in SOFTWARE_SIGNERS:
+        raise UnsupportedSuite(f"no software keys of suite {suite!r}", field="suite")
+    return SOFTWARE_SIGNERS[suite].generate()
+
+
+def signer_from_seed(suite: str, seed: bytes) -> Ed25519Signer | Sm2Signer:
+    """The software key of ``suite`` held as 32 private bytes (key files, demo keys)."""
+    if suite not in SOFTWARE_SIGNERS:
+        raise UnsupportedSuite(f"no software keys of suite {suite!r}", field="suite")
+    return SOFTWARE_SIGNERS[suite].from_seed(seed)
 
 
 def get_suite(name: object) -> Suite:
@@ -139,3 +155,6 @@ class Ed25519Signer:
 
     def sign(self, message: bytes) -> bytes:
         return self._private_key.sign(message)
+
+
+SOFTWARE_SIGNERS.update({ED25519_SHA256: Ed25519Signer, SM2_SM3: Sm2Signer})

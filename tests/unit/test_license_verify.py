@@ -230,7 +230,7 @@ def test_malformed_document_bytes_and_drafts() -> None:
 
 
 def test_unsupported_suite() -> None:
-    _refused(_verify(_with_content(DOCUMENT, suite="sm2-sm3")), "unsupported_suite")
+    _refused(_verify(_with_content(DOCUMENT, suite="rsa-sha1")), "unsupported_suite")
     _refused(_verify(_with_payload(COMPACT, LICENSE_KEY, suite="rsa-md5")), "unsupported_suite")
 
 
