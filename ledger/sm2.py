@@ -13,7 +13,7 @@ signature made under one ID does not verify under another.
 Before the library sees a key or a signature this module refuses, itself: a key that is not
 65 bytes starting ``04`` (so the point at infinity, which has no such encoding, and compressed
 points), coordinates ≥ p, a point off the curve (the cofactor is 1, so a point on the curve is
-in the group); r or s outside [1, n−1] and (r + s) mod n = 0 (GB/T 32918.2 §7.1 B1, B2, B3).
+in the group); r or s outside [1, n−1] and (r + s) mod n = 0 (GB/T 32918.2 §7.1 B1, B2, B5).
 
 Signing goes through :class:`ledger.suites.Signer`, so a certified cryptographic module can
 take the place of the software key: :class:`Sm2DigestModule` is the port a GM/T 0018 SDF
@@ -27,6 +27,7 @@ The library is gmalglib (C, nonces from ``/dev/urandom``); ``docs/envelope.md`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -83,7 +84,7 @@ def check_public_key(public_key: bytes) -> tuple[int, int]:
 
 
 def check_signature(signature: bytes) -> tuple[int, int]:
-    """(r, s) of a 64-byte ``r || s``, or :class:`BadSm2Signature` (GB/T 32918.2 B1-B3)."""
+    """(r, s) of a 64-byte ``r || s``, or :class:`BadSm2Signature` (GB/T 32918.2 B1, B2, B5)."""
     if len(signature) != SIGNATURE_SIZE:
         raise BadSm2Signature(
             f"an SM2 signature is 64 bytes r || s, got {len(signature)}", field="signature"
@@ -93,7 +94,7 @@ def check_signature(signature: bytes) -> tuple[int, int]:
     if not (1 <= r < N and 1 <= s < N):
         raise BadSm2Signature("SM2 r or s is outside [1, n-1]", field="signature")
     if (r + s) % N == 0:
-        raise BadSm2Signature("SM2 (r + s) mod n is 0", field="signature")
+        raise BadSm2Signature("SM2 (r + s) mod n is 0 (GB/T 32918.2 B5)", field="signature")
     return r, s
 
 
@@ -134,11 +135,17 @@ class Sm2Signer:
 
     suite = SM2_SM3
 
-    def __init__(self, private_key: bytes):
+    def __init__(self, private_key: bytes, *, nonce_source: Callable[[int], bytes] | None = None):
+        """``nonce_source`` (bytes of a length) replaces ``/dev/urandom`` for the nonce k:
+        only for fixed test vectors, never for a key anyone relies on."""
         if len(private_key) != PRIVATE_KEY_SIZE or not SM2.is_sk_valid(private_key):
             raise ValueError("an SM2 private key is 32 bytes d with 1 <= d <= n - 2")
         self._private_key = bytes(private_key)
-        self._sm2 = SM2(sk=self._private_key, uid=SM2_SIGNER_ID)
+        self._sm2 = (
+            SM2(sk=self._private_key, uid=SM2_SIGNER_ID)
+            if nonce_source is None
+            else SM2(sk=self._private_key, uid=SM2_SIGNER_ID, rnd_fn=nonce_source)
+        )
         self.public_key = bytes(SM2.get_pk(self._private_key))
         self.key_id = sm2_key_id(self.public_key)
 
@@ -148,10 +155,15 @@ class Sm2Signer:
         return cls(bytes(private_key))
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> Sm2Signer:
-        """A deterministic key from 32 seed bytes (test vectors, demo keys): d = seed mod
-        (n - 2) + 1, always a valid private key."""
-        return cls((int.from_bytes(seed, "big") % (N - 2) + 1).to_bytes(32, "big"))
+    def from_seed(
+        cls, seed: bytes, *, nonce_source: Callable[[int], bytes] | None = None
+    ) -> Sm2Signer:
+        """The key of 32 seed bytes (key files, test vectors, demo keys): d = seed mod
+        (n - 2) + 1, always a valid private key, and d itself for any valid d."""
+        d = int.from_bytes(seed, "big")
+        if not 1 <= d <= N - 2:
+            d = d % (N - 2) + 1
+        return cls(d.to_bytes(32, "big"), nonce_source=nonce_source)
 
     def private_seed(self) -> bytes:
         """The 32-byte private key d (what key files hold)."""
