@@ -36,7 +36,7 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
-from ledger.suites import Ed25519Signer, key_id
+from ledger.suites import ED25519_SHA256, SOFTWARE_SIGNERS, generate_signer, key_id
 from ledger.transparency import NotAnExtension
 
 
@@ -92,7 +92,7 @@ def _parse_time(text: str) -> int:
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
-    signer = Ed25519Signer.generate()
+    signer = generate_signer(args.suite)
     if args.out.exists():
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     try:
@@ -104,7 +104,12 @@ def _keys_generate(args: argparse.Namespace) -> int:
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     print(
         json.dumps(
-            {"file": str(args.out), "kid": signer.key_id, "public_key": signer.public_key.hex()}
+            {
+                "file": str(args.out),
+                "suite": signer.suite,
+                "kid": signer.key_id,
+                "public_key": signer.public_key.hex(),
+            }
         )
     )
     return 0
@@ -412,8 +417,17 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     keys = commands.add_parser("keys", help="the key registry").add_subparsers(
         dest="keys_command", required=True
     )
-    generate = keys.add_parser("generate", help="write a new Ed25519 key file (mode 0600)")
+    generate = keys.add_parser(
+        "generate", help="write a new key file (mode 0600): Ed25519, or SM2 with --suite sm2-sm3"
+    )
     generate.add_argument("out", type=Path)
+    generate.add_argument(
+        "--suite",
+        choices=sorted(SOFTWARE_SIGNERS),
+        default=ED25519_SHA256,
+        help="the key's signature suite (default ed25519-sha256; sm2-sm3 for SM2 with SM3, "
+        "signer ID 1234567812345678)",
+    )
     generate.add_argument(
         "--passphrase",
         action="store_true",

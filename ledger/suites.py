@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import EnvelopeRejected
 from ledger.sm2 import SM2_SM3, Sm2Signer, Sm2Sm3
+from ledger.sm2 import check_public_key as check_sm2_public_key
 
 ED25519_SHA256 = "ed25519-sha256"
 # Suites the formats define; a node may implement only some of them.
@@ -94,14 +95,14 @@ _IMPLEMENTED: dict[str, Suite] = {ED25519_SHA256: Ed25519Sha256(), SM2_SM3: Sm2S
 SOFTWARE_SIGNERS: dict[str, type[Ed25519Signer] | type[Sm2Signer]] = {}
 
 
-def generate_signer(suite: str = ED25519_SHA256) -> Ed25519Signer | Sm2Signer:
+def generate_signer(suite: str = ED25519_SHA256) -> SoftwareSigner:
     """A new software key of ``suite`` (:class:`UnsupportedSuite` for another name)."""
     if suite not in SOFTWARE_SIGNERS:
         raise UnsupportedSuite(f"no software keys of suite {suite!r}", field="suite")
     return SOFTWARE_SIGNERS[suite].generate()
 
 
-def signer_from_seed(suite: str, seed: bytes) -> Ed25519Signer | Sm2Signer:
+def signer_from_seed(suite: str, seed: bytes) -> SoftwareSigner:
     """The software key of ``suite`` held as 32 private bytes (key files, demo keys)."""
     if suite not in SOFTWARE_SIGNERS:
         raise UnsupportedSuite(f"no software keys of suite {suite!r}", field="suite")
@@ -117,6 +118,28 @@ def get_suite(name: object) -> Suite:
     if isinstance(name, str) and name in DEFINED_SUITES:
         raise UnsupportedSuite(f"suite {name!r} is defined but not enabled here", field="suite")
     raise UnsupportedSuite(f"unknown suite {name!r}", field="suite")
+
+
+_PUBLIC_KEY_SIZES = {32: ED25519_SHA256, 65: SM2_SM3}
+
+
+def suite_of_public_key(public_key: bytes) -> str:
+    """The suite a raw public key belongs to, by its length (32: Ed25519, 65: SM2 04||X||Y):
+    the two encodings never share a length."""
+    if len(public_key) not in _PUBLIC_KEY_SIZES:
+        raise UnsupportedSuite(
+            f"a {len(public_key)}-byte public key belongs to no suite", field="public_key"
+        )
+    return _PUBLIC_KEY_SIZES[len(public_key)]
+
+
+def check_public_key(suite: str, public_key: bytes) -> None:
+    """Refuse a public key that is not a valid key of ``suite`` (a ``bad_signature`` error)."""
+    get_suite(suite)
+    if suite == SM2_SM3:
+        check_sm2_public_key(public_key)
+    elif len(public_key) != 32:
+        raise BadSignature("an Ed25519 public key is 32 bytes", field="public_key")
 
 
 def key_id(suite: str, public_key: bytes) -> str:
@@ -158,3 +181,5 @@ class Ed25519Signer:
 
 
 SOFTWARE_SIGNERS.update({ED25519_SHA256: Ed25519Signer, SM2_SM3: Sm2Signer})
+# A key held in software by its holder, of either suite.
+SoftwareSigner = Ed25519Signer | Sm2Signer
