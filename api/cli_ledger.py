@@ -36,7 +36,15 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
-from ledger.suites import ED25519_SHA256, SOFTWARE_SIGNERS, generate_signer, key_id
+from ledger.errors import LedgerError
+from ledger.suites import (
+    ED25519_SHA256,
+    SOFTWARE_SIGNERS,
+    check_public_key,
+    generate_signer,
+    key_id,
+    suite_of_public_key,
+)
 from ledger.transparency import NotAnExtension
 
 
@@ -66,13 +74,15 @@ def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
 
 
 def _hex_public_key(value: str, flag: str) -> bytes:
-    """An Ed25519 public key given in hex on the command line."""
+    """A public key given in hex on the command line: Ed25519, or SM2 ``04 || X || Y``."""
     try:
         key = bytes.fromhex(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise KeyFileError(f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits)")
+        check_public_key(suite_of_public_key(key), key)
+    except (ValueError, LedgerError):
+        raise KeyFileError(
+            f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits), an SM2 one "
+            "65 bytes 04 || X || Y on the curve (130 hex digits)"
+        ) from None
     return key
 
 

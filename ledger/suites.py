@@ -109,10 +109,25 @@ def signer_from_seed(suite: str, seed: bytes) -> SoftwareSigner:
     return SOFTWARE_SIGNERS[suite].from_seed(seed)
 
 
+# The suites this process accepts: all it implements, unless the node's crypto profile
+# accepts only its own (``adapters/crypto_profile.py``).
+_enabled: set[str] = set(_IMPLEMENTED)
+
+
+def enable_suites(names: frozenset[str] | set[str]) -> None:
+    """Accept exactly the suites ``names`` (of those implemented) in this process."""
+    _enabled.clear()
+    _enabled.update(name for name in names if name in _IMPLEMENTED)
+
+
 def get_suite(name: object) -> Suite:
     """The implementation of suite ``name``, or :class:`UnsupportedSuite`."""
-    if isinstance(name, str) and name in _IMPLEMENTED:
+    if isinstance(name, str) and name in _enabled:
         return _IMPLEMENTED[name]
+    if isinstance(name, str) and name in _IMPLEMENTED:
+        raise UnsupportedSuite(
+            f"suite {name!r} is not accepted by this node's crypto profile", field="suite"
+        )
     # A name that is not text (a list, a map) is unknown, not a crash: it comes from bytes
     # anyone can send.
     if isinstance(name, str) and name in DEFINED_SUITES:
