@@ -210,7 +210,7 @@ def _keys_certify_license_key(args: argparse.Namespace) -> int:
     clerk = RegistryClerk(app, _settings(args).region)
     public_key = _public_key(args, "license_key", "license_public_key")
     appended = clerk.certify_license_key(read_key(args.root_key), args.body_id, public_key)
-    kid = key_id("ed25519-sha256", public_key)
+    kid = key_id(suite_of_public_key(public_key), public_key)
     print(json.dumps({"index": appended.index, "seq": appended.seq, "kid": kid}))
     return 0
 
