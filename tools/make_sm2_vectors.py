@@ -26,7 +26,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script too
 
+import hashlib
+
+from ledger import canonical, merkle
 from ledger.envelope import open_signed
+from ledger.notes import (
+    COSIGNATURE_SM2,
+    NOTE_SM2,
+    Checkpoint,
+    cosign,
+    cosignature_message,
+    signed_checkpoint,
+)
+from ledger.personal import commit
 from ledger.sm2 import SM2_SIGNER_ID, SM2_SM3, N, Sm2Signer, sm3
 from ledger.suites import Signer, get_suite, signing_input
 from licenses.grant import GRANT_CONTEXT, build_grant
@@ -360,6 +372,79 @@ def _sign_with_id(signer: Sm2Signer, uid: bytes, message: bytes) -> str:
     ).hex()
 
 
+def _note_vectors() -> list[dict[str, Any]]:
+    """A checkpoint signed by an SM2 node key and cosigned by an SM2 witness (C2SP type 0xff)."""
+    node = _signer("node-note", vectorkit.seed("tongban-sm2-vector-node-note"))
+    witness = _signer("witness-note", vectorkit.seed("tongban-sm2-vector-witness-note"))
+    checkpoint = Checkpoint("tongban/510000", 5, hashlib.sha256(b"tree of five").digest())
+    note = signed_checkpoint(checkpoint, "tongban/510000", node)
+    timestamp = 1_767_225_600
+    cosignature = cosign(checkpoint.text, "tongban/330000/witness", witness, timestamp)
+    cosigned = note.with_signatures([cosignature])
+    common = {"valid": True, "suite": SM2_SM3, "signer_id": SM2_SIGNER_ID.decode()}
+    return [
+        {
+            "name": "checkpoint-note",
+            "kind": "checkpoint_note",
+            **common,
+            "description": "A checkpoint signed by an SM2 node key: key ID = SHA-256(name || "
+            "0x0A || signature_type || public key)[:4], signature_type = 0xff || long "
+            "identifier; the signature is SM2 over the note text (the signing input).",
+            "key_name": "tongban/510000",
+            "signature_type": NOTE_SM2.hex(),
+            "key_id": note.signatures[0].key_id.hex(),
+            "public_key": node.public_key.hex(),
+            "signing_input": checkpoint.text.encode().hex(),
+            "signature": note.signatures[0].signature.hex(),
+            "note": cosigned.render(),
+        },
+        {
+            "name": "checkpoint-cosignature",
+            "kind": "cosignature",
+            **common,
+            "description": "An SM2 witness's timestamped cosignature of checkpoint-note: the "
+            "signature line carries key ID || u64 timestamp || signature, over "
+            "cosignature/v1\\ntime <t>\\n followed by the checkpoint text.",
+            "key_name": "tongban/330000/witness",
+            "signature_type": COSIGNATURE_SM2.hex(),
+            "key_id": cosignature.key_id.hex(),
+            "timestamp": timestamp,
+            "public_key": witness.public_key.hex(),
+            "signing_input": cosignature_message(checkpoint.text, timestamp).hex(),
+            "signature": cosignature.signature[8:].hex(),
+        },
+    ]
+
+
+def _hashes(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Every hash a guomi node computes of one SM2 event, and which algorithm it uses."""
+    raw = bytes.fromhex(event["object"])
+    body = canonical.decode(bytes.fromhex(event["content"]))["body"]
+    object_hash = get_suite(SM2_SM3).digest(raw)
+    secret = make_vectors.COMMITMENT_SECRET
+    return {
+        "description": "The hashes of event-seq1 (sm2-sm3), docs/envelope.md §3.2 and "
+        "docs/transparency.md: the object hash is SM3 of the exact object bytes; the Merkle "
+        "leaf input is that hash and the leaf hash SHA-256(0x00 || it) (RFC 9162); "
+        "commitments are HMAC-SHA256(secret, field || 0x00 || value); materials[].sha256 "
+        "is SHA-256 of the file.",
+        "object": event["object"],
+        "object_hash_sm3": object_hash.hex(),
+        "merkle_leaf_input": object_hash.hex(),
+        "merkle_leaf_hash_sha256": merkle.leaf_hash(object_hash).hex(),
+        "commitment_secret": secret.hex(),
+        "commitments_hmac_sha256": {
+            field: {"value": value, "commitment": commit(secret, field, value).hex()}
+            for field, value in (("name", "张三"), ("id_number", "11010519491231002X"))
+        },
+        "material": {"file": "form", "sha256": hashlib.sha256(b"form").hexdigest()},
+        "body_commitments": {k: v.hex() for k, v in body["applicant"]["commitments"].items()},
+        "body_materials": [
+            {"name": m["name"], "sha256": m["sha256"].hex()} for m in body["materials"]
+        ],
+    }
+
+
 def vectors() -> dict[str, dict[str, Any]]:
     positives = list(_from_ed25519_generators()) + list(_license_objects())
     files: dict[str, dict[str, Any]] = {f"{v['name']}.json": v for v, _ in positives}
@@ -381,6 +466,10 @@ def vectors() -> dict[str, dict[str, Any]]:
         "vectors": _wrong_for_other_reasons(event, officer),
     }
     files["external.json"] = EXTERNAL
+    files["hashes.json"] = _hashes(files["event-seq1.json"])
+    for note_vector in _note_vectors():
+        files[f"{note_vector['name']}.json"] = note_vector
+        negatives += _negatives(note_vector, other)
     return files
 
 

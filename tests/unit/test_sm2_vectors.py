@@ -5,6 +5,8 @@ examples; and the vector files against their generator."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import shutil
 import subprocess
@@ -15,9 +17,19 @@ import gmssl_pyx
 import pytest
 from gmalglib.sm2 import SM2
 
+from ledger import merkle
 from ledger.envelope import open_signed
 from ledger.errors import LedgerError
-from ledger.sm2 import SM2_SIGNER_ID, Sm2Sm3, check_public_key, check_signature
+from ledger.notes import (
+    NOTE_SM2,
+    Witness,
+    cosignature_message,
+    parse_note,
+    verified_cosigners,
+    verify_note,
+)
+from ledger.notes import key_id as notes_key_id
+from ledger.sm2 import SM2_SIGNER_ID, Sm2Sm3, check_public_key, check_signature, sm3
 from ledger.suites import get_suite, key_id, signing_input
 from tests.support.sm2_reference import SM2_CURVE, Curve, z_a
 from tests.support.sm2_reference import verify as reference_verify
@@ -33,7 +45,9 @@ NEGATIVE = json.loads((VECTORS / "negative.json").read_text())["vectors"]
 OTHER_REASONS = json.loads((VECTORS / "wrong-for-other-reasons.json").read_text())["vectors"]
 EXTERNAL = json.loads((VECTORS / "external.json").read_text())
 SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
+OBJECTS = [vector for vector in POSITIVE if "object" in vector]
 KINDS = {"event", "receipt", "key_record", "license", "grant", "trust_list", "status_list"}
+KINDS |= {"checkpoint_note", "cosignature"}
 
 
 def _der(signature: bytes) -> bytes:
@@ -79,7 +93,7 @@ def test_vector_files_are_current() -> None:
     assert make_sm2_vectors.main(["--check"]) == 0
 
 
-@pytest.mark.parametrize("vector", POSITIVE, ids=lambda v: v["name"])
+@pytest.mark.parametrize("vector", OBJECTS, ids=lambda v: v["name"])
 def test_library_reproduces_positive_vector(vector: dict[str, Any]) -> None:
     raw = bytes.fromhex(vector["object"])
     signed = open_signed(raw, context=vector["context"])
@@ -220,3 +234,36 @@ def test_gbt32918_annex_example() -> None:
     signature = bytes.fromhex(example["signature"])
     assert reference_verify(curve, signer_id, public_key, message, signature)
     assert not reference_verify(curve, b"1234567812345678", public_key, message, signature)
+
+
+def test_checkpoint_note_and_cosignature_vectors() -> None:
+    note_vector = json.loads((VECTORS / "checkpoint-note.json").read_text())
+    cosignature = json.loads((VECTORS / "checkpoint-cosignature.json").read_text())
+    note = parse_note(note_vector["note"])
+    assert note.text.encode().hex() == note_vector["signing_input"]
+    log_key = bytes.fromhex(note_vector["public_key"])
+    assert notes_key_id(note_vector["key_name"], NOTE_SM2, log_key).hex() == note_vector["key_id"]
+    assert note_vector["signature_type"] == NOTE_SM2.hex() and NOTE_SM2[0] == 0xFF
+    verify_note(note, note_vector["key_name"], log_key)
+    witness = Witness(cosignature["key_name"], bytes.fromhex(cosignature["public_key"]))
+    assert verified_cosigners(note, [witness]) == [
+        (cosignature["key_name"], cosignature["timestamp"])
+    ]
+    assert (
+        cosignature_message(note.text, cosignature["timestamp"]).hex()
+        == (cosignature["signing_input"])
+    )
+
+
+def test_hash_vectors() -> None:
+    hashes = json.loads((VECTORS / "hashes.json").read_text())
+    object_hash = sm3(bytes.fromhex(hashes["object"]))
+    assert object_hash.hex() == hashes["object_hash_sm3"] == hashes["merkle_leaf_input"]
+    assert merkle.leaf_hash(object_hash).hex() == hashes["merkle_leaf_hash_sha256"]
+    assert hashlib.sha256(b"\x00" + object_hash).hexdigest() == hashes["merkle_leaf_hash_sha256"]
+    secret = bytes.fromhex(hashes["commitment_secret"])
+    for field, item in hashes["commitments_hmac_sha256"].items():
+        message = field.encode() + b"\x00" + item["value"].encode()
+        assert hmac.new(secret, message, hashlib.sha256).hexdigest() == item["commitment"]
+        assert hashes["body_commitments"][field] == item["commitment"]
+    assert hashes["body_materials"][0]["sha256"] == hashes["material"]["sha256"]
