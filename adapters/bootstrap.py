@@ -16,6 +16,7 @@ import psycopg
 from adapters.access import AccessStore, open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
+from adapters.crypto_profile import apply_crypto_profile, crypto_profile
 from adapters.filemodes import (
     create_private_file,
     private_directory,
@@ -253,6 +254,7 @@ def open_ledger(
     created, and an SQLite file is opened read-only, so a read-only copy (a snapshot whose
     files and directory nobody may write) can be audited.
     """
+    profile = apply_crypto_profile(settings)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
     check_database(url, schema)  # before the data directory is touched
@@ -273,7 +275,9 @@ def open_ledger(
         trusted_roots=read_trusted_roots(settings.data_dir / TRUST_FILE),
         # An auditor's read-only view neither needs nor creates the node key, and must not
         # stop at the first bad registry record: the audit reports it instead.
-        node_signer=None if read_only else load_or_create_key(settings.data_dir / NODE_KEY_FILE),
+        node_signer=None
+        if read_only
+        else load_or_create_key(settings.data_dir / NODE_KEY_FILE, profile.key_suite),
         home_region=settings.region,
         load_registry=not read_only,
         clock=clock,
@@ -309,6 +313,7 @@ def open_services(
         settings.data_dir,
         load_or_create_master_key(settings.data_dir),
         schema=schema or "public",
+        cipher=crypto_profile(settings).vault_cipher,
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
     )
     region: str = Field(default="510000", description="This node's region code (GB/T 2260)")
     ledger_name: str = Field(default="", description="This ledger's name; empty: tongban/<region>")
+    crypto_profile: Literal["international", "guomi"] = Field(
+        default="international",
+        description="Cryptography of this node (docs/keys.md): international = Ed25519 keys, "
+        "AES-256-GCM vault; guomi = SM2/SM3 keys (sm2-sm3), SM4-GCM vault",
+    )
+    accept_foreign_suites: bool = Field(
+        default=True,
+        description="Also accept objects signed in the other profile's suite (Jiangsu on "
+        "Ed25519 verifying Sichuan's SM2 licenses); false: only this profile's suite",
+    )
     claim_tolerance_seconds: int = Field(
         default=300, ge=0, description="Allowed distance between claimed and receipt time"
     )
@@ -81,10 +92,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _region_recorded_by_init(self) -> Settings:
-        if "region" not in self.model_fields_set:
-            recorded = self.data_dir / NODE_FILE
-            if recorded.exists():
-                self.region = str(json.loads(recorded.read_text())["region"])
+        recorded = self.data_dir / NODE_FILE
+        if recorded.exists() and not {"region", "crypto_profile"} <= self.model_fields_set:
+            node = json.loads(recorded.read_text())
+            if "region" not in self.model_fields_set:
+                self.region = str(node["region"])
+            # A node made under one profile keeps it (its keys are of that suite).
+            if "crypto_profile" not in self.model_fields_set and "crypto_profile" in node:
+                self.crypto_profile = node["crypto_profile"]
         # Verifiers read a ledger's region from its name (docs/envelope.md §5.1): a name that
         # ends with another region would make this node's own objects fail everywhere else.
         if self.ledger_name and ledger_region(self.ledger_name) != self.region:
@@ -95,9 +110,11 @@ class Settings(BaseSettings):
         return self
 
     def record_region(self) -> None:
-        """Remember this node's region in its data directory (``tongban init``)."""
+        """Remember this node's region and crypto profile in its data directory
+        (``tongban init``, ``tongban demo``)."""
         private_directory(self.data_dir)
-        write_private_text(self.data_dir / NODE_FILE, json.dumps({"region": self.region}) + "\n")
+        node = {"region": self.region, "crypto_profile": self.crypto_profile}
+        write_private_text(self.data_dir / NODE_FILE, json.dumps(node) + "\n")
 
     def resolved_ledger_name(self) -> str:
         return self.ledger_name or f"tongban/{self.region}"

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.filemodes import write_private_text
+from ledger.errors import LedgerError
 from ledger.notes import Witness
+from ledger.suites import check_public_key, suite_of_public_key
 from ledger.witness import WitnessError, pinned_checkpoint
 
 TRANSPARENCY_FILE = "transparency.json"
@@ -51,8 +53,13 @@ def _public_key(value: object, where: str) -> bytes:
         key = bytes.fromhex(str(value))
     except ValueError as error:
         raise TransparencyConfigError(f"{where}: public_key is hex") from error
-    if len(key) != 32:
-        raise TransparencyConfigError(f"{where}: an Ed25519 public key is 32 bytes (64 hex)")
+    try:
+        check_public_key(suite_of_public_key(key), key)
+    except LedgerError:
+        raise TransparencyConfigError(
+            f"{where}: public_key is an Ed25519 key (32 bytes, 64 hex) or an SM2 key "
+            "(65 bytes 04 || X || Y, 130 hex)"
+        ) from None
     return key
 
 

@@ -61,6 +61,7 @@ from adapters.vault_base import (
     VaultIntegrityError,
     VaultOperationalError,
 )
+from adapters.vault_ciphers import AES_256_GCM
 from adapters.vault_postgres import PostgresVault
 from adapters.vault_sqlite import SQLiteVault
 
@@ -94,20 +95,28 @@ def open_vault(
     *,
     schema: str = "public",
     read_only: bool = False,
+    cipher: str = AES_256_GCM,
 ) -> PersonalDataVault:
     """The vault for this node's database URL.
 
     ``postgresql://`` (or ``postgres://``, ``postgresql+psycopg://``) → :class:`PostgresVault`
     in the same database as the ledger; empty or ``sqlite://`` → :class:`SQLiteVault` in
-    ``data_dir/vault.sqlite3``, never the ledger's own file.
+    ``data_dir/vault.sqlite3``, never the ledger's own file. ``cipher`` encrypts new rows
+    (``aes-256-gcm`` or ``sm4-gcm``, the node's crypto profile); every row is read with its own.
     """
     scheme, separator, rest = database_url.partition("://")
     scheme = scheme.lower()
     if not database_url or scheme.startswith("sqlite"):
-        return SQLiteVault(data_dir / VAULT_SQLITE_FILE, master_key=master_key, read_only=read_only)
+        return SQLiteVault(
+            data_dir / VAULT_SQLITE_FILE, master_key=master_key, read_only=read_only, cipher=cipher
+        )
     if separator and scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
         return PostgresVault(
-            f"postgresql://{rest}", schema, master_key=master_key, read_only=read_only
+            f"postgresql://{rest}",
+            schema,
+            master_key=master_key,
+            read_only=read_only,
+            cipher=cipher,
         )
     raise VaultConfigurationError(f"unsupported database URL scheme {scheme!r}")
 

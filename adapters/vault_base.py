@@ -14,8 +14,15 @@ from datetime import UTC, datetime
 from typing import Final, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from adapters.vault_ciphers import (
+    AES_256_GCM,
+    DATA_KEY_BYTES,
+    VAULT_CIPHERS,
+    cipher_of_wrapped_data_key,
+    data_cipher,
+    master_cipher,
+)
 from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
 
 KEY_BYTES: Final = 32
@@ -145,12 +152,18 @@ class _NewApplicant:
 class _VaultBase(ABC):
     """Crypto and error mapping; the backends only move rows."""
 
-    def __init__(self, master_key: bytes, rng: Callable[[int], bytes]) -> None:
+    def __init__(
+        self, master_key: bytes, rng: Callable[[int], bytes], cipher: str = AES_256_GCM
+    ) -> None:
         if len(master_key) != KEY_BYTES:
             raise VaultConfigurationError(
                 f"master key has {len(master_key)} bytes, expected {KEY_BYTES}"
             )
-        self._master = AESGCM(master_key)
+        if cipher not in VAULT_CIPHERS:
+            raise VaultConfigurationError(f"vault cipher {cipher!r} is not one of {VAULT_CIPHERS}")
+        # New rows use ``cipher``; each row is read with the cipher it was written with.
+        self._cipher = cipher
+        self._masters = {name: master_cipher(name, master_key) for name in VAULT_CIPHERS}
         self._rng = rng
 
     # backend primitives
@@ -173,7 +186,7 @@ class _VaultBase(ABC):
     def store(self, data: PersonalData, *, now: datetime) -> StoredApplicant:
         stored_at = _aware(now)
         ref = applicant_ref(self._rng)
-        data_key = self._rng(KEY_BYTES)
+        data_key = self._rng(DATA_KEY_BYTES[self._cipher])
         secret = self._rng(KEY_BYTES)
         nonce = self._rng(NONCE_BYTES)
         plaintext = json.dumps(
@@ -182,14 +195,18 @@ class _VaultBase(ABC):
             sort_keys=True,
             separators=(",", ":"),
         ).encode("utf-8")
-        ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, ref.encode("utf-8"))
+        ciphertext = data_cipher(self._cipher, data_key).encrypt(
+            nonce, plaintext, ref.encode("utf-8")
+        )
         self._insert(
             _NewApplicant(
                 ref=ref,
                 nonce=nonce,
                 ciphertext=ciphertext,
-                wrapped_data_key=self._wrap(ref, "data-key", data_key),
-                wrapped_commitment_secret=self._wrap(ref, "commitment-secret", secret),
+                wrapped_data_key=self._wrap(self._cipher, ref, "data-key", data_key),
+                wrapped_commitment_secret=self._wrap(
+                    self._cipher, ref, "commitment-secret", secret
+                ),
                 stored_at=stored_at,
             )
         )
@@ -197,9 +214,12 @@ class _VaultBase(ABC):
 
     def read(self, ref: str) -> PersonalData:
         row = self._live_row(ref)
-        data_key = self._unwrap(ref, "data-key", row.wrapped_data_key)
+        cipher = self._row_cipher(row)
+        data_key = self._unwrap(cipher, ref, "data-key", row.wrapped_data_key)
         try:
-            plaintext = AESGCM(data_key).decrypt(row.nonce, row.ciphertext, ref.encode("utf-8"))
+            plaintext = data_cipher(cipher, data_key).decrypt(
+                row.nonce, row.ciphertext, ref.encode("utf-8")
+            )
         except InvalidTag:
             raise VaultIntegrityError(ref, "ciphertext_rejected") from None
         try:
@@ -212,7 +232,8 @@ class _VaultBase(ABC):
 
     def commitment_secret(self, ref: str) -> bytes:
         row = self._live_row(ref)
-        return self._unwrap(ref, "commitment-secret", row.wrapped_commitment_secret)
+        cipher = self._row_cipher(row)
+        return self._unwrap(cipher, ref, "commitment-secret", row.wrapped_commitment_secret)
 
     def erase(self, ref: str, *, now: datetime, reason: str) -> None:
         erased_at = _aware(now)
@@ -236,15 +257,20 @@ class _VaultBase(ABC):
             raise ApplicantErased(ref, row.erased_at, row.erasure_reason or "")
         return row
 
-    def _wrap(self, ref: str, purpose: str, key: bytes) -> bytes:
-        nonce = self._rng(NONCE_BYTES)
-        return nonce + self._master.encrypt(nonce, key, _wrap_aad(ref, purpose))
+    @staticmethod
+    def _row_cipher(row: _Row) -> str:
+        wrapped = row.wrapped_data_key
+        return AES_256_GCM if wrapped is None else cipher_of_wrapped_data_key(wrapped)
 
-    def _unwrap(self, ref: str, purpose: str, wrapped: bytes | None) -> bytes:
+    def _wrap(self, cipher: str, ref: str, purpose: str, key: bytes) -> bytes:
+        nonce = self._rng(NONCE_BYTES)
+        return nonce + self._masters[cipher].encrypt(nonce, key, _wrap_aad(ref, purpose))
+
+    def _unwrap(self, cipher: str, ref: str, purpose: str, wrapped: bytes | None) -> bytes:
         if wrapped is None:
             raise VaultIntegrityError(ref, "keys_missing")
         try:
-            return self._master.decrypt(
+            return self._masters[cipher].decrypt(
                 wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_aad(ref, purpose)
             )
         except InvalidTag:

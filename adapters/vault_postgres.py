@@ -20,6 +20,7 @@ from adapters.vault_base import (
     _Row,
     _VaultBase,
 )
+from adapters.vault_ciphers import AES_256_GCM
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
@@ -63,8 +64,9 @@ class PostgresVault(_VaultBase):
         master_key: bytes,
         rng: Callable[[int], bytes] = os.urandom,
         read_only: bool = False,
+        cipher: str = AES_256_GCM,
     ) -> None:
-        super().__init__(master_key, rng)
+        super().__init__(master_key, rng, cipher)
         self._conninfo = conninfo
         self._tables: dict[str, Any] = {
             "data": sql.Identifier(schema, "applicant_data"),

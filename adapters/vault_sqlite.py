@@ -20,6 +20,7 @@ from adapters.vault_base import (
     _Row,
     _VaultBase,
 )
+from adapters.vault_ciphers import AES_256_GCM
 
 # --- SQLite ----------------------------------------------------------------------------------
 
@@ -61,8 +62,9 @@ class SQLiteVault(_VaultBase):
         master_key: bytes,
         rng: Callable[[int], bytes] = os.urandom,
         read_only: bool = False,
+        cipher: str = AES_256_GCM,
     ) -> None:
-        super().__init__(master_key, rng)
+        super().__init__(master_key, rng, cipher)
         self.path = path
         self._read_only = read_only
         if read_only:  # an auditor's view: the file exists, nothing may be written

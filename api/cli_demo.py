@@ -11,6 +11,7 @@ from adapters.demo import DemoError, DemoSummary, build_demo
 from adapters.settings import Settings
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
+from ledger.suites import ED25519_SHA256, SOFTWARE_SIGNERS
 
 EXIT_DECLINED = 1
 DEFAULT_DEMO_DIR = Path("var/demo")
@@ -85,6 +86,7 @@ def _demo(args: argparse.Namespace) -> int:
             progress=_Progress() if args.progress or sys.stderr.isatty() else None,
             events=args.events,
             writers=args.writers,
+            suite=args.suite,
         )
     except DemoError as error:
         return _fail(str(error))
@@ -105,6 +107,13 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:  # type: ign
     )
     demo.add_argument("--cases", type=int, default=200, help="number of cases (default 200)")
     demo.add_argument("--seed", type=int, default=1, help="seed of keys and cases (default 1)")
+    demo.add_argument(
+        "--suite",
+        choices=sorted(SOFTWARE_SIGNERS),
+        default=ED25519_SHA256,
+        help="suite of every demo key: ed25519-sha256 (default), or sm2-sm3 for a guomi node "
+        "(SM2/SM3 keys, SM4-GCM vault)",
+    )
     demo.add_argument(
         "--events",
         type=int,

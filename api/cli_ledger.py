@@ -36,7 +36,15 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
-from ledger.suites import Ed25519Signer, key_id
+from ledger.errors import LedgerError
+from ledger.suites import (
+    ED25519_SHA256,
+    SOFTWARE_SIGNERS,
+    check_public_key,
+    generate_signer,
+    key_id,
+    suite_of_public_key,
+)
 from ledger.transparency import NotAnExtension
 
 
@@ -66,13 +74,15 @@ def _public_key(args: argparse.Namespace, key_file: str, hex_key: str) -> bytes:
 
 
 def _hex_public_key(value: str, flag: str) -> bytes:
-    """An Ed25519 public key given in hex on the command line."""
+    """A public key given in hex on the command line: Ed25519, or SM2 ``04 || X || Y``."""
     try:
         key = bytes.fromhex(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise KeyFileError(f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits)")
+        check_public_key(suite_of_public_key(key), key)
+    except (ValueError, LedgerError):
+        raise KeyFileError(
+            f"{flag} {value!r}: an Ed25519 public key is 32 bytes (64 hex digits), an SM2 one "
+            "65 bytes 04 || X || Y on the curve (130 hex digits)"
+        ) from None
     return key
 
 
@@ -92,7 +102,7 @@ def _parse_time(text: str) -> int:
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
-    signer = Ed25519Signer.generate()
+    signer = generate_signer(args.suite)
     if args.out.exists():
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     try:
@@ -104,7 +114,12 @@ def _keys_generate(args: argparse.Namespace) -> int:
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     print(
         json.dumps(
-            {"file": str(args.out), "kid": signer.key_id, "public_key": signer.public_key.hex()}
+            {
+                "file": str(args.out),
+                "suite": signer.suite,
+                "kid": signer.key_id,
+                "public_key": signer.public_key.hex(),
+            }
         )
     )
     return 0
@@ -196,7 +211,7 @@ def _keys_certify_license_key(args: argparse.Namespace) -> int:
     clerk = RegistryClerk(app, _settings(args).region)
     public_key = _public_key(args, "license_key", "license_public_key")
     appended = clerk.certify_license_key(read_key(args.root_key), args.body_id, public_key)
-    kid = key_id("ed25519-sha256", public_key)
+    kid = key_id(suite_of_public_key(public_key), public_key)
     print(json.dumps({"index": appended.index, "seq": appended.seq, "kid": kid}))
     return 0
 
@@ -413,8 +428,17 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     keys = commands.add_parser("keys", help="the key registry").add_subparsers(
         dest="keys_command", required=True
     )
-    generate = keys.add_parser("generate", help="write a new Ed25519 key file (mode 0600)")
+    generate = keys.add_parser(
+        "generate", help="write a new key file (mode 0600): Ed25519, or SM2 with --suite sm2-sm3"
+    )
     generate.add_argument("out", type=Path)
+    generate.add_argument(
+        "--suite",
+        choices=sorted(SOFTWARE_SIGNERS),
+        default=ED25519_SHA256,
+        help="the key's signature suite (default ed25519-sha256; sm2-sm3 for SM2 with SM3, "
+        "signer ID 1234567812345678)",
+    )
     generate.add_argument(
         "--passphrase",
         action="store_true",

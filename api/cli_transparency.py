@@ -46,6 +46,7 @@ from api.cli_common import describe_os_error
 from ledger.bundle import BundleInvalid, build_bundle, verify_bundle
 from ledger.errors import LedgerError
 from ledger.notes import Witness, majority, parse_checkpoint, parse_note
+from ledger.suites import check_public_key, suite_of_public_key
 
 EXIT_USAGE = 64
 Handler = Callable[[argparse.Namespace], int]
@@ -70,8 +71,13 @@ def _hex_key(value: str, what: str) -> bytes:
         key = bytes.fromhex(value)
     except ValueError:
         key = b""
-    if len(key) != 32:
-        raise KeyFileError(f"{what}: an Ed25519 public key is 32 bytes (64 hex digits)")
+    try:
+        check_public_key(suite_of_public_key(key), key)
+    except LedgerError:
+        raise KeyFileError(
+            f"{what}: an Ed25519 public key (32 bytes, 64 hex digits) or an SM2 one "
+            "(65 bytes 04 || X || Y, 130 hex digits)"
+        ) from None
     return key
 
 

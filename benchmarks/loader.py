@@ -34,10 +34,23 @@ def p7_events() -> int:
     return int(os.environ.get("TONGBAN_BENCH_P7_EVENTS", str(DEFAULT_P7_EVENTS)))
 
 
-def new_world(data_dir: Path, database_url: str = "", schema: str | None = None) -> World:
-    """A Sichuan ledger (keys, bodies, officers) under the real workflow."""
+def new_world(
+    data_dir: Path,
+    database_url: str = "",
+    schema: str | None = None,
+    *,
+    suite: str = "ed25519-sha256",
+) -> World:
+    """A Sichuan ledger (keys, bodies, officers) under the real workflow; ``suite="sm2-sm3"``:
+    a guomi node, every Sichuan key SM2 (benchmark P9)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    return make_world(data_dir, database_url=database_url, schema=schema, workflow=CaseWorkflow())
+    return make_world(
+        data_dir,
+        database_url=database_url,
+        schema=schema,
+        workflow=CaseWorkflow(),
+        suite=suite,
+    )
 
 
 def officer(world: World, officer_id: str = "rs-001") -> Officer:

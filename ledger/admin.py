@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.application import Appended, LedgerApplication
 from ledger.keys import build_key_record, sign_rotation_proof
-from ledger.suites import Signer
+from ledger.suites import Signer, suite_of_public_key
 
 
 class RegistryClerk:
@@ -36,7 +36,7 @@ class RegistryClerk:
     def _key(self, public_key: bytes, valid_from: int | None) -> dict[str, Any]:
         return {
             "public_key": public_key,
-            "key_suite": "ed25519-sha256",
+            "key_suite": suite_of_public_key(public_key),
             "valid_from": self.app.clock() if valid_from is None else valid_from,
         }
 

@@ -29,10 +29,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import LedgerError
+from ledger.sm2 import PUBLIC_KEY_SIZE as SM2_PUBLIC_KEY_SIZE
+from ledger.sm2 import Sm2Sm3
 from ledger.suites import Signer
 
-NOTE_ED25519 = 0x01
-COSIGNATURE_ED25519 = 0x04
+NOTE_ED25519 = b"\x01"
+COSIGNATURE_ED25519 = b"\x04"
+NOTE_SM2 = b"\xfftongban/signed-note/sm2-sm3/v1"
+COSIGNATURE_SM2 = b"\xfftongban/cosignature/sm2-sm3/v1"
 MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note
 _DASH = "\u2014 "
 
@@ -68,8 +72,23 @@ class Note:
         return Note(self.text, self.signatures + added)
 
 
-def key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([signature_type]) + public_key).digest()[:4]
+def key_id(name: str, signature_type: bytes, public_key: bytes) -> bytes:
+    """C2SP's key ID; ``signature_type`` is the type byte (with its identifier after 0xff)."""
+    return hashlib.sha256(name.encode() + b"\n" + signature_type + public_key).digest()[:4]
+
+
+def _is_sm2(public_key: bytes) -> bool:
+    return len(public_key) == SM2_PUBLIC_KEY_SIZE
+
+
+def note_type(public_key: bytes) -> bytes:
+    """The note signature type of a log key: SM2 for a 65-byte key, else Ed25519."""
+    return NOTE_SM2 if _is_sm2(public_key) else NOTE_ED25519
+
+
+def cosignature_type(public_key: bytes) -> bytes:
+    """The cosignature type of a witness key: SM2 for a 65-byte key, else Ed25519."""
+    return COSIGNATURE_SM2 if _is_sm2(public_key) else COSIGNATURE_ED25519
 
 
 def _check_name(name: str) -> None:
@@ -118,14 +137,22 @@ def parse_note(data: str | bytes) -> Note:
 
 
 def sign_note(text: str, name: str, signer: Signer) -> NoteSignature:
-    """The log's Ed25519 note signature over ``text``."""
+    """The log's note signature over ``text`` (Ed25519, or SM2 type 0xff)."""
     _check_name(name)
     return NoteSignature(
-        name, key_id(name, NOTE_ED25519, signer.public_key), signer.sign(text.encode())
+        name,
+        key_id(name, note_type(signer.public_key), signer.public_key),
+        signer.sign(text.encode()),
     )
 
 
 def _verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    if _is_sm2(public_key):
+        try:
+            Sm2Sm3().verify(public_key, message, signature)
+        except LedgerError:
+            return False
+        return True
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
@@ -134,8 +161,9 @@ def _verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
 
 
 def verify_note(note: Note, name: str, public_key: bytes) -> None:
-    """Raise unless ``note`` carries a valid Ed25519 signature by ``name``/``public_key``."""
-    wanted = key_id(name, NOTE_ED25519, public_key)
+    """Raise unless ``note`` carries a valid signature by ``name``/``public_key`` (Ed25519,
+    or SM2 for a 65-byte key)."""
+    wanted = key_id(name, note_type(public_key), public_key)
     mine = [s for s in note.signatures if s.name == name and s.key_id == wanted]
     if not mine:
         raise NoteError(f"the note is not signed by {name}", reason="unknown_signer")
@@ -204,7 +232,7 @@ def cosign(checkpoint_text: str, name: str, signer: Signer, timestamp: int) -> N
     signature = signer.sign(cosignature_message(checkpoint_text, timestamp))
     return NoteSignature(
         name,
-        key_id(name, COSIGNATURE_ED25519, signer.public_key),
+        key_id(name, cosignature_type(signer.public_key), signer.public_key),
         struct.pack(">Q", timestamp) + signature,
     )
 
@@ -240,7 +268,7 @@ def verified_cosigners(
     for witness in witnesses:
         if witness.public_key in seen_keys:
             continue
-        wanted = key_id(witness.name, COSIGNATURE_ED25519, witness.public_key)
+        wanted = key_id(witness.name, cosignature_type(witness.public_key), witness.public_key)
         for signature in note.signatures:
             if signature.name != witness.name or signature.key_id != wanted:
                 continue

@@ -329,10 +329,10 @@ def compact_negative_vectors() -> dict[str, Any]:
             "a masked name is in NFC: é* written as e + U+0301 is not",
         ),
         (
-            "suite-sm2-sm3",
-            _text(_signed({**payload, "suite": "sm2-sm3"})),
+            "suite-rsa-sha1",
+            _text(_signed({**payload, "suite": "rsa-sha1"})),
             "unsupported_suite",
-            "suite defined but not implemented",
+            "a suite the format does not define",
         ),
         (
             "flipped-signature-bit",

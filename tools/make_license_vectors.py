@@ -394,10 +394,10 @@ NEGATIVES: list[tuple[str, str, Callable[[dict[str, Any]], None], str, str | Non
         "ctx",
     ),
     (
-        "neg-suite-sm2-sm3",
-        "suite sm2-sm3, defined by the format but not implemented by the reference node "
-        "(the signature is Ed25519 and does not matter: the suite is refused first).",
-        _with("suite", "sm2-sm3"),
+        "neg-suite-rsa-sha1",
+        "suite rsa-sha1, which the format does not define (the signature does not matter: "
+        "the suite is refused first).",
+        _with("suite", "rsa-sha1"),
         "unsupported_suite",
         "suite",
     ),

@@ -408,14 +408,6 @@ def negative_vectors(first: bytes, receipt: bytes) -> list[dict[str, Any]]:
             lambda: resealed({"suite": "rsa-sha1"}),
         ),
         (
-            "neg-suite-sm2-sm3",
-            "unsupported_suite",
-            "suite = sm2-sm3, which the format defines but this node does not implement. (A "
-            "node implementing sm2-sm3 would go on and refuse it with bad_signature: the "
-            "signature is an Ed25519 one.)",
-            lambda: resealed({"suite": "sm2-sm3"}),
-        ),
-        (
             "neg-version-2",
             "unsupported_version",
             "v = 2.",

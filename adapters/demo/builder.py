@@ -18,6 +18,7 @@ from adapters.access import open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.bootstrap import TRUST_FILE, open_ledger
 from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
+from adapters.crypto_profile import crypto_profile
 from adapters.datadir import sqlite_path
 from adapters.demo.bodies import BULK_BODY, HOME_REGION, JIANGSU, BodySpec, demo_bodies
 from adapters.demo.clock import _DAY, DemoClock
@@ -38,7 +39,8 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.envelope import ZERO_HASH, build_event, parse_event
 from ledger.opening import CaseOpening
-from ledger.suites import Ed25519Signer
+from ledger.sm2 import SM2_SM3
+from ledger.suites import ED25519_SHA256, SoftwareSigner, signer_from_seed
 from ledger.workflow import STEP_TYPES
 
 DEMO_KEYS_DIR = "demo-keys"
@@ -104,30 +106,40 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
-def _demo_key(seed: int, label: str) -> Ed25519Signer:
+def _demo_key(seed: int, label: str, suite: str = ED25519_SHA256) -> SoftwareSigner:
     # Derived from the (public) seed: anyone can re-derive them, which is the point of a demo.
-    return Ed25519Signer.from_seed(hashlib.sha256(f"tongban-demo/{seed}/{label}".encode()).digest())
+    # An SM2 demo's keys come from other seed bytes, so no key is shared between the two.
+    tag = "" if suite == ED25519_SHA256 else f"{suite}/"
+    digest = hashlib.sha256(f"tongban-demo/{tag}{seed}/{label}".encode()).digest()
+    return signer_from_seed(suite, digest)
 
 
 def _open_vault(
-    database_url: str, schema: str | None, data_dir: Path, rng: random.Random
+    database_url: str, schema: str | None, data_dir: Path, rng: random.Random, cipher: str
 ) -> PersonalDataVault:
     master_key = load_or_create_master_key(data_dir)
     # Seeded so a seed's applicant refs and commitments repeat; acceptable only because
     # every applicant here is invented (the master key is still random).
     randbytes = rng.randbytes
     if database_url.startswith(("postgresql://", "postgres://")):
-        return PostgresVault(database_url, schema or "public", master_key=master_key, rng=randbytes)
-    return SQLiteVault(data_dir / VAULT_SQLITE_FILE, master_key=master_key, rng=randbytes)
+        return PostgresVault(
+            database_url, schema or "public", master_key=master_key, rng=randbytes, cipher=cipher
+        )
+    return SQLiteVault(
+        data_dir / VAULT_SQLITE_FILE, master_key=master_key, rng=randbytes, cipher=cipher
+    )
 
 
 class _Builder:
-    def __init__(self, app: LedgerApplication, clock: DemoClock, seed: int, data_dir: Path):
+    def __init__(
+        self, app: LedgerApplication, clock: DemoClock, seed: int, data_dir: Path, suite: str
+    ):
         self.app = app
         self.clock = clock
         self.seed = seed
+        self.suite = suite
         self.keys_dir = data_dir / DEMO_KEYS_DIR
-        self.officers: dict[tuple[str, str], Ed25519Signer] = {}
+        self.officers: dict[tuple[str, str], SoftwareSigner] = {}
         self.records = 0
         self.index: dict[str, Any] = {
             "warning": "DEMO KEYS derived from a public seed: never trust them on a real node",
@@ -136,12 +148,12 @@ class _Builder:
             "bodies": [],
         }
 
-    def _save_key(self, name: str, signer: Ed25519Signer) -> str:
+    def _save_key(self, name: str, signer: SoftwareSigner) -> str:
         private_directory(self.keys_dir, "demo keys directory")
         write_key(self.keys_dir / name, signer)
         return f"{DEMO_KEYS_DIR}/{name}"
 
-    def registry(self, roots: Mapping[str, Ed25519Signer], bodies: Sequence[BodySpec]) -> None:
+    def registry(self, roots: Mapping[str, SoftwareSigner], bodies: Sequence[BodySpec]) -> None:
         start = self.clock.now
         node = self.app.node_signer
         assert node is not None  # opened read-write
@@ -157,7 +169,7 @@ class _Builder:
                 "key_file": self._save_key(f"root-{region}.key", root),
             }
             for spec in (b for b in bodies if b.region == region):
-                body_key = _demo_key(self.seed, f"body/{spec.body_id}")
+                body_key = _demo_key(self.seed, f"body/{spec.body_id}", self.suite)
                 clerk.register_body(
                     root,
                     spec.body_id,
@@ -168,7 +180,9 @@ class _Builder:
                 )
                 officers = []
                 for officer_id in spec.officer_ids():
-                    signer = _demo_key(self.seed, f"officer/{spec.body_id}/{officer_id}")
+                    signer = _demo_key(
+                        self.seed, f"officer/{spec.body_id}/{officer_id}", self.suite
+                    )
                     clerk.certify_officer(
                         body_key, spec.body_id, officer_id, signer.public_key, valid_from=start
                     )
@@ -276,6 +290,7 @@ def build_demo(
     progress: Callable[[int, int], None] | None = None,
     events: int = 0,
     writers: int = DEFAULT_WRITERS,
+    suite: str = ED25519_SHA256,
 ) -> DemoSummary:
     """Build a demo node in ``data_dir`` (marked ``DEMO``) and return what it holds.
 
@@ -302,6 +317,7 @@ def build_demo(
             progress=progress,
             events=events,
             writers=writers,
+            suite=suite,
         )
         if data_dir.exists():  # empty, or only a DEMO marker (_check_directory said so)
             for leftover in data_dir.iterdir():
@@ -325,10 +341,13 @@ def _build_demo_in(
     progress: Callable[[int, int], None] | None = None,
     events: int = 0,
     writers: int = DEFAULT_WRITERS,
+    suite: str = ED25519_SHA256,
 ) -> DemoSummary:
     """Build a demo node in ``data_dir`` (marked ``DEMO``) and return what it holds.
 
-    ``database_url`` defaults to ``ledger.sqlite3`` in the directory; ``schema`` is for
+    ``suite`` is the suite of every key (``sm2-sm3``: a ``guomi`` node, whose data directory
+    records that profile in ``node.json``). ``database_url`` defaults to ``ledger.sqlite3``
+    in the directory; ``schema`` is for
     PostgreSQL tests. ``events`` more steps are then appended by the bulk loader
     (``adapters.bulk``, ``writers`` threads) as the officers of ``BULK_BODY``, in cases of
     their own (10 steps each). Raises :class:`NotADemoDirectory` for a directory (or database)
@@ -347,7 +366,14 @@ def _build_demo_in(
 
     private_directory(data_dir)
     write_private_text(data_dir / DEMO_MARKER, _MARKER_TEXT)
-    settings = Settings(data_dir=data_dir, database_url=database_url, region=HOME_REGION)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        region=HOME_REGION,
+        crypto_profile="guomi" if suite == SM2_SM3 else "international",
+    )
+    if suite == SM2_SM3:  # so that serving or auditing the directory runs it as guomi
+        settings.record_region()
     url = settings.resolved_database_url()
     # The directory is new, but TONGBAN_DATABASE_URL may name a real node's database (a
     # read-only open needs one that exists: a new SQLite file holds no ledger anyway).
@@ -363,14 +389,20 @@ def _build_demo_in(
         finally:
             probe.close()
 
-    roots = {region: _demo_key(seed, f"root/{region}") for region in (HOME_REGION, JIANGSU)}
+    roots = {region: _demo_key(seed, f"root/{region}", suite) for region in (HOME_REGION, JIANGSU)}
     write_trusted_roots(data_dir / TRUST_FILE, {r: k.public_key for r, k in roots.items()})
     app = open_ledger(settings, clock=clock, schema=schema)
     try:
-        builder = _Builder(app, clock, seed, data_dir)
+        builder = _Builder(app, clock, seed, data_dir, suite)
         builder.registry(roots, bodies)
         vault_schema = schema or settings.database_schema or None
-        vault = _open_vault(url, vault_schema, data_dir, random.Random(f"vault/{seed}"))
+        vault = _open_vault(
+            url,
+            vault_schema,
+            data_dir,
+            random.Random(f"vault/{seed}"),
+            crypto_profile(settings).vault_cipher,
+        )
         access = open_access_store(url, data_dir, schema=vault_schema)
         builder.cases(plan, NodeApplicants(access, vault), progress)
         bulk = None

@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.catalog import Catalog, CatalogError
 from ledger.envelope import check_identifier, require
-from ledger.errors import MalformedEncoding, RegistryError
+from ledger.errors import LedgerError, MalformedEncoding, RegistryError
 from ledger.keys.key_info import BODY, LICENSE, NODE, OFFICER, ROOT, KeyInfo
 from ledger.keys.organizations import BodyInfo, check_org
 from ledger.keys.records import LICENSE_KEY_FIELDS, KeyRecord, rotation_proof_input
-from ledger.suites import get_suite, key_id
+from ledger.suites import check_public_key, get_suite, key_id
 
 if TYPE_CHECKING:  # the registry calls these functions; they only read it
     from ledger.keys.registry import KeyRegistry, RegionRegistry
@@ -83,6 +83,14 @@ def new_key(
     public_key = require(body, "public_key", bytes)
     suite = require(body, "key_suite", str)
     get_suite(suite)
+    try:
+        check_public_key(suite, public_key)
+    except LedgerError as error:
+        raise RegistryError(
+            f"not a {suite} public key: {error.detail}",
+            reason="malformed",
+            field="body.public_key",
+        ) from None
     kid = key_id(suite, public_key)
     if kid in registry.keys:
         raise RegistryError(

@@ -23,7 +23,7 @@ from ledger.envelope import (
     seal,
 )
 from ledger.errors import MalformedEncoding
-from ledger.suites import Signer, get_suite, signing_input
+from ledger.suites import Signer, get_suite, signing_input, suite_of_public_key
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,12 @@ def build_key_record(
 
 
 def rotation_proof_input(region: str, old_kid: str, public_key: bytes, valid_from: int) -> bytes:
-    """What the new root signs to prove it consents to a root rotation."""
+    """What the new root signs to prove it consents to a root rotation (hashed with the new
+    root's suite: SHA-256 for an Ed25519 root, SM3 for an SM2 one)."""
     statement = canonical.encode(
         {"region": region, "old": old_kid, "public_key": public_key, "valid_from": valid_from}
     )
-    return signing_input(KEY_PROOF_CONTEXT, get_suite("ed25519-sha256"), statement)
+    return signing_input(KEY_PROOF_CONTEXT, get_suite(suite_of_public_key(public_key)), statement)
 
 
 def sign_rotation_proof(new_root: Signer, *, region: str, old_kid: str, valid_from: int) -> bytes:

@@ -205,7 +205,7 @@ def test_a_malformed_item_is_named(key_file: Path, capsys: pytest.CaptureFixture
     assert "item '510000-2-23': write REGION/BATCH/NUMBER" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["zz", "abc", "00" * 31])
+@pytest.mark.parametrize("value", ["zz", "abc", "00" * 31, "04" + "00" * 64, "02" + "11" * 32])
 def test_keys_trust_names_a_bad_public_key(
     value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

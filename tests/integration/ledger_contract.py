@@ -349,7 +349,7 @@ def _non_canonical(
 def _unsupported_suite(
     w: World, c: uuid.UUID, h: Head, first: Appended
 ) -> tuple[bytes, str, str | None]:
-    content = event_content(w, w.officers["rs-001"], c, seq=2, prev=h.event_hash, suite="sm2-sm3")
+    content = event_content(w, w.officers["rs-001"], c, seq=2, prev=h.event_hash, suite="rsa-sha1")
     return unsealed(content), "unsupported_suite", "suite"
 
 

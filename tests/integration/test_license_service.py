@@ -33,7 +33,7 @@ from ledger import canonical
 from ledger.admin import RegistryClerk
 from ledger.audit import verify_ledger
 from ledger.license_events import license_stream_id
-from ledger.suites import Ed25519Signer
+from ledger.suites import Ed25519Signer, SoftwareSigner
 from ledger.workflow import CaseWorkflow
 from licenses.compact import document_digest, encode_compact
 from licenses.document import parse_license
@@ -179,7 +179,7 @@ def _node(
 
 def _publish(
     world_app: Any,
-    root: Ed25519Signer,
+    root: SoftwareSigner,
     region: str,
     node: Node,
     version: int,

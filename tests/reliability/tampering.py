@@ -32,7 +32,7 @@ from ledger.audit import AuditReport, Finding, auditor_for
 from ledger.envelope import Envelope, parse_event, seal
 from ledger.keys import KeyRecord, parse_key_record, registry_stream_id
 from ledger.receipts import make_receipt, parse_receipt
-from ledger.suites import Ed25519Signer, Signer
+from ledger.suites import Ed25519Signer, Signer, SoftwareSigner
 
 Place = tuple[str, int]  # (stream id as text, seq); ("", 0) for the whole ledger
 LEDGER: Place = ("", 0)
@@ -265,8 +265,8 @@ class LedgerModel:
     index_of: dict[tuple[uuid.UUID, int], IndexRow]
     cases: dict[uuid.UUID, list[Envelope]]  # case id → envelopes in seq order
     registry: dict[uuid.UUID, list[KeyRecord]]
-    node: Ed25519Signer
-    officers: dict[tuple[str, str], Ed25519Signer]  # (body, officer) → key
+    node: SoftwareSigner
+    officers: dict[tuple[str, str], SoftwareSigner]  # (body, officer) → key
     steps_of: dict[tuple[str, str], list[tuple[uuid.UUID, int]]]  # (body, officer) → steps
     checkpoint_size: int  # the one stored checkpoint, over the whole ledger
     checkpoint_note: str
@@ -344,7 +344,7 @@ def resigned_receipt(node: Signer, receipt: bytes, event_hash: bytes, **changes:
     return make_receipt(node, **fields)
 
 
-def resealed(envelope: Envelope | KeyRecord, signer: Ed25519Signer, **changes: Any) -> bytes:
+def resealed(envelope: Envelope | KeyRecord, signer: SoftwareSigner, **changes: Any) -> bytes:
     """The object's content with ``changes``, signed by ``signer``."""
     content = {k: v for k, v in envelope.signed.content.items() if k not in {"v", "suite", "kid"}}
     return seal({**content, **changes}, signer)
@@ -708,7 +708,7 @@ class Tamperer:
 
     # -- re-signing ------------------------------------------------------------------------
 
-    def _other_officer(self, body_id: str) -> tuple[tuple[str, str], Ed25519Signer]:
+    def _other_officer(self, body_id: str) -> tuple[tuple[str, str], SoftwareSigner]:
         others = sorted(k for k in self.m.officers if k[0] != body_id)
         key = self.rng.choice(others)
         return key, self.m.officers[key]

@@ -27,10 +27,10 @@ import pytest
 from ledger.audit import INTEGRITY, POLICY, AuditReport, verify_ledger
 from ledger.errors import LedgerError
 from ledger.keys import build_key_record, parse_key_record, registry_stream_id, sign_rotation_proof
-from ledger.suites import Ed25519Signer
+from ledger.suites import Signer, SoftwareSigner
 from ledger.workflow import SignedCoreOnly
 from tests.reliability.tampering import RawTables, encode_state, resigned_receipt
-from tests.support.world import JIANGSU, World, make_world, seeded
+from tests.support.world import JIANGSU, World, make_world, seeded, seeded_in
 
 SECOND = 1_000_000
 REGION = "510000"
@@ -45,11 +45,22 @@ def database(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     return request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_schema")
 
 
+@pytest.fixture(params=["ed25519-sha256", "sm2-sm3"])
+def suite(request: pytest.FixtureRequest) -> str:
+    """The suite of Sichuan's keys: every lifecycle rule holds on an SM2 ledger too."""
+    return str(request.param)
+
+
 @pytest.fixture
-def world(tmp_path: Path, database: tuple[str, str | None]) -> World:
+def world(tmp_path: Path, database: tuple[str, str | None], suite: str) -> World:
     url, schema = database
     return make_world(
-        tmp_path, database_url=url, schema=schema, with_jiangsu=True, workflow=SignedCoreOnly()
+        tmp_path,
+        database_url=url,
+        schema=schema,
+        with_jiangsu=True,
+        workflow=SignedCoreOnly(),
+        suite=suite,
     )
 
 
@@ -79,7 +90,7 @@ def refused(world: World, append: Any, raw: bytes) -> LedgerError:
     return error.value
 
 
-def record(world: World, signer: Ed25519Signer, record_type: str, body: dict[str, Any]) -> bytes:
+def record(world: World, signer: Signer, record_type: str, body: dict[str, Any]) -> bytes:
     """The next record of this region's registry, signed by ``signer``."""
     world.app.refresh_registry()
     seq, prev = world.app.registry.head(REGION)
@@ -94,10 +105,10 @@ def record(world: World, signer: Ed25519Signer, record_type: str, body: dict[str
     )
 
 
-def key_body(signer: Ed25519Signer, valid_from: int) -> dict[str, Any]:
+def key_body(signer: SoftwareSigner, valid_from: int) -> dict[str, Any]:
     return {
         "public_key": signer.public_key,
-        "key_suite": "ed25519-sha256",
+        "key_suite": signer.suite,
         "valid_from": valid_from,
     }
 
@@ -153,7 +164,7 @@ def test_rotated_keys_old_events_still_verify_and_the_old_keys_sign_nothing_new(
     old_case, _ = world.append_case(rs, 3)
     world.clock.advance(60)
     # officer key rotated by its body
-    new_officer = seeded("reliability/rs-001/2")
+    new_officer = seeded_in(world.suite, "reliability/rs-001/2")
     world.clerk.certify_officer(
         world.body_keys["510104-RS"],
         "510104-RS",
@@ -167,10 +178,10 @@ def test_rotated_keys_old_events_still_verify_and_the_old_keys_sign_nothing_new(
     rotated = type(rs)(rs.body_id, rs.officer_id, new_officer)
     new_case, _ = world.append_case(rotated, 2)
     # body key rotated by the root: officers it certified keep their certificates
-    new_body = seeded("reliability/body/510104-RS/2")
+    new_body = seeded_in(world.suite, "reliability/body/510104-RS/2")
     world.clerk.rotate_body_key(world.root, "510104-RS", new_body.public_key)
     world.clock.advance(1)
-    newcomer = seeded("reliability/rs-003")
+    newcomer = seeded_in(world.suite, "reliability/rs-003")
     by_old_body = record(
         world,
         world.body_keys["510104-RS"],
@@ -182,10 +193,10 @@ def test_rotated_keys_old_events_still_verify_and_the_old_keys_sign_nothing_new(
     )
     world.append_case(rotated, 2)
     # root rotated (with the new root's proof): bodies the old root registered stay
-    new_root = seeded("reliability/root/510000/2")
+    new_root = seeded_in(world.suite, "reliability/root/510000/2")
     world.clerk.rotate_root(world.root, new_root, valid_from=world.clock.now)
     world.clock.advance(1)
-    body = seeded("reliability/body/new")
+    body = seeded_in(world.suite, "reliability/body/new")
     registered = {**key_body(body, world.clock.now), "body_id": "510105-RS", "name": "n", "org": {}}
     stale_root = record(world, world.root, "body_registered", registered)
     assert refused(world, world.app.append_key_record, stale_root).reason in {
@@ -216,11 +227,11 @@ def test_a_record_only_the_root_may_sign_is_refused_from_anyone_else(
         "officer": world.officers["rs-001"].signer,
         "node": world.app.node_signer,
         "other_root": seeded(f"root/{JIANGSU}"),  # trusted, for its own region only
-        "stranger": seeded("reliability/stranger"),
+        "stranger": seeded_in(world.suite, "reliability/stranger"),
     }
     signer = signers[signer_name]
-    assert isinstance(signer, Ed25519Signer)
-    new = seeded("reliability/new-key")
+    assert signer is not None
+    new = seeded_in(world.suite, "reliability/new-key")
     bodies: dict[str, dict[str, Any]] = {
         "body_registered": {"body_id": "510199-X", "name": "x", "org": {}},
         "body_key_rotated": {"body_id": "510104-RS"},
@@ -291,7 +302,7 @@ def test_a_root_rotation_needs_the_new_roots_proof_and_the_old_roots_signature(
     world: World,
 ) -> None:
     case, _ = world.append_case(world.officers["rs-001"], 2)
-    new_root = seeded("reliability/root/510000/3")
+    new_root = seeded_in(world.suite, "reliability/root/510000/3")
     valid_from = world.clock.now
     body = key_body(new_root, valid_from)
     proof = sign_rotation_proof(
@@ -327,10 +338,57 @@ def test_a_root_rotation_needs_the_new_roots_proof_and_the_old_roots_signature(
     world.app.refresh_registry()
     assert world.app.registry.regions[REGION].root_kid == world.root.key_id
     # the old root is still the root: it registers a body
-    world.clerk.register_body(world.root, "510106-RS", "r", seeded("b/510106").public_key)
+    world.clerk.register_body(
+        world.root, "510106-RS", "r", seeded_in(world.suite, "b/510106").public_key
+    )
     # both together: accepted, and the ledger audits clean
     world.clerk.rotate_root(world.root, new_root, valid_from=world.clock.now)
     world.app.refresh_registry()
     assert world.app.registry.regions[REGION].root_kid == new_root.key_id
     assert audit(world) == []
     assert len(world.app.stream_entries(case)) == 2
+
+
+# -- moving to another suite -----------------------------------------------------------------
+
+
+def test_a_region_moves_from_ed25519_to_sm2_by_rotation(
+    tmp_path: Path, database: tuple[str, str | None]
+) -> None:
+    """A body, its officer and then the root move from Ed25519 to SM2 by ordinary records:
+    the chains mix suites, the old keys' events stay valid and the audit is clean."""
+    url, schema = database
+    world = make_world(tmp_path, database_url=url, schema=schema, workflow=SignedCoreOnly())
+    rs = world.officers["rs-001"]
+    assert rs.signer.suite == "ed25519-sha256"
+    old_case, old_steps = world.append_case(rs, 2)
+    world.clock.advance(60)
+    sm2_body = seeded_in("sm2-sm3", "migration/body/510104-RS")
+    world.clerk.rotate_body_key(world.root, "510104-RS", sm2_body.public_key)
+    world.clock.advance(1)
+    sm2_officer = seeded_in("sm2-sm3", "migration/rs-001")
+    world.clerk.certify_officer(
+        sm2_body, "510104-RS", "rs-001", sm2_officer.public_key, valid_from=world.clock.now
+    )
+    world.clock.advance(1)
+    moved = type(rs)(rs.body_id, rs.officer_id, sm2_officer)
+    # The case goes on under the SM2 key: its prev is the Ed25519 event's SHA-256 hash.
+    appended = world.app.append_event(
+        world.event(moved, old_case, 3, old_steps[-1].head.event_hash, "noted")
+    )
+    assert appended.created
+    new_case, _ = world.append_case(moved, 2)
+    # The root itself moves: the Ed25519 root signs, the SM2 root consents (SM3 proof).
+    sm2_root = seeded_in("sm2-sm3", "migration/root/510000")
+    world.clerk.rotate_root(world.root, sm2_root, valid_from=world.clock.now)
+    world.clock.advance(1)
+    world.clerk.register_body(
+        sm2_root, "510106-RS", "r", seeded_in("sm2-sm3", "migration/510106").public_key
+    )
+    world.app.refresh_registry()
+    assert world.app.registry.regions[REGION].root_kid == sm2_root.key_id
+    suites = {key.suite for key in world.app.registry.keys.values()}
+    assert suites == {"ed25519-sha256", "sm2-sm3"}
+    assert audit(world) == []
+    assert [e.seq for e in world.app.stream_entries(old_case)] == [1, 2, 3]
+    assert [e.seq for e in world.app.stream_entries(new_case)] == [1, 2]

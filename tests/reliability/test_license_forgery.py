@@ -78,7 +78,7 @@ DOCUMENT_CONTENT = canonical.decode(canonical.decode(DOCUMENT)[0])
 #: (field path, altered value, primary reason): every content field of the document.
 DOCUMENT_ALTERATIONS: list[tuple[str, Any, str]] = [
     ("v", 2, "malformed"),  # unsupported_version
-    ("suite", "sm2-sm3", "unsupported_suite"),
+    ("suite", "rsa-sha1", "unsupported_suite"),
     ("ctx", "tongban/license-compact/v1", "malformed"),  # wrong_context
     ("kid", UNTRUSTED.key_id, "unknown_issuer"),
     ("id", OTHER_ID.text, "bad_signature"),

@@ -35,7 +35,7 @@ from ledger.audit import verify_ledger
 from ledger.notes import parse_checkpoint
 from ledger.witness import CheckpointWitness, MemoryWitnessStore, add_checkpoint_body
 from tests.reliability.tampering import LedgerModel, RawTables, StreamAudit, Tamperer
-from tests.support.world import seeded
+from tests.support.world import seeded_in
 
 BOUNDED_CASES = 300  # ~1,900 events and 54 registry records
 TAMPERINGS = {"sqlite": 550, "postgres": 450}  # at least 1,000 per run, both backends
@@ -59,14 +59,21 @@ def _seed() -> int:
 
 
 def _witnessed_demo(
-    data_dir: Path, cases: int, database_url: str = "", schema: str | None = None
+    data_dir: Path,
+    cases: int,
+    database_url: str = "",
+    schema: str | None = None,
+    suite: str = "ed25519-sha256",
 ) -> None:
-    """A demo with one checkpoint over all of it, cosigned by a witness."""
+    """A demo with one checkpoint over all of it, cosigned by a witness (of ``suite`` too:
+    an SM2 ledger's witness is a guomi node)."""
     with pytest.MonkeyPatch.context() as patch:
         # One checkpoint at the end, not one per append of the demo's fast-moving clock.
         patch.setenv("TONGBAN_CHECKPOINT_SECONDS", str(10**9))
         patch.setenv("TONGBAN_CHECKPOINT_EVENTS", str(10**9))
-        build_demo(data_dir, cases=cases, seed=9, database_url=database_url, schema=schema)
+        build_demo(
+            data_dir, cases=cases, seed=9, database_url=database_url, schema=schema, suite=suite
+        )
         settings = Settings(data_dir=data_dir, database_url=database_url, region="510000")
         app = open_ledger(settings, schema=schema)
     try:
@@ -74,7 +81,7 @@ def _witnessed_demo(
         assert app.node_signer is not None
         witness = CheckpointWitness(
             "tongban/320000/witness",
-            seeded("witness/320000"),
+            seeded_in(suite, "witness/320000"),
             {app.ledger_name: app.node_signer.public_key},
             MemoryWitnessStore(),
             pinned={app.ledger_name: ""},
@@ -97,9 +104,9 @@ def _open(
 
 
 @contextmanager
-def sqlite_ledger(tmp_path: Path, cases: int) -> Iterator[Ledger]:
+def sqlite_ledger(tmp_path: Path, cases: int, suite: str = "ed25519-sha256") -> Iterator[Ledger]:
     data_dir = tmp_path / "demo"
-    _witnessed_demo(data_dir, cases)
+    _witnessed_demo(data_dir, cases, suite=suite)
     raw = RawTables.sqlite(data_dir / "ledger.sqlite3")
     ledger = _open("sqlite", data_dir, raw)
     try:
@@ -110,13 +117,15 @@ def sqlite_ledger(tmp_path: Path, cases: int) -> Iterator[Ledger]:
 
 
 @contextmanager
-def postgres_ledger(tmp_path: Path, postgres_url: str, cases: int) -> Iterator[Ledger]:
+def postgres_ledger(
+    tmp_path: Path, postgres_url: str, cases: int, suite: str = "ed25519-sha256"
+) -> Iterator[Ledger]:
     schema = f"t_{uuid.uuid4().hex[:12]}"  # as tests/conftest.py's postgres_schema
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         data_dir = tmp_path / "demo"
-        _witnessed_demo(data_dir, cases, postgres_url, schema)
+        _witnessed_demo(data_dir, cases, postgres_url, schema, suite)
         raw = RawTables.postgresql(postgres_url, schema)
         ledger = _open("postgres", data_dir, raw, postgres_url, schema)
         try:
@@ -190,6 +199,26 @@ def test_tamper_matrix_postgres(tmp_path: Path, postgres_url: str) -> None:
     with postgres_ledger(tmp_path, postgres_url, BOUNDED_CASES) as ledger:
         tried = run_matrix(ledger, TAMPERINGS["postgres"])
     assert sum(tried.values()) == TAMPERINGS["postgres"]
+    assert set(tried) == ALL_KINDS
+
+
+SM2_CASES = 120  # SM2 verifies several times slower than Ed25519: a smaller ledger
+SM2_TAMPERINGS = 400
+
+
+def test_tamper_matrix_sqlite_sm2(tmp_path: Path) -> None:
+    """The same matrix on a guomi ledger: every key SM2, every hash of its objects SM3."""
+    with sqlite_ledger(tmp_path, SM2_CASES, suite="sm2-sm3") as ledger:
+        assert {signer.suite for signer in ledger.model.officers.values()} == {"sm2-sm3"}
+        tried = run_matrix(ledger, SM2_TAMPERINGS)
+    assert sum(tried.values()) == SM2_TAMPERINGS
+    assert set(tried) == ALL_KINDS
+
+
+@pytest.mark.postgres
+def test_tamper_matrix_postgres_sm2(tmp_path: Path, postgres_url: str) -> None:
+    with postgres_ledger(tmp_path, postgres_url, SM2_CASES, suite="sm2-sm3") as ledger:
+        tried = run_matrix(ledger, SM2_TAMPERINGS)
     assert set(tried) == ALL_KINDS
 
 

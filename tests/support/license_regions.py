@@ -78,13 +78,16 @@ class Issued:
     text: str  # the TB1: text, scanned back from the QR image
 
 
-def prepare_regions(root: Path, ok: Cli = cli_ok) -> Regions:
-    """Sichuan's demo node with a certified license key and trust list; Jiangsu's node."""
+def prepare_regions(root: Path, ok: Cli = cli_ok, *, suite: str = "ed25519-sha256") -> Regions:
+    """Sichuan's demo node with a certified license key and trust list; Jiangsu's node.
+
+    With ``suite="sm2-sm3"`` Sichuan is a ``guomi`` node (every demo key and the license key
+    SM2) while Jiangsu stays an Ed25519 node under a root key of its own."""
     sc, js = root / "sc", root / "js"
     keys = sc / "demo-keys"
-    ok("demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc))
+    ok("demo", "--cases", "20", "--seed", "1", "--data-dir", str(sc), "--suite", suite)
     license_key = root / "rs-license.key"
-    ok("keys", "generate", str(license_key))
+    ok("keys", "generate", str(license_key), "--suite", suite)
     sc_root_key = str(keys / "root-510000.key")
     certified = json.loads(
         ok(
@@ -116,6 +119,9 @@ def prepare_regions(root: Path, ok: Cli = cli_ok) -> Regions:
         )
     )
     js_root_key = str(keys / "root-320000.key")
+    if suite != "ed25519-sha256":
+        js_root_key = str(root / "js-root.key")
+        ok("keys", "generate", js_root_key)
     ok("init", "--data-dir", str(js), "--region", "320000", "--root-key", js_root_key)
     sc_root = json.loads((sc / "trust.json").read_text())["510000"]
     ok("keys", "trust", "--data-dir", str(js), "--trust-region", "510000", "--public-key", sc_root)

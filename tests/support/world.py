@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from adapters.applicants import NodeApplicants, open_node_applicants
 from adapters.bootstrap import open_ledger
@@ -21,7 +21,8 @@ from adapters.settings import Settings
 from ledger.admin import RegistryClerk
 from ledger.application import Appended, LedgerApplication
 from ledger.envelope import ZERO_HASH, build_event
-from ledger.suites import Ed25519Signer
+from ledger.sm2 import SM2_SM3
+from ledger.suites import ED25519_SHA256, Ed25519Signer, SoftwareSigner, signer_from_seed
 from ledger.workflow import WorkflowPolicy
 
 START = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
@@ -31,6 +32,13 @@ def seeded(label: str) -> Ed25519Signer:
     import hashlib
 
     return Ed25519Signer.from_seed(hashlib.sha256(label.encode()).digest())
+
+
+def seeded_in(suite: str, label: str) -> SoftwareSigner:
+    """:func:`seeded`'s key of ``suite`` (an Ed25519 one is the same key)."""
+    import hashlib
+
+    return signer_from_seed(suite, hashlib.sha256(label.encode()).digest())
 
 
 class Clock:
@@ -52,7 +60,7 @@ class Clock:
 class Officer:
     body_id: str
     officer_id: str
-    signer: Ed25519Signer
+    signer: SoftwareSigner
 
 
 @dataclass
@@ -60,15 +68,17 @@ class World:
     app: LedgerApplication
     clock: Clock
     region: str
-    root: Ed25519Signer
+    root: SoftwareSigner
     clerk: RegistryClerk
-    body_keys: dict[str, Ed25519Signer] = field(default_factory=dict)
+    body_keys: dict[str, SoftwareSigner] = field(default_factory=dict)
     officers: dict[str, Officer] = field(default_factory=dict)
     # Where the node lives, for the stores beside its ledger (vault, access store).
     settings: Settings | None = None
+    # The suite of Sichuan's keys; Jiangsu's stay Ed25519, so an SM2 world mixes suites.
+    suite: str = ED25519_SHA256
 
-    def add_body(self, body_id: str, name: str = "", **org: Any) -> Ed25519Signer:
-        key = seeded(f"body/{body_id}")
+    def add_body(self, body_id: str, name: str = "", **org: Any) -> SoftwareSigner:
+        key = seeded_in(self.suite, f"body/{body_id}")
         self.clerk.register_body(
             self.root, body_id, name or body_id, key.public_key, org=org, valid_from=START
         )
@@ -76,7 +86,7 @@ class World:
         return key
 
     def add_officer(self, body_id: str, officer_id: str) -> Officer:
-        signer = seeded(f"officer/{body_id}/{officer_id}")
+        signer = seeded_in(self.suite, f"officer/{body_id}/{officer_id}")
         self.clerk.certify_officer(
             self.body_keys[body_id], body_id, officer_id, signer.public_key, valid_from=START
         )
@@ -205,7 +215,7 @@ class World:
         event_type: str = "received",
         body: dict[str, Any] | None = None,
         time: int | None = None,
-        signer: Ed25519Signer | None = None,
+        signer: SoftwareSigner | None = None,
     ) -> bytes:
         return build_event(
             signer or officer.signer,
@@ -257,30 +267,43 @@ def make_world(
     region: str = "510000",
     workflow: WorkflowPolicy,
     with_jiangsu: bool = False,
+    suite: str = ED25519_SHA256,
 ) -> World:
     """A Sichuan ledger with a root, a node key, two bodies and two officers.
+
+    ``suite="sm2-sm3"`` makes every Sichuan key SM2 (a ``guomi`` node: its node key too);
+    Jiangsu's keys stay Ed25519.
 
     ``workflow`` has no default: workflow tests pass ``CaseWorkflow()``, tests of the signed
     core (which sign generic steps) ``SignedCoreOnly()``. ``with_jiangsu`` also trusts
     Jiangsu's root and registers a Jiangsu window (``320105-ZWFW``, officer ``js-001``) and
     handler (``320105-RS``, officer ``jsrs-001``) in Jiangsu's registry on this ledger.
     """
-    root = seeded(f"root/{region}")
+    root = seeded_in(suite, f"root/{region}")
     clock = Clock()
     roots = {region: root.public_key}
     if with_jiangsu:
         roots[JIANGSU] = seeded(f"root/{JIANGSU}").public_key
     write_trusted_roots(data_dir / "trust.json", roots)
+    profile: Literal["international", "guomi"] = "guomi" if suite == SM2_SM3 else "international"
     app = open_ledger(
-        Settings(data_dir=data_dir, database_url=database_url, region=region),
+        Settings(
+            data_dir=data_dir, database_url=database_url, region=region, crypto_profile=profile
+        ),
         clock=clock,
         schema=schema,
         workflow=workflow,
     )
     settings = Settings(
-        data_dir=data_dir, database_url=database_url, region=region, database_schema=schema or ""
+        data_dir=data_dir,
+        database_url=database_url,
+        region=region,
+        database_schema=schema or "",
+        crypto_profile=profile,
     )
-    return _populate(app, clock, region, root, settings=settings, with_jiangsu=with_jiangsu)
+    return _populate(
+        app, clock, region, root, settings=settings, with_jiangsu=with_jiangsu, suite=suite
+    )
 
 
 def make_memory_world(
@@ -312,16 +335,17 @@ def _populate(
     app: LedgerApplication,
     clock: Clock,
     region: str,
-    root: Ed25519Signer,
+    root: SoftwareSigner,
     *,
     settings: Settings | None,
     with_jiangsu: bool,
+    suite: str = ED25519_SHA256,
 ) -> World:
     clerk = RegistryClerk(app, region)
     clerk.establish_root(root, valid_from=START)
     assert app.node_signer is not None
     clerk.certify_node(root, app.node_signer.public_key, "node-1", valid_from=START)
-    world = World(app, clock, region, root, clerk, settings=settings)
+    world = World(app, clock, region, root, clerk, settings=settings, suite=suite)
     world.add_body("510104-RS", "成都市锦江区人力资源和社会保障局", **HANDLER_510104)
     world.add_body("510000-ZWFW", "四川省政务服务中心", **WINDOW_510000)
     world.add_officer("510104-RS", "rs-001")

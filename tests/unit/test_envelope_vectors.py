@@ -71,7 +71,6 @@ def test_the_vector_set_is_complete() -> None:
         "neg-duplicate-key",
         "neg-trailing-byte-content",
         "neg-suite-rsa-sha1",
-        "neg-suite-sm2-sm3",
         "neg-version-2",
         "neg-version-true",
         "neg-seq-true",

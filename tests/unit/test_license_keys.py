@@ -95,7 +95,7 @@ def test_the_body_must_be_of_the_records_region(reg: Registry) -> None:
         ({"body_id": "A", "valid_until": START}, "malformed", "body.valid_until"),
         ({"body_id": "A", "valid_until": "never"}, "malformed", "valid_until"),
         ({"body_id": "has space"}, "malformed", "body.body_id"),
-        ({"body_id": "A", "key_suite": "sm2-sm3"}, "unsupported_suite", "suite"),
+        ({"body_id": "A", "key_suite": "rsa-sha1"}, "unsupported_suite", "suite"),
         ({}, "malformed", "body_id"),
     ],
 )
