@@ -19,6 +19,9 @@ record type                 signed by                   effect
 ``license_key_certified``   the root                    a key of role ``license`` of one of
                                                         the region's bodies: it signs that
                                                         body's electronic licenses
+``calendar_published``      the root                    a year's working-day calendar of the
+                                                        region, or a place's local holidays
+                                                        (docs/supervision.md §2)
 ==========================  ==========================  ====================================
 
 ``root_established`` starts a registry and is checked by :class:`ledger.keys.KeyRegistry`
@@ -41,6 +44,7 @@ from ledger.keys.key_info import BODY, LICENSE, NODE, OFFICER, ROOT, KeyInfo
 from ledger.keys.organizations import BodyInfo, check_org
 from ledger.keys.records import LICENSE_KEY_FIELDS, KeyRecord, rotation_proof_input
 from ledger.suites import get_suite, key_id
+from ledger.calendars import CalendarError, CalendarYear
 
 if TYPE_CHECKING:  # the registry calls these functions; they only read it
     from ledger.keys.registry import KeyRegistry, RegionRegistry
@@ -66,6 +70,7 @@ class Effects:
     officer: tuple[str, str, str] | None = None  # body id, officer id, kid
     resolution: Resolution | None = None
     catalog: Catalog | None = None
+    calendar: CalendarYear | None = None
 
 
 def new_key(
@@ -364,6 +369,30 @@ def _license_key_certified(
     return Effects(keys=[replace(new, valid_until=valid_until, certified_at=receipt_time)])
 
 
+def _calendar_published(
+    registry: KeyRegistry,
+    record: KeyRecord,
+    body: dict[str, Any],
+    signer: KeyInfo,
+    state: RegionRegistry,
+    receipt_time: int,
+    index: int,
+) -> Effects:
+    """A year's working-day calendar (or a place's local one); replaces an earlier record of
+    the same year and divisions."""
+    require_root(signer, state, "calendar_published")
+    for name in ("year", "holidays", "workdays", "divisions", "source"):
+        if name not in body:
+            raise MalformedEncoding(f"calendar_published needs body.{name}", field=f"body.{name}")
+    try:
+        year = CalendarYear.from_body(record.region, body)
+    except CalendarError as error:
+        raise RegistryError(
+            f"calendar refused: {error}", reason="bad_calendar", field=f"body.{error.field}"
+        ) from error
+    return Effects(calendar=year)
+
+
 #: The effect of each record type but ``root_established`` (which the registry checks itself).
 EFFECTS: Mapping[
     str,
@@ -378,6 +407,7 @@ EFFECTS: Mapping[
     "key_revoked": _key_revoked,
     "finding_resolved": _finding_resolved,
     "catalog_amended": _catalog_amended,
+    "calendar_published": _calendar_published,
 }
 
 

@@ -55,6 +55,7 @@ RECORD_TYPES = frozenset(
         "finding_resolved",
         "catalog_amended",
         "license_key_certified",
+        "calendar_published",
     }
 )
 
@@ -80,6 +81,7 @@ BODY_FIELDS: dict[str, frozenset[str]] = {
     "finding_resolved": frozenset({"case", "seq", "reason", "resolution", "note"}),
     "catalog_amended": frozenset({"base_version", "changes"}),
     "license_key_certified": LICENSE_KEY_FIELDS,
+    "calendar_published": frozenset({"year", "holidays", "workdays", "divisions", "source"}),
 }
 
 

@@ -29,6 +29,7 @@ from ledger.keys.key_info import (
 )
 from ledger.keys.organizations import BodyInfo, BodyView
 from ledger.keys.records import KeyRecord
+from ledger.calendars import CalendarBook
 
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
 
@@ -91,6 +92,8 @@ class KeyRegistry:
         self.catalogs = CatalogVersions(
             load_catalog(region) for region in trusted_roots if region in regions()
         )
+        # Working-day calendars the regions' roots published (calendar_published).
+        self.calendars = CalendarBook()
         self.last_index = 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -260,6 +263,8 @@ class KeyRegistry:
             self.officers[(body_id, officer_id)] = kid
         if effects.catalog is not None:
             self.catalogs.add(effects.catalog, since=receipt_time)
+        if effects.calendar is not None:
+            self.calendars.publish(effects.calendar)
         if effects.resolution is not None:
             found = effects.resolution
             self.resolutions[(found.case_id, found.seq, found.reason)] = found

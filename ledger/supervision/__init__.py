@@ -1,6 +1,6 @@
 """Supervision: working-day calendars, time limits and the deadlines of a case's legs.
 
-- :mod:`~ledger.supervision.calendar`: :class:`CalendarYear` (a signed year of holidays and
+- :mod:`~ledger.calendars`: :class:`CalendarYear` (a signed year of holidays and
   make-up workdays), :class:`CalendarBook` (every published year), :class:`WorkingCalendar`
   (one place's working days; weekends only, *provisional*, in unpublished years);
 - :mod:`~ledger.supervision.time_limits`: the limit of each leg (catalog, statutory defaults
@@ -12,7 +12,7 @@ Everything is derived from signed facts, so an auditor recomputes any deadline
 (docs/supervision.md is normative).
 """
 
-from ledger.supervision.calendar import (
+from ledger.calendars import (
     CHINA,
     CalendarBook,
     CalendarError,

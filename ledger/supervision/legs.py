@@ -2,7 +2,7 @@
 
 Pure: :func:`case_legs` reads the steps (their table step, receipt time and body), the limits
 of the case's pinned catalog item (:func:`ledger.supervision.time_limits.limits_for`) and the
-case's :class:`~ledger.supervision.calendar.WorkingCalendar`; :func:`judge` turns a stored
+case's :class:`~ledger.calendars.WorkingCalendar`; :func:`judge` turns a stored
 :class:`Leg` into a status at an "as of" instant. docs/supervision.md is normative.
 
 A *leg* is a run of states during which one body owes the next step (states below); it opens
@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.catalog_limits import LegTimeLimit
-from ledger.supervision.calendar import WorkingCalendar, china_date
+from ledger.calendars import WorkingCalendar, china_date
 from ledger.workflow.table import START, TRANSITIONS
 
 __all__ = [
