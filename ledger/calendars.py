@@ -241,7 +241,9 @@ class CalendarBook:
     def for_place(self, region: str, jurisdiction: str = "") -> WorkingCalendar:
         """The calendar of a case: its region's years, plus the local years whose divisions
         cover its jurisdiction (a place with no local record gets the region's)."""
-        regional = {y.year: y for (r, _, divs), y in self._years.items() if r == region and not divs}
+        regional = {
+            y.year: y for (r, _, divs), y in self._years.items() if r == region and not divs
+        }
         local = tuple(
             y
             for (r, _, divs), y in sorted(self._years.items())

@@ -252,7 +252,9 @@ class CatalogItem:
         """The item as JSON-ready data (lists for tuples); the shape of the data file.
 
         ``time_limits`` appears only when set, so catalogs without it keep their version."""
-        limits = {"time_limits": [t.to_dict() for t in self.time_limits]} if self.time_limits else {}
+        limits = (
+            {"time_limits": [t.to_dict() for t in self.time_limits]} if self.time_limits else {}
+        )
         return limits | {
             "basis": self.basis,
             "batch": self.batch,

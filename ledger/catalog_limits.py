@@ -9,11 +9,22 @@ never counted with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["APPROVERS", "LEGS", "LegTimeLimit", "parse_time_limits"]
+__all__ = [
+    "ADMINISTRATIVE_LICENSE",
+    "APPROVERS",
+    "LEGS",
+    "LegTimeLimit",
+    "item_limits",
+    "parse_time_limits",
+    "statutory_limits",
+]
+
+ADMINISTRATIVE_LICENSE = "行政许可"
+
 
 #: The legs of a case, in the order a case runs through them (docs/supervision.md §3).
 LEGS: tuple[str, ...] = ("check", "mail", "acceptance", "decision", "delivery")
@@ -89,3 +100,47 @@ def parse_time_limits(value: object) -> tuple[LegTimeLimit, ...]:
     if len(set(legs)) != len(legs):
         raise ValueError("time_limits names a leg twice")
     return tuple(sorted(limits, key=lambda limit: LEGS.index(limit.leg)))
+
+
+_ART_32 = "《行政许可法》第三十二条"
+_ART_42 = "《行政许可法》第四十二条"
+_ART_26 = "《行政许可法》第二十六条、第四十二条"
+_ART_44 = "《行政许可法》第四十四条"
+
+
+def statutory_limits(coordination: str) -> dict[str, LegTimeLimit]:
+    """行政许可法 defaults: decision 20 (+10, Art. 42) or joint 45 (+15, Art. 26), acceptance 5
+    (Art. 32), delivery 10 (Art. 44) working days; promised equal to legal."""
+    joint = coordination == "joint"
+    return {
+        "acceptance": LegTimeLimit("acceptance", 5, 5, _ART_32),
+        "decision": LegTimeLimit(
+            "decision",
+            45 if joint else 20,
+            45 if joint else 20,
+            _ART_26 if joint else _ART_42,
+            15 if joint else 10,
+            "government" if joint else "head_of_body",
+        ),
+        "delivery": LegTimeLimit("delivery", 10, 10, _ART_44),
+    }
+
+
+def item_limits(
+    item_type: str, time_limits: Sequence[LegTimeLimit], coordination: str
+) -> dict[str, LegTimeLimit]:
+    """The limits an item sets itself: statutory defaults for 行政许可, overridden by the
+    catalog's own ``time_limits``. A catalog limit without a legal limit keeps the statute's
+    when the promise is within it (a promise never loosens the law)."""
+    limits = statutory_limits(coordination) if item_type == ADMINISTRATIVE_LICENSE else {}
+    for limit in time_limits:
+        law = limits.get(limit.leg)
+        if (
+            limit.legal_days is None
+            and law is not None
+            and law.legal_days is not None
+            and limit.promised_days <= law.legal_days
+        ):
+            limit = replace(law, promised_days=limit.promised_days)
+        limits[limit.leg] = limit
+    return limits

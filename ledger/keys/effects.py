@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ledger.calendars import CalendarError, CalendarYear
 from ledger.catalog import Catalog, CatalogError
 from ledger.envelope import check_identifier, require
 from ledger.errors import MalformedEncoding, RegistryError
@@ -44,7 +45,6 @@ from ledger.keys.key_info import BODY, LICENSE, NODE, OFFICER, ROOT, KeyInfo
 from ledger.keys.organizations import BodyInfo, check_org
 from ledger.keys.records import LICENSE_KEY_FIELDS, KeyRecord, rotation_proof_input
 from ledger.suites import get_suite, key_id
-from ledger.calendars import CalendarError, CalendarYear
 
 if TYPE_CHECKING:  # the registry calls these functions; they only read it
     from ledger.keys.registry import KeyRegistry, RegionRegistry
@@ -204,6 +204,9 @@ def _officer_certified(
             field="body.body_id",
         )
     officer_id = check_identifier(require(body, "officer_id", str), "body.officer_id")
+    head = body.get("head", False)
+    if not isinstance(head, bool):
+        raise MalformedEncoding("head is true or false", field="body.head")
     new = replace(
         new_key(
             registry,
@@ -215,6 +218,7 @@ def _officer_certified(
             officer_id=officer_id,
         ),
         certified_at=receipt_time,
+        head=head,
     )
     effects = Effects(keys=[new], officer=(body_id, officer_id, new.kid))
     current = registry.officers.get((body_id, officer_id))

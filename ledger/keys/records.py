@@ -75,7 +75,7 @@ BODY_FIELDS: dict[str, frozenset[str]] = {
     "root_rotated": _KEY_FIELDS | {"proof"},
     "body_registered": _KEY_FIELDS | {"body_id", "name", "org"},
     "body_key_rotated": _KEY_FIELDS | {"body_id"},
-    "officer_certified": _KEY_FIELDS | {"body_id", "officer_id"},
+    "officer_certified": _KEY_FIELDS | {"body_id", "officer_id", "head"},
     "node_key_certified": _KEY_FIELDS | {"node_id"},
     "key_revoked": frozenset({"kid", "compromised_since", "reason"}),
     "finding_resolved": frozenset({"case", "seq", "reason", "resolution", "note"}),

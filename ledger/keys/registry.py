@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ledger.calendars import CalendarBook
 from ledger.catalog import load_catalog, regions
 from ledger.envelope import ZERO_HASH, ledger_region
 from ledger.errors import LedgerError, RegistryError
@@ -29,7 +30,6 @@ from ledger.keys.key_info import (
 )
 from ledger.keys.organizations import BodyInfo, BodyView
 from ledger.keys.records import KeyRecord
-from ledger.calendars import CalendarBook
 
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
 
@@ -163,6 +163,11 @@ class KeyRegistry:
                 field="kid",
             )
         return info
+
+    def is_head(self, kid: str) -> bool:
+        """Whether ``kid`` is an officer key certified as its body's head (负责人)."""
+        info = self.keys.get(kid)
+        return info is not None and info.role == OFFICER and info.head
 
     def body_view(self, body_id: str) -> BodyView | None:
         """A body's organization data for entitlement, or None if unknown."""

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ledger.catalog_limits import LegTimeLimit
 from ledger.calendars import WorkingCalendar, china_date
+from ledger.catalog_limits import LegTimeLimit
 from ledger.workflow.table import START, TRANSITIONS
 
 __all__ = [
@@ -119,9 +119,9 @@ def _next_state(state: str, step: str, channel: str, coordination: str) -> str:
     if step == "corrected":
         return state
     for t in TRANSITIONS:
-        if t.state == state and t.step == step:
-            if state == START or (channel in t.channels and coordination in t.coordinations):
-                return t.next
+        fits = state == START or (channel in t.channels and coordination in t.coordinations)
+        if t.state == state and t.step == step and fits:
+            return t.next
     return state  # a step the table refuses leaves the state (the audit reports it)
 
 

@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ledger.catalog import CatalogItem
-from ledger.catalog_limits import LEGS, LegTimeLimit
+from ledger.catalog_limits import (
+    ADMINISTRATIVE_LICENSE,
+    LEGS,
+    LegTimeLimit,
+    item_limits,
+    statutory_limits,
+)
 
 __all__ = [
     "ADMINISTRATIVE_LICENSE",
@@ -18,13 +24,7 @@ __all__ = [
     "statutory_limits",
 ]
 
-ADMINISTRATIVE_LICENSE = "行政许可"
 LEGAL_LIMIT_NOT_SOURCED = "legal limit not sourced"
-
-_ART_32 = "《行政许可法》第三十二条"
-_ART_42 = "《行政许可法》第四十二条"
-_ART_26 = "《行政许可法》第二十六条、第四十二条"
-_ART_44 = "《行政许可法》第四十四条"
 
 
 @dataclass(frozen=True)
@@ -53,24 +53,6 @@ class ServiceStandard:
             raise ValueError(f"a service standard gives every leg {list(LEGS)} a count >= 1")
 
 
-def statutory_limits(coordination: str) -> dict[str, LegTimeLimit]:
-    """行政许可法 defaults: decision 20 (+10, Art. 42) or joint 45 (+15, Art. 26), acceptance 5
-    (Art. 32), delivery 10 (Art. 44) working days; promised equal to legal."""
-    joint = coordination == "joint"
-    return {
-        "acceptance": LegTimeLimit("acceptance", 5, 5, _ART_32),
-        "decision": LegTimeLimit(
-            "decision",
-            45 if joint else 20,
-            45 if joint else 20,
-            _ART_26 if joint else _ART_42,
-            15 if joint else 10,
-            "government" if joint else "head_of_body",
-        ),
-        "delivery": LegTimeLimit("delivery", 10, 10, _ART_44),
-    }
-
-
 def limits_for(
     item: CatalogItem | None, coordination: str, standard: ServiceStandard
 ) -> dict[str, LegTimeLimit]:
@@ -82,8 +64,6 @@ def limits_for(
     refused when the catalog is amended, so the law here only ever tightens.
     """
     limits = {leg: LegTimeLimit(leg, standard.days[leg]) for leg in LEGS}
-    if item is not None and item.item_type == ADMINISTRATIVE_LICENSE:
-        limits.update(statutory_limits(coordination))
     if item is not None:
-        limits.update({limit.leg: limit for limit in item.time_limits})
+        limits.update(item_limits(item.item_type, item.time_limits, coordination))
     return limits
