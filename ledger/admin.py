@@ -77,8 +77,12 @@ class RegistryClerk:
         public_key: bytes,
         *,
         valid_from: int | None = None,
+        head: bool = False,
     ) -> Appended:
+        """``head``: the officer is the body's head (负责人), who approves extensions."""
         body = {**self._key(public_key, valid_from), "body_id": body_id, "officer_id": officer_id}
+        if head:  # left out otherwise, so earlier records keep their bytes
+            body["head"] = True
         return self.append(body_key, "officer_certified", body)
 
     def certify_license_key(
