@@ -127,3 +127,53 @@ def test_bad_as_of_is_a_usage_error(
 
 def test_as_of_instant_is_taken_as_a_china_date() -> None:
     assert parse_as_of("2026-01-04T17:00:00Z").isoformat() == "2026-01-05"
+
+
+def _amend_limits(demo_dir: Path, value: str) -> int:
+    root = demo_dir / "demo-keys" / "root-510000.key"
+    return main(
+        [
+            "catalog",
+            "amend",
+            "--region",
+            "510000",
+            "--item",
+            "510000/1/5",
+            "--field",
+            "time_limits",
+            "--value",
+            value,
+            "--root-key",
+            str(root),
+            "--data-dir",
+            str(demo_dir),
+            "--yes",
+        ]
+    )
+
+
+def test_catalog_amend_sets_structured_time_limits(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = json.dumps([{"leg": "decision", "promised_days": 10}])
+    assert _amend_limits(demo_dir, value) == 0
+    out = capsys.readouterr().out
+    assert "time_limits: (none) → " in out and '"promised_days": 10' in out
+    assert main(["audit", "verify", "--data-dir", str(demo_dir), "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("ten days", "JSON list"),
+        (
+            '[{"leg": "decision", "promised_days": 30, "legal_days": 20, "legal_basis": "x"}]',
+            "exceeds",
+        ),
+    ],
+)
+def test_bad_time_limits_are_a_usage_error(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str], value: str, words: str
+) -> None:
+    assert _amend_limits(demo_dir, value) == 64
+    assert words in capsys.readouterr().err
