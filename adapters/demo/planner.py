@@ -100,6 +100,11 @@ _GAPS: Mapping[str, tuple[int, int]] = {
     "reopened": (15 * _DAY, 60 * _DAY),
     "delivered:post": (1 * _DAY, 3 * _DAY),
     "co_handled": (1 * _DAY, 5 * _DAY),
+    # Acceptance and decision take working days, so legs span holidays and some are late
+    # (docs/supervision.md); the service standard promises 5 and 15 working days.
+    "accepted": (2 * _HOUR, 9 * _DAY),
+    "decided:approved": (1 * _DAY, 26 * _DAY),
+    "decided:rejected": (1 * _DAY, 26 * _DAY),
 }
 _DEFAULT_GAP = (10 * _MINUTE, 1 * _DAY)
 

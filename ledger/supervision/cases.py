@@ -173,7 +173,7 @@ def figures(
             key,
             t["closed"],
             t["on_time"],
-            statistics.median(t["days"]) if t["days"] else None,
+            float(statistics.median(t["days"])) if t["days"] else None,
             t["over"],
             t["open"],
         )
