@@ -187,10 +187,25 @@ def registry_vectors() -> list[dict[str, Any]]:
                 }
             },
         ),
+        (
+            "key-calendar-published",
+            "root-2",
+            "calendar_published",
+            {
+                "year": 2026,
+                "holidays": ["2026-01-01", "2026-01-02", "2026-02-16", "2026-02-17"],
+                "workdays": ["2026-01-04", "2026-02-14"],
+                "divisions": [],
+                "source": "国务院办公厅关于2026年部分节假日安排的通知 (excerpt)",
+            },
+            {},
+        ),
     ]
     vectors, prev = [], ZERO_HASH
+    # After the rotation the new root signs, once its valid_from has come.
+    times = {"key-calendar-published": rotate_at + SECOND}
     for seq, (name, signer, record_type, body, extra) in enumerate(steps, start=1):
-        time = START + seq * SECOND
+        time = times.get(name, START + seq * SECOND)
         raw = build_key_record(
             SIGNERS[signer],
             region=REGION,
