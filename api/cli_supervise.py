@@ -23,6 +23,7 @@ from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.calendars import CalendarError, CalendarYear
 from ledger.reports import reading_registry
+from ledger.supervision import ServiceStandard
 from ledger.supervision.cases import figures, supervise_ledger
 
 EXIT_DECLINED = 1
@@ -46,6 +47,23 @@ def parse_as_of(text: str | None, now: dt.datetime | None = None) -> dt.date:
     return moment.astimezone(CHINA).date()
 
 
+def parse_standard(text: str | None) -> ServiceStandard:
+    """``--service-standard check=1,mail=2``: the region's promised days for the legs named,
+    the defaults (docs/supervision.md §3.2) for the others."""
+    days = dict(ServiceStandard().days)
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        leg, _, count = part.partition("=")
+        if leg.strip() not in days or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(
+                f"--service-standard {part!r} is not LEG=DAYS with LEG one of "
+                f"{', '.join(days)} and DAYS at least 1"
+            )
+        days[leg.strip()] = int(count)
+    return ServiceStandard(days)
+
+
 def _reading(args: argparse.Namespace, read: Callable[[LedgerApplication], int]) -> int:
     settings = _settings(args)
     url = settings.resolved_database_url()
@@ -60,9 +78,10 @@ def _reading(args: argparse.Namespace, read: Callable[[LedgerApplication], int])
 
 def _supervise_cases(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
+    standard = parse_standard(args.service_standard)
 
     def read(app: LedgerApplication) -> int:
-        cases, books = supervise_ledger(app)
+        cases, books = supervise_ledger(app, standard)
         judged = [case.judged(as_of, books) for case in cases]
         if args.status:
             judged = [c for c in judged if any(leg["status"] == args.status for leg in c["legs"])]
@@ -86,9 +105,10 @@ def _supervise_cases(args: argparse.Namespace) -> int:
 
 def _supervise_bodies(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
+    standard = parse_standard(args.service_standard)
 
     def read(app: LedgerApplication) -> int:
-        cases, books = supervise_ledger(app)
+        cases, books = supervise_ledger(app, standard)
         rows = [row.as_dict() for row in figures(cases, as_of, books, by=args.by)]
         if args.json:
             print(json.dumps({"as_of": as_of.isoformat(), "by": args.by, "rows": rows}))
@@ -190,6 +210,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", default=None, help="this node's region (TONGBAN_REGION)")
 
 
+def _judging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--as-of", default=None, help="judge at this date or instant (default now)")
+    parser.add_argument(
+        "--service-standard",
+        default=None,
+        help="the region's promised working days where the catalog sets none, e.g. "
+        "check=1,mail=3,acceptance=5,decision=15,delivery=5 (these are the defaults)",
+    )
+
+
 def _iso_date(text: str) -> str:
     try:
         return dt.date.fromisoformat(text).isoformat()
@@ -206,8 +237,7 @@ def add_supervise_commands(commands: argparse._SubParsersAction) -> None:  # typ
         "cases", help="every case with its legs, deadlines and status (docs/supervision.md)"
     )
     _common(cases)
-    cases.add_argument("--json", action="store_true", help="print JSON")
-    cases.add_argument("--as-of", default=None, help="judge at this date or instant (default now)")
+    _judging(cases)
     cases.add_argument(
         "--status",
         choices=("on_time", "due_soon", "overdue", "closed_on_time", "closed_late", "provisional"),
@@ -218,8 +248,7 @@ def add_supervise_commands(commands: argparse._SubParsersAction) -> None:  # typ
         "bodies", help="per body (or item): on-time rate, median handling days, overdue now"
     )
     _common(bodies)
-    bodies.add_argument("--json", action="store_true", help="print JSON")
-    bodies.add_argument("--as-of", default=None, help="judge at this date or instant")
+    _judging(bodies)
     bodies.add_argument("--by", choices=("body", "item"), default="body")
     bodies.set_defaults(handler=_guarded(_supervise_bodies))
 

@@ -177,3 +177,22 @@ def test_bad_time_limits_are_a_usage_error(
 ) -> None:
     assert _amend_limits(demo_dir, value) == 64
     assert words in capsys.readouterr().err
+
+
+def test_service_standard_is_configurable(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = _supervise(demo_dir, capsys, "--as-of", "2026-03-01")
+    longer = _supervise(demo_dir, capsys, "--as-of", "2026-03-01", "--service-standard", "check=4")
+    checks = [
+        (a["legs"][0], b["legs"][0])
+        for a, b in zip(default["cases"], longer["cases"], strict=True)
+        if a["legs"] and a["legs"][0]["name"] == "check"
+    ]
+    assert checks
+    assert all((a["working_days_allowed"], b["working_days_allowed"]) == (1, 4) for a, b in checks)
+    assert (
+        main(["supervise", "cases", "--data-dir", str(demo_dir), "--service-standard", "lunch=2"])
+        == 64
+    )
+    assert "--service-standard" in capsys.readouterr().err
