@@ -248,7 +248,11 @@ class _Planner:
     def plan(self, number: int) -> _Case:
         rng = self.rng
         channel, coordination = self._combination(number)
-        item = rng.choice(self.items[(channel, coordination)])
+        options = self.items[(channel, coordination)]
+        permits = [i for i in options if i.item_type == "行政许可"]
+        if permits and "extended" not in self.seen and rng.random() < 0.5:
+            options = permits  # small demos show an extension too (needs a 行政许可 item)
+        item = rng.choice(options)
         case = _Case(
             number=number,
             case_id=uuid.UUID(int=rng.getrandbits(128), version=4),
