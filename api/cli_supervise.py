@@ -81,7 +81,7 @@ def _supervise_cases(args: argparse.Namespace) -> int:
     standard = parse_standard(args.service_standard)
 
     def read(app: LedgerApplication) -> int:
-        cases, books = supervise_ledger(app, standard)
+        cases, books = supervise_ledger(app, standard, as_of)
         judged = [case.judged(as_of, books) for case in cases]
         if args.status:
             judged = [c for c in judged if any(leg["status"] == args.status for leg in c["legs"])]
@@ -108,7 +108,7 @@ def _supervise_bodies(args: argparse.Namespace) -> int:
     standard = parse_standard(args.service_standard)
 
     def read(app: LedgerApplication) -> int:
-        cases, books = supervise_ledger(app, standard)
+        cases, books = supervise_ledger(app, standard, as_of)
         rows = [row.as_dict() for row in figures(cases, as_of, books, by=args.by)]
         if args.json:
             print(json.dumps({"as_of": as_of.isoformat(), "by": args.by, "rows": rows}))

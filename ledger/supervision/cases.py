@@ -19,7 +19,7 @@ from ledger.calendars import CalendarBook, china_date
 from ledger.catalog import CatalogItem
 from ledger.keys import CatalogVersions
 from ledger.reports import StoredCase, reading_registry, stored_cases
-from ledger.supervision.legs import Leg, StepFact, case_legs, judge
+from ledger.supervision.legs import Leg, StepFact, case_legs, judge, state_after
 from ledger.supervision.time_limits import ServiceStandard, limits_for
 
 __all__ = ["CaseLegs", "FigureRow", "figures", "supervise_ledger", "supervise_stored"]
@@ -77,8 +77,11 @@ def supervise_stored(
     catalogs: CatalogVersions,
     books: CalendarBook,
     standard: ServiceStandard,
+    until: dt.date | None = None,
 ) -> list[CaseLegs]:
-    """The legs of every stored case (pure over its inputs)."""
+    """The legs of every stored case (pure over its inputs). With ``until`` (an "as of" date
+    in the past), only the steps received by the end of that China date count: the ledger as
+    it stood then; cases opened later are left out."""
     result = []
     for case in cases:
         flow = case.flow
@@ -86,7 +89,10 @@ def supervise_stored(
         facts = [
             StepFact(envelope.seq, step, received_at, envelope.body)
             for envelope, step, received_at in case.steps
+            if until is None or china_date(received_at) <= until
         ]
+        if not facts:
+            continue
         legs = case_legs(
             facts,
             channel=flow.channel,
@@ -98,7 +104,7 @@ def supervise_stored(
             CaseLegs(
                 str(case.case_id),
                 flow.item,
-                flow.state,
+                state_after(facts, channel=flow.channel, coordination=flow.coordination),
                 flow.intake_body,
                 flow.home_body,
                 flow.jurisdiction,
@@ -109,12 +115,19 @@ def supervise_stored(
 
 
 def supervise_ledger(
-    app: LedgerApplication, standard: ServiceStandard | None = None
+    app: LedgerApplication,
+    standard: ServiceStandard | None = None,
+    until: dt.date | None = None,
 ) -> tuple[list[CaseLegs], CalendarBook]:
-    """Every case of a ledger with its legs, and the calendars they were counted with."""
+    """Every case of a ledger with its legs, and the calendars they were counted with
+    (``until``: see :func:`supervise_stored`)."""
     registry = reading_registry(app)
     cases = supervise_stored(
-        stored_cases(app), registry.catalogs, registry.calendars, standard or ServiceStandard()
+        stored_cases(app),
+        registry.catalogs,
+        registry.calendars,
+        standard or ServiceStandard(),
+        until,
     )
     return cases, registry.calendars
 

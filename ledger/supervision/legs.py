@@ -42,6 +42,7 @@ __all__ = [
     "StepFact",
     "case_legs",
     "judge",
+    "state_after",
 ]
 
 LEG_STATES: Mapping[str, frozenset[str]] = {
@@ -123,6 +124,14 @@ def _next_state(state: str, step: str, channel: str, coordination: str) -> str:
         if t.state == state and t.step == step and fits:
             return t.next
     return state  # a step the table refuses leaves the state (the audit reports it)
+
+
+def state_after(steps: Sequence[StepFact], *, channel: str, coordination: str) -> str:
+    """The workflow state the steps lead to (as the table has it; refused steps change none)."""
+    state = START
+    for fact in sorted(steps, key=lambda s: s.seq):
+        state = _next_state(state, fact.step, channel, coordination)
+    return state
 
 
 def _leg_of(state: str) -> str | None:

@@ -196,3 +196,15 @@ def test_service_standard_is_configurable(
         == 64
     )
     assert "--service-standard" in capsys.readouterr().err
+
+
+def test_a_past_as_of_sees_the_ledger_as_it_stood(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = _supervise(demo_dir, capsys, "--as-of", "2026-12-31")
+    then = _supervise(demo_dir, capsys, "--as-of", "2026-02-10")
+    assert len(then["cases"]) < len(now["cases"]) == 20
+    legs = [leg for case in then["cases"] for leg in case["legs"]]
+    assert legs
+    assert all(leg["started"] <= "2026-02-10" for leg in legs)
+    assert all(leg["closed"] is None or leg["closed"] <= "2026-02-10" for leg in legs)
