@@ -32,10 +32,10 @@ from api.cli_common import (
     fail,
     quiet_broken_pipe,
 )
+from api.cli_deadlines import add_deadline_commands
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
-from api.cli_supervise import add_supervise_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_transparency_commands(commands)
     add_license_commands(commands)
-    add_supervise_commands(commands)
+    # After any other module's supervise commands: it joins their group.
+    add_deadline_commands(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "CalendarError",
     "CalendarYear",
     "Count",
+    "DateCalendar",
     "WorkingCalendar",
     "china_date",
     "division_covers",
@@ -211,6 +212,27 @@ class WorkingCalendar:
         return Count(total, provisional)
 
 
+@dataclass(frozen=True)
+class DateCalendar:
+    """A :class:`WorkingCalendar` answering plain dates, for callers that count deadlines
+    without reporting provisional ones (rectification deadlines, 好差评): ``name`` says which
+    calendar it is, ``provisional`` whether any answer so far rested on an unpublished year
+    is not tracked — use :class:`WorkingCalendar` for that."""
+
+    calendar: WorkingCalendar
+    name: str
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return self.calendar.is_working_day(day)
+
+    def add_working_days(self, start: dt.date, days: int) -> dt.date:
+        """The ``days``-th working day after ``start`` (``start`` itself not counted)."""
+        if days < 0:
+            raise ValueError("a time limit is a non-negative number of working days")
+        counted: dt.date = self.calendar.add_working_days(start, days).value
+        return counted
+
+
 def _inside(day: dt.date, spans: Sequence[tuple[dt.date, dt.date]]) -> bool:
     return any(after < day <= through for after, through in spans)
 
@@ -250,3 +272,9 @@ class CalendarBook:
             if r == region and divs and any(division_covers(d, jurisdiction) for d in divs)
         )
         return WorkingCalendar(regional, local)
+
+    def dates_for_place(self, region: str, jurisdiction: str = "") -> DateCalendar:
+        """:meth:`for_place` answering plain dates, named after what it was built from."""
+        calendar = self.for_place(region, jurisdiction)
+        years = ",".join(str(y) for y in sorted(calendar.years)) or "none"
+        return DateCalendar(calendar, f"published {region} years {years}")

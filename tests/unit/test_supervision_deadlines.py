@@ -132,3 +132,14 @@ def test_vector_calendars_are_the_announced_years() -> None:
     for year, body in vectors["calendars"].items():
         seeded = seed_year("510000", int(year)).to_body()
         assert {**seeded, "source": body["source"]} == body
+
+
+def test_plain_dates_for_rectification_deadlines() -> None:
+    """The view ratings count rectification deadlines on (name, is_working_day, dates)."""
+    book = CalendarBook([seed_year("510000", 2025)])
+    plain = book.dates_for_place("510000", "510104")
+    assert plain.name == "published 510000 years 2025"
+    assert plain.add_working_days(D("2025-09-26"), 6) == D("2025-10-11")
+    assert plain.is_working_day(D("2025-09-28")) and not plain.is_working_day(D("2025-10-01"))
+    with pytest.raises(ValueError, match="non-negative"):
+        plain.add_working_days(D("2025-09-26"), -1)

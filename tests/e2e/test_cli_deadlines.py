@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from api.cli_supervise import parse_as_of
+from api.cli_deadlines import parse_as_of
 
 
 @pytest.fixture
@@ -208,3 +208,17 @@ def test_a_past_as_of_sees_the_ledger_as_it_stood(
     assert legs
     assert all(leg["started"] <= "2026-02-10" for leg in legs)
     assert all(leg["closed"] is None or leg["closed"] <= "2026-02-10" for leg in legs)
+
+
+def test_deadline_commands_join_an_existing_supervise_group() -> None:
+    import argparse
+
+    from api.cli_deadlines import add_deadline_commands
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    other = commands.add_parser("supervise").add_subparsers(dest="supervise_command")
+    other.add_parser("ratings")
+    add_deadline_commands(commands)
+    assert parser.parse_args(["supervise", "ratings"]).supervise_command == "ratings"
+    assert parser.parse_args(["supervise", "cases"]).supervise_command == "cases"

@@ -1,5 +1,9 @@
-"""``tongban supervise`` and ``tongban calendar``: deadlines of every case, per-body and
-per-item figures, and the region's signed working-day calendar (docs/supervision.md).
+"""``tongban supervise cases|bodies`` and ``tongban calendar``: deadlines of every case,
+per-body and per-item figures, and the region's signed working-day calendar
+(docs/supervision.md).
+
+The ``supervise`` group is shared with other supervision commands (ratings, bulletins):
+:func:`add_deadline_commands` adds to the group when another module created it already.
 """
 
 from __future__ import annotations
@@ -228,11 +232,24 @@ def _iso_date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
-def add_supervise_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``supervise cases|bodies`` and ``calendar publish|show``."""
-    supervise = commands.add_parser(
-        "supervise", help="deadlines of every case; on-time figures per body and item"
+def _supervise_group(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The ``supervise`` group's sub-commands, created unless another module did."""
+    existing = commands.choices.get("supervise")
+    if existing is not None:
+        for action in existing._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action
+    group: argparse._SubParsersAction = commands.add_parser(  # type: ignore[type-arg]
+        "supervise", help="supervision: deadlines, on-time figures per body and item"
     ).add_subparsers(dest="supervise_command", required=True)
+    return group
+
+
+def add_deadline_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``supervise cases|bodies`` and ``calendar publish|show``."""
+    supervise = _supervise_group(commands)
     cases = supervise.add_parser(
         "cases", help="every case with its legs, deadlines and status (docs/supervision.md)"
     )
