@@ -10,19 +10,32 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.application import LedgerApplication
 from ledger.calendars import CalendarBook, china_date
 from ledger.catalog import CatalogItem
+from ledger.envelope import Envelope, parse_event
+from ledger.errors import LedgerError
 from ledger.keys import CatalogVersions
+from ledger.persistence import LedgerEntry
+from ledger.receipts import parse_receipt
 from ledger.reports import StoredCase, reading_registry, stored_cases
 from ledger.supervision.legs import Leg, StepFact, case_legs, judge, state_after
 from ledger.supervision.time_limits import ServiceStandard, limits_for
+from ledger.workflow import CaseState, advance, check_body
 
-__all__ = ["CaseLegs", "FigureRow", "figures", "supervise_ledger", "supervise_stored"]
+__all__ = [
+    "CaseLegs",
+    "FigureRow",
+    "figures",
+    "legs_of_entries",
+    "supervise_ledger",
+    "supervise_stored",
+]
 
 _WINDOW_LEGS = frozenset({"check", "mail"})
 
@@ -112,6 +125,33 @@ def supervise_stored(
             )
         )
     return result
+
+
+def legs_of_entries(
+    case_id: uuid.UUID,
+    entries: Sequence[LedgerEntry],
+    catalogs: CatalogVersions,
+    books: CalendarBook,
+    standard: ServiceStandard | None = None,
+) -> CaseLegs | None:
+    """One case's legs from its entries (exact signed bytes and receipts, in seq order, as
+    ``LedgerApplication.entries_after`` gives them), as a projection following the ledger
+    index holds them; None when they open no case."""
+    steps: list[tuple[Envelope, str, int]] = []
+    flow = CaseState()
+    for entry in entries:
+        envelope = parse_event(entry.envelope)
+        try:
+            step = check_body(envelope.type, envelope.body)
+        except LedgerError:
+            step = envelope.type  # a step the rules refuse changes no leg
+        steps.append((envelope, step, parse_receipt(entry.receipt).time))
+        flow = advance(flow, envelope)
+    if not flow.item:
+        return None
+    stored = StoredCase(case_id, tuple(steps), flow)
+    (legs,) = supervise_stored([stored], catalogs, books, standard or ServiceStandard())
+    return legs
 
 
 def supervise_ledger(

@@ -101,3 +101,17 @@ def test_head_must_be_a_boolean(world: World) -> None:
     with pytest.raises(MalformedEncoding) as error:
         world.clerk.append(world.body_keys["510104-RS"], "officer_certified", body)
     assert error.value.field == "body.head"
+
+
+def test_legs_of_a_cases_entries_equal_the_ledger_wide_reading(world: World) -> None:
+    """What a projection following the ledger index computes per case is what
+    ``tongban supervise cases`` computes over the whole ledger."""
+    from ledger.supervision.cases import legs_of_entries, supervise_ledger
+
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    case_id = world.online_case()
+    entries = [e for e in world.app.entries_after(0, 10_000) if e.stream_id == case_id]
+    registry = world.app.registry
+    one = legs_of_entries(case_id, entries, registry.catalogs, registry.calendars)
+    (whole,), _ = supervise_ledger(world.app)
+    assert one == whole and one.legs
