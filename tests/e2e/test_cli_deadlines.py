@@ -52,7 +52,7 @@ def test_supervise_the_demo_and_publish_a_local_calendar(
     (shown,) = json.loads(capsys.readouterr().out)
     assert shown["year"] == 2026 and "2026-02-14" in shown["workdays"]
 
-    before = _supervise(demo_dir, capsys, "--as-of", "2026-03-01")
+    before = _supervise(demo_dir, capsys, "--as-of", "2026-12-31")
     assert len(before["cases"]) == 20
     legs = [leg for case in before["cases"] for leg in case["legs"]]
     assert legs and all(
@@ -75,7 +75,7 @@ def test_supervise_the_demo_and_publish_a_local_calendar(
         == 0
     )
     capsys.readouterr()
-    after = _supervise(demo_dir, capsys, "--as-of", "2026-03-01")
+    after = _supervise(demo_dir, capsys, "--as-of", "2026-12-31")
     moved = next(c for c in after["cases"] if c["case_id"] == case["case_id"])["legs"][0]
     assert moved["deadline"] > leg["deadline"]
 
