@@ -33,6 +33,7 @@ from api.cli_common import (
     fail,
     quiet_broken_pipe,
 )
+from api.cli_deadlines import add_deadline_commands
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_transparency_commands(commands)
     add_license_commands(commands)
     add_outbox_commands(commands)
+    # After any other module's supervise commands: it joins their group.
+    add_deadline_commands(commands)
     return parser
 
 

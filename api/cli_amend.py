@@ -35,6 +35,14 @@ def current_catalog(app: LedgerApplication, region: str) -> Catalog:
 
 
 def _parse_value(field: str, text: str) -> Any:
+    if field == "time_limits":  # a JSON list of leg limits (docs/supervision.md §3.2)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--value for time_limits is a JSON list: {error}") from None
+        if not isinstance(value, list):
+            raise ValueError("--value for time_limits is a JSON list of {leg, promised_days, ...}")
+        return value
     if field not in _LIST_FIELDS:
         return text
     if text.lstrip().startswith("["):
@@ -48,6 +56,8 @@ def _parse_value(field: str, text: str) -> Any:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, list | tuple):
         return ",".join(value) if value else "(none)"
     return repr(value) if value == "" else str(value)
@@ -91,7 +101,7 @@ def _catalog_amend(args: argparse.Namespace) -> int:
         if item is None:
             return _fail(f"region {args.region} has no item {args.item}")
         value = _parse_value(args.field, args.value)
-        old_value = item.to_dict()[args.field]
+        old_value = item.to_dict().get(args.field, [])  # time_limits is absent when unset
         if old_value == value:
             print(f"{args.item} {args.field} is already {_show(value)}; nothing signed")
             return 0
@@ -101,9 +111,9 @@ def _catalog_amend(args: argparse.Namespace) -> int:
         print(f"catalog amendment, region {base.region} {base.region_name}")
         print(f"  item     {item.item_key} {item.national_name}")
         before, after = item.to_dict(), new_item.to_dict()
-        for name in sorted(before, key=lambda n: (n != args.field, n)):
-            if before[name] != after[name]:
-                print(f"  {name}: {_show(before[name])} → {_show(after[name])}")
+        for name in sorted(set(before) | set(after), key=lambda n: (n != args.field, n)):
+            if before.get(name, []) != after.get(name, []):
+                print(f"  {name}: {_show(before.get(name, []))} → {_show(after.get(name, []))}")
         print(f"  catalog version: {base.version} → {amended.version}")
         print(f"  signed by: root {root.key_id} of region {args.region}")
         declined = _confirm(args)

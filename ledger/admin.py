@@ -78,12 +78,16 @@ class RegistryClerk:
         *,
         valid_from: int | None = None,
         device: str | None = None,
+        head: bool = False,
     ) -> Appended:
-        """The officer's key; ``device`` names one of several (docs/keys.md §5): the key of a
-        device the officer has none for is added beside the others, else it replaces it."""
+        """The officer's key. ``device`` names one of several (docs/keys.md §5): the key of a
+        device the officer has none for is added beside the others, else it replaces it.
+        ``head``: the officer is the body's head (负责人), who approves extensions."""
         body = {**self._key(public_key, valid_from), "body_id": body_id, "officer_id": officer_id}
         if device is not None:
             body["device"] = device
+        if head:  # left out otherwise, so earlier records keep their bytes
+            body["head"] = True
         return self.append(body_key, "officer_certified", body)
 
     def certify_license_key(

@@ -26,6 +26,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ledger.catalog_limits import LegTimeLimit, parse_time_limits
+
 __all__ = [
     "BATCHES",
     "CHANNELS",
@@ -83,6 +85,7 @@ AMENDABLE_FIELDS: tuple[str, ...] = (
     "basis",
     "item_type",
     "time_limit",
+    "time_limits",
     "fee",
     "issuing_mode",
 )
@@ -193,9 +196,11 @@ class CatalogItem:
     item_code: str = ""
     basis: str = ""
     item_type: str = ""
-    time_limit: str = ""
+    time_limit: str = ""  # free text of old catalogs: readable, never counted with
     fee: str = ""
     issuing_mode: str = ""
+    # Structured limits per leg (ledger.catalog_limits; docs/supervision.md §3).
+    time_limits: tuple[LegTimeLimit, ...] = ()
     # Derived from the units; kept as fields so the data file is self-describing.
     item_key: str = field(default="")
     sector: str = field(default="")
@@ -215,6 +220,7 @@ class CatalogItem:
                 object.__setattr__(self, name, value)
             elif current != value:
                 raise ValueError(f"{name} is {current!r}, expected {value!r}")
+        object.__setattr__(self, "time_limits", parse_time_limits(self.time_limits))
         self._check_values()
 
     def _check_values(self) -> None:
@@ -243,8 +249,13 @@ class CatalogItem:
         return (self.lead_unit, *self.cooperating_units)
 
     def to_dict(self) -> dict[str, Any]:
-        """The item as JSON-ready data (lists for tuples); the shape of the data file."""
-        return {
+        """The item as JSON-ready data (lists for tuples); the shape of the data file.
+
+        ``time_limits`` appears only when set, so catalogs without it keep their version."""
+        limits = (
+            {"time_limits": [t.to_dict() for t in self.time_limits]} if self.time_limits else {}
+        )
+        return limits | {
             "basis": self.basis,
             "batch": self.batch,
             "channels": list(self.channels),
@@ -276,6 +287,8 @@ class CatalogItem:
     def from_dict(cls, data: Mapping[str, Any]) -> CatalogItem:
         """Rebuild an item from :meth:`to_dict` output; unknown or missing keys are refused."""
         expected = set(cls.__dataclass_fields__)
+        if "time_limits" not in data:  # catalogs before structured limits
+            expected.discard("time_limits")
         if set(data) != expected:
             missing = sorted(expected - set(data))
             extra = sorted(set(data) - expected)
@@ -283,6 +296,7 @@ class CatalogItem:
         values = dict(data)
         for name in ("local_names", "cooperating_units", "cooperating_sectors", "channels"):
             values[name] = tuple(values[name])
+        values["time_limits"] = parse_time_limits(values.get("time_limits", []))
         return cls(**values)
 
 
@@ -381,6 +395,8 @@ class Catalog:
                 )
             data = by_key[key].to_dict()
             data[name] = list(value) if isinstance(value, list | tuple) else value
+            if name == "time_limits" and not value:
+                del data[name]
             if name in ("channels", "coordination", "status"):
                 data["mode_source"] = "admin"
             if name in ("lead_unit", "cooperating_units"):

@@ -66,11 +66,14 @@ __all__ = [
     "BodyActivity",
     "BodyRef",
     "CaseTimeline",
+    "StoredCase",
     "TimelineStep",
     "body_report",
     "case_actors",
     "case_timeline",
     "iso_utc",
+    "reading_registry",
+    "stored_cases",
 ]
 
 IN_THE_POST = frozenset(t.next for t in TRANSITIONS if t.step.startswith("mailed:"))
@@ -365,3 +368,35 @@ def body_report(app: LedgerApplication) -> list[BodyActivity]:
         )
         for body_id, t in sorted(tallies.items())
     ]
+
+
+@dataclass(frozen=True)
+class StoredCase:
+    """One case as stored: its readable steps (envelope, table step, receipt time) and the
+    state they lead to; for readers that derive figures from signed facts (supervision)."""
+
+    case_id: uuid.UUID
+    steps: tuple[tuple[Envelope, str, int], ...]
+    flow: CaseState
+
+
+def stored_cases(app: LedgerApplication) -> Iterator[StoredCase]:
+    """Every case of the ledger in stream order (registry and other streams left out)."""
+    registry_streams = {registry_stream_id(r) for r in app.trusted_roots}
+    for stream_id, stream_rows in groupby(
+        app.store.iter_rows_by_stream(), key=lambda r: r.stream_id
+    ):
+        if stream_id is None or stream_id in registry_streams:
+            continue
+        flow = CaseState()
+        taken: list[tuple[Envelope, str, int]] = []
+        for step, after in _replay(app, stream_rows):
+            taken.append((step.envelope, step.step, step.received_at))
+            flow = after
+        if flow.item:  # a case (opened by ``received``), not another kind of stream
+            yield StoredCase(stream_id, tuple(taken), flow)
+
+
+def reading_registry(app: LedgerApplication) -> KeyRegistry:
+    """The node's registry, or for a read-only node one rebuilt as the audit does."""
+    return _registry(app)

@@ -120,7 +120,7 @@ def key_body(label: str, valid_from: int = START, **more: Any) -> dict[str, Any]
 
 
 def registry_vectors() -> list[dict[str, Any]]:
-    """A region's registry from seq 1 to 6; each record's receipt time is its claimed time."""
+    """A region's registry from seq 1 to 7; each record's receipt time is its claimed time."""
     rotate_at = START + 3600 * SECOND
     proof = sign_rotation_proof(
         SIGNERS["root-2"], region=REGION, old_kid=SIGNERS["root"].key_id, valid_from=rotate_at
@@ -196,10 +196,25 @@ def registry_vectors() -> list[dict[str, Any]]:
             key_body("officer-laptop", body_id=BODY_ID, officer_id=OFFICER_ID, device="laptop"),
             {},
         ),
+        (
+            "key-calendar-published",
+            "root-2",
+            "calendar_published",
+            {
+                "year": 2026,
+                "holidays": ["2026-01-01", "2026-01-02", "2026-02-16", "2026-02-17"],
+                "workdays": ["2026-01-04", "2026-02-14"],
+                "divisions": [],
+                "source": "国务院办公厅关于2026年部分节假日安排的通知 (excerpt)",
+            },
+            {},
+        ),
     ]
     vectors, prev = [], ZERO_HASH
+    # After the rotation the new root signs, once its valid_from has come.
+    times = {"key-calendar-published": rotate_at + SECOND}
     for seq, (name, signer, record_type, body, extra) in enumerate(steps, start=1):
-        time = START + seq * SECOND
+        time = times.get(name, START + seq * SECOND)
         raw = build_key_record(
             SIGNERS[signer],
             region=REGION,

@@ -18,13 +18,14 @@ from adapters.access import open_access_store
 from adapters.applicants import NodeApplicants
 from adapters.bootstrap import TRUST_FILE, open_ledger
 from adapters.bulk import DEFAULT_WRITERS, BulkSummary, Officer, bulk_load
+from adapters.calendar_seed import seed_year
 from adapters.crypto_profile import crypto_profile
 from adapters.datadir import sqlite_path
 from adapters.demo.bodies import BULK_BODY, HOME_REGION, JIANGSU, BodySpec, demo_bodies
 from adapters.demo.clock import _DAY, DemoClock
 from adapters.demo.directory import _MARKER_TEXT, DEMO_MARKER, _check_directory
 from adapters.demo.errors import DemoError, NotADemoDirectory
-from adapters.demo.planner import _Case, _Planner
+from adapters.demo.planner import DEMO_AMENDMENT, _Case, _Planner, head_officer
 from adapters.filemodes import private_directory, write_private_text
 from adapters.keyfiles import write_key, write_trusted_roots
 from adapters.settings import Settings
@@ -37,6 +38,7 @@ from adapters.vault import (
 )
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
+from ledger.catalog import load_catalog
 from ledger.envelope import ZERO_HASH, build_event, parse_event
 from ledger.opening import CaseOpening
 from ledger.sm2 import SM2_SM3
@@ -163,7 +165,12 @@ class _Builder:
             self.records += 1
             if region == HOME_REGION:
                 clerk.certify_node(root, node.public_key, "demo-node", valid_from=start)
-                self.records += 1
+                # The year's working-day calendar and the 行政许可 items (docs/supervision.md).
+                clerk.append(root, "calendar_published", seed_year(region, 2026).to_body())
+                base = load_catalog(region).version
+                changes = [dict(change) for change in DEMO_AMENDMENT]
+                clerk.append(root, "catalog_amended", {"base_version": base, "changes": changes})
+                self.records += 3
             self.index["roots"][region] = {
                 "kid": root.key_id,
                 "key_file": self._save_key(f"root-{region}.key", root),
@@ -184,7 +191,12 @@ class _Builder:
                         self.seed, f"officer/{spec.body_id}/{officer_id}", self.suite
                     )
                     clerk.certify_officer(
-                        body_key, spec.body_id, officer_id, signer.public_key, valid_from=start
+                        body_key,
+                        spec.body_id,
+                        officer_id,
+                        signer.public_key,
+                        valid_from=start,
+                        head="handler" in spec.roles and officer_id == head_officer(spec),
                     )
                     self.officers[(spec.body_id, officer_id)] = signer
                     officers.append(

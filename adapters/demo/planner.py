@@ -55,6 +55,7 @@ _WEIGHTS: Mapping[str, float] = {
     "co_handled": 90,
     "suspended": 3,
     "resumed": 90,
+    "extended": 6,
     "decided:approved": 85,
     "decided:rejected": 6,
     "delivered:online": 40,
@@ -83,6 +84,7 @@ _LOOPS = frozenset(
         "reopened",
         "transferred",
         "suspended",
+        "extended",
         "supplement_requested",
         "mail_problem",
         "form_checked:needs_supplement",
@@ -98,6 +100,11 @@ _GAPS: Mapping[str, tuple[int, int]] = {
     "reopened": (15 * _DAY, 60 * _DAY),
     "delivered:post": (1 * _DAY, 3 * _DAY),
     "co_handled": (1 * _DAY, 5 * _DAY),
+    # Acceptance and decision take working days, so legs span holidays and some are late
+    # (docs/supervision.md); the service standard promises 5 and 15 working days.
+    "accepted": (2 * _HOUR, 9 * _DAY),
+    "decided:approved": (1 * _DAY, 26 * _DAY),
+    "decided:rejected": (1 * _DAY, 26 * _DAY),
 }
 _DEFAULT_GAP = (10 * _MINUTE, 1 * _DAY)
 
@@ -133,6 +140,20 @@ class _Draft:
     seq: int
     body_id: str
     officer_id: str
+    key_id: str  # ``body/officer``: the planner's stand-in for the officer's key
+
+
+# The demo's catalog amendment: two market-supervision items are 行政许可, so their cases run
+# under the statute's limits and may be extended (docs/supervision.md §3).
+DEMO_AMENDMENT: tuple[Mapping[str, Any], ...] = (
+    {"item": "510000/1/47", "field": "item_type", "value": "行政许可"},
+    {"item": "510000/2/52", "field": "item_type", "value": "行政许可"},
+)
+
+
+def head_officer(body: BodySpec) -> str:
+    """The demo officer certified as the body's head (负责人): the first one."""
+    return body.officer_ids()[0]
 
 
 # A well-formed stand-in until the vault stores the applicant, when the step is appended.
@@ -164,11 +185,12 @@ class _Planner:
         self.rng = rng
         self.start = start
         self.bodies = {b.body_id: b for b in bodies}
-        self.catalog = load_catalog(HOME_REGION)
+        self.catalog = load_catalog(HOME_REGION).amended(list(DEMO_AMENDMENT))
         # The node's own rules judge every drafted step: the plan cannot drift from them.
         self.catalogs = CatalogVersions([self.catalog])
         views = {b.body_id: b.view() for b in bodies}
-        self.entitlement = Entitlement(views.get, HOME_REGION)
+        heads = {f"{b.body_id}/{head_officer(b)}" for b in bodies if "handler" in b.roles}
+        self.entitlement = Entitlement(views.get, HOME_REGION, heads.__contains__)
         self.seen: set[str] = set()
         handled = {b.sector for b in bodies if b.region == HOME_REGION and "handler" in b.roles}
         twins = {b.sector for b in bodies if b.region == JIANGSU and "handler" in b.roles}
@@ -237,7 +259,11 @@ class _Planner:
     def plan(self, number: int) -> _Case:
         rng = self.rng
         channel, coordination = self._combination(number)
-        item = rng.choice(self.items[(channel, coordination)])
+        options = self.items[(channel, coordination)]
+        permits = [i for i in options if i.item_type == "行政许可"]
+        if permits and "extended" not in self.seen and rng.random() < 0.5:
+            options = permits  # small demos show an extension too (needs a 行政许可 item)
+        item = rng.choice(options)
         case = _Case(
             number=number,
             case_id=uuid.UUID(int=rng.getrandbits(128), version=4),
@@ -360,7 +386,14 @@ class _Planner:
 
     def _check(self, state: CaseState, step: _Step, seq: int) -> CaseState | None:
         """The state after ``step`` under the node's own rules, or None if they refuse it."""
-        draft = _Draft(step.type, step.body, seq, step.body_id, step.officer_id)
+        draft = _Draft(
+            step.type,
+            step.body,
+            seq,
+            step.body_id,
+            step.officer_id,
+            f"{step.body_id}/{step.officer_id}",
+        )
         try:
             # The workflow reads only type, body, seq, body_id and officer_id of an envelope.
             return take_step(state, cast(Envelope, draft), self.catalogs, self.entitlement)
@@ -409,7 +442,8 @@ class _Planner:
             if body is None:
                 return None
         at = case.steps[-1].at + self._gap(step)
-        return _Step(actor, self._officer(actor), kind, body, at)
+        officer = head_officer(self.bodies[actor]) if kind == "extended" else self._officer(actor)
+        return _Step(actor, officer, kind, body, at)
 
     def _materials(self, case: _Case, seq: int, count: int = 2) -> list[dict[str, Any]]:
         names = self.rng.sample(_MATERIALS, count)
@@ -484,6 +518,15 @@ class _Planner:
                 "other": "待第三方核实",
             }[reason]
             return {"reason": reason, "detail": detail}
+        if kind == "extended":
+            left = 10 - state.extended_days  # the statute's maximum for a single body
+            if left < 1:
+                return None
+            return {
+                "working_days": rng.randint(1, left),
+                "approval": "head_of_body",
+                "reason": "需组织现场核查，经本机关负责人批准延长审查期限",
+            }
         if kind == "decided":
             reasons = [] if refinement == "approved" else ["经审查不符合条件"]
             return {

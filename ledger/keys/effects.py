@@ -20,6 +20,9 @@ record type                 signed by                   effect
 ``license_key_certified``   the root                    a key of role ``license`` of one of
                                                         the region's bodies: it signs that
                                                         body's electronic licenses
+``calendar_published``      the root                    a year's working-day calendar of the
+                                                        region, or a place's local holidays
+                                                        (docs/supervision.md §2)
 ==========================  ==========================  ====================================
 
 ``root_established`` starts a registry and is checked by :class:`ledger.keys.KeyRegistry`
@@ -35,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ledger.calendars import CalendarError, CalendarYear
 from ledger.catalog import Catalog, CatalogError
 from ledger.envelope import check_identifier, require
 from ledger.errors import LedgerError, MalformedEncoding, RegistryError
@@ -67,6 +71,7 @@ class Effects:
     officer: tuple[str, str, str, str] | None = None  # body id, officer id, device, kid
     resolution: Resolution | None = None
     catalog: Catalog | None = None
+    calendar: CalendarYear | None = None
 
 
 def new_key(
@@ -208,6 +213,9 @@ def _officer_certified(
             field="body.body_id",
         )
     officer_id = check_identifier(require(body, "officer_id", str), "body.officer_id")
+    head = body.get("head", False)
+    if not isinstance(head, bool):
+        raise MalformedEncoding("head is true or false", field="body.head")
     new = replace(
         new_key(
             registry,
@@ -219,6 +227,7 @@ def _officer_certified(
             officer_id=officer_id,
         ),
         certified_at=receipt_time,
+        head=head,
     )
     # An officer may hold a key per device (a desk browser, a laptop, a USB key): a new
     # device adds a key beside the others; the same device again rotates that device's key.
@@ -381,6 +390,30 @@ def _license_key_certified(
     return Effects(keys=[replace(new, valid_until=valid_until, certified_at=receipt_time)])
 
 
+def _calendar_published(
+    registry: KeyRegistry,
+    record: KeyRecord,
+    body: dict[str, Any],
+    signer: KeyInfo,
+    state: RegionRegistry,
+    receipt_time: int,
+    index: int,
+) -> Effects:
+    """A year's working-day calendar (or a place's local one); replaces an earlier record of
+    the same year and divisions."""
+    require_root(signer, state, "calendar_published")
+    for name in ("year", "holidays", "workdays", "divisions", "source"):
+        if name not in body:
+            raise MalformedEncoding(f"calendar_published needs body.{name}", field=f"body.{name}")
+    try:
+        year = CalendarYear.from_body(record.region, body)
+    except CalendarError as error:
+        raise RegistryError(
+            f"calendar refused: {error}", reason="bad_calendar", field=f"body.{error.field}"
+        ) from error
+    return Effects(calendar=year)
+
+
 #: The effect of each record type but ``root_established`` (which the registry checks itself).
 EFFECTS: Mapping[
     str,
@@ -395,6 +428,7 @@ EFFECTS: Mapping[
     "key_revoked": _key_revoked,
     "finding_resolved": _finding_resolved,
     "catalog_amended": _catalog_amended,
+    "calendar_published": _calendar_published,
 }
 
 

@@ -53,6 +53,8 @@ class KeyInfo:
     certified_by: str = ""  # kid of the key that signed this key's record
     certified_at: int = 0  # receipt time of that record
     registered_index: int = 0  # ledger index of the record that registered this key
+    # An officer key of the body's head (负责人): approves extensions (docs/supervision.md §3).
+    head: bool = False
 
     def check_valid_at(self, moment: int) -> None:
         """Raise unless this key may sign at ``moment`` (a receipt time, microseconds)."""

@@ -55,6 +55,7 @@ RECORD_TYPES = frozenset(
         "finding_resolved",
         "catalog_amended",
         "license_key_certified",
+        "calendar_published",
     }
 )
 
@@ -74,12 +75,13 @@ BODY_FIELDS: dict[str, frozenset[str]] = {
     "root_rotated": _KEY_FIELDS | {"proof"},
     "body_registered": _KEY_FIELDS | {"body_id", "name", "org"},
     "body_key_rotated": _KEY_FIELDS | {"body_id"},
-    "officer_certified": _KEY_FIELDS | {"body_id", "officer_id", "device"},
+    "officer_certified": _KEY_FIELDS | {"body_id", "officer_id", "device", "head"},
     "node_key_certified": _KEY_FIELDS | {"node_id"},
     "key_revoked": frozenset({"kid", "compromised_since", "reason"}),
     "finding_resolved": frozenset({"case", "seq", "reason", "resolution", "note"}),
     "catalog_amended": frozenset({"base_version", "changes"}),
     "license_key_certified": LICENSE_KEY_FIELDS,
+    "calendar_published": frozenset({"year", "holidays", "workdays", "divisions", "source"}),
 }
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ledger.calendars import CalendarBook
 from ledger.catalog import load_catalog, regions
 from ledger.envelope import ZERO_HASH, ledger_region
 from ledger.errors import LedgerError, RegistryError
@@ -96,6 +97,8 @@ class KeyRegistry:
         self.catalogs = CatalogVersions(
             load_catalog(region) for region in trusted_roots if region in regions()
         )
+        # Working-day calendars the regions' roots published (calendar_published).
+        self.calendars = CalendarBook()
         self.last_index = 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -175,6 +178,11 @@ class KeyRegistry:
                 field="kid",
             )
         return info
+
+    def is_head(self, kid: str) -> bool:
+        """Whether ``kid`` is an officer key certified as its body's head (负责人)."""
+        info = self.keys.get(kid)
+        return info is not None and info.role == OFFICER and info.head
 
     def body_view(self, body_id: str) -> BodyView | None:
         """A body's organization data for entitlement, or None if unknown."""
@@ -275,6 +283,8 @@ class KeyRegistry:
             self.officers[(body_id, officer_id, device)] = kid
         if effects.catalog is not None:
             self.catalogs.add(effects.catalog, since=receipt_time)
+        if effects.calendar is not None:
+            self.calendars.publish(effects.calendar)
         if effects.resolution is not None:
             found = effects.resolution
             self.resolutions[(found.case_id, found.seq, found.reason)] = found

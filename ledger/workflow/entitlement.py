@@ -28,9 +28,24 @@ def _contains(division: str, level: str, jurisdiction: str) -> bool:
 class Entitlement:
     """Decides whether a body may act on a case, from the signed organization registry."""
 
-    def __init__(self, bodies: Callable[[str], BodyView | None], home_region: str):
+    def __init__(
+        self,
+        bodies: Callable[[str], BodyView | None],
+        home_region: str,
+        heads: Callable[[str], bool] = lambda kid: False,
+    ):
         self.bodies = bodies
         self.home_region = home_region
+        self.heads = heads  # kid -> whether it is an officer key of a body's head
+
+    def check_head(self, kid: str) -> None:
+        """An extension is approved by the body's head (负责人), certified as such."""
+        if not self.heads(kid):
+            raise NotEntitled(
+                f"key {kid} is not certified as the body's head (officer_certified head: true); "
+                "only the head approves an extension",
+                field="kid",
+            )
 
     def known(self, body_id: str, field_name: str) -> BodyView:
         body = self.bodies(body_id)

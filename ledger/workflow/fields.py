@@ -252,6 +252,19 @@ STEP_FIELDS: Mapping[str, tuple[Field, ...]] = {
         Field("detail", "text?", "free text"),
     ),
     "resumed": (Field("note", "text?", "free text"),),
+    "extended": (
+        Field("working_days", "positive", "working days added to the decision leg"),
+        Field(
+            "approval",
+            "choice",
+            "who approved: the body's head (Art. 42) or the government at that level (Art. 26)",
+            ("head_of_body", "government"),
+        ),
+        Field("reason", "text", "why, as the applicant is told"),
+        Field(
+            "reference", "text", "the government's approval document (`government`)", required=False
+        ),
+    ),
     "decided": (
         Field("result", "choice", "the decision", ("approved", "rejected")),
         Field("reasons", "texts", "why", required=False),

@@ -38,7 +38,7 @@ class CaseWorkflow:
     def step(
         self, state: CaseState, envelope: Envelope, registry: KeyRegistry, moment: int | None = None
     ) -> CaseState:
-        entitlement = Entitlement(registry.body_view, registry.home_region)
+        entitlement = Entitlement(registry.body_view, registry.home_region, registry.is_head)
         return take_step(state, envelope, registry.catalogs, entitlement, moment)
 
 

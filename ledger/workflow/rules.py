@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.catalog import CatalogItem
+from ledger.catalog_limits import LegTimeLimit, item_limits
 from ledger.envelope import Envelope
 from ledger.errors import EnvelopeRejected, StepNotAllowed
 from ledger.keys import NODE_OFFICER, CatalogVersions
@@ -182,6 +183,8 @@ def take_step(
             raise StepNotAllowed("a case is transferred to another body", field="body.to_body")
         item = catalog_item(catalogs, state.catalog_version, state.item)
         entitlement.check_handler(to_body, item, state.jurisdiction, "body.to_body")
+    elif step == "extended":
+        _check_extension(state, envelope, catalogs, entitlement)
     elif step.startswith("decided:") and state.coordination == "joint":
         waiting = [b for b in state.origin_bodies if b not in state.co_handled_by]
         if waiting:
@@ -251,3 +254,38 @@ def _check_rater(state: CaseState, envelope: Envelope) -> None:
         raise BadRatingCode(
             "the code proof does not match the case's rating code", field="body.code_proof"
         )
+
+
+def _check_extension(
+    state: CaseState, envelope: Envelope, catalogs: CatalogVersions, entitlement: Entitlement
+) -> None:
+    """An extension within the legal maximum of the pinned item, approved by whom the law says:
+    the body's head signs it (Art. 42); the government's approval is cited (Art. 26)."""
+    item = catalog_item(catalogs, state.catalog_version, state.item)
+    decision: LegTimeLimit | None = item_limits(
+        item.item_type, item.time_limits, state.coordination
+    ).get("decision")
+    body = envelope.body
+    if decision is None or not decision.extension_days:
+        raise StepNotAllowed(
+            f"item {item.item_key} has no legal extension (legal limit not sourced); a signed "
+            "catalog amendment sets one",
+            field="type",
+        )
+    if body["approval"] != decision.extension_approver:
+        raise StepNotAllowed(
+            f"an extension of item {item.item_key} is approved by {decision.extension_approver}",
+            field="body.approval",
+        )
+    total = state.extended_days + body["working_days"]
+    if total > decision.extension_days:
+        raise StepNotAllowed(
+            f"extensions total {total} working days, over the legal maximum "
+            f"{decision.extension_days} ({decision.legal_basis})",
+            field="body.working_days",
+        )
+    if decision.extension_approver == "government" and "reference" not in body:
+        raise StepNotAllowed(
+            "a government-approved extension cites the approval document", field="body.reference"
+        )
+    entitlement.check_head(envelope.key_id)

@@ -34,6 +34,7 @@ class CaseState:
     home_body: str = ""
     origin_bodies: tuple[str, ...] = ()
     co_handled_by: frozenset[str] = frozenset()
+    extended_days: int = 0  # working days of approved extensions since the last acceptance
     steps_by_body: Mapping[int, str] = field(default_factory=dict)  # seq -> body that took it
     rating: str = UNRATED  # the rating state (table.RATING_TRANSITIONS)
     rating_code: bytes = b""  # the commitment to the slip's rating code, if received has one
@@ -141,7 +142,9 @@ def advance(state: CaseState, envelope: Envelope) -> CaseState:
         new = replace(new, home_body=envelope.body["to_body"])
     elif step == "reopened":
         # A reopened joint case is co-handled afresh by its origin bodies.
-        new = replace(new, co_handled_by=frozenset())
+        new = replace(new, co_handled_by=frozenset(), extended_days=0)
+    elif step == "extended":
+        new = replace(new, extended_days=state.extended_days + envelope.body["working_days"])
     elif step == "co_handled":
         new = replace(new, co_handled_by=state.co_handled_by | {envelope.body_id})
     return new

@@ -89,6 +89,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("accepted", "co_handled", "accepted", "origin", ALL_CHANNELS, JOINT),
     _t("accepted", "suspended", "suspended", "home"),
     _t("suspended", "resumed", "accepted", "home"),
+    # 延期: signed by the body's head, within the legal maximum (docs/supervision.md §3).
+    _t("accepted", "extended", "accepted", "home"),
     _t("accepted", "decided:approved", "decided", "home"),
     _t("accepted", "decided:rejected", "decided", "home"),
     # Delivering the result: online, by post to the applicant, or back at the window.

@@ -94,7 +94,9 @@ def _current_version(demo_dir: Path) -> str:
 def test_amend_shows_the_diff_and_signs_only_when_confirmed(
     demo_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = load_catalog("510000").version
+    # The demo's own amendment (two 行政许可 items) is the version before this one.
+    old = _current_version(demo_dir)
+    assert old != load_catalog("510000").version
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal, no --yes
     assert _amend(demo_dir) == 64

@@ -48,6 +48,7 @@ ALL_STEPS: tuple[str, ...] = (
     "co_handled",
     "suspended",
     "resumed",
+    "extended",
     "decided:approved",
     "decided:rejected",
     "delivered:online",
@@ -322,6 +323,7 @@ def body_for(step: str, *, to_body: str = "510100-RS", target_seq: int = 1) -> d
         "co_handled": {"opinion": "同意转移"},
         "suspended": {"reason": "hearing", "detail": "听证"},
         "resumed": {"note": ""},
+        "extended": {"working_days": 5, "approval": "head_of_body", "reason": "需现场核查"},
         "decided": {"result": refinement, "reasons": [], "basis": "社会保险法"},
         "delivered": {"method": refinement, "results": []},
         "withdrawn": {"reason": "申请人撤回"},
@@ -456,6 +458,11 @@ def co_handle_all(case: Driver) -> None:
     for origin in case.combo.origins:
         if origin not in case.co_handled:
             case.take(origin, "co_handled")
+
+
+#: Rows the matrix cannot take with the packaged catalog: an extension needs an item whose
+#: legal limit allows one (行政许可 or a signed amendment); tests/unit/test_extension.py.
+NEEDS_LEGAL_LIMIT = frozenset({"extended"})
 
 
 def take_transition(case: Driver, t: Transition) -> object:

@@ -17,6 +17,7 @@ import json
 import re
 import struct
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,11 @@ def test_library_registry_certifies_the_vector_keys() -> None:
         record = parse_key_record(bytes.fromhex(vector["expected"]["envelope"]))
         registry.apply(record, vector["received_at"], vector["index"])
     assert registry.head("510000") == (
-        6,
-        bytes.fromhex(BY_NAME["key-officer-second-device"]["expected"]["hash"]),
+        7,
+        bytes.fromhex(BY_NAME["key-calendar-published"]["expected"]["hash"]),
     )
+    published = registry.calendars.get("510000", 2026)
+    assert published is not None and date(2026, 2, 14) in published.workdays
     # The second device's key is valid beside the first, which signs the events below.
     laptop = BY_NAME["key-officer-second-device"]["content"]["body"]
     laptop_kid = key_id("ed25519-sha256", bytes.fromhex(laptop["public_key"]["bin"]))
@@ -379,12 +382,13 @@ KEY_BODY_FIELDS = {  # keys.md §3, the optional fields included
     "root_rotated": KEY_FIELDS | {"proof"},
     "body_registered": KEY_FIELDS | {"body_id", "name", "org"},
     "body_key_rotated": KEY_FIELDS | {"body_id"},
-    "officer_certified": KEY_FIELDS | {"body_id", "officer_id", "device"},
+    "officer_certified": KEY_FIELDS | {"body_id", "officer_id", "device", "head"},
     "node_key_certified": KEY_FIELDS | {"node_id"},
     "key_revoked": {"kid", "compromised_since", "reason"},
     "finding_resolved": {"case", "seq", "reason", "resolution", "note"},
     "catalog_amended": {"base_version", "changes"},
     "license_key_certified": KEY_FIELDS | {"body_id", "valid_until"},
+    "calendar_published": {"year", "holidays", "workdays", "divisions", "source"},
 }
 
 
@@ -499,7 +503,8 @@ def test_independent_registry_chain_and_key_ids() -> None:
         content = from_json(vector["content"])
         assert (content["seq"], content["prev"]) == (vector["index"], prev)
         body = content["body"]
-        kids[key_id(body["public_key"])] = content["type"]
+        if "public_key" in body:  # a record that registers a key
+            kids[key_id(body["public_key"])] = content["type"]
         # Every record is signed by a key registered before it (seq 1: by the key it registers).
         assert content["kid"] in kids
         prev = hashlib.sha256(bytes.fromhex(vector["expected"]["envelope"])).digest()
