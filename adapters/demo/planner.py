@@ -340,7 +340,9 @@ class _Planner:
         rng = self.rng
         if state.state not in RATEABLE_STATES or rng.random() > 0.7:
             return
-        poor_seen = "rectification_closed" in self.seen
+        # Poor ratings first, until a rectification has been both dismissed (not upheld) and
+        # carried out (rectified) and closed: a small demo shows every step, whatever the draws.
+        poor_seen = {"rectification_closed", "rectified"} <= self.seen
         level = (
             "dissatisfied"
             if not poor_seen
@@ -356,7 +358,9 @@ class _Planner:
             )
         ]
         if level in ("dissatisfied", "very_dissatisfied"):
-            upheld = "rectification_verified:not_upheld" in self.seen and rng.random() < 0.8
+            upheld = "rectification_verified:not_upheld" in self.seen and (
+                "rectified" not in self.seen or rng.random() < 0.8
+            )
             home = state.home_body
             chain.append(
                 (
