@@ -23,6 +23,8 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.relay import NodeRelay
+from adapters.relay_store import RelayStore, open_relay_store
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
@@ -59,10 +61,13 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+    relays: RelayStore | None = None  # None: a node opened without its relay queue
 
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
+        if self.relays is not None:
+            self.relays.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
 
@@ -75,6 +80,13 @@ class NodeServices:
     def opening(self) -> CaseOpening:
         """The one path that opens cases (``ledger.opening``)."""
         return CaseOpening(self.ledger, self.applicants)
+
+    @property
+    def relay(self) -> NodeRelay:
+        """This node as a window: steps for other regions' ledgers (``adapters.relay``)."""
+        if self.relays is None:
+            raise ConfigurationError("this node was opened without its relay queue")
+        return NodeRelay(self.ledger, self.applicants, self.relays, self.settings.data_dir)
 
     @property
     def cases(self) -> CaseAccess:
@@ -238,7 +250,13 @@ def open_services(
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(
-        settings, ledger, vault, access, clock, open_licenses(settings, ledger, vault, schema)
+        settings,
+        ledger,
+        vault,
+        access,
+        clock,
+        open_licenses(settings, ledger, vault, schema),
+        open_relay_store(url, settings.data_dir, schema=schema),
     )
 
 

@@ -15,7 +15,8 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
-from api.routes import audit, cases, catalog, health, keys, licenses, witness
+from api.relay_daemon import RelayDeliverer
+from api.routes import audit, cases, catalog, health, keys, licenses, peer, relay, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
@@ -36,9 +37,14 @@ def create_app(
         pusher = WitnessPusher(node, settings.witness_push_seconds)
         if settings.witness_push_seconds > 0:
             pusher.start()
+        # Delivering queued relayed steps too (docs/relay.md).
+        deliverer = RelayDeliverer(node, settings.relay_deliver_seconds)
+        if settings.relay_deliver_seconds > 0 and node.relays is not None:
+            deliverer.start()
         try:
             yield
         finally:
+            deliverer.stop()
             if settings.witness_push_seconds > 0:
                 pusher.stop()
             if owns_services:
@@ -66,11 +72,13 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(witness.router)
     app.include_router(licenses.router)
+    app.include_router(relay.router)
+    app.include_router(peer.router)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = document_problems(generated())  # idempotent on FastAPI's cached document
-        routers = (health, catalog, cases, audit, keys, witness, licenses)
+        routers = (health, catalog, cases, audit, keys, witness, licenses, relay, peer)
         document_unavailable(document, database_operations(m.router for m in routers))
         return document
 

@@ -128,6 +128,7 @@ class ApiProblem(Exception):
         reason: str | None = None,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -135,6 +136,7 @@ class ApiProblem(Exception):
         self.reason = reason
         self.field = field
         self.headers = headers
+        self.extra = extra or {}  # more members of the problem document (a conflict's head)
 
 
 # The witness protocol's answers (C2SP tlog-witness): its route speaks text, not problems,
@@ -188,6 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
             reason=error.reason,
             field=error.field,
             headers=error.headers,
+            **error.extra,
         )
 
     @app.exception_handler(LedgerError)

@@ -38,6 +38,7 @@ from ledger.license_events import (
 )
 from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, MsgpackTranscoder
+from ledger.relay import check_relayed_time
 from ledger.suites import Signer
 from ledger.transparency import (
     CheckpointPolicy,
@@ -122,6 +123,10 @@ class LedgerApplication(StreamWriter):
         return AllowlistMapper(MsgpackTranscoder(), ALLOWED_EVENT_CLASSES)
 
     # -- reading ---------------------------------------------------------------------------
+
+    def has_case(self, case_id: uuid.UUID) -> bool:
+        """Whether this ledger holds a case of that id."""
+        return isinstance(self._get(case_id), Case)
 
     def get_case(self, case_id: uuid.UUID) -> Case:
         case = self._get(case_id)
@@ -223,9 +228,12 @@ class LedgerApplication(StreamWriter):
         """Verify and append one signed case event; return its receipt once it is durable."""
         return self.append_envelope(parse_event(raw))
 
-    def append_envelope(self, envelope: Envelope) -> Appended:
+    def append_envelope(self, envelope: Envelope, *, relayed_at: int | None = None) -> Appended:
         """:meth:`append_event` of an envelope the caller already decoded with ``parse_event``
-        (its exact bytes are ``envelope.raw``): the HTTP route reads it before appending."""
+        (its exact bytes are ``envelope.raw``): the HTTP route reads it before appending.
+
+        ``relayed_at`` is the time of a checked relay receipt (``ledger.relay``): the claimed
+        time is then held against it, not against this node's clock (docs/envelope.md §9.3)."""
         raw = envelope.raw
         if envelope.type in LICENSE_EVENT_TYPES:
             # License events share the envelope; the type routes them to their own streams.
@@ -239,7 +247,7 @@ class LedgerApplication(StreamWriter):
             if envelope.seq <= head.seq:
                 return self._replay_or_conflict(envelope.case_id, envelope.seq, raw, head)
             now = self.clock()
-            self._check_signed_link(envelope, now, case, head)
+            self._check_signed_link(envelope, now, case, head, relayed_at=relayed_at)
             self.workflow.step(
                 case.flow if case is not None else CaseState(), envelope, self.registry, now
             )
@@ -256,10 +264,21 @@ class LedgerApplication(StreamWriter):
             )
 
     def _check_signed_link(
-        self, envelope: Envelope, now: int, stream: Stream | None, head: Head
+        self,
+        envelope: Envelope,
+        now: int,
+        stream: Stream | None,
+        head: Head,
+        *,
+        relayed_at: int | None = None,
     ) -> None:
         """Claimed time, the officer's key at ``now``, the signature, seq and prev."""
-        self._check_claimed_time(envelope, now, stream)
+        if relayed_at is None:
+            self._check_claimed_time(envelope, now, stream)
+        else:
+            # Not held against the previous step's receipt time: that step may have waited in
+            # the same queue and reached this node after this one was signed (§9.3).
+            check_relayed_time(envelope.time, relayed_at, now, self.claim_tolerance)
         self._refresh_if_stale(now)
         key_args = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
         try:
