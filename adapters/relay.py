@@ -199,7 +199,7 @@ class NodeRelay:
             "applicant": applicant,
         }
         try:
-            answer = self._call(peer, "POST", "/peer/steps", json.dumps(document).encode())
+            answer = self.call(peer, "POST", "/peer/steps", json.dumps(document).encode())
         except PeerUnreachable as error:
             self.store.attempted(step.event_hash, str(error))
             return False
@@ -247,9 +247,9 @@ class NodeRelay:
         params: dict[str, str] = {"body": body}
         if personal:
             params |= {"personal": "true", "purpose": purpose}
-        return self._call(self.peer(home), "GET", f"/peer/cases/{case_id}?{urlencode(params)}", b"")
+        return self.call(self.peer(home), "GET", f"/peer/cases/{case_id}?{urlencode(params)}", b"")
 
-    def _call(self, peer: PeerNode, method: str, path: str, body: bytes) -> PeerAnswer:
+    def call(self, peer: PeerNode, method: str, path: str, body: bytes) -> PeerAnswer:
         headers = peer_headers(self.ledger, peer, method, path, body, self.ledger.clock())
         if body:
             headers["Content-Type"] = "application/json"

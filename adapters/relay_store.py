@@ -37,6 +37,9 @@ _SCHEMA = (
     "updated_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS tongban_relays_state ON tongban_relays (state, relayed_at)",
     "CREATE INDEX IF NOT EXISTS tongban_relays_case ON tongban_relays (case_id, seq)",
+    # The monitor's last checkpoint accepted from each home node (adapters.monitor).
+    "CREATE TABLE IF NOT EXISTS tongban_peer_checkpoints ("
+    "ledger TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL, updated_at TEXT NOT NULL)",
 )
 _COLUMNS = (
     "event_hash, home_ledger, case_id, seq, body, step, envelope, relay_receipt, relayed_at, "
@@ -225,6 +228,27 @@ class RelayStore(SqlStore):
                     now,
                     event_hash.hex(),
                 ),
+            )
+
+    def held_checkpoint(self, ledger: str) -> str | None:
+        """The monitor's last checkpoint accepted from the home node of ``ledger``."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT note FROM tongban_peer_checkpoints WHERE ledger = ?"), (ledger,)
+            )
+            row = cur.fetchone()
+        return str(row[0]) if row else None
+
+    def hold_checkpoint(self, ledger: str, size: int, note: str) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO tongban_peer_checkpoints VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (ledger) DO UPDATE SET size = excluded.size, "
+                    "note = excluded.note, updated_at = excluded.updated_at"
+                ),
+                (ledger, size, note, now),
             )
 
     def attempted(self, event_hash: bytes, detail: str) -> None:

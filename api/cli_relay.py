@@ -1,9 +1,11 @@
-"""``tongban relay deliver | status | add-peer``: the window node's relay queue (docs/relay.md).
+"""``tongban relay deliver | status | add-peer`` and ``tongban monitor`` (docs/relay.md).
 
 They work on the node's data directory, like ``witness push``: ``deliver`` sends the steps
 still queued for their home nodes now (the server does it every ``relay_deliver_seconds``),
 ``status`` lists the relayed steps and where they stand, ``add-peer`` names another region's
-node (its ledger, URL and node key) in ``peers.json``.
+node (its ledger, URL and node key) in ``peers.json``. ``monitor`` reconciles the home
+receipts held with each home ledger (``adapters.monitor``): exit 0 when every receipt is
+proven or pending, 1 with findings (each with its evidence in ``--json``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import NodeServices, open_services
+from adapters.monitor import monitor_peers
 from adapters.relay import relay_outcome
 from adapters.relay_peers import PeerConfigError, PeerNode, save_peer
 from adapters.relay_store import STATES
@@ -91,6 +94,25 @@ def _add_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    with _services(args) as node:
+        reports = monitor_peers(node.relay)
+    findings = sum(len(r.findings) for r in reports)
+    if args.json:
+        print(json.dumps({"peers": [r.as_dict() for r in reports]}, ensure_ascii=False, indent=1))
+    else:
+        for report in reports:
+            where = report.unreachable or f"checkpoint size {report.checkpoint_size}"
+            print(
+                f"{report.peer}: {report.receipts} receipts, {report.proven} proven, "
+                f"{report.pending} pending, {len(report.findings)} findings ({where})"
+            )
+            for finding in report.findings:
+                at = f" case {finding.case_id} seq {finding.seq}" if finding.case_id else ""
+                print(f"  {finding.kind}{at}: {finding.detail}")
+    return 1 if findings else 0
+
+
 def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     relay = commands.add_parser("relay", help="steps relayed to other regions' nodes")
     actions = relay.add_subparsers(dest="relay_command", required=True)
@@ -116,3 +138,10 @@ def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     add_peer.add_argument("--url", required=True, help="its base URL")
     add_peer.add_argument("--key", required=True, help="its node public key, hex")
     add_peer.set_defaults(handler=guarded(_add_peer))
+
+    monitor = commands.add_parser(
+        "monitor", help="reconcile the home receipts held with each home ledger's checkpoints"
+    )
+    data_dir(monitor)
+    monitor.add_argument("--json", action="store_true", help="the report as JSON (evidence too)")
+    monitor.set_defaults(handler=guarded(_monitor))

@@ -25,6 +25,8 @@ from adapters.relay_store import open_relay_store
 from adapters.settings import Settings
 from adapters.vault import ApplicantErased
 from api.client import Conflict, Queued, StepResult, TongbanClient
+from ledger.monitor import verified_checkpoint
+from ledger.notes import parse_checkpoint, parse_note
 from ledger.receipts import parse_receipt
 from ledger.relay import parse_relay_receipt
 from tests.support.relay_nodes import (
@@ -38,6 +40,7 @@ from tests.support.relay_nodes import (
     node_public_key,
     two_provinces,
 )
+from tools.cut_newest_event import cut_newest_event
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKED = {"result": "pass", "reasons": [], "identity_verified": True}
@@ -233,3 +236,66 @@ def parse_conflicting(p: Provinces, event_hash: str) -> bytes:
         return found.envelope
     finally:
         store.close()
+
+
+def monitor(p: Provinces) -> tuple[int, list[dict[str, Any]]]:
+    answer = tongban("monitor", "--json", "--data-dir", str(p.js_dir))
+    assert answer.returncode in (0, 1), answer.stderr
+    peers: list[dict[str, Any]] = json.loads(answer.stdout)["peers"]
+    return answer.returncode, peers
+
+
+def test_a_cut_receipted_step_and_a_rolled_back_checkpoint_are_caught_by_the_monitor(
+    tmp_path: Path,
+) -> None:
+    with two_provinces(tmp_path) as p, p.clerk() as client:
+        opened = p.receive(client)
+        checked = client.step(opened.case_id, "form_checked", CHECKED)
+        admin = {"Authorization": f"Bearer {admin_token(p.sc_dir)}"}
+        issued = httpx.post(f"{p.sichuan.url}/audit/checkpoint", headers=admin)
+        assert issued.status_code == 200, issued.text
+        code, (peer,) = monitor(p)
+        assert code == 0 and peer["peer"] == SC_LEDGER
+        assert (peer["receipts"], peer["proven"], peer["findings"]) == (2, 2, [])
+        signed_before = issued.text
+
+        # The insider cuts the receipted newest step from Sichuan's database.
+        p.sichuan.stop()
+        assert cut_newest_event(p.sc_dir) == checked.index
+        p.sichuan.start()
+        code, (peer,) = monitor(p)
+        assert code == 1
+        # The cut index leaves a gap: the home node can prove neither step in its checkpoint.
+        kinds = {f["kind"] for f in peer["findings"]}
+        assert kinds <= {"missing_from_tree", "missing_from_ledger"}
+        (finding,) = [f for f in peer["findings"] if f["seq"] == 2]
+        assert finding["case_id"] == str(opened.case_id)
+        # The evidence convicts with Sichuan's key alone: its receipt of the step, and its
+        # checkpoint covering that ledger index.
+        evidence = finding["evidence"]
+        receipt = parse_receipt(base64.b64decode(evidence["home_receipt"]))
+        receipt.signed.verify(node_public_key(p.sc_dir))
+        assert receipt.event_hash.hex() == evidence["event_hash"] == checked.head.event_hash.hex()
+        covering = verified_checkpoint(evidence["checkpoint"], SC_LEDGER, node_public_key(p.sc_dir))
+        assert covering.size >= receipt.index
+
+        # The insider then has Sichuan sign a smaller tree (the operator's rollback override):
+        # two signed checkpoints that do not extend each other.
+        p.sichuan.stop()
+        size = parse_checkpoint(parse_note(signed_before).text).size
+        rolled = tongban(
+            "audit", "checkpoint", "--data-dir", str(p.sc_dir), "--accept-rollback", str(size)
+        )
+        assert rolled.returncode == 0, rolled.stderr
+        p.sichuan.start()
+        code, (peer,) = monitor(p)
+        assert code == 1
+        (finding,) = peer["findings"]
+        assert finding["kind"] == "not_an_extension"
+        old = verified_checkpoint(
+            finding["evidence"]["old_checkpoint"], SC_LEDGER, node_public_key(p.sc_dir)
+        )
+        new = verified_checkpoint(
+            finding["evidence"]["new_checkpoint"], SC_LEDGER, node_public_key(p.sc_dir)
+        )
+        assert new.size < old.size
