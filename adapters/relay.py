@@ -34,9 +34,10 @@ from adapters.relay_peers import PeerNode, load_peers
 from adapters.relay_store import RelayedStep, RelayStore
 from ledger.application import LedgerApplication
 from ledger.envelope import Envelope
-from ledger.errors import EnvelopeRejected
+from ledger.errors import ConflictError, EnvelopeRejected
 from ledger.opening import signed_applicant
 from ledger.relay import make_peer_request, make_relay_receipt
+from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
 
 log = logging.getLogger("tongban.relay")
 
@@ -213,6 +214,7 @@ class NodeRelay:
             self.store.settle(
                 step.event_hash, "accepted", home_receipt=receipt, home_index=doc["index"]
             )
+            self._mirror(step, receipt)
             if step.applicant_ref is not None:
                 # The home node holds the record now; this node keeps no clear copy.
                 self._erase_delivered(step)
@@ -223,6 +225,40 @@ class NodeRelay:
             self.store.settle(step.event_hash, "conflict", detail=detail, home_head=head)
             return
         self.store.settle(step.event_hash, "refused", detail=detail)
+
+    def _mirror(self, step: RelayedStep, home_receipt: bytes) -> None:
+        """This node's own signed evidence of the accepted step (``ledger.relay_mirror``),
+        appended to its own ledger; a mirror stored already (a repeated answer) stays."""
+        assert self.ledger.node_signer is not None
+        stream_id = mirror_stream_id(step.home_ledger)
+        for _ in range(5):  # another delivery may take the mirror's next seq meanwhile
+            if self._mirrored(stream_id, step.event_hash):
+                return
+            head = self.ledger.head(stream_id)
+            raw = build_mirror(
+                self.ledger.node_signer,
+                ledger=self.ledger.ledger_name,
+                home=step.home_ledger,
+                seq=head.seq + 1,
+                prev=head.event_hash,
+                time=self.ledger.clock(),
+                step=step.envelope,
+                relay_receipt=step.relay_receipt,
+                home_receipt=home_receipt,
+            )
+            try:
+                self.ledger.append_mirror(raw)
+                return
+            except ConflictError:
+                continue
+            except Exception:  # the step stands accepted; the mirror is logged as missing
+                log.exception("could not mirror seq %d of case %s", step.seq, step.case_id)
+                return
+
+    def _mirrored(self, stream_id: uuid.UUID, event_hash: bytes) -> bool:
+        # Reads the whole mirror stream: fine for a window's volume; an index is an open point.
+        entries = self.ledger.stream_entries(stream_id)
+        return any(parse_mirror(entry.envelope).step.hash == event_hash for entry in entries)
 
     def _erase_delivered(self, step: RelayedStep) -> None:
         assert step.applicant_ref is not None

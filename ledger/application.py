@@ -18,7 +18,15 @@ from typing import Any, NamedTuple, cast
 
 from eventsourcing.persistence import Mapper
 
-from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, License, Registry, Stream
+from ledger.domain import (
+    ALLOWED_EVENT_CLASSES,
+    CASE_TOPICS,
+    Case,
+    License,
+    Mirror,
+    Registry,
+    Stream,
+)
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import (
     EnvelopeRejected,
@@ -39,6 +47,7 @@ from ledger.license_events import (
 from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, MsgpackTranscoder
 from ledger.relay import check_relayed_time
+from ledger.relay_mirror import check_mirror_signatures, parse_mirror
 from ledger.suites import Signer
 from ledger.transparency import (
     CheckpointPolicy,
@@ -305,6 +314,35 @@ class LedgerApplication(StreamWriter):
                 reason="broken_link",
                 field="prev",
             )
+
+    # -- the window's mirror of relayed steps (ledger.relay_mirror) ------------------------
+
+    def append_mirror(self, raw: bytes) -> Appended:
+        """Append a mirror object this node signed of a step it relayed and its home node
+        accepted; checked: this ledger, the node key now, the relay receipt's node key at its
+        time, the officer's key in this registry at that time, seq and prev."""
+        mirror = parse_mirror(raw)
+        if mirror.ledger != self.ledger_name:
+            raise EnvelopeRejected(
+                f"mirror is for ledger {mirror.ledger!r}", reason="wrong_ledger", field="ledger"
+            )
+
+        def check(stream: Stream | None) -> Pending | Appended:
+            if stream is not None and not isinstance(stream, Mirror):
+                raise EnvelopeRejected("that id is not a mirror", reason="wrong_stream")
+            head = stream.head if stream is not None else Head(0, ZERO_HASH)
+            if mirror.seq <= head.seq:
+                return self._replay_or_conflict(mirror.stream_id, mirror.seq, raw, head)
+            now = self.clock()
+            self._refresh_if_stale(now)
+            check_mirror_signatures(self.registry, mirror, now)
+            if mirror.seq != head.seq + 1 or mirror.prev != head.event_hash:
+                raise EnvelopeRejected(
+                    f"the mirror is at seq {head.seq}", reason="seq_gap", field="seq"
+                )
+            return self._pending(Mirror, stream, mirror, mirror.stream_id, mirror.seq, raw, now)
+
+        return self._append(mirror.stream_id, mirror.seq, check)
 
     # -- licenses (ledger.license_events; docs/license.md "Issuance and status in the ledger") --
 

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from adapters.applicants import open_node_applicants
+from adapters.bootstrap import open_ledger
 from adapters.relay_store import open_relay_store
 from adapters.settings import Settings
 from adapters.vault import ApplicantErased
@@ -29,6 +30,7 @@ from ledger.monitor import verified_checkpoint
 from ledger.notes import parse_checkpoint, parse_note
 from ledger.receipts import parse_receipt
 from ledger.relay import parse_relay_receipt
+from ledger.relay_mirror import RelayMirror, mirror_stream_id, parse_mirror
 from tests.support.relay_nodes import (
     CLERK,
     JS_LEDGER,
@@ -135,6 +137,26 @@ def test_a_jiangsu_clerk_handles_a_sichuan_case_through_jiangsus_node_only(
             relay = parse_relay_receipt(base64.b64decode(row["relay_receipt"]))
             relay.signed.verify(node_public_key(p.js_dir))
             assert relay.relay == JS_LEDGER and relay.ledger == SC_LEDGER
+
+        # Jiangsu's own ledger mirrors the three steps with Sichuan's receipts, and its own
+        # audit checks them.
+        p.jiangsu.stop()
+        mirrored = own_mirror(p)
+        assert [m.step.seq for m in mirrored] == [1, 2, 3]
+        assert [m.home_receipt.raw for m in mirrored] == [
+            base64.b64decode(r["home_receipt"]) for r in rows
+        ]
+        audit = tongban("audit", "verify", "--data-dir", str(p.js_dir))
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def own_mirror(p: Provinces) -> list[RelayMirror]:
+    app = open_ledger(Settings(data_dir=p.js_dir))
+    try:
+        entries = app.stream_entries(mirror_stream_id(SC_LEDGER))
+    finally:
+        app.close()
+    return [parse_mirror(entry.envelope) for entry in entries]
 
 
 def test_the_home_node_stopped_mid_case_loses_and_doubles_no_step(tmp_path: Path) -> None:
