@@ -24,6 +24,7 @@ from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
 from adapters.relay import NodeRelay
+from adapters.relay_peers import load_peers
 from adapters.relay_store import RelayStore, open_relay_store
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
@@ -87,6 +88,10 @@ class NodeServices:
         if self.relays is None:
             raise ConfigurationError("this node was opened without its relay queue")
         return NodeRelay(self.ledger, self.applicants, self.relays, self.settings.data_dir)
+
+    def relay_peer(self, ledger: str) -> bool:
+        """Whether this node relays steps for ``ledger`` (``peers.json`` names its node)."""
+        return self.relays is not None and ledger in load_peers(self.settings.data_dir)
 
     @property
     def cases(self) -> CaseAccess:

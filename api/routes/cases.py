@@ -52,8 +52,9 @@ router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 40
 def _appended(
     node: NodeServices, envelope: ParsedEnvelope, response: Response
 ) -> AppendedPublic | JSONResponse:
-    if envelope.ledger != node.ledger.ledger_name and node.relays is not None:
-        # A step of a case homed in another region: this node relays it (api.routes.relay).
+    if envelope.ledger != node.ledger.ledger_name and node.relay_peer(envelope.ledger):
+        # A step of a case homed in a region this node relays to (api.routes.relay); for any
+        # other ledger the ledger's own check answers `wrong_ledger`.
         return relayed_append(node, envelope, response)
     # A `received` step opens a case, through whichever route it came: the opening's rules
     # (ledger.opening) apply to both, so neither is a way around the other.
