@@ -114,11 +114,10 @@ class _PeerWatch:
         return self.report
 
     def _latest_note(self) -> str | None:
-        with self.relay.http() as client:
-            try:
-                response = client.get(f"{self.peer.url}/audit/checkpoint")
-            except Exception as error:
-                raise PeerUnreachable(f"GET {self.peer.url}/audit/checkpoint: {error}") from error
+        try:
+            response = self.relay.http().get(f"{self.peer.url}/audit/checkpoint")
+        except Exception as error:
+            raise PeerUnreachable(f"GET {self.peer.url}/audit/checkpoint: {error}") from error
         if response.status_code == 404:
             return None
         if response.status_code != 200:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,10 +35,10 @@ from adapters.relay_peers import PeerNode, load_peers
 from adapters.relay_store import RelayedStep, RelayStore
 from ledger.application import LedgerApplication
 from ledger.envelope import Envelope
-from ledger.errors import ConflictError, EnvelopeRejected
+from ledger.errors import ConflictError, EnvelopeRejected, LedgerError
 from ledger.opening import signed_applicant
 from ledger.relay import make_peer_request, make_relay_receipt
-from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
+from ledger.relay_mirror import build_mirror, mirror_stream_id
 
 log = logging.getLogger("tongban.relay")
 
@@ -77,6 +78,13 @@ def peer_headers(
     return {PEER_HEADER: base64.b64encode(signed).decode()}
 
 
+@cache
+def _shared_client() -> httpx.Client:
+    # One client per process (connections kept): a new one per call costs a connection and
+    # more each time; httpx clients are safe to share between the server's threads.
+    return httpx.Client(timeout=10.0)
+
+
 class NodeRelay:
     """Relays, queues and reads through for the clerks of this node (module docstring)."""
 
@@ -87,7 +95,7 @@ class NodeRelay:
         store: RelayStore,
         data_dir: Path,
         *,
-        http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0),
+        http: Callable[[], httpx.Client] = _shared_client,
     ):
         self.ledger = ledger
         self.applicants = applicants
@@ -109,10 +117,12 @@ class NodeRelay:
         """What this node can check of a step for another ledger: its officer is certified
         in this node's registry at this time, and the signature is theirs."""
         now = self.ledger.clock()
-        self.ledger.refresh_registry()
-        key = self.ledger.registry.officer_key_at(
-            envelope.key_id, now, body_id=envelope.body_id, officer_id=envelope.officer_id
-        )
+        who = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
+        try:
+            key = self.ledger.registry.officer_key_at(envelope.key_id, now, **who)
+        except LedgerError:
+            self.ledger.refresh_registry()  # certified meanwhile, by another process
+            key = self.ledger.registry.officer_key_at(envelope.key_id, now, **who)
         if envelope.signed.suite.name != key.suite:
             raise EnvelopeRejected(
                 f"signed with suite {envelope.signed.suite.name}, key {key.kid} is {key.suite}",
@@ -211,10 +221,11 @@ class NodeRelay:
         doc = answer.document
         if answer.status in (200, 201):
             receipt = base64.b64decode(doc["receipt"])
-            self.store.settle(
+            settled = self.store.settle(
                 step.event_hash, "accepted", home_receipt=receipt, home_index=doc["index"]
             )
-            self._mirror(step, receipt)
+            if settled:  # once per step, by the delivery that settled it
+                self._mirror(step, receipt)
             if step.applicant_ref is not None:
                 # The home node holds the record now; this node keeps no clear copy.
                 self._erase_delivered(step)
@@ -228,12 +239,10 @@ class NodeRelay:
 
     def _mirror(self, step: RelayedStep, home_receipt: bytes) -> None:
         """This node's own signed evidence of the accepted step (``ledger.relay_mirror``),
-        appended to its own ledger; a mirror stored already (a repeated answer) stays."""
+        appended to its own ledger, once: by the delivery that settled the step."""
         assert self.ledger.node_signer is not None
         stream_id = mirror_stream_id(step.home_ledger)
         for _ in range(5):  # another delivery may take the mirror's next seq meanwhile
-            if self._mirrored(stream_id, step.event_hash):
-                return
             head = self.ledger.head(stream_id)
             raw = build_mirror(
                 self.ledger.node_signer,
@@ -254,11 +263,6 @@ class NodeRelay:
             except Exception:  # the step stands accepted; the mirror is logged as missing
                 log.exception("could not mirror seq %d of case %s", step.seq, step.case_id)
                 return
-
-    def _mirrored(self, stream_id: uuid.UUID, event_hash: bytes) -> bool:
-        # Reads the whole mirror stream: fine for a window's volume; an index is an open point.
-        entries = self.ledger.stream_entries(stream_id)
-        return any(parse_mirror(entry.envelope).step.hash == event_hash for entry in entries)
 
     def _erase_delivered(self, step: RelayedStep) -> None:
         assert step.applicant_ref is not None
@@ -290,8 +294,7 @@ class NodeRelay:
         if body:
             headers["Content-Type"] = "application/json"
         try:
-            with self.http() as client:
-                response = client.request(method, peer.url + path, content=body, headers=headers)
+            response = self.http().request(method, peer.url + path, content=body, headers=headers)
         except httpx.HTTPError as error:
             raise PeerUnreachable(f"{method} {peer.url}{path}: {error}") from error
         if response.status_code >= 500 or response.status_code == 401:

@@ -205,9 +205,9 @@ class RelayStore(SqlStore):
         home_receipt: bytes | None = None,
         home_index: int | None = None,
         home_head: tuple[int, bytes] | None = None,
-    ) -> None:
+    ) -> bool:
         """Record the home node's answer; only a ``queued`` row changes (an answer that
-        comes twice, from two delivery loops, is written once)."""
+        comes twice, from two delivery loops, is written once): True for the one that did."""
         assert state in STATES
         now = datetime.now(UTC).isoformat()
         with self._tx() as cur:
@@ -229,6 +229,8 @@ class RelayStore(SqlStore):
                     event_hash.hex(),
                 ),
             )
+            changed: bool = cur.rowcount == 1
+        return changed
 
     def held_checkpoint(self, ledger: str) -> str | None:
         """The monitor's last checkpoint accepted from the home node of ``ledger``."""
