@@ -321,3 +321,21 @@ def test_a_cut_receipted_step_and_a_rolled_back_checkpoint_are_caught_by_the_mon
             finding["evidence"]["new_checkpoint"], SC_LEDGER, node_public_key(p.sc_dir)
         )
         assert new.size < old.size
+
+
+def test_the_servers_delivery_loop_delivers_what_was_queued(tmp_path: Path) -> None:
+    env = {"TONGBAN_RELAY_DELIVER_SECONDS": "0.2"}
+    with two_provinces(tmp_path, env) as p, p.clerk(retries=0) as client:
+        opened = p.receive(client)
+        p.sichuan.stop()
+        queue(client, opened.case_id, opened, CHECKED)
+        p.sichuan.start()
+        deadline = time.monotonic() + 60  # a bound on waiting, not a timed assertion
+        states: list[str] = []
+        while time.monotonic() < deadline:
+            states = [r["state"] for r in client.relayed()]
+            if "queued" not in states:
+                break
+            time.sleep(0.2)
+        assert states == ["accepted", "accepted"]
+        assert [s["seq"] for s in home_case(p, opened.case_id)["timeline"]] == [1, 2]
