@@ -21,7 +21,13 @@ from adapters.relay import NodeRelay, PeerUnreachable
 from adapters.relay_peers import PeerNode, load_peers
 from adapters.relay_store import RelayedStep
 from ledger.errors import LedgerError
-from ledger.monitor import MonitorFinding, extends, included, verified_checkpoint
+from ledger.monitor import (
+    MonitorFinding,
+    extends,
+    included,
+    missing_cosignatures,
+    verified_checkpoint,
+)
 from ledger.notes import Checkpoint, parse_checkpoint, parse_note
 
 log = logging.getLogger("tongban.monitor")
@@ -37,6 +43,7 @@ class PeerReport:
     pending: int = 0
     checkpoint_size: int | None = None
     unreachable: str = ""
+    uncosigned: str = ""  # the newest checkpoint lacks the witnesses' cosignatures required
     findings: list[MonitorFinding] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -47,6 +54,7 @@ class PeerReport:
             "pending": self.pending,
             "checkpoint_size": self.checkpoint_size,
             "unreachable": self.unreachable,
+            "uncosigned": self.uncosigned,
             "findings": [f.as_dict() for f in self.findings],
         }
 
@@ -109,6 +117,14 @@ class _PeerWatch:
         self.report.checkpoint_size = checkpoint.size
         if not self._extends_held(checkpoint, note_text):
             return self.report
+        if self.peer.witnesses:
+            why = missing_cosignatures(
+                note_text, self.peer.public_key, self.peer.witnesses, self.peer.min_cosignatures
+            )
+            if why is not None:  # not misbehaviour yet: its proofs wait for the witnesses
+                self.report.uncosigned = why
+                self.report.pending = len(self.steps)
+                return self.report
         for step in self.steps:
             self._reconcile(step, checkpoint, note_text)
         return self.report

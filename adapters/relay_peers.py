@@ -3,11 +3,15 @@
 ::
 
     {"peers": [{"ledger": "tongban/510000", "url": "http://127.0.0.1:8001",
-                "public_key": "<hex: that node's key>"}]}
+                "public_key": "<hex: that node's key>",
+                "witnesses": [{"name": "tongban/320000/witness", "public_key": "<hex>"}],
+                "min_cosignatures": null}]}
 
 A window node relays a step for ``ledger`` to ``url``; a home node accepts relayed steps and
 peer reads from a node whose peer request (``tongban/peer-request/v1``) is signed by the
-``public_key`` configured for its ledger. A missing file is no peer at all. The file is read
+``public_key`` configured for its ledger. ``witnesses`` (optional) are the peer's witnesses
+whose cosignatures the monitor requires before it relies on a checkpoint (``min_cosignatures``
+of them; null: a majority). A missing file is no peer at all. The file is read
 at each use, so an edit applies without a restart.
 """
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.filemodes import write_private_text
+from ledger.notes import Witness
 
 PEERS_FILE = "peers.json"
 
@@ -32,9 +37,33 @@ class PeerNode:
     ledger: str
     url: str
     public_key: bytes
+    # The peer's witnesses whose cosignatures the monitor requires on its checkpoints, and
+    # how many (None: a majority of them); none configured: its own signature suffices.
+    witnesses: tuple[Witness, ...] = ()
+    min_cosignatures: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"ledger": self.ledger, "url": self.url, "public_key": self.public_key.hex()}
+        document: dict[str, Any] = {
+            "ledger": self.ledger,
+            "url": self.url,
+            "public_key": self.public_key.hex(),
+        }
+        if self.witnesses:
+            document["witnesses"] = [
+                {"name": w.name, "public_key": w.public_key.hex()} for w in self.witnesses
+            ]
+            document["min_cosignatures"] = self.min_cosignatures
+        return document
+
+
+def _key(value: object, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(str(value))
+    except ValueError as error:
+        raise PeerConfigError(f"{where} is hex") from error
+    if len(key) != 32:
+        raise PeerConfigError(f"{where} is an Ed25519 key (64 hex)")
+    return key
 
 
 def _peer(raw: object, where: str) -> PeerNode:
@@ -45,13 +74,20 @@ def _peer(raw: object, where: str) -> PeerNode:
         raise PeerConfigError(f"{where}.ledger is a ledger name, e.g. tongban/510000")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise PeerConfigError(f"{where}.url is http(s)://host[:port]")
-    try:
-        public_key = bytes.fromhex(str(key))
-    except ValueError as error:
-        raise PeerConfigError(f"{where}.public_key is hex") from error
-    if len(public_key) != 32:
-        raise PeerConfigError(f"{where}.public_key is an Ed25519 key (64 hex)")
-    return PeerNode(ledger, url.rstrip("/"), public_key)
+    public_key = _key(key, f"{where}.public_key")
+    listed = raw.get("witnesses", [])
+    if not isinstance(listed, list) or not all(
+        isinstance(w, dict) and isinstance(w.get("name"), str) and w["name"] for w in listed
+    ):
+        raise PeerConfigError(f"{where}.witnesses is a list of {{name, public_key}}")
+    witnesses = tuple(
+        Witness(w["name"], _key(w.get("public_key"), f"{where}.witnesses[{n}].public_key"))
+        for n, w in enumerate(listed)
+    )
+    k = raw.get("min_cosignatures")
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+        raise PeerConfigError(f"{where}.min_cosignatures is null (a majority) or a number >= 0")
+    return PeerNode(ledger, url.rstrip("/"), public_key, witnesses, k)
 
 
 def load_peers(data_dir: Path) -> dict[str, PeerNode]:

@@ -23,7 +23,15 @@ from typing import Any
 
 from ledger import merkle
 from ledger.errors import LedgerError
-from ledger.notes import Checkpoint, parse_checkpoint, parse_note, verify_note
+from ledger.notes import (
+    Checkpoint,
+    Witness,
+    majority,
+    parse_checkpoint,
+    parse_note,
+    require_cosigners,
+    verify_note,
+)
 
 FINDING_KINDS = ("bad_checkpoint", "not_an_extension", "missing_from_tree", "missing_from_ledger")
 
@@ -94,3 +102,16 @@ def included(event_hash: bytes, index: int, checkpoint: Checkpoint, proof: Seque
             f"ledger index {index} is not this step in the tree of size {checkpoint.size}: {error}"
         )
     return ""
+
+
+def missing_cosignatures(
+    note_text: str, log_key: bytes, witnesses: Sequence[Witness], required: int | None
+) -> str | None:
+    """None when at least ``required`` of ``witnesses`` (default: a majority) cosigned the
+    checkpoint note, else why not. Until they have, its proofs are not yet relied on."""
+    k = majority(len(witnesses)) if required is None else required
+    try:
+        require_cosigners(parse_note(note_text), witnesses, k, log_keys=(log_key,))
+    except LedgerError as error:
+        return error.detail
+    return None
