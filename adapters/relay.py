@@ -38,7 +38,7 @@ from ledger.envelope import Envelope
 from ledger.errors import ConflictError, EnvelopeRejected, LedgerError
 from ledger.opening import signed_applicant
 from ledger.relay import make_peer_request, make_relay_receipt
-from ledger.relay_mirror import build_mirror, mirror_stream_id
+from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
 
 log = logging.getLogger("tongban.relay")
 
@@ -263,6 +263,22 @@ class NodeRelay:
             except Exception:  # the step stands accepted; the mirror is logged as missing
                 log.exception("could not mirror seq %d of case %s", step.seq, step.case_id)
                 return
+
+    def remirror(self) -> list[RelayedStep]:
+        """Mirror every accepted step its mirror stream lacks (an append that failed, or a
+        crash between settling and mirroring); the steps mirrored now. Reads each mirror
+        stream once: ``tongban relay deliver`` runs it, the server's loop does not."""
+        done = []
+        accepted = self.store.steps(state="accepted")
+        for home in sorted({step.home_ledger for step in accepted}):
+            entries = self.ledger.stream_entries(mirror_stream_id(home))
+            mirrored = {parse_mirror(entry.envelope).step.hash for entry in entries}
+            for step in accepted:
+                if step.home_ledger == home and step.event_hash not in mirrored:
+                    assert step.home_receipt is not None
+                    self._mirror(step, step.home_receipt)
+                    done.append(step)
+        return done
 
     def _erase_delivered(self, step: RelayedStep) -> None:
         assert step.applicant_ref is not None

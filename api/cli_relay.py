@@ -43,6 +43,7 @@ def _services(args: argparse.Namespace) -> Iterator[NodeServices]:
 def _deliver(args: argparse.Namespace) -> int:
     with _services(args) as node:
         settled = node.relay.deliver()
+        remirrored = node.relay.remirror()
         assert node.relays is not None
         left = node.relays.steps(state="queued")
     print(
@@ -50,6 +51,7 @@ def _deliver(args: argparse.Namespace) -> int:
             {
                 "delivered": [relay_outcome(step) for step in settled],
                 "still_queued": len(left),
+                "mirrored_again": len(remirrored),
             },
             indent=1,
         )

@@ -16,6 +16,8 @@ import msgpack
 import pytest
 
 from adapters.bootstrap import open_ledger
+from adapters.relay import NodeRelay
+from adapters.relay_store import open_relay_store
 from adapters.settings import Settings
 from ledger.audit import verify_ledger
 from ledger.envelope import ZERO_HASH, build_event, parse_event
@@ -25,7 +27,7 @@ from ledger.relay import make_relay_receipt
 from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
 from ledger.suites import Ed25519Signer
 from ledger.workflow import SignedCoreOnly
-from tests.support.world import World, make_world, seeded
+from tests.support.world import World, make_world, seeded, world_applicants
 
 HOME = "tongban/320000"
 
@@ -33,6 +35,24 @@ HOME = "tongban/320000"
 def mirror_of(
     world: World, *, seq: int = 1, prev: bytes = ZERO_HASH, signer: Ed25519Signer | None = None
 ) -> bytes:
+    step, relay, home = relayed_parts(world, signer)
+    assert world.app.node_signer is not None
+    return build_mirror(
+        world.app.node_signer,
+        ledger=world.app.ledger_name,
+        home=HOME,
+        seq=seq,
+        prev=prev,
+        time=world.clock.now,
+        step=step,
+        relay_receipt=relay,
+        home_receipt=home,
+    )
+
+
+def relayed_parts(world: World, signer: Ed25519Signer | None = None) -> tuple[bytes, bytes, bytes]:
+    """A step ``rs-001`` signed for Jiangsu's ledger, this node's relay receipt of it and the
+    home node's receipt."""
     officer = world.officers["rs-001"]
     case_id = uuid.uuid4()
     step = build_event(
@@ -67,17 +87,7 @@ def mirror_of(
         seq=1,
         time=world.clock.now,
     )
-    return build_mirror(
-        world.app.node_signer,
-        ledger=world.app.ledger_name,
-        home=HOME,
-        seq=seq,
-        prev=prev,
-        time=world.clock.now,
-        step=step,
-        relay_receipt=relay,
-        home_receipt=home,
-    )
+    return step, relay, home
 
 
 def test_mirrors_chain_in_the_windows_ledger_and_its_audit_checks_them(tmp_path: Path) -> None:
@@ -115,3 +125,34 @@ def test_mirrors_chain_in_the_windows_ledger_and_its_audit_checks_them(tmp_path:
     reopened.close()
     assert {f.reason for f in report.findings} >= {"bad_hash"}
     assert parse_mirror(state["envelope"]).seq == 2
+
+
+def test_relay_deliver_mirrors_an_accepted_step_its_mirror_lacks(tmp_path: Path) -> None:
+    world = make_world(tmp_path, workflow=SignedCoreOnly())
+    assert world.settings is not None
+    step, relay_receipt, home = relayed_parts(world)
+    envelope = parse_event(step)
+    store = open_relay_store(world.settings.resolved_database_url(), tmp_path)
+    store.enqueue(
+        event_hash=envelope.hash,
+        home_ledger=HOME,
+        case_id=str(envelope.case_id),
+        seq=1,
+        body=envelope.body_id,
+        step="received",
+        envelope=step,
+        relay_receipt=relay_receipt,
+        relayed_at=world.clock.now,
+        applicant_ref=None,
+    )
+    # Accepted, but not mirrored (as after a crash between settling and mirroring).
+    assert store.settle(envelope.hash, "accepted", home_receipt=home, home_index=7)
+    relay = NodeRelay(world.app, world_applicants(world), store, tmp_path)
+    assert [s.event_hash for s in relay.remirror()] == [envelope.hash]
+    (entry,) = world.app.stream_entries(mirror_stream_id(HOME))
+    assert parse_mirror(entry.envelope).home_receipt.raw == home
+    assert relay.remirror() == []  # mirrored once
+    assert verify_ledger(world.app).ok
+    store.close()
+    relay.applicants.access.close()
+    world.app.close()
