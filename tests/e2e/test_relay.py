@@ -26,11 +26,14 @@ from adapters.relay_store import open_relay_store
 from adapters.settings import Settings
 from adapters.vault import ApplicantErased
 from api.client import Conflict, Queued, StepResult, TongbanClient
+from ledger.application import now_micros
+from ledger.envelope import build_event
 from ledger.monitor import verified_checkpoint
 from ledger.notes import parse_checkpoint, parse_note
 from ledger.receipts import parse_receipt
 from ledger.relay import parse_relay_receipt
 from ledger.relay_mirror import RelayMirror, mirror_stream_id, parse_mirror
+from tests.support.api_node import api_node
 from tests.support.relay_nodes import (
     CLERK,
     JS_LEDGER,
@@ -339,3 +342,25 @@ def test_the_servers_delivery_loop_delivers_what_was_queued(tmp_path: Path) -> N
             time.sleep(0.2)
         assert states == ["accepted", "accepted"]
         assert [s["seq"] for s in home_case(p, opened.case_id)["timeline"]] == [1, 2]
+
+
+def test_an_unreadable_peers_file_is_said_not_a_traceback(tmp_path: Path) -> None:
+    with api_node(tmp_path) as node:
+        (tmp_path / "peers.json").write_text('{"peers": [{"ledger": "tongban/320000"}]}')
+        officer = node.world.officers[CLERK]
+        raw = build_event(
+            officer.signer,
+            ledger=JS_LEDGER,  # a step for another ledger: the node looks for a peer
+            case_id=uuid.uuid4(),
+            seq=1,
+            event_type="received",
+            time=now_micros(),
+            body_id=WINDOW,
+            officer_id=CLERK,
+            prev=bytes(32),
+            body={},
+        )
+        answer = node.post("/cases", "window", raw)
+        assert answer.status_code == 503
+        assert answer.json()["reason"] == "peer_config"
+        assert "peers.json" in answer.json()["detail"]
