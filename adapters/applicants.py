@@ -41,6 +41,24 @@ class NodeApplicants:
         self.access.bind_applicant(stored.ref, body, now=now)
         return stored
 
+    def adopt(
+        self, ref: str, data: PersonalData, secret: bytes, *, body: str, now: datetime
+    ) -> StoredApplicant:
+        """Keep an applicant a window node stored for ``body`` (a relayed ``received`` step):
+        this node alone holds, shows and erases it from then on."""
+        stored = self.vault.adopt(ref, data, secret, now=now)
+        if self.access.applicant_binding(ref) is None:
+            self.access.bind_applicant(ref, body, now=now)
+        return stored
+
+    def hand_over(self, ref: str) -> tuple[PersonalData, bytes] | None:
+        """``(data, commitment secret)`` of a ref to send to its case's home node, or None
+        when this node holds no live record of it (never stored, or already erased)."""
+        try:
+            return self.vault.read(ref), self.vault.commitment_secret(ref)
+        except (ApplicantErased, UnknownApplicant):
+            return None
+
     def applicant_record(self, ref: str) -> ApplicantRecord | None:
         binding = self.access.applicant_binding(ref)
         if binding is None:

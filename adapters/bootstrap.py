@@ -28,6 +28,9 @@ from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
 from adapters.reads import ReadLedgers
+from adapters.relay import NodeRelay
+from adapters.relay_peers import load_peers
+from adapters.relay_store import RelayStore, open_relay_store
 from adapters.sessions import SessionStore, open_session_store
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
@@ -67,6 +70,8 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+    reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
+    relays: RelayStore | None = None  # None: a node opened without its relay queue
     # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
     # to, never creates their tables), closed with the others.
     _opened: dict[str, WitnessStoreBackend | SessionStore] = field(
@@ -94,13 +99,13 @@ class NodeServices:
         store: SessionStore = self._store("sessions", open_session_store)
         return store
 
-    reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
-
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
         if self.reads is not None:
             self.reads.close()
+        if self.relays is not None:
+            self.relays.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
         with self._opening:
@@ -122,6 +127,17 @@ class NodeServices:
     def opening(self) -> CaseOpening:
         """The one path that opens cases (``ledger.opening``)."""
         return CaseOpening(self.ledger, self.applicants)
+
+    @property
+    def relay(self) -> NodeRelay:
+        """This node as a window: steps for other regions' ledgers (``adapters.relay``)."""
+        if self.relays is None:
+            raise ConfigurationError("this node was opened without its relay queue")
+        return NodeRelay(self.ledger, self.applicants, self.relays, self.settings.data_dir)
+
+    def relay_peer(self, ledger: str) -> bool:
+        """Whether this node relays steps for ``ledger`` (``peers.json`` names its node)."""
+        return self.relays is not None and ledger in load_peers(self.settings.data_dir)
 
     @property
     def cases(self) -> CaseAccess:
@@ -324,6 +340,7 @@ def open_services(
         clock,
         open_licenses(settings, ledger, vault, schema),
         reads=open_reads(settings, ledger, schema=schema),
+        relays=open_relay_store(url, settings.data_dir, schema=schema),
     )
 
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     witness_push_seconds: float = Field(
         default=30, ge=0, description="Push new checkpoints to the witnesses this often (0: never)"
     )
+    relay_deliver_seconds: float = Field(
+        default=5, ge=0, description="Deliver queued relayed steps this often (0: never)"
+    )
     status_list_hours: float = Field(
         default=24, gt=0, description="Lifetime of a published license status list"
     )

@@ -23,7 +23,7 @@ from adapters.vault_ciphers import (
     data_cipher,
     master_cipher,
 )
-from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments
+from ledger.personal import FIELDS, PersonalData, applicant_ref, commitments, is_applicant_ref
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
@@ -105,6 +105,12 @@ class PersonalDataVault(Protocol):
         """The applicant's 32-byte commitment secret, to verify a commitment."""
         ...
 
+    def adopt(
+        self, ref: str, data: PersonalData, secret: bytes, *, now: datetime
+    ) -> StoredApplicant:
+        """Keep an applicant another node stored, under its ref and commitment secret."""
+        ...
+
     def erase(self, ref: str, *, now: datetime, reason: str) -> None:
         """Destroy the applicant's keys; idempotent (the first erasure's time is kept)."""
         ...
@@ -184,11 +190,34 @@ class _VaultBase(ABC):
     # public behaviour
 
     def store(self, data: PersonalData, *, now: datetime) -> StoredApplicant:
-        stored_at = _aware(now)
         ref = applicant_ref(self._rng)
         data_key = self._rng(DATA_KEY_BYTES[self._cipher])
         secret = self._rng(KEY_BYTES)
         nonce = self._rng(NONCE_BYTES)
+        return self._encrypt(ref, data, secret, (data_key, nonce), _aware(now))
+
+    def adopt(
+        self, ref: str, data: PersonalData, secret: bytes, *, now: datetime
+    ) -> StoredApplicant:
+        """Keep an applicant another node stored, under its ref and commitment secret (a
+        relayed ``received`` step: the home node holds the record from then on). A ref
+        already held is left as it is (a delivery repeated)."""
+        if not is_applicant_ref(ref) or len(secret) != KEY_BYTES:
+            raise VaultConfigurationError("an adopted applicant needs a ref and a 32-byte secret")
+        if self._load(ref) is not None:
+            return StoredApplicant(ref=ref, commitments=commitments(secret, data), stored_at=now)
+        fresh = (self._rng(DATA_KEY_BYTES[self._cipher]), self._rng(NONCE_BYTES))
+        return self._encrypt(ref, data, secret, fresh, _aware(now))
+
+    def _encrypt(
+        self,
+        ref: str,
+        data: PersonalData,
+        secret: bytes,
+        fresh: tuple[bytes, bytes],
+        stored_at: datetime,
+    ) -> StoredApplicant:
+        data_key, nonce = fresh  # drawn by the caller, in the order tests with a fixed rng expect
         plaintext = json.dumps(
             {"v": _PLAINTEXT_VERSION, **data.as_dict()},
             ensure_ascii=False,

@@ -17,13 +17,26 @@ from api.limits import BodySizeLimit
 from api.logs import AccessLog
 from api.metrics import RequestMetrics, install_metrics
 from api.metrics import router as metrics_router
-from api.routes import audit, cases, catalog, health, keys, licenses, login, ratings, witness
+from api.relay_daemon import RelayDeliverer
+from api.routes import (
+    audit,
+    cases,
+    catalog,
+    health,
+    keys,
+    licenses,
+    login,
+    peer,
+    ratings,
+    relay,
+    witness,
+)
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
 
 # Every route module, once: the app serves them and its OpenAPI document declares 503 on
 # those that reach the database (a second list here once missed new routes).
-ROUTES = (health, catalog, cases, ratings, audit, keys, witness, licenses, login)
+ROUTES = (health, catalog, cases, ratings, audit, keys, witness, licenses, login, relay, peer)
 
 
 def create_app(
@@ -42,9 +55,14 @@ def create_app(
         pusher = WitnessPusher(node, settings.witness_push_seconds)
         if settings.witness_push_seconds > 0:
             pusher.start()
+        # Delivering queued relayed steps too (docs/relay.md).
+        deliverer = RelayDeliverer(node, settings.relay_deliver_seconds)
+        if settings.relay_deliver_seconds > 0 and node.relays is not None:
+            deliverer.start()
         try:
             yield
         finally:
+            deliverer.stop()
             if settings.witness_push_seconds > 0:
                 pusher.stop()
             if owns_services:

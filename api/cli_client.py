@@ -28,8 +28,10 @@ from api.cli_common import (
     guarded,
     iso_time,
 )
-from api.client import ClientError, Conflict, Refused, StepResult, TongbanClient
+from api.client import ClientError, Conflict, Queued, Refused, StepResult, TongbanClient
 from ledger.ratings.code import new_rating_code
+
+EXIT_QUEUED = 2  # a step relayed to another region's node and queued there (docs/relay.md)
 
 
 def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:
@@ -71,6 +73,7 @@ def _print(result: StepResult, **extra: str) -> None:
         json.dumps(
             {
                 **extra,
+                "state": "accepted",
                 "case_id": str(result.case_id),
                 "seq": result.seq,
                 "index": result.index,
@@ -87,6 +90,23 @@ def _run(args: argparse.Namespace, action: Any, **extra: str) -> int:
     try:
         with client_from_args(args) as client:
             _print(action(client), **extra)
+    except Queued as queued:
+        relay = queued.relay
+        print(
+            json.dumps(
+                {
+                    **extra,
+                    "state": "queued",
+                    "case_id": relay.get("case_id"),
+                    "seq": relay.get("seq"),
+                    "home_ledger": relay.get("home_ledger"),
+                    "relayed_at": iso_time(relay.get("relayed_at")),
+                    "relay_receipt": relay.get("relay_receipt"),
+                }
+            )
+        )
+        print(f"tongban: queued: {queued}", file=sys.stderr)
+        return EXIT_QUEUED
     except Conflict as conflict:
         print(
             f"tongban: conflict: the case moved on (head is seq {conflict.head.seq}); "
@@ -147,6 +167,7 @@ def _receive(args: argparse.Namespace) -> int:
             materials=_materials(args.material),
             origin_bodies=args.origin or (),
             rating_code=code,
+            ledger=args.ledger,
         ),
         rating_code=code,
     )
@@ -255,6 +276,11 @@ def add_client_commands(case: argparse._SubParsersAction) -> None:  # type: igno
     receive.add_argument("--home-body", required=True, help="the body that decides")
     receive.add_argument("--jurisdiction", required=True, help="6-digit division code")
     receive.add_argument("--origin", action="append", help="origin body (joint items)")
+    receive.add_argument(
+        "--ledger",
+        default=None,
+        help="the case's home ledger (default: the item's region's, tongban/<region>)",
+    )
     receive.add_argument("--applicant-name", required=True)
     receive.add_argument("--applicant-id", required=True, help="resident ID number")
     receive.add_argument("--applicant-phone", default="")

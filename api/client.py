@@ -66,6 +66,20 @@ class Unavailable(ClientError):
         super().__init__(f"{status} {self.reason or 'server error'}: {problem.get('detail', '')}")
 
 
+class Queued(ClientError):
+    """A step for another region's ledger that the node queued (its home node could not be
+    reached): not accepted yet; the node delivers it later, never re-signed (docs/relay.md)."""
+
+    def __init__(self, document: Mapping[str, Any]):
+        self.document = dict(document)
+        self.relay: dict[str, Any] = dict(document.get("relay") or {})
+        super().__init__(str(document.get("detail", "queued")))
+
+    @property
+    def relay_receipt(self) -> bytes:
+        return base64.b64decode(self.relay.get("relay_receipt", ""))
+
+
 class Unreachable(ClientError):
     pass
 
@@ -193,7 +207,10 @@ class TongbanClient:
     def post_envelope(self, case_id: uuid.UUID, seq: int, raw: bytes) -> StepResult:
         """Post exact signed bytes; a timeout re-posts the very same bytes."""
         url = "/cases" if seq == 1 else f"/cases/{case_id}/events"
-        answer = self._send("POST", url, content=raw, headers={"Content-Type": MSGPACK}).json()
+        response = self._send("POST", url, content=raw, headers={"Content-Type": MSGPACK})
+        answer = response.json()
+        if response.status_code == 202:
+            raise Queued(answer)
         return StepResult(
             case_id=uuid.UUID(answer["case_id"]),
             seq=answer["seq"],
@@ -205,11 +222,20 @@ class TongbanClient:
         )
 
     def sign(
-        self, case_id: uuid.UUID, seq: int, prev: bytes, step_type: str, body: Mapping[str, Any]
+        self,
+        case_id: uuid.UUID,
+        seq: int,
+        prev: bytes,
+        step_type: str,
+        body: Mapping[str, Any],
+        *,
+        ledger: str | None = None,
     ) -> bytes:
+        """Sign a step for ``ledger`` (default: the node's own; a case homed in another
+        region names its home ledger, and the node relays it there)."""
         return build_event(
             self.signer,
-            ledger=self.node()["ledger"],
+            ledger=ledger or self.node()["ledger"],
             case_id=case_id,
             seq=seq,
             event_type=step_type,
@@ -251,9 +277,13 @@ class TongbanClient:
         origin_bodies: Sequence[str] = (),
         case_id: uuid.UUID | None = None,
         rating_code: str | None = None,
+        ledger: str | None = None,
     ) -> StepResult:
         """Open a case: store the applicant at the node, then sign and post ``received``.
 
+        The case's ledger is ``ledger``, else the item's region's (``tongban/<region>``) when
+        that is not the node's own region: the node then relays the step and the applicant
+        to that region's node.
         ``rating_code``: the one-time code printed on the receipt slip; its commitment is
         signed (docs/envelope.md §5.5), the code itself never leaves this client."""
         item, version = self.catalog_item(item_key)
@@ -272,17 +302,29 @@ class TongbanClient:
         case_id = case_id or uuid.uuid4()
         if rating_code is not None:
             body["rating_code"] = code_commitment(case_id, rating_code)
-        return self.post_envelope(case_id, 1, self.sign(case_id, 1, ZERO_HASH, "received", body))
+        region = item_key.split("/")[0]
+        if ledger is None and region != self.node().get("region"):
+            ledger = f"tongban/{region}"
+        raw = self.sign(case_id, 1, ZERO_HASH, "received", body, ledger=ledger)
+        return self.post_envelope(case_id, 1, raw)
 
     def head(self, case_id: uuid.UUID) -> Head:
         case = self._send("GET", f"/cases/{case_id}").json()
         return Head(case["head"]["seq"], bytes.fromhex(case["head"]["hash"]))
 
     def step(self, case_id: uuid.UUID, step_type: str, body: Mapping[str, Any]) -> StepResult:
-        """Sign ``step_type`` on the case's current head and post it."""
-        head = self.head(case_id)
-        raw = self.sign(case_id, head.seq + 1, head.event_hash, step_type, body)
+        """Sign ``step_type`` on the case's current head, for the case's ledger, and post it."""
+        case = self._send("GET", f"/cases/{case_id}").json()
+        head = Head(case["head"]["seq"], bytes.fromhex(case["head"]["hash"]))
+        ledger = case.get("ledger") or None
+        raw = self.sign(case_id, head.seq + 1, head.event_hash, step_type, body, ledger=ledger)
         return self.post_envelope(case_id, head.seq + 1, raw)
+
+    def relayed(self, state: str | None = None) -> list[dict[str, Any]]:
+        """The steps this node relayed for the caller's body (``GET /relay``)."""
+        params = {"state": state} if state else {}
+        steps: list[dict[str, Any]] = self._send("GET", "/relay", params=params).json()["steps"]
+        return steps
 
     def case(
         self, case_id: uuid.UUID, *, personal: bool = False, purpose: str = ""

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.access import AccessStoreError
 from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
+from adapters.relay_peers import PeerConfigError
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
 from api.logs import logged_method, route_template
@@ -131,6 +132,7 @@ class ApiProblem(Exception):
         reason: str | None = None,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -138,6 +140,7 @@ class ApiProblem(Exception):
         self.reason = reason
         self.field = field
         self.headers = headers
+        self.extra = extra or {}  # more members of the problem document (a conflict's head)
 
 
 # The witness protocol's answers (C2SP tlog-witness): its route speaks text, not problems,
@@ -193,6 +196,7 @@ def install_error_handlers(app: FastAPI) -> None:
             reason=error.reason,
             field=error.field,
             headers=error.headers,
+            **error.extra,
         )
 
     @app.exception_handler(LedgerError)
@@ -246,6 +250,11 @@ def install_error_handlers(app: FastAPI) -> None:
         _: Request, error: InvalidLicense | StatusListRejected | CompactRejected
     ) -> JSONResponse:
         return problem(422, error.detail, reason=error.reason, field=error.field)
+
+    @app.exception_handler(PeerConfigError)
+    async def _peer_config(_: Request, error: PeerConfigError) -> JSONResponse:
+        # The operator's file, not the caller's request: said as such, never a traceback.
+        return problem(503, f"this node's peers.json is unreadable: {error}", reason="peer_config")
 
     @app.exception_handler(DocumentConflict)
     async def _document_conflict(_: Request, error: DocumentConflict) -> JSONResponse:

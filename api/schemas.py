@@ -15,6 +15,29 @@ class HeadPublic(BaseModel):
     hash: str = Field(description="hex hash of the newest envelope (the next step's prev)")
 
 
+class RelayPublic(BaseModel):
+    """A step this node relayed to its home ledger (``docs/relay.md``), no personal data."""
+
+    state: str = Field(description="queued, accepted, conflict or refused")
+    home_ledger: str
+    case_id: str
+    seq: int
+    step: str
+    body: str = Field(description="the body whose officer signed the step")
+    event_hash: str = Field(description="hex hash of the step's exact bytes")
+    relayed_at: int = Field(description="when the step reached this node (the relay receipt)")
+    relay_receipt: str = Field(description="this node's signed relay receipt, base64")
+    attempts: int
+    detail: str = Field(description="the home node's refusal, or the last delivery failure")
+    home_receipt: str | None = Field(default=None, description="the home node's receipt")
+    home_index: int | None = None
+    home_head: HeadPublic | None = Field(default=None, description="home head on a conflict")
+
+
+class RelayPage(BaseModel):
+    steps: list[RelayPublic]
+
+
 class AppendedPublic(BaseModel):
     case_id: str
     seq: int
@@ -22,6 +45,9 @@ class AppendedPublic(BaseModel):
     created: bool = Field(description="false when these exact bytes were already stored")
     head: HeadPublic
     receipt: str = Field(description="the node's signed receipt, base64")
+    relay: RelayPublic | None = Field(
+        default=None, description="a step relayed to its home node: the relay, as it stands"
+    )
 
     @classmethod
     def of(cls, appended: Appended) -> AppendedPublic:
@@ -38,7 +64,11 @@ class AppendedPublic(BaseModel):
 # A repost of bytes already stored answers 200 with the original receipt (appends are
 # idempotent); a new append answers 201.
 REPOSTED: dict[int | str, dict[str, Any]] = {
-    200: {"model": AppendedPublic, "description": "already stored: the original receipt"}
+    200: {"model": AppendedPublic, "description": "already stored: the original receipt"},
+    202: {
+        "description": "a step for another region's ledger, queued at this node with its "
+        "relay receipt while the home node cannot be reached (docs/relay.md)"
+    },
 }
 
 
@@ -71,6 +101,7 @@ class StepPublic(BaseModel):
 
 class CasePublic(BaseModel):
     case_id: str
+    ledger: str = Field(default="", description="the case's home ledger (sign its steps for it)")
     state: str
     item: str
     item_name: str

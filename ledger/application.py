@@ -18,7 +18,15 @@ from typing import Any, NamedTuple, cast
 
 from eventsourcing.persistence import Mapper
 
-from ledger.domain import ALLOWED_EVENT_CLASSES, CASE_TOPICS, Case, License, Registry, Stream
+from ledger.domain import (
+    ALLOWED_EVENT_CLASSES,
+    CASE_TOPICS,
+    Case,
+    License,
+    Mirror,
+    Registry,
+    Stream,
+)
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import (
     EnvelopeRejected,
@@ -38,6 +46,8 @@ from ledger.license_events import (
 )
 from ledger.notes import Note, NoteSignature
 from ledger.persistence import AllowlistMapper, LedgerEntry, MsgpackTranscoder
+from ledger.relay import check_relayed_time
+from ledger.relay_mirror import check_mirror_signatures, parse_mirror
 from ledger.suites import Signer
 from ledger.transparency import (
     CheckpointPolicy,
@@ -122,6 +132,10 @@ class LedgerApplication(StreamWriter):
         return AllowlistMapper(MsgpackTranscoder(), ALLOWED_EVENT_CLASSES)
 
     # -- reading ---------------------------------------------------------------------------
+
+    def has_case(self, case_id: uuid.UUID) -> bool:
+        """Whether this ledger holds a case of that id."""
+        return isinstance(self._get(case_id), Case)
 
     def get_case(self, case_id: uuid.UUID) -> Case:
         case = self._get(case_id)
@@ -223,9 +237,12 @@ class LedgerApplication(StreamWriter):
         """Verify and append one signed case event; return its receipt once it is durable."""
         return self.append_envelope(parse_event(raw))
 
-    def append_envelope(self, envelope: Envelope) -> Appended:
+    def append_envelope(self, envelope: Envelope, *, relayed_at: int | None = None) -> Appended:
         """:meth:`append_event` of an envelope the caller already decoded with ``parse_event``
-        (its exact bytes are ``envelope.raw``): the HTTP route reads it before appending."""
+        (its exact bytes are ``envelope.raw``): the HTTP route reads it before appending.
+
+        ``relayed_at`` is the time of a checked relay receipt (``ledger.relay``): the claimed
+        time is then held against it, not against this node's clock (docs/envelope.md §9.3)."""
         raw = envelope.raw
         if envelope.type in LICENSE_EVENT_TYPES:
             # License events share the envelope; the type routes them to their own streams.
@@ -239,7 +256,7 @@ class LedgerApplication(StreamWriter):
             if envelope.seq <= head.seq:
                 return self._replay_or_conflict(envelope.case_id, envelope.seq, raw, head)
             now = self.clock()
-            self._check_signed_link(envelope, now, case, head)
+            self._check_signed_link(envelope, now, case, head, relayed_at=relayed_at)
             self.workflow.step(
                 case.flow if case is not None else CaseState(), envelope, self.registry, now
             )
@@ -256,10 +273,21 @@ class LedgerApplication(StreamWriter):
             )
 
     def _check_signed_link(
-        self, envelope: Envelope, now: int, stream: Stream | None, head: Head
+        self,
+        envelope: Envelope,
+        now: int,
+        stream: Stream | None,
+        head: Head,
+        *,
+        relayed_at: int | None = None,
     ) -> None:
         """Claimed time, the officer's key at ``now``, the signature, seq and prev."""
-        self._check_claimed_time(envelope, now, stream)
+        if relayed_at is None:
+            self._check_claimed_time(envelope, now, stream)
+        else:
+            # Not held against the previous step's receipt time: that step may have waited in
+            # the same queue and reached this node after this one was signed (§9.3).
+            check_relayed_time(envelope.time, relayed_at, now, self.claim_tolerance)
         self._refresh_if_stale(now)
         key_args = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
         try:
@@ -286,6 +314,35 @@ class LedgerApplication(StreamWriter):
                 reason="broken_link",
                 field="prev",
             )
+
+    # -- the window's mirror of relayed steps (ledger.relay_mirror) ------------------------
+
+    def append_mirror(self, raw: bytes) -> Appended:
+        """Append a mirror object this node signed of a step it relayed and its home node
+        accepted; checked: this ledger, the node key now, the relay receipt's node key at its
+        time, the officer's key in this registry at that time, seq and prev."""
+        mirror = parse_mirror(raw)
+        if mirror.ledger != self.ledger_name:
+            raise EnvelopeRejected(
+                f"mirror is for ledger {mirror.ledger!r}", reason="wrong_ledger", field="ledger"
+            )
+
+        def check(stream: Stream | None) -> Pending | Appended:
+            if stream is not None and not isinstance(stream, Mirror):
+                raise EnvelopeRejected("that id is not a mirror", reason="wrong_stream")
+            head = stream.head if stream is not None else Head(0, ZERO_HASH)
+            if mirror.seq <= head.seq:
+                return self._replay_or_conflict(mirror.stream_id, mirror.seq, raw, head)
+            now = self.clock()
+            self._refresh_if_stale(now)
+            check_mirror_signatures(self.registry, mirror, now)
+            if mirror.seq != head.seq + 1 or mirror.prev != head.event_hash:
+                raise EnvelopeRejected(
+                    f"the mirror is at seq {head.seq}", reason="seq_gap", field="seq"
+                )
+            return self._pending(Mirror, stream, mirror, mirror.stream_id, mirror.seq, raw, now)
+
+        return self._append(mirror.stream_id, mirror.seq, check)
 
     # -- licenses (ledger.license_events; docs/license.md "Issuance and status in the ledger") --
 

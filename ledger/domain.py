@@ -1,4 +1,5 @@
-"""The aggregates whose events are signed envelopes: cases, key registries and licenses.
+"""The aggregates whose events are signed envelopes: cases, key registries, licenses and the
+window's relay mirrors.
 
 Each aggregate event holds the exact signed bytes (``envelope``) and the node's receipt time
 (``received_at``, microseconds); the aggregate's version is the object's ``seq``. Applying an
@@ -19,6 +20,7 @@ from ledger.envelope import ZERO_HASH, parse_event
 from ledger.errors import Head
 from ledger.keys import parse_key_record
 from ledger.license_events import LicenseState, advance_license
+from ledger.relay_mirror import parse_mirror
 from ledger.workflow import CaseState, advance
 
 
@@ -157,6 +159,20 @@ class License(Stream):
         return envelope.hash
 
 
+class Mirror(Stream):
+    """The window's mirror of the steps its officers signed for one other ledger
+    (``ledger.relay_mirror``)."""
+
+    class Began(Stream.First):
+        pass
+
+    class Mirrored(Stream.Next):
+        pass
+
+    def _absorb(self, raw: bytes, parsed: Any) -> bytes:
+        return (parsed or parse_mirror(raw)).hash
+
+
 # The only topics a stored row may name. Created events also name their aggregate class.
 ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
     "tongban.case.opened": Case.Opened,
@@ -165,11 +181,14 @@ ALLOWED_EVENT_CLASSES: dict[str, type[Any]] = {
     "tongban.registry.recorded": Registry.Recorded,
     "tongban.license.issued": License.Issued,
     "tongban.license.status": License.StatusChanged,
+    "tongban.mirror.began": Mirror.Began,
+    "tongban.mirror.step": Mirror.Mirrored,
 }
 for _kind, _first, _next in (
     (Case, Case.Opened, Case.StepTaken),
     (Registry, Registry.Established, Registry.Recorded),
     (License, License.Issued, License.StatusChanged),
+    (Mirror, Mirror.Began, Mirror.Mirrored),
 ):
     _kind.first_event, _kind.next_event = _first, _next
     _first.aggregate_topic = get_topic(_kind)  # type: ignore[union-attr]
@@ -177,3 +196,4 @@ for _kind, _first, _next in (
 CASE_TOPICS = ("tongban.case.opened", "tongban.case.step")
 REGISTRY_TOPICS = ("tongban.registry.established", "tongban.registry.recorded")
 LICENSE_TOPICS = ("tongban.license.issued", "tongban.license.status")
+MIRROR_TOPICS = ("tongban.mirror.began", "tongban.mirror.step")

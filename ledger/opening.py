@@ -83,7 +83,7 @@ class Appender(Protocol):
     """What the opening needs of the ledger (``LedgerApplication``): its checked, durable
     append, and one stored object's bytes."""
 
-    def append_envelope(self, envelope: Envelope) -> Appended: ...
+    def append_envelope(self, envelope: Envelope, *, relayed_at: int | None = None) -> Appended: ...
 
     def envelope_at(self, stream_id: uuid.UUID, seq: int) -> bytes | None: ...
 
@@ -104,9 +104,10 @@ class CaseOpening:
         self.ledger = ledger
         self.applicants = applicants
 
-    def open(self, envelope: Envelope) -> Appended:
+    def open(self, envelope: Envelope, *, relayed_at: int | None = None) -> Appended:
         """Append the ``received`` step that opens ``envelope.case_id``; return the ledger's
-        ``Appended`` (``created`` False for a repost of the same bytes)."""
+        ``Appended`` (``created`` False for a repost of the same bytes). ``relayed_at``: the
+        time of a checked relay receipt (``LedgerApplication.append_envelope``)."""
         if envelope.seq != 1 or envelope.type != "received":
             raise StepNotAllowed(
                 "a case opens with a `received` step at seq 1; later steps go to "
@@ -115,7 +116,7 @@ class CaseOpening:
             )
         ref = self._claim(envelope)
         try:
-            return self.ledger.append_envelope(envelope)
+            return self.ledger.append_envelope(envelope, relayed_at=relayed_at)
         except BaseException:
             if ref is not None and not self._case_uses(envelope, ref):
                 self.applicants.release_applicant(ref, str(envelope.case_id))

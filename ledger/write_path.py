@@ -23,7 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from ledger.domain import Stream
-from ledger.envelope import ZERO_HASH, Envelope
+from ledger.envelope import ZERO_HASH, Envelope, SignedView
 from ledger.errors import ConflictError, EnvelopeRejected, Head, LedgerError
 from ledger.groupcommit import GroupCommit
 from ledger.keys import KeyRecord
@@ -251,7 +251,7 @@ class StreamWriter(Application[uuid.UUID]):
         self,
         kind: type[Stream],
         stream: Stream | None,
-        parsed: Envelope | KeyRecord,
+        parsed: Envelope | KeyRecord | SignedView,
         stream_id: uuid.UUID,
         seq: int,
         raw: bytes,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
@@ -24,6 +25,7 @@ from api.deps import (
     require,
 )
 from api.errors import ApiProblem
+from api.routes.relay import relayed_append, relayed_case
 from api.schemas import (
     REPOSTED,
     AccessPublic,
@@ -37,7 +39,7 @@ from api.schemas import (
     StepPublic,
     problem_responses,
 )
-from ledger.access import check_poster
+from ledger.access import Reader, check_poster
 from ledger.case_listing import CaseQuery
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
@@ -48,7 +50,13 @@ from ledger.reports import case_timeline
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
 
-def _appended(node: NodeServices, envelope: ParsedEnvelope, response: Response) -> AppendedPublic:
+def _appended(
+    node: NodeServices, envelope: ParsedEnvelope, response: Response
+) -> AppendedPublic | JSONResponse:
+    if envelope.ledger != node.ledger.ledger_name and node.relay_peer(envelope.ledger):
+        # A step of a case homed in a region this node relays to (api.routes.relay); for any
+        # other ledger the ledger's own check answers `wrong_ledger`.
+        return relayed_append(node, envelope, response)
     # A `received` step opens a case, through whichever route it came: the opening's rules
     # (ledger.opening) apply to both, so neither is a way around the other.
     if envelope.type == "received":
@@ -67,14 +75,15 @@ def _appended(node: NodeServices, envelope: ParsedEnvelope, response: Response) 
     responses=REPOSTED,
     openapi_extra=ENVELOPE_BODY,
 )
-def open_case(node: Services, caller: Caller, raw: Envelope, response: Response) -> AppendedPublic:
+def open_case(
+    node: Services, caller: Caller, raw: Envelope, response: Response
+) -> AppendedPublic | JSONResponse:
     require(caller, "body")  # a token that may not post is refused before its bytes are read
     envelope = parse_event(raw)
     check_poster(caller, envelope)
-    # Only a `received` step at seq 1 (the opening refuses any other: `illegal_step`).
-    appended = node.opening.open(envelope)
-    response.status_code = 201 if appended.created else 200
-    return AppendedPublic.of(appended)
+    if envelope.seq != 1 or envelope.type != "received":
+        node.opening.open(envelope)  # refuses it: only a `received` at seq 1 (`illegal_step`)
+    return _appended(node, envelope, response)
 
 
 @router.post(
@@ -91,7 +100,7 @@ async def append_step(
     node: Services,
     response: Response,
     _credentials: BearerCredentials,
-) -> AppendedPublic:
+) -> AppendedPublic | JSONResponse:
     # The busiest route: its blocking part (token look-up, checks, the durable write, which
     # waits for a group commit with other requests' appends) runs in one trip to the thread
     # pool, and the event loop keeps serving meanwhile. The body is read here, but a bad one
@@ -109,7 +118,7 @@ def _append_step(
     node: NodeServices,
     body: bytes | ApiProblem,
     response: Response,
-) -> AppendedPublic:
+) -> AppendedPublic | JSONResponse:
     caller = bearer_principal(request, node)
     require(caller, "body")
     if isinstance(body, ApiProblem):
@@ -217,6 +226,25 @@ def read_case(
     purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "",
     min_index: MinIndex = 0,
 ) -> CasePublic:
+    if node.relays is not None and not node.ledger.has_case(case_id):
+        home = node.relays.home_of(str(case_id))
+        if home is not None:  # a case homed elsewhere that this node relayed steps of
+            return relayed_case(node, caller, case_id, personal=personal, purpose=purpose)
+    return case_public(
+        node, caller, case_id, personal=personal, purpose=purpose, min_index=min_index
+    )
+
+
+def case_public(
+    node: NodeServices,
+    caller: Reader,
+    case_id: uuid.UUID,
+    *,
+    personal: bool,
+    purpose: str,
+    min_index: int = 0,
+) -> CasePublic:
+    """A case of this ledger as ``caller`` may read it (a personal read is logged)."""
     ledger = node.reader("pages", min_index=min_index)  # the caller's own steps show
     cases = node.cases_over(ledger)
     case = cases.case(caller, case_id)
@@ -224,6 +252,7 @@ def read_case(
     flow = case.flow
     return CasePublic(
         case_id=str(case_id),
+        ledger=node.ledger.ledger_name,
         state=flow.state,
         item=flow.item,
         item_name=story.item_name,

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 from ledger.audit.applicants import ApplicantChecks
 from ledger.audit.findings import REASONS, AuditReport
-from ledger.domain import CASE_TOPICS, LICENSE_TOPICS, REGISTRY_TOPICS
+from ledger.domain import CASE_TOPICS, LICENSE_TOPICS, MIRROR_TOPICS, REGISTRY_TOPICS
 from ledger.envelope import ZERO_HASH, Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import KeyRecord, KeyRevoked, UncertifiedOfficer, parse_key_record
 from ledger.license_events import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
 from ledger.persistence import LedgerRow
 from ledger.receipts import Receipt, parse_receipt
+from ledger.relay_mirror import check_mirror_signatures, parse_mirror
 from ledger.workflow import CaseState, WorkflowPolicy, advance
 
 
@@ -30,6 +31,7 @@ class _Chain:
     prev_hash: bytes | None = ZERO_HASH  # None after an unreadable object: nothing to link to
     flow: CaseState = field(default_factory=CaseState)
     is_license: bool = False  # a license stream (ledger.license_events), else a case
+    is_mirror: bool = False  # the window's mirror of relayed steps (ledger.relay_mirror)
     license: LicenseState = field(default_factory=LicenseState)
     # False once a step is missing or unreadable: the stream's state is unknown from there on,
     # so its later steps are not replayed (each would be reported illegal for the one gap).
@@ -248,15 +250,46 @@ class ChainChecks(ApplicantChecks):
             if row.stream_id is None or row.seq is None or row.stream_id in self.registry_streams:
                 continue
             if chain is None or chain.stream_id != row.stream_id:
-                chain = _Chain(row.stream_id, is_license=self._is_license(row))
+                is_mirror = row.topic in MIRROR_TOPICS
+                is_license = not is_mirror and self._is_license(row)
+                chain = _Chain(row.stream_id, is_license=is_license, is_mirror=is_mirror)
                 if chain.is_license:
                     report.licenses += 1
-                else:
+                elif not is_mirror:
                     report.cases += 1
             report.events += 1
-            self._check_event(chain, row)
+            if chain.is_mirror:
+                self._check_mirror(chain, row)
+            else:
+                self._check_event(chain, row)
             if progress is not None:
                 progress(1)
+
+    def _check_mirror(self, chain: _Chain, row: LedgerRow) -> None:
+        """A mirror object (``ledger.relay_mirror``): its link and receipt like any object's,
+        then the node's signatures and the officer's, under this ledger's own registry."""
+        assert row.stream_id is not None and row.seq is not None
+        decoded = self._decode(row, MIRROR_TOPICS)
+        if decoded is None:
+            chain.skip(row.seq)
+            return
+        raw, received_at = decoded
+        try:
+            mirror = parse_mirror(raw)
+        except LedgerError as error:
+            self._find(row.stream_id, row.seq, "malformed", f"mirror: {error.detail}")
+            chain.skip(row.seq)
+            return
+        if mirror.ledger != self.ledger_name:
+            self._find(row.stream_id, row.seq, "malformed", f"mirror names {mirror.ledger!r}")
+        self._walk(chain, row, mirror.hash, mirror.prev, mirror.seq, mirror.stream_id)
+        receipt = self._check_receipt(row, mirror.hash, received_at, row.event_hash == mirror.hash)
+        moment = receipt.time if receipt is not None else received_at
+        try:
+            check_mirror_signatures(self.registry, mirror, moment)
+        except LedgerError as error:
+            reason = error.reason if error.reason in REASONS else "bad_signature"
+            self._find(row.stream_id, row.seq, reason, f"mirror: {error.detail}")
 
     def _is_license(self, row: LedgerRow) -> bool:
         """Whether the stream whose first stored row is ``row`` is a license.

@@ -310,10 +310,10 @@ def test_a_conflict_is_never_retried_and_never_re_signed(node: DemoNode) -> None
 
     assert conflict.value.status == 409
     assert signer.signatures == 1
-    # The head, the ledger name, one POST: no second try, no fresh head, no new signature.
+    # The case (its head and its ledger's name), one POST: no second try, no fresh head, no
+    # new signature.
     assert raced.requests == [
         ("GET", f"/cases/{case_id}"),
-        ("GET", "/health"),
         ("POST", f"/cases/{case_id}/events"),
     ]
     entries = node.case_entries(case_id)

@@ -31,7 +31,7 @@ from ledger.envelope import ZERO_HASH
 from ledger.login import Challenge, build_login
 from ledger.ratings.code import code_commitment
 from licenses.document import parse_license
-from tests.support import licenses
+from tests.support import licenses, peer_calls
 from tests.support.api_node import (
     BODY_OF,
     PRINCIPALS,
@@ -95,6 +95,12 @@ POST /login                         200  200 200     200  200      200  200    2
 GET /login/session                  401  401 401     401  401      401  401    401     401  401
 POST /logout                        401  401 401     204  204      204  204    204     204  204
 GET /metrics                        401  401 401     403  403      403  403    200     403  200
+GET /relay                          401  401 401     200  200      200  200    200     403  200
+POST /relay/deliver                 401  401 401     403  403      403  403    403     403  200
+POST /peer/steps                    401  401 401     401  401      401  401    401     401  401
+POST /peer/steps#signed             201  201 201     201  201      201  201    201     201  201
+GET /peer/cases/{case_id}           401  401 401     401  401      401  401    401     401  401
+GET /peer/cases/{case_id}#signed    200  200 200     200  200      200  200    200     200  200
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -126,6 +132,14 @@ CONTENT_REFUSALS = {
     ("GET /licenses/{identifier}#grant", "outsider"): "wrong_audience",
     ("GET /licenses/{identifier}#grant", "auditor"): "wrong_audience",
     ("GET /licenses/{identifier}#grant", "admin"): "wrong_audience",
+}
+# - /peer: no token is involved (docs/relay.md): the Tongban-Peer header, a peer request signed
+#   by a node peers.json names, authenticates the call; without one every caller gets 401
+#   `peer_unauthenticated`, with one (`#signed`, Jiangsu's node) every caller is that node.
+CONTENT_REFUSALS |= {
+    (row, principal): "peer_unauthenticated"
+    for row in ("POST /peer/steps", "GET /peer/cases/{case_id}")
+    for principal in PRINCIPALS
 }
 # A refused grant is a lookup the holder must see (docs/license.md §12.6): these refusals add
 # one `refused:<reason>` row to the use log and change nothing else.
@@ -362,6 +376,21 @@ def _follow_up_contact(f: Fixture, principal: str) -> Send:
     return lambda: f.node.get(url, principal, purpose="差评回访")
 
 
+def _relay(f: Fixture, principal: str) -> Send:
+    body, _ = peer_calls.relayed_received(f.node)
+    headers = {
+        **f.node.headers(principal, "application/json"),
+        **peer_calls.peer_headers(f.node, "POST", "/peer/steps", body),
+    }
+    return lambda: f.node.client.post("/peer/steps", content=body, headers=headers)
+
+
+def _peer_read(f: Fixture, principal: str) -> Send:
+    path = peer_calls.read_path(f.case_id)
+    headers = {**f.node.headers(principal), **peer_calls.peer_headers(f.node, "GET", path, b"")}
+    return lambda: f.node.client.get(path, headers=headers)
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -439,6 +468,12 @@ REQUESTS: dict[str, Request] = {
     "POST /licenses/{identifier}/{action}#suspend": _change_status("suspend"),
     "POST /licenses/{identifier}/{action}#reinstate": _change_status("reinstate"),
     "POST /licenses/{identifier}/{action}#revoke": _change_status("revoke"),
+    "GET /relay": _get("/relay"),
+    "POST /relay/deliver": _post("/relay/deliver"),
+    "POST /peer/steps": _post("/peer/steps"),
+    "POST /peer/steps#signed": _relay,
+    "GET /peer/cases/{case_id}": _get("/peer/cases/{case_id}", body="320105-ZWFW"),
+    "GET /peer/cases/{case_id}#signed": _peer_read,
 }
 
 
@@ -454,6 +489,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
         # The witness store creates its tables on first use: not a change a test should see.
         node.post("/witness/add-checkpoint", "none", b"", "text/plain")
         licenses.enable_licenses(node)
+        peer_calls.configure_peer(node)
         issued = licenses.issue(node)
         yield Fixture(node, case_id, job.json()["job_id"], size, issued)
 

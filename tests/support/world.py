@@ -98,38 +98,7 @@ class World:
         js_root = seeded(f"root/{JIANGSU}")
         js_clerk = RegistryClerk(self.app, JIANGSU)
         js_clerk.establish_root(js_root, valid_from=START)
-        for body_id, name, org, officer_id in (
-            (
-                "320105-ZWFW",
-                "南京市建邺区政务服务中心",
-                {
-                    "division": "320105",
-                    "level": "county",
-                    "sector": "政务服务",
-                    "roles": ["cross_province_window"],
-                },
-                "js-001",
-            ),
-            (
-                "320105-RS",
-                "南京市建邺区人力资源和社会保障局",
-                {
-                    "division": "320105",
-                    "level": "county",
-                    "sector": "人力资源社会保障",
-                    "roles": ["handler"],
-                },
-                "jsrs-001",
-            ),
-        ):
-            key = seeded(f"body/{body_id}")
-            js_clerk.register_body(
-                js_root, body_id, name, key.public_key, org=org, valid_from=START
-            )
-            self.body_keys[body_id] = key
-            signer = seeded(f"officer/{body_id}/{officer_id}")
-            js_clerk.certify_officer(key, body_id, officer_id, signer.public_key, valid_from=START)
-            self.officers[officer_id] = Officer(body_id, officer_id, signer)
+        register_jiangsu_bodies(js_clerk, js_root, self)
 
     def received_body(
         self,
@@ -257,6 +226,45 @@ WINDOW_510000 = {
     "sector": "政务服务",
     "roles": ["in_province_window"],
 }
+
+
+JIANGSU_BODIES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    (
+        "320105-ZWFW",
+        "南京市建邺区政务服务中心",
+        {
+            "division": "320105",
+            "level": "county",
+            "sector": "政务服务",
+            "roles": ["cross_province_window"],
+        },
+        "js-001",
+    ),
+    (
+        "320105-RS",
+        "南京市建邺区人力资源和社会保障局",
+        {
+            "division": "320105",
+            "level": "county",
+            "sector": "人力资源社会保障",
+            "roles": ["handler"],
+        },
+        "jsrs-001",
+    ),
+)
+
+
+def register_jiangsu_bodies(clerk: RegistryClerk, js_root: Ed25519Signer, world: World) -> None:
+    """Jiangsu's window ``320105-ZWFW`` (officer ``js-001``) and handler ``320105-RS``
+    (``jsrs-001``), under Jiangsu's root, in the registry ``clerk`` appends to; their keys
+    are seeded, so every ledger that registers them knows the same keys."""
+    for body_id, name, org, officer_id in JIANGSU_BODIES:
+        key = seeded(f"body/{body_id}")
+        clerk.register_body(js_root, body_id, name, key.public_key, org=org, valid_from=START)
+        world.body_keys[body_id] = key
+        signer = seeded(f"officer/{body_id}/{officer_id}")
+        clerk.certify_officer(key, body_id, officer_id, signer.public_key, valid_from=START)
+        world.officers[officer_id] = Officer(body_id, officer_id, signer)
 
 
 def make_world(

@@ -1,0 +1,218 @@
+"""The monitor of each home ledger this node relays to (``ledger.monitor``, docs/relay.md).
+
+:func:`monitor_peers` reconciles, per peer, the home receipts this node holds (its relay
+queue's accepted steps) with what the home node shows now: its newest signed checkpoint
+(checked to extend the last one accepted from it, which is then kept), an inclusion proof of
+every receipted step within it, and the step in the home ledger's case (a peer read). The
+report names what was proven, what is still pending (receipted after the newest checkpoint)
+and every finding with its evidence; findings are also logged at error level (the alert).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from adapters.relay import NodeRelay, PeerUnreachable
+from adapters.relay_peers import PeerNode, load_peers
+from adapters.relay_store import RelayedStep
+from ledger.errors import LedgerError
+from ledger.monitor import (
+    MonitorFinding,
+    extends,
+    included,
+    missing_cosignatures,
+    verified_checkpoint,
+)
+from ledger.notes import Checkpoint, parse_checkpoint, parse_note
+
+log = logging.getLogger("tongban.monitor")
+
+
+@dataclass
+class PeerReport:
+    """The reconciliation of one home ledger."""
+
+    peer: str
+    receipts: int = 0
+    proven: int = 0
+    pending: int = 0
+    checkpoint_size: int | None = None
+    unreachable: str = ""
+    uncosigned: str = ""  # the newest checkpoint lacks the witnesses' cosignatures required
+    findings: list[MonitorFinding] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "receipts": self.receipts,
+            "proven": self.proven,
+            "pending": self.pending,
+            "checkpoint_size": self.checkpoint_size,
+            "unreachable": self.unreachable,
+            "uncosigned": self.uncosigned,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def _b64(raw: bytes | None) -> str:
+    return base64.b64encode(raw or b"").decode()
+
+
+def _receipt_evidence(step: RelayedStep) -> dict[str, Any]:
+    return {
+        "home_receipt": _b64(step.home_receipt),
+        "relay_receipt": _b64(step.relay_receipt),
+        "event_hash": step.event_hash.hex(),
+    }
+
+
+class _PeerWatch:
+    def __init__(self, relay: NodeRelay, peer: PeerNode, steps: list[RelayedStep]):
+        self.relay = relay
+        self.peer = peer
+        self.steps = steps
+        self.report = PeerReport(peer.ledger, receipts=len(steps))
+
+    def get(self, path: str) -> tuple[int, Mapping[str, Any] | str]:
+        answer = self.relay.call(self.peer, "GET", path, b"")
+        return answer.status, answer.document
+
+    def find(
+        self, kind: str, detail: str, step: RelayedStep | None = None, **evidence: Any
+    ) -> None:
+        if step is None:
+            finding = MonitorFinding(kind, self.peer.ledger, detail, evidence=evidence)
+        else:
+            finding = MonitorFinding(
+                kind,
+                self.peer.ledger,
+                detail,
+                case_id=step.case_id,
+                seq=step.seq,
+                index=step.home_index or 0,
+                evidence={**_receipt_evidence(step), **evidence},
+            )
+        self.report.findings.append(finding)
+        log.error("monitor: %s at %s: %s", kind, self.peer.ledger, detail)
+
+    def run(self) -> PeerReport:
+        try:
+            note_text = self._latest_note()
+        except PeerUnreachable as error:
+            self.report.unreachable = str(error)
+            return self.report
+        if note_text is None:
+            self.report.pending = len(self.steps)
+            return self.report
+        try:
+            checkpoint = verified_checkpoint(note_text, self.peer.ledger, self.peer.public_key)
+        except LedgerError as error:
+            self.find("bad_checkpoint", error.detail, checkpoint=note_text)
+            return self.report
+        self.report.checkpoint_size = checkpoint.size
+        if not self._extends_held(checkpoint, note_text):
+            return self.report
+        if self.peer.witnesses:
+            why = missing_cosignatures(
+                note_text, self.peer.public_key, self.peer.witnesses, self.peer.min_cosignatures
+            )
+            if why is not None:  # not misbehaviour yet: its proofs wait for the witnesses
+                self.report.uncosigned = why
+                self.report.pending = len(self.steps)
+                return self.report
+        for step in self.steps:
+            self._reconcile(step, checkpoint, note_text)
+        return self.report
+
+    def _latest_note(self) -> str | None:
+        try:
+            response = self.relay.http().get(f"{self.peer.url}/audit/checkpoint")
+        except Exception as error:
+            raise PeerUnreachable(f"GET {self.peer.url}/audit/checkpoint: {error}") from error
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PeerUnreachable(f"GET /audit/checkpoint: HTTP {response.status_code}")
+        return response.text
+
+    def _extends_held(self, checkpoint: Checkpoint, note_text: str) -> bool:
+        store = self.relay.store
+        held = store.held_checkpoint(self.peer.ledger)
+        old = parse_checkpoint(parse_note(held).text) if held else None
+        proof: list[bytes] = []
+        if old is not None and 0 < old.size < checkpoint.size:
+            query = urlencode({"from": old.size, "to": checkpoint.size})
+            status, answer = self.get(f"/audit/proof/consistency?{query}")
+            if status == 200 and isinstance(answer, Mapping):
+                proof = [base64.b64decode(h) for h in answer["proof"]]
+        why = extends(old, checkpoint, proof) if old is not None else None
+        if why is not None:
+            assert held is not None
+            self.find(
+                "not_an_extension",
+                why,
+                old_checkpoint=held,
+                new_checkpoint=note_text,
+                proof=[_b64(h) for h in proof],
+            )
+            return False
+        store.hold_checkpoint(self.peer.ledger, checkpoint.size, note_text)
+        return True
+
+    def _reconcile(self, step: RelayedStep, checkpoint: Checkpoint, note_text: str) -> None:
+        index = step.home_index or 0
+        if index > checkpoint.size:
+            self.report.pending += 1
+            return
+        query = urlencode({"event": index, "size": checkpoint.size})
+        status, answer = self.get(f"/audit/proof/inclusion?{query}")
+        proof = (
+            [base64.b64decode(h) for h in answer["proof"]]
+            if status == 200 and isinstance(answer, Mapping)
+            else []
+        )
+        why = (
+            included(step.event_hash, index, checkpoint, proof)
+            if status == 200
+            else (
+                f"the home node gives no inclusion proof of index {index}: HTTP {status} {answer}"
+            )
+        )
+        if why:
+            self.find("missing_from_tree", why, step, checkpoint=note_text, answer=str(answer))
+            return
+        path = f"/peer/cases/{step.case_id}?{urlencode({'body': step.body})}"
+        status, case = self.get(path)
+        head = case.get("head") if isinstance(case, Mapping) else None
+        if status != 200 or not isinstance(head, Mapping) or int(head["seq"]) < step.seq:
+            self.find(
+                "missing_from_ledger",
+                f"the home node signed a receipt and a checkpoint holding seq {step.seq} of case "
+                f"{step.case_id} (index {index}); its case now shows head {head or status}",
+                step,
+                checkpoint=note_text,
+                inclusion_proof=[_b64(h) for h in proof],
+                home_answer=case if isinstance(case, Mapping) else str(case),
+            )
+            return
+        self.report.proven += 1
+
+
+def monitor_peers(relay: NodeRelay) -> list[PeerReport]:
+    """Reconcile every peer this node holds receipts of (see the module docstring)."""
+    peers = load_peers(relay.data_dir)
+    accepted = relay.store.steps(state="accepted")
+    reports = []
+    for ledger in sorted({step.home_ledger for step in accepted}):
+        steps = [s for s in accepted if s.home_ledger == ledger]
+        peer = peers.get(ledger)
+        if peer is None:
+            reports.append(PeerReport(ledger, len(steps), unreachable="no peer in peers.json"))
+            continue
+        reports.append(_PeerWatch(relay, peer, steps).run())
+    return reports

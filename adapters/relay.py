@@ -1,0 +1,348 @@
+"""The window node's side of relaying: check, queue, deliver, read through (``ledger.relay``).
+
+:meth:`NodeRelay.relay` takes a step a clerk of this region signed for another region's
+ledger. It checks what this node can (the signature, under its own registry's certification
+of the officer), signs a relay receipt, keeps the step in the queue (``adapters.relay_store``)
+*before* sending it anywhere, then tries to deliver it at once. A ``received`` step takes its
+applicant with it: the record this node's vault holds goes to the home node's vault, and is
+erased here once the home node accepted the step. :meth:`NodeRelay.deliver` sends whatever is
+still queued (the server's delivery loop, ``tongban relay deliver``), in the order the steps
+reached this node, one case's steps one after the other. The node never signs a step again:
+a step that meets a conflict at home stays a conflict, with the home head, for its clerk.
+
+Every call to a peer carries a ``Tongban-Peer`` header: the peer request this node signs
+for that call (``ledger.relay``, docs/envelope.md §10).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from adapters.applicants import NodeApplicants
+from adapters.relay_peers import PeerNode, load_peers
+from adapters.relay_store import RelayedStep, RelayStore
+from ledger.application import LedgerApplication
+from ledger.envelope import Envelope
+from ledger.errors import ConflictError, EnvelopeRejected, LedgerError
+from ledger.opening import signed_applicant
+from ledger.relay import make_peer_request, make_relay_receipt
+from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
+
+log = logging.getLogger("tongban.relay")
+
+PEER_HEADER = "Tongban-Peer"
+
+
+class NoPeer(EnvelopeRejected):
+    """The step is for a ledger this node has no peer for."""
+
+    reason = "no_peer"
+
+
+class PeerUnreachable(Exception):
+    """The home node gave no answer (or an answer meaning "not now": 5xx)."""
+
+
+@dataclass(frozen=True)
+class PeerAnswer:
+    status: int
+    document: dict[str, Any]
+
+
+def peer_headers(
+    ledger: LedgerApplication, peer: PeerNode, method: str, path: str, body: bytes, now: int
+) -> dict[str, str]:
+    """The ``Tongban-Peer`` header of one call from this node to ``peer``."""
+    assert ledger.node_signer is not None
+    signed = make_peer_request(
+        ledger.node_signer,
+        sender=ledger.ledger_name,
+        receiver=peer.ledger,
+        method=method,
+        path=path,
+        body=body,
+        time=now,
+    )
+    return {PEER_HEADER: base64.b64encode(signed).decode()}
+
+
+@cache
+def _shared_client() -> httpx.Client:
+    # One client per process (connections kept): a new one per call costs a connection and
+    # more each time; httpx clients are safe to share between the server's threads.
+    return httpx.Client(timeout=10.0)
+
+
+class NodeRelay:
+    """Relays, queues and reads through for the clerks of this node (module docstring)."""
+
+    def __init__(
+        self,
+        ledger: LedgerApplication,
+        applicants: NodeApplicants,
+        store: RelayStore,
+        data_dir: Path,
+        *,
+        http: Callable[[], httpx.Client] = _shared_client,
+    ):
+        self.ledger = ledger
+        self.applicants = applicants
+        self.store = store
+        self.data_dir = data_dir
+        self.http = http
+
+    def peer(self, home_ledger: str) -> PeerNode:
+        peer = load_peers(self.data_dir).get(home_ledger)
+        if peer is None:
+            raise NoPeer(
+                f"this node relays to no ledger {home_ledger!r} (peers.json)", field="ledger"
+            )
+        return peer
+
+    # -- relaying ----------------------------------------------------------------------------
+
+    def check(self, envelope: Envelope) -> None:
+        """What this node can check of a step for another ledger: its officer is certified
+        in this node's registry at this time, and the signature is theirs."""
+        now = self.ledger.clock()
+        who = {"body_id": envelope.body_id, "officer_id": envelope.officer_id}
+        try:
+            key = self.ledger.registry.officer_key_at(envelope.key_id, now, **who)
+        except LedgerError:
+            self.ledger.refresh_registry()  # certified meanwhile, by another process
+            key = self.ledger.registry.officer_key_at(envelope.key_id, now, **who)
+        if envelope.signed.suite.name != key.suite:
+            raise EnvelopeRejected(
+                f"signed with suite {envelope.signed.suite.name}, key {key.kid} is {key.suite}",
+                reason="bad_signature",
+                field="suite",
+            )
+        envelope.signed.verify(key.public_key)
+
+    def relay(self, envelope: Envelope) -> RelayedStep:
+        """Check, queue (durably), try to deliver; the step's row as it then stands."""
+        peer = self.peer(envelope.ledger)
+        self.check(envelope)
+        found = self.store.get(envelope.hash)
+        if found is None:
+            now = self.ledger.clock()
+            assert self.ledger.node_signer is not None
+            receipt = make_relay_receipt(
+                self.ledger.node_signer,
+                relay=self.ledger.ledger_name,
+                ledger=envelope.ledger,
+                event_hash=envelope.hash,
+                stream_id=envelope.case_id,
+                seq=envelope.seq,
+                time=now,
+            )
+            signed = signed_applicant(envelope) if envelope.type == "received" else None
+            found = self.store.enqueue(
+                event_hash=envelope.hash,
+                home_ledger=envelope.ledger,
+                case_id=str(envelope.case_id),
+                seq=envelope.seq,
+                body=envelope.body_id,
+                step=envelope.type,
+                envelope=envelope.raw,
+                relay_receipt=receipt,
+                relayed_at=now,
+                applicant_ref=signed[0] if signed else None,
+            )
+        if found.state == "queued" and not self._waits_behind(found):
+            self._deliver_one(peer, found)
+            found = self.store.get(envelope.hash) or found
+        return found
+
+    def _waits_behind(self, step: RelayedStep) -> bool:
+        """Whether an earlier step of the same case is still queued (it goes first)."""
+        return any(
+            other.case_id == step.case_id and other.seq < step.seq
+            for other in self.store.steps(state="queued", body=None)
+        )
+
+    def deliver(self) -> list[RelayedStep]:
+        """Send every queued step, oldest first; a case whose step finds its home node
+        unreachable keeps its later steps queued. The rows delivered (settled) this time."""
+        blocked: set[str] = set()
+        settled = []
+        for step in self.store.steps(state="queued"):
+            if step.case_id in blocked:
+                continue
+            try:
+                peer = self.peer(step.home_ledger)
+            except NoPeer:
+                blocked.add(step.case_id)
+                continue
+            if self._deliver_one(peer, step):
+                settled.append(self.store.get(step.event_hash) or step)
+            else:
+                blocked.add(step.case_id)
+        return settled
+
+    def _deliver_one(self, peer: PeerNode, step: RelayedStep) -> bool:
+        """One delivery; True when the home node answered (the row is settled)."""
+        applicant = None
+        if step.applicant_ref is not None:
+            held = self.applicants.hand_over(step.applicant_ref)
+            if held is not None:
+                data, secret = held
+                applicant = {
+                    "ref": step.applicant_ref,
+                    "secret": base64.b64encode(secret).decode(),
+                    "data": data.as_dict(),
+                }
+        document = {
+            "envelope": base64.b64encode(step.envelope).decode(),
+            "relay_receipt": base64.b64encode(step.relay_receipt).decode(),
+            "applicant": applicant,
+        }
+        try:
+            answer = self.call(peer, "POST", "/peer/steps", json.dumps(document).encode())
+        except PeerUnreachable as error:
+            self.store.attempted(step.event_hash, str(error))
+            return False
+        self._settle(step, answer)
+        return True
+
+    def _settle(self, step: RelayedStep, answer: PeerAnswer) -> None:
+        doc = answer.document
+        if answer.status in (200, 201):
+            receipt = base64.b64decode(doc["receipt"])
+            settled = self.store.settle(
+                step.event_hash, "accepted", home_receipt=receipt, home_index=doc["index"]
+            )
+            if settled:  # once per step, by the delivery that settled it
+                self._mirror(step, receipt)
+            if step.applicant_ref is not None:
+                # The home node holds the record now; this node keeps no clear copy.
+                self._erase_delivered(step)
+            return
+        detail = f"{doc.get('reason', answer.status)}: {doc.get('detail', '')}"
+        if answer.status == 409 and isinstance(doc.get("head"), dict):
+            head = (int(doc["head"]["seq"]), bytes.fromhex(doc["head"]["hash"]))
+            self.store.settle(step.event_hash, "conflict", detail=detail, home_head=head)
+            return
+        self.store.settle(step.event_hash, "refused", detail=detail)
+
+    def _mirror(self, step: RelayedStep, home_receipt: bytes) -> None:
+        """This node's own signed evidence of the accepted step (``ledger.relay_mirror``),
+        appended to its own ledger, once: by the delivery that settled the step."""
+        assert self.ledger.node_signer is not None
+        stream_id = mirror_stream_id(step.home_ledger)
+        for _ in range(5):  # another delivery may take the mirror's next seq meanwhile
+            head = self.ledger.head(stream_id)
+            raw = build_mirror(
+                self.ledger.node_signer,
+                ledger=self.ledger.ledger_name,
+                home=step.home_ledger,
+                seq=head.seq + 1,
+                prev=head.event_hash,
+                time=self.ledger.clock(),
+                step=step.envelope,
+                relay_receipt=step.relay_receipt,
+                home_receipt=home_receipt,
+            )
+            try:
+                self.ledger.append_mirror(raw)
+                return
+            except ConflictError:
+                continue
+            except Exception:  # the step stands accepted; the mirror is logged as missing
+                log.exception("could not mirror seq %d of case %s", step.seq, step.case_id)
+                return
+
+    def remirror(self) -> list[RelayedStep]:
+        """Mirror every accepted step its mirror stream lacks (an append that failed, or a
+        crash between settling and mirroring); the steps mirrored now. Reads each mirror
+        stream once: ``tongban relay deliver`` runs it, the server's loop does not."""
+        done = []
+        accepted = self.store.steps(state="accepted")
+        for home in sorted({step.home_ledger for step in accepted}):
+            entries = self.ledger.stream_entries(mirror_stream_id(home))
+            mirrored = {parse_mirror(entry.envelope).step.hash for entry in entries}
+            for step in accepted:
+                if step.home_ledger == home and step.event_hash not in mirrored:
+                    assert step.home_receipt is not None
+                    self._mirror(step, step.home_receipt)
+                    done.append(step)
+        return done
+
+    def _erase_delivered(self, step: RelayedStep) -> None:
+        assert step.applicant_ref is not None
+        try:
+            self.applicants.vault.erase(
+                step.applicant_ref,
+                now=datetime.now(UTC),
+                reason=f"delivered to {step.home_ledger} with case {step.case_id}",
+            )
+        except Exception:  # kept encrypted; erased by an operator (logged, no personal data)
+            log.exception("could not erase the delivered applicant of case %s", step.case_id)
+
+    # -- reading through ---------------------------------------------------------------------
+
+    def read_case(
+        self, case_id: uuid.UUID, *, body: str, personal: bool, purpose: str
+    ) -> PeerAnswer:
+        """The home node's answer to a read of a case this node relayed steps of, on behalf
+        of ``body`` (the home node checks it is on the case, and logs a personal read)."""
+        home = self.store.home_of(str(case_id))
+        assert home is not None
+        params: dict[str, str] = {"body": body}
+        if personal:
+            params |= {"personal": "true", "purpose": purpose}
+        return self.call(self.peer(home), "GET", f"/peer/cases/{case_id}?{urlencode(params)}", b"")
+
+    def call(self, peer: PeerNode, method: str, path: str, body: bytes) -> PeerAnswer:
+        headers = peer_headers(self.ledger, peer, method, path, body, self.ledger.clock())
+        if body:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.http().request(method, peer.url + path, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise PeerUnreachable(f"{method} {peer.url}{path}: {error}") from error
+        if response.status_code >= 500 or response.status_code == 401:
+            # Not now (or not yet configured at home): the step stays queued.
+            raise PeerUnreachable(f"{method} {peer.url}{path}: HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            document = {"detail": response.text[:500]}
+        if not isinstance(document, dict):
+            document = {"detail": str(document)[:500]}
+        return PeerAnswer(response.status_code, document)
+
+
+def relay_outcome(step: RelayedStep) -> Mapping[str, Any]:
+    """A row as the clerk and the CLI see it (no personal data: refs and hashes only)."""
+    outcome: dict[str, Any] = {
+        "state": step.state,
+        "home_ledger": step.home_ledger,
+        "case_id": step.case_id,
+        "seq": step.seq,
+        "step": step.step,
+        "body": step.body,
+        "event_hash": step.event_hash.hex(),
+        "relayed_at": step.relayed_at,
+        "relay_receipt": base64.b64encode(step.relay_receipt).decode(),
+        "attempts": step.attempts,
+        "detail": step.detail,
+    }
+    if step.home_receipt is not None:
+        outcome["home_receipt"] = base64.b64encode(step.home_receipt).decode()
+        outcome["home_index"] = step.home_index
+    if step.home_head_seq is not None and step.home_head_hash is not None:
+        outcome["home_head"] = {"seq": step.home_head_seq, "hash": step.home_head_hash.hex()}
+    return outcome

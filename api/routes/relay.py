@@ -1,0 +1,131 @@
+"""``/relay``: this node as a window for other regions' ledgers (``adapters.relay``).
+
+A clerk posts a step of a case homed elsewhere to ``/cases`` or ``/cases/{id}/events`` as
+usual; ``api.routes.cases`` hands it here. The answer says where the step stands: ``201``
+(or ``200`` for a repost) with the **home node's** receipt once it accepted it, ``202`` with
+this node's relay receipt while it is queued, ``409`` with the home head when the home node
+holds another step at that seq, ``422`` with the home node's reason when it refused it.
+``GET /relay`` lists the relayed steps (a body: its own), ``POST /relay/deliver`` sends the
+queued ones now (the server's delivery loop does it in the background).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from adapters.access import Principal
+from adapters.bootstrap import NodeServices
+from adapters.relay import PeerUnreachable, relay_outcome
+from adapters.relay_store import STATES, RelayedStep
+from api.deps import Caller, Services, require
+from api.errors import ApiProblem
+from api.schemas import AppendedPublic, CasePublic, HeadPublic, RelayPage, RelayPublic
+from api.schemas import problem_responses as problems
+from ledger.envelope import Envelope
+from ledger.errors import Head
+
+router = APIRouter(prefix="/relay", tags=["relay"], responses=problems(401, 403, 422))
+
+__all__ = ["relayed_append", "relayed_case", "router"]
+
+
+def relay_public(step: RelayedStep) -> RelayPublic:
+    return RelayPublic.model_validate(relay_outcome(step))
+
+
+def relayed_append(
+    node: NodeServices, envelope: Envelope, response: Response
+) -> AppendedPublic | JSONResponse:
+    """Relay a step for another ledger; answer as the module docstring says."""
+    known = node.relays is not None and node.relays.get(envelope.hash) is not None
+    step = node.relay.relay(envelope)
+    public = relay_public(step)
+    if step.state == "accepted":
+        assert step.home_receipt is not None and step.home_index is not None
+        response.status_code = 200 if known else 201
+        return AppendedPublic(
+            case_id=step.case_id,
+            seq=step.seq,
+            index=step.home_index,
+            created=not known,
+            head=HeadPublic(seq=step.seq, hash=step.event_hash.hex()),
+            receipt=public.home_receipt or "",
+            relay=public,
+        )
+    if step.state == "queued":
+        detail = (
+            f"the home node {step.home_ledger} cannot be reached: the step is queued with "
+            "this node's relay receipt and will be delivered, never signed again"
+        )
+        document = {"state": "queued", "detail": detail, "relay": public.model_dump()}
+        return JSONResponse(document, status_code=202)
+    if step.state == "conflict":
+        assert step.home_head_seq is not None and step.home_head_hash is not None
+        head = Head(step.home_head_seq, step.home_head_hash)
+        raise ApiProblem(
+            409,
+            f"the home node holds another step at seq {step.seq}; its head is seq {head.seq}",
+            reason="conflict",
+            field="seq",
+            extra={
+                "head": {"seq": head.seq, "hash": head.event_hash.hex()},
+                "relay": public.model_dump(),
+            },
+        )
+    reason, _, detail = step.detail.partition(": ")
+    raise ApiProblem(
+        422,
+        f"the home node refused the step: {detail or reason}",
+        reason=reason or "refused",
+        extra={"relay": public.model_dump()},
+    )
+
+
+def relayed_case(
+    node: NodeServices, caller: Principal, case_id: uuid.UUID, *, personal: bool, purpose: str
+) -> CasePublic:
+    """A case homed elsewhere, read at its home node for the caller's body."""
+    require(caller, "body")
+    try:
+        answer = node.relay.read_case(
+            case_id, body=caller.subject, personal=personal, purpose=purpose
+        )
+    except PeerUnreachable as error:
+        raise ApiProblem(
+            503, f"the case's home node cannot be reached: {error}", reason="peer_unreachable"
+        ) from error
+    if answer.status != 200:
+        doc = answer.document
+        raise ApiProblem(
+            answer.status if 400 <= answer.status < 500 else 502,
+            f"the home node answered: {doc.get('detail', '')}",
+            reason=str(doc.get("reason", "refused")),
+            field=doc.get("field"),
+        )
+    return CasePublic.model_validate(answer.document)
+
+
+@router.get("", response_model=RelayPage, summary="steps this node relayed, and where they stand")
+def relayed_steps(
+    node: Services,
+    caller: Caller,
+    state: Annotated[str | None, Query(description=f"one of {', '.join(STATES)}")] = None,
+) -> RelayPage:
+    require(caller, "body", "auditor", "admin")
+    if state is not None and state not in STATES:
+        raise ApiProblem(
+            422, f"state is one of {', '.join(STATES)}", reason="malformed", field="state"
+        )
+    body = caller.subject if caller.kind == "body" else None
+    assert node.relays is not None
+    return RelayPage(steps=[relay_public(s) for s in node.relays.steps(state=state, body=body)])
+
+
+@router.post("/deliver", response_model=RelayPage, summary="deliver the queued steps now (admin)")
+def deliver(node: Services, caller: Caller) -> RelayPage:
+    require(caller, "admin")
+    return RelayPage(steps=[relay_public(s) for s in node.relay.deliver()])
