@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.access import AccessStore, open_access_store
 from adapters.applicants import NodeApplicants
@@ -23,6 +24,7 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.postgres_ha import CONNINFO_OPTIONS
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
@@ -102,13 +104,16 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "APPLICATION_RECORDER_TOPIC": "adapters.sqlite:SQLiteLedgerRecorder",
         }
     if url.scheme in {"postgresql", "postgres"}:
+        params = _postgres_params(database_url)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # Our factory: eventsourcing's, plus the connection options it has no variable for.
+            "PERSISTENCE_MODULE": "adapters.postgres_ha:PostgresLedgerFactory",
+            "POSTGRES_DBNAME": params.pop("dbname", "") or "postgres",
+            # One host or several ("h1,h2", ports "p1,p2"): libpq tries them in order.
+            "POSTGRES_HOST": params.pop("host", "") or "127.0.0.1",
+            "POSTGRES_PORT": params.pop("port", "") or "5432",
+            "POSTGRES_USER": params.pop("user", "") or "postgres",
+            "POSTGRES_PASSWORD": params.pop("password", ""),
             # Also the longest a request waits for a pooled connection (then 503).
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # A connection broken by a database restart is replaced before use, not failed
@@ -117,12 +122,25 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "POSTGRES_LOCK_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": "adapters.postgres:PostgresLedgerRecorder",
         }
+        if params:  # target_session_attrs=read-write, sslmode, ...: docs/ha.md
+            env[CONNINFO_OPTIONS] = make_conninfo(**params)
         if schema:
             env["POSTGRES_SCHEMA"] = schema
         return env
     raise ConfigurationError(
         f"database URL scheme {url.scheme!r} is not supported (sqlite:/// or postgresql://)"
     )
+
+
+def _postgres_params(database_url: str) -> dict[str, str]:
+    """libpq's own reading of a URL: a multi-host one (``postgresql://u@h1:5432,h2:5432/db?
+    target_session_attrs=read-write``) is a host list, a port list and options."""
+    try:
+        return {key: str(value) for key, value in conninfo_to_dict(database_url).items()}
+    except psycopg.ProgrammingError as error:
+        raise ConfigurationError(
+            f"database URL {_redacted(database_url)!r} is not valid: {error}"
+        ) from error
 
 
 def check_database(database_url: str, schema: str | None) -> None:
@@ -142,9 +160,11 @@ def check_database(database_url: str, schema: str | None) -> None:
 
 def _redacted(database_url: str) -> str:
     url = urlparse(database_url)
-    if url.password is None:
+    userinfo = url.netloc.rpartition("@")[0]  # not url.password: a host list has no one port
+    if ":" not in userinfo:
         return database_url
-    return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+    password = userinfo.split(":", 1)[1]
+    return url._replace(netloc=url.netloc.replace(f":{password}@", ":***@", 1)).geturl()
 
 
 def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -> None:
