@@ -98,7 +98,7 @@ def run_failovers(tmp_path: Path, cluster: HaCluster, failovers: int) -> None:
     _origin, size, root = signed.split("\n")[:3]
     app = open_ledger(setup.settings(), workflow=CaseWorkflow(), read_only=True)
     try:
-        assert int(size) <= app.store.max_index()  # type: ignore[attr-defined]
+        assert int(size) <= app.store.max_index()
         assert app.tree_root(int(size)) == base64.b64decode(root), "checkpoint off the tree"
     finally:
         app.close()
