@@ -236,6 +236,8 @@ def open_ledger(
         # a database restored from an older backup does not roll it back.
         signed_checkpoints=FileCheckpointState(settings.data_dir),
     )
+    if hasattr(app.recorder, "commit_wait_seconds"):  # PostgreSQL (adapters/postgres_ha.py)
+        app.recorder.commit_wait_seconds = settings.commit_wait_seconds
     if "POSTGRES_CONNECT_TIMEOUT" in env:
         datastore = getattr(app.recorder, "datastore", None)
         if datastore is not None:

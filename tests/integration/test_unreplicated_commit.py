@@ -23,9 +23,13 @@ import psycopg
 import pytest
 
 from adapters.outage import is_database_unavailable
-from adapters.postgres_ha import CommitNotConfirmed
+from adapters.postgres_ha import CommitNotConfirmed, CommitWarnings
+from api.client import Unavailable
+from ledger.application import LedgerApplication
 from ledger.workflow import SignedCoreOnly
+from tests.support.load import next_step, open_case, prepare
 from tests.support.pgcluster import PrivateCluster, pg_cluster
+from tests.support.serving import served
 from tests.support.world import World, make_world
 
 __all__ = ["pg_cluster"]
@@ -128,3 +132,47 @@ def test_a_cancelled_wait_is_refused_too(world: World, pg_cluster: PrivateCluste
     assert is_database_unavailable(refused.value) and _not_confirmed(refused.value)
     assert _stored_count(world, case_id) == 2
     assert not world.app.append_event(raw).created  # confirmed now: the replay
+
+
+def _commits_wait(cluster: PrivateCluster) -> bool:
+    """Whether a commit now waits for the synchronous standby (a probe write, cancelled
+    after 0.2 s, comes back with the warning)."""
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        with CommitWarnings().watching(conn, bound=0.2) as warnings:
+            conn.execute("INSERT INTO probe VALUES (1)")
+        return bool(warnings.seen)
+
+
+def _events(cluster: PrivateCluster) -> int:
+    with psycopg.connect(cluster.url) as conn:
+        table = f"{LedgerApplication.name.lower()}_events"
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_over_http_the_unconfirmed_append_is_a_503_with_retry_after(
+    tmp_path: Path, pg_cluster: PrivateCluster
+) -> None:
+    setup = prepare(tmp_path, pg_cluster.url, None)
+    env = {**setup.env, "TONGBAN_COMMIT_WAIT_SECONDS": "1"}
+    with served(tmp_path, tmp_path / "server.log", env) as node:
+        client = setup.client(node.url)
+        case = open_case(client)[-1]  # the applicant is stored: what follows is the ledger's
+        # Only now (the node writes as it starts): commits wait for a standby that never comes.
+        with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE probe (n int)")  # before: this commit would wait
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = 'ghost'")
+            conn.execute("SELECT pg_reload_conf()")
+        for _ in range(100):  # the reload reaches the server's processes in their time
+            if _commits_wait(pg_cluster):
+                break
+        else:
+            raise AssertionError("commits never began to wait for the standby")
+        before = _events(pg_cluster)
+        with pytest.raises(Unavailable) as refused:
+            client.step(case.case_id, *next_step("accepted", "waits for the standby"))
+    assert (refused.value.status, refused.value.reason) == (503, "database_unavailable")
+    assert refused.value.retry_after is not None and refused.value.retry_after > 0
+    # Stored on this server only, and acknowledged to no one.
+    assert _events(pg_cluster) == before + 1
