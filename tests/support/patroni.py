@@ -182,8 +182,11 @@ class HaCluster:
         for member in self.members:
             if member.process is not None and member.process.poll() is None:
                 self.kill_server(member)
-        if self.etcd is not None and self.etcd.poll() is None:
-            self.etcd.kill()
+        if self.etcd is not None:
+            # Its whole session: killing runuser alone would leave etcd running.
+            for pid in _session_pids(self.etcd.pid):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.etcd.wait(timeout=30)
 
 
