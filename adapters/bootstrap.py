@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.access import AccessStore, open_access_store
 from adapters.applicants import NodeApplicants
@@ -27,6 +28,7 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.postgres_ha import CONNINFO_OPTIONS
 from adapters.reads import ReadLedgers
 from adapters.relay import NodeRelay
 from adapters.relay_peers import load_peers
@@ -178,13 +180,16 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "APPLICATION_RECORDER_TOPIC": "adapters.sqlite:SQLiteLedgerRecorder",
         }
     if url.scheme in {"postgresql", "postgres"}:
+        params = _postgres_params(database_url)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # Our factory: eventsourcing's, plus the connection options it has no variable for.
+            "PERSISTENCE_MODULE": "adapters.postgres_ha:PostgresLedgerFactory",
+            "POSTGRES_DBNAME": params.pop("dbname", "") or "postgres",
+            # One host or several ("h1,h2", ports "p1,p2"): libpq tries them in order.
+            "POSTGRES_HOST": params.pop("host", "") or "127.0.0.1",
+            "POSTGRES_PORT": params.pop("port", "") or "5432",
+            "POSTGRES_USER": params.pop("user", "") or "postgres",
+            "POSTGRES_PASSWORD": params.pop("password", ""),
             # Also the longest a request waits for a pooled connection (then 503).
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # A connection broken by a database restart is replaced before use, not failed
@@ -193,12 +198,25 @@ def persistence_env(database_url: str, *, schema: str | None = None) -> dict[str
             "POSTGRES_LOCK_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": "adapters.postgres:PostgresLedgerRecorder",
         }
+        if params:  # target_session_attrs=read-write, sslmode, ...: docs/ha.md
+            env[CONNINFO_OPTIONS] = make_conninfo(**params)
         if schema:
             env["POSTGRES_SCHEMA"] = schema
         return env
     raise ConfigurationError(
         f"database URL scheme {url.scheme!r} is not supported (sqlite:/// or postgresql://)"
     )
+
+
+def _postgres_params(database_url: str) -> dict[str, str]:
+    """libpq's own reading of a URL: a multi-host one (``postgresql://u@h1:5432,h2:5432/db?
+    target_session_attrs=read-write``) is a host list, a port list and options."""
+    try:
+        return {key: str(value) for key, value in conninfo_to_dict(database_url).items()}
+    except psycopg.ProgrammingError as error:
+        raise ConfigurationError(
+            f"database URL {_redacted(database_url)!r} is not valid: {error}"
+        ) from error
 
 
 def check_database(database_url: str, schema: str | None) -> None:
@@ -218,9 +236,11 @@ def check_database(database_url: str, schema: str | None) -> None:
 
 def _redacted(database_url: str) -> str:
     url = urlparse(database_url)
-    if url.password is None:
+    userinfo = url.netloc.rpartition("@")[0]  # not url.password: a host list has no one port
+    if ":" not in userinfo:
         return database_url
-    return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+    password = userinfo.split(":", 1)[1]
+    return url._replace(netloc=url.netloc.replace(f":{password}@", ":***@", 1)).geturl()
 
 
 def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -> None:
@@ -235,6 +255,10 @@ def _read_only_env(env: dict[str, str], database_url: str, schema: str | None) -
         env["SQLITE_DBNAME"] = read_only_uri(path)
         env["CREATE_TABLE"] = "false"
         return
+    # An audit reads through a server-side cursor in one transaction and verifies each batch
+    # between fetches: eventsourcing's 5 s idle limit ended audits on a busy machine (seen
+    # after a failover test's 650 events); a reader holds no lock that blocks writers.
+    env["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"] = "600"
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         (table,) = conn.execute(
             "SELECT to_regclass(%s)",
@@ -306,6 +330,8 @@ def open_ledger(
         # a database restored from an older backup does not roll it back.
         signed_checkpoints=FileCheckpointState(settings.data_dir),
     )
+    if hasattr(app.recorder, "commit_wait_seconds"):  # PostgreSQL (adapters/postgres_ha.py)
+        app.recorder.commit_wait_seconds = settings.commit_wait_seconds
     if "POSTGRES_CONNECT_TIMEOUT" in env:
         datastore = getattr(app.recorder, "datastore", None)
         if datastore is not None:

@@ -108,6 +108,9 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
             index = self._index_of.get((stream_id, seq))
             return None if index is None else self._entry(index)
 
+    def confirm_durable(self) -> None:
+        """Nothing to wait for: a committed append is all there is."""
+
     def select_entries(self, after_index: int, limit: int) -> list[LedgerEntry]:
         with self._database_lock:
             found = self._entries(sorted(i for i in self._index if i > after_index))

@@ -21,6 +21,8 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg_pool import PoolTimeout
 
+from adapters.postgres_ha import CommitNotConfirmed
+
 RETRY_AFTER_SECONDS = 5  # what the API advises: about one reconnect attempt of the pool
 
 
@@ -34,7 +36,7 @@ def is_database_unavailable(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, DatabaseUnavailable):
+        if isinstance(current, DatabaseUnavailable | CommitNotConfirmed):
             return True
         if isinstance(current, psycopg.OperationalError | psycopg.InterfaceError):
             return True

@@ -28,6 +28,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitWarnings
 from adapters.sqlstore import SCHEMA_SESSION_LOCK_SQL
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
 from ledger.transparency import (
@@ -151,6 +152,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "%b::bytea[], %b::bytea[], %b::bytea[])"
         ).format(append_function)
         self._head_hint: int | None = None  # the newest index this recorder knows of
+        self.commit_wait_seconds = COMMIT_WAIT_SECONDS  # adapters/postgres_ha.py
 
     def _table(self, name: str) -> Composed:
         return Composed([Identifier(self.datastore.schema), SQL("."), Identifier(name)])
@@ -171,7 +173,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         versions = [e.originator_version for e in stored_events]
         topics = [e.topic for e in stored_events]
         states = [e.state for e in stored_events]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor() as curs,
+            CommitWarnings().watching(conn, bound=self.commit_wait_seconds) as warnings,
+        ):
             expected = self._head_hint
             if expected is None:
                 curs.execute(self.max_index_statement, prepare=True)
@@ -197,8 +203,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 found = self._one(curs)
                 self._head_hint = int(found["head"])
                 if found["written"]:
+                    # Committed here, but a cancelled wait for the synchronous standby says
+                    # so only in a WARNING: no receipt for what a failover may lose.
+                    warnings.raise_if_any()
                     return
                 expected = self._head_hint  # another writer took those indexes: re-sign
+
+    def confirm_durable(self) -> None:
+        # A write whose commit waits for the synchronous standby up to a later WAL position
+        # than any earlier commit: once it returns unwarned, they are replicated too. (A no-op
+        # update of the tree's state row, which the node's role updates anyway.)
+        touch = SQL("UPDATE {0} SET size = size WHERE id = 1").format(self.tree_table)
+        with (
+            self.datastore.get_connection() as conn,
+            CommitWarnings().watching(conn, bound=self.commit_wait_seconds) as warnings,
+        ):
+            conn.execute(touch)
+            warnings.raise_if_any()
 
     @staticmethod
     def _one(curs: Cursor[DictRow]) -> DictRow:

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     outbox: bool = Field(
         default=False, description="`serve` also runs `tongban outbox run` for this node"
     )
+    commit_wait_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="PostgreSQL: cancel a ledger write (its wait for the synchronous standby "
+        "included) after this long and answer 503, never a receipt (docs/ha.md)",
+    )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"
     )

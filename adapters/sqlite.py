@@ -132,6 +132,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         )
         return found[0] if found else None
 
+    def confirm_durable(self) -> None:
+        """Nothing to wait for: a commit is durable once it returned (no replication)."""
+
     def select_entries(self, after_index: int, limit: int) -> list[LedgerEntry]:
         return self._entries(
             "l.ledger_index > ?", (after_index,), f"ORDER BY l.ledger_index LIMIT {int(limit)}"

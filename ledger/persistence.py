@@ -74,6 +74,13 @@ class LedgerStore(Protocol):
 
     def select_entry(self, stream_id: uuid.UUID, seq: int) -> LedgerEntry | None: ...
 
+    def confirm_durable(self) -> None:
+        """Return once everything committed before is as durable as a new append's commit
+        (on a replicated database: on the synchronous standby too). A stored object found
+        again (a replay) is acknowledged only after this: its first append may have failed
+        as not confirmed. Raises like :meth:`append_objects` when it cannot confirm."""
+        ...
+
     def select_stream_rows(self, stream_id: uuid.UUID) -> list[LedgerRow]: ...
 
     def iter_rows_by_stream(

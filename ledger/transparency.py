@@ -327,6 +327,9 @@ class TreeKeeper:
             self.extend()  # what other workers appended meanwhile
             # Size and root from one read of the state, so they always belong together.
             state = self.store.load_tree_state()
+            # Its rows may include one committed but never acknowledged (its wait for the
+            # synchronous standby cancelled): signed only once replicated (docs/ha.md).
+            self.store.confirm_durable()
             root = CompactRange.from_state(state.frontier).root()
             existing = self.store.checkpoint(state.size)
             if existing is not None:

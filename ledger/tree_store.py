@@ -58,6 +58,11 @@ class TreeStore(Protocol):
         """The persisted tree (``EMPTY_TREE`` for a new ledger)."""
         ...
 
+    def confirm_durable(self) -> None:
+        """Return once every row committed before is as durable as an acknowledged append
+        (``LedgerStore.confirm_durable``): a checkpoint signs only rows a failover keeps."""
+        ...
+
     def save_tree_state(
         self, expected: TreeState, state: TreeState, subtrees: Mapping[tuple[int, int], bytes]
     ) -> bool:

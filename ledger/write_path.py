@@ -321,6 +321,7 @@ class StreamWriter(Application[uuid.UUID]):
         if stored is not None:
             stored_raw = self.mapper.transcoder.decode(stored.envelope)["envelope"]
             if stored_raw == raw:
+                self.store.confirm_durable()  # its own append may have been refused as unsure
                 return Appended(False, stream_id, seq, stored.index, stored.receipt, head)
         raise ConflictError(
             f"seq {seq} of {stream_id} is already taken; the head is seq {head.seq}", head=head

@@ -69,6 +69,9 @@ class MemoryTreeStore:
         self.rows_read += len(found)
         return [(i, self.hashes[i]) for i in found]
 
+    def confirm_durable(self) -> None:
+        """Nothing to wait for in memory."""
+
     def load_tree_state(self) -> TreeState:
         with self.lock:
             return self.state
