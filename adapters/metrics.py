@@ -116,6 +116,10 @@ class _ScrapeGauges(Collector):
         with self._lock:
             self._gauges[name] = (documentation, labels, read)
 
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._gauges.pop(name, None)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             gauges = dict(self._gauges)
@@ -149,6 +153,11 @@ def register_gauge(
     query at most) and its label values bounded. For projection and outbox lag, say:
     ``register_gauge("tongban_projection_lag_events", "...", lambda: head - projected)``."""
     _SCRAPE_GAUGES.register(name, documentation, labels, read)
+
+
+def unregister_gauge(name: str) -> None:
+    """Stop exposing ``name`` (a node without the thing it measures shows no gauge)."""
+    _SCRAPE_GAUGES.unregister(name)
 
 
 def exposition() -> bytes:

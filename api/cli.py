@@ -161,7 +161,11 @@ def _serve(args: argparse.Namespace) -> int:
             lock.close()
         return 69
     failed = _watch_worker_startup()
-    relay = _start_outbox(settings) if args.outbox or settings.outbox else None
+    relay = None
+    if args.outbox or settings.outbox:
+        # The workers read it too: their /metrics then shows the outbox's lag.
+        os.environ["TONGBAN_OUTBOX"] = "true"
+        relay = _start_outbox(settings)
     metrics_dir = _metrics_directory(args.workers)
     try:
         with sock:

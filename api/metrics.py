@@ -31,7 +31,10 @@ from adapters.metrics import (
     exposition,
     primary_replication,
     register_gauge,
+    unregister_gauge,
 )
+from adapters.outbox import StreamNames, outbox_lag
+from adapters.outbox_store import open_outbox_store
 from api.deps import Caller, require
 from api.logs import logged_method, route_template
 from api.schemas import problem_responses
@@ -110,6 +113,10 @@ def install_metrics(node: NodeServices) -> None:
             lambda: primary_replication(datastore),
             labels=("standby",),
         )
+    if node.settings.outbox:
+        install_outbox_lag(node)
+    else:
+        unregister_gauge(OUTBOX_LAG)
     reads = node.reads
     if reads is not None:
 
@@ -136,3 +143,22 @@ def install_metrics(node: NodeServices) -> None:
 def metrics(caller: Caller) -> Response:
     require(caller, "auditor", "admin")
     return Response(exposition(), media_type=CONTENT_TYPE)
+
+
+OUTBOX_LAG: Final = "tongban_outbox_lag_events"
+
+
+def install_outbox_lag(node: NodeServices) -> None:
+    """``tongban_outbox_lag_events``: the ledger's newest index minus the index the outbox has
+    published up to (docs/reporting.md), read from the outbox's own position at each scrape."""
+    store = open_outbox_store(
+        node.settings.resolved_database_url(),
+        node.settings.data_dir,
+        schema=node.settings.database_schema or None,
+    )
+    names = StreamNames(node.settings.region)
+    register_gauge(
+        OUTBOX_LAG,
+        "Ledger indexes not yet published to the provincial platform's stream (the outbox)",
+        lambda: outbox_lag(node.ledger, store, names),
+    )

@@ -138,3 +138,27 @@ def test_workers_metrics_sum_over_workers(tmp_path: Path, postgres_url: str) -> 
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_a_node_running_its_outbox_shows_the_outbox_lag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``TONGBAN_OUTBOX`` (``serve --outbox``): the ledger's head minus the index the outbox
+    published up to, read from the outbox's stored position at each scrape."""
+    from adapters.outbox_store import open_outbox_store
+
+    monkeypatch.setenv("TONGBAN_OUTBOX", "true")
+    with api_node(tmp_path) as served:
+        head = served.services.ledger.store.max_index()
+        samples, _ = _scrape(served)
+        assert _value(samples, "tongban_outbox_lag_events") == head > 0
+        store = open_outbox_store("", tmp_path)
+        assert store.advance("TONGBAN_510000", 0, head - 2)
+        samples, _ = _scrape(served)
+        assert _value(samples, "tongban_outbox_lag_events") == 2
+        store.close()
+
+
+def test_a_node_without_an_outbox_shows_no_outbox_lag(node: ApiNode) -> None:
+    samples, _ = _scrape(node)
+    assert not any(name == "tongban_outbox_lag_events" for name, _ in samples)
