@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -23,13 +24,22 @@ from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
+from adapters.readmodels import SqlReadModelStore, open_read_models
 from adapters.settings import Settings
 from adapters.sqlstore import read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
 from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
-from ledger.case_listing import ReplayedCaseListing
+from ledger.case_listing import CaseListing, ReplayedCaseListing
 from ledger.opening import CaseOpening
+from ledger.read_models import (
+    CaseDeadlineProjection,
+    CaseLegs,
+    CaseSummaryProjection,
+    LedgerFollower,
+    ProjectedCaseListing,
+    Projection,
+)
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -40,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "NodeServices",
     "check_database",
+    "follower_of",
     "open_ledger",
     "open_licenses",
     "open_services",
@@ -59,10 +70,14 @@ class NodeServices:
     access: AccessStore
     clock: Callable[[], int]
     licenses: LicenseService | None = None  # None: a node opened without its license store
+    read_models: SqlReadModelStore | None = None  # None: listings replay every case
+    legs: CaseLegs | None = None  # the calendar engine's legs of a case, when configured
 
     def close(self) -> None:
         """Give back the stores' kept database connections (the ledger is closed apart)."""
         self.access.close()
+        if self.read_models is not None:
+            self.read_models.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
 
@@ -79,8 +94,28 @@ class NodeServices:
     @property
     def cases(self) -> CaseAccess:
         """Who reads cases, listings and personal data, and the log of those reads."""
-        listing = ReplayedCaseListing(self.ledger)
+        listing: CaseListing = ReplayedCaseListing(self.ledger)
+        if self.follower is not None:
+            listing = ProjectedCaseListing(self.follower)
         return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
+
+    @cached_property
+    def follower(self) -> LedgerFollower | None:
+        """This process's follower of the ledger for the read models (one per node object:
+        it serializes this process's catch-ups)."""
+        if self.read_models is None:
+            return None
+        return follower_of(self.ledger, self.read_models, self.legs)
+
+
+def follower_of(
+    ledger: LedgerApplication, store: SqlReadModelStore, legs: CaseLegs | None = None
+) -> LedgerFollower:
+    """The projections a node keeps: case summaries, and deadline legs when ``legs`` is given."""
+    projections: list[Projection] = [CaseSummaryProjection()]
+    if legs is not None:
+        projections.append(CaseDeadlineProjection(legs))
+    return LedgerFollower(ledger, ledger.store, store, projections)
 
 
 def _utc_now() -> datetime:
@@ -238,7 +273,13 @@ def open_services(
     )
     access = open_access_store(url, settings.data_dir, schema=schema)
     return NodeServices(
-        settings, ledger, vault, access, clock, open_licenses(settings, ledger, vault, schema)
+        settings,
+        ledger,
+        vault,
+        access,
+        clock,
+        open_licenses(settings, ledger, vault, schema),
+        read_models=open_read_models(url, settings.data_dir, schema=schema),
     )
 
 

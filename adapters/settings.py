@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     witness_push_seconds: float = Field(
         default=30, ge=0, description="Push new checkpoints to the witnesses this often (0: never)"
     )
+    read_model_seconds: float = Field(
+        default=1, ge=0, description="Bring the read models up to the ledger this often (0: never)"
+    )
     status_list_hours: float = Field(
         default=24, gt=0, description="Lifetime of a published license status list"
     )

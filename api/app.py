@@ -15,6 +15,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logs import AccessLog
+from api.read_model_daemon import ReadModelFollower
 from api.routes import audit, cases, catalog, health, keys, licenses, witness
 from api.schemas import document_problems, document_unavailable
 from api.transparency_daemon import WitnessPusher
@@ -36,9 +37,15 @@ def create_app(
         pusher = WitnessPusher(node, settings.witness_push_seconds)
         if settings.witness_push_seconds > 0:
             pusher.start()
+        # So are the read models brought up to the ledger (a listing catches up too).
+        follower = ReadModelFollower(node, settings.read_model_seconds)
+        if settings.read_model_seconds > 0:
+            follower.start()
         try:
             yield
         finally:
+            if settings.read_model_seconds > 0:
+                follower.stop()
             if settings.witness_push_seconds > 0:
                 pusher.stop()
             if owns_services:

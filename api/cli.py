@@ -35,6 +35,7 @@ from api.cli_common import (
 from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
+from api.cli_readmodels import add_readmodels_commands
 from api.cli_tokens import add_token_commands
 from api.cli_transparency import add_transparency_commands
 
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_transparency_commands(commands)
     add_license_commands(commands)
+    add_readmodels_commands(commands)
     return parser
 
 

@@ -35,6 +35,7 @@ from ledger.errors import (
     EnvelopeRejected,
     LedgerError,
     MalformedEncoding,
+    NotCaughtUp,
     RegistryError,
     UnknownCase,
 )
@@ -174,6 +175,8 @@ def status_of(error: LedgerError) -> int:
         return 403
     if isinstance(error, UnknownCase | UnknownLicense):
         return 404
+    if isinstance(error, NotCaughtUp):
+        return 503
     if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
         return 422
     return 422
@@ -197,7 +200,16 @@ def install_error_handlers(app: FastAPI) -> None:
             extra["head"] = {"seq": error.head.seq, "hash": error.head.event_hash.hex()}
         # Bytes that do not even decode name the whole envelope.
         field = error.field or ("envelope" if isinstance(error, MalformedEncoding) else None)
-        return problem(status_of(error), error.detail, reason=error.reason, field=field, **extra)
+        # A listing behind the asked index is worth asking again shortly.
+        headers = {"Retry-After": "1"} if isinstance(error, NotCaughtUp) else None
+        return problem(
+            status_of(error),
+            error.detail,
+            reason=error.reason,
+            field=field,
+            headers=headers,
+            **extra,
+        )
 
     @app.exception_handler(LicenseServiceError)
     async def _license_service(_: Request, error: LicenseServiceError) -> JSONResponse:

@@ -102,6 +102,10 @@ class CasePage(BaseModel):
     page_size: int
     total: int
     cases: list[CaseSummary]
+    as_of: int = Field(description="the ledger index this listing reflects (at least)")
+    next_after: str | None = Field(
+        default=None, description="pass as `after` for the next page (None: this was the last)"
+    )
 
 
 class AccessPublic(BaseModel):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.domain import Case
-from ledger.errors import UnknownCase
+from ledger.errors import NotCaughtUp, UnknownCase
 
 
 def parties(case: Case) -> frozenset[str]:
@@ -76,6 +76,7 @@ class CaseQuery:
     after: uuid.UUID | None = None  # only cases opened after this one (ledger order)
     offset: int = 0  # matching cases skipped (after ``after``)
     limit: int | None = None  # at most this many; None: all
+    min_index: int = 0  # answer only once the listing reflects at least this ledger index
 
     def admits(self, summary: CaseSummary) -> bool:
         return (
@@ -130,6 +131,11 @@ class ReplayedCaseListing:
     def list_cases(self, query: CaseQuery) -> CaseSummaries:
         # Read before the cases: the listing then holds at least everything up to it.
         as_of = self.ledger.store.max_index()
+        if query.min_index > as_of:
+            raise NotCaughtUp(
+                f"the ledger holds index {as_of}; index {query.min_index} is not reached",
+                field="min_index",
+            )
         case_ids = self.ledger.case_ids()
         start = 0
         if query.after is not None:

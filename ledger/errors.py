@@ -6,6 +6,7 @@
     │   └── StepNotAllowed         the workflow does not allow this step now
     ├── ConflictError              another envelope already holds this seq; carries the head
     ├── UnknownCase                no case with that id
+    ├── NotCaughtUp                a read model has not reached the asked ledger index yet
     └── RegistryError              a key or organization record is refused
 
 Every refusal carries a machine-readable ``reason`` (the documented reason codes) and the
@@ -68,6 +69,12 @@ class ConflictError(LedgerError):
 
 class UnknownCase(LedgerError):
     reason = "unknown_case"
+
+
+class NotCaughtUp(LedgerError):
+    """A listing could not reach the ``min_index`` a reader asked for in time (HTTP 503)."""
+
+    reason = "not_caught_up"
 
 
 class RegistryError(LedgerError):
