@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := var/demo
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench bench-large clean
 
 # Two installs into one venv: `serve` needs only the runtime (`.`); `test`, `lint` and `bench`
 # the dev extras too (pytest, ruff, mypy, OpenCV for QR read-back: hundreds of MB). Each is
@@ -43,7 +43,14 @@ lint: $(VENV)/dev.stamp
 	$(BIN)/mypy
 
 bench: $(VENV)/dev.stamp
-	$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
+	$(BIN)/pytest benchmarks -q -p no:cacheprovider -m 'not slow and not large' \
+		--benchmark-columns=median,iqr,rounds
+
+# Read models on a 1,000,000-event ledger vs 10,000 (docs/benchmarks.md, R0-R3): the large
+# ledger takes the loader about half an hour; TONGBAN_BENCH_LARGE_DIR reuses one built before.
+bench-large: $(VENV)/dev.stamp
+	$(BIN)/pytest benchmarks/test_read_models.py -q -p no:cacheprovider -m large \
+		--benchmark-columns=median,iqr,rounds
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

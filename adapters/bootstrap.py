@@ -96,7 +96,8 @@ class NodeServices:
         """Who reads cases, listings and personal data, and the log of those reads."""
         listing: CaseListing = ReplayedCaseListing(self.ledger)
         if self.follower is not None:
-            listing = ProjectedCaseListing(self.follower)
+            wait = self.settings.read_model_wait_seconds
+            listing = ProjectedCaseListing(self.follower, budget=max(wait, 1.0), wait=wait)
         return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
 
     @cached_property

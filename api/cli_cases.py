@@ -165,7 +165,6 @@ def _case_show(args: argparse.Namespace) -> int:
 
 def _case_list(args: argparse.Namespace) -> int:
     def listing(app: LedgerApplication, follower: LedgerFollower) -> int:
-        follower.catch_up()  # a reader answers with everything up to the head
         listed = ProjectedCaseListing(follower).list_cases(CaseQuery(state=args.state))
         cases = [
             {

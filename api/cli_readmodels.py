@@ -11,13 +11,19 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import follower_of, open_ledger
-from adapters.readmodels import SqlReadModelStore, memory_read_models, open_read_models
+from adapters.readmodels import (
+    ReadModelStoreError,
+    SqlReadModelStore,
+    memory_read_models,
+    open_read_models,
+)
 from adapters.settings import Settings
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
@@ -27,35 +33,51 @@ from ledger.read_models import LedgerFollower
 
 
 @contextlib.contextmanager
-def read_models_of(settings: Settings) -> Iterator[SqlReadModelStore]:
-    """The node's read-model store; a reader of a data directory it may not write (a
-    read-only snapshot) builds a scratch one of its own, removed afterwards."""
-    url = settings.resolved_database_url()
-    schema = settings.database_schema or None
-    scratch = url.startswith("sqlite:///") and not os.access(settings.data_dir, os.W_OK)
+def read_models_of(settings: Settings, *, scratch: bool = False) -> Iterator[SqlReadModelStore]:
+    """The node's read-model store, or with ``scratch`` (a reader who may not write the
+    node's: a read-only snapshot, a database role that only selects) one of its own in a
+    temporary directory, removed afterwards."""
     with contextlib.ExitStack() as stack:
         if scratch:
             where = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             store = memory_read_models(where / "readmodels.sqlite3")
         else:
+            url, schema = settings.resolved_database_url(), settings.database_schema or None
             store = open_read_models(url, settings.data_dir, schema=schema)
         stack.callback(store.close)
         yield store
 
 
 def following(
-    args: argparse.Namespace, read: Callable[[LedgerApplication, LedgerFollower], int]
+    args: argparse.Namespace,
+    read: Callable[[LedgerApplication, LedgerFollower], int],
+    *,
+    reader: bool = True,
 ) -> int:
-    """Open the ledger read-only (only if it has one) and its read models, caught up to the
-    ledger's head, for ``read``."""
+    """Open the ledger read-only (only if it has one) and its read models for ``read``; a
+    ``reader`` gets them caught up to the ledger's head, built apart if it may not write the
+    node's. ``readmodels status|rebuild`` (not readers) work on the node's own."""
     settings = _settings(args)
     url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return _fail(f"no ledger at {url.removeprefix('sqlite:///')}")
     app = open_ledger(settings, read_only=True)
+    scratch = url.startswith("sqlite:///") and not os.access(settings.data_dir, os.W_OK)
     try:
-        with read_models_of(settings) as store:
+        try:
+            with read_models_of(settings, scratch=scratch and reader) as store:
+                follower = follower_of(app, store)
+                if reader:
+                    follower.catch_up()
+                return read(app, follower)
+        except ReadModelStoreError as refused:
+            if scratch or not reader:
+                return _fail(f"the read models cannot be written: {refused}", 1)
+            # The node's read models are the node's to write; this reader builds its own.
+            print(f"tongban: building read models apart ({refused})", file=sys.stderr)
+        with read_models_of(settings, scratch=True) as store:
             follower = follower_of(app, store)
+            follower.catch_up()
             return read(app, follower)
     finally:
         app.close()
@@ -78,7 +100,7 @@ def _status(args: argparse.Namespace) -> int:
                 )
         return 0
 
-    return following(args, status)
+    return following(args, status, reader=False)
 
 
 def _rebuild(args: argparse.Namespace) -> int:
@@ -91,7 +113,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return following(args, rebuild)
+    return following(args, rebuild, reader=False)
 
 
 def add_readmodels_commands(commands: Any) -> None:

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.access import AccessStoreError
 from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
+from adapters.readmodels import ReadModelStoreError
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
 from api.logs import logged_method, route_template
@@ -88,6 +89,7 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     PersistenceError,
     AccessStoreError,
     LicenseStoreError,
+    ReadModelStoreError,
     VaultError,
     WitnessStoreError,
     psycopg.Error,
