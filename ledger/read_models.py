@@ -246,20 +246,22 @@ class LedgerFollower:
         target = self.head.max_index()
         stop = None if budget is None else self.clock() + budget
         with self._lock:
-            for projection in self.projections:
-                self._follow(projection, target, stop)
+            while stop is None or self.clock() < stop:
+                positions = self.positions()
+                low = min(positions.values(), default=target)
+                if low >= target:
+                    break
+                entries = self.source.entries_after(low, self.batch)
+                if not entries:
+                    break
+                # One read of the entries and the cases serves every projection at ``low``;
+                # one further ahead waits until the others reach it.
+                cases = _touched_cases(self.source, entries)
+                for projection in self.projections:
+                    if positions[projection.name] == low:
+                        # False when another writer moved it first: the next round re-reads.
+                        projection.save(self.store, low, entries, cases)
         return min(self.positions().values(), default=target)
-
-    def _follow(self, projection: Projection, target: int, stop: float | None) -> None:
-        position = self.store.position(projection.name)
-        while position < target and (stop is None or self.clock() < stop):
-            entries = self.source.entries_after(position, self.batch)
-            if not entries:
-                return
-            cases = _touched_cases(self.source, entries)
-            # False when another writer moved the position first: carry on from there.
-            projection.save(self.store, position, entries, cases)
-            position = self.store.position(projection.name)
 
     def rebuild(self) -> int:
         """Drop every projection's rows and build them again from the ledger's first entry."""
@@ -268,10 +270,21 @@ class LedgerFollower:
                 self.store.reset(projection.name)
         return self.catch_up()
 
-    def reach(self, projection: str, min_index: int, *, timeout: float) -> int:
-        """Catch up, then wait (another process may be writing) until ``projection`` reached
-        ``min_index``; returns its position or raises :class:`NotCaughtUp`."""
-        self.catch_up(budget=timeout)
+    def reach(
+        self, projection: str, min_index: int, *, timeout: float, budget: float | None = None
+    ) -> int:
+        """Catch up (for at most ``budget`` seconds, default ``timeout``), then wait (another
+        process may be writing) until ``projection`` reached ``min_index``; returns its
+        position or raises :class:`NotCaughtUp`."""
+        head = self.head.max_index()
+        if min_index > head:
+            # A receipt is given only once its index is committed: nobody holds this one yet,
+            # so waiting would only hold the caller.
+            raise NotCaughtUp(
+                f"the ledger holds index {head}; no object has index {min_index} yet",
+                field="min_index",
+            )
+        self.catch_up(budget=timeout if budget is None else budget)
         position = self.store.position(projection)
         if position >= min_index:
             return position
@@ -302,7 +315,9 @@ class ProjectedCaseListing(CaseListing):
 
     def list_cases(self, query: CaseQuery) -> CaseSummaries:
         if query.min_index:
-            as_of = self.follower.reach(SUMMARIES, query.min_index, timeout=self.wait)
+            as_of = self.follower.reach(
+                SUMMARIES, query.min_index, timeout=self.wait, budget=self.budget
+            )
         else:
             self.follower.catch_up(budget=self.budget)
             as_of = self.store.position(SUMMARIES)

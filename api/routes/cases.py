@@ -156,7 +156,17 @@ def create_applicant(
     )
 
 
-@router.get("/cases", response_model=CasePage, summary="list cases")
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    summary="list cases",
+    responses={
+        503: {
+            "description": "the listing did not reach `min_index` in time, or no object has "
+            "that index yet (reason `not_caught_up`, field `min_index`)"
+        }
+    },
+)
 def list_cases(
     node: Services,
     caller: Caller,

@@ -46,7 +46,7 @@ def test_an_index_not_reached_in_time_is_503_not_caught_up(node: ApiNode) -> Non
     assert answer.status_code == 503, answer.text
     problem = answer.json()
     assert (problem["reason"], problem["field"]) == ("not_caught_up", "min_index")
-    assert f"reflects ledger index {head}" in problem["detail"]
+    assert f"the ledger holds index {head}" in problem["detail"]
     assert answer.headers["Retry-After"] == "1"
     bad = node.get("/cases", "auditor", min_index=-1)
     assert (bad.status_code, bad.json()["field"]) == (422, "min_index")

@@ -78,8 +78,8 @@ class Node:
     store: SqlReadModelStore
     follower: LedgerFollower
 
-    def listing(self, *, wait: float = 2.0) -> ProjectedCaseListing:
-        return ProjectedCaseListing(self.follower, wait=wait)
+    def listing(self, *, budget: float = 2.0, wait: float = 2.0) -> ProjectedCaseListing:
+        return ProjectedCaseListing(self.follower, budget=budget, wait=wait)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -330,11 +330,18 @@ def test_min_index_waits_for_the_index_or_refuses_clearly(node: Node) -> None:
     _cases(world)
     head = world.app.store.max_index()
     assert node.listing().list_cases(CaseQuery(min_index=head)).as_of == head
+    with pytest.raises(NotCaughtUp) as refused:  # no receipt has that index: no wait
+        node.listing().list_cases(CaseQuery(min_index=head + 5))
+    assert (refused.value.field, refused.value.reason) == ("min_index", "not_caught_up")
+    assert f"the ledger holds index {head}" in refused.value.detail
+    _open_case(world)
+    new_head = world.app.store.max_index()
+    # A listing that may not catch up itself (budget 0) waits for another writer, then says
+    # which index it reflects.
     with pytest.raises(NotCaughtUp) as refused:
-        node.listing(wait=0.2).list_cases(CaseQuery(min_index=head + 5))
-    assert refused.value.field == "min_index"
-    assert refused.value.reason == "not_caught_up"
-    assert f"reflects ledger index {head}" in refused.value.detail
+        node.listing(budget=0, wait=0.2).list_cases(CaseQuery(min_index=new_head))
+    assert f"reflects ledger index {head}; index {new_head} was not" in refused.value.detail
+    assert node.listing().list_cases(CaseQuery(min_index=new_head)).as_of == new_head
 
 
 def test_a_batch_written_by_another_follower_first_is_not_written_again(node: Node) -> None:
