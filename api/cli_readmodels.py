@@ -64,20 +64,20 @@ def following(
     app = open_ledger(settings, read_only=True)
     scratch = url.startswith("sqlite:///") and not os.access(settings.data_dir, os.W_OK)
     try:
-        try:
-            with read_models_of(settings, scratch=scratch and reader) as store:
+        with contextlib.ExitStack() as stack:
+            try:
+                store = stack.enter_context(read_models_of(settings, scratch=scratch and reader))
                 follower = follower_of(app, store)
                 if reader:
                     follower.catch_up()
-                return read(app, follower)
-        except ReadModelStoreError as refused:
-            if scratch or not reader:
-                return _fail(f"the read models cannot be written: {refused}", 1)
-            # The node's read models are the node's to write; this reader builds its own.
-            print(f"tongban: building read models apart ({refused})", file=sys.stderr)
-        with read_models_of(settings, scratch=True) as store:
-            follower = follower_of(app, store)
-            follower.catch_up()
+            except (ReadModelStoreError, OSError) as refused:  # not ours to write (or create)
+                if scratch or not reader:
+                    return _fail(f"the read models cannot be written: {refused}", 1)
+                # The node's read models are the node's to write; this reader builds its own.
+                print(f"tongban: building read models apart ({refused})", file=sys.stderr)
+                store = stack.enter_context(read_models_of(settings, scratch=True))
+                follower = follower_of(app, store)
+                follower.catch_up()
             return read(app, follower)
     finally:
         app.close()
