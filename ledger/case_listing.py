@@ -2,14 +2,16 @@
 
 ``GET /cases``, ``tongban case list`` and the service's listing rules (``ledger.access``) read
 case *summaries* through :class:`CaseListing`, never aggregates. The port is shaped for a
-projection kept beside the ledger (a later issue): a summary holds only what a listing shows
+projection kept beside the ledger: a summary holds only what a listing shows
 or filters on, cases come in ledger order (the ledger index of the step that opened them),
 :attr:`CaseQuery.after` continues after a case id (a key that stays put as cases are added),
 and every answer says which ledger index it reflects (:attr:`CaseSummaries.as_of`: a
 projection may lag the ledger; today's implementation reflects at least that index).
 
-:class:`ReplayedCaseListing` is today's implementation: it rebuilds every case from its events
-on every call.
+:class:`ReplayedCaseListing` rebuilds every case from its events on every call (tests, and a
+node opened without read models); a node lists through the projection kept beside the ledger,
+``ledger.read_models.ProjectedCaseListing`` (``docs/read-models.md``). Both honour
+:attr:`CaseQuery.min_index`.
 
 :func:`parties` is the rule of who is *on* a case (``ledger.access`` lets them read it).
 """
