@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.domain import Case
-from ledger.errors import NotCaughtUp, UnknownCase
+from ledger.errors import IndexBeyondHead, UnknownCase
 
 
 def parties(case: Case) -> frozenset[str]:
@@ -134,8 +134,8 @@ class ReplayedCaseListing:
         # Read before the cases: the listing then holds at least everything up to it.
         as_of = self.ledger.store.max_index()
         if query.min_index > as_of:
-            raise NotCaughtUp(
-                f"the ledger holds index {as_of}; index {query.min_index} is not reached",
+            raise IndexBeyondHead(
+                f"the ledger holds index {as_of}; no object has index {query.min_index} yet",
                 field="min_index",
             )
         case_ids = self.ledger.case_ids()

@@ -36,7 +36,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.case_listing import CaseListing, CaseQuery, CaseSummaries, CaseSummary
 from ledger.domain import Case
-from ledger.errors import NotCaughtUp, UnknownCase
+from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
 from ledger.persistence import LedgerEntry
 
 SUMMARIES = "case_summaries"
@@ -245,7 +245,10 @@ class LedgerFollower:
         returns the lowest position of the projections."""
         target = self.head.max_index()
         stop = None if budget is None else self.clock() + budget
-        with self._lock:
+        # Another thread of this process catching up does this caller's work too.
+        if not self._lock.acquire(timeout=-1 if budget is None else budget):
+            return min(self.positions().values(), default=target)
+        try:
             while stop is None or self.clock() < stop:
                 positions = self.positions()
                 low = min(positions.values(), default=target)
@@ -261,6 +264,8 @@ class LedgerFollower:
                     if positions[projection.name] == low:
                         # False when another writer moved it first: the next round re-reads.
                         projection.save(self.store, low, entries, cases)
+        finally:
+            self._lock.release()
         return min(self.positions().values(), default=target)
 
     def rebuild(self) -> int:
@@ -280,7 +285,7 @@ class LedgerFollower:
         if min_index > head:
             # A receipt is given only once its index is committed: nobody holds this one yet,
             # so waiting would only hold the caller.
-            raise NotCaughtUp(
+            raise IndexBeyondHead(
                 f"the ledger holds index {head}; no object has index {min_index} yet",
                 field="min_index",
             )

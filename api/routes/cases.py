@@ -162,8 +162,9 @@ def create_applicant(
     summary="list cases",
     responses={
         503: {
-            "description": "the listing did not reach `min_index` in time, or no object has "
-            "that index yet (reason `not_caught_up`, field `min_index`)"
+            "description": "the listing did not reach `min_index` in time (reason "
+            "`not_caught_up`, field `min_index`; an index beyond the ledger's head is 422 "
+            "`beyond_head`)"
         }
     },
 )
@@ -184,7 +185,8 @@ def list_cases(
             ge=0,
             le=2**62,
             description="answer once the listing reflects this ledger index (an append's "
-            "`index`); 503 `not_caught_up` if it does not within a few seconds",
+            "`index`); 503 `not_caught_up` if it does not within a few seconds, 422 "
+            "`beyond_head` if no object has that index yet",
         ),
     ] = 0,
 ) -> CasePage:

@@ -41,13 +41,28 @@ def test_a_client_sees_its_own_append_by_its_index(node: ApiNode) -> None:
 def test_an_index_not_reached_in_time_is_503_not_caught_up(node: ApiNode) -> None:
     settings = node.services.settings
     node.services.settings = settings.model_copy(update={"read_model_wait_seconds": 0.2})
+    follower = node.services.follower
+    assert follower is not None
+    follower.catch_up()
     head = node.services.ledger.store.max_index()
-    answer = node.get("/cases", "auditor", min_index=head + 1000)
+    node.proxy_case()  # appended; the read models are behind it
+    new_head = node.services.ledger.store.max_index()
+    with follower._lock:  # this process's catch-up is busy elsewhere and stays so
+        answer = node.get("/cases", "auditor", min_index=new_head)
     assert answer.status_code == 503, answer.text
     problem = answer.json()
     assert (problem["reason"], problem["field"]) == ("not_caught_up", "min_index")
-    assert f"the ledger holds index {head}" in problem["detail"]
+    assert f"reflects ledger index {head}; index {new_head} was not" in problem["detail"]
     assert answer.headers["Retry-After"] == "1"
+    assert node.get("/cases", "auditor", min_index=new_head).json()["as_of"] >= new_head
+
+
+def test_an_index_beyond_the_head_or_negative_is_422(node: ApiNode) -> None:
+    head = node.services.ledger.store.max_index()
+    beyond = node.get("/cases", "auditor", min_index=head + 1000)
+    assert beyond.status_code == 422, beyond.text
+    assert (beyond.json()["reason"], beyond.json()["field"]) == ("beyond_head", "min_index")
+    assert f"the ledger holds index {head}" in beyond.json()["detail"]
     bad = node.get("/cases", "auditor", min_index=-1)
     assert (bad.status_code, bad.json()["field"]) == (422, "min_index")
 

@@ -27,7 +27,7 @@ from ledger.application import now_micros
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
 from ledger.domain import Case
 from ledger.envelope import ZERO_HASH
-from ledger.errors import NotCaughtUp, UnknownCase
+from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
 from ledger.read_models import (
     DEADLINES,
     LEG_KIND,
@@ -330,16 +330,19 @@ def test_min_index_waits_for_the_index_or_refuses_clearly(node: Node) -> None:
     _cases(world)
     head = world.app.store.max_index()
     assert node.listing().list_cases(CaseQuery(min_index=head)).as_of == head
-    with pytest.raises(NotCaughtUp) as refused:  # no receipt has that index: no wait
+    with pytest.raises(IndexBeyondHead) as beyond:  # no receipt has that index: no wait
         node.listing().list_cases(CaseQuery(min_index=head + 5))
-    assert (refused.value.field, refused.value.reason) == ("min_index", "not_caught_up")
-    assert f"the ledger holds index {head}" in refused.value.detail
+    assert (beyond.value.field, beyond.value.reason) == ("min_index", "beyond_head")
+    assert f"the ledger holds index {head}" in beyond.value.detail
+    with pytest.raises(IndexBeyondHead):
+        ReplayedCaseListing(world.app).list_cases(CaseQuery(min_index=head + 1))
     _open_case(world)
     new_head = world.app.store.max_index()
     # A listing that may not catch up itself (budget 0) waits for another writer, then says
     # which index it reflects.
     with pytest.raises(NotCaughtUp) as refused:
         node.listing(budget=0, wait=0.2).list_cases(CaseQuery(min_index=new_head))
+    assert (refused.value.field, refused.value.reason) == ("min_index", "not_caught_up")
     assert f"reflects ledger index {head}; index {new_head} was not" in refused.value.detail
     assert node.listing().list_cases(CaseQuery(min_index=new_head)).as_of == new_head
 
