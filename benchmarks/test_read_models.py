@@ -5,8 +5,9 @@ path, 10 steps a case, one body ``510104-RS``): ``TONGBAN_BENCH_SMALL_EVENTS`` (
 and ``TONGBAN_BENCH_LARGE_EVENTS`` (default 1,000,000, the issue's size). A ledger already
 built elsewhere is reused from ``TONGBAN_BENCH_LARGE_DIR`` (a data directory the loader filled:
 ``TONGBAN_BENCH_P7_EVENTS=1000000 python -m benchmarks.loader var/bench/large-1m``); its size is
-then what it holds. Each ledger's read models are built by following it from index 0 (the
-follower's rate is a row of the table), then the same queries are timed on both:
+then what it holds (``TONGBAN_BENCH_SMALL_DIR`` likewise for the small one). Each ledger's
+read models are built by following it from index 0 (the follower's rate is a row of the table;
+a store built in an earlier run is only caught up), then the same queries are timed on both:
 
 - R1: a body's first page of 50 cases in one state (``GET /cases?state=...``), through
   ``ProjectedCaseListing`` (so the catch-up check each listing makes is included);
@@ -109,8 +110,10 @@ def _events(name: str, default: int) -> int:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    given = os.environ.get("TONGBAN_BENCH_SMALL_DIR")
+    data_dir = Path(given) if given else tmp_path_factory.mktemp("small")
     events = _events("TONGBAN_BENCH_SMALL_EVENTS", 10_000)
-    node = _node(tmp_path_factory.mktemp("small"), events, "the small ledger")
+    node = _node(data_dir, events, "the small ledger")
     yield node
     node.store.close()
     node.app.close()
