@@ -43,12 +43,16 @@ lint: $(VENV)/dev.stamp
 	$(BIN)/mypy
 
 bench: $(VENV)/dev.stamp
-	$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
+	$(BIN)/pytest benchmarks -q -p no:cacheprovider -m 'not slow and not large' \
+		--benchmark-columns=median,iqr,rounds
 
-# The large variants (docs/benchmarks.md): the issue's 1,000,000-event store for P7, longer P12.
+# The large variants (docs/benchmarks.md): the 1,000,000-event store for P7, longer P12, and the
+# read models on a 1,000,000-event ledger vs 10,000 (R0-R3; the loader takes about an hour here,
+# TONGBAN_BENCH_LARGE_DIR reuses a ledger built before).
 bench-large: $(VENV)/dev.stamp
 	TONGBAN_BENCH_P7_EVENTS=1000000 TONGBAN_BENCH_P12_ROUNDS=40 \
-		$(BIN)/pytest benchmarks -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds
+		$(BIN)/pytest benchmarks -q -p no:cacheprovider -m 'not slow' \
+		--benchmark-columns=median,iqr,rounds
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

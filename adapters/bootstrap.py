@@ -29,6 +29,7 @@ from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
 from adapters.peers import http_fetch
 from adapters.postgres_ha import CONNINFO_OPTIONS
+from adapters.readmodels import SqlReadModelStore, open_read_models
 from adapters.reads import ReadLedgers
 from adapters.relay import NodeRelay
 from adapters.relay_peers import load_peers
@@ -40,9 +41,17 @@ from adapters.vault import PersonalDataVault, load_or_create_master_key, open_va
 from adapters.witness_store import WitnessStoreBackend, open_witness_store
 from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
-from ledger.case_listing import ReplayedCaseListing
+from ledger.case_listing import CaseListing, ReplayedCaseListing
 from ledger.opening import CaseOpening
 from ledger.ratings.service import RatingService
+from ledger.read_models import (
+    CaseDeadlineProjection,
+    CaseLegs,
+    CaseSummaryProjection,
+    LedgerFollower,
+    ProjectedCaseListing,
+    Projection,
+)
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -53,6 +62,7 @@ __all__ = [
     "ConfigurationError",
     "NodeServices",
     "check_database",
+    "follower_of",
     "open_ledger",
     "open_licenses",
     "open_services",
@@ -74,6 +84,8 @@ class NodeServices:
     licenses: LicenseService | None = None  # None: a node opened without its license store
     reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
     relays: RelayStore | None = None  # None: a node opened without its relay queue
+    read_models: SqlReadModelStore | None = None  # None: listings replay every case
+    legs: CaseLegs | None = None  # the calendar engine's legs of a case, when configured
     # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
     # to, never creates their tables), closed with the others.
     _opened: dict[str, WitnessStoreBackend | SessionStore] = field(
@@ -108,6 +120,8 @@ class NodeServices:
             self.reads.close()
         if self.relays is not None:
             self.relays.close()
+        if self.read_models is not None:
+            self.read_models.close()
         if self.licenses is not None and isinstance(self.licenses.ctx.store, SqlLicenseStore):
             self.licenses.ctx.store.close()
         with self._opening:
@@ -144,7 +158,10 @@ class NodeServices:
     @property
     def cases(self) -> CaseAccess:
         """Who reads cases, listings and personal data, and the log of those reads."""
-        listing = ReplayedCaseListing(self.ledger)
+        listing: CaseListing = ReplayedCaseListing(self.ledger)
+        if self.follower is not None:
+            wait = self.settings.read_model_wait_seconds
+            listing = ProjectedCaseListing(self.follower, budget=max(wait, 1.0), wait=wait)
         return CaseAccess(self.ledger, listing, self.applicants, self.access, now=_utc_now)
 
     def reader(self, reader: str, *, min_index: int = 0) -> LedgerApplication:
@@ -159,6 +176,24 @@ class NodeServices:
         the primary: recording who read personal data is a write)."""
         listing = ReplayedCaseListing(ledger)
         return CaseAccess(ledger, listing, self.applicants, self.access, now=_utc_now)
+
+    @cached_property
+    def follower(self) -> LedgerFollower | None:
+        """This process's follower of the ledger for the read models (one per node object:
+        it serializes this process's catch-ups)."""
+        if self.read_models is None:
+            return None
+        return follower_of(self.ledger, self.read_models, self.legs)
+
+
+def follower_of(
+    ledger: LedgerApplication, store: SqlReadModelStore, legs: CaseLegs | None = None
+) -> LedgerFollower:
+    """The projections a node keeps: case summaries, and deadline legs when ``legs`` is given."""
+    projections: list[Projection] = [CaseSummaryProjection()]
+    if legs is not None:
+        projections.append(CaseDeadlineProjection(legs))
+    return LedgerFollower(ledger, ledger.store, store, projections)
 
 
 def _utc_now() -> datetime:
@@ -367,6 +402,7 @@ def open_services(
         open_licenses(settings, ledger, vault, schema),
         reads=open_reads(settings, ledger, schema=schema),
         relays=open_relay_store(url, settings.data_dir, schema=schema),
+        read_models=open_read_models(url, settings.data_dir, schema=schema),
     )
 
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     relay_deliver_seconds: float = Field(
         default=5, ge=0, description="Deliver queued relayed steps this often (0: never)"
     )
+    read_model_seconds: float = Field(
+        default=1, ge=0, description="Bring the read models up to the ledger this often (0: never)"
+    )
+    read_model_wait_seconds: float = Field(
+        default=2, ge=0, description="A listing asked for a min_index waits this long, then 503"
+    )
     status_list_hours: float = Field(
         default=24, gt=0, description="Lifetime of a published license status list"
     )

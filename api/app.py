@@ -17,6 +17,7 @@ from api.limits import BodySizeLimit
 from api.logs import AccessLog
 from api.metrics import RequestMetrics, install_metrics
 from api.metrics import router as metrics_router
+from api.read_model_daemon import ReadModelFollower
 from api.relay_daemon import RelayDeliverer
 from api.routes import (
     audit,
@@ -59,10 +60,16 @@ def create_app(
         deliverer = RelayDeliverer(node, settings.relay_deliver_seconds)
         if settings.relay_deliver_seconds > 0 and node.relays is not None:
             deliverer.start()
+        # So are the read models brought up to the ledger (a listing catches up too).
+        follower = ReadModelFollower(node, settings.read_model_seconds)
+        if settings.read_model_seconds > 0:
+            follower.start()
         try:
             yield
         finally:
             deliverer.stop()
+            if settings.read_model_seconds > 0:
+                follower.stop()
             if settings.witness_push_seconds > 0:
                 pusher.stop()
             if owns_services:

@@ -38,6 +38,7 @@ from api.cli_demo import add_demo_command
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_outbox import add_outbox_commands
+from api.cli_readmodels import add_readmodels_commands
 from api.cli_relay import add_relay_commands
 from api.cli_supervise import add_rate_command, add_supervise_commands
 from api.cli_tokens import add_token_commands
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     # After any other module's supervise commands: it joins their group.
     add_deadline_commands(commands)
     add_relay_commands(commands)
+    add_readmodels_commands(commands)
     return parser
 
 

@@ -20,9 +20,11 @@ from api.cli_common import EXIT_USAGE
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from api.cli_ledger import _settings
+from api.cli_readmodels import following
 from ledger.application import LedgerApplication
-from ledger.case_listing import CaseQuery, ReplayedCaseListing
+from ledger.case_listing import CaseQuery
 from ledger.errors import UnknownCase
+from ledger.read_models import LedgerFollower, ProjectedCaseListing
 from ledger.reports import BodyActivity, BodyRef, CaseTimeline, body_report, case_timeline
 from ledger.workflow import START, STATES
 
@@ -162,8 +164,8 @@ def _case_show(args: argparse.Namespace) -> int:
 
 
 def _case_list(args: argparse.Namespace) -> int:
-    def listing(app: LedgerApplication) -> int:
-        listed = ReplayedCaseListing(app).list_cases(CaseQuery(state=args.state))
+    def listing(app: LedgerApplication, follower: LedgerFollower) -> int:
+        listed = ProjectedCaseListing(follower).list_cases(CaseQuery(state=args.state))
         cases = [
             {
                 "case_id": str(summary.case_id),
@@ -184,7 +186,7 @@ def _case_list(args: argparse.Namespace) -> int:
                 )
         return 0
 
-    return _reading(args, listing)
+    return following(args, listing)
 
 
 def _report_bodies(args: argparse.Namespace) -> int:

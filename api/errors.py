@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.access import AccessStoreError
 from adapters.license_store import DocumentConflict, LicenseStoreError
 from adapters.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable, is_database_unavailable
+from adapters.readmodels import ReadModelStoreError
 from adapters.relay_peers import PeerConfigError
 from adapters.vault import VaultError
 from adapters.witness_store import WitnessStoreError
@@ -36,6 +37,7 @@ from ledger.errors import (
     EnvelopeRejected,
     LedgerError,
     MalformedEncoding,
+    NotCaughtUp,
     RegistryError,
     UnknownCase,
 )
@@ -91,6 +93,7 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     PersistenceError,
     AccessStoreError,
     LicenseStoreError,
+    ReadModelStoreError,
     VaultError,
     WitnessStoreError,
     psycopg.Error,
@@ -182,6 +185,8 @@ def status_of(error: LedgerError) -> int:
         return 429
     if isinstance(error, UnknownCase | UnknownLicense):
         return 404
+    if isinstance(error, NotCaughtUp):
+        return 503
     if isinstance(error, MalformedEncoding | EnvelopeRejected | RegistryError):
         return 422
     return 422
@@ -209,6 +214,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(error, TooManyAttempts):
             headers = {"Retry-After": str(error.retry_after)}
+        elif isinstance(error, NotCaughtUp):  # a listing behind the asked index: ask again soon
+            headers = {"Retry-After": "1"}
         return problem(
             status_of(error),
             error.detail,

@@ -133,6 +133,10 @@ class CasePage(BaseModel):
     page_size: int
     total: int
     cases: list[CaseSummary]
+    as_of: int = Field(description="the ledger index this listing reflects (at least)")
+    next_after: str | None = Field(
+        default=None, description="pass as `after` for the next page (None: this was the last)"
+    )
 
 
 class AccessPublic(BaseModel):
@@ -268,9 +272,12 @@ def document_unavailable(document: dict[str, Any], operations: set[tuple[str, st
         operation = document.get("paths", {}).get(path, {}).get(method)
         if operation is None:
             continue
-        operation.setdefault("responses", {})["503"] = {
+        responses = operation.setdefault("responses", {})
+        also = responses.get("503", {}).get("description", "")  # the route's own 503, if any
+        responses["503"] = {
             "description": "the node's database is unreachable (reason `database_unavailable`); "
-            "nothing was done: repeat the same request after Retry-After seconds",
+            "nothing was done: repeat the same request after Retry-After seconds"
+            + (f"; or {also}" if also else ""),
             "headers": {
                 "Retry-After": {
                     "description": "seconds to wait before repeating the request",

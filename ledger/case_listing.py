@@ -2,14 +2,16 @@
 
 ``GET /cases``, ``tongban case list`` and the service's listing rules (``ledger.access``) read
 case *summaries* through :class:`CaseListing`, never aggregates. The port is shaped for a
-projection kept beside the ledger (a later issue): a summary holds only what a listing shows
+projection kept beside the ledger: a summary holds only what a listing shows
 or filters on, cases come in ledger order (the ledger index of the step that opened them),
 :attr:`CaseQuery.after` continues after a case id (a key that stays put as cases are added),
 and every answer says which ledger index it reflects (:attr:`CaseSummaries.as_of`: a
 projection may lag the ledger; today's implementation reflects at least that index).
 
-:class:`ReplayedCaseListing` is today's implementation: it rebuilds every case from its events
-on every call.
+:class:`ReplayedCaseListing` rebuilds every case from its events on every call (tests, and a
+node opened without read models); a node lists through the projection kept beside the ledger,
+``ledger.read_models.ProjectedCaseListing`` (``docs/read-models.md``). Both honour
+:attr:`CaseQuery.min_index`.
 
 :func:`parties` is the rule of who is *on* a case (``ledger.access`` lets them read it).
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.domain import Case
-from ledger.errors import UnknownCase
+from ledger.errors import IndexBeyondHead, UnknownCase
 
 
 def parties(case: Case) -> frozenset[str]:
@@ -76,6 +78,7 @@ class CaseQuery:
     after: uuid.UUID | None = None  # only cases opened after this one (ledger order)
     offset: int = 0  # matching cases skipped (after ``after``)
     limit: int | None = None  # at most this many; None: all
+    min_index: int = 0  # answer only once the listing reflects at least this ledger index
 
     def admits(self, summary: CaseSummary) -> bool:
         return (
@@ -130,6 +133,11 @@ class ReplayedCaseListing:
     def list_cases(self, query: CaseQuery) -> CaseSummaries:
         # Read before the cases: the listing then holds at least everything up to it.
         as_of = self.ledger.store.max_index()
+        if query.min_index > as_of:
+            raise IndexBeyondHead(
+                f"the ledger holds index {as_of}; no object has index {query.min_index} yet",
+                field="min_index",
+            )
         case_ids = self.ledger.case_ids()
         start = 0
         if query.after is not None:

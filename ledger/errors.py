@@ -6,6 +6,8 @@
     │   └── StepNotAllowed         the workflow does not allow this step now
     ├── ConflictError              another envelope already holds this seq; carries the head
     ├── UnknownCase                no case with that id
+    ├── NotCaughtUp                a read model has not reached the asked ledger index yet
+    ├── IndexBeyondHead            an asked ledger index no object holds yet
     └── RegistryError              a key or organization record is refused
 
 Every refusal carries a machine-readable ``reason`` (the documented reason codes) and the
@@ -68,6 +70,19 @@ class ConflictError(LedgerError):
 
 class UnknownCase(LedgerError):
     reason = "unknown_case"
+
+
+class NotCaughtUp(LedgerError):
+    """A listing could not reach the ``min_index`` a reader asked for in time (HTTP 503)."""
+
+    reason = "not_caught_up"
+
+
+class IndexBeyondHead(LedgerError):
+    """A reader asked for a ledger index beyond the ledger's head: no receipt carries it (a
+    receipt is given only once its index is committed), so waiting would not help (HTTP 422)."""
+
+    reason = "beyond_head"
 
 
 class RegistryError(LedgerError):

@@ -166,7 +166,18 @@ def create_applicant(
     )
 
 
-@router.get("/cases", response_model=CasePage, summary="list cases")
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    summary="list cases",
+    responses={
+        503: {
+            "description": "the listing did not reach `min_index` in time (reason "
+            "`not_caught_up`, field `min_index`; an index beyond the ledger's head is 422 "
+            "`beyond_head`)"
+        }
+    },
+)
 def list_cases(
     node: Services,
     caller: Caller,
@@ -175,19 +186,40 @@ def list_cases(
     item: Annotated[str | None, Query(description="item key, e.g. 510000/1/8")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    min_index: MinIndex = 0,
+    after: Annotated[
+        uuid.UUID | None, Query(description="continue after this case (a page's `next_after`)")
+    ] = None,
+    min_index: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=2**62,
+            description="answer once the listing reflects this ledger index (an append's "
+            "`index`); 503 `not_caught_up` if it does not within a few seconds, 422 "
+            "`beyond_head` if no object has that index yet",
+        ),
+    ] = 0,
+    seen_index: MinIndex = 0,
 ) -> CasePage:
     require(caller, "body", "auditor", "admin")
     query = CaseQuery(
-        body=body, state=state, item=item, offset=(page - 1) * page_size, limit=page_size
+        body=body,
+        state=state,
+        item=item,
+        after=after,
+        offset=(page - 1) * page_size,
+        limit=page_size,
+        # the query's index or the caller's last receipt's (the header), whichever is newer
+        min_index=max(min_index, seen_index),
     )
-    # a body lists only its own cases
-    reader = node.reader("read_models", min_index=min_index)
-    listed = node.cases_over(reader).list_cases(caller, query)
+    listed = node.cases.list_cases(caller, query)  # a body lists only its own cases
+    last = listed.cases[-1].case_id if len(listed.cases) == page_size else None
     return CasePage(
         page=page,
         page_size=page_size,
         total=listed.total,
+        as_of=listed.as_of,
+        next_after=None if last is None else str(last),
         cases=[
             CaseSummary(
                 case_id=str(c.case_id),

@@ -1,0 +1,385 @@
+"""The read-model store (``ledger.read_models.ReadModelStore``) on SQLite or PostgreSQL.
+
+Tables (all derived from the ledger, dropped and rebuilt at will):
+
+- ``readmodel_tracking``: one row per projection, the ledger index it has processed (moved by
+  compare-and-set in the transaction that writes the projection's rows);
+- ``readmodel_cases``: a case summary per case, keyed by case id, ordered by ``opened_index``
+  (the ledger index of its first step: a key that stays put as cases are added);
+- ``readmodel_case_parties``: one row per (party, case), with the case's state and item copied,
+  so a body's page is a range read of an index;
+- ``readmodel_case_counts``: matching cases per (party, state, item), ``''`` standing for
+  "any": a listing's total is one row read, whatever the ledger's size;
+- ``readmodel_case_dated``: generic per-case dated rows (``kind``: ``leg`` for the deadline
+  legs), indexed by (kind, closed, deadline) and (kind, body, closed, deadline), so "overdue as
+  of D" is a range read of stored deadline dates.
+
+Dates are ISO text (``YYYY-MM-DD``, ordered as text on both databases). An SQLite node keeps
+these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one in its schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from adapters.sqlstore import Connect, SqlStore, connector_for, sqlite_connector
+from ledger.case_listing import CaseQuery, CaseSummary
+from ledger.errors import UnknownCase
+from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, ProjectedCase
+
+READ_MODEL_FILE = "readmodels.sqlite3"
+NO_LIMIT = 2**62
+ANY = ""  # a count row's "any party / state / item"
+
+
+class ReadModelStoreError(Exception):
+    pass
+
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS readmodel_tracking ("
+    "projection TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    f"INSERT INTO readmodel_tracking VALUES ('{SUMMARIES}', 0) ON CONFLICT DO NOTHING",
+    f"INSERT INTO readmodel_tracking VALUES ('{DEADLINES}', 0) ON CONFLICT DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS readmodel_cases ("
+    "case_id TEXT PRIMARY KEY, opened_index BIGINT NOT NULL UNIQUE, state TEXT NOT NULL, "
+    "item TEXT NOT NULL, channel TEXT NOT NULL, home_body TEXT NOT NULL, "
+    "intake_body TEXT NOT NULL, steps BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS readmodel_cases_state ON readmodel_cases (state, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_cases_item ON readmodel_cases (item, opened_index)",
+    "CREATE TABLE IF NOT EXISTS readmodel_case_parties ("
+    "party TEXT NOT NULL, case_id TEXT NOT NULL, opened_index BIGINT NOT NULL, "
+    "state TEXT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (party, case_id))",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_order "
+    "ON readmodel_case_parties (party, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_state "
+    "ON readmodel_case_parties (party, state, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_item "
+    "ON readmodel_case_parties (party, item, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_case ON readmodel_case_parties (case_id)",
+    "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
+    "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
+    "PRIMARY KEY (party, state, item))",
+    "CREATE TABLE IF NOT EXISTS readmodel_case_dated ("
+    "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
+    "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
+    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, PRIMARY KEY (kind, case_id, name))",
+    "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
+    "ON readmodel_case_dated (kind, closed, deadline, case_id)",
+    "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
+    "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
+)
+
+_CASE_COLUMNS = "c.case_id, c.state, c.item, c.channel, c.home_body, c.intake_body, c.steps"
+
+
+def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str, str, str]]:
+    """Every count row a case adds one to: each of its parties or any, its state or any, its
+    item or any."""
+    return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
+
+
+class SqlReadModelStore(SqlStore, TrackingRecorder):
+    """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
+
+    schema = SCHEMA
+    error = ReadModelStoreError
+
+    def __init__(self, connect: Connect, placeholder: str):
+        SqlStore.__init__(self, connect, placeholder)
+
+    # -- tracking (eventsourcing's TrackingRecorder, notification id = ledger index) --------
+
+    def position(self, projection: str) -> int:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT position FROM readmodel_tracking WHERE projection = ?"),
+                (projection,),
+            )
+            row = cur.fetchone()
+        return 0 if row is None else int(row[0])
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.position(application_name) or None
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self._tx() as cur:
+            self._move(cur, None, tracking)
+
+    def _move(self, cur: Any, expected: int | None, tracking: Tracking) -> bool:
+        # The first statement of the transaction is this write: SQLite takes its write lock
+        # here (waiting its busy timeout), PostgreSQL locks the row, so two writers of one
+        # batch serialize and the second finds the position moved.
+        where = "" if expected is None else " AND position = ?"
+        params: tuple[Any, ...] = (tracking.notification_id, tracking.application_name)
+        cur.execute(
+            self._sql(f"UPDATE readmodel_tracking SET position = ? WHERE projection = ?{where}"),
+            params if expected is None else (*params, expected),
+        )
+        if cur.rowcount == 1:
+            return True
+        if expected is None or expected == 0:
+            cur.execute(
+                self._sql("INSERT INTO readmodel_tracking VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                (tracking.application_name, tracking.notification_id),
+            )
+            return bool(cur.rowcount == 1)
+        return False
+
+    def reset(self, projection: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE readmodel_tracking SET position = 0 WHERE projection = ?"),
+                (projection,),
+            )
+            if projection == SUMMARIES:
+                for table in ("readmodel_cases", "readmodel_case_parties", "readmodel_case_counts"):
+                    cur.execute(f"DELETE FROM {table}")
+            elif projection == DEADLINES:
+                cur.execute("DELETE FROM readmodel_case_dated")
+
+    def _in(self, values: Sequence[str]) -> str:
+        return ", ".join(self._p for _ in values) or "NULL"
+
+    # -- case summaries --------------------------------------------------------------------
+
+    def save_summaries(
+        self, expected: int, tracking: Tracking, cases: Sequence[ProjectedCase]
+    ) -> bool:
+        with self._tx() as cur:
+            if not self._move(cur, expected, tracking):
+                return False
+            if cases:
+                self._write_summaries(cur, cases)
+            return True
+
+    def _write_summaries(self, cur: Any, cases: Sequence[ProjectedCase]) -> None:
+        ids = [c.summary.case_id.hex for c in cases]
+        marks = self._in(ids)
+        cur.execute(
+            f"SELECT case_id, opened_index, state, item FROM readmodel_cases "
+            f"WHERE case_id IN ({marks})",
+            ids,
+        )
+        old = {row[0]: (int(row[1]), row[2], row[3]) for row in cur.fetchall()}
+        cur.execute(
+            f"SELECT case_id, party FROM readmodel_case_parties WHERE case_id IN ({marks})", ids
+        )
+        old_parties: dict[str, list[str]] = {}
+        for case_id, party in cur.fetchall():
+            old_parties.setdefault(case_id, []).append(party)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for case_id, (_, state, item) in old.items():
+            counts.subtract(_count_keys(old_parties.get(case_id, ()), state, item))
+        rows, party_rows = [], []
+        for projected in cases:
+            s, key = projected.summary, projected.summary.case_id.hex
+            opened = old[key][0] if key in old else projected.opened_index
+            if opened is None:  # ledger order guarantees a case's first step came first
+                raise ReadModelStoreError(f"case {s.case_id}: no opening index")
+            rows.append(
+                (key, opened, s.state, s.item, s.channel, s.home_body, s.intake_body, s.steps)
+            )
+            party_rows += [(p, key, opened, s.state, s.item) for p in sorted(s.parties)]
+            counts.update(_count_keys(s.parties, s.state, s.item))
+        cur.executemany(
+            self._sql(
+                "INSERT INTO readmodel_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, "
+                "item = excluded.item, channel = excluded.channel, "
+                "home_body = excluded.home_body, intake_body = excluded.intake_body, "
+                "steps = excluded.steps"
+            ),
+            rows,
+        )
+        cur.execute(f"DELETE FROM readmodel_case_parties WHERE case_id IN ({marks})", ids)
+        cur.executemany(
+            self._sql("INSERT INTO readmodel_case_parties VALUES (?, ?, ?, ?, ?)"), party_rows
+        )
+        changed = sorted((key, n) for key, n in counts.items() if n)
+        cur.executemany(
+            self._sql(
+                "INSERT INTO readmodel_case_counts VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (party, state, item) DO UPDATE "
+                "SET n = readmodel_case_counts.n + excluded.n"
+            ),
+            [(*key, n) for key, n in changed],
+        )
+
+    def _opened_index(self, cur: Any, case_id: uuid.UUID) -> int:
+        cur.execute(
+            self._sql("SELECT opened_index FROM readmodel_cases WHERE case_id = ?"),
+            (case_id.hex,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise UnknownCase(f"no case {case_id} in this listing", field="after")
+        return int(row[0])
+
+    def list_summaries(self, query: CaseQuery) -> tuple[list[CaseSummary], int]:
+        where: list[str] = []
+        params: list[Any] = []
+        with self._tx() as cur:
+            # Filters on the parties table when a body is named (its copies of state and item
+            # keep the page one index range), else on the cases table.
+            table = "c"
+            source = "readmodel_cases c"
+            if query.body is not None:
+                table = "p"
+                source = "readmodel_case_parties p JOIN readmodel_cases c ON c.case_id = p.case_id"
+                where.append("p.party = ?")
+                params.append(query.body)
+            for column, value in (("state", query.state), ("item", query.item)):
+                if value is not None:
+                    where.append(f"{table}.{column} = ?")
+                    params.append(value)
+            if query.after is not None:
+                where.append(f"{table}.opened_index > ?")
+                params.append(self._opened_index(cur, query.after))
+            limit = NO_LIMIT if query.limit is None else query.limit
+            cur.execute(
+                self._sql(
+                    f"SELECT {_CASE_COLUMNS} FROM {source} "
+                    f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+                    f"ORDER BY {table}.opened_index LIMIT ? OFFSET ?"
+                ),
+                (*params, limit, query.offset),
+            )
+            page = cur.fetchall()
+            ids = [row[0] for row in page]
+            cur.execute(
+                f"SELECT case_id, party FROM readmodel_case_parties WHERE case_id IN "
+                f"({self._in(ids)})",
+                ids,
+            )
+            parties: dict[str, set[str]] = {}
+            for case_id, party in cur.fetchall():
+                parties.setdefault(case_id, set()).add(party)
+            cur.execute(
+                self._sql(
+                    "SELECT n FROM readmodel_case_counts WHERE party = ? AND state = ? AND item = ?"
+                ),
+                (query.body or ANY, query.state or ANY, query.item or ANY),
+            )
+            found = cur.fetchone()
+        summaries = [
+            CaseSummary(
+                case_id=uuid.UUID(row[0]),
+                state=row[1],
+                item=row[2],
+                channel=row[3],
+                home_body=row[4],
+                intake_body=row[5],
+                steps=int(row[6]),
+                parties=frozenset(parties.get(row[0], ())),
+            )
+            for row in page
+        ]
+        return summaries, 0 if found is None else int(found[0])
+
+    # -- dated rows (deadline legs) ----------------------------------------------------------
+
+    def save_legs(
+        self,
+        expected: int,
+        tracking: Tracking,
+        kind: str,
+        legs: Mapping[uuid.UUID, Sequence[Leg]],
+    ) -> bool:
+        with self._tx() as cur:
+            if not self._move(cur, expected, tracking):
+                return False
+            ids = [case_id.hex for case_id in legs]
+            if not ids:
+                return True
+            cur.execute(
+                self._sql(
+                    f"DELETE FROM readmodel_case_dated WHERE kind = ? AND case_id IN "
+                    f"({', '.join('?' for _ in ids)})"
+                ),
+                (kind, *ids),
+            )
+            cur.executemany(
+                self._sql("INSERT INTO readmodel_case_dated VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                [
+                    (
+                        kind,
+                        case_id.hex,
+                        leg.name,
+                        leg.body,
+                        leg.started.isoformat(),
+                        None if leg.deadline is None else leg.deadline.isoformat(),
+                        leg.working_days_allowed,
+                        leg.working_days_paused,
+                        int(leg.closed),
+                        int(leg.provisional),
+                    )
+                    for case_id, case_legs in legs.items()
+                    for leg in case_legs
+                ],
+            )
+            return True
+
+    def deadlines_between(
+        self,
+        kind: str,
+        *,
+        after: date | None,
+        until: date,
+        body: str | None = None,
+        limit: int = 100,
+    ) -> list[CaseLeg]:
+        where = ["kind = ?", "closed = 0", "deadline <= ?"]
+        params: list[Any] = [kind, until.isoformat()]
+        if body is not None:
+            where.insert(1, "body = ?")
+            params.insert(1, body)
+        if after is not None:
+            where.append("deadline > ?")
+            params.append(after.isoformat())
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT case_id, name, body, started, deadline, allowed, paused, closed, "
+                    f"provisional FROM readmodel_case_dated WHERE {' AND '.join(where)} "
+                    "ORDER BY deadline, case_id, name LIMIT ?"
+                ),
+                (*params, limit),
+            )
+            rows = cur.fetchall()
+        return [
+            CaseLeg(
+                uuid.UUID(row[0]),
+                Leg(
+                    name=row[1],
+                    body=row[2],
+                    started=date.fromisoformat(row[3]),
+                    deadline=date.fromisoformat(row[4]),
+                    working_days_allowed=int(row[5]),
+                    working_days_paused=int(row[6]),
+                    closed=bool(row[7]),
+                    provisional=bool(row[8]),
+                ),
+            )
+            for row in rows
+        ]
+
+
+def open_read_models(
+    database_url: str, data_dir: Path, *, schema: str | None = None
+) -> SqlReadModelStore:
+    """The read-model store beside the ledger: ``readmodels.sqlite3`` in the data directory,
+    or the node's PostgreSQL schema."""
+    return SqlReadModelStore(*connector_for(database_url, data_dir, READ_MODEL_FILE, schema=schema))
+
+
+def memory_read_models(path: Path) -> SqlReadModelStore:
+    """A scratch store in ``path`` (a reader of a read-only snapshot builds one of its own)."""
+    return SqlReadModelStore(sqlite_connector(path), "?")

@@ -1,0 +1,360 @@
+"""Read models: projections of the ledger kept in the node's database, following its index.
+
+A projection is derived data, never a source of truth: it can be dropped and rebuilt from the
+ledger at any time with the same result. Each one keeps a *position*, the ledger index it has
+processed up to, written in the same transaction as its rows (eventsourcing's
+:class:`~eventsourcing.persistence.Tracking`, whose ``notification_id`` here is Tongban's dense
+ledger index, not eventsourcing's notification id). Nothing is written on the append path:
+:class:`LedgerFollower` catches up after appends (a server polls, a reader catches up to the
+head before answering), in batches of ledger entries.
+
+Two projections:
+
+- ``case_summaries``: one :class:`~ledger.case_listing.CaseSummary` per case, with the ledger
+  index that opened it and counts per filter, behind the :class:`ProjectedCaseListing`.
+- ``case_deadlines``: per case, rows of the generic *dated rows* shape (:class:`Leg`: a name,
+  the body responsible, a start date, a deadline date, working days allowed and paused, a
+  closed flag), filled from a :class:`CaseLegs` function (the calendar engine's legs). "Overdue
+  now" and "due soon" compare stored deadline dates with an "as of" date given at query time
+  (:meth:`ReadModelStore.deadlines_between`); no status is frozen into a row.
+
+Every writer of a projection (a server's workers, a CLI reader) may catch up at once: a write
+is a compare-and-set on the position, so a batch another writer committed first is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
+
+from eventsourcing.persistence import Tracking
+
+from ledger.case_listing import CaseListing, CaseQuery, CaseSummaries, CaseSummary
+from ledger.domain import Case
+from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
+from ledger.persistence import LedgerEntry
+
+SUMMARIES = "case_summaries"
+DEADLINES = "case_deadlines"
+LEG_KIND = "leg"  # the calendar engine's legs in the dated-rows table
+BATCH = 500  # ledger entries per projection transaction
+CHINA = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One dated row of a case: a deadline leg (or any per-case deadline another projection
+    keeps, such as a rectification's). Dates are China (+08:00) calendar dates; ``deadline``
+    is the last working day allowed (None: no limit applies)."""
+
+    name: str
+    started: date
+    deadline: date | None
+    working_days_allowed: int
+    working_days_paused: int
+    closed: bool
+    body: str = ""  # the body the leg waits on ("" when none is named)
+    provisional: bool = False  # counted on weekends only: a year without a calendar
+
+
+@dataclass(frozen=True)
+class CaseLeg:
+    """A stored :class:`Leg` with its case."""
+
+    case_id: uuid.UUID
+    leg: Leg
+
+
+class CaseLegs(Protocol):
+    """The legs of a case (the calendar engine): a pure function of the case's signed steps."""
+
+    def __call__(self, case: Case) -> Sequence[Leg]: ...
+
+
+@dataclass(frozen=True)
+class ProjectedCase:
+    """A case summary as stored: ``opened_index`` is the ledger index of its first step
+    (None: the case's row exists already and keeps the index it has)."""
+
+    summary: CaseSummary
+    opened_index: int | None
+
+
+class ReadModelStore(Protocol):
+    """The projections' storage (``adapters/readmodels.py``: SQLite and PostgreSQL)."""
+
+    def position(self, projection: str) -> int:
+        """The ledger index ``projection`` has processed up to (0: nothing yet)."""
+        ...
+
+    def wait(self, application_name: str, notification_id: int | None, timeout: float) -> None:
+        """Return once ``application_name`` (a projection) reached ``notification_id``;
+        raise ``TimeoutError`` after ``timeout`` seconds (eventsourcing's tracking wait)."""
+        ...
+
+    def save_summaries(
+        self, expected: int, tracking: Tracking, cases: Sequence[ProjectedCase]
+    ) -> bool:
+        """Upsert ``cases`` and move the position from ``expected`` to ``tracking``'s index in
+        one transaction; False (nothing written) if the position is no longer ``expected``."""
+        ...
+
+    def save_legs(
+        self,
+        expected: int,
+        tracking: Tracking,
+        kind: str,
+        legs: Mapping[uuid.UUID, Sequence[Leg]],
+    ) -> bool:
+        """Replace the ``kind`` rows of every case in ``legs``, position as in
+        :meth:`save_summaries`."""
+        ...
+
+    def reset(self, projection: str) -> None:
+        """Forget ``projection``'s rows and position (a rebuild starts from index 0)."""
+        ...
+
+    def list_summaries(self, query: CaseQuery) -> tuple[list[CaseSummary], int]:
+        """A page of stored summaries and the total matching (``after`` resolved here)."""
+        ...
+
+    def deadlines_between(
+        self,
+        kind: str,
+        *,
+        after: date | None,
+        until: date,
+        body: str | None = None,
+        limit: int = 100,
+    ) -> list[CaseLeg]:
+        """Open rows whose deadline lies in ``(after, until]`` (``after`` None: no lower
+        bound), earliest deadline first; optionally only ``body``'s."""
+        ...
+
+
+class LedgerSource(Protocol):
+    """What projections read of the ledger (``LedgerApplication``)."""
+
+    def entries_after(self, after_index: int, limit: int) -> list[LedgerEntry]: ...
+
+    def get_case(self, case_id: uuid.UUID) -> Case: ...
+
+
+class LedgerHead(Protocol):
+    def max_index(self) -> int: ...
+
+
+def _touched_cases(source: LedgerSource, entries: Sequence[LedgerEntry]) -> dict[uuid.UUID, Case]:
+    """The cases among the streams ``entries`` belong to (other streams are not cases: keys,
+    licenses), each as it stands now (at least as new as the batch)."""
+    cases: dict[uuid.UUID, Case] = {}
+    seen: set[uuid.UUID] = set()
+    for entry in entries:
+        if entry.stream_id in seen:
+            continue
+        seen.add(entry.stream_id)
+        try:
+            cases[entry.stream_id] = source.get_case(entry.stream_id)
+        except UnknownCase:
+            continue
+    return cases
+
+
+class CaseSummaryProjection:
+    """``case_summaries``: a case's summary is rewritten whenever the ledger adds to it."""
+
+    name = SUMMARIES
+
+    def save(
+        self,
+        store: ReadModelStore,
+        expected: int,
+        entries: Sequence[LedgerEntry],
+        cases: Mapping[uuid.UUID, Case],
+    ) -> bool:
+        opened = {e.stream_id: e.index for e in entries if e.seq == 1}
+        projected = [
+            ProjectedCase(CaseSummary.of(case), opened.get(case_id))
+            for case_id, case in cases.items()
+        ]
+        return store.save_summaries(expected, Tracking(self.name, entries[-1].index), projected)
+
+
+class CaseDeadlineProjection:
+    """``case_deadlines``: a case's legs (from ``legs``) are rewritten whenever it changes."""
+
+    name = DEADLINES
+
+    def __init__(self, legs: CaseLegs):
+        self.legs = legs
+
+    def save(
+        self,
+        store: ReadModelStore,
+        expected: int,
+        entries: Sequence[LedgerEntry],
+        cases: Mapping[uuid.UUID, Case],
+    ) -> bool:
+        rows = {case_id: tuple(self.legs(case)) for case_id, case in cases.items()}
+        return store.save_legs(expected, Tracking(self.name, entries[-1].index), LEG_KIND, rows)
+
+
+class Projection(Protocol):
+    name: str
+
+    def save(
+        self,
+        store: ReadModelStore,
+        expected: int,
+        entries: Sequence[LedgerEntry],
+        cases: Mapping[uuid.UUID, Case],
+    ) -> bool: ...
+
+
+class LedgerFollower:
+    """Brings projections up to the ledger's head, one batch (one transaction) at a time."""
+
+    def __init__(
+        self,
+        source: LedgerSource,
+        head: LedgerHead,
+        store: ReadModelStore,
+        projections: Sequence[Projection],
+        *,
+        batch: int = BATCH,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.source = source
+        self.head = head
+        self.store = store
+        self.projections = tuple(projections)
+        self.batch = batch
+        self.clock = clock
+        self._lock = threading.Lock()  # one catch-up per process at a time
+
+    def positions(self) -> dict[str, int]:
+        return {p.name: self.store.position(p.name) for p in self.projections}
+
+    def catch_up(self, *, budget: float | None = None) -> int:
+        """Process what the ledger holds now (at most ``budget`` seconds' worth of batches);
+        returns the lowest position of the projections."""
+        target = self.head.max_index()
+        stop = None if budget is None else self.clock() + budget
+        # Another thread of this process catching up does this caller's work too.
+        if not self._lock.acquire(timeout=-1 if budget is None else budget):
+            return min(self.positions().values(), default=target)
+        try:
+            while stop is None or self.clock() < stop:
+                positions = self.positions()
+                low = min(positions.values(), default=target)
+                if low >= target:
+                    break
+                entries = self.source.entries_after(low, self.batch)
+                if not entries:
+                    break
+                # One read of the entries and the cases serves every projection at ``low``;
+                # one further ahead waits until the others reach it.
+                cases = _touched_cases(self.source, entries)
+                for projection in self.projections:
+                    if positions[projection.name] == low:
+                        # False when another writer moved it first: the next round re-reads.
+                        projection.save(self.store, low, entries, cases)
+        finally:
+            self._lock.release()
+        return min(self.positions().values(), default=target)
+
+    def rebuild(self) -> int:
+        """Drop every projection's rows and build them again from the ledger's first entry."""
+        with self._lock:
+            for projection in self.projections:
+                self.store.reset(projection.name)
+        return self.catch_up()
+
+    def reach(
+        self, projection: str, min_index: int, *, timeout: float, budget: float | None = None
+    ) -> int:
+        """Catch up (for at most ``budget`` seconds, default ``timeout``), then wait (another
+        process may be writing) until ``projection`` reached ``min_index``; returns its
+        position or raises :class:`NotCaughtUp`."""
+        head = self.head.max_index()
+        if min_index > head:
+            # A receipt is given only once its index is committed: nobody holds this one yet,
+            # so waiting would only hold the caller.
+            raise IndexBeyondHead(
+                f"the ledger holds index {head}; no object has index {min_index} yet",
+                field="min_index",
+            )
+        self.catch_up(budget=timeout if budget is None else budget)
+        position = self.store.position(projection)
+        if position >= min_index:
+            return position
+        try:
+            self.store.wait(projection, min_index, timeout=timeout)
+        except TimeoutError:
+            position = self.store.position(projection)
+            raise NotCaughtUp(
+                f"this listing reflects ledger index {position}; index {min_index} was not "
+                f"reached within {timeout:g} s (retry, or ask without min_index)",
+                field="min_index",
+            ) from None
+        return self.store.position(projection)
+
+
+class ProjectedCaseListing(CaseListing):
+    """:class:`~ledger.case_listing.CaseListing` read from the ``case_summaries`` projection.
+
+    Each call first catches up with what the ledger holds (bounded by ``budget`` seconds, the
+    rest is left to the next call or a background follower); with ``query.min_index`` it
+    waits up to ``wait`` seconds for that index, then raises :class:`NotCaughtUp`."""
+
+    def __init__(self, follower: LedgerFollower, *, budget: float = 2.0, wait: float = 2.0):
+        self.follower = follower
+        self.store = follower.store
+        self.budget = budget
+        self.wait = wait
+
+    def list_cases(self, query: CaseQuery) -> CaseSummaries:
+        if query.min_index:
+            as_of = self.follower.reach(
+                SUMMARIES, query.min_index, timeout=self.wait, budget=self.budget
+            )
+        else:
+            self.follower.catch_up(budget=self.budget)
+            as_of = self.store.position(SUMMARIES)
+        cases, total = self.store.list_summaries(replace(query, min_index=0))
+        # Rows written after ``as_of`` was read are newer, never older: "at least as_of".
+        return CaseSummaries(tuple(cases), total, as_of)
+
+
+def china_date(instant: datetime) -> date:
+    """The China (+08:00) calendar date of an aware instant."""
+    return instant.astimezone(CHINA).date()
+
+
+def overdue(
+    store: ReadModelStore, as_of: datetime, *, body: str | None = None, limit: int = 100
+) -> list[CaseLeg]:
+    """Open legs whose deadline (the last day allowed) is before ``as_of``'s China date."""
+    last_day = china_date(as_of) - timedelta(days=1)
+    return store.deadlines_between(LEG_KIND, after=None, until=last_day, body=body, limit=limit)
+
+
+def due_soon(
+    store: ReadModelStore,
+    as_of: datetime,
+    until: date,
+    *,
+    body: str | None = None,
+    limit: int = 100,
+) -> list[CaseLeg]:
+    """Open legs not yet overdue whose deadline is on or before ``until`` (the calendar engine
+    says which date is N working days after ``as_of``)."""
+    today = china_date(as_of)
+    return store.deadlines_between(
+        LEG_KIND, after=today - timedelta(days=1), until=until, body=body, limit=limit
+    )

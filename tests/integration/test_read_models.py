@@ -1,0 +1,359 @@
+"""Read models (``ledger/read_models.py``, ``adapters/readmodels.py``) on SQLite and PostgreSQL.
+
+A projection followed batch by batch while cases are appended equals one rebuilt from the
+ledger; the projected listing answers every query as the replaying one does; the stored deadline
+legs answer "overdue" and "due soon" as a scan of every case's legs does; a follower catches up
+with appends made by another process; ``min_index`` waits for, or refuses, an index.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from adapters.bootstrap import follower_of
+from adapters.readmodels import SqlReadModelStore, open_read_models
+from ledger.application import now_micros
+from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
+from ledger.domain import Case
+from ledger.envelope import ZERO_HASH
+from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
+from ledger.read_models import (
+    DEADLINES,
+    LEG_KIND,
+    SUMMARIES,
+    CaseLeg,
+    LedgerFollower,
+    Leg,
+    ProjectedCase,
+    ProjectedCaseListing,
+    due_soon,
+    overdue,
+)
+from ledger.workflow import CLOSED_STATES, CaseWorkflow
+from tests.support.world import World, make_world
+
+BASE = date(2026, 1, 1)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def simple_legs(case: Case) -> Sequence[Leg]:
+    """A stand-in for the calendar engine: one leg whose deadline moves with the case's steps
+    (so appends change it), closed once the case is."""
+    return (
+        Leg(
+            name="decision",
+            started=BASE,
+            deadline=BASE + timedelta(days=case.version * 3),
+            working_days_allowed=case.version * 2,
+            working_days_paused=case.version % 2,
+            closed=case.flow.state in CLOSED_STATES,
+            body=case.flow.home_body,
+        ),
+        Leg(
+            name="window_check",
+            started=BASE,
+            deadline=None,  # no limit applies: never overdue
+            working_days_allowed=0,
+            working_days_paused=0,
+            closed=False,
+            body=case.flow.intake_body,
+        ),
+    )
+
+
+@dataclass
+class Node:
+    world: World
+    store: SqlReadModelStore
+    follower: LedgerFollower
+
+    def listing(self, *, budget: float = 2.0, wait: float = 2.0) -> ProjectedCaseListing:
+        return ProjectedCaseListing(self.follower, budget=budget, wait=wait)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    if request.param == "sqlite":
+        world = make_world(tmp_path, workflow=CaseWorkflow(), with_jiangsu=True)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema = request.getfixturevalue("postgres_schema")
+        world = make_world(
+            tmp_path, database_url=url, schema=schema, workflow=CaseWorkflow(), with_jiangsu=True
+        )
+    assert world.settings is not None
+    settings = world.settings
+    store = open_read_models(
+        settings.resolved_database_url(), tmp_path, schema=settings.database_schema or None
+    )
+    follower = follower_of(world.app, store, simple_legs)
+    follower.batch = 7  # small batches: a case's steps fall in several
+    yield Node(world, store, follower)
+    store.close()
+    world.app.close()
+
+
+def _open_case(world: World, item: str = "510000/1/5", officer: str = "rs-001") -> uuid.UUID:
+    case_id = uuid.uuid4()
+    world.run(case_id, [(officer, "received", world.received_body(item, "online"))])
+    return case_id
+
+
+def _advance(world: World, case_id: uuid.UUID, steps: list[tuple[str, dict[str, Any]]]) -> None:
+    rows = world.app.store.select_stream_rows(case_id)
+    assert rows[-1].event_hash is not None and rows[-1].seq is not None
+    world.run(
+        case_id,
+        [("rs-001", kind, body) for kind, body in steps],
+        prev=rows[-1].event_hash,
+        first_seq=rows[-1].seq + 1,
+    )
+
+
+def _cases(world: World) -> list[uuid.UUID]:
+    """Cases in several states and items, one of them delivered (its legs closed)."""
+    made = [_open_case(world) for _ in range(5)]
+    made.append(world.online_case())  # ten steps, delivered
+    made += [_open_case(world, "510000/1/6") for _ in range(2)]
+    _advance(
+        world,
+        made[0],
+        [("form_checked", {"result": "pass", "reasons": [], "identity_verified": True})],
+    )
+    return made
+
+
+def _tables(store: SqlReadModelStore) -> dict[str, list[tuple[Any, ...]]]:
+    dumped = {}
+    with store._tx() as cur:
+        for table in (
+            "readmodel_tracking",
+            "readmodel_cases",
+            "readmodel_case_parties",
+            "readmodel_case_counts",
+            "readmodel_case_dated",
+        ):
+            cur.execute(f"SELECT * FROM {table}")
+            rows = [tuple(row) for row in cur.fetchall()]
+            # Counts that went back to zero are kept as rows; they answer as no row does.
+            dumped[table] = sorted(r for r in rows if table != "readmodel_case_counts" or r[-1])
+    return dumped
+
+
+def test_a_rebuilt_projection_equals_the_one_followed_live(node: Node) -> None:
+    world = node.world
+    for _ in range(3):  # appends and catch-ups interleaved, as a server does them
+        _cases(world)
+        node.follower.catch_up()
+    live = _tables(node.store)
+    assert node.follower.positions() == {
+        SUMMARIES: world.app.store.max_index(),
+        DEADLINES: world.app.store.max_index(),
+    }
+    assert len(live["readmodel_cases"]) == 24
+    node.follower.rebuild()
+    assert _tables(node.store) == live
+
+
+QUERIES = [
+    CaseQuery(),
+    CaseQuery(body="510104-RS"),
+    CaseQuery(body="510104-RS", state="received"),
+    CaseQuery(state="delivered"),
+    CaseQuery(item="510000/1/6"),
+    CaseQuery(body="510104-RS", item="510000/1/6", limit=1),
+    CaseQuery(body="320105-ZWFW"),  # on no case
+    CaseQuery(offset=3, limit=4),
+    CaseQuery(body="510104-RS", offset=2, limit=3),
+]
+
+
+def test_the_projected_listing_answers_as_the_replayed_one(node: Node) -> None:
+    world = node.world
+    made = _cases(world) + _cases(world)
+    projected, replayed = node.listing(), ReplayedCaseListing(world.app)
+    afters = [made[0], made[5], made[-1]]
+    queries = QUERIES + [CaseQuery(after=a, limit=3) for a in afters]
+    queries += [CaseQuery(body="510104-RS", state="received", after=made[1], limit=2)]
+    for query in queries:
+        mine, theirs = projected.list_cases(query), replayed.list_cases(query)
+        assert (mine.cases, mine.total) == (theirs.cases, theirs.total), query
+        assert mine.as_of == world.app.store.max_index()
+    with pytest.raises(UnknownCase) as refused:
+        projected.list_cases(CaseQuery(after=uuid.uuid4()))
+    assert refused.value.field == "after"
+
+
+def test_paging_by_after_walks_every_case_once_while_cases_are_added(node: Node) -> None:
+    world = node.world
+    made = _cases(world)
+    listing, seen = node.listing(), []
+    page = listing.list_cases(CaseQuery(limit=3))
+    while page.cases:
+        seen += [c.case_id for c in page.cases]
+        made.append(_open_case(world))  # added while paging: it comes at the end
+        page = listing.list_cases(CaseQuery(after=seen[-1], limit=3))
+        if len(seen) > 40:
+            break
+    assert seen == made[: len(seen)]
+    assert len(seen) == len(set(seen))
+
+
+def _all_legs(world: World) -> list[CaseLeg]:
+    return [
+        CaseLeg(case_id, leg)
+        for case_id in world.app.case_ids()
+        for leg in simple_legs(world.app.get_case(case_id))
+    ]
+
+
+def test_overdue_and_due_soon_compare_stored_deadlines_with_the_as_of_date(node: Node) -> None:
+    world = node.world
+    _cases(world)
+    _cases(world)
+    node.follower.catch_up()
+    legs = _all_legs(world)
+    for days in (0, 3, 4, 10, 31, 400):
+        # 16:30 UTC is the next day in China: the China date is what counts.
+        as_of = datetime.combine(BASE + timedelta(days=days), datetime.min.time(), UTC)
+        as_of += timedelta(hours=16, minutes=30)
+        china_today = BASE + timedelta(days=days + 1)
+        expected = [
+            c
+            for c in legs
+            if not c.leg.closed and c.leg.deadline is not None and c.leg.deadline < china_today
+        ]
+        key = lambda c: (c.leg.deadline, c.case_id.hex, c.leg.name)  # noqa: E731
+        assert overdue(node.store, as_of, limit=1000) == sorted(expected, key=key)
+        soon = china_today + timedelta(days=5)
+        expected_soon = [
+            c
+            for c in legs
+            if not c.leg.closed
+            and c.leg.deadline is not None
+            and china_today <= c.leg.deadline <= soon
+        ]
+        assert due_soon(node.store, as_of, soon, limit=1000) == sorted(expected_soon, key=key)
+    late = datetime(2027, 1, 1, tzinfo=UTC)
+    mine = overdue(node.store, late, body="510104-RS", limit=1000)
+    assert mine and all(c.leg.body == "510104-RS" for c in mine)
+    assert len(overdue(node.store, late, limit=2)) == 2
+    # A delivered case's leg is closed: never overdue, whatever the date.
+    delivered = {c for c in world.app.case_ids() if world.app.get_case(c).flow.state == "delivered"}
+    assert delivered and not delivered & {c.case_id for c in overdue(node.store, late, limit=1000)}
+
+
+APPENDER = """
+import json, sys
+from pathlib import Path
+from adapters.bootstrap import open_ledger
+from adapters.settings import Settings
+from ledger.workflow import CaseWorkflow
+
+spec = json.loads(sys.argv[1])
+settings = Settings(
+    data_dir=Path(spec["data_dir"]), database_url=spec["url"], region="510000",
+    database_schema=spec["schema"],
+)
+app = open_ledger(settings, workflow=CaseWorkflow())
+try:
+    for raw in spec["envelopes"]:
+        app.append_event(bytes.fromhex(raw))
+    print(app.store.max_index())
+finally:
+    app.close()
+"""
+
+
+def _append_elsewhere(world: World, count: int) -> int:
+    """Append ``count`` new cases from another process; returns the ledger's head after."""
+    settings = world.settings
+    assert settings is not None
+    officer = world.officers["rs-001"]
+    envelopes = [
+        world.event(
+            officer,
+            uuid.uuid4(),
+            1,
+            ZERO_HASH,
+            "received",
+            world.received_body("510000/1/5", "online"),
+            time=now_micros(),
+        ).hex()
+        for _ in range(count)
+    ]
+    spec = {
+        "data_dir": str(settings.data_dir),
+        "url": settings.database_url,
+        "schema": settings.database_schema,
+        "envelopes": envelopes,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", APPENDER, json.dumps(spec)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip())
+
+
+def test_a_follower_catches_up_with_appends_of_another_process(node: Node) -> None:
+    world = node.world
+    _cases(world)
+    listing = node.listing()
+    before = listing.list_cases(CaseQuery())
+    head = _append_elsewhere(world, 4)
+    assert head > before.as_of
+    assert node.store.position(SUMMARIES) == before.as_of  # nothing written on their appends
+    after = listing.list_cases(CaseQuery(min_index=head))
+    assert after.as_of == head
+    assert after.total == before.total + 4
+    assert [c.case_id for c in after.cases] == world.app.case_ids()
+
+
+def test_min_index_waits_for_the_index_or_refuses_clearly(node: Node) -> None:
+    world = node.world
+    _cases(world)
+    head = world.app.store.max_index()
+    assert node.listing().list_cases(CaseQuery(min_index=head)).as_of == head
+    with pytest.raises(IndexBeyondHead) as beyond:  # no receipt has that index: no wait
+        node.listing().list_cases(CaseQuery(min_index=head + 5))
+    assert (beyond.value.field, beyond.value.reason) == ("min_index", "beyond_head")
+    assert f"the ledger holds index {head}" in beyond.value.detail
+    with pytest.raises(IndexBeyondHead):
+        ReplayedCaseListing(world.app).list_cases(CaseQuery(min_index=head + 1))
+    _open_case(world)
+    new_head = world.app.store.max_index()
+    # A listing that may not catch up itself (budget 0) waits for another writer, then says
+    # which index it reflects.
+    with pytest.raises(NotCaughtUp) as refused:
+        node.listing(budget=0, wait=0.2).list_cases(CaseQuery(min_index=new_head))
+    assert (refused.value.field, refused.value.reason) == ("min_index", "not_caught_up")
+    assert f"reflects ledger index {head}; index {new_head} was not" in refused.value.detail
+    assert node.listing().list_cases(CaseQuery(min_index=new_head)).as_of == new_head
+
+
+def test_a_batch_written_by_another_follower_first_is_not_written_again(node: Node) -> None:
+    world = node.world
+    made = _cases(world)
+    node.follower.catch_up()
+    live = _tables(node.store)
+    # A second follower that read position 0 before the first one wrote: refused, no row.
+    stale = ProjectedCase(CaseSummary.of(world.app.get_case(made[0])), 1)
+    assert not node.store.save_summaries(0, Tracking(SUMMARIES, 1), [stale])
+    assert not node.store.save_legs(0, Tracking(DEADLINES, 1), LEG_KIND, {made[0]: ()})
+    assert _tables(node.store) == live
