@@ -37,12 +37,20 @@ def _wait_for_output(stream: int, marker: bytes, seconds: float) -> bytes:
     return seen
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child before it runs: Ctrl-C's default action. A suite started in the background
+    by a non-interactive shell (``cmd &``, nohup) inherits SIGINT *ignored*; Python then installs
+    no KeyboardInterrupt handler and the signal these tests send would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], marker: bytes, times: int = 1) -> tuple[int, bytes]:
     process = subprocess.Popen(
         [TONGBAN, *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     assert process.stderr is not None
     try:
@@ -135,6 +143,7 @@ def test_ctrl_c_stops_audit_verify_jobs_without_waiting_for_its_parts(tmp_path: 
         stderr=subprocess.PIPE,
         cwd=Path(__file__).parents[2],
         env={**os.environ, "TONGBAN_DATABASE_URL": ""},
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     assert process.stderr is not None
     worker = 0
