@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -230,7 +231,7 @@ class NodeRelay:
                 # The home node holds the record now; this node keeps no clear copy.
                 self._erase_delivered(step)
             return
-        detail = f"{doc.get('reason', answer.status)}: {doc.get('detail', '')}"
+        detail = refusal_detail(doc, answer.status)
         if answer.status == 409 and isinstance(doc.get("head"), dict):
             head = (int(doc["head"]["seq"]), bytes.fromhex(doc["head"]["hash"]))
             self.store.settle(step.event_hash, "conflict", detail=detail, home_head=head)
@@ -323,6 +324,27 @@ class NodeRelay:
         if not isinstance(document, dict):
             document = {"detail": str(document)[:500]}
         return PeerAnswer(response.status_code, document)
+
+
+_REFUSAL = re.compile(
+    r"(?P<reason>[^\s:()]+)(?: \(field (?P<field>[^\s)]+)\))?: (?P<text>.*)", re.S
+)
+
+
+def refusal_detail(document: Mapping[str, Any], status: int) -> str:
+    """A home node's problem as a relay row keeps it: ``reason (field F): detail``, the way
+    the CLI prints a problem, so the field survives (:func:`refusal_parts` reads it back)."""
+    field = document.get("field")
+    where = f" (field {field})" if isinstance(field, str) and field else ""
+    return f"{document.get('reason', status)}{where}: {document.get('detail', '')}"
+
+
+def refusal_parts(detail: str) -> tuple[str, str | None, str]:
+    """``(reason, field, text)`` of a row's :func:`refusal_detail`."""
+    found = _REFUSAL.fullmatch(detail)
+    if found is None:
+        return "refused", None, detail
+    return found["reason"], found["field"], found["text"]
 
 
 def relay_outcome(step: RelayedStep) -> Mapping[str, Any]:

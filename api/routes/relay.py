@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from adapters.relay import PeerUnreachable, relay_outcome
+from adapters.relay import PeerUnreachable, refusal_parts, relay_outcome
 from adapters.relay_store import STATES, RelayedStep
 from api.deps import Caller, Services, require
 from api.errors import ApiProblem
@@ -76,11 +76,12 @@ def relayed_append(
                 "relay": public.model_dump(),
             },
         )
-    reason, _, detail = step.detail.partition(": ")
+    reason, field, detail = refusal_parts(step.detail)
     raise ApiProblem(
         422,
         f"the home node refused the step: {detail or reason}",
-        reason=reason or "refused",
+        reason=reason,
+        field=field,
         extra={"relay": public.model_dump()},
     )
 
