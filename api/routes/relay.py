@@ -57,9 +57,12 @@ def relayed_append(
             relay=public,
         )
     if step.state == "queued":
+        # Why it waits: the last delivery's error (unreachable, or a home receipt that does
+        # not verify under the key peers.json names), else not yet tried.
+        why = step.detail or f"the home node {step.home_ledger} cannot be reached"
         detail = (
-            f"the home node {step.home_ledger} cannot be reached: the step is queued with "
-            "this node's relay receipt and will be delivered, never signed again"
+            f"not accepted yet: {why}; the step is queued with this node's relay receipt and "
+            "will be delivered, never signed again"
         )
         document = {"state": "queued", "detail": detail, "relay": public.model_dump()}
         return JSONResponse(document, status_code=202)
