@@ -24,6 +24,7 @@ from tests.support.relay_nodes import (
     Provinces,
     admin_token,
     body_token,
+    node_public_key,
     two_provinces,
 )
 from tests.support.world import JIANGSU, START, Clock, Officer, seeded
@@ -164,6 +165,8 @@ def test_add_peer_names_the_flag_it_refuses(tmp_path: Path) -> None:
         "init", "--data-dir", str(node), "--region", JIANGSU, "--root-key", str(root_key)
     )
     assert made.returncode == 0, made.stderr
+    # init prints the node public key the other node's add-peer --key takes.
+    assert json.loads(made.stdout)["node_public_key"] == node_public_key(node).hex()
     good = ["--ledger", SC_LEDGER, "--url", "http://127.0.0.1:8001", "--key", "ab" * 32]
     for flag, value, said in (
         ("--ledger", "510000", "--ledger is the peer's ledger, tongban/<region>"),
