@@ -35,12 +35,15 @@ log = logging.getLogger("tongban.monitor")
 
 @dataclass
 class PeerReport:
-    """The reconciliation of one home ledger."""
+    """The reconciliation of one home ledger. Every receipt is counted once:
+    ``receipts == proven + pending + failed + unchecked``."""
 
     peer: str
     receipts: int = 0
-    proven: int = 0
-    pending: int = 0
+    proven: int = 0  # in the newest checkpoint (inclusion proof) and still in the home case
+    pending: int = 0  # after the newest checkpoint, or before the witnesses cosigned it
+    failed: int = 0  # a finding about this receipt (missing_from_tree, missing_from_ledger)
+    unchecked: int = 0  # not checked: the peer unreachable, or its checkpoint unusable
     checkpoint_size: int | None = None
     unreachable: str = ""
     uncosigned: str = ""  # the newest checkpoint lacks the witnesses' cosignatures required
@@ -52,6 +55,8 @@ class PeerReport:
             "receipts": self.receipts,
             "proven": self.proven,
             "pending": self.pending,
+            "failed": self.failed,
+            "unchecked": self.unchecked,
             "checkpoint_size": self.checkpoint_size,
             "unreachable": self.unreachable,
             "uncosigned": self.uncosigned,
@@ -105,6 +110,7 @@ class _PeerWatch:
             note_text = self._latest_note()
         except PeerUnreachable as error:
             self.report.unreachable = str(error)
+            self.report.unchecked = len(self.steps)
             return self.report
         if note_text is None:
             self.report.pending = len(self.steps)
@@ -112,10 +118,18 @@ class _PeerWatch:
         try:
             checkpoint = verified_checkpoint(note_text, self.peer.ledger, self.peer.public_key)
         except LedgerError as error:
-            self.find("bad_checkpoint", error.detail, checkpoint=note_text)
+            self.find("bad_checkpoint", self._why_not_verified(error), checkpoint=note_text)
+            self.report.unchecked = len(self.steps)
             return self.report
         self.report.checkpoint_size = checkpoint.size
-        if not self._extends_held(checkpoint, note_text):
+        try:
+            extended = self._extends_held(checkpoint, note_text)
+        except PeerUnreachable as error:
+            self.report.unreachable = str(error)
+            self.report.unchecked = len(self.steps)
+            return self.report
+        if not extended:
+            self.report.unchecked = len(self.steps)
             return self.report
         if self.peer.witnesses:
             why = missing_cosignatures(
@@ -125,9 +139,27 @@ class _PeerWatch:
                 self.report.uncosigned = why
                 self.report.pending = len(self.steps)
                 return self.report
-        for step in self.steps:
-            self._reconcile(step, checkpoint, note_text)
+        for done, step in enumerate(self.steps):
+            try:
+                self._reconcile(step, checkpoint, note_text)
+            except PeerUnreachable as error:  # went away mid-run: the rest stays unchecked
+                self.report.unreachable = str(error)
+                self.report.unchecked = len(self.steps) - done
+                break
         return self.report
+
+    def _why_not_verified(self, error: LedgerError) -> str:
+        cause = error.__cause__
+        if not (
+            isinstance(cause, LedgerError) and cause.reason in ("unknown_signer", "bad_signature")
+        ):
+            return error.detail
+        return (
+            f"{error.detail}: the node key peers.json configures for {self.peer.ledger} "
+            f"({self.peer.public_key.hex()[:16]}…) does not match the checkpoint's signer "
+            "(a wrong key configured? set the home node's node key, from its GET /keys, role "
+            "node, with `tongban relay add-peer`; else the home node signed with another key)"
+        )
 
     def _latest_note(self) -> str | None:
         try:
@@ -185,6 +217,7 @@ class _PeerWatch:
         )
         if why:
             self.find("missing_from_tree", why, step, checkpoint=note_text, answer=str(answer))
+            self.report.failed += 1
             return
         path = f"/peer/cases/{step.case_id}?{urlencode({'body': step.body})}"
         status, case = self.get(path)
@@ -199,6 +232,7 @@ class _PeerWatch:
                 inclusion_proof=[_b64(h) for h in proof],
                 home_answer=case if isinstance(case, Mapping) else str(case),
             )
+            self.report.failed += 1
             return
         self.report.proven += 1
 
@@ -212,7 +246,11 @@ def monitor_peers(relay: NodeRelay) -> list[PeerReport]:
         steps = [s for s in accepted if s.home_ledger == ledger]
         peer = peers.get(ledger)
         if peer is None:
-            reports.append(PeerReport(ledger, len(steps), unreachable="no peer in peers.json"))
+            reports.append(
+                PeerReport(
+                    ledger, len(steps), unchecked=len(steps), unreachable="no peer in peers.json"
+                )
+            )
             continue
         reports.append(_PeerWatch(relay, peer, steps).run())
     return reports

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from ledger.application import LedgerApplication
 from ledger.envelope import Envelope
 from ledger.errors import ConflictError, EnvelopeRejected, LedgerError
 from ledger.opening import signed_applicant
+from ledger.receipts import parse_receipt
 from ledger.relay import make_peer_request, make_relay_receipt
 from ledger.relay_mirror import build_mirror, mirror_stream_id, parse_mirror
 
@@ -214,13 +216,22 @@ class NodeRelay:
         except PeerUnreachable as error:
             self.store.attempted(step.event_hash, str(error))
             return False
-        self._settle(step, answer)
-        return True
+        return self._settle(peer, step, answer)
 
-    def _settle(self, step: RelayedStep, answer: PeerAnswer) -> None:
+    def _settle(self, peer: PeerNode, step: RelayedStep, answer: PeerAnswer) -> bool:
+        """Record the home node's answer; False when its receipt cannot be relied on (the
+        step stays queued: delivered again once ``peers.json`` names the right key)."""
         doc = answer.document
         if answer.status in (200, 201):
-            receipt = base64.b64decode(doc["receipt"])
+            try:
+                receipt = base64.b64decode(doc["receipt"], validate=True)
+            except (KeyError, TypeError, ValueError):
+                receipt = b""
+            why = receipt_mismatch(peer, step, receipt)
+            if why is not None:
+                log.error("home receipt refused: case %s seq %d: %s", step.case_id, step.seq, why)
+                self.store.attempted(step.event_hash, why)
+                return False
             settled = self.store.settle(
                 step.event_hash, "accepted", home_receipt=receipt, home_index=doc["index"]
             )
@@ -229,13 +240,14 @@ class NodeRelay:
             if step.applicant_ref is not None:
                 # The home node holds the record now; this node keeps no clear copy.
                 self._erase_delivered(step)
-            return
-        detail = f"{doc.get('reason', answer.status)}: {doc.get('detail', '')}"
+            return True
+        detail = refusal_detail(doc, answer.status)
         if answer.status == 409 and isinstance(doc.get("head"), dict):
             head = (int(doc["head"]["seq"]), bytes.fromhex(doc["head"]["hash"]))
             self.store.settle(step.event_hash, "conflict", detail=detail, home_head=head)
-            return
+            return True
         self.store.settle(step.event_hash, "refused", detail=detail)
+        return True
 
     def _mirror(self, step: RelayedStep, home_receipt: bytes) -> None:
         """This node's own signed evidence of the accepted step (``ledger.relay_mirror``),
@@ -323,6 +335,56 @@ class NodeRelay:
         if not isinstance(document, dict):
             document = {"detail": str(document)[:500]}
         return PeerAnswer(response.status_code, document)
+
+
+def receipt_mismatch(peer: PeerNode, step: RelayedStep, raw: bytes) -> str | None:
+    """None when ``raw`` is the home node's receipt of ``step``, signed by the node key
+    ``peers.json`` configures for it; else why not (the step is then not taken as accepted,
+    neither stored nor mirrored: a receipt nobody can check proves nothing)."""
+    try:
+        receipt = parse_receipt(raw)
+    except LedgerError as error:
+        return f"the home node's receipt does not decode: {error.detail}"
+    if (receipt.ledger, receipt.event_hash, receipt.seq) != (
+        step.home_ledger,
+        step.event_hash,
+        step.seq,
+    ):
+        return (
+            f"the home node's receipt is of {receipt.ledger} seq {receipt.seq}, event "
+            f"{receipt.event_hash.hex()[:16]}…, not of this step"
+        )
+    try:
+        receipt.signed.verify(peer.public_key)
+    except LedgerError:
+        return (
+            f"the home node's receipt does not verify under the node key peers.json "
+            f"configures for {peer.ledger} ({peer.public_key.hex()[:16]}…): set its node key "
+            "(GET /keys, role node; not its root key) with `tongban relay add-peer`, then "
+            "`tongban relay deliver`"
+        )
+    return None
+
+
+_REFUSAL = re.compile(
+    r"(?P<reason>[^\s:()]+)(?: \(field (?P<field>[^\s)]+)\))?: (?P<text>.*)", re.S
+)
+
+
+def refusal_detail(document: Mapping[str, Any], status: int) -> str:
+    """A home node's problem as a relay row keeps it: ``reason (field F): detail``, the way
+    the CLI prints a problem, so the field survives (:func:`refusal_parts` reads it back)."""
+    field = document.get("field")
+    where = f" (field {field})" if isinstance(field, str) and field else ""
+    return f"{document.get('reason', status)}{where}: {document.get('detail', '')}"
+
+
+def refusal_parts(detail: str) -> tuple[str, str | None, str]:
+    """``(reason, field, text)`` of a row's :func:`refusal_detail`."""
+    found = _REFUSAL.fullmatch(detail)
+    if found is None:
+        return "refused", None, detail
+    return found["reason"], found["field"], found["text"]
 
 
 def relay_outcome(step: RelayedStep) -> Mapping[str, Any]:

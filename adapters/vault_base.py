@@ -204,10 +204,18 @@ class _VaultBase(ABC):
         already held is left as it is (a delivery repeated)."""
         if not is_applicant_ref(ref) or len(secret) != KEY_BYTES:
             raise VaultConfigurationError("an adopted applicant needs a ref and a 32-byte secret")
+        held = StoredApplicant(ref=ref, commitments=commitments(secret, data), stored_at=now)
         if self._load(ref) is not None:
-            return StoredApplicant(ref=ref, commitments=commitments(secret, data), stored_at=now)
+            return held
         fresh = (self._rng(DATA_KEY_BYTES[self._cipher]), self._rng(NONCE_BYTES))
-        return self._encrypt(ref, data, secret, fresh, _aware(now))
+        try:
+            return self._encrypt(ref, data, secret, fresh, _aware(now))
+        except VaultOperationalError:
+            # Two deliveries of one step at once (the request's and the server's loop): the
+            # other kept the ref between our look and our insert; a repeat, as above.
+            if self._load(ref) is None:
+                raise
+            return held
 
     def _encrypt(
         self,

@@ -155,6 +155,8 @@ def _init(args: argparse.Namespace) -> int:
                 "region": settings.region,
                 "root_kid": root.key_id,
                 "node_kid": node.key_id,
+                # What the other region's node names in `tongban relay add-peer --key`.
+                "node_public_key": node.public_key.hex(),
             }
         )
     )

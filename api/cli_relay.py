@@ -5,7 +5,8 @@ still queued for their home nodes now (the server does it every ``relay_deliver_
 ``status`` lists the relayed steps and where they stand, ``add-peer`` names another region's
 node (its ledger, URL and node key) in ``peers.json``. ``monitor`` reconciles the home
 receipts held with each home ledger (``adapters.monitor``): exit 0 when every receipt is
-proven or pending, 1 with findings (each with its evidence in ``--json``).
+proven or pending, 1 with findings (each with its evidence in ``--json``) or a peer that
+cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import NodeServices, open_services
+from adapters.datadir import require_node
 from adapters.monitor import monitor_peers
 from adapters.relay import relay_outcome
 from adapters.relay_peers import PeerConfigError, PeerNode, save_peer
 from adapters.relay_store import STATES
 from adapters.settings import Settings
 from api.cli_common import fail, guarded, iso_time
+from ledger.envelope import ledger_region
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(data_dir=args.data_dir) if args.data_dir is not None else Settings()
+    """The node's settings; a directory ``tongban init`` did not make is refused (64), as
+    ``serve`` refuses it, rather than made into an empty node reporting all clear."""
+    settings = Settings(data_dir=args.data_dir) if args.data_dir is not None else Settings()
+    require_node(settings)
+    return settings
 
 
 @contextmanager
@@ -86,11 +93,24 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _add_peer(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    own = settings.resolved_ledger_name()
+    if args.ledger != f"tongban/{ledger_region(args.ledger)}":
+        return fail(f"--ledger is the peer's ledger, tongban/<region>, not {args.ledger!r}")
+    if args.ledger == own:
+        return fail(f"--ledger {args.ledger} is this node's own ledger: name the other node's")
+    if not args.url.startswith(("http://", "https://")):
+        return fail(f"--url is the peer's base URL, http(s)://host[:port], not {args.url!r}")
+    try:
+        key = bytes.fromhex(args.key)
+    except ValueError:
+        return fail("--key is the peer's node public key in hex (64 hex digits)")
+    if len(key) != 32:
+        return fail(f"--key is 64 hex digits (an Ed25519 node key), not {len(args.key)}")
     document: dict[str, Any] = {"ledger": args.ledger, "url": args.url, "public_key": args.key}
     try:
-        peer = PeerNode(args.ledger, args.url, bytes.fromhex(args.key))
-        path = save_peer(_settings(args).data_dir, peer)
-    except (ValueError, PeerConfigError) as error:
+        path = save_peer(settings.data_dir, PeerNode(args.ledger, args.url, key))
+    except PeerConfigError as error:
         return fail(str(error))
     print(json.dumps({"peers_file": str(path), **document}))
     return 0
@@ -100,19 +120,31 @@ def _monitor(args: argparse.Namespace) -> int:
     with _services(args) as node:
         reports = monitor_peers(node.relay)
     findings = sum(len(r.findings) for r in reports)
+    unreachable = [r.peer for r in reports if r.unreachable]
     if args.json:
         print(json.dumps({"peers": [r.as_dict() for r in reports]}, ensure_ascii=False, indent=1))
     else:
+        if not reports:
+            print("no home receipts held: nothing to reconcile")
         for report in reports:
-            where = report.unreachable or f"checkpoint size {report.checkpoint_size}"
+            if report.unreachable:
+                where = f"unreachable: {report.unreachable}"
+            elif report.checkpoint_size is None:
+                where = "no checkpoint from the home node yet"
+            else:
+                where = f"checkpoint size {report.checkpoint_size}"
             print(
-                f"{report.peer}: {report.receipts} receipts, {report.proven} proven, "
-                f"{report.pending} pending, {len(report.findings)} findings ({where})"
+                f"{report.peer}: {report.receipts} receipts: {report.proven} proven, "
+                f"{report.pending} pending, {report.failed} failed, {report.unchecked} "
+                f"unchecked; {len(report.findings)} findings ({where})"
             )
+            if report.uncosigned:
+                print(f"  uncosigned: {report.uncosigned}")
             for finding in report.findings:
                 at = f" case {finding.case_id} seq {finding.seq}" if finding.case_id else ""
                 print(f"  {finding.kind}{at}: {finding.detail}")
-    return 1 if findings else 0
+    # A home node that stays unreachable must not pass a cron'd monitor unnoticed.
+    return 1 if findings or unreachable else 0
 
 
 def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -138,13 +138,7 @@ def _relayed_step(
         seq=envelope.seq,
     )
     # A peer relays only its own region's officers' steps.
-    if _body_region(node, envelope.body_id) != ledger_region(sender):
-        raise ApiProblem(
-            403,
-            f"body {envelope.body_id} is not of {sender}'s region",
-            reason="forbidden",
-            field="actor.body",
-        )
+    _require_peer_body(node, envelope.body_id, sender, "actor.body")
     if envelope.type == "received":
         _adopt_applicant(node, document.get("applicant"), envelope.body_id)
         appended = node.opening.open(envelope, relayed_at=relay_receipt.time)
@@ -157,6 +151,32 @@ def _relayed_step(
 def _body_region(node: NodeServices, body_id: str) -> str | None:
     body = node.ledger.registry.bodies.get(body_id)
     return None if body is None else body.region
+
+
+def _require_peer_body(node: NodeServices, body_id: str, sender: str, field: str) -> None:
+    """403 unless ``body_id`` is a body of the calling node's region in this registry.
+
+    The registry is read afresh before refusing: the window's bodies and officers may have
+    been imported (``tongban license fetch``) by another process while this node serves."""
+    region = _body_region(node, body_id)
+    if region != ledger_region(sender):
+        node.ledger.refresh_registry()  # a record stored since this process last looked?
+        region = _body_region(node, body_id)
+    if region is None:
+        raise ApiProblem(
+            403,
+            f"body {body_id} is not in this node's registry: import {sender}'s bodies and "
+            "officers here (`tongban license fetch --server <its URL>`, docs/relay.md)",
+            reason="unknown_body",
+            field=field,
+        )
+    if region != ledger_region(sender):
+        raise ApiProblem(
+            403,
+            f"body {body_id} is of region {region}, not of {sender}'s region",
+            reason="forbidden",
+            field=field,
+        )
 
 
 def _adopt_applicant(node: NodeServices, applicant: object, body_id: str) -> None:
@@ -209,9 +229,6 @@ def _peer_case(
     purpose: str,
 ) -> CasePublic:
     sender = authenticate_peer(request, node, b"")
-    if _body_region(node, body) != ledger_region(sender):
-        raise ApiProblem(
-            403, f"body {body} is not of {sender}'s region", reason="forbidden", field="body"
-        )
+    _require_peer_body(node, body, sender, "body")
     reader = Principal("body", body, f"peer:{sender}")
     return case_public(node, reader, case_id, personal=personal, purpose=purpose)

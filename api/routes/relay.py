@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from adapters.relay import PeerUnreachable, relay_outcome
+from adapters.relay import PeerUnreachable, refusal_parts, relay_outcome
 from adapters.relay_store import STATES, RelayedStep
 from api.deps import Caller, Services, require
 from api.errors import ApiProblem
@@ -57,9 +57,12 @@ def relayed_append(
             relay=public,
         )
     if step.state == "queued":
+        # Why it waits: the last delivery's error (unreachable, or a home receipt that does
+        # not verify under the key peers.json names), else not yet tried.
+        why = step.detail or f"the home node {step.home_ledger} cannot be reached"
         detail = (
-            f"the home node {step.home_ledger} cannot be reached: the step is queued with "
-            "this node's relay receipt and will be delivered, never signed again"
+            f"not accepted yet: {why}; the step is queued with this node's relay receipt and "
+            "will be delivered, never signed again"
         )
         document = {"state": "queued", "detail": detail, "relay": public.model_dump()}
         return JSONResponse(document, status_code=202)
@@ -76,11 +79,12 @@ def relayed_append(
                 "relay": public.model_dump(),
             },
         )
-    reason, _, detail = step.detail.partition(": ")
+    reason, field, detail = refusal_parts(step.detail)
     raise ApiProblem(
         422,
         f"the home node refused the step: {detail or reason}",
-        reason=reason or "refused",
+        reason=reason,
+        field=field,
         extra={"relay": public.model_dump()},
     )
 

@@ -83,6 +83,24 @@ class VaultContract:
     def test_is_a_personal_data_vault(self, vault: PersonalDataVault) -> None:
         assert isinstance(vault, PersonalDataVault)
 
+    def test_an_adoption_racing_another_of_the_same_ref_keeps_the_first(
+        self, make_vault: MakeVault, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first, second = make_vault(MASTER_KEY), make_vault(MASTER_KEY)
+        ref, secret = "ap_" + "a" * 26, bytes(range(32))
+        load = first._load  # type: ignore[attr-defined]
+        looks: list[str] = []
+
+        def looked_before_the_other_inserted(wanted: str) -> Any:
+            looks.append(wanted)
+            return None if len(looks) == 1 else load(wanted)
+
+        monkeypatch.setattr(first, "_load", looked_before_the_other_inserted)
+        second.adopt(ref, ZHANG, secret, now=NOW)
+        kept = first.adopt(ref, ZHANG, secret, now=NOW)
+        assert kept.ref == ref and first.read(ref) == ZHANG
+        assert first.commitment_secret(ref) == secret
+
     def test_store_then_read_round_trips(self, vault: PersonalDataVault) -> None:
         stored = vault.store(ZHANG, now=NOW)
         assert stored.ref.startswith("ap_")
