@@ -25,6 +25,7 @@ from adapters.outbox import (
     OutboxRelay,
     OutboxStatus,
     StreamNames,
+    StreamSubjectsTaken,
     connect_nats,
     ensure_streams,
     outbox_status,
@@ -173,6 +174,8 @@ def _ledger_name(args: argparse.Namespace) -> str:
 
 
 async def _consume(args: argparse.Namespace) -> None:
+    # Every region in the file: a ledger holds other regions' key records and steps their
+    # officers signed (a cross-province window), each checked from its own region's root.
     roots = read_trusted_roots(args.trust)
     if args.region not in roots:
         raise ValueError(f"--trust {args.trust} holds no root for region {args.region}")
@@ -184,7 +187,7 @@ async def _consume(args: argparse.Namespace) -> None:
         await ensure_streams(js, names)
         ledger = _ledger_name(args)
         consumer = PlatformConsumer(
-            store, {args.region: roots[args.region]}, js, nc, names, ledger_name=ledger,
+            store, roots, js, nc, names, ledger_name=ledger,
             durable=args.durable, max_deliver=args.max_deliver, retry_delay=args.retry_delay,
         )  # fmt: skip
         forwarder = DeadLetterForwarder(store, js, nc, names, ledger_name=ledger,
@@ -234,8 +237,10 @@ def _nats_errors(handler: Any) -> Any:
         try:
             code: int = handler(args)
             return code
+        except StreamSubjectsTaken as error:
+            return fail(f"--stream {error.stream}: {error}")
         except (nats.errors.NoServersError, ConnectionError, TimeoutError) as error:
-            url = getattr(args, "nats", "") or "TONGBAN_NATS_URL"
+            url = getattr(args, "nats", "") or f"{Settings().nats_url} (TONGBAN_NATS_URL)"
             return fail(f"cannot reach NATS at {url}: {error or type(error).__name__}", 1)
 
     return run
