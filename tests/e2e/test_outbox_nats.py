@@ -335,23 +335,30 @@ def test_serve_with_the_outbox_publishes_and_stops_it(
     assert count == head and sorted(found) == list(range(1, head + 1))
 
 
-def test_a_cross_province_ledger_is_applied_in_full(broker: NatsServer, tmp_path: Path) -> None:
-    """A Sichuan ledger with Jiangsu's key records and steps a Jiangsu window officer signed:
-    the platform, pinning both roots from the trust file, applies every index."""
+def _cross_province_world(tmp_path: Path) -> World:
+    """A Sichuan ledger holding Jiangsu's key records and a proxy case whose window is a
+    Jiangsu officer's (``js-001``), then an online case."""
     from tests.support.cases import COMBOS, LedgerCase, populate
 
     world = make_world(tmp_path / "node", workflow=CaseWorkflow(), with_jiangsu=True)
+    populate(world)
+    proxy = LedgerCase(world, COMBOS[2])  # proxy-single
+    for officer, step in [
+        ("js-001", "received"),
+        ("js-001", "form_checked:pass"),
+        ("js-001", "mailed:window_to_home"),
+        ("rs-001", "arrived"),
+    ]:
+        proxy.take(officer, step)
+    list(iter_online_cases(world, 1))
+    return world
+
+
+def test_a_cross_province_ledger_is_applied_in_full(broker: NatsServer, tmp_path: Path) -> None:
+    """A Sichuan ledger with Jiangsu's key records and steps a Jiangsu window officer signed:
+    the platform, pinning both roots from the trust file, applies every index."""
+    world = _cross_province_world(tmp_path)
     try:
-        populate(world)
-        proxy = LedgerCase(world, COMBOS[2])  # proxy-single: the window is in Jiangsu
-        for officer, step in [
-            ("js-001", "received"),
-            ("js-001", "form_checked:pass"),
-            ("js-001", "mailed:window_to_home"),
-            ("rs-001", "arrived"),
-        ]:
-            proxy.take(officer, step)
-        list(iter_online_cases(world, 1))
         head = world.app.store.max_index()
         outbox, consumer = _outbox(world, broker, tmp_path), _consumer(world, broker, tmp_path)
         procs = [outbox, consumer]
@@ -429,3 +436,61 @@ def test_sigterm_to_serve_alone_stops_its_outbox(
             serve.wait()
         for pid in _outbox_processes(data_dir):  # only this test's relay (its data dir)
             os.kill(pid, signal.SIGKILL)
+
+
+def test_dead_letters_are_applied_again_once_the_trust_is_fixed(
+    broker: NatsServer, tmp_path: Path
+) -> None:
+    """A platform that pinned Sichuan's root only dead-letters Jiangsu's records; with both
+    roots, ``platform-consumer replay-dead`` applies them and every index is held."""
+    from adapters.keyfiles import read_trusted_roots, write_trusted_roots
+
+    world = _cross_province_world(tmp_path)
+    try:
+        assert world.settings is not None
+        full_trust = world.settings.data_dir / "trust.json"
+        sichuan_only = tmp_path / "sichuan-only.json"
+        write_trusted_roots(sichuan_only, {"510000": read_trusted_roots(full_trust)["510000"]})
+        head = world.app.store.max_index()
+        platform_dir = tmp_path / "platform"
+        outbox = _outbox(world, broker, tmp_path)
+        consumer = Process(
+            _tongban(
+                "platform-consumer", "run", "--store-dir", str(platform_dir), "--region",
+                "510000", "--trust", str(sichuan_only), "--nats", broker.url,
+                "--max-deliver", "2", "--retry-delay", "0.1",
+            ),
+            tmp_path / "platform.log",
+        )  # fmt: skip
+        procs = [outbox, consumer]
+        try:
+
+            def all_settled() -> bool:
+                store = open_platform_store("", platform_dir)
+                try:
+                    return store.count(LEDGER) + len(store.dead_letters(LEDGER)) == head
+                finally:
+                    store.close()
+
+            _wait_for("each index applied or dead", all_settled, procs)
+        finally:
+            for proc in procs:
+                proc.stop()
+        dead = _dead_letters(platform_dir)
+        assert dead and _applied_up_to(platform_dir) < head
+        replay = _tongban(
+            "platform-consumer", "replay-dead", "--store-dir", str(platform_dir), "--region",
+            "510000", "--trust", str(full_trust), "--nats", broker.url,
+        )  # fmt: skip
+        unfixed = [*replay[:-3], str(sichuan_only), *replay[-2:]]
+        still = subprocess.run(unfixed, cwd=REPO, capture_output=True, text=True, check=False)
+        assert still.returncode == 1, still.stderr
+        assert json.loads(still.stdout) == {"refused_again": dead}
+        assert _dead_letters(platform_dir) == dead
+        done = subprocess.run(replay, cwd=REPO, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"refused_again": []}
+        assert _dead_letters(platform_dir) == []
+        assert _applied_up_to(platform_dir) == head
+    finally:
+        world.app.close()
