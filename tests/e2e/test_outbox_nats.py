@@ -494,3 +494,43 @@ def test_dead_letters_are_applied_again_once_the_trust_is_fixed(
         assert _applied_up_to(platform_dir) == head
     finally:
         world.app.close()
+
+
+def _zombie_children(pid: int) -> list[int]:
+    """Children of ``pid`` that exited and were never waited for (state Z in /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_reaps_and_reports_a_relay_that_fails_at_start(world: World, tmp_path: Path) -> None:
+    from tests.support.live import serve_command
+
+    assert world.settings is not None
+    world.app.close()
+    env = {**os.environ, "TONGBAN_NATS_URL": "nats://127.0.0.1:9"}
+    log = tmp_path / "serve.log"
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [*serve_command(world.settings.data_dir, tmp_path / "serve.port", 1), "--outbox"],
+            cwd=REPO, env=env, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    try:
+        reported = lambda: "is not restarted" in log.read_text()  # noqa: E731
+        _wait_for("the relay's exit reported", reported, [])
+        text = log.read_text()
+        assert "cannot reach NATS at nats://127.0.0.1:9" in text
+        assert "exited with code 1 and is not restarted" in text
+        assert serve.poll() is None  # the node goes on serving
+        assert _zombie_children(serve.pid) == []
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=60)
