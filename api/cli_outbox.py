@@ -1,4 +1,4 @@
-"""``tongban outbox run|status|replay`` and ``tongban platform-consumer run|status``.
+"""``tongban outbox run|status|replay`` and ``tongban platform-consumer run|replay-dead|status``.
 
 The outbox publishes the node's ledger to NATS JetStream (``adapters/outbox.py``); the platform
 consumer is the provincial platform's side, verifying and applying what it receives
