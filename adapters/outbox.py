@@ -85,9 +85,38 @@ async def ensure_streams(js: Any, names: StreamNames, *, duplicate_window: float
         try:
             await js.add_stream(config)
         except Exception as error:  # exists with another config: bring it to this one
-            if getattr(error, "err_code", None) != 10058:
+            code = getattr(error, "err_code", None)
+            if code == SUBJECTS_OVERLAP:
+                owner = await _stream_holding(js, subjects[0])
+                raise StreamSubjectsTaken(stream, subjects[0], owner) from None
+            if code != 10058:
                 raise
             await js.update_stream(config)
+
+
+SUBJECTS_OVERLAP = 10065  # JetStream: "subjects overlap with an existing stream"
+
+
+class StreamSubjectsTaken(ValueError):
+    """Another stream on the broker already takes this region's subjects: the stream name
+    does not change the subjects, so a region has one report stream per broker."""
+
+    def __init__(self, stream: str, subjects: str, owner: str):
+        held = f"stream {owner}" if owner else "another stream"
+        super().__init__(
+            f"cannot make stream {stream}: its subjects {subjects} already belong to {held} "
+            "on this broker (the stream name does not change the subjects; one stream per "
+            "region and broker)"
+        )
+        self.stream = stream
+        self.owner = owner
+
+
+async def _stream_holding(js: Any, subjects: str) -> str:
+    try:
+        return str(await js.find_stream_name_by_subject(subjects))
+    except Exception:  # only for the message: the refusal stands without the name
+        return ""
 
 
 class PublishRefused(RuntimeError):

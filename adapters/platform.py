@@ -114,6 +114,39 @@ class PlatformConsumer:
             return
         await msg.ack()
 
+    async def replay_dead(self) -> dict[int, str]:
+        """Verify and apply the dead letters again (after the trust was fixed, say): each is
+        read back from the dead-letter stream (else the report stream) and checked in index
+        order among the key records already applied, as the consumer would have. Returns the
+        indexes refused again, with the reason; the rest are applied."""
+        dead = await asyncio.to_thread(self.store.dead_letters, self.ledger_name)
+        keys = dict(
+            await asyncio.to_thread(lambda: list(self.store.messages(self.ledger_name, kind="key")))
+        )
+        refused: dict[int, str] = {}
+        for index in sorted(set(keys) | set(dead)):
+            if index in keys:
+                self.verifier.verify(parse_report(keys[index]))
+                continue
+            data = await self._stored(index)
+            try:
+                if await asyncio.to_thread(self.handle, data):
+                    self.applied += 1
+            except LedgerError as error:
+                refused[index] = f"{error.reason} (field {error.field}): {error.detail}"
+        return refused
+
+    async def _stored(self, index: int) -> bytes:
+        import nats.js.errors
+
+        try:
+            stored = await self.js.get_msg(
+                self.names.dead_letter_stream, subject=self.names.dead_letter_subject(index)
+            )
+        except nats.js.errors.NotFoundError:  # its copy was never made: the original
+            stored = await self.js.get_msg(self.names.stream, subject=self.names.subject(index))
+        return bytes(stored.data or b"")
+
     async def run(self) -> None:
         """Fetch, verify, apply, acknowledge; back off on broker errors."""
         import nats.errors

@@ -143,10 +143,13 @@ class PlatformStore(SqlStore):
             )
 
     def dead_letters(self, ledger: str) -> list[int]:
+        """Indexes given up on and not applied since (``platform-consumer replay-dead``)."""
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT idx FROM tongban_platform_dead_letters WHERE ledger = ? ORDER BY idx"
+                    "SELECT d.idx FROM tongban_platform_dead_letters d WHERE d.ledger = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM tongban_platform_reports r "
+                    "WHERE r.ledger = d.ledger AND r.idx = d.idx) ORDER BY d.idx"
                 ),
                 (ledger,),
             )

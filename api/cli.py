@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -118,11 +118,6 @@ def _refuse_unsafe_data_directory(data_dir: Path) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.logs import log_config
-    from api.server import protocol_name
-
     # The app factory reads TONGBAN_* (so every worker process configures itself alike).
     for name, value in (("DATA_DIR", args.data_dir), ("HOST", args.host), ("PORT", args.port)):
         if value is not None:
@@ -162,6 +157,38 @@ def _serve(args: argparse.Namespace) -> int:
             lock.close()
         return 69
     failed = _watch_worker_startup()
+    # uvicorn ends a SIGTERM by raising it again under the handler found before it started:
+    # with the default one the process dies there, before the cleanup below (the relay child
+    # would be left running). This handler turns it into an exception the cleanup sees.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _serve_until_stopped(args, settings, sock, lock, failed)
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)  # cleaned up: end as SIGTERM ends a process
+        return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM reached ``serve``."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def _serve_until_stopped(
+    args: argparse.Namespace,
+    settings: Settings,
+    sock: socket.socket,
+    lock: IO[str] | None,
+    failed: Path,
+) -> int:
+    import uvicorn
+
+    from api.logs import log_config
+    from api.server import protocol_name
+
     relay = None
     if args.outbox or settings.outbox:
         # The workers read it too: their /metrics then shows the outbox's lag.
@@ -206,7 +233,22 @@ def _start_outbox(settings: Settings) -> subprocess.Popen[bytes]:
         "--data-dir",
         str(settings.data_dir),
     ]
-    return subprocess.Popen(command)
+    relay = subprocess.Popen(command)
+    threading.Thread(target=_report_outbox_exit, args=(relay,), daemon=True).start()
+    return relay
+
+
+def _report_outbox_exit(relay: subprocess.Popen[bytes]) -> None:
+    """Wait for the relay (so one that fails is reaped, not left a zombie) and say so: it is
+    not restarted, and the node goes on serving."""
+    code = relay.wait()
+    if code > 0:
+        print(
+            f"tongban: the outbox relay (pid {relay.pid}) exited with code {code} and is not "
+            "restarted; the node goes on serving (run `tongban outbox run` yourself, or restart "
+            "serve, once the cause above is fixed)",
+            file=sys.stderr,
+        )
 
 
 def _stop_outbox(relay: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""``tongban outbox run|status|replay`` and ``tongban platform-consumer run|status``.
+"""``tongban outbox run|status|replay`` and ``tongban platform-consumer run|replay-dead|status``.
 
 The outbox publishes the node's ledger to NATS JetStream (``adapters/outbox.py``); the platform
 consumer is the provincial platform's side, verifying and applying what it receives
@@ -25,6 +25,7 @@ from adapters.outbox import (
     OutboxRelay,
     OutboxStatus,
     StreamNames,
+    StreamSubjectsTaken,
     connect_nats,
     ensure_streams,
     outbox_status,
@@ -172,7 +173,9 @@ def _ledger_name(args: argparse.Namespace) -> str:
     return str(args.ledger or f"tongban/{args.region}")
 
 
-async def _consume(args: argparse.Namespace) -> None:
+async def _consume(args: argparse.Namespace, *, replay_dead: bool = False) -> dict[int, str]:
+    # Every region in the file: a ledger holds other regions' key records and steps their
+    # officers signed (a cross-province window), each checked from its own region's root.
     roots = read_trusted_roots(args.trust)
     if args.region not in roots:
         raise ValueError(f"--trust {args.trust} holds no root for region {args.region}")
@@ -184,14 +187,17 @@ async def _consume(args: argparse.Namespace) -> None:
         await ensure_streams(js, names)
         ledger = _ledger_name(args)
         consumer = PlatformConsumer(
-            store, {args.region: roots[args.region]}, js, nc, names, ledger_name=ledger,
+            store, roots, js, nc, names, ledger_name=ledger,
             durable=args.durable, max_deliver=args.max_deliver, retry_delay=args.retry_delay,
         )  # fmt: skip
+        if replay_dead:
+            return await consumer.replay_dead()
         forwarder = DeadLetterForwarder(store, js, nc, names, ledger_name=ledger,
                                         durable=args.durable)  # fmt: skip
         _stop_on_signals(asyncio.get_running_loop(), consumer.stop)
         await forwarder.start()
         await consumer.run()
+        return {}
     finally:
         await nc.close()
         store.close()
@@ -201,6 +207,14 @@ def _platform_run(args: argparse.Namespace) -> int:
     _log_to_stderr()
     asyncio.run(_consume(args))
     return 0
+
+
+def _platform_replay_dead(args: argparse.Namespace) -> int:
+    refused = asyncio.run(_consume(args, replay_dead=True))
+    for index, reason in sorted(refused.items()):
+        print(f"tongban: index {index} refused again: {reason}", file=sys.stderr)
+    print(json.dumps({"refused_again": sorted(refused)}))
+    return 1 if refused else 0
 
 
 def _platform_status(args: argparse.Namespace) -> int:
@@ -234,8 +248,10 @@ def _nats_errors(handler: Any) -> Any:
         try:
             code: int = handler(args)
             return code
+        except StreamSubjectsTaken as error:
+            return fail(f"--stream {error.stream}: {error}")
         except (nats.errors.NoServersError, ConnectionError, TimeoutError) as error:
-            url = getattr(args, "nats", "") or "TONGBAN_NATS_URL"
+            url = getattr(args, "nats", "") or f"{Settings().nats_url} (TONGBAN_NATS_URL)"
             return fail(f"cannot reach NATS at {url}: {error or type(error).__name__}", 1)
 
     return run
@@ -270,18 +286,30 @@ def add_outbox_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "platform-consumer", help="the platform's side: verify and apply a region's reports"
     ).add_subparsers(dest="platform_command", required=True)
     consume = platform.add_parser("run", help="consume, verify and apply, for ever")
+    again = platform.add_parser(
+        "replay-dead", help="verify and apply the dead letters again (after fixing --trust)"
+    )
     show = platform.add_parser("status", help="applied-up-to, count and dead letters")
     show.add_argument("--json", action="store_true", help="one JSON object")
-    for parser in (consume, show):
+    for parser in (consume, again, show):
         parser.add_argument("--store-dir", type=Path, required=True, help="the platform's store")
         parser.add_argument("--database-url", default="", help="PostgreSQL instead of SQLite")
         parser.add_argument("--region", required=True, help="the reporting region (GB/T 2260)")
         parser.add_argument("--ledger", default="", help="its ledger name (tongban/<region>)")
-    consume.add_argument("--trust", type=Path, required=True, help="trust.json with its root")
-    consume.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
-    consume.add_argument("--stream", default="", help="stream name (TONGBAN_<region>)")
-    consume.add_argument("--durable", default=DEFAULT_CONSUMER, help="durable consumer name")
-    consume.add_argument("--max-deliver", type=_positive, default=5, help="tries, then dead letter")
-    consume.add_argument("--retry-delay", type=_seconds, default=1.0, help="seconds before a retry")
+    for parser in (consume, again):
+        parser.add_argument(
+            "--trust", type=Path, required=True,
+            help="trust.json: the root of every region whose officers sign in this ledger",
+        )  # fmt: skip
+        parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
+        parser.add_argument("--stream", default="", help="stream name (TONGBAN_<region>)")
+        parser.add_argument("--durable", default=DEFAULT_CONSUMER, help="durable consumer name")
+        parser.add_argument(
+            "--max-deliver", type=_positive, default=5, help="tries, then dead letter"
+        )
+        parser.add_argument(
+            "--retry-delay", type=_seconds, default=1.0, help="seconds before a retry"
+        )
+    again.set_defaults(handler=guarded(_nats_errors(_platform_replay_dead)))
     consume.set_defaults(handler=guarded(_nats_errors(_platform_run)))
     show.set_defaults(handler=guarded(_platform_status))

@@ -1,8 +1,9 @@
 """What the platform checks of each report message before it applies it (docs/reporting.md §4).
 
-The platform trusts a region's root key only. It learns every other key from the key records
-the node publishes (kind ``key``, in index order), each checked by the registry from the root
-down, and then checks every message:
+The platform pins root keys only: the reporting region's and those of the other regions whose
+officers sign in this ledger (a cross-province window's). It learns every other key from the
+key records the node publishes (kind ``key``, in index order), each checked by the registry
+from its region's root down, and then checks every message:
 
 1. its receipt: a ``tongban/receipt/v1`` signed by a node key of the region valid at the
    receipt time, naming this message's ledger, index, stream, seq and the envelope's hash;

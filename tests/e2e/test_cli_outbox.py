@@ -88,3 +88,12 @@ def test_platform_status_of_an_empty_store(
     assert json.loads(capsys.readouterr().out) == {
         "ledger": "tongban/510000", "applied_up_to": 0, "applied": 0, "dead_letters": [],
     }  # fmt: skip
+
+
+def test_an_unreachable_broker_from_the_environment_is_named_by_its_url(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TONGBAN_NATS_URL", "nats://127.0.0.1:9")
+    argv = ["outbox", "replay", "--from", "1", "--data-dir", _data_dir(world)]
+    assert main(argv) == 1
+    assert "cannot reach NATS at nats://127.0.0.1:9 (TONGBAN_NATS_URL)" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -332,3 +333,204 @@ def test_serve_with_the_outbox_publishes_and_stops_it(
     _wait_for("outbox stopped with the server", lambda: not _outbox_processes(data_dir), [])
     count, found = asyncio.run(_stream_contents(broker.url))
     assert count == head and sorted(found) == list(range(1, head + 1))
+
+
+def _cross_province_world(tmp_path: Path) -> World:
+    """A Sichuan ledger holding Jiangsu's key records and a proxy case whose window is a
+    Jiangsu officer's (``js-001``), then an online case."""
+    from tests.support.cases import COMBOS, LedgerCase, populate
+
+    world = make_world(tmp_path / "node", workflow=CaseWorkflow(), with_jiangsu=True)
+    populate(world)
+    proxy = LedgerCase(world, COMBOS[2])  # proxy-single
+    for officer, step in [
+        ("js-001", "received"),
+        ("js-001", "form_checked:pass"),
+        ("js-001", "mailed:window_to_home"),
+        ("rs-001", "arrived"),
+    ]:
+        proxy.take(officer, step)
+    list(iter_online_cases(world, 1))
+    return world
+
+
+def test_a_cross_province_ledger_is_applied_in_full(broker: NatsServer, tmp_path: Path) -> None:
+    """A Sichuan ledger with Jiangsu's key records and steps a Jiangsu window officer signed:
+    the platform, pinning both roots from the trust file, applies every index."""
+    world = _cross_province_world(tmp_path)
+    try:
+        head = world.app.store.max_index()
+        outbox, consumer = _outbox(world, broker, tmp_path), _consumer(world, broker, tmp_path)
+        procs = [outbox, consumer]
+        try:
+            applied = lambda: _applied_up_to(tmp_path / "platform") == head  # noqa: E731
+            _wait_for("every index applied", applied, procs)
+        finally:
+            codes = [p.stop() for p in procs]
+        assert codes == [0, 0]
+        assert _dead_letters(tmp_path / "platform") == []
+        assert "refused" not in consumer.log.read_text()
+        platform = open_platform_store("", tmp_path / "platform")
+        try:
+            applied_messages = {i: parse_report(m) for i, m in platform.messages(LEDGER)}
+        finally:
+            platform.close()
+        assert sorted(applied_messages) == list(range(1, head + 1))
+        stepped = [m for m in applied_messages.values() if m.kind != "key"]
+        assert any(b"js-001" in m.envelope for m in stepped)
+    finally:
+        world.app.close()
+
+
+def test_another_stream_name_for_a_region_on_the_same_broker_is_a_clear_error(
+    world: World, broker: NatsServer
+) -> None:
+    assert world.settings is not None
+    list(iter_online_cases(world, 1))
+    base = ["--data-dir", str(world.settings.data_dir), "--nats", broker.url]
+    first = subprocess.run(
+        _tongban("outbox", "replay", "--from", "1", *base),
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    for command in (
+        _tongban("outbox", "replay", "--from", "1", *base, "--stream", "OTHER"),
+        _tongban("outbox", "run", *base, "--stream", "OTHER"),
+    ):
+        refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        assert refused.returncode == 64, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert "--stream OTHER" in refused.stderr
+        assert f"{NAMES.prefix}.* already belong to stream {NAMES.stream}" in refused.stderr
+
+
+def test_sigterm_to_serve_alone_stops_its_outbox(
+    world: World, broker: NatsServer, tmp_path: Path
+) -> None:
+    """Only serve gets the signal (not its process group, as a service manager may do)."""
+    from tests.support.live import serve_command
+
+    assert world.settings is not None
+    data_dir = world.settings.data_dir
+    list(iter_online_cases(world, 1))
+    head = world.app.store.max_index()
+    world.app.close()
+    env = {**os.environ, "TONGBAN_NATS_URL": broker.url}
+    log = tmp_path / "serve.log"
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [*serve_command(data_dir, tmp_path / "serve.port", 1), "--outbox"],
+            cwd=REPO, env=env, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_for("published by serve's outbox", lambda: _published_up_to(data_dir) == head, [])
+        relays = _outbox_processes(data_dir)
+        assert len(relays) == 1
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        assert serve.returncode == -signal.SIGTERM
+        assert _outbox_processes(data_dir) == []
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()
+        for pid in _outbox_processes(data_dir):  # only this test's relay (its data dir)
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_dead_letters_are_applied_again_once_the_trust_is_fixed(
+    broker: NatsServer, tmp_path: Path
+) -> None:
+    """A platform that pinned Sichuan's root only dead-letters Jiangsu's records; with both
+    roots, ``platform-consumer replay-dead`` applies them and every index is held."""
+    from adapters.keyfiles import read_trusted_roots, write_trusted_roots
+
+    world = _cross_province_world(tmp_path)
+    try:
+        assert world.settings is not None
+        full_trust = world.settings.data_dir / "trust.json"
+        sichuan_only = tmp_path / "sichuan-only.json"
+        write_trusted_roots(sichuan_only, {"510000": read_trusted_roots(full_trust)["510000"]})
+        head = world.app.store.max_index()
+        platform_dir = tmp_path / "platform"
+        outbox = _outbox(world, broker, tmp_path)
+        consumer = Process(
+            _tongban(
+                "platform-consumer", "run", "--store-dir", str(platform_dir), "--region",
+                "510000", "--trust", str(sichuan_only), "--nats", broker.url,
+                "--max-deliver", "2", "--retry-delay", "0.1",
+            ),
+            tmp_path / "platform.log",
+        )  # fmt: skip
+        procs = [outbox, consumer]
+        try:
+
+            def all_settled() -> bool:
+                store = open_platform_store("", platform_dir)
+                try:
+                    return store.count(LEDGER) + len(store.dead_letters(LEDGER)) == head
+                finally:
+                    store.close()
+
+            _wait_for("each index applied or dead", all_settled, procs)
+        finally:
+            for proc in procs:
+                proc.stop()
+        dead = _dead_letters(platform_dir)
+        assert dead and _applied_up_to(platform_dir) < head
+        replay = _tongban(
+            "platform-consumer", "replay-dead", "--store-dir", str(platform_dir), "--region",
+            "510000", "--trust", str(full_trust), "--nats", broker.url,
+        )  # fmt: skip
+        unfixed = [*replay[:-3], str(sichuan_only), *replay[-2:]]
+        still = subprocess.run(unfixed, cwd=REPO, capture_output=True, text=True, check=False)
+        assert still.returncode == 1, still.stderr
+        assert json.loads(still.stdout) == {"refused_again": dead}
+        assert _dead_letters(platform_dir) == dead
+        done = subprocess.run(replay, cwd=REPO, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"refused_again": []}
+        assert _dead_letters(platform_dir) == []
+        assert _applied_up_to(platform_dir) == head
+    finally:
+        world.app.close()
+
+
+def _zombie_children(pid: int) -> list[int]:
+    """Children of ``pid`` that exited and were never waited for (state Z in /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_reaps_and_reports_a_relay_that_fails_at_start(world: World, tmp_path: Path) -> None:
+    from tests.support.live import serve_command
+
+    assert world.settings is not None
+    world.app.close()
+    env = {**os.environ, "TONGBAN_NATS_URL": "nats://127.0.0.1:9"}
+    log = tmp_path / "serve.log"
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [*serve_command(world.settings.data_dir, tmp_path / "serve.port", 1), "--outbox"],
+            cwd=REPO, env=env, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    try:
+        reported = lambda: "is not restarted" in log.read_text()  # noqa: E731
+        _wait_for("the relay's exit reported", reported, [])
+        text = log.read_text()
+        assert "cannot reach NATS at nats://127.0.0.1:9" in text
+        assert "exited with code 1 and is not restarted" in text
+        assert serve.poll() is None  # the node goes on serving
+        assert _zombie_children(serve.pid) == []
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=60)

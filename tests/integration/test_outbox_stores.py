@@ -81,3 +81,12 @@ def test_dead_letters_are_noted_once(stores: Opener) -> None:
     platform.note_dead_letter(LEDGER, 9, 12, 5)
     assert platform.dead_letters(LEDGER) == [9]
     assert platform.applied_up_to(LEDGER) == 0
+
+
+def test_a_dead_letter_applied_later_is_no_longer_listed(stores: Opener) -> None:
+    _, platform = stores()
+    for index in (1, 2, 3):
+        platform.note_dead_letter(LEDGER, index, index, 5)
+    assert _apply(platform, 2)
+    assert platform.dead_letters(LEDGER) == [1, 3]
+    assert platform.dead_letters("tongban/320000") == []
