@@ -119,10 +119,16 @@ def follow_up_contact(
     case_id: uuid.UUID,
     node: Services,
     caller: Caller,
-    purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "回访",
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=200, description="why (recorded); required")
+    ],
 ) -> ContactPublic:
     case = node.cases.case(caller, case_id)
     check_follow_up_reader(caller.kind, caller.subject, case.flow)
+    if not purpose.strip():  # personal data is read only by one who says why
+        raise ApiProblem(
+            422, "say why you read the contact data", reason="malformed", field="purpose"
+        )
     data = node.cases.read_applicant(caller, case, f"差评整改回访: {purpose}")
     return ContactPublic(case_id=str(case_id), name=data.get("name", ""), phone=data.get("phone"))
 

@@ -62,6 +62,10 @@ def test_follow_up_reads_contact_data_and_logs_it(node: ApiNode) -> None:
     assert node.step(case_id, "510104-RS", "rectification_verified", verified).status_code == 201
     assert node.step(case_id, "510104-RS", "rectified", {"measures": "整改"}).status_code == 201
     before = node.get(f"/cases/{case_id}/access", "home").json()
+    for unsaid in ({}, {"purpose": " "}):  # no read without saying why
+        refused = node.get(url, "home", **unsaid)
+        assert (refused.status_code, refused.json()["field"]) == (422, "purpose"), refused.text
+    assert node.get(f"/cases/{case_id}/access", "home").json() == before
     contact = node.get(url, "home", purpose="回访")
     assert contact.status_code == 200, contact.text
     assert contact.json()["name"]

@@ -333,6 +333,12 @@ def _change_status(action: str) -> Request:
 
 
 RATING_CODE = "7K3M-9QXW-2RTB-H4ZD"
+RATED_APPLICANT = {
+    "name": "司马青云",
+    "id_number": "510104199001011230",
+    "phone": "13800138000",
+    "address": "成都市锦江区东大街一段1号",
+}
 
 
 def _delivered_with_code(f: Fixture) -> uuid.UUID:
@@ -340,7 +346,9 @@ def _delivered_with_code(f: Fixture) -> uuid.UUID:
     node = f.node
     case_id = uuid.uuid4()
     body = node.world.received_body("510000/1/5", "online")
-    body["applicant"] = node.stored_applicant("home")
+    # A person of its own: the privacy tests scan every answer for the fixture case's
+    # applicant, and this case's follow-up call shows its applicant in clear by right.
+    body["applicant"] = node.stored_applicant("home", RATED_APPLICANT)
     body["rating_code"] = code_commitment(case_id, RATING_CODE)
     raw = node.envelope("510104-RS", case_id, 1, ZERO_HASH, "received", body)
     assert node.post("/cases", "home", raw).status_code == 201
