@@ -26,7 +26,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.pgcluster import BIN_DIR, OS_USER, _as_postgres, _in_ci, _unused_port
+from tests.support.pgcluster import (
+    BIN_DIR,
+    OS_USER,
+    _alive,
+    _as_postgres,
+    _in_ci,
+    _read_pid,
+    _unused_port,
+)
 
 PREFIX = "tongban-patroni-"
 TOOLS = ("patroni", "etcd")
@@ -188,23 +196,6 @@ class HaCluster:
                 with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             self.etcd.wait(timeout=30)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _session_of(pid: int) -> int:
