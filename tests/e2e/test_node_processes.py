@@ -12,12 +12,10 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from adapters.access import open_access_store
@@ -39,13 +37,9 @@ CASES_PER_CLIENT = 3
 
 
 @pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = f"processes_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+def schema(postgres_schema: str) -> str:
+    """A fresh schema (``tests/conftest.py``), dropped after the test."""
+    return postgres_schema
 
 
 def _checkpoint_size(note: str) -> int:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from adapters.access import open_access_store
@@ -31,13 +29,9 @@ ROUNDS = 6
 
 
 @pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = f"workers_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+def schema(postgres_schema: str) -> str:
+    """A fresh schema (``tests/conftest.py``), dropped after the test."""
+    return postgres_schema
 
 
 def test_two_workers_keep_every_acknowledged_step_once(
