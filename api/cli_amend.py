@@ -18,6 +18,7 @@ from adapters.keyfiles import read_key
 from adapters.settings import Settings
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
+from api.cli_common import missing_ledger
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.catalog import AMENDABLE_FIELDS, Catalog, regions
@@ -86,9 +87,8 @@ def _catalog_amend(args: argparse.Namespace) -> int:
     if args.node_region:
         overrides["region"] = args.node_region
     settings = Settings(**overrides)
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
+    if (missing := missing_ledger(settings)) is not None:
+        return _fail(f"no ledger at {missing}")
     root = read_key(args.root_key)
     app = open_ledger(settings)
     try:

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from adapters.bootstrap import open_ledger
 from api.cli_catalog import display_width
 from api.cli_client import add_client_commands
-from api.cli_common import EXIT_USAGE
+from api.cli_common import EXIT_USAGE, read_ledger
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from api.cli_ledger import _settings
@@ -131,16 +130,7 @@ def format_bodies(activities: list[BodyActivity]) -> str:
 
 
 def _reading(args: argparse.Namespace, read: Callable[[LedgerApplication], int]) -> int:
-    """Open the node read-only — only if it has a ledger, so reading never creates one."""
-    settings = _settings(args)
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
-    app = open_ledger(settings, read_only=True)
-    try:
-        return read(app)
-    finally:
-        app.close()
+    return read_ledger(_settings(args), read)
 
 
 def _case_show(args: argparse.Namespace) -> int:

@@ -14,11 +14,14 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
 
 from adapters.keyfiles import KeyFileError
+from adapters.settings import Settings
+from ledger.application import LedgerApplication
 from ledger.catalog import CatalogError
 from ledger.errors import LedgerError
 
@@ -35,6 +38,28 @@ Handler = Callable[[argparse.Namespace], int]
 def fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"tongban: {message}", file=sys.stderr)
     return code
+
+
+def missing_ledger(settings: Settings) -> str | None:
+    """The SQLite ledger file ``settings`` names when it does not exist, else None (it does,
+    or the ledger is on PostgreSQL): a reader or an amendment must never create a ledger."""
+    url = settings.resolved_database_url()
+    path = url.removeprefix("sqlite:///")
+    return path if url.startswith("sqlite:///") and not Path(path).exists() else None
+
+
+def read_ledger(settings: Settings, read: Callable[[LedgerApplication], int]) -> int:
+    """``read`` over the node's ledger opened read-only, only if it has one (exit 64 else)."""
+    from adapters.bootstrap import open_ledger
+
+    missing = missing_ledger(settings)
+    if missing is not None:
+        return fail(f"no ledger at {missing}")
+    app = open_ledger(settings, read_only=True)
+    try:
+        return read(app)
+    finally:
+        app.close()
 
 
 def iso_time(micros: int | None) -> str:

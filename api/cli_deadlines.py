@@ -19,7 +19,7 @@ from typing import Any
 from adapters.bootstrap import open_ledger
 from adapters.calendar_seed import UnannouncedYear, seed_year
 from adapters.keyfiles import read_key
-from api.cli_common import CHINA, EXIT_USAGE
+from api.cli_common import CHINA, EXIT_USAGE, read_ledger
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
 from api.cli_ledger import _settings
@@ -69,15 +69,7 @@ def parse_standard(text: str | None) -> ServiceStandard:
 
 
 def _reading(args: argparse.Namespace, read: Callable[[LedgerApplication], int]) -> int:
-    settings = _settings(args)
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
-    app = open_ledger(settings, read_only=True)
-    try:
-        return read(app)
-    finally:
-        app.close()
+    return read_ledger(_settings(args), read)
 
 
 def _supervise_cases(args: argparse.Namespace) -> int:

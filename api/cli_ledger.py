@@ -31,7 +31,7 @@ from adapters.settings import Settings
 from adapters.vault import MASTER_KEY_FILE, VaultError, load_or_create_master_key, open_vault
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
-from api.cli_common import iso_time
+from api.cli_common import iso_time, missing_ledger
 from ledger.admin import RegistryClerk
 from ledger.application import LedgerApplication
 from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
@@ -310,9 +310,8 @@ def _where(found: Finding) -> str:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite://")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite://')}")
+    if (missing := missing_ledger(settings)) is not None:
+        return _fail(f"no ledger at {missing}")
     if args.jobs < 1:
         return _fail(f"--jobs {args.jobs} must be at least 1")
     if args.case and args.jobs > 1:
@@ -323,7 +322,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     reopen_applicants = (
         partial(
             open_node_applicants,
-            url,
+            settings.resolved_database_url(),
             settings.data_dir,
             schema=settings.database_schema or None,
             read_only=True,

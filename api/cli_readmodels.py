@@ -27,6 +27,7 @@ from adapters.readmodels import (
 from adapters.settings import Settings
 from api.cli_common import fail as _fail
 from api.cli_common import guarded as _guarded
+from api.cli_common import missing_ledger
 from api.cli_ledger import _settings
 from ledger.application import LedgerApplication
 from ledger.read_models import LedgerFollower
@@ -58,11 +59,12 @@ def following(
     ``reader`` gets them caught up to the ledger's head, built apart if it may not write the
     node's. ``readmodels status|rebuild`` (not readers) work on the node's own."""
     settings = _settings(args)
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return _fail(f"no ledger at {url.removeprefix('sqlite:///')}")
+    if (missing := missing_ledger(settings)) is not None:
+        return _fail(f"no ledger at {missing}")
     app = open_ledger(settings, read_only=True)
-    scratch = url.startswith("sqlite:///") and not os.access(settings.data_dir, os.W_OK)
+    scratch = settings.resolved_database_url().startswith("sqlite:///") and not os.access(
+        settings.data_dir, os.W_OK
+    )
     try:
         with contextlib.ExitStack() as stack:
             try:
