@@ -27,6 +27,7 @@ from adapters.keyfiles import NODE_KEY_FILE, TRUST_FILE, load_or_create_key, rea
 from adapters.license_store import SqlLicenseStore, open_license_store
 from adapters.license_vault import VaultHolderSecrets
 from adapters.outage import fail_fast_while_down
+from adapters.outbox_store import OutboxPositionStore, open_outbox_store
 from adapters.peers import http_fetch
 from adapters.postgres_ha import CONNINFO_OPTIONS
 from adapters.readmodels import SqlReadModelStore, open_read_models
@@ -36,7 +37,7 @@ from adapters.relay_peers import load_peers
 from adapters.relay_store import RelayStore, open_relay_store
 from adapters.sessions import SessionStore, open_session_store
 from adapters.settings import Settings
-from adapters.sqlstore import read_only_uri
+from adapters.sqlstore import SqlStore, read_only_uri
 from adapters.vault import PersonalDataVault, load_or_create_master_key, open_vault
 from adapters.witness_store import WitnessStoreBackend, open_witness_store
 from ledger.access import CaseAccess
@@ -88,12 +89,10 @@ class NodeServices:
     legs: CaseLegs | None = None  # the calendar engine's legs of a case, when configured
     # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
     # to, never creates their tables), closed with the others.
-    _opened: dict[str, WitnessStoreBackend | SessionStore] = field(
-        default_factory=dict, init=False, repr=False
-    )
+    _opened: dict[str, SqlStore] = field(default_factory=dict, init=False, repr=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _store(self, name: str, opener: Callable[..., WitnessStoreBackend | SessionStore]) -> Any:
+    def _store(self, name: str, opener: Callable[..., SqlStore]) -> Any:
         with self._opening:
             if name not in self._opened:
                 self._opened[name] = opener(
@@ -106,6 +105,11 @@ class NodeServices:
     def witness_store(self) -> WitnessStoreBackend:
         """This node's store as a witness of other logs."""
         store: WitnessStoreBackend = self._store("witness", open_witness_store)
+        return store
+
+    def outbox_store(self) -> OutboxPositionStore:
+        """The outbox's published-up-to position (``adapters.outbox_store``), for its lag."""
+        store: OutboxPositionStore = self._store("outbox", open_outbox_store)
         return store
 
     def session_store(self) -> SessionStore:

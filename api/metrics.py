@@ -34,7 +34,6 @@ from adapters.metrics import (
     unregister_gauge,
 )
 from adapters.outbox import StreamNames, outbox_lag
-from adapters.outbox_store import open_outbox_store
 from api.deps import Caller, require
 from api.logs import logged_method, route_template
 from api.schemas import problem_responses
@@ -151,11 +150,7 @@ OUTBOX_LAG: Final = "tongban_outbox_lag_events"
 def install_outbox_lag(node: NodeServices) -> None:
     """``tongban_outbox_lag_events``: the ledger's newest index minus the index the outbox has
     published up to (docs/reporting.md), read from the outbox's own position at each scrape."""
-    store = open_outbox_store(
-        node.settings.resolved_database_url(),
-        node.settings.data_dir,
-        schema=node.settings.database_schema or None,
-    )
+    store = node.outbox_store()  # closed with the node's other stores
     names = StreamNames(node.settings.region)
     register_gauge(
         OUTBOX_LAG,
