@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.bootstrap import NodeServices
 from api.bulletin import bulletin_csv, bulletin_html
 from api.deps import Caller, JsonBody, Services, require
+from api.docs import only_the_node
 from api.errors import ApiProblem
 from api.schemas import (
     AppendedPublic,
@@ -164,7 +165,8 @@ async def bulletin(
     if format == "csv":
         return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
     if format == "html":
-        return HTMLResponse(bulletin_html(made, ledger_name=node.ledger.ledger_name))
+        # A page like /docs: the browser may reach nothing but the node.
+        return only_the_node(HTMLResponse(bulletin_html(made, ledger_name=node.ledger.ledger_name)))
     return Response(
         content=json.dumps(
             {

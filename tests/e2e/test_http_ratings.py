@@ -90,5 +90,7 @@ def test_bulletin_as_json_csv_and_page(node: ApiNode) -> None:
     assert as_csv.text.splitlines()[0].startswith("month,body,item,cases_received")
     page = node.get(f"/bulletins/{MONTH}", "admin", format="html")
     assert page.headers["content-type"].startswith("text/html") and "定期通报" in page.text
+    policy = page.headers["content-security-policy"]  # as /docs: nothing but the node
+    assert policy.startswith("default-src 'self'") and "http" not in policy
     bad = node.get("/bulletins/2026-1x", "auditor")
     assert (bad.status_code, bad.json()["field"]) == (422, "month")
