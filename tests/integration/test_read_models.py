@@ -25,6 +25,7 @@ from adapters.bootstrap import follower_of, open_services
 from adapters.calendar_seed import seed_year
 from adapters.readmodels import SqlReadModelStore, open_read_models
 from ledger.application import now_micros
+from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
 from ledger.envelope import ZERO_HASH
 from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
@@ -402,3 +403,70 @@ def test_a_served_node_keeps_the_calendar_engines_legs(node: Node) -> None:
     assert stored == sorted(expected, key=key)
     assert {c.leg.name for c in stored} == {"check", "acceptance"}
     assert not any(c.leg.provisional for c in stored)
+
+
+def test_publishing_a_year_recomputes_the_legs_counted_through_it(node: Node) -> None:
+    """docs/supervision.md §4.8: an acceptance leg (5 days) starting Mon 2026-12-28 reaches
+    into 2027, not yet published: 12-29 (1), 12-30 (2), 12-31 (3), Fri 2027-01-01 (4, a
+    weekday), Mon 01-04 (5), provisional. The root then publishes 2027 with 01-01 a holiday:
+    the same leg ends on 01-05 (12-29, 12-30, 12-31, 01-04, 01-05), final, although the case
+    itself took no step."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    early = _open_case(world)  # counted through 2026 only
+    _at(world, "2026-12-28")
+    case_id = _open_case(world)
+    _advance(world, case_id, [("form_checked", PASS)])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id) == {
+        "check": ("510104-RS", "2026-12-28", "2026-12-29", 1, 0, 1, 0),
+        "acceptance": ("510104-RS", "2026-12-28", "2027-01-04", 5, 0, 0, 1),
+    }
+    before_early = _dated(node.store, early)
+    assert before_early == {"check": ("510104-RS", "2026-02-13", "2026-02-14", 1, 0, 0, 0)}
+    year = CalendarYear("510000", 2027, frozenset({date(2027, 1, 1)}), source="test: 元旦 2027")
+    world.clerk.append(world.root, "calendar_published", year.to_body())
+    node.follower.catch_up()
+    assert _dated(node.store, case_id) == {
+        "check": ("510104-RS", "2026-12-28", "2026-12-29", 1, 0, 1, 0),
+        "acceptance": ("510104-RS", "2026-12-28", "2027-01-05", 5, 0, 0, 0),
+    }
+    assert _dated(node.store, early) == before_early
+    on_the_fifth = datetime(2027, 1, 5, 10, tzinfo=CHINA)
+    assert case_id not in {c.case_id for c in overdue(node.store, on_the_fifth)}
+    assert case_id in {c.case_id for c in overdue(node.store, on_the_fifth + timedelta(days=1))}
+    # The rows no longer depend on when the calendar came: a rebuild gives the same.
+    live = _tables(node.store)
+    node.follower.rebuild()
+    assert _tables(node.store) == live
+
+
+def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> None:
+    """A decision leg suspended on its start day (Fri 2026-02-13) has no stored deadline
+    while the pause lasts (never overdue, as ``judge`` has it); resumed Mon 03-02, the pause
+    excludes the working days in (02-13, 03-02]: Sat 02-14, 02-24–02-27, Sat 02-28, 03-02 = 7,
+    and 15 days run 03-03–03-06 (1–4), 03-09–03-13 (5–9), 03-16–03-20 (10–14), 03-23 (15)."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    case_id = _open_case(world)
+    steps = [("form_checked", PASS), ("accepted", {"note": ""})]
+    _advance(world, case_id, [*steps, ("suspended", {"reason": "hearing", "detail": "听证"})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"] == ("510104-RS", "2026-02-13", None, 15, 0, 0, 0)
+    assert case_id not in {
+        c.case_id for c in overdue(node.store, datetime(2026, 12, 1, tzinfo=UTC))
+    }
+    _at(world, "2026-03-02")
+    _advance(world, case_id, [("resumed", {"note": ""})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"] == (
+        "510104-RS",
+        "2026-02-13",
+        "2026-03-23",
+        15,
+        7,
+        0,
+        0,
+    )
