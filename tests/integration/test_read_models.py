@@ -451,7 +451,7 @@ def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> Non
     world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
     _at(world, "2026-02-13")
     case_id = _open_case(world)
-    steps = [("form_checked", PASS), ("accepted", {"note": ""})]
+    steps: list[tuple[str, dict[str, Any]]] = [("form_checked", PASS), ("accepted", {"note": ""})]
     _advance(world, case_id, [*steps, ("suspended", {"reason": "hearing", "detail": "听证"})])
     node.follower.catch_up()
     assert _dated(node.store, case_id)["decision"] == ("510104-RS", "2026-02-13", None, 15, 0, 0, 0)
