@@ -13,9 +13,16 @@ With a synchronous standby, a commit is flushed locally, then waits for the stan
 wait is cancelled (a statement timeout, a cancel request, an administrator's
 ``pg_cancel_backend``), PostgreSQL answers the statement with success and only a WARNING
 ("canceling wait for synchronous replication ... already committed locally, but might not have
-been replicated"). A failover then may lose the commit. :class:`CommitWarnings` watches the
-append's connection: any WARNING during the append makes it fail as "not confirmed", never a
-receipt (adapters/outage.py: the API answers 503 and the client re-posts the same bytes).
+been replicated"). A failover then may lose the commit. And with the standby gone for good
+(``synchronous_mode_strict``, or until Patroni drops it), a commit waits forever:
+PostgreSQL's ``statement_timeout`` is off by then.
+
+One rule for every write the node makes on PostgreSQL (the ledger's appends and tree, the
+vault, and every :class:`adapters.sqlstore.SqlStore`: access log, licenses, sessions, relay
+queue, outbox position, read models, witness store, platform store): :func:`confirmed_writes`.
+The write is cancelled after a bound, and any WARNING on its connection meanwhile makes it
+fail as :class:`CommitNotConfirmed`: never a receipt or a 200 for it, never a hang
+(adapters/outage.py: the API answers 503 + Retry-After, the client re-posts).
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresFactory
 from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
@@ -35,8 +41,8 @@ from psycopg.errors import Diagnostic
 log = logging.getLogger(__name__)
 
 CONNINFO_OPTIONS = "TONGBAN_POSTGRES_CONNINFO_OPTIONS"
-# The longest a ledger write may take, its wait for the synchronous standby included, before
-# the node cancels it and answers 503: a client waits no longer than this for an answer.
+# The longest a write may take, its wait for the synchronous standby included, before the
+# node cancels it and answers 503: a client waits no longer than this for an answer.
 COMMIT_WAIT_SECONDS = 10.0
 
 
@@ -45,11 +51,40 @@ class CommitNotConfirmed(Exception):
     the synchronous standby was cancelled), so it is not acknowledged. Retry later."""
 
 
+def not_confirmed(error: BaseException) -> bool:
+    """Whether ``error`` comes from a :class:`CommitNotConfirmed` (its cause chain): a write
+    that may be stored on this server only, which no caller may take as done."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, CommitNotConfirmed):
+            return True
+        current = current.__cause__
+    return False
+
+
+@contextmanager
+def confirmed_writes(conn: Connection[Any], bound: float | None) -> Iterator[None]:
+    """The rule for a block of writes on ``conn`` whose commits happen inside it (an
+    autocommit statement, ``conn.transaction()``, ``conn.commit()``): cancelled after
+    ``bound`` seconds (None: unbounded), and refused as :class:`CommitNotConfirmed` if the
+    server warned meanwhile. A cancelled statement that is not a commit's wait raises the
+    driver's ``QueryCanceled`` (an ``OperationalError``): refused as well."""
+    with CommitWarnings().watching(conn, bound=bound) as warnings:
+        yield
+    warnings.raise_if_any()
+
+
+def commit_confirmed(conn: Connection[Any], bound: float | None) -> None:
+    """``conn.commit()`` under :func:`confirmed_writes`."""
+    with confirmed_writes(conn, bound):
+        conn.commit()
+
+
 def _cancel(conn: Connection[Any]) -> None:
     try:
         conn.cancel_safe(timeout=5)
     except Exception:  # the server is gone: the statement fails on its own
-        log.warning("could not cancel a ledger append on a slow database", exc_info=True)
+        log.warning("could not cancel a write on a slow database", exc_info=True)
 
 
 class PostgresLedgerFactory(PostgresFactory):
@@ -103,13 +138,15 @@ class CommitWarnings:
             conn.remove_notice_handler(self)
 
     def raise_if_any(self) -> None:
-        """Refuse the write just made if the server warned during it. The append function
-        itself raises no warning, so any is a doubt we must not sign away: matching the text
-        ("synchronous replication") would depend on the server's ``lc_messages``."""
+        """Refuse the write just made if the server warned during it
+        (:class:`CommitNotConfirmed`). The node's statements raise no warning, so any is a
+        doubt we must not acknowledge: matching the text ("synchronous replication") would
+        depend on the server's ``lc_messages``."""
         if not self.seen:
             return
         detail = self.seen[0]
-        log.warning("a ledger append is not acknowledged: the server warned %s", detail)
-        raise OperationalError(
-            "the database committed the append locally but did not confirm it was replicated"
-        ) from CommitNotConfirmed(detail)
+        log.warning("a write is not acknowledged: the server warned %s", detail)
+        raise CommitNotConfirmed(
+            f"the database committed a write locally but did not confirm it was replicated: "
+            f"{detail}"
+        )
