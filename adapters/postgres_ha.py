@@ -27,9 +27,13 @@ fail as :class:`CommitNotConfirmed`: never a receipt or a 200 for it, never a ha
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,6 +91,88 @@ def _cancel(conn: Connection[Any]) -> None:
         log.warning("could not cancel a write on a slow database", exc_info=True)
 
 
+class _Watch:
+    __slots__ = ("conn", "done", "firing")
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.done = False  # released: never cancelled from now on
+        self.firing = False  # its cancel is under way
+
+
+class Watchdog:
+    """Cancels a connection's statement still running at its deadline: one thread for all.
+
+    Every store call on PostgreSQL is bounded (a token look-up on each request among them); a
+    ``threading.Timer`` per call started a thread each time (about 0.2 ms here). Watches are
+    kept in deadline order; a released one is dropped when it comes up. :meth:`release`
+    returns only once no cancel of its watch is under way or can start, so a connection is
+    never cancelled after it was handed back."""
+
+    def __init__(self, cancel: Callable[[Any], None] = _cancel):
+        self._cancel = cancel
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's thread is not there, its lock may be held."""
+        self._cond = threading.Condition()
+        self._heap = []
+        self._thread = None
+
+    def watch(self, conn: Any, bound: float) -> _Watch:
+        """Cancel ``conn``'s statement if it runs ``bound`` seconds from now."""
+        watch = _Watch(conn)
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + bound, next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():  # first use, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="tongban-commit-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:  # due before everything it sleeps for
+                self._cond.notify()
+        return watch
+
+    def release(self, watch: _Watch) -> None:
+        """The watched statement ended: no cancel for it from now on."""
+        with self._cond:
+            watch.done = True
+            while watch.firing:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, _, watch = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                watch.firing = True
+                self._cond.release()
+                try:
+                    self._cancel(watch.conn)
+                except Exception:  # the cancel's own failure must not stop the watchdog
+                    log.exception("the commit watchdog could not cancel a statement")
+                finally:
+                    self._cond.acquire()
+                    watch.firing = False
+                    self._cond.notify_all()
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.after_fork)
+
+
 class PostgresLedgerFactory(PostgresFactory):
     """eventsourcing's PostgreSQL factory, with libpq options it has no variable for
     (``target_session_attrs``, ``sslmode``, ...) given to every connection of its pool."""
@@ -124,17 +210,12 @@ class CommitWarnings:
         as a warning, anything else cancelled as ``QueryCanceled``: neither gets a receipt."""
         self.seen.clear()
         conn.add_notice_handler(self)
-        timer = None
-        if bound is not None:
-            timer = threading.Timer(bound, _cancel, (conn,))
-            timer.daemon = True
-            timer.start()
+        watch = None if bound is None else WATCHDOG.watch(conn, bound)
         try:
             yield self
         finally:
-            if timer is not None:
-                timer.cancel()
-                timer.join()  # a cancel already under way lands before the connection is reused
+            if watch is not None:
+                WATCHDOG.release(watch)  # a cancel under way lands before the conn is reused
             conn.remove_notice_handler(self)
 
     def raise_if_any(self) -> None:
