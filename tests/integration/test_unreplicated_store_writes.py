@@ -73,6 +73,16 @@ def _wait_for_a_ghost_standby(cluster: PrivateCluster) -> None:
     raise AssertionError("commits never began to wait for the standby")
 
 
+def _lift_the_standby_requirement(cluster: PrivateCluster) -> None:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_standby_names = ''")
+        conn.execute("SELECT pg_reload_conf()")
+    for _ in range(100):
+        if not _commits_wait(cluster):
+            return
+    raise AssertionError("commits still wait for the standby")
+
+
 # One write of each store, on a store opened on the cluster: (opener, write).
 Opener = Callable[[str, Path], Any]
 WRITES: dict[str, tuple[Opener, Callable[[Any], object]]] = {
@@ -162,6 +172,26 @@ def test_a_wait_cancelled_by_someone_else_is_refused_too(
         stop.set()
         canceller.join()
     assert outcomes == dict.fromkeys(WRITES, "refused: not confirmed")
+
+
+def test_a_repost_of_an_unconfirmed_license_document_is_not_taken_as_done(
+    stores: dict[str, Any], pg_cluster: PrivateCluster
+) -> None:
+    """``complete`` re-posted after a 503: the same document is found stored (this server
+    only), which is no confirmation; once the standby requirement is lifted it is done."""
+    licenses = stores["licenses"]
+    licenses.put_document("lic-1", "draft", b"draft")  # its document key too
+    _wait_for_a_ghost_standby(pg_cluster)
+    assert _outcome(lambda s: s.put_document("lic-1", "issued", b"doc"), licenses) == (
+        "refused: not confirmed"
+    )
+    assert licenses.document("lic-1", "issued") == b"doc"  # committed here all the same
+    repost = _outcome(lambda s: s.put_document("lic-1", "issued", b"doc"), licenses)
+    assert repost == "refused: not confirmed"
+    _lift_the_standby_requirement(pg_cluster)
+    assert _outcome(lambda s: s.put_document("lic-1", "issued", b"doc"), licenses) == (
+        "acknowledged"
+    )
 
 
 def test_over_http_an_unconfirmed_applicant_is_a_503_with_retry_after(
