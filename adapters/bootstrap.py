@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import psycopg
@@ -98,10 +98,13 @@ class NodeServices:
     def _store(self, name: str, opener: Callable[..., SqlStore]) -> Any:
         with self._opening:
             if name not in self._opened:
-                self._opened[name] = opener(
-                    self.settings.resolved_database_url(),
-                    self.settings.data_dir,
-                    schema=self.settings.database_schema or None,
+                self._opened[name] = bounded_writes(
+                    opener(
+                        self.settings.resolved_database_url(),
+                        self.settings.data_dir,
+                        schema=self.settings.database_schema or None,
+                    ),
+                    self.settings,
                 )
             return self._opened[name]
 
@@ -191,6 +194,17 @@ class NodeServices:
         if self.read_models is None:
             return None
         return follower_of(self.ledger, self.read_models, self.legs)
+
+
+S = TypeVar("S")
+
+
+def bounded_writes(store: S, settings: Settings) -> S:
+    """``store`` (the vault, a ``SqlStore``) with the node's bound on a commit's wait
+    (``TONGBAN_COMMIT_WAIT_SECONDS``, adapters/postgres_ha.py); SQLite stores have none."""
+    if getattr(store, "commit_wait_seconds", None) is not None:
+        store.commit_wait_seconds = settings.commit_wait_seconds  # type: ignore[attr-defined]
+    return store
 
 
 def follower_of(
@@ -393,14 +407,17 @@ def open_services(
     ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
-    vault = open_vault(
-        url,
-        settings.data_dir,
-        load_or_create_master_key(settings.data_dir),
-        schema=schema or "public",
-        cipher=crypto_profile(settings).vault_cipher,
+    vault = bounded_writes(
+        open_vault(
+            url,
+            settings.data_dir,
+            load_or_create_master_key(settings.data_dir),
+            schema=schema or "public",
+            cipher=crypto_profile(settings).vault_cipher,
+        ),
+        settings,
     )
-    access = open_access_store(url, settings.data_dir, schema=schema)
+    access = bounded_writes(open_access_store(url, settings.data_dir, schema=schema), settings)
     return NodeServices(
         settings,
         ledger,
@@ -409,8 +426,10 @@ def open_services(
         clock,
         open_licenses(settings, ledger, vault, schema),
         reads=open_reads(settings, ledger, schema=schema),
-        relays=open_relay_store(url, settings.data_dir, schema=schema),
-        read_models=open_read_models(url, settings.data_dir, schema=schema),
+        relays=bounded_writes(open_relay_store(url, settings.data_dir, schema=schema), settings),
+        read_models=bounded_writes(
+            open_read_models(url, settings.data_dir, schema=schema), settings
+        ),
         legs=LedgerLegs(ledger),
     )
 
@@ -442,11 +461,14 @@ def open_licenses(
     schema: str | None = None,
 ) -> LicenseService:
     """The license service of a node: its store beside the ledger, other nodes over HTTP."""
-    store = open_license_store(
-        settings.resolved_database_url(),
-        settings.data_dir,
-        load_or_create_master_key(settings.data_dir),
-        schema=schema or settings.database_schema or None,
+    store = bounded_writes(
+        open_license_store(
+            settings.resolved_database_url(),
+            settings.data_dir,
+            load_or_create_master_key(settings.data_dir),
+            schema=schema or settings.database_schema or None,
+        ),
+        settings,
     )
     return LicenseService(
         ledger,

@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     commit_wait_seconds: float = Field(
         default=10,
         gt=0,
-        description="PostgreSQL: cancel a ledger write (its wait for the synchronous standby "
-        "included) after this long and answer 503, never a receipt (docs/ha.md)",
+        description="PostgreSQL: cancel a write (its wait for the synchronous standby "
+        "included) after this long and answer 503, never a receipt or a 200 (docs/ha.md)",
     )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"

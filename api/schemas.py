@@ -410,6 +410,11 @@ class VerdictPublic(BaseModel):
     trust_lists: list[ListUsedPublic] = Field(
         default_factory=list, description="the trust list versions the verdict used"
     )
+    online_detail: str | None = Field(
+        default=None,
+        description="an online status was asked for and the issuer gave none: why (the held "
+        "list, if any, answered instead)",
+    )
 
 
 class TrustListPublic(BaseModel):
