@@ -14,7 +14,7 @@ import threading
 import time as _time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 from eventsourcing.persistence import Mapper
 
@@ -144,21 +144,9 @@ class LedgerApplication(StreamWriter):
         return case
 
     def stream_entries(self, stream_id: uuid.UUID) -> list[LedgerEntry]:
-        """The stored objects of a stream with receipts, in seq order (exact bytes)."""
-        rows = self.store.select_stream_rows(stream_id)
-        return [
-            self._entry_of(row.index, stream_id, row.seq, row.state, row.receipt)
-            for row in rows
-            if row.index is not None
-            and row.state is not None
-            and row.seq is not None
-            and row.receipt is not None
-        ]
-
-    def indexed_stream_entries(self, stream_id: uuid.UUID) -> list[LedgerEntry]:
-        """:meth:`stream_entries` read through the ledger index's (stream, seq) key: one index
-        range read, where :meth:`stream_entries` (the audit's row view, both sides of the
-        join) scans the whole ledger. The same entries, in seq order."""
+        """The stored objects of a stream with receipts, in seq order (exact bytes), read
+        through the ledger index's (stream, seq) key: one index range read (the audit's row
+        view, ``select_stream_rows``, joins both ways and scans the whole ledger on SQLite)."""
         return sorted(
             (
                 LedgerEntry(
@@ -172,12 +160,6 @@ class LedgerApplication(StreamWriter):
             ),
             key=lambda e: e.seq,
         )
-
-    def _entry_of(
-        self, index: Any, stream_id: uuid.UUID, seq: Any, state: bytes, receipt: bytes
-    ) -> LedgerEntry:
-        envelope = self.mapper.transcoder.decode(state)["envelope"]
-        return LedgerEntry(index, stream_id, seq, envelope, receipt)
 
     def envelope_at(self, stream_id: uuid.UUID, seq: int) -> bytes | None:
         """The exact stored bytes of one object (one row read), or None."""
@@ -414,9 +396,9 @@ class LedgerApplication(StreamWriter):
         if not isinstance(stream, License):
             raise UnknownLicense(f"no license {identifier}", field="id")
         indexes = [
-            row.index
-            for row in self.store.select_stream_rows(stream_id)
-            if row.index is not None and row.seq is not None and row.seq <= stream.version
+            entry.index
+            for entry in self.store.select_stream_entries([stream_id], 0)
+            if entry.seq <= stream.version
         ]
         return LicenseStatus(stream.license.state, indexes[0], indexes[-1])
 

@@ -79,7 +79,7 @@ class CaseRatings:
 
 
 def _case_steps(app: LedgerApplication, case_id: uuid.UUID) -> Iterator[tuple[Envelope, int]]:
-    for entry in app.indexed_stream_entries(case_id):
+    for entry in app.stream_entries(case_id):
         try:
             yield parse_event(entry.envelope), parse_receipt(entry.receipt).time
         except LedgerError:

@@ -116,7 +116,7 @@ class LedgerLegs:
         registry = self.registry or self._registry(())
         case = legs_of_entries(
             case_id,
-            self.app.indexed_stream_entries(case_id),
+            self.app.stream_entries(case_id),
             registry.catalogs,
             registry.calendars,
             self.standard,
