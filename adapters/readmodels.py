@@ -412,8 +412,8 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         if after_row is not None:
             day, case_id, name = after_row
             where.append(
-                "(d.deadline > ? OR (d.deadline = ? AND (d.case_id > ? OR "
-                "(d.case_id = ? AND d.name > ?))))"
+                "(d.deadline IS NULL OR d.deadline > ? OR (d.deadline = ? AND "
+                "(d.case_id > ? OR (d.case_id = ? AND d.name > ?))))"
             )
             params += [day.isoformat(), day.isoformat(), case_id.hex, case_id.hex, name]
         if party is not None:
