@@ -54,6 +54,7 @@ from ledger.read_models import (
     ProjectedCaseListing,
     Projection,
 )
+from ledger.supervision.projection import LedgerLegs
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -87,7 +88,9 @@ class NodeServices:
     reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
     relays: RelayStore | None = None  # None: a node opened without its relay queue
     read_models: SqlReadModelStore | None = None  # None: listings replay every case
-    legs: CaseLegs | None = None  # the calendar engine's legs of a case, when configured
+    # The calendar engine's legs of a case (None: ``LedgerLegs`` over ``ledger`` with the
+    # package's service standard).
+    legs: CaseLegs | None = None
     # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
     # to, never creates their tables), closed with the others.
     _opened: dict[str, SqlStore] = field(default_factory=dict, init=False, repr=False)
@@ -199,10 +202,11 @@ class NodeServices:
 def follower_of(
     ledger: LedgerApplication, store: SqlReadModelStore, legs: CaseLegs | None = None
 ) -> LedgerFollower:
-    """The projections a node keeps: case summaries, and deadline legs when ``legs`` is given."""
-    projections: list[Projection] = [CaseSummaryProjection()]
-    if legs is not None:
-        projections.append(CaseDeadlineProjection(legs))
+    """The projections a node keeps: case summaries and deadline legs, the calendar engine's
+    over ``ledger``'s registry (signed catalog versions, published calendars) unless ``legs``
+    is given."""
+    engine = legs if legs is not None else LedgerLegs(ledger)
+    projections: list[Projection] = [CaseSummaryProjection(), CaseDeadlineProjection(engine)]
     return LedgerFollower(ledger, ledger.store, store, projections)
 
 
@@ -413,6 +417,7 @@ def open_services(
         reads=open_reads(settings, ledger, schema=schema),
         relays=open_relay_store(url, settings.data_dir, schema=schema),
         read_models=open_read_models(url, settings.data_dir, schema=schema),
+        legs=LedgerLegs(ledger),
     )
 
 

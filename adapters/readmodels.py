@@ -12,7 +12,9 @@ Tables (all derived from the ledger, dropped and rebuilt at will):
   "any": a listing's total is one row read, whatever the ledger's size;
 - ``readmodel_case_dated``: generic per-case dated rows (``kind``: ``leg`` for the deadline
   legs), indexed by (kind, closed, deadline) and (kind, body, closed, deadline), so "overdue as
-  of D" is a range read of stored deadline dates.
+  of D" is a range read of stored deadline dates; ``reach`` (the last date a row was counted
+  through) finds the cases a newly published calendar year changes. A table of an older
+  version (without ``reach``) is dropped and its projection rebuilt from index 0 on opening.
 
 Dates are ISO text (``YYYY-MM-DD``, ordered as text on both databases). An SQLite node keeps
 these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one in its schema.
@@ -29,7 +31,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from adapters.sqlstore import Connect, SqlStore, connector_for, sqlite_connector
+from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
 from ledger.errors import UnknownCase
 from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, ProjectedCase
@@ -67,15 +69,20 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
     "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
     "PRIMARY KEY (party, state, item))",
+)
+
+DATED_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_case_dated ("
     "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
     "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
-    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, PRIMARY KEY (kind, case_id, name))",
+    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, reach TEXT NOT NULL, "
+    "PRIMARY KEY (kind, case_id, name))",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
     "ON readmodel_case_dated (kind, closed, deadline, case_id)",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
     "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
 )
+DATED_COLUMNS = 11  # an older table (10 columns, no ``reach``) is dropped and rebuilt
 
 _CASE_COLUMNS = "c.case_id, c.state, c.item, c.channel, c.home_body, c.intake_body, c.steps"
 
@@ -89,11 +96,29 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
 class SqlReadModelStore(SqlStore, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
-    schema = SCHEMA
+    schema = SCHEMA + DATED_SCHEMA
     error = ReadModelStoreError
 
     def __init__(self, connect: Connect, placeholder: str):
         SqlStore.__init__(self, connect, placeholder)
+        self._upgrade_dated()
+
+    def _upgrade_dated(self) -> None:
+        """Derived data has no migration: a dated-rows table of an older shape is dropped and
+        its projection set back to index 0, so the follower rebuilds it."""
+        with self._tx() as cur:
+            if self._p == "%s":
+                cur.execute(SCHEMA_LOCK_SQL)
+            cur.execute("SELECT * FROM readmodel_case_dated LIMIT 0")
+            if len(cur.description) == DATED_COLUMNS:
+                return
+            cur.execute("DROP TABLE readmodel_case_dated")
+            cur.execute(
+                self._sql("UPDATE readmodel_tracking SET position = 0 WHERE projection = ?"),
+                (DEADLINES,),
+            )
+            for statement in DATED_SCHEMA:
+                cur.execute(statement)
 
     # -- tracking (eventsourcing's TrackingRecorder, notification id = ledger index) --------
 
@@ -307,7 +332,9 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 (kind, *ids),
             )
             cur.executemany(
-                self._sql("INSERT INTO readmodel_case_dated VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                self._sql(
+                    "INSERT INTO readmodel_case_dated VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
                 [
                     (
                         kind,
@@ -320,6 +347,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                         leg.working_days_paused,
                         int(leg.closed),
                         int(leg.provisional),
+                        (leg.reach or leg.started).isoformat(),
                     )
                     for case_id, case_legs in legs.items()
                     for leg in case_legs
@@ -348,7 +376,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             cur.execute(
                 self._sql(
                     "SELECT case_id, name, body, started, deadline, allowed, paused, closed, "
-                    f"provisional FROM readmodel_case_dated WHERE {' AND '.join(where)} "
+                    f"provisional, reach FROM readmodel_case_dated WHERE {' AND '.join(where)} "
                     "ORDER BY deadline, case_id, name LIMIT ?"
                 ),
                 (*params, limit),
@@ -366,6 +394,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                     working_days_paused=int(row[6]),
                     closed=bool(row[7]),
                     provisional=bool(row[8]),
+                    reach=date.fromisoformat(row[9]),
                 ),
             )
             for row in rows
@@ -425,7 +454,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             cur.execute(
                 self._sql(
                     "SELECT d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, "
-                    "d.paused, d.closed, d.provisional, COALESCE(c.item, '') "
+                    "d.paused, d.closed, d.provisional, d.reach, COALESCE(c.item, '') "
                     "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
                     f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
                     "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
@@ -446,9 +475,10 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                         working_days_paused=int(row[6]),
                         closed=bool(row[7]),
                         provisional=bool(row[8]),
+                        reach=date.fromisoformat(row[9]),
                     ),
                 ),
-                row[9],
+                row[10],
             )
             for row in rows
         ]
@@ -478,6 +508,17 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 params,
             )
             return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in cur.fetchall()}
+
+    def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT DISTINCT case_id FROM readmodel_case_dated "
+                    "WHERE kind = ? AND started <= ? AND reach >= ? ORDER BY case_id"
+                ),
+                (kind, last.isoformat(), first.isoformat()),
+            )
+            return [uuid.UUID(row[0]) for row in cur.fetchall()]
 
 
 def open_read_models(

@@ -30,13 +30,15 @@ from api.cli_client import (
 from api.cli_common import EXIT_USAGE, guarded
 from api.cli_common import fail as _fail
 from ledger.application import LedgerApplication
-from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
+from ledger.calendars import china_date
 from ledger.ratings.stats import (
     BULLETIN_COLUMNS,
     all_case_ratings,
     body_ratings,
+    calendar_name,
     month_bounds,
     monthly_bulletin,
+    published_calendars,
 )
 from ledger.workflow.fields import RATING_LEVELS
 
@@ -48,7 +50,12 @@ def _bulletin(args: argparse.Namespace) -> int:
         return _fail(f"--month: {error}", EXIT_USAGE)
 
     def make(app: LedgerApplication) -> int:
-        bulletin = monthly_bulletin(all_case_ratings(app), args.month)
+        calendars = published_calendars(app)
+        bulletin = monthly_bulletin(
+            all_case_ratings(app, calendars),
+            args.month,
+            calendar_name=calendar_name(calendars, app.home_region),
+        )
         if args.html is not None:
             page = bulletin_html(bulletin, ledger_name=app.ledger_name).encode()
             write_atomically(args.html, page)
@@ -76,11 +83,12 @@ def _ratings(args: argparse.Namespace) -> int:
             day = date.fromisoformat(args.as_of) if args.as_of else china_date(app.clock())
         except ValueError:
             return _fail(f"--as-of must be an ISO date, not {args.as_of!r}", EXIT_USAGE)
-        bodies = body_ratings(all_case_ratings(app), day)
+        calendars = published_calendars(app)
+        bodies = body_ratings(all_case_ratings(app, calendars), day)
         if args.json:
             document = {
                 "as_of": day.isoformat(),
-                "calendar": WeekendsOnlyCalendar.name,
+                "calendar": calendar_name(calendars, app.home_region),
                 "bodies": [b.as_dict() for b in bodies],
             }
             print(json.dumps(document, ensure_ascii=False, indent=1))

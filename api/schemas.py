@@ -445,6 +445,10 @@ class StagePublic(BaseModel):
     deadline: str = Field(description="ISO date, China time")
     working_days_allowed: int
     ended: str | None
+    provisional: bool = Field(
+        description="the deadline is counted through a year with no published calendar "
+        "(weekends only); it is recounted once the year is published"
+    )
 
 
 class RectificationPublic(BaseModel):

@@ -40,7 +40,7 @@ from benchmarks.conftest import row
 from benchmarks.loader import load, new_world
 from ledger.application import LedgerApplication
 from ledger.case_listing import CaseQuery
-from ledger.domain import Case
+from ledger.persistence import LedgerEntry
 from ledger.read_models import LedgerFollower, Leg, ProjectedCaseListing, overdue
 from ledger.workflow import CaseWorkflow
 
@@ -52,20 +52,25 @@ BODY = "510104-RS"
 ROUNDS = 300
 
 
-def spread_legs(case: Case) -> Sequence[Leg]:
+class SpreadLegs:
     """One leg per case, its deadline spread over a year by the case id (a stand-in for the
     calendar engine: what is measured is the stored-deadline query)."""
-    return (
-        Leg(
-            name="decision",
-            started=BASE,
-            deadline=BASE + timedelta(days=case.id.int % 365),
-            working_days_allowed=20,
-            working_days_paused=0,
-            closed=False,
-            body=case.flow.home_body,
-        ),
-    )
+
+    def prepare(self, entries: Sequence[LedgerEntry]) -> list[tuple[date, date]]:
+        return []
+
+    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
+        return (
+            Leg(
+                name="decision",
+                started=BASE,
+                deadline=BASE + timedelta(days=case_id.int % 365),
+                working_days_allowed=20,
+                working_days_paused=0,
+                closed=False,
+                body=BODY,
+            ),
+        )
 
 
 @dataclass
@@ -85,7 +90,7 @@ def _node(data_dir: Path, events: int, label: str) -> Node:
         world.app.close()
     app = open_ledger(Settings(data_dir=data_dir, region="510000"), workflow=CaseWorkflow())
     store = open_read_models(app_url(data_dir), data_dir)
-    follower = follower_of(app, store, spread_legs)
+    follower = follower_of(app, store, SpreadLegs())
     started = time.perf_counter()
     reached = follower.catch_up()
     seconds = time.perf_counter() - started

@@ -30,9 +30,17 @@ from api.schemas import (
     StagePublic,
     problem_responses,
 )
-from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
+from ledger.calendars import CalendarBook, china_date
 from ledger.ratings.service import check_follow_up_reader
-from ledger.ratings.stats import all_case_ratings, body_ratings, month_bounds, monthly_bulletin
+from ledger.ratings.stats import (
+    CaseRatings,
+    all_case_ratings,
+    body_ratings,
+    calendar_name,
+    month_bounds,
+    monthly_bulletin,
+    published_calendars,
+)
 
 router = APIRouter(tags=["ratings"])
 
@@ -55,6 +63,12 @@ def rate_case(
         comment=rating.comment,
     )
     return AppendedPublic.of(appended)
+
+
+def _rated_cases(node: NodeServices) -> tuple[CalendarBook, list[CaseRatings]]:
+    """The published calendars and every case's rating and rectification counted on them."""
+    calendars = published_calendars(node.ledger)
+    return calendars, all_case_ratings(node.ledger, calendars)
 
 
 def _as_of(text: str | None, node: NodeServices) -> date:
@@ -84,13 +98,13 @@ async def ratings_of_body(
     if caller.kind == "body" and caller.subject != body_id:
         raise ApiProblem(403, "a body reads its own ratings", reason="forbidden", field="body_id")
     day = _as_of(as_of, node)
-    cases = await run_in_threadpool(all_case_ratings, node.ledger)
+    calendars, cases = await run_in_threadpool(_rated_cases, node)
     found = [b for b in body_ratings(cases, day) if b.body_id == body_id]
     ours = [c for c in cases if c.rated_body == body_id and c.rectification_open(day)]
     return BodyRatingsPublic(
         body=body_id,
         as_of=day.isoformat(),
-        calendar=WeekendsOnlyCalendar.name,
+        calendar=calendar_name(calendars, node.ledger.home_region),
         ratings=found[0].total if found else 0,
         distribution=found[0].distribution if found else {},
         rectifications_open=found[0].rectifications_open if found else 0,
@@ -161,8 +175,10 @@ async def bulletin(
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
-    cases = await run_in_threadpool(all_case_ratings, node.ledger)
-    made = monthly_bulletin(cases, month)
+    calendars, cases = await run_in_threadpool(_rated_cases, node)
+    made = monthly_bulletin(
+        cases, month, calendar_name=calendar_name(calendars, node.ledger.home_region)
+    )
     if format == "csv":
         return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
     if format == "html":

@@ -22,11 +22,12 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from ledger.application import LedgerApplication
+from ledger.calendars import CalendarBook, china_date
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import LedgerError
-from ledger.ratings.calendar import WeekendsOnlyCalendar, WorkingDayCalendar, china_date
 from ledger.ratings.rectification import Stage, rectification_limits, rectification_stages
 from ledger.receipts import parse_receipt
+from ledger.reports import reading_registry
 from ledger.workflow import CaseState, advance
 from ledger.workflow.fields import POOR_LEVELS, RATING_LEVELS
 from ledger.workflow.table import RATEABLE_STATES
@@ -85,9 +86,12 @@ def _case_steps(app: LedgerApplication, case_id: uuid.UUID) -> Iterator[tuple[En
 def case_ratings(
     app: LedgerApplication,
     case_id: uuid.UUID,
-    calendar: WorkingDayCalendar | None = None,
+    calendars: CalendarBook | None = None,
 ) -> CaseRatings:
-    calendar = calendar or WeekendsOnlyCalendar()
+    """One case's rating and rectification; its stages counted on the calendars the
+    region's root published for the case's place (``calendars``: the registry's)."""
+    if calendars is None:
+        calendars = published_calendars(app)
     steps = list(_case_steps(app, case_id))
     flow = CaseState()
     result: CaseRatings | None = None
@@ -111,14 +115,32 @@ def case_ratings(
     if result is None:
         return CaseRatings(case_id, "", "")
     region = app.home_region
+    calendar = calendars.for_place(result.item.split("/")[0], flow.jurisdiction)
     result.stages = rectification_stages(steps, rectification_limits(region), calendar)
     return result
 
 
 def all_case_ratings(
-    app: LedgerApplication, calendar: WorkingDayCalendar | None = None
+    app: LedgerApplication, calendars: CalendarBook | None = None
 ) -> list[CaseRatings]:
-    return [case_ratings(app, case_id, calendar) for case_id in app.case_ids()]
+    """Every case's rating and rectification (the registry read once)."""
+    if calendars is None:
+        calendars = published_calendars(app)
+    return [case_ratings(app, case_id, calendars) for case_id in app.case_ids()]
+
+
+def published_calendars(app: LedgerApplication) -> CalendarBook:
+    """The calendars the trusted regions' roots published, as the ledger holds them now (a
+    serving node's registry refreshed first: another worker may have appended a year)."""
+    if app.node_signer is not None:
+        app.refresh_registry()
+    return reading_registry(app).calendars
+
+
+def calendar_name(calendars: CalendarBook, region: str) -> str:
+    """Which calendar the working days were counted on: the region's published years."""
+    years = [y.year for y in calendars.years(region) if not y.local]
+    return f"published {region} years {','.join(map(str, years)) or 'none'}"
 
 
 @dataclass(frozen=True)
@@ -233,7 +255,7 @@ def monthly_bulletin(
     cases: Iterable[CaseRatings],
     month: str,
     *,
-    calendar_name: str = WeekendsOnlyCalendar.name,
+    calendar_name: str,
     timeliness: CaseTimeliness | None = None,
 ) -> Bulletin:
     """Per home body and item: what happened in ``month`` (China dates), from signed steps."""
@@ -280,17 +302,26 @@ def monthly_bulletin(
             row["on_time_rate"] = _rate(sum(closed_judged), len(closed_judged))
             row["overdue"] = sum(1 for a in answers if a is not None and a[1])
         rows.append(row)
-    notes = [
-        f"working days counted on the {calendar_name} calendar"
-        + (
-            " (no holidays: a stand-in until the signed calendar)"
-            if calendar_name == WeekendsOnlyCalendar.name
-            else ""
+    notes = [f"working days counted on the calendar {calendar_name} (holidays and 调休)"]
+    provisional = sorted(
+        {s.deadline.year for c in groups_cases(groups) for s in c.stages if s.provisional}
+    )
+    if provisional:
+        notes.append(
+            "rectification deadlines counted through "
+            + ", ".join(map(str, provisional))
+            + " are provisional: no calendar published for those years (weekends only)"
         )
-    ]
     if timeliness is None:
         notes.append(NO_DEADLINE_ENGINE)
     return Bulletin(month, rows, notes, calendar_name)
+
+
+def groups_cases(
+    groups: dict[tuple[str, str], list[CaseRatings]],
+) -> Iterator[CaseRatings]:
+    for group in groups.values():
+        yield from group
 
 
 ReadCases = Callable[[], list[CaseRatings]]

@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from adapters.calendar_seed import seed_year
 from ledger.audit import verify_ledger
 from ledger.bundle import build_bundle, verify_bundle
 from ledger.envelope import build_event, parse_event
@@ -20,7 +21,9 @@ from ledger.ratings.stats import (
     NO_DEADLINE_ENGINE,
     all_case_ratings,
     body_ratings,
+    calendar_name,
     monthly_bulletin,
+    published_calendars,
 )
 from ledger.receipts import parse_receipt
 from ledger.workflow import CaseWorkflow, SignedCoreOnly
@@ -147,7 +150,7 @@ def test_rectification_stats_and_bulletin(world: World) -> None:
     cases = all_case_ratings(world.app)
     [body] = body_ratings(cases, date(2026, 2, 28))
     assert (body.rectifications_open, body.rectifications_closed) == (0, 1)
-    january = monthly_bulletin(cases, "2026-01")
+    january = monthly_bulletin(cases, "2026-01", calendar_name="test")
     [row] = january.rows
     assert row["body"] == "510104-RS" and row["item"] == "510000/1/5"
     assert (row["cases_received"], row["cases_closed"], row["ratings"]) == (2, 2, 2)
@@ -155,11 +158,14 @@ def test_rectification_stats_and_bulletin(world: World) -> None:
     assert (row["rectifications_opened"], row["rectifications_open"]) == (1, 1)
     assert row["rectifications_late"] == 1
     assert row["on_time_rate"] == "" and NO_DEADLINE_ENGINE in january.notes
-    [feb] = monthly_bulletin(cases, "2026-02").rows
+    [feb] = monthly_bulletin(cases, "2026-02", calendar_name="test").rows
     assert (feb["ratings"], feb["rectifications_closed"], feb["rectifications_open"]) == (0, 1, 0)
     # Reproducible: the same ledger gives the same bulletin.
-    assert monthly_bulletin(all_case_ratings(world.app), "2026-01").rows == january.rows
-    timed = monthly_bulletin(cases, "2026-01", timeliness=lambda case_id, end: (True, False))
+    again = monthly_bulletin(all_case_ratings(world.app), "2026-01", calendar_name="test")
+    assert again.rows == january.rows
+    timed = monthly_bulletin(
+        cases, "2026-01", calendar_name="test", timeliness=lambda case_id, end: (True, False)
+    )
     assert timed.rows[0]["on_time_rate"] == "1.0000" and timed.rows[0]["overdue"] == 0
 
 
@@ -199,3 +205,21 @@ def test_a_bundle_with_a_node_signed_rating_verifies_offline(world: World) -> No
         bundle, trusted_roots={world.region: world.root.public_key}, min_witnesses=0
     )
     assert report.case_id == case_id and report.events == 6
+
+
+def test_rectification_deadlines_count_the_calendar_the_root_published(world: World) -> None:
+    """Rated Wed 2026-09-30 (China): with 2026 published, verify's 3 working days are 10-08,
+    10-09 and the make-up Saturday 10-10; the bulletin names the calendar it counted on."""
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    world.clock.now = 1_790_704_800_000_000  # 2026-09-30T10:00:00+08:00
+    poor = delivered_case(world)
+    RatingService(world.app).rate_with_code(poor, code=CODE, level="dissatisfied")
+    cases = all_case_ratings(world.app)
+    [case] = [c for c in cases if c.case_id == poor]
+    assert [(s.name, s.deadline, s.provisional) for s in case.stages] == [
+        ("verify", date(2026, 10, 10), False)
+    ]
+    name = calendar_name(published_calendars(world.app), "510000")
+    assert name == "published 510000 years 2026"
+    made = monthly_bulletin(cases, "2026-09", calendar_name=name)
+    assert any(name in note for note in made.notes)

@@ -1,8 +1,8 @@
 """The supervision routes and the alert feed on a served node (docs/supervision.md §7).
 
 The node's deadlines projection is given a legs function that answers hand-chosen legs per case
-(``NodeServices(legs=...)``: the calendar engine's place until it is wired), and the region's
-root publishes 2025's calendar, so every "as of" below is worked out by hand across National
+(``NodeServices(legs=...)``, in the calendar engine's place), and the region's root publishes
+2025's calendar, so every "as of" below is worked out by hand across National
 Day 2025 (weekday holidays 10-01 … 10-08, make-up Sunday 09-28 and Saturday 10-11).
 """
 
@@ -21,7 +21,7 @@ from adapters.calendar_seed import seed_year
 from adapters.supervision import scan_alerts
 from api.cli import main
 from ledger.admin import RegistryClerk
-from ledger.domain import Case
+from ledger.persistence import LedgerEntry
 from ledger.personal import find_personal_data
 from ledger.read_models import Leg
 from tests.support.api_node import APPLICANT, ApiNode, api_node
@@ -48,8 +48,11 @@ class PlannedLegs:
     def __init__(self) -> None:
         self.planned: dict[uuid.UUID, list[Leg]] = {}
 
-    def __call__(self, case: Case) -> Sequence[Leg]:
-        return self.planned.get(case.id, [])
+    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[dt.date, dt.date]]:
+        return ()  # no calendar record changes a planned leg
+
+    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
+        return self.planned.get(case_id, [])
 
 
 def _leg(name: str, body: str, deadline: str, *, closed: bool = False) -> Leg:
@@ -308,3 +311,54 @@ def test_the_cli_issues_a_scoped_supervisor_token(
         assert main(["token", "create", "--supervisor", scope, *data_dir]) == 64
         error = capsys.readouterr().err
         assert error.startswith("tongban: --supervisor: ") and why in error
+
+
+def test_the_calendar_engines_legs_through_the_routes_and_the_scheduler(tmp_path: Path) -> None:
+    """The real legs (``LedgerLegs``, wired into every node): a proxy case arrives at its home
+    body, whose acceptance leg is judged on the stored deadline, alerted once overdue, and
+    leaves the overdue list when the body accepts. No calendar is published for the year the
+    test runs in, so the deadline is counted on weekends only: ``provisional`` until passed."""
+    with api_node(tmp_path) as node:
+        case_id = node.proxy_case()
+        answer = node.step(case_id, "510104-RS", "arrived", {"note": "材料齐全"})
+        assert answer.status_code == 201, answer.text
+        own = _legs(node, "home", "/bodies/510104-RS/legs")
+        legs = {leg["name"]: leg for leg in own["legs"] if leg["case_id"] == str(case_id)}
+        assert set(legs) == {"check", "mail", "acceptance"}
+        assert (legs["check"]["body"], legs["check"]["closed"]) == ("320105-ZWFW", True)
+        acceptance = legs["acceptance"]
+        assert (acceptance["body"], acceptance["closed"], acceptance["provisional"]) == (
+            "510104-RS",
+            False,
+            True,
+        )
+        deadline = D(acceptance["deadline"])
+        started = D(acceptance["started"])
+        # Weekends only: the deadline is the Nth Monday–Friday after the start day.
+        day, counted = started, 0
+        while counted < acceptance["working_days_allowed"]:
+            day += dt.timedelta(days=1)
+            counted += day.weekday() < 5
+        assert deadline == day
+        on_the_day = _legs(node, "home", "/bodies/510104-RS/legs", as_of=deadline.isoformat())
+        assert {leg["status"] for leg in on_the_day["legs"] if leg["name"] == "acceptance"} == {
+            "provisional"
+        }
+        after = (deadline + dt.timedelta(days=1)).isoformat()
+        overdue = _legs(node, "supervisor", status="overdue", as_of=after)
+        assert [(leg["case_id"], leg["name"]) for leg in overdue["legs"]] == [
+            (str(case_id), "acceptance")
+        ]
+        recorded = scan_alerts(node.services, deadline + dt.timedelta(days=1), now=NOW)
+        assert [(a.case_id, a.name, a.status) for a in recorded] == [
+            (case_id.hex, "acceptance", "overdue")
+        ]
+        accepted = node.step(case_id, "510104-RS", "accepted", {"note": ""})
+        assert accepted.status_code == 201, accepted.text
+        assert _legs(node, "supervisor", status="overdue", as_of=after)["legs"] == []
+        decision = [
+            leg
+            for leg in _legs(node, "home", "/bodies/510104-RS/legs", as_of=after)["legs"]
+            if leg["name"] == "decision"
+        ]
+        assert [leg["closed"] for leg in decision] == [False]

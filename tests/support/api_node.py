@@ -307,7 +307,8 @@ def api_node(
         alert_scan_seconds=0,  # tests scan when they mean to (adapters.supervision.scan_alerts)
     )
     services = open_services(settings)
-    services.legs = legs  # before the app's follower starts: the deadlines projection's legs
+    if legs is not None:  # before the app's follower starts: the deadlines projection's legs
+        services.legs = legs
     world.app = services.ledger  # sign against the serving ledger's registry and catalogs
     now = datetime.now(UTC)
     tokens = {
