@@ -53,13 +53,15 @@ class LegPublic(BaseModel):
     name: str = Field(description="the leg: check, mail, acceptance, decision, delivery")
     body: str = Field(description="the body the leg waits on")
     started: str = Field(description="ISO date, China time")
-    deadline: str | None = Field(description="the last working day allowed; null: no limit")
+    deadline: str | None = Field(
+        description="the last working day allowed; null: paused (the clock stands still)"
+    )
     working_days_allowed: int
     working_days_paused: int
     provisional: bool = Field(description="counted on weekends only (a year unpublished)")
     closed: bool
     status: str = Field(
-        description="overdue, due_soon, provisional, on_time, closed or no_limit, at as_of"
+        description="overdue, due_soon, provisional, on_time, closed or no_deadline, at as_of"
     )
 
 
@@ -346,7 +348,7 @@ def body_legs(
     node: Services,
     caller: Caller,
     status: Annotated[
-        Literal["overdue", "due_soon", "provisional", "on_time", "closed", "no_limit"] | None,
+        Literal["overdue", "due_soon", "provisional", "on_time", "closed", "no_deadline"] | None,
         Query(),
     ] = None,
     as_of: AsOf = None,

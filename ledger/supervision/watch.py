@@ -104,11 +104,12 @@ def status_at(
     """A stored open row's status at ``as_of``, never stored: ``overdue`` after the deadline,
     ``due_soon`` with at most :data:`DUE_SOON_DAYS` working days left, ``provisional`` when
     the deadline rests on an unpublished year (an overdue row stays overdue), else
-    ``on_time``; ``closed`` for a closed row, ``no_limit`` without a deadline."""
+    ``on_time``; ``closed`` for a closed row; ``no_deadline`` for an open row stored without a
+    deadline (a paused leg, whose clock stands still, or one no limit applies to)."""
     if closed:
         return "closed"
     if deadline is None:
-        return "no_limit"
+        return "no_deadline"
     if as_of > deadline:
         return "overdue"
     if provisional:

@@ -362,3 +362,15 @@ def test_the_calendar_engines_legs_through_the_routes_and_the_scheduler(tmp_path
             if leg["name"] == "decision"
         ]
         assert [leg["closed"] for leg in decision] == [False]
+        assert decision[0]["deadline"] is not None
+        # Suspended (expert review): the clock stands still, the row has no deadline.
+        suspended = node.step(
+            case_id, "510104-RS", "suspended", {"reason": "expert_review", "detail": ""}
+        )
+        assert suspended.status_code == 201, suspended.text
+        paused = [
+            leg
+            for leg in _legs(node, "admin", "/bodies/510104-RS/legs", as_of=after)["legs"]
+            if leg["name"] == "decision"
+        ]
+        assert [(leg["deadline"], leg["status"]) for leg in paused] == [(None, "no_deadline")]

@@ -105,7 +105,7 @@ def test_closed_provisional_and_unlimited_rows(calendar: WorkingCalendar) -> Non
     assert _status("2027-01-04", "2027-01-05", calendar, provisional=True) == "overdue"
     assert (
         status_at(None, closed=False, provisional=False, as_of=D("2025-10-10"), calendar=calendar)
-        == "no_limit"
+        == "no_deadline"
     )
 
 
