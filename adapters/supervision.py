@@ -108,12 +108,15 @@ def open_rectification_stages(node: NodeServices) -> list[Watched]:
     return rows
 
 
-def scan_alerts(node: NodeServices, as_of: dt.date, *, now: dt.datetime) -> list[Alert]:
-    """One scan: bring the read models up to the ledger, find what is due soon or overdue at
-    ``as_of`` and record what is new; the alerts recorded by this scan."""
+def scan_alerts(
+    node: NodeServices, as_of: dt.date, *, now: dt.datetime, budget: float | None = None
+) -> list[Alert]:
+    """One scan: bring the read models up to the ledger (for at most ``budget`` seconds; None:
+    to its head), find what is due soon or overdue at ``as_of`` and record what is new; the
+    alerts recorded by this scan."""
     watched: list[Watched] = []
     if node.follower is not None and node.read_models is not None:
-        node.follower.catch_up()
+        node.follower.catch_up(budget=budget)
         watched += open_legs(node.read_models, until=as_of + DUE_SOON_HORIZON)
     watched += open_rectification_stages(node)
     found = alerts_due(watched, as_of, calendars(node))

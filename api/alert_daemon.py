@@ -18,10 +18,11 @@ from adapters.supervision import scan_alerts
 from ledger.calendars import CHINA
 
 log = logging.getLogger("tongban.alerts")
+CATCH_UP_SECONDS = 5.0
 
 
 class AlertScheduler:
-    """Runs a scan every ``interval`` seconds (the first one at once) until stopped."""
+    """Runs a scan at once, then every ``interval`` seconds until stopped."""
 
     def __init__(self, services: NodeServices, interval: float):
         self.services = services
@@ -40,10 +41,14 @@ class AlertScheduler:
     def scan(self) -> int:
         """One scan now; how many alerts it recorded."""
         now = datetime.now(UTC)
-        return len(scan_alerts(self.services, now.astimezone(CHINA).date(), now=now))
+        day = now.astimezone(CHINA).date()
+        # A bounded catch-up (the read-model follower does the rest): stopping never waits on
+        # a whole rebuild.
+        return len(scan_alerts(self.services, day, now=now, budget=CATCH_UP_SECONDS))
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        # The first scan runs whatever happens next: a server stopped at once has scanned once.
+        while True:
             try:
                 recorded = self.scan()
                 if recorded:

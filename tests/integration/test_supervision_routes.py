@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from adapters.calendar_seed import seed_year
 from adapters.supervision import scan_alerts
+from api.app import create_app
 from api.cli import main
 from ledger.admin import RegistryClerk
 from ledger.persistence import LedgerEntry
@@ -374,3 +376,21 @@ def test_the_calendar_engines_legs_through_the_routes_and_the_scheduler(tmp_path
             if leg["name"] == "decision"
         ]
         assert [(leg["deadline"], leg["status"]) for leg in paused] == [(None, "no_deadline")]
+
+
+def test_the_server_runs_the_scheduler_beside_it(tmp_path: Path) -> None:
+    """``serve``'s app starts the scheduler with the node (``TONGBAN_ALERT_SCAN_SECONDS``): its
+    first scan runs at once, so a server started and stopped has recorded what was overdue."""
+    legs = PlannedLegs()
+    with api_node(tmp_path, legs=legs) as node:
+        case_id = node.proxy_case()
+        legs.planned[case_id] = [_leg("decision", "510104-RS", "2025-10-09")]
+        assert node.services.follower is not None
+        node.services.follower.rebuild()
+        assert node.services.alert_store().after(0) == []  # the fixture's app scans never
+        services = node.services
+        services.settings = services.settings.model_copy(update={"alert_scan_seconds": 3600})
+        with TestClient(create_app(services=services)):
+            pass
+        (alert,) = services.alert_store().after(0)
+        assert (alert.case_id, alert.name, alert.status) == (case_id.hex, "decision", "overdue")
