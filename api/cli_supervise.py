@@ -35,9 +35,9 @@ from ledger.ratings.stats import (
     BULLETIN_COLUMNS,
     all_case_ratings,
     body_ratings,
+    bulletin_of,
     calendar_name,
     month_bounds,
-    monthly_bulletin,
     published_calendars,
 )
 from ledger.workflow.fields import RATING_LEVELS
@@ -50,12 +50,7 @@ def _bulletin(args: argparse.Namespace) -> int:
         return _fail(f"--month: {error}", EXIT_USAGE)
 
     def make(app: LedgerApplication) -> int:
-        calendars = published_calendars(app)
-        bulletin = monthly_bulletin(
-            all_case_ratings(app, calendars),
-            args.month,
-            calendar_name=calendar_name(calendars, app.home_region),
-        )
+        bulletin = bulletin_of(app, args.month)
         if args.html is not None:
             page = bulletin_html(bulletin, ledger_name=app.ledger_name).encode()
             write_atomically(args.html, page)

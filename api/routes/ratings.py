@@ -36,9 +36,9 @@ from ledger.ratings.stats import (
     CaseRatings,
     all_case_ratings,
     body_ratings,
+    bulletin_of,
     calendar_name,
     month_bounds,
-    monthly_bulletin,
     published_calendars,
 )
 
@@ -175,10 +175,7 @@ async def bulletin(
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
-    calendars, cases = await run_in_threadpool(_rated_cases, node)
-    made = monthly_bulletin(
-        cases, month, calendar_name=calendar_name(calendars, node.ledger.home_region)
-    )
+    made = await run_in_threadpool(bulletin_of, node.ledger, month)
     if format == "csv":
         return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
     if format == "html":

@@ -4,7 +4,7 @@
 :class:`~ledger.read_models.LedgerFollower` uses: per batch of ledger entries it brings the
 registry (the signed catalog versions and published calendars) up to at least that batch and
 says which calendar years the batch (re)published; per case it reads the case's own entries
-(exact bytes and receipts, one stream read, never the whole ledger) and gives the engine's legs
+(exact bytes and receipts, one index range read, never the whole ledger) and gives the engine's legs
 (:func:`~ledger.supervision.cases.legs_of_entries`) as dated rows (docs/read-models.md).
 """
 
@@ -116,7 +116,7 @@ class LedgerLegs:
         registry = self.registry or self._registry(())
         case = legs_of_entries(
             case_id,
-            self.app.stream_entries(case_id),
+            self.app.indexed_stream_entries(case_id),
             registry.catalogs,
             registry.calendars,
             self.standard,

@@ -9,6 +9,7 @@ with appends made by another process; ``min_index`` waits for, or refuses, an in
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -23,7 +24,7 @@ from eventsourcing.persistence import Tracking
 
 from adapters.bootstrap import follower_of, open_services
 from adapters.calendar_seed import seed_year
-from adapters.readmodels import SqlReadModelStore, open_read_models
+from adapters.readmodels import SqlReadModelStore, memory_read_models, open_read_models
 from ledger.application import now_micros
 from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
@@ -361,6 +362,9 @@ def test_the_stored_legs_are_the_calendar_engines_across_spring_festival_2026(no
     _at(world, "2026-02-13")
     case_id = _open_case(world)
     _advance(world, case_id, [("form_checked", PASS), ("accepted", {"note": ""})])
+    # The engine reads a case through the index's (stream, seq) key: the same entries.
+    assert world.app.indexed_stream_entries(case_id) == world.app.stream_entries(case_id)
+    assert len(world.app.indexed_stream_entries(case_id)) == 3
     node.follower.catch_up()
     assert _dated(node.store, case_id) == {
         # check: 1 day after Fri 02-13 is make-up Sat 02-14; closed the same day.
@@ -470,3 +474,44 @@ def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> Non
         0,
         0,
     )
+
+
+def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
+    tmp_path: Path,
+) -> None:
+    """A node whose ``readmodel_case_dated`` predates ``reach`` (10 columns): opening the store
+    drops it and sets ``case_deadlines`` back to index 0, so the follower rebuilds it; the
+    summaries keep their position."""
+    path = tmp_path / "readmodels.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE readmodel_tracking "
+            "(projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
+        old.executemany(
+            "INSERT INTO readmodel_tracking VALUES (?, ?)", [(SUMMARIES, 40), (DEADLINES, 40)]
+        )
+        old.execute(
+            "CREATE TABLE readmodel_case_dated (kind TEXT NOT NULL, case_id TEXT NOT NULL, "
+            "name TEXT NOT NULL, body TEXT NOT NULL, started TEXT NOT NULL, deadline TEXT, "
+            "allowed INTEGER NOT NULL, paused INTEGER NOT NULL, closed INTEGER NOT NULL, "
+            "provisional INTEGER NOT NULL, PRIMARY KEY (kind, case_id, name))"
+        )
+        old.execute(
+            "INSERT INTO readmodel_case_dated VALUES "
+            "('leg', 'c', 'decision', 'b', '2026-01-01', '2026-01-22', 15, 0, 0, 0)"
+        )
+    old.close()
+    store = memory_read_models(path)
+    try:
+        assert (store.position(SUMMARIES), store.position(DEADLINES)) == (40, 0)
+        with store._tx() as cur:
+            cur.execute("SELECT * FROM readmodel_case_dated")
+            assert cur.fetchall() == [] and len(cur.description) == 11
+    finally:
+        store.close()
+    again = memory_read_models(path)  # the new shape is kept as it is
+    try:
+        assert again.position(SUMMARIES) == 40
+    finally:
+        again.close()
