@@ -15,6 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.access import AccessStore, open_access_store
+from adapters.alerts import AlertStore, open_alert_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.crypto_profile import apply_crypto_profile, crypto_profile
@@ -121,6 +122,11 @@ class NodeServices:
     def session_store(self) -> SessionStore:
         """Officers' login challenges and browser sessions (``adapters.sessions``)."""
         store: SessionStore = self._store("sessions", open_session_store)
+        return store
+
+    def alert_store(self) -> AlertStore:
+        """The supervision alert feed (``adapters.alerts``), which the scheduler writes."""
+        store: AlertStore = self._store("alerts", open_alert_store)
         return store
 
     def close(self) -> None:

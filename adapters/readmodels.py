@@ -400,6 +400,115 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             for row in rows
         ]
 
+    # -- supervision queries (docs/supervision.md §7): reads only, the rows stay as written --
+
+    def dated_rows(
+        self,
+        kind: str,
+        *,
+        after: date | None = None,
+        until: date | None = None,
+        bodies: Sequence[str] | None = None,
+        item: str | None = None,
+        party: str | None = None,
+        open_only: bool = True,
+        after_row: tuple[date, uuid.UUID, str] | None = None,
+        limit: int = 100,
+    ) -> list[tuple[CaseLeg, str]]:
+        """``kind`` rows with the item of their case (``''`` when the case summary is not
+        there yet), earliest deadline first (rows without one last): open ones only unless
+        ``open_only`` is False; deadline in ``(after, until]`` when given; of ``bodies`` only
+        (an empty list: none); of ``item``; of the cases ``party`` is on; after the row
+        ``after_row`` = (deadline, case, name) in that order (a page's last row: the next page)."""
+        if bodies is not None and not bodies:
+            return []
+        where = ["d.kind = ?"]
+        params: list[Any] = [kind]
+        if open_only:
+            where.append("d.closed = 0")
+        if until is not None:
+            where.append("d.deadline <= ?")
+            params.append(until.isoformat())
+        if after is not None:
+            where.append("d.deadline > ?")
+            params.append(after.isoformat())
+        if bodies is not None:
+            where.append(f"d.body IN ({self._in(bodies)})")
+            params += list(bodies)
+        if item is not None:
+            where.append("c.item = ?")
+            params.append(item)
+        if after_row is not None:
+            day, case_id, name = after_row
+            where.append(
+                "(d.deadline IS NULL OR d.deadline > ? OR (d.deadline = ? AND "
+                "(d.case_id > ? OR (d.case_id = ? AND d.name > ?))))"
+            )
+            params += [day.isoformat(), day.isoformat(), case_id.hex, case_id.hex, name]
+        if party is not None:
+            where.append(
+                "d.case_id IN (SELECT p.case_id FROM readmodel_case_parties p WHERE p.party = ?)"
+            )
+            params.append(party)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, "
+                    "d.paused, d.closed, d.provisional, d.reach, COALESCE(c.item, '') "
+                    "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
+                    f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
+                    "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
+                ),
+                (*params, limit),
+            )
+            rows = cur.fetchall()
+        return [
+            (
+                CaseLeg(
+                    uuid.UUID(row[0]),
+                    Leg(
+                        name=row[1],
+                        body=row[2],
+                        started=date.fromisoformat(row[3]),
+                        deadline=None if row[4] is None else date.fromisoformat(row[4]),
+                        working_days_allowed=int(row[5]),
+                        working_days_paused=int(row[6]),
+                        closed=bool(row[7]),
+                        provisional=bool(row[8]),
+                        reach=date.fromisoformat(row[9]),
+                    ),
+                ),
+                row[10],
+            )
+            for row in rows
+        ]
+
+    def dated_tallies(
+        self, kind: str, *, as_of: date, by: str, bodies: Sequence[str] | None = None
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per body (``by="body"``) or per item (``"item"``): ``(open, overdue at as_of,
+        closed)`` counts of the ``kind`` rows (of ``bodies`` only when given)."""
+        if by not in ("body", "item"):
+            raise ValueError("by is body or item")
+        if bodies is not None and not bodies:
+            return {}
+        key = "d.body" if by == "body" else "COALESCE(c.item, '')"
+        where, params = ["d.kind = ?"], [as_of.isoformat(), kind]
+        if bodies is not None:
+            where.append(f"d.body IN ({self._in(bodies)})")
+            params += list(bodies)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {key}, SUM(1 - d.closed), "
+                    "SUM(CASE WHEN d.closed = 0 AND d.deadline < ? THEN 1 ELSE 0 END), "
+                    "SUM(d.closed) FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
+                    f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} GROUP BY {key}"
+                ),
+                params,
+            )
+            return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in cur.fetchall()}
+
     def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:
             cur.execute(

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     read_model_seconds: float = Field(
         default=1, ge=0, description="Bring the read models up to the ledger this often (0: never)"
     )
+    alert_scan_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="Scan deadlines for due-soon and overdue alerts this often (0: never)",
+    )
     read_model_wait_seconds: float = Field(
         default=2, ge=0, description="A listing asked for a min_index waits this long, then 503"
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
+from api.alert_daemon import AlertScheduler
 from api.deps import database_operations
 from api.docs import install_docs
 from api.errors import install_error_handlers
@@ -30,6 +31,7 @@ from api.routes import (
     peer,
     ratings,
     relay,
+    supervision,
     witness,
 )
 from api.schemas import document_problems, document_unavailable
@@ -37,7 +39,20 @@ from api.transparency_daemon import WitnessPusher
 
 # Every route module, once: the app serves them and its OpenAPI document declares 503 on
 # those that reach the database (a second list here once missed new routes).
-ROUTES = (health, catalog, cases, ratings, audit, keys, witness, licenses, login, relay, peer)
+ROUTES = (
+    health,
+    catalog,
+    cases,
+    ratings,
+    supervision,
+    audit,
+    keys,
+    witness,
+    licenses,
+    login,
+    relay,
+    peer,
+)
 
 
 def create_app(
@@ -64,9 +79,15 @@ def create_app(
         follower = ReadModelFollower(node, settings.read_model_seconds)
         if settings.read_model_seconds > 0:
             follower.start()
+        # And the supervision scheduler records due-soon and overdue alerts (no event does).
+        scheduler = AlertScheduler(node, settings.alert_scan_seconds)
+        if settings.alert_scan_seconds > 0:
+            scheduler.start()
         try:
             yield
         finally:
+            if settings.alert_scan_seconds > 0:
+                scheduler.stop()
             deliverer.stop()
             if settings.read_model_seconds > 0:
                 follower.stop()

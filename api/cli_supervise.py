@@ -19,6 +19,7 @@ import httpx
 
 from adapters.atomic import write_atomically
 from api.bulletin import bulletin_csv, bulletin_html
+from api.cli_alerts import add_alert_commands
 from api.cli_cases import _reading, _table
 from api.cli_client import (
     _case_id,
@@ -188,3 +189,5 @@ def add_supervise_commands(commands: argparse._SubParsersAction) -> None:  # typ
     ratings.add_argument("--as-of", help="ISO date (China); default today")
     common(ratings)
     ratings.set_defaults(handler=guarded(_ratings))
+
+    add_alert_commands(supervise)

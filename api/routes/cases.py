@@ -22,6 +22,7 @@ from api.deps import (
     Services,
     bearer_principal,
     envelope_bytes,
+    refuse_supervisor,
     require,
 )
 from api.errors import ApiProblem
@@ -241,6 +242,7 @@ def list_cases(
     summary="who read this case's personal data, when and why",
 )
 def case_access(case_id: uuid.UUID, node: Services, caller: Caller) -> list[AccessPublic]:
+    refuse_supervisor(caller)  # who read a person's data is about that person
     node.cases.case(caller, case_id)
     return [AccessPublic(**vars(record)) for record in node.access.accesses(str(case_id))]
 
@@ -258,6 +260,7 @@ def read_case(
     purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "",
     min_index: MinIndex = 0,
 ) -> CasePublic:
+    refuse_supervisor(caller)  # before any lookup: no oracle of which cases exist
     if node.relays is not None and not node.ledger.has_case(case_id):
         home = node.relays.home_of(str(case_id))
         if home is not None:  # a case homed elsewhere that this node relayed steps of

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
 from api.bulletin import bulletin_csv, bulletin_html
-from api.deps import Caller, JsonBody, Services, require
+from api.deps import Caller, JsonBody, Services, refuse_supervisor, require
 from api.docs import only_the_node
 from api.errors import ApiProblem
 from api.schemas import (
@@ -138,6 +138,7 @@ def follow_up_contact(
         str, Query(min_length=1, max_length=200, description="why (recorded); required")
     ],
 ) -> ContactPublic:
+    refuse_supervisor(caller)  # the applicant's name and phone: personal data
     case = node.cases.case(caller, case_id)
     check_follow_up_reader(caller.kind, caller.subject, case.flow)
     if not purpose.strip():  # personal data is read only by one who says why
