@@ -1,14 +1,30 @@
 """How the window node reads a home node's answer (``adapters.relay``): an authentication
-refusal apart from a refusal of the step, and a ledger it neither is nor relays to, said
-with the ledgers it has; and the client's check of ``--ledger`` (``api.client``)."""
+refusal apart from a refusal of the step, a "not now" (408, 429, 5xx) retried, and a ledger
+it neither is nor relays to, said with the ledgers it has; and the client's check of
+``--ledger`` (``api.client``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import httpx
 import pytest
 
-from adapters.relay import authentication_refused, unknown_ledger
+from adapters.applicants import NodeApplicants
+from adapters.relay import (
+    NodeRelay,
+    PeerUnauthenticated,
+    PeerUnreachable,
+    authentication_refused,
+    unknown_ledger,
+)
 from adapters.relay_peers import PeerNode
+from adapters.relay_store import RelayStore
 from api.client import check_case_ledger
+from ledger.application import LedgerApplication, now_micros
+from tests.support.world import seeded
 
 SC = PeerNode("tongban/510000", "http://127.0.0.1:8002", bytes(32))
 
@@ -52,3 +68,45 @@ def test_case_receive_checks_ledger_against_the_items_region() -> None:
         with pytest.raises(ValueError, match="its cases live in tongban/510000") as refused:
             check_case_ledger(ledger, "510000/2/23", node)
         assert said in str(refused.value)
+
+
+def relay_answering(status: int, document: dict[str, str], tmp_path: Path) -> NodeRelay:
+    """A window's relay whose home node answers every call with ``status`` and ``document``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=document)
+
+    window = SimpleNamespace(
+        node_signer=seeded("node/320000"), ledger_name="tongban/320000", clock=now_micros
+    )
+    return NodeRelay(
+        cast(LedgerApplication, window),
+        cast(NodeApplicants, None),
+        cast(RelayStore, None),
+        tmp_path,
+        http=lambda: httpx.Client(transport=httpx.MockTransport(answer)),
+    )
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_home_node_saying_not_now_is_unreachable_and_retried(status: int, tmp_path: Path) -> None:
+    # Not a refusal of the step: settled as one, its applicant would be erased for nothing.
+    with pytest.raises(PeerUnreachable, match=f"HTTP {status}"):
+        relay_answering(status, {"detail": "busy"}, tmp_path).call(SC, "POST", "/peer/steps", b"{}")
+
+
+def test_an_authentication_refusal_names_the_fix(tmp_path: Path) -> None:
+    refusal = {"reason": "peer_unauthenticated", "detail": "no peer 'tongban/320000'"}
+    relay = relay_answering(401, refusal, tmp_path)
+    with pytest.raises(PeerUnauthenticated) as refused:
+        relay.call(SC, "POST", "/peer/steps", b"{}")
+    said = str(refused.value)
+    assert "authentication refused by tongban/510000" in said and "no peer" in said
+    key = seeded("node/320000").public_key.hex()
+    assert (
+        f"tongban relay add-peer --ledger tongban/320000 --url <this node's URL> --key {key}"
+        in said
+    )
+    # The home node's own 403 (the body it does not know) is its answer, not an auth failure.
+    answer = relay_answering(403, {"reason": "unknown_body"}, tmp_path).call(SC, "GET", "/x", b"")
+    assert (answer.status, answer.document["reason"]) == (403, "unknown_body")
