@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     relay_deliver_seconds: float = Field(
         default=5, ge=0, description="Deliver queued relayed steps this often (0: never)"
     )
+    monitor_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Run the monitor of the home ledgers relayed to this often (0: never; "
+        "`tongban monitor status` shows the last run)",
+    )
     read_model_seconds: float = Field(
         default=1, ge=0, description="Bring the read models up to the ledger this often (0: never)"
     )

@@ -19,7 +19,7 @@ from api.logs import AccessLog
 from api.metrics import RequestMetrics, install_metrics
 from api.metrics import router as metrics_router
 from api.read_model_daemon import ReadModelFollower
-from api.relay_daemon import RelayDeliverer
+from api.relay_daemon import MonitorWatch, RelayDeliverer
 from api.routes import (
     audit,
     cases,
@@ -75,6 +75,10 @@ def create_app(
         deliverer = RelayDeliverer(node, settings.relay_deliver_seconds)
         if settings.relay_deliver_seconds > 0 and node.relays is not None:
             deliverer.start()
+        # And the monitor of the home ledgers, when asked for (TONGBAN_MONITOR_SECONDS).
+        watch = MonitorWatch(node, settings.monitor_seconds)
+        if settings.monitor_seconds > 0 and node.relays is not None:
+            watch.start()
         # So are the read models brought up to the ledger (a listing catches up too).
         follower = ReadModelFollower(node, settings.read_model_seconds)
         if settings.read_model_seconds > 0:
@@ -89,6 +93,7 @@ def create_app(
             if settings.alert_scan_seconds > 0:
                 scheduler.stop()
             deliverer.stop()
+            watch.stop()
             if settings.read_model_seconds > 0:
                 follower.stop()
             if settings.witness_push_seconds > 0:

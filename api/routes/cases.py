@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
+from adapters.relay import unknown_ledger
+from adapters.relay_peers import load_peers
 from api.deps import (
     ENVELOPE_BODY,
     BearerCredentials,
@@ -44,6 +46,7 @@ from ledger.access import Reader, check_poster
 from ledger.case_listing import CaseQuery
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
+from ledger.errors import EnvelopeRejected
 from ledger.license_events import LICENSE_EVENT_TYPES
 from ledger.personal import PersonalDataError, validate_personal_data
 from ledger.reports import case_timeline
@@ -54,10 +57,17 @@ router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 40
 def _appended(
     node: NodeServices, envelope: ParsedEnvelope, response: Response
 ) -> AppendedPublic | JSONResponse:
-    if envelope.ledger != node.ledger.ledger_name and node.relay_peer(envelope.ledger):
-        # A step of a case homed in a region this node relays to (api.routes.relay); for any
-        # other ledger the ledger's own check answers `wrong_ledger`.
-        return relayed_append(node, envelope, response)
+    if envelope.ledger != node.ledger.ledger_name:
+        if node.relay_peer(envelope.ledger):
+            # A step of a case homed in a region this node relays to (api.routes.relay).
+            return relayed_append(node, envelope, response)
+        # Any other ledger: say what this node's ledger is and which it relays to.
+        peers = load_peers(node.settings.data_dir) if node.relays is not None else {}
+        raise EnvelopeRejected(
+            unknown_ledger(envelope.ledger, node.ledger.ledger_name, peers),
+            reason="wrong_ledger",
+            field="ledger",
+        )
     # A `received` step opens a case, through whichever route it came: the opening's rules
     # (ledger.opening) apply to both, so neither is a way around the other.
     if envelope.type == "received":
