@@ -22,12 +22,13 @@ these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one i
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
@@ -76,13 +77,20 @@ DATED_SCHEMA = (
     "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
     "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
     "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, reach TEXT NOT NULL, "
+    "closed_on TEXT, on_time INTEGER, handling_days INTEGER, "
     "PRIMARY KEY (kind, case_id, name))",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
     "ON readmodel_case_dated (kind, closed, deadline, case_id)",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
     "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
 )
-DATED_COLUMNS = 11  # an older table (10 columns, no ``reach``) is dropped and rebuilt
+# An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
+DATED_COLUMNS = 14
+# The columns a stored leg is read back from (:func:`_leg_of`), table alias ``d``.
+_LEG_COLUMNS = (
+    "d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, d.paused, d.closed, "
+    "d.provisional, d.reach, d.closed_on, d.on_time, d.handling_days"
+)
 
 _CASE_COLUMNS = "c.case_id, c.state, c.item, c.channel, c.home_body, c.intake_body, c.steps"
 
@@ -91,6 +99,17 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     """Every count row a case adds one to: each of its parties or any, its state or any, its
     item or any."""
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
+
+
+class DatedTally(NamedTuple):
+    """One body's or item's legs: open, overdue at "as of", closed, closed by their deadline,
+    and the median working days of its closed decision legs (None: none closed)."""
+
+    open: int
+    overdue: int
+    closed: int
+    closed_on_time: int
+    median_handling_days: float | None
 
 
 class SqlReadModelStore(SqlStore, TrackingRecorder):
@@ -333,7 +352,8 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             )
             cur.executemany(
                 self._sql(
-                    "INSERT INTO readmodel_case_dated VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO readmodel_case_dated VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 [
                     (
@@ -348,6 +368,9 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                         int(leg.closed),
                         int(leg.provisional),
                         (leg.reach or leg.started).isoformat(),
+                        None if leg.closed_on is None else leg.closed_on.isoformat(),
+                        None if leg.on_time is None else int(leg.on_time),
+                        leg.handling_days,
                     )
                     for case_id, case_legs in legs.items()
                     for leg in case_legs
@@ -375,30 +398,14 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT case_id, name, body, started, deadline, allowed, paused, closed, "
-                    f"provisional, reach FROM readmodel_case_dated WHERE {' AND '.join(where)} "
+                    f"SELECT {_LEG_COLUMNS} FROM readmodel_case_dated d "
+                    f"WHERE {' AND '.join(where)} "
                     "ORDER BY deadline, case_id, name LIMIT ?"
                 ),
                 (*params, limit),
             )
             rows = cur.fetchall()
-        return [
-            CaseLeg(
-                uuid.UUID(row[0]),
-                Leg(
-                    name=row[1],
-                    body=row[2],
-                    started=date.fromisoformat(row[3]),
-                    deadline=date.fromisoformat(row[4]),
-                    working_days_allowed=int(row[5]),
-                    working_days_paused=int(row[6]),
-                    closed=bool(row[7]),
-                    provisional=bool(row[8]),
-                    reach=date.fromisoformat(row[9]),
-                ),
-            )
-            for row in rows
-        ]
+        return [_leg_of(row) for row in rows]
 
     # -- supervision queries (docs/supervision.md §7): reads only, the rows stay as written --
 
@@ -453,8 +460,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, "
-                    "d.paused, d.closed, d.provisional, d.reach, COALESCE(c.item, '') "
+                    f"SELECT {_LEG_COLUMNS}, COALESCE(c.item, '') "
                     "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
                     f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
                     "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
@@ -462,52 +468,57 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 (*params, limit),
             )
             rows = cur.fetchall()
-        return [
-            (
-                CaseLeg(
-                    uuid.UUID(row[0]),
-                    Leg(
-                        name=row[1],
-                        body=row[2],
-                        started=date.fromisoformat(row[3]),
-                        deadline=None if row[4] is None else date.fromisoformat(row[4]),
-                        working_days_allowed=int(row[5]),
-                        working_days_paused=int(row[6]),
-                        closed=bool(row[7]),
-                        provisional=bool(row[8]),
-                        reach=date.fromisoformat(row[9]),
-                    ),
-                ),
-                row[10],
-            )
-            for row in rows
-        ]
+        return [(_leg_of(row), row[13]) for row in rows]
 
     def dated_tallies(
         self, kind: str, *, as_of: date, by: str, bodies: Sequence[str] | None = None
-    ) -> dict[str, tuple[int, int, int]]:
-        """Per body (``by="body"``) or per item (``"item"``): ``(open, overdue at as_of,
-        closed)`` counts of the ``kind`` rows (of ``bodies`` only when given)."""
+    ) -> dict[str, DatedTally]:
+        """Per body (``by="body"``) or per item (``"item"``): the :class:`DatedTally` of the
+        ``kind`` rows (of ``bodies`` only when given), overdue judged at ``as_of``."""
         if by not in ("body", "item"):
             raise ValueError("by is body or item")
         if bodies is not None and not bodies:
             return {}
         key = "d.body" if by == "body" else "COALESCE(c.item, '')"
-        where, params = ["d.kind = ?"], [as_of.isoformat(), kind]
+        where, params = ["d.kind = ?"], [kind]
         if bodies is not None:
             where.append(f"d.body IN ({self._in(bodies)})")
             params += list(bodies)
+        rows_from = (
+            "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c ON c.case_id = d.case_id "
+            f"WHERE {' AND '.join(where)}"
+        )
         with self._tx() as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {key}, SUM(1 - d.closed), "
                     "SUM(CASE WHEN d.closed = 0 AND d.deadline < ? THEN 1 ELSE 0 END), "
-                    "SUM(d.closed) FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
-                    f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} GROUP BY {key}"
+                    "SUM(d.closed), SUM(CASE WHEN d.on_time = 1 THEN 1 ELSE 0 END) "
+                    f"{rows_from} GROUP BY {key}"
+                ),
+                [as_of.isoformat(), *params],
+            )
+            counts = cur.fetchall()
+            # The median needs the values; only closed decision legs carry them.
+            cur.execute(
+                self._sql(
+                    f"SELECT {key}, d.handling_days {rows_from} AND d.handling_days IS NOT NULL"
                 ),
                 params,
             )
-            return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in cur.fetchall()}
+            days: dict[str, list[int]] = {}
+            for group, value in cur.fetchall():
+                days.setdefault(group, []).append(int(value))
+        return {
+            row[0]: DatedTally(
+                int(row[1]),
+                int(row[2]),
+                int(row[3]),
+                int(row[4]),
+                float(statistics.median(days[row[0]])) if row[0] in days else None,
+            )
+            for row in counts
+        }
 
     def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:
@@ -532,3 +543,24 @@ def open_read_models(
 def memory_read_models(path: Path) -> SqlReadModelStore:
     """A scratch store in ``path`` (a reader of a read-only snapshot builds one of its own)."""
     return SqlReadModelStore(sqlite_connector(path), "?")
+
+
+def _leg_of(row: Sequence[Any]) -> CaseLeg:
+    """A stored leg from the columns ``_LEG_COLUMNS`` names, in that order."""
+    return CaseLeg(
+        uuid.UUID(row[0]),
+        Leg(
+            name=row[1],
+            body=row[2],
+            started=date.fromisoformat(row[3]),
+            deadline=None if row[4] is None else date.fromisoformat(row[4]),
+            working_days_allowed=int(row[5]),
+            working_days_paused=int(row[6]),
+            closed=bool(row[7]),
+            provisional=bool(row[8]),
+            reach=date.fromisoformat(row[9]),
+            closed_on=None if row[10] is None else date.fromisoformat(row[10]),
+            on_time=None if row[11] is None else bool(row[11]),
+            handling_days=None if row[12] is None else int(row[12]),
+        ),
+    )

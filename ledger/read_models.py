@@ -64,6 +64,11 @@ class Leg:
     # The last date any stored value was counted through (None: ``started``): a calendar
     # published for a year after it changes nothing stored.
     reach: date | None = None
+    # A closed leg's facts, fixed once it closed: its date, whether by its deadline, and for a
+    # decision leg its working days (pauses excluded), so statistics need no replay.
+    closed_on: date | None = None
+    on_time: bool | None = None
+    handling_days: int | None = None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,13 @@ class FigurePublic(BaseModel):
     overdue_now: int
     due_soon_now: int
     legs_closed: int
+    closed_on_time: int
+    on_time_rate: float | None = Field(
+        description="closed legs closed by their deadline, of all closed (null: none closed)"
+    )
+    median_handling_days: float | None = Field(
+        description="working days of the closed decision legs, pauses excluded (null: none)"
+    )
 
 
 class FiguresPublic(BaseModel):
@@ -239,7 +246,8 @@ def supervised_legs(
 @router.get(
     "/supervision/statistics",
     response_model=FiguresPublic,
-    summary="per body or item: open legs, overdue and due soon now, legs closed (supervisors)",
+    summary="per body or item: open legs, overdue and due soon now, legs closed, on-time rate "
+    "and median handling days (supervisors)",
 )
 def supervised_figures(
     node: Services,
@@ -267,12 +275,15 @@ def supervised_figures(
         rows = [
             FigurePublic(
                 key=key,
-                open_legs=open_,
-                overdue_now=overdue,
+                open_legs=tally.open,
+                overdue_now=tally.overdue,
                 due_soon_now=soon.get(key, 0),
-                legs_closed=closed,
+                legs_closed=tally.closed,
+                closed_on_time=tally.closed_on_time,
+                on_time_rate=tally.closed_on_time / tally.closed if tally.closed else None,
+                median_handling_days=tally.median_handling_days,
             )
-            for key, (open_, overdue, closed) in sorted(tallies.items())
+            for key, tally in sorted(tallies.items())
         ]
     return FiguresPublic(as_of=day.isoformat(), by=by, reflects=reflects, rows=rows)
 

@@ -277,9 +277,9 @@ def _leg_tallies(
                     continue
                 tally.closed += 1
                 tally.on_time += leg.closed <= leg.deadline
-                if leg.name == "decision":
-                    worked = calendar.working_days(leg.started, leg.closed).value
-                    tally.days.append(worked - leg.working_days_paused)
+                days = leg.handling_days(calendar)
+                if days is not None:
+                    tally.days.append(days)
             else:
                 status, _ = judge(leg, last, calendar)
                 tally.overdue += status == "overdue"

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 
 from ledger.application import LedgerApplication
+from ledger.calendars import CalendarBook
 from ledger.errors import LedgerError
 from ledger.keys import KeyRegistry, parse_key_record, registry_stream_id
 from ledger.persistence import LedgerEntry
@@ -38,7 +39,7 @@ def _reach(leg: Leg) -> dt.date:
     return max(dates)
 
 
-def rows_of(case: CaseLegs) -> tuple[Row, ...]:
+def rows_of(case: CaseLegs, books: CalendarBook) -> tuple[Row, ...]:
     """A case's legs as ``case_deadlines`` rows. A name taken again (a second ``acceptance``
     after a supplement round, a reopened ``decision``) is stored as ``name#2``, ``name#3``…
     A leg paused since on or before its deadline has no stored deadline (NULL): its clock
@@ -46,6 +47,7 @@ def rows_of(case: CaseLegs) -> tuple[Row, ...]:
     :func:`~ledger.supervision.legs.judge` has it)."""
     rows: list[Row] = []
     seen: dict[str, int] = {}
+    calendar = books.for_place(case.item.split("/")[0], case.jurisdiction)
     for leg in case.legs:
         seen[leg.name] = seen.get(leg.name, 0) + 1
         name = leg.name if seen[leg.name] == 1 else f"{leg.name}#{seen[leg.name]}"
@@ -61,6 +63,9 @@ def rows_of(case: CaseLegs) -> tuple[Row, ...]:
                 body=case.body_of(leg),
                 provisional=leg.provisional,
                 reach=_reach(leg),
+                closed_on=leg.closed,
+                on_time=None if leg.closed is None else leg.closed <= leg.deadline,
+                handling_days=leg.handling_days(calendar),
             )
         )
     return tuple(rows)
@@ -121,4 +126,4 @@ class LedgerLegs:
             registry.calendars,
             self.standard,
         )
-        return () if case is None else rows_of(case)
+        return () if case is None else rows_of(case, registry.calendars)

@@ -136,5 +136,6 @@ def test_the_dated_rows_queries(read_models: SqlReadModelStore) -> None:
     assert [r.leg.body for r, _ in read_models.dated_rows(LEG_KIND, bodies=["B"])] == ["B"]
     assert read_models.dated_rows(LEG_KIND, bodies=[]) == []
     tallies = read_models.dated_tallies(LEG_KIND, as_of=D("2025-10-10"), by="body")
-    assert tallies == {"A": (2, 1, 1), "B": (1, 1, 0)}
-    assert read_models.dated_tallies(LEG_KIND, as_of=D("2025-10-09"), by="item") == {"": (3, 0, 1)}
+    assert {key: tally[:3] for key, tally in tallies.items()} == {"A": (2, 1, 1), "B": (1, 1, 0)}
+    by_item = read_models.dated_tallies(LEG_KIND, as_of=D("2025-10-09"), by="item")
+    assert {key: tally[:3] for key, tally in by_item.items()} == {"": (3, 0, 1)}

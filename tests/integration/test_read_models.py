@@ -24,7 +24,12 @@ from eventsourcing.persistence import Tracking
 
 from adapters.bootstrap import follower_of, open_services
 from adapters.calendar_seed import seed_year
-from adapters.readmodels import SqlReadModelStore, memory_read_models, open_read_models
+from adapters.readmodels import (
+    DATED_COLUMNS,
+    SqlReadModelStore,
+    memory_read_models,
+    open_read_models,
+)
 from ledger.application import now_micros
 from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
@@ -207,8 +212,8 @@ def test_paging_by_after_walks_every_case_once_while_cases_are_added(node: Node)
 
 def _all_legs(world: World) -> list[CaseLeg]:
     """Every case's legs as ``tongban supervise`` reads them from the whole ledger."""
-    cases, _ = supervise_ledger(world.app)
-    return [CaseLeg(uuid.UUID(case.case_id), leg) for case in cases for leg in rows_of(case)]
+    cases, books = supervise_ledger(world.app)
+    return [CaseLeg(uuid.UUID(case.case_id), leg) for case in cases for leg in rows_of(case, books)]
 
 
 def test_overdue_and_due_soon_compare_stored_deadlines_with_the_as_of_date(node: Node) -> None:
@@ -511,7 +516,7 @@ def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
         assert (store.position(SUMMARIES), store.position(DEADLINES)) == (40, 0)
         with store._tx() as cur:
             cur.execute("SELECT * FROM readmodel_case_dated")
-            assert cur.fetchall() == [] and len(cur.description) == 11
+            assert cur.fetchall() == [] and len(cur.description) == DATED_COLUMNS == 14
     finally:
         store.close()
     again = memory_read_models(path)  # the new shape is kept as it is

@@ -168,8 +168,20 @@ def test_statistics_per_body_and_per_item(served: tuple[ApiNode, dict[str, str]]
             "overdue_now": 0,
             "due_soon_now": 1,
             "legs_closed": 0,
+            "closed_on_time": 0,
+            "on_time_rate": None,
+            "median_handling_days": None,
         },
-        {"key": "510104-RS", "open_legs": 2, "overdue_now": 0, "due_soon_now": 1, "legs_closed": 1},
+        {
+            "key": "510104-RS",
+            "open_legs": 2,
+            "overdue_now": 0,
+            "due_soon_now": 1,
+            "legs_closed": 1,
+            "closed_on_time": 0,  # planned without its closing facts
+            "on_time_rate": 0.0,
+            "median_handling_days": None,
+        },
     ]
     by_item = _legs(node, "auditor", "/supervision/statistics", by="item", as_of="2025-10-10")
     assert by_item["rows"] == [
@@ -179,6 +191,9 @@ def test_statistics_per_body_and_per_item(served: tuple[ApiNode, dict[str, str]]
             "overdue_now": 2,
             "due_soon_now": 0,
             "legs_closed": 1,
+            "closed_on_time": 0,
+            "on_time_rate": 0.0,
+            "median_handling_days": None,
         }
     ]
 
@@ -394,3 +409,30 @@ def test_the_server_runs_the_scheduler_beside_it(tmp_path: Path) -> None:
             pass
         (alert,) = services.alert_store().after(0)
         assert (alert.case_id, alert.name, alert.status) == (case_id.hex, "decision", "overdue")
+
+
+def test_statistics_give_the_on_time_rate_and_median_handling_days_of_closed_legs(
+    tmp_path: Path,
+) -> None:
+    """Closed legs carry their closing facts in the stored row (docs/supervision.md §7): the
+    route counts them without replaying a case."""
+    legs = PlannedLegs()
+
+    def closed(name: str, deadline: str, on: str, days: int | None) -> Leg:
+        return Leg(name, D("2025-09-22"), D(deadline), 10, 0, True, "510104-RS",
+                   closed_on=D(on), on_time=D(on) <= D(deadline), handling_days=days)  # fmt: skip
+
+    with api_node(tmp_path, legs=legs) as node:
+        a, b, c = node.proxy_case(), node.proxy_case(), node.proxy_case()
+        legs.planned[a] = [closed("decision", "2025-10-09", "2025-10-09", 8)]
+        legs.planned[b] = [closed("decision", "2025-10-09", "2025-10-14", 11)]
+        legs.planned[c] = [
+            closed("acceptance", "2025-09-26", "2025-09-25", None),
+            closed("decision", "2025-10-17", "2025-10-10", 9),
+        ]
+        assert node.services.follower is not None
+        node.services.follower.rebuild()
+        (row,) = _legs(node, "admin", "/supervision/statistics", as_of="2025-10-20")["rows"]
+    assert row["key"] == "510104-RS"
+    assert (row["legs_closed"], row["closed_on_time"], row["on_time_rate"]) == (4, 3, 0.75)
+    assert row["median_handling_days"] == 9.0  # of 8, 9 and 11: the acceptance leg has none
