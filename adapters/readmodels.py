@@ -22,20 +22,38 @@ these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one i
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from adapters.readmodel_rows import (
+    DATED_COLUMNS,
+    DATED_SCHEMA,
+    LEG_COLUMNS,
+    SCHEMA,
+    DatedTally,
+    leg_of,
+    stage_of,
+)
 from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
 from ledger.errors import UnknownCase
-from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, ProjectedCase
+from ledger.read_models import (
+    DEADLINES,
+    RECTIFICATIONS,
+    SUMMARIES,
+    CaseLeg,
+    Leg,
+    ProjectedCase,
+    Rectification,
+)
 
 READ_MODEL_FILE = "readmodels.sqlite3"
 NO_LIMIT = 2**62
@@ -46,52 +64,6 @@ class ReadModelStoreError(Exception):
     pass
 
 
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS readmodel_tracking ("
-    "projection TEXT PRIMARY KEY, position BIGINT NOT NULL)",
-    f"INSERT INTO readmodel_tracking VALUES ('{SUMMARIES}', 0) ON CONFLICT DO NOTHING",
-    f"INSERT INTO readmodel_tracking VALUES ('{DEADLINES}', 0) ON CONFLICT DO NOTHING",
-    "CREATE TABLE IF NOT EXISTS readmodel_cases ("
-    "case_id TEXT PRIMARY KEY, opened_index BIGINT NOT NULL UNIQUE, state TEXT NOT NULL, "
-    "item TEXT NOT NULL, channel TEXT NOT NULL, home_body TEXT NOT NULL, "
-    "intake_body TEXT NOT NULL, steps BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS readmodel_cases_state ON readmodel_cases (state, opened_index)",
-    "CREATE INDEX IF NOT EXISTS readmodel_cases_item ON readmodel_cases (item, opened_index)",
-    "CREATE TABLE IF NOT EXISTS readmodel_case_parties ("
-    "party TEXT NOT NULL, case_id TEXT NOT NULL, opened_index BIGINT NOT NULL, "
-    "state TEXT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (party, case_id))",
-    "CREATE INDEX IF NOT EXISTS readmodel_parties_order "
-    "ON readmodel_case_parties (party, opened_index)",
-    "CREATE INDEX IF NOT EXISTS readmodel_parties_state "
-    "ON readmodel_case_parties (party, state, opened_index)",
-    "CREATE INDEX IF NOT EXISTS readmodel_parties_item "
-    "ON readmodel_case_parties (party, item, opened_index)",
-    "CREATE INDEX IF NOT EXISTS readmodel_parties_case ON readmodel_case_parties (case_id)",
-    "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
-    "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
-    "PRIMARY KEY (party, state, item))",
-)
-
-DATED_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS readmodel_case_dated ("
-    "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
-    "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
-    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, reach TEXT NOT NULL, "
-    "closed_on TEXT, on_time INTEGER, handling_days INTEGER, "
-    "PRIMARY KEY (kind, case_id, name))",
-    "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
-    "ON readmodel_case_dated (kind, closed, deadline, case_id)",
-    "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
-    "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
-)
-# An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
-DATED_COLUMNS = 14
-# The columns a stored leg is read back from (:func:`_leg_of`), table alias ``d``.
-_LEG_COLUMNS = (
-    "d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, d.paused, d.closed, "
-    "d.provisional, d.reach, d.closed_on, d.on_time, d.handling_days"
-)
-
 _CASE_COLUMNS = "c.case_id, c.state, c.item, c.channel, c.home_body, c.intake_body, c.steps"
 
 
@@ -99,17 +71,6 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     """Every count row a case adds one to: each of its parties or any, its state or any, its
     item or any."""
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
-
-
-class DatedTally(NamedTuple):
-    """One body's or item's legs: open, overdue at "as of", closed, closed by their deadline,
-    and the median working days of its closed decision legs (None: none closed)."""
-
-    open: int
-    overdue: int
-    closed: int
-    closed_on_time: int
-    median_handling_days: float | None
 
 
 class SqlReadModelStore(SqlStore, TrackingRecorder):
@@ -188,6 +149,8 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                     cur.execute(f"DELETE FROM {table}")
             elif projection == DEADLINES:
                 cur.execute("DELETE FROM readmodel_case_dated")
+            elif projection == RECTIFICATIONS:
+                cur.execute("DELETE FROM readmodel_rectifications")
 
     def _in(self, values: Sequence[str]) -> str:
         return ", ".join(self._p for _ in values) or "NULL"
@@ -398,14 +361,14 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT {_LEG_COLUMNS} FROM readmodel_case_dated d "
+                    f"SELECT {LEG_COLUMNS} FROM readmodel_case_dated d "
                     f"WHERE {' AND '.join(where)} "
                     "ORDER BY deadline, case_id, name LIMIT ?"
                 ),
                 (*params, limit),
             )
             rows = cur.fetchall()
-        return [_leg_of(row) for row in rows]
+        return [leg_of(row) for row in rows]
 
     # -- supervision queries (docs/supervision.md §7): reads only, the rows stay as written --
 
@@ -460,7 +423,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT {_LEG_COLUMNS}, COALESCE(c.item, '') "
+                    f"SELECT {LEG_COLUMNS}, COALESCE(c.item, '') "
                     "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
                     f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
                     "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
@@ -468,7 +431,7 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 (*params, limit),
             )
             rows = cur.fetchall()
-        return [(_leg_of(row), row[13]) for row in rows]
+        return [(leg_of(row), row[13]) for row in rows]
 
     def dated_tallies(
         self, kind: str, *, as_of: date, by: str, bodies: Sequence[str] | None = None
@@ -520,6 +483,91 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             for row in counts
         }
 
+    # -- rectifications (差评整改) ------------------------------------------------------------
+
+    def save_rectifications(
+        self,
+        expected: int,
+        tracking: Tracking,
+        rectifications: Mapping[uuid.UUID, Rectification | None],
+    ) -> bool:
+        with self._tx() as cur:
+            if not self._move(cur, expected, tracking):
+                return False
+            ids = [case_id.hex for case_id in rectifications]
+            if not ids:
+                return True
+            cur.execute(
+                f"DELETE FROM readmodel_rectifications WHERE case_id IN ({self._in(ids)})", ids
+            )
+            rows = [r for r in rectifications.values() if r is not None]
+            if rows:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO readmodel_rectifications VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    [
+                        (
+                            r.case_id.hex,
+                            r.item,
+                            r.body,
+                            r.level,
+                            r.rated.isoformat(),
+                            None if r.closed_on is None else r.closed_on.isoformat(),
+                            r.reach.isoformat(),
+                            json.dumps([s.as_dict() for s in r.stages], sort_keys=True),
+                        )
+                        for r in rows
+                    ],
+                )
+            return True
+
+    def open_rectifications(
+        self, as_of: date, *, bodies: Sequence[str] | None = None
+    ) -> list[Rectification]:
+        """Rectifications rated by ``as_of`` and not closed by then (of ``bodies`` only when
+        given: an empty list is none), oldest rating first."""
+        if bodies is not None and not bodies:
+            return []
+        day = as_of.isoformat()
+        where, params = ["rated <= ?", "(closed_on IS NULL OR closed_on > ?)"], [day, day]
+        if bodies is not None:
+            where.append(f"body IN ({self._in(bodies)})")
+            params += list(bodies)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT case_id, item, body, level, rated, closed_on, stages "
+                    f"FROM readmodel_rectifications WHERE {' AND '.join(where)} "
+                    "ORDER BY rated, case_id"
+                ),
+                params,
+            )
+            rows = cur.fetchall()
+        return [
+            Rectification(
+                uuid.UUID(row[0]),
+                row[1],
+                row[2],
+                row[3],
+                date.fromisoformat(row[4]),
+                None if row[5] is None else date.fromisoformat(row[5]),
+                tuple(stage_of(stage) for stage in json.loads(row[6])),
+            )
+            for row in rows
+        ]
+
+    def rectifications_within(self, first: date, last: date) -> list[uuid.UUID]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT case_id FROM readmodel_rectifications "
+                    "WHERE rated <= ? AND reach >= ? ORDER BY case_id"
+                ),
+                (last.isoformat(), first.isoformat()),
+            )
+            return [uuid.UUID(row[0]) for row in cur.fetchall()]
+
     def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:
             cur.execute(
@@ -543,24 +591,3 @@ def open_read_models(
 def memory_read_models(path: Path) -> SqlReadModelStore:
     """A scratch store in ``path`` (a reader of a read-only snapshot builds one of its own)."""
     return SqlReadModelStore(sqlite_connector(path), "?")
-
-
-def _leg_of(row: Sequence[Any]) -> CaseLeg:
-    """A stored leg from the columns ``_LEG_COLUMNS`` names, in that order."""
-    return CaseLeg(
-        uuid.UUID(row[0]),
-        Leg(
-            name=row[1],
-            body=row[2],
-            started=date.fromisoformat(row[3]),
-            deadline=None if row[4] is None else date.fromisoformat(row[4]),
-            working_days_allowed=int(row[5]),
-            working_days_paused=int(row[6]),
-            closed=bool(row[7]),
-            provisional=bool(row[8]),
-            reach=date.fromisoformat(row[9]),
-            closed_on=None if row[10] is None else date.fromisoformat(row[10]),
-            on_time=None if row[11] is None else bool(row[11]),
-            handling_days=None if row[12] is None else int(row[12]),
-        ),
-    )

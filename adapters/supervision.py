@@ -3,9 +3,8 @@ working days, the rows a scheduler watches, and one scan of them into the alert 
 (docs/supervision.md §7).
 
 Legs come from the read models (``readmodel_case_dated``, kind ``leg``: the rows the calendar
-engine's legs function wrote), never from replaying cases. Rectification stages are read with
-``ledger.ratings.stats.all_case_ratings``, as ``GET /bodies/{id}/ratings`` does: the read models
-keep no rectification rows yet.
+engine's legs function wrote), never from replaying cases; so are rectifications
+(``readmodel_rectifications``), replayed only on a node opened without read models.
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ledger.calendars import WorkingCalendar
+from ledger.ratings.projection import rectification_of
 from ledger.ratings.stats import all_case_ratings
-from ledger.read_models import LEG_KIND
+from ledger.read_models import LEG_KIND, Rectification
 from ledger.supervision.watch import DUE_SOON_HORIZON, Alert, Watched, alerts_due, scope_covers
 
 if TYPE_CHECKING:
@@ -89,23 +89,30 @@ def open_legs(store: SqlReadModelStore, *, until: dt.date | None) -> list[Watche
         after_row = (last.leg.deadline, last.case_id, last.leg.name)
 
 
-def open_rectification_stages(node: NodeServices) -> list[Watched]:
-    """The open stage of every rectification (核实, 整改, 回访, 办结), with its deadline."""
-    rows = []
-    for case in all_case_ratings(node.ledger):
-        for stage in case.stages:
-            if stage.ended is None:
-                rows.append(
-                    Watched(
-                        "rectification",
-                        case.case_id.hex,
-                        stage.name,
-                        case.rated_body or case.home_body,
-                        case.item,
-                        stage.deadline,
-                    )
-                )
-    return rows
+def open_rectifications(
+    node: NodeServices, as_of: dt.date, bodies: Sequence[str] | None = None
+) -> list[Rectification]:
+    """Rectifications open at ``as_of`` (of ``bodies`` only when given), from the read models
+    as they stand (the caller catches them up); replayed on a node without read models."""
+    if node.read_models is not None:
+        return node.read_models.open_rectifications(as_of, bodies=bodies)
+    every = (rectification_of(case) for case in all_case_ratings(node.ledger))
+    return [
+        r
+        for r in every
+        if r is not None and r.open_on(as_of) and (bodies is None or r.body in bodies)
+    ]
+
+
+def open_rectification_stages(node: NodeServices, as_of: dt.date) -> list[Watched]:
+    """The open stage of every rectification open at ``as_of`` (核实, 整改, 回访, 办结), with
+    its deadline."""
+    return [
+        Watched("rectification", r.case_id.hex, stage.name, r.body, r.item, stage.deadline)
+        for r in open_rectifications(node, as_of)
+        for stage in r.stages
+        if stage.ended is None
+    ]
 
 
 def scan_alerts(
@@ -118,6 +125,6 @@ def scan_alerts(
     if node.follower is not None and node.read_models is not None:
         node.follower.catch_up(budget=budget)
         watched += open_legs(node.read_models, until=as_of + DUE_SOON_HORIZON)
-    watched += open_rectification_stages(node)
+    watched += open_rectification_stages(node, as_of)
     found = alerts_due(watched, as_of, calendars(node))
     return node.alert_store().record(found, now=now)

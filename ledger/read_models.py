@@ -39,9 +39,11 @@ from ledger.case_listing import CaseListing, CaseQuery, CaseSummaries, CaseSumma
 from ledger.domain import Case
 from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
 from ledger.persistence import LedgerEntry
+from ledger.ratings.rectification import Stage, stages_late
 
 SUMMARIES = "case_summaries"
 DEADLINES = "case_deadlines"
+RECTIFICATIONS = "case_rectifications"
 LEG_KIND = "leg"  # the calendar engine's legs in the dated-rows table
 BATCH = 500  # ledger entries per projection transaction
 CHINA = timezone(timedelta(hours=8))
@@ -159,6 +161,21 @@ class ReadModelStore(Protocol):
         (``started <= last`` and ``reach >= first``)."""
         ...
 
+    def save_rectifications(
+        self,
+        expected: int,
+        tracking: Tracking,
+        rectifications: Mapping[uuid.UUID, Rectification | None],
+    ) -> bool:
+        """Replace the stored rectification of every case named (None: it has none),
+        position as in :meth:`save_summaries`."""
+        ...
+
+    def rectifications_within(self, first: date, last: date) -> list[uuid.UUID]:
+        """The cases whose stored rectification was counted through a day of ``[first,
+        last]``."""
+        ...
+
 
 class LedgerSource(Protocol):
     """What projections read of the ledger (``LedgerApplication``)."""
@@ -231,6 +248,68 @@ class CaseDeadlineProjection:
             ids += [c for c in store.cases_dated_within(LEG_KIND, first, last) if c not in cases]
         rows = {case_id: tuple(self.legs(case_id)) for case_id in dict.fromkeys(ids)}
         return store.save_legs(expected, Tracking(self.name, entries[-1].index), LEG_KIND, rows)
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """A 差评's rectification (整改) as ``case_rectifications`` stores it: the rated body, the
+    level, the rating's date, the date it was closed (None: open) and its stages."""
+
+    case_id: uuid.UUID
+    item: str
+    body: str
+    level: str
+    rated: date
+    closed_on: date | None
+    stages: tuple[Stage, ...]
+
+    def open_on(self, as_of: date) -> bool:
+        """Rated by ``as_of`` and not closed by then."""
+        return self.rated <= as_of and (self.closed_on is None or self.closed_on > as_of)
+
+    def late(self, as_of: date) -> bool:
+        return stages_late(self.stages, as_of)
+
+    @property
+    def reach(self) -> date:
+        """The last date a stored value was counted through (a calendar after it changes
+        nothing stored)."""
+        dates = [self.rated, *(s.deadline for s in self.stages)]
+        dates += [d for d in (self.closed_on, *(s.ended for s in self.stages)) if d is not None]
+        return max(dates)
+
+
+class CaseRectifications(Protocol):
+    """A case's rectification (None: no 差评), from its signed steps and the calendars
+    (``ledger.ratings.projection``); ``prepare`` as :class:`CaseLegs`'s."""
+
+    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]: ...
+
+    def __call__(self, case_id: uuid.UUID) -> Rectification | None: ...
+
+
+class CaseRectificationProjection:
+    """``case_rectifications``: a case's rectification is rewritten whenever the case changes,
+    and every stored one counted through a year whose calendar a batch (re)publishes, as
+    :class:`CaseDeadlineProjection` does for legs."""
+
+    name = RECTIFICATIONS
+
+    def __init__(self, rectifications: CaseRectifications):
+        self.rectifications = rectifications
+
+    def save(
+        self,
+        store: ReadModelStore,
+        expected: int,
+        entries: Sequence[LedgerEntry],
+        cases: Mapping[uuid.UUID, Case],
+    ) -> bool:
+        ids = list(cases)
+        for first, last in self.rectifications.prepare(entries):
+            ids += [c for c in store.rectifications_within(first, last) if c not in cases]
+        rows = {case_id: self.rectifications(case_id) for case_id in dict.fromkeys(ids)}
+        return store.save_rectifications(expected, Tracking(self.name, entries[-1].index), rows)
 
 
 class Projection(Protocol):

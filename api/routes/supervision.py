@@ -17,12 +17,11 @@ from pydantic import BaseModel, Field
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from adapters.supervision import bodies_in_scope, calendars
+from adapters.supervision import bodies_in_scope, calendars, open_rectifications
 from api.deps import Caller, Services, require
 from api.errors import ApiProblem
 from api.schemas import RectificationPublic, StagePublic, problem_responses
 from ledger.calendars import WorkingCalendar
-from ledger.ratings.stats import all_case_ratings
 from ledger.read_models import DEADLINES, LEG_KIND, CaseLeg
 from ledger.supervision.watch import (
     DUE_SOON_HORIZON,
@@ -99,6 +98,7 @@ class OpenRectificationPublic(RectificationPublic):
 
 class RectificationsPublic(BaseModel):
     as_of: str
+    reflects: int = Field(description="the ledger index the read models reflect (0: replayed)")
     rectifications: list[OpenRectificationPublic]
 
 
@@ -301,23 +301,24 @@ def supervised_rectifications(
 ) -> RectificationsPublic:
     bodies = _visible(node, caller, body)
     day = _as_of(as_of, node)
-    found = []
-    for case in all_case_ratings(node.ledger):
-        rated = case.rated_body or case.home_body
-        if not case.rectification_open(day) or (bodies is not None and rated not in bodies):
-            continue
-        found.append(
+    reflects = _caught_up(node)
+    found = open_rectifications(node, day, bodies)
+    return RectificationsPublic(
+        as_of=day.isoformat(),
+        reflects=reflects,
+        rectifications=[
             OpenRectificationPublic(
-                case_id=str(case.case_id),
-                item=case.item,
-                body=rated,
-                level=case.level or "",
-                rated=case.rated.isoformat() if case.rated else "",
-                late=case.rectification_late(day),
-                stages=[StagePublic.model_validate(s.as_dict()) for s in case.stages],
+                case_id=str(r.case_id),
+                item=r.item,
+                body=r.body,
+                level=r.level,
+                rated=r.rated.isoformat(),
+                late=r.late(day),
+                stages=[StagePublic.model_validate(s.as_dict()) for s in r.stages],
             )
-        )
-    return RectificationsPublic(as_of=day.isoformat(), rectifications=found)
+            for r in found
+        ],
+    )
 
 
 def _page(node: NodeServices, after: int, bodies: list[str] | None, limit: int) -> AlertPage:

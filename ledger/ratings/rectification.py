@@ -79,6 +79,17 @@ class Stage:
         }
 
 
+def stages_late(stages: Iterable[Stage], as_of: date) -> bool:
+    """Some stage started by ``as_of`` ended after its deadline, or is open past it then."""
+    for stage in stages:
+        if stage.started > as_of:
+            continue
+        ended = stage.ended if stage.ended is not None and stage.ended <= as_of else None
+        if (ended or as_of) > stage.deadline:
+            return True
+    return False
+
+
 def rectification_stages(
     steps: Iterable[tuple[Envelope, int]],
     limits: Mapping[str, int],

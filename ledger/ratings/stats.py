@@ -25,7 +25,12 @@ from ledger.calendars import CalendarBook, china_date
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import KeyRegistry
-from ledger.ratings.rectification import Stage, rectification_limits, rectification_stages
+from ledger.ratings.rectification import (
+    Stage,
+    rectification_limits,
+    rectification_stages,
+    stages_late,
+)
 from ledger.receipts import parse_receipt
 from ledger.reports import reading_registry, stored_cases
 from ledger.supervision.cases import CaseLegs, supervise_stored
@@ -69,13 +74,7 @@ class CaseRatings:
 
     def rectification_late(self, as_of: date) -> bool:
         """Some stage started by ``as_of`` ended after its deadline, or is open past it then."""
-        for stage in self.stages:
-            if stage.started > as_of:
-                continue
-            ended = stage.ended if stage.ended is not None and stage.ended <= as_of else None
-            if (ended or as_of) > stage.deadline:
-                return True
-        return False
+        return stages_late(self.stages, as_of)
 
 
 def _case_steps(app: LedgerApplication, case_id: uuid.UUID) -> Iterator[tuple[Envelope, int]]:

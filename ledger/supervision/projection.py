@@ -98,6 +98,10 @@ class LedgerLegs:
             self._audited = reading_registry(self.app)
         return self._audited
 
+    def current_registry(self) -> KeyRegistry:
+        """The registry :meth:`prepare` brought up (read now if no batch was prepared yet)."""
+        return self.registry or self._registry(())
+
     def prepare(self, entries: Sequence[LedgerEntry]) -> list[tuple[dt.date, dt.date]]:
         """Bring the registry up to at least ``entries`` (a batch); the spans (first and last
         day of a year) whose calendar a record among them published or replaced."""
@@ -118,7 +122,7 @@ class LedgerLegs:
     def __call__(self, case_id: uuid.UUID) -> Sequence[Row]:
         """The case's rows, from its own entries as they stand now (at least as new as the
         batch :meth:`prepare` was given)."""
-        registry = self.registry or self._registry(())
+        registry = self.current_registry()
         case = legs_of_entries(
             case_id,
             self.app.stream_entries(case_id),

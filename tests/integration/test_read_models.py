@@ -24,12 +24,8 @@ from eventsourcing.persistence import Tracking
 
 from adapters.bootstrap import follower_of, open_services
 from adapters.calendar_seed import seed_year
-from adapters.readmodels import (
-    DATED_COLUMNS,
-    SqlReadModelStore,
-    memory_read_models,
-    open_read_models,
-)
+from adapters.readmodel_rows import DATED_COLUMNS
+from adapters.readmodels import SqlReadModelStore, memory_read_models, open_read_models
 from ledger.application import now_micros
 from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
@@ -39,6 +35,7 @@ from ledger.read_models import (
     CHINA,
     DEADLINES,
     LEG_KIND,
+    RECTIFICATIONS,
     SUMMARIES,
     CaseLeg,
     LedgerFollower,
@@ -143,6 +140,7 @@ def _tables(store: SqlReadModelStore) -> dict[str, list[tuple[Any, ...]]]:
             "readmodel_case_parties",
             "readmodel_case_counts",
             "readmodel_case_dated",
+            "readmodel_rectifications",
         ):
             cur.execute(f"SELECT * FROM {table}")
             rows = [tuple(row) for row in cur.fetchall()]
@@ -160,6 +158,7 @@ def test_a_rebuilt_projection_equals_the_one_followed_live(node: Node) -> None:
     assert node.follower.positions() == {
         SUMMARIES: world.app.store.max_index(),
         DEADLINES: world.app.store.max_index(),
+        RECTIFICATIONS: world.app.store.max_index(),
     }
     assert len(live["readmodel_cases"]) == 24
     node.follower.rebuild()

@@ -23,6 +23,7 @@ from adapters.supervision import scan_alerts
 from api.app import create_app
 from api.cli import main
 from ledger.admin import RegistryClerk
+from ledger.calendars import CalendarYear
 from ledger.persistence import LedgerEntry
 from ledger.personal import find_personal_data
 from ledger.read_models import Leg
@@ -436,3 +437,44 @@ def test_statistics_give_the_on_time_rate_and_median_handling_days_of_closed_leg
     assert row["key"] == "510104-RS"
     assert (row["legs_closed"], row["closed_on_time"], row["on_time_rate"]) == (4, 3, 0.75)
     assert row["median_handling_days"] == 9.0  # of 8, 9 and 11: the acceptance leg has none
+
+
+def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_calendar(
+    tmp_path: Path,
+) -> None:
+    """The open rectifications come from ``readmodel_rectifications`` (no case replayed per
+    request); a rebuild gives the same rows; a calendar published later recounts them."""
+    with api_node(tmp_path) as node:
+        case_id, raw = node.received("510104-RS", item="510000/1/5", channel="online")
+        assert node.post("/cases", "home", raw).status_code == 201
+        for step, content in (
+            ("form_checked", {"result": "pass", "reasons": [], "identity_verified": True}),
+            ("accepted", {"note": ""}),
+            ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
+            ("delivered", {"method": "online", "results": []}),
+            ("rated", {"level": "very_dissatisfied", "channel": "window"}),
+        ):
+            assert node.step(case_id, "510104-RS", step, content).status_code == 201
+        store, follower = node.services.read_models, node.services.follower
+        assert store is not None and follower is not None
+        rated = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        answer = _legs(node, "admin", "/supervision/rectifications", as_of=rated.isoformat())
+        assert answer["reflects"] == node.services.ledger.store.max_index()
+        live = store.open_rectifications(rated)
+        assert [(r.case_id, r.level, r.body) for r in live] == [
+            (case_id, "very_dissatisfied", "510104-RS")
+        ]
+        assert [s["name"] for s in answer["rectifications"][0]["stages"]] == ["verify"]
+        # No calendar for the year yet: counted on weekends only, and said so.
+        assert [s.provisional for s in live[0].stages] == [True]
+        follower.rebuild()
+        assert store.open_rectifications(rated) == live
+        # Years whatever today is (a stage may cross New Year): no holidays, weekends off.
+        clerk = RegistryClerk(node.services.ledger, "510000")
+        for year in (rated.year, rated.year + 1):
+            plain = CalendarYear(region="510000", year=year, holidays=frozenset())
+            clerk.append(node.world.root, "calendar_published", plain.to_body())
+        follower.catch_up()
+        (recounted,) = store.open_rectifications(rated)
+        assert [s.provisional for s in recounted.stages] == [False]
+        assert store.open_rectifications(rated - dt.timedelta(days=1)) == []  # not rated yet

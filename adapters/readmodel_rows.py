@@ -1,0 +1,109 @@
+"""The read-model store's tables, and how its rows are read back (``adapters/readmodels.py``;
+docs/read-models.md describes each column)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, NamedTuple
+
+from ledger.ratings.rectification import Stage
+from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS readmodel_tracking ("
+    "projection TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    f"INSERT INTO readmodel_tracking VALUES ('{SUMMARIES}', 0) ON CONFLICT DO NOTHING",
+    f"INSERT INTO readmodel_tracking VALUES ('{DEADLINES}', 0) ON CONFLICT DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS readmodel_cases ("
+    "case_id TEXT PRIMARY KEY, opened_index BIGINT NOT NULL UNIQUE, state TEXT NOT NULL, "
+    "item TEXT NOT NULL, channel TEXT NOT NULL, home_body TEXT NOT NULL, "
+    "intake_body TEXT NOT NULL, steps BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS readmodel_cases_state ON readmodel_cases (state, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_cases_item ON readmodel_cases (item, opened_index)",
+    "CREATE TABLE IF NOT EXISTS readmodel_case_parties ("
+    "party TEXT NOT NULL, case_id TEXT NOT NULL, opened_index BIGINT NOT NULL, "
+    "state TEXT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (party, case_id))",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_order "
+    "ON readmodel_case_parties (party, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_state "
+    "ON readmodel_case_parties (party, state, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_item "
+    "ON readmodel_case_parties (party, item, opened_index)",
+    "CREATE INDEX IF NOT EXISTS readmodel_parties_case ON readmodel_case_parties (case_id)",
+    "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
+    "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
+    "PRIMARY KEY (party, state, item))",
+    # A 差评's rectification per case; its stages as JSON (they are read whole, never queried).
+    "CREATE TABLE IF NOT EXISTS readmodel_rectifications ("
+    "case_id TEXT PRIMARY KEY, item TEXT NOT NULL, body TEXT NOT NULL, level TEXT NOT NULL, "
+    "rated TEXT NOT NULL, closed_on TEXT, reach TEXT NOT NULL, stages TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS readmodel_rectifications_open "
+    "ON readmodel_rectifications (closed_on, body)",
+)
+
+DATED_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS readmodel_case_dated ("
+    "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
+    "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
+    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, reach TEXT NOT NULL, "
+    "closed_on TEXT, on_time INTEGER, handling_days INTEGER, "
+    "PRIMARY KEY (kind, case_id, name))",
+    "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
+    "ON readmodel_case_dated (kind, closed, deadline, case_id)",
+    "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
+    "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
+)
+# An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
+DATED_COLUMNS = 14
+# The columns a stored leg is read back from (:func:`leg_of`), table alias ``d``.
+LEG_COLUMNS = (
+    "d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, d.paused, d.closed, "
+    "d.provisional, d.reach, d.closed_on, d.on_time, d.handling_days"
+)
+
+
+class DatedTally(NamedTuple):
+    """One body's or item's legs: open, overdue at "as of", closed, closed by their deadline,
+    and the median working days of its closed decision legs (None: none closed)."""
+
+    open: int
+    overdue: int
+    closed: int
+    closed_on_time: int
+    median_handling_days: float | None
+
+
+def leg_of(row: Sequence[Any]) -> CaseLeg:
+    """A stored leg from the columns ``LEG_COLUMNS`` names, in that order."""
+    return CaseLeg(
+        uuid.UUID(row[0]),
+        Leg(
+            name=row[1],
+            body=row[2],
+            started=date.fromisoformat(row[3]),
+            deadline=None if row[4] is None else date.fromisoformat(row[4]),
+            working_days_allowed=int(row[5]),
+            working_days_paused=int(row[6]),
+            closed=bool(row[7]),
+            provisional=bool(row[8]),
+            reach=date.fromisoformat(row[9]),
+            closed_on=None if row[10] is None else date.fromisoformat(row[10]),
+            on_time=None if row[11] is None else bool(row[11]),
+            handling_days=None if row[12] is None else int(row[12]),
+        ),
+    )
+
+
+def stage_of(stored: Mapping[str, Any]) -> Stage:
+    """A stage from its stored JSON (``Stage.as_dict``)."""
+    ended = stored["ended"]
+    return Stage(
+        stored["name"],
+        date.fromisoformat(stored["started"]),
+        date.fromisoformat(stored["deadline"]),
+        int(stored["working_days_allowed"]),
+        None if ended is None else date.fromisoformat(ended),
+        bool(stored["provisional"]),
+    )
