@@ -27,6 +27,7 @@ from api.routes import (
     keys,
     licenses,
     login,
+    pages,
     peer,
     ratings,
     relay,
@@ -37,7 +38,20 @@ from api.transparency_daemon import WitnessPusher
 
 # Every route module, once: the app serves them and its OpenAPI document declares 503 on
 # those that reach the database (a second list here once missed new routes).
-ROUTES = (health, catalog, cases, ratings, audit, keys, witness, licenses, login, relay, peer)
+ROUTES = (
+    health,
+    catalog,
+    cases,
+    ratings,
+    audit,
+    keys,
+    witness,
+    licenses,
+    login,
+    pages,
+    relay,
+    peer,
+)
 
 
 def create_app(
@@ -84,6 +98,7 @@ def create_app(
         redoc_url=None,
     )
     install_docs(app)
+    pages.install_static(app)  # the officers' pages' scripts (api/routes/pages.py)
     app.state.settings = settings
     app.state.services = services
     app.state.audit_jobs = {}

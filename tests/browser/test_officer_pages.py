@@ -1,0 +1,249 @@
+"""The officers' pages in a real browser: Debian's Chromium (``/usr/bin/chromium``) driven by
+Playwright, against a live node on loopback. Playwright never downloads a browser here
+(``executable_path``); ``.ci/run`` installs Chromium and a Chinese font when missing.
+
+A Jiangsu window clerk imports the demo key file once (a non-extractable WebCrypto key in
+IndexedDB), logs in by signing the node's challenge, and signs 形式审查 on a case in the page;
+the ledger's audit verifies the step. Throughout: no request leaves the node, no console error,
+no serious or critical axe-core violation (vendored, ``tests/browser/vendor/axe-core``).
+Screenshots go to ``docs/screenshots/``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
+
+from tests.support.api_node import OFFICER_OF, ApiNode, api_node
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tests" / "browser" / "vendor" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CLERK_BODY = "320105-ZWFW"  # the Jiangsu window of tests/support/world.py
+NAME = "tongban.test"  # not localhost: Chromium maps it to 127.0.0.1 (--host-resolver-rules)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveNode:
+    node: ApiNode
+    base: str
+    port: int
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+    with api_node(tmp_path_factory.mktemp("browser")) as node:
+        port = _free_port()
+        # The app's lifespan already runs under the test client; uvicorn only serves it.
+        config = uvicorn.Config(node.app, host="127.0.0.1", port=port, lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            assert thread.is_alive(), "the live node did not start"
+            time.sleep(0.05)
+        try:
+            yield LiveNode(node, f"http://127.0.0.1:{port}", port)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[f"--host-resolver-rules=MAP {NAME} 127.0.0.1"],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Watched:
+    """A page and what it did: every request's URL, every console error and page error."""
+
+    page: Page
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def check(self, origin: str) -> None:
+        outside = [u for u in self.requests if not u.startswith(origin + "/")]
+        assert not outside, f"requests left the node: {outside}"
+        assert not self.errors, f"console errors: {self.errors}"
+
+
+def watch(page: Page) -> Watched:
+    watched = Watched(page)
+
+    def on_request(request: Request) -> None:
+        watched.requests.append(request.url)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(message.text)
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watched.errors.append(str(error)))
+    return watched
+
+
+def accessibility_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it stands. Injected through
+    the DevTools protocol (``evaluate``), not a script tag, which the page's policy refuses."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.html)}));
+        }"""
+    )
+    return found
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _received_case(node: ApiNode) -> uuid.UUID:
+    case_id, raw = node.received(CLERK_BODY)
+    opened = node.post("/cases", "window", raw)
+    assert opened.status_code == 201, opened.text
+    return case_id
+
+
+def _key_file(node: ApiNode, body_id: str, tmp_path: Path) -> tuple[Path, str, str]:
+    officer = node.world.officers[OFFICER_OF[body_id]]
+    path = tmp_path / f"{officer.officer_id}.key"
+    path.write_text(officer.signer.private_seed().hex() + "\n")
+    return path, officer.officer_id, officer.signer.key_id
+
+
+def test_a_window_clerk_logs_in_and_signs_a_step_in_the_browser(
+    live: LiveNode, browser: Browser, tmp_path: Path
+) -> None:
+    node = live.node
+    case_id = _received_case(node)
+    key_file, officer_id, kid = _key_file(node, CLERK_BODY, tmp_path)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watched = watch(page)
+
+    # A page that needs a login sends the browser to the login page, and back afterwards.
+    page.goto(f"{live.base}/pages/cases/{case_id}")
+    assert "/pages/login?next=" in page.url
+    expect(page.locator("#key-status")).to_contain_text("尚无密钥")
+    assert accessibility_violations(page) == []
+    page.set_input_files("#key-file", str(key_file))
+    page.fill("#body-id", CLERK_BODY)
+    page.fill("#officer-id", officer_id)
+    page.click("#import-key button[type=submit]")
+    expect(page.locator("#key-status")).to_contain_text(kid)
+    screenshot(page, "pages-login")
+    # The key is in IndexedDB and cannot be read back out.
+    extractable = page.evaluate(
+        """() => new Promise((resolve) => {
+            const opening = indexedDB.open("tongban-officer", 1);
+            opening.onsuccess = () => {
+                const get = opening.result.transaction("keys").objectStore("keys")
+                    .get("this-device");
+                get.onsuccess = () => resolve(get.result.privateKey.extractable);
+            };
+        })"""
+    )
+    assert extractable is False
+
+    page.click("#login")
+    page.wait_for_url(f"**/pages/cases/{case_id}")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    assert accessibility_violations(page) == []
+    screenshot(page, "pages-case")
+
+    form = page.locator('form[data-step="form_checked:pass"]')
+    form.locator('[data-field="identity_verified"]').check()
+    form.locator("button[type=submit]").click()
+    confirm = page.locator("#confirm")
+    expect(confirm).to_be_visible()
+    decoded = page.locator("#decoded").inner_text()
+    assert str(case_id) in decoded and "form_checked" in decoded and officer_id in decoded
+    assert accessibility_violations(page) == []
+    screenshot(page, "pages-confirm")
+    page.click("#sign")
+    expect(page.locator("tbody tr")).to_have_count(2)
+
+    # The ledger holds the clerk's step, signed with the key the browser holds, and verifies.
+    head = node.services.ledger.head(case_id)
+    assert head.seq == 2
+    audit = node.get(f"/audit/cases/{case_id}", "auditor").json()
+    assert audit["ok"] and audit["events"] == 2 and audit["findings"] == [], audit
+    story = node.get(f"/cases/{case_id}", "window").json()["timeline"]
+    assert (story[1]["step"], story[1]["body_id"], story[1]["officer_id"]) == (
+        "form_checked:pass",
+        CLERK_BODY,
+        officer_id,
+    )
+    assert story[1]["signature"] == "valid"
+
+    page.goto(f"{live.base}/pages/worklist")
+    expect(page.locator(f'a[href="/pages/cases/{case_id}"]')).to_have_count(1)
+    assert accessibility_violations(page) == []
+    screenshot(page, "pages-worklist")
+
+    page.click("#logout")
+    page.wait_for_url("**/pages/login")
+    page.goto(f"{live.base}/pages/worklist")
+    assert "/pages/login?next=" in page.url
+    watched.check(live.base)
+    context.close()
+
+
+def test_over_plain_http_under_a_real_name_the_page_says_why_it_cannot_sign(
+    live: LiveNode, browser: Browser
+) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"http://{NAME}:{live.port}/pages/login")
+    assert page.evaluate("isSecureContext") is False
+    note = page.locator("#context-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("不是安全上下文")
+    expect(page.locator("#import-key button")).to_be_disabled()
+    watched.check(f"http://{NAME}:{live.port}")
+    context.close()
+
+
+def test_chromium_and_a_chinese_font_are_installed() -> None:
+    # Without a CJK font the screenshots show boxes for every character.
+    fc_list = shutil.which("fc-list")
+    assert fc_list, "fontconfig is missing"
+    import subprocess
+
+    fonts = subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=True)
+    assert fonts.stdout.strip(), "no Chinese font (.ci/run installs fonts-wqy-microhei)"
