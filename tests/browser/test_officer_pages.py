@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,14 @@ import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
 from tests.support.api_node import OFFICER_OF, ApiNode, api_node
+from tests.support.tls import TEST_NAME, ServedCertificate, make_certificate
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "vendor" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CLERK_BODY = "320105-ZWFW"  # the Jiangsu window of tests/support/world.py
-NAME = "tongban.test"  # not localhost: Chromium maps it to 127.0.0.1 (--host-resolver-rules)
+NAME = TEST_NAME  # not localhost: Chromium maps it to 127.0.0.1 (--host-resolver-rules)
 
 
 def _free_port() -> int:
@@ -44,36 +46,56 @@ def _free_port() -> int:
 @dataclass
 class LiveNode:
     node: ApiNode
-    base: str
+    base: str  # http://127.0.0.1:<port>: loopback is a secure context without a certificate
     port: int
+    https_port: int  # the same app over HTTPS, certificate for tongban.test
+    certificate: ServedCertificate
+
+
+@contextmanager
+def _served(app: Any, port: int, tls: ServedCertificate | None = None) -> Iterator[None]:
+    # The app's lifespan already runs under the test client; uvicorn only serves it.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        ssl_certfile=None if tls is None else str(tls.certfile),
+        ssl_keyfile=None if tls is None else str(tls.keyfile),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the live node did not start"
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+    certificate = make_certificate(tmp_path_factory.mktemp("tls"))
     with api_node(tmp_path_factory.mktemp("browser")) as node:
-        port = _free_port()
-        # The app's lifespan already runs under the test client; uvicorn only serves it.
-        config = uvicorn.Config(node.app, host="127.0.0.1", port=port, lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            assert thread.is_alive(), "the live node did not start"
-            time.sleep(0.05)
-        try:
-            yield LiveNode(node, f"http://127.0.0.1:{port}", port)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+        port, https_port = _free_port(), _free_port()
+        with _served(node.app, port), _served(node.app, https_port, certificate):
+            yield LiveNode(node, f"http://127.0.0.1:{port}", port, https_port, certificate)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(live: LiveNode) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[f"--host-resolver-rules=MAP {NAME} 127.0.0.1"],
+            args=[
+                f"--host-resolver-rules=MAP {NAME} 127.0.0.1",
+                # Trust the test certificate, and only it (no error is ignored otherwise).
+                f"--ignore-certificate-errors-spki-list={live.certificate.spki_sha256}",
+            ],
         )
         try:
             yield launched
@@ -247,3 +269,36 @@ def test_chromium_and_a_chinese_font_are_installed() -> None:
 
     fonts = subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=True)
     assert fonts.stdout.strip(), "no Chinese font (.ci/run installs fonts-wqy-microhei)"
+
+
+def test_over_https_under_a_real_name_the_clerk_logs_in_and_signs(
+    live: LiveNode, browser: Browser, tmp_path: Path
+) -> None:
+    node = live.node
+    case_id = _received_case(node)
+    key_file, officer_id, _ = _key_file(node, CLERK_BODY, tmp_path)
+    origin = f"https://{NAME}:{live.https_port}"
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"{origin}/pages/cases/{case_id}")
+    assert page.evaluate("isSecureContext") is True
+    expect(page.locator("#context-note")).to_be_hidden()
+    page.set_input_files("#key-file", str(key_file))
+    page.fill("#body-id", CLERK_BODY)
+    page.fill("#officer-id", officer_id)
+    page.click("#import-key button[type=submit]")
+    expect(page.locator("#login")).to_be_enabled()
+    page.click("#login")
+    page.wait_for_url(f"{origin}/pages/cases/{case_id}")
+    cookie = next(c for c in context.cookies() if c["name"] == "tb_session")
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    form = page.locator('form[data-step="form_checked:pass"]')
+    form.locator('[data-field="identity_verified"]').check()
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    page.click("#sign")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    assert node.services.ledger.head(case_id).seq == 2
+    watched.check(origin)
+    context.close()
