@@ -268,6 +268,29 @@ def login_page() -> HTMLResponse:
 <button type="submit">导入密钥</button>
 </form>
 </section>
+<section aria-labelledby="enrol-heading">
+<h2 id="enrol-heading">在本机生成密钥</h2>
+<form id="generate-key" class="stack">
+<p>在本浏览器中生成新的签名密钥（不可导出）。生成后，请本部门管理员用下方显示的公钥为您认证，认证后即可登录。</p>
+<label for="new-body-id">部门编号</label>
+<input id="new-body-id" name="new-body-id" type="text" required
+ pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
+<label for="new-officer-id">工作人员编号</label>
+<input id="new-officer-id" name="new-officer-id" type="text" required
+ pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
+<button type="submit">生成密钥</button>
+</form>
+<div id="enrolment" hidden>
+<p>请将以下内容交给本部门管理员认证（一台设备一个密钥，其他设备的密钥仍然有效）：</p>
+<dl class="facts">
+<dt>公钥</dt><dd id="new-public-key"></dd>
+<dt>密钥编号</dt><dd id="new-kid"></dd>
+<dt>设备</dt><dd id="new-device"></dd>
+</dl>
+<p>管理员的命令：</p>
+<pre id="certify-command"></pre>
+</div>
+</section>
 <section aria-labelledby="login-heading">
 <h2 id="login-heading">登录</h2>
 <p>登录时，本页用本机密钥对节点发来的登录挑战签名（tongban/login/v1）。</p>
@@ -298,7 +321,8 @@ def worklist_page(
     )
     rows = "\n".join(
         "<tr>"
-        f'<td><a href="/pages/cases/{c.case_id}">{escape(str(c.case_id)[:8])}…</a></td>'
+        f'<td><a href="/pages/cases/{c.case_id}" aria-label="案件 {c.case_id}">'
+        f"{escape(str(c.case_id)[:8])}…</a></td>"
         f"<td>{escape(c.item)}</td>"
         f"<td>{escape(STATE_NAMES.get(c.state, c.state))}</td>"
         f"<td>{escape(c.intake_body)}</td>"

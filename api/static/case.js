@@ -107,11 +107,17 @@ async function draft(form) {
   row("案件", content.case);
   row("台账", content.ledger);
   row("序号", content.seq);
-  row("步骤", content.type);
+  row("步骤", `${form.closest("section").querySelector("h3").textContent}（${content.type}）`);
   row("部门", content.actor.body);
   row("工作人员", content.actor.officer);
   row("时间", new Date(Number(content.time) / 1000).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
-  for (const name of Object.keys(content.body).sort()) row(`内容：${name}`, content.body[name]);
+  // Each decoded field under the label of the control it was typed in (the name it has in
+  // the bytes beside it); the values are the decoded ones, never the form's.
+  for (const name of Object.keys(content.body).sort()) {
+    const control = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+    const label = control && form.querySelector(`label[for="${CSS.escape(control.id)}"]`);
+    row(`${label ? label.textContent : "内容"}（${name}）`, content.body[name]);
+  }
   row("前一步哈希", content.prev);
   row("密钥编号", content.kid);
   pending = { bytes, content };

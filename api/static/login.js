@@ -2,9 +2,9 @@
 // the node's challenge with it (docs/login.md). The proof's content is built here, from the
 // challenge's values and this page's own origin; the node's bytes are never signed.
 
-import { fromHex } from "./canonical.js";
+import { fromHex, hex } from "./canonical.js";
 import { LOGIN_CONTEXT, loginContent, signContent } from "./envelope.js";
-import { importSeedFile, storedKey } from "./keys.js";
+import { generateKey, importSeedFile, storedKey } from "./keys.js";
 import { problemText, rememberCsrf } from "./session.js";
 
 const keyStatus = document.getElementById("key-status");
@@ -89,6 +89,32 @@ form.addEventListener("submit", async (event) => {
 });
 loginButton.addEventListener("click", () => logIn());
 
+const generator = document.getElementById("generate-key");
+generator.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const bodyId = document.getElementById("new-body-id").value.trim();
+  const officerId = document.getElementById("new-officer-id").value.trim();
+  try {
+    const key = await generateKey({ bodyId, officerId });
+    // One key per device (docs/keys.md §5): a name of its own, so it stands beside the
+    // officer's keys on other devices instead of replacing them.
+    const device = `web-${key.kid.slice(0, 8)}`;
+    const publicKey = hex(key.publicKey);
+    document.getElementById("new-public-key").textContent = publicKey;
+    document.getElementById("new-kid").textContent = key.kid;
+    document.getElementById("new-device").textContent = device;
+    document.getElementById("certify-command").textContent =
+      `tongban keys certify-officer --body-key <本部门密钥文件> --body-id ${bodyId} ` +
+      `--officer-id ${officerId} --officer-public-key ${publicKey} --device ${device}`;
+    document.getElementById("enrolment").hidden = false;
+    generator.reset();
+    await showKey();
+    say("已在本机生成密钥（不可导出）；认证后即可登录。");
+  } catch (error) {
+    say(`生成失败：${error.message}`);
+  }
+});
+
 if (!window.isSecureContext || !crypto.subtle) {
   const note = document.getElementById("context-note");
   note.hidden = false;
@@ -96,6 +122,7 @@ if (!window.isSecureContext || !crypto.subtle) {
     "本页不是安全上下文（非 HTTPS，也不是 localhost），浏览器不提供 WebCrypto，无法签名登录。请通过 HTTPS 地址访问本节点。";
   keyStatus.textContent = "无法使用本机密钥。";
   form.querySelector("button").disabled = true;
+  generator.querySelector("button").disabled = true;
 } else {
   showKey().catch((error) => (keyStatus.textContent = `无法读取本机密钥：${error.message}`));
 }

@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
+from ledger.admin import RegistryClerk
 from tests.support.api_node import OFFICER_OF, ApiNode, api_node
 from tests.support.tls import TEST_NAME, ServedCertificate, make_certificate
 
@@ -301,4 +302,61 @@ def test_over_https_under_a_real_name_the_clerk_logs_in_and_signs(
     expect(page.locator("tbody tr")).to_have_count(2)
     assert node.services.ledger.head(case_id).seq == 2
     watched.check(origin)
+    context.close()
+
+
+def test_a_home_officer_enrols_a_key_made_in_the_browser_and_signs_with_it(
+    live: LiveNode, browser: Browser
+) -> None:
+    """The officer's second device: a key generated non-extractable in the page, certified
+    by the body (as `tongban keys certify-officer --officer-public-key` does), beside the
+    officer's first key, which stays valid (docs/keys.md §5)."""
+    node = live.node
+    case_id = node.proxy_case()  # mailed to 510104-RS, whose officer records the arrival
+    officer = node.world.officers[OFFICER_OF["510104-RS"]]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"{live.base}/pages/login")
+    page.fill("#new-body-id", "510104-RS")
+    page.fill("#new-officer-id", officer.officer_id)
+    page.click("#generate-key button[type=submit]")
+    expect(page.locator("#enrolment")).to_be_visible()
+    public_key = bytes.fromhex(page.locator("#new-public-key").inner_text())
+    kid = page.locator("#new-kid").inner_text()
+    device = page.locator("#new-device").inner_text()
+    command = page.locator("#certify-command").inner_text()
+    assert f"--officer-public-key {public_key.hex()}" in command and f"--device {device}" in command
+    assert accessibility_violations(page) == []
+    screenshot(page, "pages-enrol")
+
+    # Not certified yet: the node refuses the login, and says why.
+    page.click("#login")
+    expect(page.locator("#login-status")).to_contain_text("unknown_key")
+    watched.errors.clear()  # the browser logs the refused POST /login (401) as an error
+
+    RegistryClerk(node.services.ledger, node.world.region).certify_officer(
+        node.world.body_keys["510104-RS"],
+        "510104-RS",
+        officer.officer_id,
+        public_key,
+        device=device,
+    )
+    page.click("#login")
+    page.wait_for_url("**/pages/worklist")
+    session = page.evaluate("fetch('/login/session').then((r) => r.json())")
+    assert session["kid"] == kid != officer.signer.key_id
+    page.goto(f"{live.base}/pages/cases/{case_id}")
+    form = page.locator('form[data-step="arrived"]')
+    form.locator('[data-field="note"]').fill("材料已收到，齐全")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#decoded")).to_contain_text("材料已收到，齐全")
+    page.click("#sign")
+    expect(page.locator("tbody tr")).to_have_count(4)
+    audit = node.get(f"/audit/cases/{case_id}", "auditor").json()
+    assert audit["ok"] and audit["findings"] == [], audit
+    # The officer's first key is still valid: a step signed with it is accepted too.
+    answer = node.step(case_id, "510104-RS", "accepted", {"note": ""})
+    assert answer.status_code == 201, answer.text
+    watched.check(live.base)
     context.close()
