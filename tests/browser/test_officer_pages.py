@@ -360,3 +360,24 @@ def test_a_home_officer_enrols_a_key_made_in_the_browser_and_signs_with_it(
     assert answer.status_code == 201, answer.text
     watched.check(live.base)
     context.close()
+
+
+def test_an_sm2_key_file_is_refused_with_the_reason(
+    live: LiveNode, browser: Browser, tmp_path: Path
+) -> None:
+    """WebCrypto has no SM2: the page says so and keeps no key (docs/pages.md, 国密 officers)."""
+    key_file = tmp_path / "sm2.key"
+    key_file.write_text("sm2-sm3 " + "11" * 32 + "\n")  # the form `tongban` writes SM2 keys in
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"{live.base}/pages/login")
+    page.set_input_files("#key-file", str(key_file))
+    page.fill("#body-id", "510104-RS")
+    page.fill("#officer-id", "rs-sm2")
+    page.click("#import-key button[type=submit]")
+    expect(page.locator("#login-status")).to_contain_text("国密 SM2 密钥无法在浏览器中使用")
+    expect(page.locator("#key-status")).to_contain_text("尚无密钥")
+    expect(page.locator("#login")).to_be_disabled()
+    watched.check(live.base)
+    context.close()
