@@ -39,6 +39,7 @@ from ledger.application import now_micros
 from ledger.case_listing import CaseQuery
 from ledger.envelope import EVENT_CONTEXT
 from ledger.errors import MalformedEncoding
+from ledger.workflow import CaseState
 from ledger.workflow.fields import STEP_FIELDS, check_body
 from ledger.workflow.fields import Field as StepField
 
@@ -424,6 +425,24 @@ def step_form(step: str) -> str:
 </section>"""
 
 
+def steps_for(flow: CaseState, body_id: str) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """The steps allowed next that ``body_id`` takes, and the others with the bodies that
+    take them (the workflow's actor rule, ``CaseState.actor_bodies``)."""
+    mine: list[str] = []
+    others: dict[str, tuple[str, ...]] = {}
+    for step in flow.allowed_steps():
+        if step == "corrected":  # a body corrects its own earlier step
+            if body_id in flow.steps_by_body.values():
+                mine.append(step)
+            continue
+        bodies = flow.actor_bodies(flow.transition(step).actor)
+        if body_id in bodies:
+            mine.append(step)
+        else:
+            others[step] = bodies
+    return mine, others
+
+
 @router.get("/pages/cases/{case_id}", include_in_schema=False, response_model=None)
 def case_page(
     case_id: uuid.UUID, request: Request, node: Services
@@ -443,9 +462,16 @@ def case_page(
         "</tr>"
         for s in case.timeline
     )
-    forms = "\n".join(step_form(step) for step in case.allowed_next)
-    if not case.allowed_next:
-        forms = "<p>此案件已无可办理的后续步骤。</p>"
+    mine, others = steps_for(node.cases.case(caller, case_id).flow, caller.subject)
+    forms = "\n".join(step_form(step) for step in mine)
+    if not mine:
+        forms = "<p>本部门目前没有可办理的步骤。</p>"
+    if others:
+        waiting = "".join(
+            f"<li>{escape(step_name(step))}：{escape('、'.join(bodies) or '无')}</li>"
+            for step, bodies in others.items()
+        )
+        forms += f"<h3>由其他部门办理</h3><ul>{waiting}</ul>"
     main = f"""
 <dl class="facts" id="case" data-case="{escape(case.case_id)}" data-ledger="{escape(case.ledger)}"
  data-head-seq="{case.head.seq}" data-head-hash="{escape(case.head.hash)}">

@@ -82,6 +82,9 @@ def test_the_case_page_shows_the_timeline_and_forms_for_the_steps_allowed(node: 
     assert "收件" in html and "形式审查：通过" in html and "寄送：窗口至受理部门" in html
     assert 'data-step="arrived"' in html
     assert html.count("<label") >= 1 and 'for="arrived-note"' in html
+    # the window's steps (寄送异常, 撤回) are its own: listed with their body, not as forms here
+    assert 'data-step="mail_problem"' not in html and 'data-step="withdrawn"' not in html
+    assert "由其他部门办理" in html and "寄送异常：320105-ZWFW" in html
 
 
 def _draft(browser: httpx.Client, csrf: str, case_id: object, **draft: object) -> httpx.Response:
