@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,7 +403,7 @@ def _logged_in(browser: Browser, live: LiveNode, body_id: str, tmp_path: Path) -
     return watched
 
 
-def _sign(page: Page, step: str, fields: dict[str, str | bool], rows: int) -> None:
+def _sign(page: Page, step: str, fields: Mapping[str, str | bool], rows: int) -> None:
     """Fill the form for ``step``, check the decoded content, sign; the timeline has ``rows``."""
     form = page.locator(f'form[data-step="{step}"]')
     for name, value in fields.items():
