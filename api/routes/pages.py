@@ -36,7 +36,7 @@ from api.routes.cases import case_public
 from api.schemas import CasePublic, problem_responses
 from ledger import canonical
 from ledger.application import now_micros
-from ledger.case_listing import CaseQuery
+from ledger.case_listing import CaseQuery, CaseSummary
 from ledger.envelope import EVENT_CONTEXT
 from ledger.errors import MalformedEncoding
 from ledger.workflow import CaseState
@@ -326,6 +326,7 @@ def worklist_page(
         f"{escape(str(c.case_id)[:8])}…</a></td>"
         f"<td>{escape(c.item)}</td>"
         f"<td>{escape(STATE_NAMES.get(c.state, c.state))}</td>"
+        f"<td>{'<strong>待本部门办理</strong>' if waiting_for(c, caller.subject) else ''}</td>"
         f"<td>{escape(c.intake_body)}</td>"
         f"<td>{escape(c.home_body)}</td>"
         f"<td>{c.steps}</td>"
@@ -343,6 +344,7 @@ def worklist_page(
 {empty}<table>
 <caption>案件列表</caption>
 <thead><tr><th scope="col">案件</th><th scope="col">事项</th><th scope="col">状态</th>
+<th scope="col">待办</th>
 <th scope="col">收件部门</th><th scope="col">受理部门</th><th scope="col">步骤数</th></tr></thead>
 <tbody>
 {rows}
@@ -441,6 +443,26 @@ def steps_for(flow: CaseState, body_id: str) -> tuple[list[str], dict[str, tuple
         else:
             others[step] = bodies
     return mine, others
+
+
+# Steps the table allows in many states that wait on nobody: a case is not "waiting for" the
+# body that could withdraw it, report a mail problem, correct or reopen it.
+_NOT_WAITING = frozenset({"withdrawn", "mail_problem", "corrected", "reopened"})
+
+
+def waiting_for(summary: CaseSummary, body_id: str) -> bool:
+    """Whether the case in ``summary`` waits for a step of ``body_id``: the listing's state,
+    channel and bodies judged by the workflow's actor rule. A summary carries no origin bodies,
+    so an origin body's 协同办理 of a joint case is not flagged (the case page shows it)."""
+    flow = CaseState(
+        state=summary.state,
+        channel=summary.channel,
+        coordination="single",
+        intake_body=summary.intake_body,
+        home_body=summary.home_body,
+    )
+    mine, _ = steps_for(flow, body_id)
+    return any(step.split(":", 1)[0] not in _NOT_WAITING for step in mine)
 
 
 @router.get("/pages/cases/{case_id}", include_in_schema=False, response_model=None)

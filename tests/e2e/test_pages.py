@@ -140,3 +140,27 @@ def test_a_draft_is_refused_with_the_field_and_why(node: ApiNode) -> None:
     assert token.status_code == 403, token.text  # a program's token names no officer or key
     elsewhere, other_csrf = _log_in(node, "510000-ZWFW")
     assert _draft(elsewhere, other_csrf, case_id, type="arrived", body={}).status_code == 403
+
+
+def _worklist_row(browser: httpx.Client, case_id: object) -> str:
+    html = browser.get("/pages/worklist", params={"page": 1}).text
+    rows = [row for row in html.split("<tr>") if f"/pages/cases/{case_id}" in row]
+    assert len(rows) == 1, html
+    return rows[0]
+
+
+def test_the_worklist_marks_the_cases_waiting_for_the_officers_body(node: ApiNode) -> None:
+    case_id = node.proxy_case()  # mailed to the home body: its arrival is 510104-RS's step
+    home, _ = _log_in(node, "510104-RS")
+    window, _ = _log_in(node, "320105-ZWFW")
+    assert "待本部门办理" in _worklist_row(home, case_id)
+    assert "待本部门办理" not in _worklist_row(window, case_id)  # it could only withdraw it
+    assert node.step(case_id, "510104-RS", "arrived", {"note": ""}).status_code == 201
+    assert node.step(case_id, "510104-RS", "accepted", {"note": ""}).status_code == 201
+    assert "待本部门办理" in _worklist_row(home, case_id)  # now its decision
+    decided = {"result": "approved", "reasons": [], "basis": "依据"}
+    assert node.step(case_id, "510104-RS", "decided", decided).status_code == 201
+    mailed = {"leg": "home_to_window", "courier": "EMS", "tracking_number": "EMS3"}
+    assert node.step(case_id, "510104-RS", "mailed", mailed).status_code == 201
+    assert "待本部门办理" in _worklist_row(window, case_id)  # the file comes back to the window
+    assert "待本部门办理" not in _worklist_row(home, case_id)
