@@ -17,6 +17,7 @@ itself and posts the signed bytes to ``POST /cases/{case_id}/events`` like every
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from html import escape
 from pathlib import Path
@@ -37,7 +38,7 @@ from api.schemas import CasePublic, problem_responses
 from ledger import canonical
 from ledger.application import now_micros
 from ledger.case_listing import CaseQuery, CaseSummary
-from ledger.envelope import EVENT_CONTEXT
+from ledger.envelope import EVENT_CONTEXT, ZERO_HASH
 from ledger.errors import MalformedEncoding
 from ledger.workflow import CaseState
 from ledger.workflow.fields import STEP_FIELDS, check_body
@@ -198,6 +199,7 @@ def page(
         nav = (
             '<nav aria-label="主导航"><ul>'
             f'<li><a href="{WORKLIST_PAGE}">待办案件</a></li>'
+            '<li><a href="/pages/receive">收件</a></li>'
             f'<li><span class="who">当前用户：{escape(officer)}</span></li>'
             '<li><button type="button" id="logout">退出登录</button></li>'
             "</ul></nav>"
@@ -445,6 +447,66 @@ def steps_for(flow: CaseState, body_id: str) -> tuple[list[str], dict[str, tuple
     return mine, others
 
 
+@router.get("/pages/receive", include_in_schema=False, response_model=None)
+def receive_page(request: Request, node: Services) -> HTMLResponse | RedirectResponse:
+    """收件: a new case's `received` step, signed in the page like every other step."""
+    caller = officer_or_login(request, node)
+    if isinstance(caller, RedirectResponse):
+        return caller
+    channels = "".join(
+        f'<option value="{c}">{escape(n)}</option>'
+        for c, n in (
+            ("proxy", "窗口代收（跨省通办）"),
+            ("online", "网上申请"),
+            ("direct", "现场申请"),
+        )
+    )
+    rows = "\n".join(
+        f"""<div class="material">
+<label for="material-name-{n}">材料名称 {n}</label>
+<input type="text" id="material-name-{n}" maxlength="500"{" required" if n == 1 else ""}>
+<label for="material-file-{n}">材料文件 {n}（在本机计算 SHA-256，文件不上传）</label>
+<input type="file" id="material-file-{n}"{" required" if n == 1 else ""}>
+</div>"""
+        for n in (1, 2, 3)
+    )
+    main = f"""
+<form id="receive" class="stack">
+<h2>事项</h2>
+<label for="item">事项编码（如 510000/2/23）</label>
+<input type="text" id="item" required pattern="[1-9][0-9]{{5}}/[0-9]+/[0-9]+">
+<label for="channel">办理渠道</label>
+<select id="channel" required>{channels}</select>
+<label for="home-body">受理部门编号</label>
+<input type="text" id="home-body" required pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{{0,63}}">
+<label for="jurisdiction">管辖区划代码（6 位）</label>
+<input type="text" id="jurisdiction" required pattern="[1-9][0-9]{{5}}" inputmode="numeric">
+<h2>申请人（存入本节点的个人信息库，台账中只记录引用和承诺值）</h2>
+<label for="applicant-name">姓名</label>
+<input type="text" id="applicant-name" required maxlength="64" autocomplete="off">
+<label for="applicant-id">身份证号</label>
+<input type="text" id="applicant-id" required maxlength="32" autocomplete="off">
+<label for="applicant-phone">电话（可选）</label>
+<input type="tel" id="applicant-phone" maxlength="32" autocomplete="off">
+<label for="applicant-address">地址（可选）</label>
+<input type="text" id="applicant-address" maxlength="256" autocomplete="off">
+<h2>材料</h2>
+{rows}
+<button type="submit">填写完毕，核对内容</button>
+</form>
+<section id="confirm" aria-labelledby="confirm-heading" hidden>
+<h2 id="confirm-heading" tabindex="-1">核对并签名</h2>
+<p id="item-facts"></p>
+<p>以下内容由本页从待签名的字节中解码得出：</p>
+<dl id="decoded" class="facts"></dl>
+<button type="button" id="sign">确认无误，签名并收件</button>
+<button type="button" id="cancel">返回修改</button>
+</section>
+<p id="case-status" role="alert" aria-live="assertive"></p>
+"""
+    return page("收件", main, scripts=("receive.js",), officer=_who(caller))
+
+
 # Steps the table allows in many states that wait on nobody: a case is not "waiting for" the
 # body that could withdraw it, report a mail problem, correct or reopen it.
 _NOT_WAITING = frozenset({"withdrawn", "mail_problem", "corrected", "reopened"})
@@ -532,7 +594,9 @@ def case_page(
 
 class DraftCreate(BaseModel):
     type: str = Field(description="the step type, e.g. `form_checked`", max_length=40)
-    body: dict[str, Any] = Field(description="the step's body (docs/workflows.md, Step bodies)")
+    body: dict[str, Any] = Field(
+        description='the step\'s body (docs/workflows.md, Step bodies); bytes as {"bin": hex}'
+    )
 
 
 class DraftPublic(BaseModel):
@@ -568,20 +632,27 @@ def draft_step(
     # The key the session logged in with (checked valid on this very request): its suite,
     # so an SM2 officer's draft says sm2-sm3 and the page refuses to sign it (unsupported).
     key = node.ledger.registry.key(session.kid)
-    case = node.cases.case(caller, case_id)
+    # A new case is opened by its `received` step, at seq 1 after 32 zero bytes; whether this
+    # body may open it (catalog, entitlement) is the append's to say, as for every client.
+    # Any other draft is for a case the caller may read (403/404 before the body is looked at).
+    opening = draft.type == "received" and not node.ledger.has_case(case_id)
+    case = None if opening else node.cases.case(caller, case_id)
+    body = with_bytes(draft.body, "body")
     try:
-        step = check_body(draft.type, draft.body)
+        step = check_body(draft.type, body)
     except MalformedEncoding as error:
         raise ApiProblem(422, error.detail, reason="malformed", field=error.field) from error
-    allowed = case.flow.allowed_steps()
-    if step not in allowed and draft.type not in allowed:
-        raise ApiProblem(
-            422,
-            f"{step} is not allowed now (allowed: {', '.join(allowed) or 'none'})",
-            reason="illegal_step",
-            field="type",
-        )
-    head = case.head
+    seq, prev = 1, ZERO_HASH
+    if case is not None:
+        allowed = case.flow.allowed_steps()
+        if step not in allowed and draft.type not in allowed:
+            raise ApiProblem(
+                422,
+                f"{step} is not allowed now (allowed: {', '.join(allowed) or 'none'})",
+                reason="illegal_step",
+                field="type",
+            )
+        seq, prev = case.head.seq + 1, case.head.event_hash
     content = {
         "v": 1,
         "suite": key.suite,
@@ -589,17 +660,32 @@ def draft_step(
         "kid": session.kid,
         "ledger": node.ledger.ledger_name,
         "case": str(case_id),
-        "seq": head.seq + 1,
+        "seq": seq,
         "type": draft.type,
         "time": now_micros(),
         "actor": {"body": caller.subject, "officer": session.officer_id},
-        "prev": head.event_hash,
-        "body": draft.body,
+        "prev": prev,
+        "body": body,
     }
     try:
         raw = canonical.encode(content)
     except MalformedEncoding as error:
         raise ApiProblem(422, error.detail, reason="malformed", field="body") from error
-    return DraftPublic(
-        content=base64.b64encode(raw).decode(), seq=head.seq + 1, prev=head.event_hash.hex()
-    )
+    return DraftPublic(content=base64.b64encode(raw).decode(), seq=seq, prev=prev.hex())
+
+
+def with_bytes(value: Any, field: str) -> Any:
+    """``value`` with every ``{"bin": "<hex>"}`` made the byte string it stands for (JSON has
+    no bytes; the test vectors write them so): digests, commitments, materials' SHA-256."""
+    if isinstance(value, dict):
+        if set(value) == {"bin"}:
+            text = value["bin"]
+            if not isinstance(text, str) or not re.fullmatch(r"(?:[0-9a-f]{2})*", text):
+                raise ApiProblem(
+                    422, f"{field} must be lowercase hex", reason="malformed", field=field
+                )
+            return bytes.fromhex(text)
+        return {k: with_bytes(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_bytes(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    return value

@@ -4,7 +4,8 @@
 // decoded, and only on the officer's confirmation computes ctx || 00 || SHA-256(content)
 // itself, signs it with the device's key and posts the exact bytes to POST /cases/{id}/events.
 
-import { Refused, equalBytes, hex } from "./canonical.js";
+import { Refused, hex } from "./canonical.js";
+import { row as addRow, same } from "./confirm.js";
 import { EVENT_CONTEXT, decodeEventContent, signContent } from "./envelope.js";
 import { storedKey } from "./keys.js";
 import { problemText, send } from "./session.js";
@@ -36,37 +37,8 @@ function bodyOf(form) {
   return body;
 }
 
-function same(a, b) {
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && equalBytes(a, b);
-  }
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  if (a && b && typeof a === "object" && typeof b === "object") {
-    const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
-  }
-  return a === b;
-}
-
-function show(value) {
-  if (value instanceof Uint8Array) return hex(value);
-  if (Array.isArray(value)) return value.map(show).join("；");
-  if (value === true) return "是";
-  if (value === false) return "否";
-  if (value && typeof value === "object") {
-    return Object.keys(value).map((k) => `${k}: ${show(value[k])}`).join("，");
-  }
-  return String(value);
-}
-
 function row(term, value) {
-  const dt = document.createElement("dt");
-  dt.textContent = term;
-  const dd = document.createElement("dd");
-  dd.textContent = show(value);
-  decodedList.append(dt, dd);
+  addRow(decodedList, term, value);
 }
 
 /** Refuse content that is not exactly the step this officer filled in for this case. */

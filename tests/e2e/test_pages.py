@@ -26,7 +26,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiNode]:
         yield served
 
 
-PAGES = ("/pages/worklist", "/pages/cases/{case_id}")
+PAGES = ("/pages/worklist", "/pages/cases/{case_id}", "/pages/receive")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -55,7 +55,7 @@ def _policy(answer: httpx.Response) -> dict[str, str]:
 def test_every_page_has_the_strict_policy_and_only_the_nodes_scripts(node: ApiNode) -> None:
     case_id = node.proxy_case()
     browser, _ = _log_in(node, "510104-RS")
-    for path in ("/pages/login", "/pages/worklist", f"/pages/cases/{case_id}"):
+    for path in ("/pages/login", "/pages/worklist", f"/pages/cases/{case_id}", "/pages/receive"):
         answer = browser.get(path)
         assert answer.status_code == 200, (path, answer.text)
         policy = _policy(answer)
@@ -164,3 +164,36 @@ def test_the_worklist_marks_the_cases_waiting_for_the_officers_body(node: ApiNod
     assert node.step(case_id, "510104-RS", "mailed", mailed).status_code == 201
     assert "待本部门办理" in _worklist_row(window, case_id)  # the file comes back to the window
     assert "待本部门办理" not in _worklist_row(home, case_id)
+
+
+def _as_json(value: object) -> object:
+    """A body for the draft route: bytes as {"bin": hex}."""
+    if isinstance(value, bytes):
+        return {"bin": value.hex()}
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def test_a_new_case_is_drafted_at_seq_1_with_its_bytes_from_hex(node: ApiNode) -> None:
+    case_id, raw = node.received("320105-ZWFW")  # a valid `received` body, not posted
+    body = canonical.decode(canonical.decode(raw)[0])["body"]
+    browser, csrf = _log_in(node, "320105-ZWFW")
+    answer = _draft(browser, csrf, case_id, type="received", body=_as_json(body))
+    assert answer.status_code == 200, answer.text
+    content = canonical.decode(base64.b64decode(answer.json()["content"]))
+    assert (content["seq"], content["prev"]) == (1, bytes(32))
+    assert content["body"] == body  # materials' SHA-256 and commitments as bytes again
+    assert not node.services.ledger.has_case(case_id)
+
+    bad = _as_json(body)
+    assert isinstance(bad, dict)
+    bad["materials"][0]["sha256"] = {"bin": "XYZ"}
+    refused = _draft(browser, csrf, case_id, type="received", body=bad)
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "body.materials[0].sha256"
+    # any other step of a case that does not exist is the case's 404, not a draft at seq 1
+    missing = _draft(browser, csrf, case_id, type="arrived", body={"note": ""})
+    assert missing.status_code == 404, missing.text
