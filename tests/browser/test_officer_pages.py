@@ -10,14 +10,16 @@ Screenshots: ``docs/screenshots/`` with ``TONGBAN_SCREENSHOTS_DIR=docs/screensho
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +27,17 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
 
+from ledger import canonical
 from ledger.admin import RegistryClerk
 from tests.support.api_node import OFFICER_OF, ApiNode, api_node
 from tests.support.tls import TEST_NAME, ServedCertificate, make_certificate
@@ -510,3 +521,59 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     for watched in (clerk, home):
         watched.check(live.base)
         watched.page.context.close()
+
+
+def test_the_page_refuses_to_sign_content_other_than_the_step_typed_in(
+    live: LiveNode, browser: Browser, tmp_path: Path
+) -> None:
+    """A node (or anyone between) that drafts other bytes than the officer's step — another
+    body, another case, bytes that are not canonical — gets no signature: the page decodes and
+    checks the draft itself. Drafts are rewritten in flight here (Playwright's routing)."""
+    node = live.node
+    case_id = _received_case(node)
+    clerk = _logged_in(browser, live, CLERK_BODY, tmp_path)
+    page = clerk.page
+    page.goto(f"{live.base}/pages/cases/{case_id}")
+    other_case = _received_case(node)
+
+    change: list[Callable[[dict[str, Any]], bytes]] = []
+    handled: list[str] = []
+
+    def tamper(route: Route) -> None:
+        answer = route.fetch()
+        drafted = json.loads(answer.body())
+        content = canonical.decode(base64.b64decode(drafted["content"]))
+        drafted["content"] = base64.b64encode(change[-1](content)).decode()
+        handled.append(route.request.url)
+        route.fulfill(status=answer.status, json=drafted)
+
+    page.route("**/draft", tamper)
+
+    def refused(rewrite: Callable[[dict[str, Any]], bytes], why: str) -> None:
+        page.evaluate("document.getElementById('case-status').textContent = ''")
+        change.append(rewrite)
+        form = page.locator('form[data-step="form_checked:pass"]')
+        form.locator('[data-field="identity_verified"]').check()
+        form.locator("button[type=submit]").click()
+        expect(page.locator("#case-status")).to_contain_text(why)
+        expect(page.locator("#confirm")).to_be_hidden()
+        assert len(handled) == len(change)
+
+    def body(content: dict[str, Any]) -> bytes:
+        content["body"]["identity_verified"] = False
+        return canonical.encode(content)
+
+    def case(content: dict[str, Any]) -> bytes:
+        content["case"] = str(other_case)
+        return canonical.encode(content)
+
+    def long_form(content: dict[str, Any]) -> bytes:
+        raw = canonical.encode(content)
+        return raw.replace(b"\xa3seq\x02", b"\xa3seq\xcc\x02")  # seq 2 as uint 8
+
+    refused(body, "malformed (body)")
+    refused(case, "malformed (case)")
+    refused(long_form, "not the canonical encoding")
+    assert node.services.ledger.head(case_id).seq == 1  # nothing was signed or appended
+    clerk.check(live.base)
+    page.context.close()
