@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,8 +39,9 @@ from api.schemas import CasePublic, problem_responses
 from ledger import canonical
 from ledger.application import now_micros
 from ledger.case_listing import CaseQuery, CaseSummary
-from ledger.envelope import EVENT_CONTEXT, ZERO_HASH
+from ledger.envelope import EVENT_CONTEXT, ZERO_HASH, parse_event
 from ledger.errors import MalformedEncoding
+from ledger.read_models import CHINA
 from ledger.workflow import CaseState
 from ledger.workflow.fields import STEP_FIELDS, check_body
 from ledger.workflow.fields import Field as StepField
@@ -507,6 +509,53 @@ def receive_page(request: Request, node: Services) -> HTMLResponse | RedirectRes
     return page("收件", main, scripts=("receive.js",), officer=_who(caller))
 
 
+def china_time(iso_utc: str) -> str:
+    """``2026-12-07T14:46:10.990082Z`` as China time, to the minute: 2026-12-07 22:46."""
+    moment = datetime.fromisoformat(iso_utc.replace("Z", "+00:00"))
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+@router.get("/pages/cases/{case_id}/notices/receipt", include_in_schema=False, response_model=None)
+def receipt_notice(
+    case_id: uuid.UUID, request: Request, node: Services
+) -> HTMLResponse | RedirectResponse:
+    """收件回执, printable, made from the case's signed `received` step and its receipt time."""
+    caller = officer_or_login(request, node)
+    if isinstance(caller, RedirectResponse):
+        return caller
+    case = case_public(node, caller, case_id, personal=False, purpose="")
+    raw = node.ledger.envelope_at(case_id, 1)
+    if raw is None:  # a case relayed elsewhere: its steps are its home node's
+        raise ApiProblem(404, f"this node holds no step of case {case_id}", reason="not_found")
+    received = parse_event(raw)
+    first = case.timeline[0]
+    materials = "".join(
+        f"<li>{escape(str(m.get('name', '')))}"
+        f"<br><small>SHA-256 {escape(bytes(m.get('sha256', b'')).hex())}</small></li>"
+        for m in received.body.get("materials", [])
+    )
+    main = f"""
+<dl class="facts">
+<dt>案件编号</dt><dd>{escape(case.case_id)}</dd>
+<dt>事项</dt><dd>{escape(case.item_name)}（{escape(case.item)}）</dd>
+<dt>收件单位</dt><dd>{escape(first.body_name or first.body_id)}（{escape(first.body_id)}）</dd>
+<dt>经办人</dt><dd>{escape(first.officer_id)}</dd>
+<dt>收件时间</dt><dd>{escape(china_time(first.received_at))}（北京时间）</dd>
+<dt>受理部门</dt><dd>{escape(case.home_body)}</dd>
+<dt>办理渠道</dt><dd>{escape(CHANNEL_NAMES.get(case.channel, case.channel))}</dd>
+</dl>
+<h2>已收材料</h2>
+<ol>{materials}</ol>
+<p>本回执依据台账 {escape(case.ledger)} 中该案件第 1 步（收件）的签名记录生成；
+该步骤的哈希为 <code>{escape(received.hash.hex())}</code>，可凭案件编号查询办理进度。</p>
+<p class="no-print">请用浏览器的打印功能（Ctrl+P）打印本页。</p>
+"""
+    return page("收件回执", main, officer=_who(caller))
+
+
+CHANNEL_NAMES = {"proxy": "跨省通办窗口代收", "online": "网上申请", "direct": "现场申请"}
+
+
 # Steps the table allows in many states that wait on nobody: a case is not "waiting for" the
 # body that could withdraw it, report a mail problem, correct or reopen it.
 _NOT_WAITING = frozenset({"withdrawn", "mail_problem", "corrected", "reopened"})
@@ -565,6 +614,7 @@ def case_page(
 <dt>收件部门</dt><dd>{escape(case.intake_body)}</dd>
 <dt>受理部门</dt><dd>{escape(case.home_body)}</dd>
 </dl>
+<p><a href="/pages/cases/{escape(case.case_id)}/notices/receipt">打印收件回执</a></p>
 <h2>办理经过</h2>
 <table>
 <caption>已签名的步骤</caption>

@@ -510,6 +510,11 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     _sign(clerk.page, "delivered:at_window", {"results": ""}, 9)
     expect(clerk.page.locator("#main")).to_contain_text("已办结")
     screenshot(live, clerk.page, "pages-case-delivered")
+    clerk.page.click("text=打印收件回执")
+    expect(clerk.page.locator("h1")).to_have_text("收件回执")
+    expect(clerk.page.locator("#main")).to_contain_text("申请表")
+    assert accessibility_violations(clerk.page) == []
+    screenshot(live, clerk.page, "pages-notice-receipt")
 
     audit = node.get(f"/audit/cases/{case_id}", "auditor").json()
     assert audit["ok"] and audit["events"] == 9 and audit["findings"] == [], audit

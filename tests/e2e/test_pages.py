@@ -26,7 +26,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiNode]:
         yield served
 
 
-PAGES = ("/pages/worklist", "/pages/cases/{case_id}", "/pages/receive")
+PAGES = (
+    "/pages/worklist",
+    "/pages/cases/{case_id}",
+    "/pages/receive",
+    "/pages/cases/{case_id}/notices/receipt",
+)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -197,3 +202,25 @@ def test_a_new_case_is_drafted_at_seq_1_with_its_bytes_from_hex(node: ApiNode) -
     # any other step of a case that does not exist is the case's 404, not a draft at seq 1
     missing = _draft(browser, csrf, case_id, type="arrived", body={"note": ""})
     assert missing.status_code == 404, missing.text
+
+
+def test_the_receipt_notice_is_made_from_the_signed_received_step(node: ApiNode) -> None:
+    case_id = node.proxy_case()
+    window, _ = _log_in(node, "320105-ZWFW")
+    answer = window.get(f"/pages/cases/{case_id}/notices/receipt")
+    assert answer.status_code == 200, answer.text
+    assert _policy(answer)["script-src"] == "'self'"
+    html = answer.text
+    received = node.services.ledger.envelope_at(case_id, 1)
+    assert received is not None
+    step = parse_event(received)
+    assert str(case_id) in html and step.hash.hex() in html
+    for material in step.body["materials"]:
+        assert material["name"] in html and material["sha256"].hex() in html
+    assert "收件回执" in html and "北京时间" in html
+    assert (
+        f'href="/pages/cases/{case_id}/notices/receipt"'
+        in window.get(f"/pages/cases/{case_id}").text
+    )
+    elsewhere, _ = _log_in(node, "510000-ZWFW")  # not on the case
+    assert elsewhere.get(f"/pages/cases/{case_id}/notices/receipt").status_code == 403

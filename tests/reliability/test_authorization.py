@@ -100,6 +100,7 @@ GET /pages/login                    200  200 200     200  200      200  200    2
 GET /pages/worklist                 303  303 303     303  303      303  303    303     303  303
 GET /pages/cases/{case_id}          303  303 303     303  303      303  303    303     303  303
 GET /pages/receive                  303  303 303     303  303      303  303    303     303  303
+GET /pages/cases/{case_id}/notices/receipt 303 303 303 303 303     303  303    303     303  303
 GET /metrics                        401  401 401     403  403      403  403    200     403  200
 GET /relay                          401  401 401     200  200      200  200    200     403  200
 POST /relay/deliver                 401  401 401     403  403      403  403    403     403  200
@@ -495,6 +496,7 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/worklist": _page("/pages/worklist"),
     "GET /pages/cases/{case_id}": _page("/pages/cases/{case_id}"),
     "GET /pages/receive": _page("/pages/receive"),
+    "GET /pages/cases/{case_id}/notices/receipt": _page("/pages/cases/{case_id}/notices/receipt"),
     "POST /licenses": _issue,
     "PUT /licenses/{identifier}/document": _put_document,
     "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),
