@@ -11,11 +11,17 @@ export function csrfToken() {
   return localStorage.getItem(CSRF) ?? "";
 }
 
-/** A request to the node (same origin only) with the session's CSRF token. */
+/** A request to the node (same origin only) with the session's CSRF token. A session that
+ * has ended (logout elsewhere, idle, the key revoked) sends the officer to the login page,
+ * which brings them back here; what was typed is not kept, and nothing was signed. */
 export async function send(path, { method = "POST", body, type } = {}) {
   const headers = { "X-CSRF-Token": csrfToken() };
   if (type) headers["Content-Type"] = type;
-  return fetch(path, { method, headers, body, credentials: "same-origin" });
+  const answer = await fetch(path, { method, headers, body, credentials: "same-origin" });
+  if (answer.status === 401 && path !== "/logout") {
+    location.assign(`/pages/login?next=${encodeURIComponent(location.pathname)}`);
+  }
+  return answer;
 }
 
 /** The problem the node answered, in one line (RFC 9457 detail, reason and field). */

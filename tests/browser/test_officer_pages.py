@@ -582,3 +582,25 @@ def test_the_page_refuses_to_sign_content_other_than_the_step_typed_in(
     assert node.services.ledger.head(case_id).seq == 1  # nothing was signed or appended
     clerk.check(live.base)
     page.context.close()
+
+
+def test_an_ended_session_sends_the_officer_to_the_login_page_and_back(
+    live: LiveNode, browser: Browser, tmp_path: Path
+) -> None:
+    node = live.node
+    case_id = _received_case(node)
+    clerk = _logged_in(browser, live, CLERK_BODY, tmp_path)
+    page = clerk.page
+    page.goto(f"{live.base}/pages/cases/{case_id}")
+    page.context.clear_cookies()  # as if it had idled out or been ended elsewhere
+    form = page.locator('form[data-step="form_checked:pass"]')
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"**/pages/login?next=%2Fpages%2Fcases%2F{case_id}")
+    # the browser logs the refused draft (401) as a console error: that one, and nothing else
+    assert len(clerk.errors) == 1 and "401" in clerk.errors[0], clerk.errors
+    clerk.errors.clear()
+    page.click("#login")  # the key is still on this device
+    page.wait_for_url(f"**/pages/cases/{case_id}")
+    assert node.services.ledger.head(case_id).seq == 1
+    clerk.check(live.base)
+    page.context.close()
