@@ -92,7 +92,7 @@ def test_an_unusable_certificate_is_refused_naming_why(
         "certfile": "--certfile needs --keyfile",
         "keyfile": "--keyfile needs --certfile",
         "mismatch": "cannot serve HTTPS with certificate",
-        "missing": "nope.crt",
+        "missing": f"cannot serve HTTPS with certificate {tmp_path / 'nope.crt'}",
     }[given]
     assert expected in done.stderr
     assert not port_file.exists()  # it never listened
