@@ -2,7 +2,8 @@
 
 Tokens are random (``tb_`` + 52 base32 characters, 256 bits), shown once at creation and stored
 only as SHA-256 hashes; each is bound to one principal: a body (of this region or another), an
-auditor, a peer region, or the region's administrator. Revoked tokens stay listed.
+auditor, a peer region, the region's administrator, or a supervisor scoped to divisions. Revoked
+tokens stay listed.
 
 Every read of an applicant's personal data in clear is recorded (who, when, which case, why)
 and listed per case (``GET /cases/{id}/access``): :class:`AccessStore` is the ledger's
@@ -26,7 +27,7 @@ from pathlib import Path
 from adapters.sqlstore import Connect, SqlStore, connector_for
 from ledger.access import Reader
 
-PRINCIPAL_KINDS = ("body", "auditor", "peer", "admin")
+PRINCIPAL_KINDS = ("body", "auditor", "peer", "admin", "supervisor")
 
 
 class AccessStoreError(Exception):
@@ -41,10 +42,17 @@ class UnknownToken(AccessStoreError, LookupError):
 class Principal:
     """Who a request acts as."""
 
-    kind: str  # body, auditor, peer, admin
-    subject: str  # body id, auditor name, region code; "admin" for the administrator
+    kind: str  # body, auditor, peer, admin, supervisor
+    # body id, auditor name, region code; "admin" for the administrator; a supervisor's scope:
+    # comma-separated GB/T 2260 codes ("510000", "510104,510105"), docs/supervision.md §7
+    subject: str
     token_id: str  # a token's id, or "session:<id>" for an officer's browser session
     officer_id: str = ""  # the officer of a session (a body token names no officer)
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """A supervisor's divisions (empty for any other principal)."""
+        return tuple(self.subject.split(",")) if self.kind == "supervisor" else ()
 
     @property
     def acting(self) -> str:

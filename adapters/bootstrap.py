@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.access import AccessStore, open_access_store
+from adapters.alerts import AlertStore, open_alert_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
 from adapters.crypto_profile import apply_crypto_profile, crypto_profile
@@ -53,6 +54,7 @@ from ledger.read_models import (
     ProjectedCaseListing,
     Projection,
 )
+from ledger.supervision.projection import LedgerLegs
 from ledger.transparency import CheckpointPolicy
 from ledger.workflow import WorkflowPolicy
 from licenses.service import LicenseService
@@ -86,7 +88,9 @@ class NodeServices:
     reads: ReadLedgers | None = None  # None: every read goes to ``ledger``
     relays: RelayStore | None = None  # None: a node opened without its relay queue
     read_models: SqlReadModelStore | None = None  # None: listings replay every case
-    legs: CaseLegs | None = None  # the calendar engine's legs of a case, when configured
+    # The calendar engine's legs of a case (None: ``LedgerLegs`` over ``ledger`` with the
+    # package's service standard).
+    legs: CaseLegs | None = None
     # Stores opened on first use (a node that witnesses nobody, or that no officer logs in
     # to, never creates their tables), closed with the others.
     _opened: dict[str, SqlStore] = field(default_factory=dict, init=False, repr=False)
@@ -95,10 +99,13 @@ class NodeServices:
     def _store(self, name: str, opener: Callable[..., SqlStore]) -> Any:
         with self._opening:
             if name not in self._opened:
-                self._opened[name] = opener(
-                    self.settings.resolved_database_url(),
-                    self.settings.data_dir,
-                    schema=self.settings.database_schema or None,
+                self._opened[name] = bounded_writes(
+                    opener(
+                        self.settings.resolved_database_url(),
+                        self.settings.data_dir,
+                        schema=self.settings.database_schema or None,
+                    ),
+                    self.settings,
                 )
             return self._opened[name]
 
@@ -115,6 +122,11 @@ class NodeServices:
     def session_store(self) -> SessionStore:
         """Officers' login challenges and browser sessions (``adapters.sessions``)."""
         store: SessionStore = self._store("sessions", open_session_store)
+        return store
+
+    def alert_store(self) -> AlertStore:
+        """The supervision alert feed (``adapters.alerts``), which the scheduler writes."""
+        store: AlertStore = self._store("alerts", open_alert_store)
         return store
 
     def close(self) -> None:
@@ -190,13 +202,25 @@ class NodeServices:
         return follower_of(self.ledger, self.read_models, self.legs)
 
 
+S = TypeVar("S")
+
+
+def bounded_writes(store: S, settings: Settings) -> S:
+    """``store`` (the vault, a ``SqlStore``) with the node's bound on a commit's wait
+    (``TONGBAN_COMMIT_WAIT_SECONDS``, adapters/postgres_ha.py); SQLite stores have none."""
+    if getattr(store, "commit_wait_seconds", None) is not None:
+        store.commit_wait_seconds = settings.commit_wait_seconds  # type: ignore[attr-defined]
+    return store
+
+
 def follower_of(
     ledger: LedgerApplication, store: SqlReadModelStore, legs: CaseLegs | None = None
 ) -> LedgerFollower:
-    """The projections a node keeps: case summaries, and deadline legs when ``legs`` is given."""
-    projections: list[Projection] = [CaseSummaryProjection()]
-    if legs is not None:
-        projections.append(CaseDeadlineProjection(legs))
+    """The projections a node keeps: case summaries and deadline legs, the calendar engine's
+    over ``ledger``'s registry (signed catalog versions, published calendars) unless ``legs``
+    is given."""
+    engine = legs if legs is not None else LedgerLegs(ledger)
+    projections: list[Projection] = [CaseSummaryProjection(), CaseDeadlineProjection(engine)]
     return LedgerFollower(ledger, ledger.store, store, projections)
 
 
@@ -389,14 +413,17 @@ def open_services(
     ledger = open_ledger(settings, clock=clock, schema=schema, workflow=workflow)
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
-    vault = open_vault(
-        url,
-        settings.data_dir,
-        load_or_create_master_key(settings.data_dir),
-        schema=schema or "public",
-        cipher=crypto_profile(settings).vault_cipher,
+    vault = bounded_writes(
+        open_vault(
+            url,
+            settings.data_dir,
+            load_or_create_master_key(settings.data_dir),
+            schema=schema or "public",
+            cipher=crypto_profile(settings).vault_cipher,
+        ),
+        settings,
     )
-    access = open_access_store(url, settings.data_dir, schema=schema)
+    access = bounded_writes(open_access_store(url, settings.data_dir, schema=schema), settings)
     return NodeServices(
         settings,
         ledger,
@@ -405,8 +432,11 @@ def open_services(
         clock,
         open_licenses(settings, ledger, vault, schema),
         reads=open_reads(settings, ledger, schema=schema),
-        relays=open_relay_store(url, settings.data_dir, schema=schema),
-        read_models=open_read_models(url, settings.data_dir, schema=schema),
+        relays=bounded_writes(open_relay_store(url, settings.data_dir, schema=schema), settings),
+        read_models=bounded_writes(
+            open_read_models(url, settings.data_dir, schema=schema), settings
+        ),
+        legs=LedgerLegs(ledger),
     )
 
 
@@ -437,11 +467,14 @@ def open_licenses(
     schema: str | None = None,
 ) -> LicenseService:
     """The license service of a node: its store beside the ledger, other nodes over HTTP."""
-    store = open_license_store(
-        settings.resolved_database_url(),
-        settings.data_dir,
-        load_or_create_master_key(settings.data_dir),
-        schema=schema or settings.database_schema or None,
+    store = bounded_writes(
+        open_license_store(
+            settings.resolved_database_url(),
+            settings.data_dir,
+            load_or_create_master_key(settings.data_dir),
+            schema=schema or settings.database_schema or None,
+        ),
+        settings,
     )
     return LicenseService(
         ledger,

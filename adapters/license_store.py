@@ -220,6 +220,17 @@ class SqlLicenseStore(SqlStore):
                 raise DocumentConflict(
                     f"another {kind} document of {identifier} is stored"
                 ) from None
+            # A re-post finds the same bytes: maybe its own earlier insert, committed here but
+            # refused as unconfirmed (adapters/postgres_ha.py). Rewriting the row unchanged is a
+            # commit that waits for the synchronous standby past that insert: done only then.
+            with self._tx() as cur:
+                cur.execute(
+                    self._sql(
+                        "UPDATE tongban_license_documents SET kind = kind "
+                        "WHERE identifier = ? AND kind = ?"
+                    ),
+                    (identifier, kind),
+                )
 
     def document(self, identifier: str, kind: str) -> bytes | None:
         """The stored document, None if there is none; ``DocumentErased`` once erased."""

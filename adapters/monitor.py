@@ -6,18 +6,26 @@ queue's accepted steps) with what the home node shows now: its newest signed che
 every receipted step within it, and the step in the home ledger's case (a peer read). The
 report names what was proven, what is still pending (receipted after the newest checkpoint)
 and every finding with its evidence; findings are also logged at error level (the alert).
+
+:func:`monitor_run` is one run as ``tongban monitor`` (once, or ``--every`` seconds) and the
+server's monitor thread (``TONGBAN_MONITOR_SECONDS``) make it: the reports, one log line per
+peer (no personal data: ledgers, counts, kinds, case ids), and the run kept in the relay
+store (``tongban monitor status`` reads it back, evidence included). A run *alerts* when a
+peer has findings, cannot be reached, or refuses this node's authentication.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from adapters.relay import NodeRelay, PeerUnreachable
+from adapters.relay import NodeRelay, PeerUnauthenticated, PeerUnreachable
 from adapters.relay_peers import PeerNode, load_peers
 from adapters.relay_store import RelayedStep
 from ledger.errors import LedgerError
@@ -46,6 +54,7 @@ class PeerReport:
     unchecked: int = 0  # not checked: the peer unreachable, or its checkpoint unusable
     checkpoint_size: int | None = None
     unreachable: str = ""
+    unauthenticated: str = ""  # the home node refused this node's peer request: what to fix
     uncosigned: str = ""  # the newest checkpoint lacks the witnesses' cosignatures required
     findings: list[MonitorFinding] = field(default_factory=list)
 
@@ -59,6 +68,7 @@ class PeerReport:
             "unchecked": self.unchecked,
             "checkpoint_size": self.checkpoint_size,
             "unreachable": self.unreachable,
+            "unauthenticated": self.unauthenticated,
             "uncosigned": self.uncosigned,
             "findings": [f.as_dict() for f in self.findings],
         }
@@ -106,6 +116,17 @@ class _PeerWatch:
         log.error("monitor: %s at %s: %s", kind, self.peer.ledger, detail)
 
     def run(self) -> PeerReport:
+        try:
+            return self._run()
+        except PeerUnauthenticated as error:
+            # Not an outage: the report says so, and what to fix; what was not checked yet
+            # stays unchecked (every receipt is still counted once).
+            r = self.report
+            r.unauthenticated = str(error)
+            r.unchecked = r.receipts - r.proven - r.pending - r.failed
+            return r
+
+    def _run(self) -> PeerReport:
         try:
             note_text = self._latest_note()
         except PeerUnreachable as error:
@@ -168,6 +189,11 @@ class _PeerWatch:
             raise PeerUnreachable(f"GET {self.peer.url}/audit/checkpoint: {error}") from error
         if response.status_code == 404:
             return None
+        if response.status_code in (401, 403):
+            raise PeerUnauthenticated(
+                f"GET {self.peer.url}/audit/checkpoint: HTTP {response.status_code}: the home "
+                "node (or a proxy before it) refuses this node: check its URL and access rules"
+            )
         if response.status_code != 200:
             raise PeerUnreachable(f"GET /audit/checkpoint: HTTP {response.status_code}")
         return response.text
@@ -254,3 +280,54 @@ def monitor_peers(relay: NodeRelay) -> list[PeerReport]:
             continue
         reports.append(_PeerWatch(relay, peer, steps).run())
     return reports
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """One run of the monitor: when, and the report of each peer."""
+
+    checked_at: str
+    reports: list[PeerReport]
+
+    @property
+    def alert(self) -> bool:
+        """Findings, or a peer that cannot be reached or refuses this node."""
+        return any(r.findings or r.unreachable or r.unauthenticated for r in self.reports)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked_at": self.checked_at,
+            "alert": self.alert,
+            "peers": [r.as_dict() for r in self.reports],
+        }
+
+
+def monitor_run(relay: NodeRelay, *, now: datetime | None = None) -> MonitorRun:
+    """Reconcile every peer, log one line per peer, keep the run (module docstring)."""
+    at = (now or datetime.now(UTC)).isoformat()
+    run = MonitorRun(at, monitor_peers(relay))
+    for r in run.reports:
+        counts = (
+            f"{r.receipts} receipts: {r.proven} proven, {r.pending} pending, {r.failed} failed, "
+            f"{r.unchecked} unchecked; {len(r.findings)} findings"
+        )
+        if r.unauthenticated:
+            log.error("monitor: %s refuses this node: %s (%s)", r.peer, r.unauthenticated, counts)
+        elif r.unreachable:
+            log.error("monitor: %s unreachable: %s (%s)", r.peer, r.unreachable, counts)
+        elif r.findings:
+            kinds = ", ".join(sorted({f.kind for f in r.findings}))
+            log.error("monitor: %s: %s (%s)", r.peer, counts, kinds)
+        else:
+            log.info("monitor: %s: %s", r.peer, counts)
+    relay.store.record_monitor_run(at, json.dumps(run.as_dict(), ensure_ascii=False))
+    return run
+
+
+def last_monitor_run(relay: NodeRelay) -> dict[str, Any] | None:
+    """The monitor's last run as :meth:`MonitorRun.as_dict` kept it, or None."""
+    found = relay.store.last_monitor_run()
+    if found is None:
+        return None
+    document: dict[str, Any] = json.loads(found[1])
+    return document

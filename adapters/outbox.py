@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from adapters.outbox_store import OutboxPositionStore
 from ledger.application import LedgerApplication
+from ledger.errors import reason_of
 from ledger.reporting import ReportBuilder, ReportMessage
 
 log = logging.getLogger("tongban.outbox")
@@ -265,7 +266,8 @@ class OutboxRelay:
             except Exception as error:
                 if isinstance(error, asyncio.CancelledError):
                     raise
-                log.warning("outbox: broker or store error, retrying in %.1fs: %s", backoff, error)
+                reason = reason_of(error)
+                log.warning("outbox: broker or store error, retrying in %.1fs: %s", backoff, reason)
                 await self.sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
                 continue
@@ -293,7 +295,7 @@ async def connect_nats(url: str, *, name: str) -> Any:
     writer.close()
 
     async def quiet(error: Exception) -> None:
-        log.info("nats: %s", error)
+        log.info("nats: %s", reason_of(error))
 
     return await nats.connect(
         url,

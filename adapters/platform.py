@@ -22,7 +22,7 @@ from typing import Any
 
 from adapters.outbox import StreamNames, ensure_streams, is_already_published
 from adapters.platform_store import PlatformStore
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, reason_of
 from ledger.report_verify import ReportVerifier
 from ledger.reporting import parse_report
 
@@ -168,7 +168,7 @@ class PlatformConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("platform consumer: retrying in %.1fs: %s", backoff, error)
+                log.warning("platform consumer: retrying in %.1fs: %s", backoff, reason_of(error))
                 await asyncio.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
 
@@ -209,7 +209,7 @@ class DeadLetterForwarder:
             self.forwarded += 1
             log.warning("dead letter: index %d after %d deliveries", index, deliveries)
         except Exception as error:  # an advisory we cannot act on is logged, never fatal
-            log.error("dead-letter forwarding failed: %s", error)
+            log.error("dead-letter forwarding failed: %s", reason_of(error))
 
 
 async def run_platform(

@@ -103,6 +103,18 @@ class PlatformStore(SqlStore):
             row = cur.fetchone()
         return 0 if row is None else int(row[0])
 
+    def ledgers(self) -> list[str]:
+        """The ledgers this store has applied or given up messages of."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT ledger FROM tongban_platform_position UNION "
+                    "SELECT ledger FROM tongban_platform_reports UNION "
+                    "SELECT ledger FROM tongban_platform_dead_letters ORDER BY 1"
+                )
+            )
+            return [str(row[0]) for row in cur.fetchall()]
+
     def has(self, ledger: str, index: int) -> bool:
         with self._tx() as cur:
             cur.execute(

@@ -15,10 +15,11 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -28,7 +29,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitWarnings
+from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitNotConfirmed, confirmed_writes
 from adapters.sqlstore import SCHEMA_SESSION_LOCK_SQL
 from ledger.persistence import LedgerEntry, LedgerRow, ReceiptMaker
 from ledger.transparency import (
@@ -174,9 +175,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         topics = [e.topic for e in stored_events]
         states = [e.state for e in stored_events]
         with (
+            self._unconfirmed_refused(),
             self.datastore.get_connection() as conn,
             conn.cursor() as curs,
-            CommitWarnings().watching(conn, bound=self.commit_wait_seconds) as warnings,
+            confirmed_writes(conn, self.commit_wait_seconds),
         ):
             expected = self._head_hint
             if expected is None:
@@ -204,8 +206,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 self._head_hint = int(found["head"])
                 if found["written"]:
                     # Committed here, but a cancelled wait for the synchronous standby says
-                    # so only in a WARNING: no receipt for what a failover may lose.
-                    warnings.raise_if_any()
+                    # so only in a WARNING: confirmed_writes refuses it on leaving the block,
+                    # so no receipt for what a failover may lose.
                     return
                 expected = self._head_hint  # another writer took those indexes: re-sign
 
@@ -215,11 +217,33 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         # update of the tree's state row, which the node's role updates anyway.)
         touch = SQL("UPDATE {0} SET size = size WHERE id = 1").format(self.tree_table)
         with (
+            self._unconfirmed_refused(),
             self.datastore.get_connection() as conn,
-            CommitWarnings().watching(conn, bound=self.commit_wait_seconds) as warnings,
+            confirmed_writes(conn, self.commit_wait_seconds),
         ):
             conn.execute(touch)
-            warnings.raise_if_any()
+
+    @contextmanager
+    def _unconfirmed_refused(self) -> Iterator[None]:
+        """A commit not confirmed (adapters/postgres_ha.py) as eventsourcing's
+        ``OperationalError``, the error the ledger's callers expect of a database in doubt."""
+        try:
+            yield
+        except CommitNotConfirmed as doubt:
+            raise OperationalError(str(doubt)) from doubt
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Cursor[DictRow]]:
+        """``datastore.transaction(commit=True)`` under the rule every write follows: its
+        commit bounded and watched (the tree's state and checkpoints wait for the synchronous
+        standby like appends do)."""
+        with (
+            self._unconfirmed_refused(),
+            self.datastore.get_connection() as conn,
+            confirmed_writes(conn, self.commit_wait_seconds),
+            conn.transaction(),
+        ):
+            yield conn.cursor()
 
     @staticmethod
     def _one(curs: Cursor[DictRow]) -> DictRow:
@@ -394,7 +418,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         insert = SQL("INSERT INTO {0} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
             self.subtrees_table
         )
-        with self.datastore.transaction(commit=True) as curs:
+        with self._write_transaction() as curs:
             if not self._swap_tree(curs, expected, state):
                 return False
             if subtrees:
@@ -405,7 +429,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def reset_tree(self, expected: TreeState) -> bool:
         """Forget the derived tree (state and subtree cache) if it is still ``expected``."""
-        with self.datastore.transaction(commit=True) as curs:
+        with self._write_transaction() as curs:
             if not self._swap_tree(curs, expected, EMPTY_TREE):
                 return False
             curs.execute(SQL("DELETE FROM {0}").format(self.subtrees_table))
@@ -437,7 +461,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "INSERT INTO {0} AS c VALUES (%s, %s, %s) ON CONFLICT (size) DO UPDATE "
             "SET issued_at = GREATEST(c.issued_at, EXCLUDED.issued_at)"
         ).format(self.checkpoints_table)
-        with self.datastore.transaction(commit=True) as curs:
+        with self._write_transaction() as curs:
             curs.execute(insert, (size, note, issued_at))
             stored = self._checkpoint_where(curs, "WHERE size = %s", (size,))
             assert stored is not None  # just inserted, or there already
@@ -447,7 +471,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         update = SQL("UPDATE {0} SET note = %s WHERE size = %s AND note = %s").format(
             self.checkpoints_table
         )
-        with self.datastore.transaction(commit=True) as curs:
+        with self._write_transaction() as curs:
             curs.execute(update, (new_note, size, old_note))
             return bool(curs.rowcount == 1)
 

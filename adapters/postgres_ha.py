@@ -13,20 +13,30 @@ With a synchronous standby, a commit is flushed locally, then waits for the stan
 wait is cancelled (a statement timeout, a cancel request, an administrator's
 ``pg_cancel_backend``), PostgreSQL answers the statement with success and only a WARNING
 ("canceling wait for synchronous replication ... already committed locally, but might not have
-been replicated"). A failover then may lose the commit. :class:`CommitWarnings` watches the
-append's connection: any WARNING during the append makes it fail as "not confirmed", never a
-receipt (adapters/outage.py: the API answers 503 and the client re-posts the same bytes).
+been replicated"). A failover then may lose the commit. And with the standby gone for good
+(``synchronous_mode_strict``, or until Patroni drops it), a commit waits forever:
+PostgreSQL's ``statement_timeout`` is off by then.
+
+One rule for every write the node makes on PostgreSQL (the ledger's appends and tree, the
+vault, and every :class:`adapters.sqlstore.SqlStore`: access log, licenses, sessions, relay
+queue, outbox position, read models, witness store, platform store): :func:`confirmed_writes`.
+The write is cancelled after a bound, and any WARNING on its connection meanwhile makes it
+fail as :class:`CommitNotConfirmed`: never a receipt or a 200 for it, never a hang
+(adapters/outage.py: the API answers 503 + Retry-After, the client re-posts).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresFactory
 from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
@@ -35,8 +45,8 @@ from psycopg.errors import Diagnostic
 log = logging.getLogger(__name__)
 
 CONNINFO_OPTIONS = "TONGBAN_POSTGRES_CONNINFO_OPTIONS"
-# The longest a ledger write may take, its wait for the synchronous standby included, before
-# the node cancels it and answers 503: a client waits no longer than this for an answer.
+# The longest a write may take, its wait for the synchronous standby included, before the
+# node cancels it and answers 503: a client waits no longer than this for an answer.
 COMMIT_WAIT_SECONDS = 10.0
 
 
@@ -45,11 +55,122 @@ class CommitNotConfirmed(Exception):
     the synchronous standby was cancelled), so it is not acknowledged. Retry later."""
 
 
+def not_confirmed(error: BaseException) -> bool:
+    """Whether ``error`` comes from a :class:`CommitNotConfirmed` (its cause chain): a write
+    that may be stored on this server only, which no caller may take as done."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, CommitNotConfirmed):
+            return True
+        current = current.__cause__
+    return False
+
+
+@contextmanager
+def confirmed_writes(conn: Connection[Any], bound: float | None) -> Iterator[None]:
+    """The rule for a block of writes on ``conn`` whose commits happen inside it (an
+    autocommit statement, ``conn.transaction()``, ``conn.commit()``): cancelled after
+    ``bound`` seconds (None: unbounded), and refused as :class:`CommitNotConfirmed` if the
+    server warned meanwhile. A cancelled statement that is not a commit's wait raises the
+    driver's ``QueryCanceled`` (an ``OperationalError``): refused as well."""
+    with CommitWarnings().watching(conn, bound=bound) as warnings:
+        yield
+    warnings.raise_if_any()
+
+
+def commit_confirmed(conn: Connection[Any], bound: float | None) -> None:
+    """``conn.commit()`` under :func:`confirmed_writes`."""
+    with confirmed_writes(conn, bound):
+        conn.commit()
+
+
 def _cancel(conn: Connection[Any]) -> None:
     try:
         conn.cancel_safe(timeout=5)
     except Exception:  # the server is gone: the statement fails on its own
-        log.warning("could not cancel a ledger append on a slow database", exc_info=True)
+        log.warning("could not cancel a write on a slow database", exc_info=True)
+
+
+class _Watch:
+    __slots__ = ("conn", "done", "firing")
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.done = False  # released: never cancelled from now on
+        self.firing = False  # its cancel is under way
+
+
+class Watchdog:
+    """Cancels a connection's statement still running at its deadline: one thread for all.
+
+    Every store call on PostgreSQL is bounded (a token look-up on each request among them); a
+    ``threading.Timer`` per call started a thread each time (about 0.2 ms here). Watches are
+    kept in deadline order; a released one is dropped when it comes up. :meth:`release`
+    returns only once no cancel of its watch is under way or can start, so a connection is
+    never cancelled after it was handed back."""
+
+    def __init__(self, cancel: Callable[[Any], None] = _cancel):
+        self._cancel = cancel
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's thread is not there, its lock may be held."""
+        self._cond = threading.Condition()
+        self._heap = []
+        self._thread = None
+
+    def watch(self, conn: Any, bound: float) -> _Watch:
+        """Cancel ``conn``'s statement if it runs ``bound`` seconds from now."""
+        watch = _Watch(conn)
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + bound, next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():  # first use, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="tongban-commit-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:  # due before everything it sleeps for
+                self._cond.notify()
+        return watch
+
+    def release(self, watch: _Watch) -> None:
+        """The watched statement ended: no cancel for it from now on."""
+        with self._cond:
+            watch.done = True
+            while watch.firing:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, _, watch = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                watch.firing = True
+                self._cond.release()
+                try:
+                    self._cancel(watch.conn)
+                except Exception:  # the cancel's own failure must not stop the watchdog
+                    log.exception("the commit watchdog could not cancel a statement")
+                finally:
+                    self._cond.acquire()
+                    watch.firing = False
+                    self._cond.notify_all()
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.after_fork)
 
 
 class PostgresLedgerFactory(PostgresFactory):
@@ -89,27 +210,24 @@ class CommitWarnings:
         as a warning, anything else cancelled as ``QueryCanceled``: neither gets a receipt."""
         self.seen.clear()
         conn.add_notice_handler(self)
-        timer = None
-        if bound is not None:
-            timer = threading.Timer(bound, _cancel, (conn,))
-            timer.daemon = True
-            timer.start()
+        watch = None if bound is None else WATCHDOG.watch(conn, bound)
         try:
             yield self
         finally:
-            if timer is not None:
-                timer.cancel()
-                timer.join()  # a cancel already under way lands before the connection is reused
+            if watch is not None:
+                WATCHDOG.release(watch)  # a cancel under way lands before the conn is reused
             conn.remove_notice_handler(self)
 
     def raise_if_any(self) -> None:
-        """Refuse the write just made if the server warned during it. The append function
-        itself raises no warning, so any is a doubt we must not sign away: matching the text
-        ("synchronous replication") would depend on the server's ``lc_messages``."""
+        """Refuse the write just made if the server warned during it
+        (:class:`CommitNotConfirmed`). The node's statements raise no warning, so any is a
+        doubt we must not acknowledge: matching the text ("synchronous replication") would
+        depend on the server's ``lc_messages``."""
         if not self.seen:
             return
         detail = self.seen[0]
-        log.warning("a ledger append is not acknowledged: the server warned %s", detail)
-        raise OperationalError(
-            "the database committed the append locally but did not confirm it was replicated"
-        ) from CommitNotConfirmed(detail)
+        log.warning("a write is not acknowledged: the server warned %s", detail)
+        raise CommitNotConfirmed(
+            f"the database committed a write locally but did not confirm it was replicated: "
+            f"{detail}"
+        )

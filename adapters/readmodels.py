@@ -12,7 +12,9 @@ Tables (all derived from the ledger, dropped and rebuilt at will):
   "any": a listing's total is one row read, whatever the ledger's size;
 - ``readmodel_case_dated``: generic per-case dated rows (``kind``: ``leg`` for the deadline
   legs), indexed by (kind, closed, deadline) and (kind, body, closed, deadline), so "overdue as
-  of D" is a range read of stored deadline dates.
+  of D" is a range read of stored deadline dates; ``reach`` (the last date a row was counted
+  through) finds the cases a newly published calendar year changes. A table of an older
+  version (without ``reach``) is dropped and its projection rebuilt from index 0 on opening.
 
 Dates are ISO text (``YYYY-MM-DD``, ordered as text on both databases). An SQLite node keeps
 these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one in its schema.
@@ -20,16 +22,17 @@ these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one i
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from adapters.sqlstore import Connect, SqlStore, connector_for, sqlite_connector
+from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
 from ledger.errors import UnknownCase
 from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, ProjectedCase
@@ -67,14 +70,26 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
     "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
     "PRIMARY KEY (party, state, item))",
+)
+
+DATED_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_case_dated ("
     "kind TEXT NOT NULL, case_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
     "started TEXT NOT NULL, deadline TEXT, allowed INTEGER NOT NULL, paused INTEGER NOT NULL, "
-    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, PRIMARY KEY (kind, case_id, name))",
+    "closed INTEGER NOT NULL, provisional INTEGER NOT NULL, reach TEXT NOT NULL, "
+    "closed_on TEXT, on_time INTEGER, handling_days INTEGER, "
+    "PRIMARY KEY (kind, case_id, name))",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_due "
     "ON readmodel_case_dated (kind, closed, deadline, case_id)",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
     "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
+)
+# An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
+DATED_COLUMNS = 14
+# The columns a stored leg is read back from (:func:`_leg_of`), table alias ``d``.
+_LEG_COLUMNS = (
+    "d.case_id, d.name, d.body, d.started, d.deadline, d.allowed, d.paused, d.closed, "
+    "d.provisional, d.reach, d.closed_on, d.on_time, d.handling_days"
 )
 
 _CASE_COLUMNS = "c.case_id, c.state, c.item, c.channel, c.home_body, c.intake_body, c.steps"
@@ -86,14 +101,43 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
 
 
+class DatedTally(NamedTuple):
+    """One body's or item's legs: open, overdue at "as of", closed, closed by their deadline,
+    and the median working days of its closed decision legs (None: none closed)."""
+
+    open: int
+    overdue: int
+    closed: int
+    closed_on_time: int
+    median_handling_days: float | None
+
+
 class SqlReadModelStore(SqlStore, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
-    schema = SCHEMA
+    schema = SCHEMA + DATED_SCHEMA
     error = ReadModelStoreError
 
     def __init__(self, connect: Connect, placeholder: str):
         SqlStore.__init__(self, connect, placeholder)
+        self._upgrade_dated()
+
+    def _upgrade_dated(self) -> None:
+        """Derived data has no migration: a dated-rows table of an older shape is dropped and
+        its projection set back to index 0, so the follower rebuilds it."""
+        with self._tx() as cur:
+            if self._p == "%s":
+                cur.execute(SCHEMA_LOCK_SQL)
+            cur.execute("SELECT * FROM readmodel_case_dated LIMIT 0")
+            if len(cur.description) == DATED_COLUMNS:
+                return
+            cur.execute("DROP TABLE readmodel_case_dated")
+            cur.execute(
+                self._sql("UPDATE readmodel_tracking SET position = 0 WHERE projection = ?"),
+                (DEADLINES,),
+            )
+            for statement in DATED_SCHEMA:
+                cur.execute(statement)
 
     # -- tracking (eventsourcing's TrackingRecorder, notification id = ledger index) --------
 
@@ -307,7 +351,10 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 (kind, *ids),
             )
             cur.executemany(
-                self._sql("INSERT INTO readmodel_case_dated VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                self._sql(
+                    "INSERT INTO readmodel_case_dated VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
                 [
                     (
                         kind,
@@ -320,6 +367,10 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                         leg.working_days_paused,
                         int(leg.closed),
                         int(leg.provisional),
+                        (leg.reach or leg.started).isoformat(),
+                        None if leg.closed_on is None else leg.closed_on.isoformat(),
+                        None if leg.on_time is None else int(leg.on_time),
+                        leg.handling_days,
                     )
                     for case_id, case_legs in legs.items()
                     for leg in case_legs
@@ -347,29 +398,138 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT case_id, name, body, started, deadline, allowed, paused, closed, "
-                    f"provisional FROM readmodel_case_dated WHERE {' AND '.join(where)} "
+                    f"SELECT {_LEG_COLUMNS} FROM readmodel_case_dated d "
+                    f"WHERE {' AND '.join(where)} "
                     "ORDER BY deadline, case_id, name LIMIT ?"
                 ),
                 (*params, limit),
             )
             rows = cur.fetchall()
-        return [
-            CaseLeg(
-                uuid.UUID(row[0]),
-                Leg(
-                    name=row[1],
-                    body=row[2],
-                    started=date.fromisoformat(row[3]),
-                    deadline=date.fromisoformat(row[4]),
-                    working_days_allowed=int(row[5]),
-                    working_days_paused=int(row[6]),
-                    closed=bool(row[7]),
-                    provisional=bool(row[8]),
-                ),
+        return [_leg_of(row) for row in rows]
+
+    # -- supervision queries (docs/supervision.md §7): reads only, the rows stay as written --
+
+    def dated_rows(
+        self,
+        kind: str,
+        *,
+        after: date | None = None,
+        until: date | None = None,
+        bodies: Sequence[str] | None = None,
+        item: str | None = None,
+        party: str | None = None,
+        open_only: bool = True,
+        after_row: tuple[date, uuid.UUID, str] | None = None,
+        limit: int = 100,
+    ) -> list[tuple[CaseLeg, str]]:
+        """``kind`` rows with the item of their case (``''`` when the case summary is not
+        there yet), earliest deadline first (rows without one last): open ones only unless
+        ``open_only`` is False; deadline in ``(after, until]`` when given; of ``bodies`` only
+        (an empty list: none); of ``item``; of the cases ``party`` is on; after the row
+        ``after_row`` = (deadline, case, name) in that order (a page's last row: the next page)."""
+        if bodies is not None and not bodies:
+            return []
+        where = ["d.kind = ?"]
+        params: list[Any] = [kind]
+        if open_only:
+            where.append("d.closed = 0")
+        if until is not None:
+            where.append("d.deadline <= ?")
+            params.append(until.isoformat())
+        if after is not None:
+            where.append("d.deadline > ?")
+            params.append(after.isoformat())
+        if bodies is not None:
+            where.append(f"d.body IN ({self._in(bodies)})")
+            params += list(bodies)
+        if item is not None:
+            where.append("c.item = ?")
+            params.append(item)
+        if after_row is not None:
+            day, case_id, name = after_row
+            where.append(
+                "(d.deadline IS NULL OR d.deadline > ? OR (d.deadline = ? AND "
+                "(d.case_id > ? OR (d.case_id = ? AND d.name > ?))))"
             )
-            for row in rows
-        ]
+            params += [day.isoformat(), day.isoformat(), case_id.hex, case_id.hex, name]
+        if party is not None:
+            where.append(
+                "d.case_id IN (SELECT p.case_id FROM readmodel_case_parties p WHERE p.party = ?)"
+            )
+            params.append(party)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {_LEG_COLUMNS}, COALESCE(c.item, '') "
+                    "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
+                    f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
+                    "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
+                ),
+                (*params, limit),
+            )
+            rows = cur.fetchall()
+        return [(_leg_of(row), row[13]) for row in rows]
+
+    def dated_tallies(
+        self, kind: str, *, as_of: date, by: str, bodies: Sequence[str] | None = None
+    ) -> dict[str, DatedTally]:
+        """Per body (``by="body"``) or per item (``"item"``): the :class:`DatedTally` of the
+        ``kind`` rows (of ``bodies`` only when given), overdue judged at ``as_of``."""
+        if by not in ("body", "item"):
+            raise ValueError("by is body or item")
+        if bodies is not None and not bodies:
+            return {}
+        key = "d.body" if by == "body" else "COALESCE(c.item, '')"
+        where, params = ["d.kind = ?"], [kind]
+        if bodies is not None:
+            where.append(f"d.body IN ({self._in(bodies)})")
+            params += list(bodies)
+        rows_from = (
+            "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c ON c.case_id = d.case_id "
+            f"WHERE {' AND '.join(where)}"
+        )
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {key}, SUM(1 - d.closed), "
+                    "SUM(CASE WHEN d.closed = 0 AND d.deadline < ? THEN 1 ELSE 0 END), "
+                    "SUM(d.closed), SUM(CASE WHEN d.on_time = 1 THEN 1 ELSE 0 END) "
+                    f"{rows_from} GROUP BY {key}"
+                ),
+                [as_of.isoformat(), *params],
+            )
+            counts = cur.fetchall()
+            # The median needs the values; only closed decision legs carry them.
+            cur.execute(
+                self._sql(
+                    f"SELECT {key}, d.handling_days {rows_from} AND d.handling_days IS NOT NULL"
+                ),
+                params,
+            )
+            days: dict[str, list[int]] = {}
+            for group, value in cur.fetchall():
+                days.setdefault(group, []).append(int(value))
+        return {
+            row[0]: DatedTally(
+                int(row[1]),
+                int(row[2]),
+                int(row[3]),
+                int(row[4]),
+                float(statistics.median(days[row[0]])) if row[0] in days else None,
+            )
+            for row in counts
+        }
+
+    def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT DISTINCT case_id FROM readmodel_case_dated "
+                    "WHERE kind = ? AND started <= ? AND reach >= ? ORDER BY case_id"
+                ),
+                (kind, last.isoformat(), first.isoformat()),
+            )
+            return [uuid.UUID(row[0]) for row in cur.fetchall()]
 
 
 def open_read_models(
@@ -383,3 +543,24 @@ def open_read_models(
 def memory_read_models(path: Path) -> SqlReadModelStore:
     """A scratch store in ``path`` (a reader of a read-only snapshot builds one of its own)."""
     return SqlReadModelStore(sqlite_connector(path), "?")
+
+
+def _leg_of(row: Sequence[Any]) -> CaseLeg:
+    """A stored leg from the columns ``_LEG_COLUMNS`` names, in that order."""
+    return CaseLeg(
+        uuid.UUID(row[0]),
+        Leg(
+            name=row[1],
+            body=row[2],
+            started=date.fromisoformat(row[3]),
+            deadline=None if row[4] is None else date.fromisoformat(row[4]),
+            working_days_allowed=int(row[5]),
+            working_days_paused=int(row[6]),
+            closed=bool(row[7]),
+            provisional=bool(row[8]),
+            reach=date.fromisoformat(row[9]),
+            closed_on=None if row[10] is None else date.fromisoformat(row[10]),
+            on_time=None if row[11] is None else bool(row[11]),
+            handling_days=None if row[12] is None else int(row[12]),
+        ),
+    )

@@ -29,6 +29,7 @@ from typing import Any
 
 from adapters.metrics import READS
 from ledger.application import LedgerApplication
+from ledger.errors import reason_of
 
 __all__ = ["READERS", "ReadLedgers", "Staleness", "StandbyState", "standby_state"]
 
@@ -156,7 +157,8 @@ class ReadLedgers:
             standby = self._standby or self._open_standby()
             found = standby_state(standby)
         except Exception as error:  # a standby down never fails a read
-            log.warning("the read standby cannot be read now (%s); reading the primary", error)
+            reason = reason_of(error)
+            log.warning("the read standby cannot be read now (%s); reading the primary", reason)
             with self._lock:
                 self._state = None
                 self._failed_at = now

@@ -2,16 +2,19 @@
 
 :meth:`NodeRelay.relay` takes a step a clerk of this region signed for another region's
 ledger. It checks what this node can (the signature, under its own registry's certification
-of the officer), signs a relay receipt, keeps the step in the queue (``adapters.relay_store``)
-*before* sending it anywhere, then tries to deliver it at once. A ``received`` step takes its
-applicant with it: the record this node's vault holds goes to the home node's vault, and is
-erased here once the home node accepted the step. :meth:`NodeRelay.deliver` sends whatever is
-still queued (the server's delivery loop, ``tongban relay deliver``), in the order the steps
-reached this node, one case's steps one after the other. The node never signs a step again:
-a step that meets a conflict at home stays a conflict, with the home head, for its clerk.
+of the officer), signs a relay receipt, keeps the step in the queue
+(``adapters.relay_store``) *before* sending it anywhere, then tries to deliver it at once. A
+``received`` step takes its applicant with it: the record this node's vault holds goes to
+the home node's vault. This node keeps it (encrypted) only while the step waits (``queued``,
+``held``) and erases it once the step's fate is settled, whatever it is: accepted (the home
+node holds it now), refused, a conflict, or dropped by an operator (PIPL: no copy kept
+without a purpose). :meth:`NodeRelay.deliver` sends whatever is still queued (the server's
+delivery loop, ``tongban relay deliver``), in the order the steps reached this node, one
+case's steps one after the other. The node never signs a step again: a step that meets a
+conflict at home stays a conflict, with the home head, for its clerk.
 
-Every call to a peer carries a ``Tongban-Peer`` header: the peer request this node signs
-for that call (``ledger.relay``, docs/envelope.md §10).
+Every call to a peer carries a ``Tongban-Peer`` header: the peer request this node signs for
+that call (``ledger.relay``, docs/envelope.md §10).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import httpx
 
 from adapters.applicants import NodeApplicants
 from adapters.relay_peers import PeerNode, load_peers
-from adapters.relay_store import RelayedStep, RelayStore
+from adapters.relay_store import WAITING, RelayedStep, RelayStore
+from adapters.vault import UnknownApplicant
 from ledger.application import LedgerApplication
-from ledger.envelope import Envelope
+from ledger.envelope import Envelope, ledger_region
 from ledger.errors import ConflictError, EnvelopeRejected, LedgerError
 from ledger.opening import signed_applicant
 from ledger.receipts import parse_receipt
@@ -53,8 +57,30 @@ class NoPeer(EnvelopeRejected):
     reason = "no_peer"
 
 
+def unknown_ledger(ledger: str, own: str, peers: Mapping[str, PeerNode]) -> str:
+    """Why a step signed for ``ledger`` can be neither appended nor relayed here, said so
+    that the mistake shows (a malformed name, or a ledger no peer is configured for) with
+    this node's own ledger and the ledgers it relays to."""
+    named = ", ".join(sorted(peers)) or "none (tongban relay add-peer)"
+    if ledger_region(ledger) is None or ledger != f"tongban/{ledger_region(ledger)}":
+        why = (
+            f"{ledger!r} is not a ledger name: write tongban/<6-digit region>, e.g. tongban/510000"
+        )
+    else:
+        why = f"this node relays to no ledger {ledger} (no peer in peers.json)"
+    return (
+        f"the step is signed for ledger {ledger!r}: {why}; this node's own ledger is {own}, "
+        f"the ledgers it relays to: {named}"
+    )
+
+
 class PeerUnreachable(Exception):
     """The home node gave no answer (or an answer meaning "not now": 5xx)."""
+
+
+class PeerUnauthenticated(Exception):
+    """The home node refused this node's peer request (401, or a 403 that is no answer of a
+    Tongban node): a configuration to fix, not an outage; retrying changes nothing."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +132,11 @@ class NodeRelay:
         self.http = http
 
     def peer(self, home_ledger: str) -> PeerNode:
-        peer = load_peers(self.data_dir).get(home_ledger)
+        peers = load_peers(self.data_dir)
+        peer = peers.get(home_ledger)
         if peer is None:
             raise NoPeer(
-                f"this node relays to no ledger {home_ledger!r} (peers.json)", field="ledger"
+                unknown_ledger(home_ledger, self.ledger.ledger_name, peers), field="ledger"
             )
         return peer
 
@@ -163,22 +190,35 @@ class NodeRelay:
                 relayed_at=now,
                 applicant_ref=signed[0] if signed else None,
             )
-        if found.state == "queued" and not self._waits_behind(found):
-            self._deliver_one(peer, found)
+        if found.state == "queued":
+            before = self._waits_behind(found)
+            if before is None:
+                self._deliver_one(peer, found)
+            else:
+                self.store.note(
+                    found.event_hash,
+                    f"waits behind seq {before.seq} of this case, {before.state}: "
+                    f"{before.detail or 'not delivered yet'}",
+                )
             found = self.store.get(envelope.hash) or found
         return found
 
-    def _waits_behind(self, step: RelayedStep) -> bool:
-        """Whether an earlier step of the same case is still queued (it goes first)."""
-        return any(
-            other.case_id == step.case_id and other.seq < step.seq
-            for other in self.store.steps(state="queued", body=None)
-        )
+    def _waits_behind(self, step: RelayedStep) -> RelayedStep | None:
+        """The earlier step of the same case still waiting (it goes first), if any."""
+        for other in self.store.steps(case_id=step.case_id):
+            if other.state in WAITING and other.seq < step.seq:
+                return other
+        return None
 
-    def deliver(self) -> list[RelayedStep]:
+    def deliver(self, *, held: bool = False) -> list[RelayedStep]:
         """Send every queued step, oldest first; a case whose step finds its home node
-        unreachable keeps its later steps queued. The rows delivered (settled) this time."""
-        blocked: set[str] = set()
+        unreachable (or refusing this node's authentication) keeps its later steps queued.
+        ``held``: the steps held after an authentication refusal are tried again too (an
+        operator's delivery, once the configuration is fixed; never the server's loop).
+        The rows delivered (settled) this time."""
+        if held:
+            self.store.release_held()
+        blocked = {step.case_id for step in self.store.steps(state="held")}
         settled = []
         for step in self.store.steps(state="queued"):
             if step.case_id in blocked:
@@ -216,6 +256,11 @@ class NodeRelay:
         except PeerUnreachable as error:
             self.store.attempted(step.event_hash, str(error))
             return False
+        except PeerUnauthenticated as error:
+            # Not an outage: held for an operator, not retried by the loop for ever.
+            if self.store.hold(step.event_hash, str(error)):
+                log.error("relayed step held: case %s seq %d: %s", step.case_id, step.seq, error)
+            return False
         return self._settle(peer, step, answer)
 
     def _settle(self, peer: PeerNode, step: RelayedStep, answer: PeerAnswer) -> bool:
@@ -237,17 +282,29 @@ class NodeRelay:
             )
             if settled:  # once per step, by the delivery that settled it
                 self._mirror(step, receipt)
-            if step.applicant_ref is not None:
-                # The home node holds the record now; this node keeps no clear copy.
-                self._erase_delivered(step)
+            # The home node holds the record now; this node keeps no copy.
+            self.erase_applicant(step, f"delivered to {step.home_ledger}")
             return True
         detail = refusal_detail(doc, answer.status)
         if answer.status == 409 and isinstance(doc.get("head"), dict):
             head = (int(doc["head"]["seq"]), bytes.fromhex(doc["head"]["hash"]))
             self.store.settle(step.event_hash, "conflict", detail=detail, home_head=head)
+            self.erase_applicant(step, f"the step met a conflict at {step.home_ledger}")
             return True
         self.store.settle(step.event_hash, "refused", detail=detail)
+        # Refused for good: the node never signs it again, so the record has no purpose here.
+        self.erase_applicant(step, f"the step was refused by {step.home_ledger}")
         return True
+
+    def drop(self, event_hash: bytes, reason: str) -> RelayedStep | None:
+        """An operator gives a waiting step up (never delivered from then on); its applicant
+        is erased. None when no such step waits."""
+        if not self.store.drop(event_hash, f"dropped by an operator: {reason}"):
+            return None
+        step = self.store.get(event_hash)
+        assert step is not None
+        self.erase_applicant(step, "its step was dropped by an operator")
+        return step
 
     def _mirror(self, step: RelayedStep, home_receipt: bytes) -> None:
         """This node's own signed evidence of the accepted step (``ledger.relay_mirror``),
@@ -292,16 +349,36 @@ class NodeRelay:
                     done.append(step)
         return done
 
-    def _erase_delivered(self, step: RelayedStep) -> None:
-        assert step.applicant_ref is not None
+    def erase_applicant(self, step: RelayedStep, why: str) -> None:
+        """Erase the applicant a settled ``received`` step carried (idempotent; no-op for a
+        step without one). A failure is logged, without personal data: the record stays
+        encrypted and ``applicant_here`` says ``kept`` until an operator erases it."""
+        if step.applicant_ref is None:
+            return
         try:
             self.applicants.vault.erase(
                 step.applicant_ref,
                 now=datetime.now(UTC),
-                reason=f"delivered to {step.home_ledger} with case {step.case_id}",
+                reason=f"{why} (case {step.case_id})",
             )
-        except Exception:  # kept encrypted; erased by an operator (logged, no personal data)
-            log.exception("could not erase the delivered applicant of case %s", step.case_id)
+        except UnknownApplicant:
+            pass  # never stored here
+        except Exception:
+            log.exception("could not erase the applicant of case %s seq 1", step.case_id)
+
+    def applicant_here(self, step: RelayedStep) -> str | None:
+        """Whether this node still holds the applicant a ``received`` step carries: ``kept``
+        (encrypted, while the step waits), ``erased``, or None (no applicant)."""
+        if step.applicant_ref is None:
+            return None
+        try:
+            return "erased" if self.applicants.vault.is_erased(step.applicant_ref) else "kept"
+        except UnknownApplicant:
+            return "erased"  # never held here: nothing to keep
+
+    def outcome(self, step: RelayedStep) -> Mapping[str, Any]:
+        """:func:`relay_outcome` with what this node holds of the applicant."""
+        return relay_outcome(step, applicant_here=self.applicant_here(step))
 
     # -- reading through ---------------------------------------------------------------------
 
@@ -324,9 +401,13 @@ class NodeRelay:
         try:
             response = self.http().request(method, peer.url + path, content=body, headers=headers)
         except httpx.HTTPError as error:
-            raise PeerUnreachable(f"{method} {peer.url}{path}: {error}") from error
-        if response.status_code >= 500 or response.status_code == 401:
-            # Not now (or not yet configured at home): the step stays queued.
+            raise PeerUnreachable(
+                f"{method} {peer.url}{path}: {error} (is {peer.url} still the address of "
+                f"{peer.ledger}'s node? peers.json names it; a node served on --port 0 gets "
+                "a new port at each start)"
+            ) from error
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            # Not now (a timeout, too many requests, a server error): the step stays queued.
             raise PeerUnreachable(f"{method} {peer.url}{path}: HTTP {response.status_code}")
         try:
             document = response.json()
@@ -334,7 +415,35 @@ class NodeRelay:
             document = {"detail": response.text[:500]}
         if not isinstance(document, dict):
             document = {"detail": str(document)[:500]}
+        if authentication_refused(response.status_code, document):
+            raise PeerUnauthenticated(
+                authentication_detail(
+                    self.ledger, peer, f"{method} {path}", response.status_code, document
+                )
+            )
         return PeerAnswer(response.status_code, document)
+
+
+def authentication_refused(status: int, document: Mapping[str, Any]) -> bool:
+    """A 401, or a 403 no Tongban node gave (a proxy's: no ``reason``); a 403 with a reason
+    is the home node's refusal of the step or read itself (``unknown_body``, ``forbidden``)."""
+    return status == 401 or (status == 403 and not document.get("reason"))
+
+
+def authentication_detail(
+    ledger: LedgerApplication, peer: PeerNode, call: str, status: int, document: Mapping[str, Any]
+) -> str:
+    """What the home node said and what to fix, for the clerk, the operator and the log."""
+    assert ledger.node_signer is not None
+    said = document.get("detail") or document.get("reason") or ""
+    return (
+        f"authentication refused by {peer.ledger} ({peer.url}, {call}: HTTP {status}: {said}); "
+        f"not an outage, so not retried: the home node's peers.json must name this node, "
+        f"`tongban relay add-peer --ledger {ledger.ledger_name} --url <this node's URL> "
+        f"--key {ledger.node_signer.public_key.hex()}` at {peer.ledger}'s node (its node "
+        "key, not its root key), and both clocks must agree within the claim tolerance; "
+        "then `tongban relay deliver` here"
+    )
 
 
 def receipt_mismatch(peer: PeerNode, step: RelayedStep, raw: bytes) -> str | None:
@@ -387,8 +496,9 @@ def refusal_parts(detail: str) -> tuple[str, str | None, str]:
     return found["reason"], found["field"], found["text"]
 
 
-def relay_outcome(step: RelayedStep) -> Mapping[str, Any]:
-    """A row as the clerk and the CLI see it (no personal data: refs and hashes only)."""
+def relay_outcome(step: RelayedStep, *, applicant_here: str | None = None) -> Mapping[str, Any]:
+    """A row as the clerk and the CLI see it (no personal data: refs and hashes only);
+    ``applicant_here``: :meth:`NodeRelay.applicant_here`."""
     outcome: dict[str, Any] = {
         "state": step.state,
         "home_ledger": step.home_ledger,
@@ -401,6 +511,7 @@ def relay_outcome(step: RelayedStep) -> Mapping[str, Any]:
         "relay_receipt": base64.b64encode(step.relay_receipt).decode(),
         "attempts": step.attempts,
         "detail": step.detail,
+        "applicant_here": applicant_here,
     }
     if step.home_receipt is not None:
         outcome["home_receipt"] = base64.b64encode(step.home_receipt).decode()

@@ -4,11 +4,19 @@ One row per relayed step (``tongban_relays``, keyed by the step's hash): the exa
 bytes, the relay receipt this node signed when the step reached it, the applicant ref a
 ``received`` step carries, and where the step stands at its home node:
 
-- ``queued``: not yet delivered (the home node could not be reached);
+- ``queued``: not yet delivered (the home node could not be reached); retried;
+- ``held``: the home node refused this node's authentication (401: its ``peers.json`` does
+  not name this node's key, or the clocks differ): not retried by the delivery loop, only by
+  an operator's ``tongban relay deliver`` once the configuration is fixed;
 - ``accepted``: the home node's receipt is kept (``home_receipt``);
 - ``conflict``: the home node holds another step at that seq (``home_head_*``); the node
   never signs again, the clerk decides;
-- ``refused``: the home node refused the step (``detail``: its reason).
+- ``refused``: the home node refused the step (``detail``: its reason);
+- ``dropped``: an operator gave a queued or held step up (``tongban relay drop``).
+
+``queued`` and ``held`` are *waiting*; the others are settled. A ``received`` step's applicant
+stays in this node's vault while its step waits, and is erased once it is settled, whatever
+the outcome (``adapters.relay``).
 
 A row is written before the step is sent anywhere, so a step that reached this node is never
 lost: the delivery loop (``adapters.relay``) sends what is queued until it is answered.
@@ -25,7 +33,8 @@ from pathlib import Path
 from adapters.sqlstore import SqlStore, connector_for
 
 RELAY_DB_FILE = "relay.sqlite3"
-STATES = ("queued", "accepted", "conflict", "refused")
+STATES = ("queued", "held", "accepted", "conflict", "refused", "dropped")
+WAITING = ("queued", "held")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tongban_relays ("
@@ -40,6 +49,10 @@ _SCHEMA = (
     # The monitor's last checkpoint accepted from each home node (adapters.monitor).
     "CREATE TABLE IF NOT EXISTS tongban_peer_checkpoints ("
     "ledger TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    # The monitor's last run, as its report (JSON, the findings' evidence too): what
+    # `tongban monitor status` and anyone reading this database see between runs.
+    "CREATE TABLE IF NOT EXISTS tongban_monitor_runs ("
+    "name TEXT PRIMARY KEY, checked_at TEXT NOT NULL, report TEXT NOT NULL)",
 )
 _COLUMNS = (
     "event_hash, home_ledger, case_id, seq, body, step, envelope, relay_receipt, relayed_at, "
@@ -165,15 +178,15 @@ class RelayStore(SqlStore):
             row = cur.fetchone()
         return _row(row) if row else None
 
-    def steps(self, *, state: str | None = None, body: str | None = None) -> list[RelayedStep]:
-        """Rows in the order they reached this node, optionally of one state or body."""
+    def steps(
+        self, *, state: str | None = None, body: str | None = None, case_id: str | None = None
+    ) -> list[RelayedStep]:
+        """Rows in the order they reached this node, optionally of one state, body or case."""
         where, args = [], []
-        if state is not None:
-            where.append("state = ?")
-            args.append(state)
-        if body is not None:
-            where.append("body = ?")
-            args.append(body)
+        for column, value in (("state", state), ("body", body), ("case_id", case_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._tx() as cur:
             cur.execute(
@@ -252,6 +265,71 @@ class RelayStore(SqlStore):
                 ),
                 (ledger, size, note, now),
             )
+
+    def hold(self, event_hash: bytes, detail: str) -> bool:
+        """A delivery the home node refused to authenticate: the step waits for an operator
+        (``held``), not for the next loop. True when the row was queued."""
+        return self._move(event_hash, ("queued",), "held", detail, attempt=True)
+
+    def release_held(self) -> int:
+        """Every ``held`` row back to ``queued`` (an operator's delivery); how many."""
+        now = datetime.now(UTC).isoformat()
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE tongban_relays SET state = 'queued', updated_at = ? "
+                    "WHERE state = 'held'"
+                ),
+                (now,),
+            )
+            count: int = cur.rowcount
+        return count
+
+    def drop(self, event_hash: bytes, detail: str) -> bool:
+        """An operator gives a waiting step up (``dropped``); True when it was waiting."""
+        return self._move(event_hash, WAITING, "dropped", detail, attempt=False)
+
+    def note(self, event_hash: bytes, detail: str) -> None:
+        """Why a queued step waits (not an attempt: e.g. behind an earlier step)."""
+        self._move(event_hash, ("queued",), "queued", detail, attempt=False)
+
+    def _move(
+        self, event_hash: bytes, sources: tuple[str, ...], state: str, detail: str, *, attempt: bool
+    ) -> bool:
+        now = datetime.now(UTC).isoformat()
+        marks = ", ".join("?" for _ in sources)
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"UPDATE tongban_relays SET state = ?, detail = ?, "
+                    f"attempts = attempts + {1 if attempt else 0}, updated_at = ? "
+                    f"WHERE event_hash = ? AND state IN ({marks})"
+                ),
+                (state, detail[:1000], now, event_hash.hex(), *sources),
+            )
+            changed: bool = cur.rowcount == 1
+        return changed
+
+    def record_monitor_run(self, checked_at: str, report: str) -> None:
+        """Keep the monitor's last run (``report``: JSON), replacing the one before."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO tongban_monitor_runs VALUES ('last', ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET checked_at = excluded.checked_at, "
+                    "report = excluded.report"
+                ),
+                (checked_at, report),
+            )
+
+    def last_monitor_run(self) -> tuple[str, str] | None:
+        """``(checked_at, report JSON)`` of the monitor's last run, or None before the first."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT checked_at, report FROM tongban_monitor_runs WHERE name = 'last'")
+            )
+            row = cur.fetchone()
+        return (str(row[0]), str(row[1])) if row else None
 
     def attempted(self, event_hash: bytes, detail: str) -> None:
         """A delivery that got no answer: the step stays queued."""

@@ -68,8 +68,19 @@ class Settings(BaseSettings):
     relay_deliver_seconds: float = Field(
         default=5, ge=0, description="Deliver queued relayed steps this often (0: never)"
     )
+    monitor_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Run the monitor of the home ledgers relayed to this often (0: never; "
+        "`tongban monitor status` shows the last run)",
+    )
     read_model_seconds: float = Field(
         default=1, ge=0, description="Bring the read models up to the ledger this often (0: never)"
+    )
+    alert_scan_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="Scan deadlines for due-soon and overdue alerts this often (0: never)",
     )
     read_model_wait_seconds: float = Field(
         default=2, ge=0, description="A listing asked for a min_index waits this long, then 503"
@@ -98,8 +109,8 @@ class Settings(BaseSettings):
     commit_wait_seconds: float = Field(
         default=10,
         gt=0,
-        description="PostgreSQL: cancel a ledger write (its wait for the synchronous standby "
-        "included) after this long and answer 503, never a receipt (docs/ha.md)",
+        description="PostgreSQL: cancel a write (its wait for the synchronous standby "
+        "included) after this long and answer 503, never a receipt or a 200 (docs/ha.md)",
     )
     max_connections: int = Field(
         default=1000, ge=1, description="Open connections per server process; more get 503"

@@ -3,7 +3,10 @@
 The access store (tokens, access log, applicant bindings) and the witness store use it: a
 connection per call on SQLite, a reused idle one on PostgreSQL (never two calls on one at
 once, so safe across server threads), ``?`` placeholders rewritten to ``%s`` for psycopg,
-driver errors translated once into the store's own error.
+driver errors translated once into the store's own error. On PostgreSQL every commit follows
+the node's one rule for writes (``adapters.postgres_ha.confirmed_writes``): bounded by
+``commit_wait_seconds``, and a commit the server warned about (its wait for the synchronous
+standby cancelled) fails as the store's error from ``CommitNotConfirmed``: 503, never a 200.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import quote, urlparse
 import psycopg
 
 from adapters.filemodes import create_private_file
+from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitNotConfirmed, commit_confirmed
 
 Connect = Callable[[], contextlib.AbstractContextManager[Any]]
 
@@ -69,6 +73,7 @@ class _ReusedConnections:
         self.database_url = database_url
         self.schema = schema
         self.keep = keep
+        self.commit_wait_seconds = COMMIT_WAIT_SECONDS
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
 
@@ -86,7 +91,9 @@ class _ReusedConnections:
         conn = conn or self._open()
         try:
             yield conn
-            conn.commit()  # what leaving ``with psycopg.connect()`` did
+            # What leaving ``with psycopg.connect()`` did, bounded and watched: a commit that
+            # waits for a synchronous standby that is gone must not hang, nor pass unconfirmed.
+            commit_confirmed(conn, self.commit_wait_seconds)
         except BaseException:
             conn.close()
             raise
@@ -150,6 +157,19 @@ class SqlStore:
             for statement in self.schema:
                 cur.execute(statement)
 
+    @property
+    def commit_wait_seconds(self) -> float | None:
+        """PostgreSQL: the longest a commit may take (its wait for the synchronous standby
+        included) before it is cancelled and refused; None on SQLite."""
+        kept = getattr(self._connect, "__self__", None)
+        return kept.commit_wait_seconds if isinstance(kept, _ReusedConnections) else None
+
+    @commit_wait_seconds.setter
+    def commit_wait_seconds(self, seconds: float) -> None:
+        kept = getattr(self._connect, "__self__", None)
+        if isinstance(kept, _ReusedConnections):
+            kept.commit_wait_seconds = seconds
+
     def kept_connections(self) -> list[Any]:
         """The connections kept open between calls now (PostgreSQL only; SQLite keeps none)."""
         kept = getattr(self._connect, "__self__", None)
@@ -169,14 +189,15 @@ class SqlStore:
                 cur = conn.cursor()
                 try:
                     yield cur
-                    conn.commit()
+                    if isinstance(conn, sqlite3.Connection):
+                        conn.commit()  # PostgreSQL's: leaving ``_connect()``, under the rule
                 finally:
                     # A failed statement's exception, kept by a caller (a refusal raised from
                     # it, a test), keeps this cursor alive through its traceback; an open
                     # SQLite cursor keeps a closed connection's transaction, and its write
                     # lock, until it is collected. Closing it lets the connection go now.
                     cur.close()
-        except (sqlite3.Error, psycopg.Error) as failure:
+        except (sqlite3.Error, psycopg.Error, CommitNotConfirmed) as failure:
             raise self.error(f"{type(self).__name__} failed: {failure}") from failure
 
     def _sql(self, statement: str) -> str:

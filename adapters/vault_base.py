@@ -15,6 +15,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 
+from adapters.postgres_ha import not_confirmed
 from adapters.vault_ciphers import (
     AES_256_GCM,
     DATA_KEY_BYTES,
@@ -210,10 +211,12 @@ class _VaultBase(ABC):
         fresh = (self._rng(DATA_KEY_BYTES[self._cipher]), self._rng(NONCE_BYTES))
         try:
             return self._encrypt(ref, data, secret, fresh, _aware(now))
-        except VaultOperationalError:
+        except VaultOperationalError as failed:
             # Two deliveries of one step at once (the request's and the server's loop): the
-            # other kept the ref between our look and our insert; a repeat, as above.
-            if self._load(ref) is None:
+            # other kept the ref between our look and our insert; a repeat, as above. Not
+            # when our own insert is the one stored but unconfirmed (adapters/postgres_ha.py):
+            # finding it would take it as done.
+            if not_confirmed(failed) or self._load(ref) is None:
                 raise
             return held
 

@@ -1,4 +1,9 @@
-"""The vault in PostgreSQL tables, in the same database as the ledger."""
+"""The vault in PostgreSQL tables, in the same database as the ledger.
+
+Its writes follow the node's one rule (``adapters.postgres_ha.confirmed_writes``): bounded by
+``commit_wait_seconds``, and a commit whose wait for the synchronous standby was cancelled is a
+``VaultOperationalError`` from ``CommitNotConfirmed`` (503), never a stored applicant.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
+from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitNotConfirmed, confirmed_writes
 from adapters.sqlstore import SCHEMA_LOCK_SQL
 from adapters.vault_base import (
     _SELECT_ROW,
@@ -48,6 +54,8 @@ CREATE TABLE IF NOT EXISTS {erasures} (
 def _postgres_errors() -> Iterator[None]:
     try:
         yield
+    except CommitNotConfirmed as error:
+        raise VaultOperationalError(f"PostgreSQL vault: {error}") from error
     except psycopg.Error as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise VaultOperationalError(f"PostgreSQL vault: {first_line}") from error
@@ -68,6 +76,7 @@ class PostgresVault(_VaultBase):
     ) -> None:
         super().__init__(master_key, rng, cipher)
         self._conninfo = conninfo
+        self.commit_wait_seconds = COMMIT_WAIT_SECONDS
         self._tables: dict[str, Any] = {
             "data": sql.Identifier(schema, "applicant_data"),
             "keys": sql.Identifier(schema, "applicant_keys"),
@@ -75,7 +84,7 @@ class PostgresVault(_VaultBase):
         }
         if read_only:  # an auditor's role may not create tables; they exist
             return
-        with _postgres_errors(), self._connect() as conn, conn.transaction():
+        with _postgres_errors(), self._write() as conn, conn.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog;
             # an advisory lock makes node start-up races harmless.
             conn.execute(SCHEMA_LOCK_SQL)
@@ -85,8 +94,14 @@ class PostgresVault(_VaultBase):
         # Bounded: an unreachable database is a quick 503, never a request stuck in connect.
         return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection whose commits are bounded and watched (see the module docstring)."""
+        with self._connect() as conn, confirmed_writes(conn, self.commit_wait_seconds):
+            yield conn
+
     def _insert(self, new: _NewApplicant) -> None:
-        with _postgres_errors(), self._connect() as conn, conn.transaction():
+        with _postgres_errors(), self._write() as conn, conn.transaction():
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {data} (ref, nonce, ciphertext, stored_at) VALUES (%s, %s, %s, %s)"
@@ -120,7 +135,7 @@ class PostgresVault(_VaultBase):
         )
 
     def _erase(self, ref: str, erased_at: datetime, reason: str) -> None:
-        with _postgres_errors(), self._connect() as conn, conn.transaction():
+        with _postgres_errors(), self._write() as conn, conn.transaction():
             # Lock the data row so two concurrent erasures serialise on it.
             locked = conn.execute(
                 sql.SQL("SELECT 1 FROM {data} WHERE ref = %s FOR UPDATE").format(**self._tables),

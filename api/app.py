@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import NodeServices, open_services
 from adapters.settings import Settings
+from api.alert_daemon import AlertScheduler
 from api.deps import database_operations
 from api.docs import install_docs
 from api.errors import install_error_handlers
@@ -18,7 +19,7 @@ from api.logs import AccessLog
 from api.metrics import RequestMetrics, install_metrics
 from api.metrics import router as metrics_router
 from api.read_model_daemon import ReadModelFollower
-from api.relay_daemon import RelayDeliverer
+from api.relay_daemon import MonitorWatch, RelayDeliverer
 from api.routes import (
     audit,
     cases,
@@ -31,6 +32,7 @@ from api.routes import (
     peer,
     ratings,
     relay,
+    supervision,
     witness,
 )
 from api.schemas import document_problems, document_unavailable
@@ -43,6 +45,7 @@ ROUTES = (
     catalog,
     cases,
     ratings,
+    supervision,
     audit,
     keys,
     witness,
@@ -74,14 +77,25 @@ def create_app(
         deliverer = RelayDeliverer(node, settings.relay_deliver_seconds)
         if settings.relay_deliver_seconds > 0 and node.relays is not None:
             deliverer.start()
+        # And the monitor of the home ledgers, when asked for (TONGBAN_MONITOR_SECONDS).
+        watch = MonitorWatch(node, settings.monitor_seconds)
+        if settings.monitor_seconds > 0 and node.relays is not None:
+            watch.start()
         # So are the read models brought up to the ledger (a listing catches up too).
         follower = ReadModelFollower(node, settings.read_model_seconds)
         if settings.read_model_seconds > 0:
             follower.start()
+        # And the supervision scheduler records due-soon and overdue alerts (no event does).
+        scheduler = AlertScheduler(node, settings.alert_scan_seconds)
+        if settings.alert_scan_seconds > 0:
+            scheduler.start()
         try:
             yield
         finally:
+            if settings.alert_scan_seconds > 0:
+                scheduler.stop()
             deliverer.stop()
+            watch.stop()
             if settings.read_model_seconds > 0:
                 follower.stop()
             if settings.witness_push_seconds > 0:

@@ -17,8 +17,10 @@ HEADINGS = {
     "item": "事项",
     "cases_received": "收件",
     "cases_closed": "办结",
+    "legs_closed": "办结环节",
     "on_time_rate": "按时办结率",
     "overdue": "逾期",
+    "median_handling_days": "办理用时中位数",
     "ratings": "评价数",
     "very_satisfied": "非常满意",
     "satisfied": "满意",
@@ -43,11 +45,19 @@ def bulletin_csv(bulletin: Bulletin) -> str:
     return out.getvalue()
 
 
+def _breakable(name: str) -> str:
+    """A column name that may wrap after each underscore (``cases_<wbr>received``)."""
+    return "_<wbr>".join(escape(part) for part in name.split("_"))
+
+
 def bulletin_html(bulletin: Bulletin, *, ledger_name: str) -> str:
-    """A self-contained page that prints on A4 landscape."""
+    """A self-contained page that fits a 1280-px screen and prints on A4 landscape: the
+    headings wrap (Chinese between characters, the column names after underscores), and on a
+    narrower screen the table scrolls inside its own box instead of the page."""
     columns = [c for c in BULLETIN_COLUMNS if c != "month"]
     head = "".join(
-        f"<th>{escape(HEADINGS.get(c, c))}<br><small>{escape(c)}</small></th>" for c in columns
+        f'<th scope="col">{escape(HEADINGS.get(c, c))}<small>{_breakable(c)}</small></th>'
+        for c in columns
     )
     body = "\n".join(
         "<tr>" + "".join(f"<td>{escape(str(row[c]))}</td>" for c in columns) + "</tr>"
@@ -62,23 +72,27 @@ def bulletin_html(bulletin: Bulletin, *, ledger_name: str) -> str:
 <title>政务服务跨省通办定期通报 {escape(bulletin.month)}</title>
 <style>
 @page {{ size: A4 landscape; margin: 12mm; }}
-body {{ font-family: sans-serif; font-size: 10pt; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ border: 1px solid #444; padding: 2px 4px; text-align: right; }}
-th {{ background: #eee; }}
-td:nth-child(1), td:nth-child(2) {{ text-align: left; }}
+body {{ font-family: sans-serif; font-size: 10pt; margin: 8px; }}
+.table {{ max-width: 100%; overflow-x: auto; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 9pt; }}
+th, td {{ border: 1px solid #444; padding: 2px 3px; text-align: right; }}
+th {{ background: #eee; vertical-align: bottom; font-weight: 600; }}
+th small {{ display: block; font-size: 7pt; font-weight: normal; color: #333; }}
+td:nth-child(1), td:nth-child(2) {{ text-align: left; white-space: nowrap; }}
+th:nth-child(1), th:nth-child(2) {{ text-align: left; }}
 tr {{ page-break-inside: avoid; }}
+@media print {{ .table {{ overflow: visible; }} }}
 </style>
 </head>
 <body>
 <h1>政务服务跨省通办定期通报 · {escape(bulletin.month)}</h1>
 <p>Ledger {escape(ledger_name)}; recomputed from its signed steps (dates in China time).</p>
-{empty}<table>
+{empty}<div class="table"><table>
 <thead><tr>{head}</tr></thead>
 <tbody>
 {body}
 </tbody>
-</table>
+</table></div>
 <ul>{notes}</ul>
 </body>
 </html>

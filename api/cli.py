@@ -155,6 +155,15 @@ def _serve(args: argparse.Namespace) -> int:
         _refuse_unsafe_data_directory(settings.data_dir)
     except UnsafePermissions as error:
         return fail(str(error))
+    if settings.port == 0:
+        named = _peers_naming_this_node(settings)
+        if named:
+            return fail(
+                f"--port 0 picks another port at each start, and this node has peers "
+                f"({', '.join(named)}): their peers.json names this node by its URL, which would "
+                "go stale (their steps queue as unreachable). Serve on a fixed port (--port 8002) "
+                "and give that URL to `tongban relay add-peer --url` at each peer (docs/relay.md)"
+            )
     on_sqlite = sqlite_path(settings) is not None
     if args.workers > 1 and on_sqlite:
         print(
@@ -189,6 +198,17 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)  # cleaned up: end as SIGTERM ends a process
         return 0
+
+
+def _peers_naming_this_node(settings: Settings) -> list[str]:
+    """The peers in ``peers.json``: each names this node by URL in its own (relay setups
+    are made both ways, docs/relay.md); an unreadable file is said when the node serves."""
+    from adapters.relay_peers import PeerConfigError, load_peers
+
+    try:
+        return sorted(load_peers(settings.data_dir))
+    except PeerConfigError:
+        return []
 
 
 class _Terminated(Exception):

@@ -32,6 +32,7 @@ from api.client import ClientError, Conflict, Queued, Refused, StepResult, Tongb
 from ledger.ratings.code import new_rating_code
 
 EXIT_QUEUED = 2  # a step relayed to another region's node and queued there (docs/relay.md)
+EXIT_HELD = 3  # relayed, kept, but the home node refused the node's authentication: an operator
 
 
 def _signer_options(args: argparse.Namespace) -> tuple[Path, str, str, str]:
@@ -92,21 +93,23 @@ def _run(args: argparse.Namespace, action: Any, **extra: str) -> int:
             _print(action(client), **extra)
     except Queued as queued:
         relay = queued.relay
-        print(
-            json.dumps(
-                {
-                    **extra,
-                    "state": "queued",
-                    "case_id": relay.get("case_id"),
-                    "seq": relay.get("seq"),
-                    "home_ledger": relay.get("home_ledger"),
-                    "relayed_at": iso_time(relay.get("relayed_at")),
-                    "relay_receipt": relay.get("relay_receipt"),
-                }
-            )
-        )
-        print(f"tongban: queued: {queued}", file=sys.stderr)
-        return EXIT_QUEUED
+        shown = {
+            **extra,
+            "state": queued.state,
+            "case_id": relay.get("case_id"),
+            "seq": relay.get("seq"),
+            "step": relay.get("step"),
+            "home_ledger": relay.get("home_ledger"),
+            "relayed_at": iso_time(relay.get("relayed_at")),
+            "relay_receipt": relay.get("relay_receipt"),
+        }
+        if "signed_on" in queued.document:
+            shown["signed_on"] = queued.document["signed_on"]
+        print(json.dumps(shown, ensure_ascii=False))
+        if "signed_on" in queued.document:
+            print(f"tongban: signed on {queued.document['signed_on']}", file=sys.stderr)
+        print(f"tongban: {queued.state}: {queued}", file=sys.stderr)
+        return EXIT_HELD if queued.state == "held" else EXIT_QUEUED
     except Conflict as conflict:
         print(
             f"tongban: conflict: the case moved on (head is seq {conflict.head.seq}); "

@@ -23,7 +23,7 @@ from adapters.keyfiles import KeyFileError
 from adapters.settings import Settings
 from ledger.application import LedgerApplication
 from ledger.catalog import CatalogError
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, reason_of
 
 EXIT_USAGE = 64
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -93,8 +93,8 @@ def describe_http_error(error: httpx.HTTPError) -> str:
     try:
         url = str(error.request.url)
     except RuntimeError:  # an error raised before any request was made
-        return str(error) or type(error).__name__
-    return f"cannot reach {url}: {error or type(error).__name__}"
+        return reason_of(error)
+    return f"cannot reach {url}: {reason_of(error)}"
 
 
 def describe_settings_error(error: ValidationError) -> str:

@@ -72,6 +72,8 @@ def _report(verdict: Any, as_json: bool) -> int:
     else:
         print(f"INVALID: {verdict['primary']} (failed: {', '.join(verdict['failed'])})")
     used = verdict.get("status_list")
+    if verdict.get("online_detail"):
+        print(f"issuer not asked or not answering: {verdict['online_detail']}")
     if verdict.get("status_source") == "online":
         print("status: from the issuer, now")
     elif used is not None:

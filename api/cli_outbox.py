@@ -35,6 +35,7 @@ from adapters.platform import DEFAULT_CONSUMER, DeadLetterForwarder, PlatformCon
 from adapters.platform_store import open_platform_store
 from adapters.settings import Settings
 from api.cli_common import fail, guarded
+from ledger.errors import reason_of
 
 
 class MemoryPosition:
@@ -221,6 +222,13 @@ def _platform_status(args: argparse.Namespace) -> int:
     store = _platform_store(args)
     ledger = _ledger_name(args)
     try:
+        known = store.ledgers()
+        if known and ledger not in known:
+            # A mistyped --region or --ledger read as "applied up to 0" looked like a stalled
+            # consumer; say which ledgers this store does hold instead.
+            held = ", ".join(known)
+            message = f"no message of ledger {ledger} was applied here (this store holds: {held})"
+            return fail(message)
         status = {
             "ledger": ledger,
             "applied_up_to": store.applied_up_to(ledger),
@@ -252,7 +260,7 @@ def _nats_errors(handler: Any) -> Any:
             return fail(f"--stream {error.stream}: {error}")
         except (nats.errors.NoServersError, ConnectionError, TimeoutError) as error:
             url = getattr(args, "nats", "") or f"{Settings().nats_url} (TONGBAN_NATS_URL)"
-            return fail(f"cannot reach NATS at {url}: {error or type(error).__name__}", 1)
+            return fail(f"cannot reach NATS at {url}: {reason_of(error)}", 1)
 
     return run
 

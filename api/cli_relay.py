@@ -1,27 +1,33 @@
-"""``tongban relay deliver | status | add-peer`` and ``tongban monitor`` (docs/relay.md).
+"""``tongban relay deliver | status | drop | add-peer`` and ``tongban monitor [status]``
+(docs/relay.md).
 
 They work on the node's data directory, like ``witness push``: ``deliver`` sends the steps
-still queued for their home nodes now (the server does it every ``relay_deliver_seconds``),
-``status`` lists the relayed steps and where they stand, ``add-peer`` names another region's
-node (its ledger, URL and node key) in ``peers.json``. ``monitor`` reconciles the home
-receipts held with each home ledger (``adapters.monitor``): exit 0 when every receipt is
-proven or pending, 1 with findings (each with its evidence in ``--json``) or a peer that
-cannot be reached.
+still queued for their home nodes now, and those held after an authentication refusal (the
+server sends the queued ones every ``relay_deliver_seconds``), ``status`` lists the relayed
+steps and where they stand, ``drop`` gives a waiting step up (its applicant is erased),
+``add-peer`` names another region's node (its ledger, URL and node key) in ``peers.json``.
+``monitor`` reconciles the home receipts held with each home ledger (``adapters.monitor``),
+once or ``--every`` seconds, and keeps each run: exit 0 when every receipt is proven or
+pending, 1 with findings (each with its evidence in ``--json``) or a peer that cannot be
+reached or refuses this node. ``monitor status`` shows the last run kept (by this command or
+the server's monitor thread), with the same exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.bootstrap import NodeServices, open_services
 from adapters.datadir import require_node
-from adapters.monitor import monitor_peers
-from adapters.relay import relay_outcome
+from adapters.monitor import last_monitor_run, monitor_run
 from adapters.relay_peers import PeerConfigError, PeerNode, save_peer
 from adapters.relay_store import STATES
 from adapters.settings import Settings
@@ -49,20 +55,39 @@ def _services(args: argparse.Namespace) -> Iterator[NodeServices]:
 
 def _deliver(args: argparse.Namespace) -> int:
     with _services(args) as node:
-        settled = node.relay.deliver()
+        settled = node.relay.deliver(held=True)
         remirrored = node.relay.remirror()
         assert node.relays is not None
         left = node.relays.steps(state="queued")
-    print(
-        json.dumps(
-            {
-                "delivered": [relay_outcome(step) for step in settled],
-                "still_queued": len(left),
-                "mirrored_again": len(remirrored),
-            },
-            indent=1,
-        )
-    )
+        held = node.relays.steps(state="held")
+        document = {
+            "delivered": [node.relay.outcome(step) for step in settled],
+            "still_queued": len(left),
+            "held": len(held),
+            "mirrored_again": len(remirrored),
+        }
+    print(json.dumps(document, indent=1))
+    for step in held[:1]:  # one reason is enough: they share it
+        print(f"tongban: {len(held)} steps held: {step.detail}", file=sys.stderr)
+    return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    try:
+        event_hash = bytes.fromhex(args.event)
+    except ValueError:
+        return fail(f"--event is a relayed step's event_hash (hex), not {args.event!r}")
+    if not args.reason.strip():
+        return fail("--reason says why the step is given up (kept in its row)")
+    with _services(args) as node:
+        step = node.relay.drop(event_hash, args.reason.strip())
+        if step is None:
+            assert node.relays is not None
+            found = node.relays.get(event_hash)
+            if found is None:
+                return fail(f"no relayed step {args.event} (tongban relay status --json)")
+            return fail(f"the step is {found.state}, not waiting: only a queued or held step drops")
+        print(json.dumps(node.relay.outcome(step), indent=1))
     return 0
 
 
@@ -72,10 +97,11 @@ def _status(args: argparse.Namespace) -> int:
     with _services(args) as node:
         assert node.relays is not None
         steps = node.relays.steps(state=args.state)
+        rows = [node.relay.outcome(s) for s in steps]
     if args.json:
-        print(json.dumps({"steps": [relay_outcome(s) for s in steps]}, indent=1))
+        print(json.dumps({"steps": rows}, indent=1))
         return 0
-    for step in steps:
+    for step, row in zip(steps, rows, strict=True):
         where = ""
         if step.state == "accepted":
             where = f"home index {step.home_index}"
@@ -83,6 +109,8 @@ def _status(args: argparse.Namespace) -> int:
             where = f"home head is seq {step.home_head_seq}: {step.detail}"
         elif step.detail:
             where = step.detail
+        if row["applicant_here"] is not None:
+            where = f"(applicant {row['applicant_here']} here) {where}"
         print(
             f"{step.state:8} {step.home_ledger} {step.case_id} seq {step.seq} {step.step} "
             f"by {step.body} at {iso_time(step.relayed_at)} {where}".rstrip()
@@ -102,6 +130,16 @@ def _add_peer(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         return fail(f"--url is the peer's base URL, http(s)://host[:port], not {args.url!r}")
     try:
+        port = urlsplit(args.url).port
+    except ValueError:
+        return fail(f"--url {args.url!r}: its port is not a number from 1 to 65535")
+    if port == 0:
+        return fail(
+            f"--url {args.url!r}: port 0 is no address (a node asked to serve on --port 0 "
+            "listens on another port, and a new one at each start): serve the peer on a fixed "
+            "port and give that"
+        )
+    try:
         key = bytes.fromhex(args.key)
     except ValueError:
         return fail("--key is the peer's node public key in hex (64 hex digits)")
@@ -117,34 +155,69 @@ def _add_peer(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    if args.every is not None and args.every <= 0:
+        return fail("--every is the seconds between two runs, more than 0")
+    if args.runs is not None and (args.every is None or args.runs < 1):
+        return fail("--runs N (1 or more) goes with --every: stop after N runs")
     with _services(args) as node:
-        reports = monitor_peers(node.relay)
-    findings = sum(len(r.findings) for r in reports)
-    unreachable = [r.peer for r in reports if r.unreachable]
-    if args.json:
-        print(json.dumps({"peers": [r.as_dict() for r in reports]}, ensure_ascii=False, indent=1))
-    else:
-        if not reports:
-            print("no home receipts held: nothing to reconcile")
-        for report in reports:
-            if report.unreachable:
-                where = f"unreachable: {report.unreachable}"
-            elif report.checkpoint_size is None:
-                where = "no checkpoint from the home node yet"
-            else:
-                where = f"checkpoint size {report.checkpoint_size}"
-            print(
-                f"{report.peer}: {report.receipts} receipts: {report.proven} proven, "
-                f"{report.pending} pending, {report.failed} failed, {report.unchecked} "
-                f"unchecked; {len(report.findings)} findings ({where})"
-            )
-            if report.uncosigned:
-                print(f"  uncosigned: {report.uncosigned}")
-            for finding in report.findings:
-                at = f" case {finding.case_id} seq {finding.seq}" if finding.case_id else ""
-                print(f"  {finding.kind}{at}: {finding.detail}")
+        done = 0
+        while True:
+            run = monitor_run(node.relay)
+            done += 1
+            _print_run(run.as_dict(), args.json, periodic=args.every is not None)
+            if args.every is None or (args.runs is not None and done >= args.runs):
+                break
+            time.sleep(args.every)
     # A home node that stays unreachable must not pass a cron'd monitor unnoticed.
-    return 1 if findings or unreachable else 0
+    return 1 if run.alert else 0
+
+
+def _print_run(run: dict[str, Any], as_json: bool, *, periodic: bool) -> None:
+    if as_json:
+        # One JSON object per line when periodic (a stream a program follows).
+        print(json.dumps(run, ensure_ascii=False, indent=None if periodic else 1), flush=True)
+        return
+    reports: list[dict[str, Any]] = run["peers"]
+    if periodic:
+        print(f"{run['checked_at']}: {'ALERT' if run['alert'] else 'all clear'}")
+    if not reports:
+        print("no home receipts held: nothing to reconcile")
+    for report in reports:
+        if report["unauthenticated"]:
+            where = f"authentication refused: {report['unauthenticated']}"
+        elif report["unreachable"]:
+            where = f"unreachable: {report['unreachable']}"
+        elif report["checkpoint_size"] is None:
+            where = "no checkpoint from the home node yet"
+        else:
+            where = f"checkpoint size {report['checkpoint_size']}"
+        print(
+            f"{report['peer']}: {report['receipts']} receipts: {report['proven']} proven, "
+            f"{report['pending']} pending, {report['failed']} failed, {report['unchecked']} "
+            f"unchecked; {len(report['findings'])} findings ({where})"
+        )
+        if report["uncosigned"]:
+            print(f"  uncosigned: {report['uncosigned']}")
+        for finding in report["findings"]:
+            at = f" case {finding['case_id']} seq {finding['seq']}" if finding["case_id"] else ""
+            print(f"  {finding['kind']}{at}: {finding['detail']}")
+    sys.stdout.flush()
+
+
+def _monitor_status(args: argparse.Namespace) -> int:
+    with _services(args) as node:
+        last = last_monitor_run(node.relay)
+    if last is None:
+        print(
+            "tongban: the monitor has not run yet: `tongban monitor`, `tongban monitor --every "
+            "SECONDS`, or serve with TONGBAN_MONITOR_SECONDS",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.json:
+        print(f"last run {last['checked_at']}: {'ALERT' if last['alert'] else 'all clear'}")
+    _print_run(last, args.json, periodic=False)
+    return 1 if last["alert"] else 0
 
 
 def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -166,6 +239,14 @@ def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     status.add_argument("--json", action="store_true", help="JSON instead of lines")
     status.set_defaults(handler=guarded(_status))
 
+    drop = actions.add_parser(
+        "drop", help="give a queued or held step up (never delivered; its applicant erased)"
+    )
+    data_dir(drop)
+    drop.add_argument("--event", required=True, help="the step's event_hash (relay status)")
+    drop.add_argument("--reason", required=True, help="why (kept in the step's row)")
+    drop.set_defaults(handler=guarded(_drop))
+
     add_peer = actions.add_parser("add-peer", help="name another region's node (peers.json)")
     data_dir(add_peer)
     add_peer.add_argument("--ledger", required=True, help="its ledger, e.g. tongban/510000")
@@ -178,4 +259,14 @@ def add_relay_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     )
     data_dir(monitor)
     monitor.add_argument("--json", action="store_true", help="the report as JSON (evidence too)")
+    monitor.add_argument(
+        "--every", type=float, default=None, help="run again every SECONDS (until Ctrl-C)"
+    )
+    monitor.add_argument("--runs", type=int, default=None, help="with --every: stop after N runs")
     monitor.set_defaults(handler=guarded(_monitor))
+    shown = monitor.add_subparsers(dest="monitor_command", required=False)
+    last = shown.add_parser("status", help="the monitor's last run, as kept (exit 1: an alert)")
+    # SUPPRESS: the parent's --data-dir/--json stand when these are not given here.
+    last.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="node data dir")
+    last.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="as JSON")
+    last.set_defaults(handler=guarded(_monitor_status))

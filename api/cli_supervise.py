@@ -19,6 +19,7 @@ import httpx
 
 from adapters.atomic import write_atomically
 from api.bulletin import bulletin_csv, bulletin_html
+from api.cli_alerts import add_alert_commands
 from api.cli_cases import _reading, _table
 from api.cli_client import (
     _case_id,
@@ -29,13 +30,15 @@ from api.cli_client import (
 from api.cli_common import EXIT_USAGE, guarded
 from api.cli_common import fail as _fail
 from ledger.application import LedgerApplication
-from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
+from ledger.calendars import china_date
 from ledger.ratings.stats import (
     BULLETIN_COLUMNS,
     all_case_ratings,
     body_ratings,
+    bulletin_of,
+    calendar_name,
     month_bounds,
-    monthly_bulletin,
+    published_calendars,
 )
 from ledger.workflow.fields import RATING_LEVELS
 
@@ -47,7 +50,7 @@ def _bulletin(args: argparse.Namespace) -> int:
         return _fail(f"--month: {error}", EXIT_USAGE)
 
     def make(app: LedgerApplication) -> int:
-        bulletin = monthly_bulletin(all_case_ratings(app), args.month)
+        bulletin = bulletin_of(app, args.month)
         if args.html is not None:
             page = bulletin_html(bulletin, ledger_name=app.ledger_name).encode()
             write_atomically(args.html, page)
@@ -75,11 +78,12 @@ def _ratings(args: argparse.Namespace) -> int:
             day = date.fromisoformat(args.as_of) if args.as_of else china_date(app.clock())
         except ValueError:
             return _fail(f"--as-of must be an ISO date, not {args.as_of!r}", EXIT_USAGE)
-        bodies = body_ratings(all_case_ratings(app), day)
+        calendars = published_calendars(app)
+        bodies = body_ratings(all_case_ratings(app, calendars), day)
         if args.json:
             document = {
                 "as_of": day.isoformat(),
-                "calendar": WeekendsOnlyCalendar.name,
+                "calendar": calendar_name(calendars, app.home_region),
                 "bodies": [b.as_dict() for b in bodies],
             }
             print(json.dumps(document, ensure_ascii=False, indent=1))
@@ -185,3 +189,5 @@ def add_supervise_commands(commands: argparse._SubParsersAction) -> None:  # typ
     ratings.add_argument("--as-of", help="ISO date (China); default today")
     common(ratings)
     ratings.set_defaults(handler=guarded(_ratings))
+
+    add_alert_commands(supervise)

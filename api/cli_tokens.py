@@ -13,6 +13,7 @@ from adapters.access import AccessStoreError, open_access_store
 from adapters.datadir import require_node
 from adapters.settings import Settings
 from api.cli_common import EXIT_USAGE, guarded
+from ledger.supervision.watch import ScopeError, parse_scope
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -26,6 +27,12 @@ def _store(args: argparse.Namespace) -> Any:
         settings.data_dir,
         schema=settings.database_schema or None,  # where the node looks tokens up (bootstrap)
     )
+
+
+def _supervisor_scope(args: argparse.Namespace, text: str) -> str:
+    """A supervisor's scope as its token names it: sorted GB/T 2260 codes of this region."""
+    overrides: dict[str, Any] = {"data_dir": args.data_dir} if args.data_dir else {}
+    return ",".join(parse_scope(text, Settings(**overrides).region, field="--supervisor"))
 
 
 def _unknown_subject(args: argparse.Namespace, kind: str, subject: str) -> str | None:
@@ -52,16 +59,28 @@ def _unknown_subject(args: argparse.Namespace, kind: str, subject: str) -> str |
 def _create(args: argparse.Namespace) -> int:
     chosen = [
         (k, v)
-        for k, v in (("body", args.body), ("auditor", args.auditor), ("peer", args.peer))
+        for k, v in (
+            ("body", args.body),
+            ("auditor", args.auditor),
+            ("peer", args.peer),
+            ("supervisor", args.supervisor),
+        )
         if v
     ] + ([("admin", "admin")] if args.admin else [])
     if len(chosen) != 1:
         print(
-            "tongban: give exactly one of --body ID, --auditor NAME, --peer REGION, --admin",
+            "tongban: give exactly one of --body ID, --auditor NAME, --peer REGION, "
+            "--supervisor DIVISIONS, --admin",
             file=sys.stderr,
         )
         return EXIT_USAGE
     kind, subject = chosen[0]
+    if kind == "supervisor":
+        try:
+            subject = _supervisor_scope(args, subject)
+        except ScopeError as error:
+            print(f"tongban: {error.field}: {error}", file=sys.stderr)
+            return EXIT_USAGE
     problem = _unknown_subject(args, kind, subject)
     if problem:
         print(f"tongban: {problem}", file=sys.stderr)
@@ -100,6 +119,12 @@ def add_token_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     create.add_argument("--body", help="a body's token (it posts its officers' envelopes)")
     create.add_argument("--auditor", help="an auditor's token")
     create.add_argument("--peer", help="another region's token (its region code)")
+    create.add_argument(
+        "--supervisor",
+        metavar="DIVISIONS",
+        help="a supervisor's token, scoped to this region (510000) or to divisions "
+        "(510104,510105); it reads deadlines and alerts, never personal data",
+    )
     create.add_argument("--admin", action="store_true", help="the administrator's token")
     revoke = tokens.add_parser("revoke", help="revoke a token (by token or token id)")
     revoke.add_argument("token")

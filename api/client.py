@@ -67,13 +67,16 @@ class Unavailable(ClientError):
 
 
 class Queued(ClientError):
-    """A step for another region's ledger that the node queued (its home node could not be
-    reached): not accepted yet; the node delivers it later, never re-signed (docs/relay.md)."""
+    """A step for another region's ledger that the node keeps without its home node's
+    receipt: ``state`` ``queued`` (the home node could not be reached: delivered later) or
+    ``held`` (it refused the node's authentication: delivered once an operator fixed that);
+    never re-signed (docs/relay.md)."""
 
     def __init__(self, document: Mapping[str, Any]):
         self.document = dict(document)
         self.relay: dict[str, Any] = dict(document.get("relay") or {})
-        super().__init__(str(document.get("detail", "queued")))
+        self.state = str(document.get("state", "queued"))
+        super().__init__(str(document.get("detail", self.state)))
 
     @property
     def relay_receipt(self) -> bytes:
@@ -90,6 +93,10 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {"detail": response.text}
     return problem if isinstance(problem, dict) else {"detail": response.text}
+
+
+# A relayed case's read fails with these when its home node cannot be read (docs/relay.md).
+HOME_UNREADABLE = ("peer_unreachable", "peer_unauthenticated")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -287,6 +294,10 @@ class TongbanClient:
         ``rating_code``: the one-time code printed on the receipt slip; its commitment is
         signed (docs/envelope.md §5.5), the code itself never leaves this client."""
         item, version = self.catalog_item(item_key)
+        if ledger is not None:
+            # Checked before the applicant is stored: a wrong ledger refused afterwards would
+            # leave the record at the node for nothing.
+            check_case_ledger(ledger, item_key, self.node())
         stored = self.register_applicant(applicant)
         body = {
             "item": item_key,
@@ -313,16 +324,55 @@ class TongbanClient:
         return Head(case["head"]["seq"], bytes.fromhex(case["head"]["hash"]))
 
     def step(self, case_id: uuid.UUID, step_type: str, body: Mapping[str, Any]) -> StepResult:
-        """Sign ``step_type`` on the case's current head, for the case's ledger, and post it."""
-        case = self._send("GET", f"/cases/{case_id}").json()
+        """Sign ``step_type`` on the case's current head, for the case's ledger, and post it.
+
+        A case homed in another region whose home node cannot be read (down, or refusing the
+        node's authentication) is signed on the newest step the node relayed of it (its
+        relay queue, ``GET /relay?case=``), and the node queues it: :class:`Queued` says so
+        (``signed_on``). Should the home node have moved on meanwhile, the step meets a
+        conflict on delivery and is shown with the home head, never re-signed."""
+        try:
+            case = self._send("GET", f"/cases/{case_id}").json()
+        except Unavailable as error:
+            if error.reason not in HOME_UNREADABLE:
+                raise
+            return self._step_on_relayed_head(case_id, step_type, body, error)
         head = Head(case["head"]["seq"], bytes.fromhex(case["head"]["hash"]))
         ledger = case.get("ledger") or None
         raw = self.sign(case_id, head.seq + 1, head.event_hash, step_type, body, ledger=ledger)
         return self.post_envelope(case_id, head.seq + 1, raw)
 
-    def relayed(self, state: str | None = None) -> list[dict[str, Any]]:
-        """The steps this node relayed for the caller's body (``GET /relay``)."""
+    def _step_on_relayed_head(
+        self,
+        case_id: uuid.UUID,
+        step_type: str,
+        body: Mapping[str, Any],
+        unreadable: Unavailable,
+    ) -> StepResult:
+        rows = self.relayed(case_id=case_id)
+        known = [r for r in rows if r["state"] in ("queued", "held", "accepted")]
+        if not known:
+            raise unreadable  # nothing relayed of this case here: no head to sign on
+        newest = max(known, key=lambda r: int(r["seq"]))
+        seq, prev = int(newest["seq"]) + 1, bytes.fromhex(newest["event_hash"])
+        raw = self.sign(case_id, seq, prev, step_type, body, ledger=newest["home_ledger"])
+        try:
+            return self.post_envelope(case_id, seq, raw)
+        except Queued as queued:
+            queued.document["signed_on"] = (
+                f"seq {newest['seq']} ({newest['state']}), the newest step this node relayed "
+                f"of the case: its home node could not be read ({unreadable.reason})"
+            )
+            raise
+
+    def relayed(
+        self, state: str | None = None, *, case_id: uuid.UUID | None = None
+    ) -> list[dict[str, Any]]:
+        """The steps this node relayed for the caller's body (``GET /relay``), optionally of
+        one state or one case."""
         params = {"state": state} if state else {}
+        if case_id is not None:
+            params["case"] = str(case_id)
         steps: list[dict[str, Any]] = self._send("GET", "/relay", params=params).json()["steps"]
         return steps
 
@@ -332,3 +382,24 @@ class TongbanClient:
         params = {"personal": "true", "purpose": purpose} if personal else {}
         result: dict[str, Any] = self._send("GET", f"/cases/{case_id}", params=params).json()
         return result
+
+
+def check_case_ledger(ledger: str, item_key: str, node: Mapping[str, Any]) -> None:
+    """Refuse a ``ledger`` a case of ``item_key`` cannot live in, saying why (ValueError):
+    a case lives in the ledger of its item's region, ``tongban/<region>``."""
+    region = item_key.split("/")[0]
+    home = f"tongban/{region}"
+    if ledger == home:
+        return
+    own = node.get("ledger")
+    if ledger.rpartition("/")[0] != "tongban" or not ledger.rpartition("/")[2].isdigit():
+        why = f"{ledger!r} is not a ledger name (tongban/<6-digit region>)"
+    elif ledger == own:
+        why = f"{ledger} is this node's own ledger"
+    else:
+        why = f"{ledger} is region {ledger.rpartition('/')[2]}'s"
+    raise ValueError(
+        f"--ledger {ledger}: {why}, but item {item_key} is region {region}'s and its cases "
+        f"live in {home}; leave --ledger out: the step is then signed for {home}, which "
+        f"this node ({own}) relays to when its peers.json names it (`tongban relay add-peer`)"
+    )

@@ -145,8 +145,24 @@ def bearer_principal(request: Request, node: NodeServices) -> Principal:
 Caller = Annotated[Principal, Depends(principal)]
 
 
+#: What a supervisor is told wherever it is refused: it reads deadlines, never people.
+SUPERVISOR_REFUSED = (
+    "a supervisor token reads the supervision routes (/supervision/..., a body's legs and "
+    "alerts) and never personal data or a case's content"
+)
+
+
+def refuse_supervisor(caller: Principal) -> None:
+    """403 for a supervisor, before anything is looked up (a route that reads personal data
+    or a case's content, docs/supervision.md §7.1)."""
+    if caller.kind == "supervisor":
+        raise ApiProblem(403, SUPERVISOR_REFUSED, reason="forbidden")
+
+
 def require(caller: Principal, *kinds: str) -> None:
     """403 unless the caller is one of ``kinds``."""
+    if "supervisor" not in kinds:
+        refuse_supervisor(caller)
     if caller.kind not in kinds:
         raise ApiProblem(
             403,

@@ -18,7 +18,10 @@ class HeadPublic(BaseModel):
 class RelayPublic(BaseModel):
     """A step this node relayed to its home ledger (``docs/relay.md``), no personal data."""
 
-    state: str = Field(description="queued, accepted, conflict or refused")
+    state: str = Field(
+        description="queued, held (authentication refused: waits for an operator), accepted, "
+        "conflict, refused or dropped (by an operator)"
+    )
     home_ledger: str
     case_id: str
     seq: int
@@ -32,6 +35,11 @@ class RelayPublic(BaseModel):
     home_receipt: str | None = Field(default=None, description="the home node's receipt")
     home_index: int | None = None
     home_head: HeadPublic | None = Field(default=None, description="home head on a conflict")
+    applicant_here: str | None = Field(
+        default=None,
+        description="a received step's applicant at this node: kept (encrypted, while the step "
+        "waits) or erased (once it is settled); null: the step carries none",
+    )
 
 
 class RelayPage(BaseModel):
@@ -410,6 +418,11 @@ class VerdictPublic(BaseModel):
     trust_lists: list[ListUsedPublic] = Field(
         default_factory=list, description="the trust list versions the verdict used"
     )
+    online_detail: str | None = Field(
+        default=None,
+        description="an online status was asked for and the issuer gave none: why (the held "
+        "list, if any, answered instead)",
+    )
 
 
 class TrustListPublic(BaseModel):
@@ -445,6 +458,10 @@ class StagePublic(BaseModel):
     deadline: str = Field(description="ISO date, China time")
     working_days_allowed: int
     ended: str | None
+    provisional: bool = Field(
+        description="the deadline is counted through a year with no published calendar "
+        "(weekends only); it is recounted once the year is published"
+    )
 
 
 class RectificationPublic(BaseModel):

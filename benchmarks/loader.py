@@ -6,7 +6,9 @@
 checkpoints as the node's policy issues them. Cases run ``received``, ``form_checked``,
 ``accepted``, then ``suspended`` / ``resumed`` alternating, 10 events a case.
 
-Run alone to fill a ledger (``TONGBAN_BENCH_P7_EVENTS`` events, default 15,000)::
+Run alone to fill a ledger (``TONGBAN_BENCH_P7_EVENTS`` events, default 15,000;
+``TONGBAN_BENCH_CASE_STEPS`` steps a case, default 10; the read-model benchmark's ledgers take
+9 and a published 2026 calendar, ``benchmarks/test_read_models.py``)::
 
     TONGBAN_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m benchmarks.loader var/bench/ledger-dir [schema]
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from adapters import bulk
 from adapters.bulk import BulkSummary, Officer, bulk_load
+from adapters.calendar_seed import seed_year
 from ledger.workflow import CaseWorkflow
 from tests.support.world import World, make_world, world_applicants
 
@@ -71,9 +74,12 @@ class CaseWriter(bulk.CaseWriter):
         return [self.next_event(claimed) for _ in range(count)]
 
 
-def load(world: World, events: int, *, progress: bool = False) -> BulkSummary:
-    """Append ``events`` signed steps with the bulk loader (``LOAD_WRITERS`` writers); each
-    case opens with an applicant stored in the world's vault (``ledger.opening``)."""
+def load(
+    world: World, events: int, *, progress: bool = False, case_steps: int = CASE_STEPS
+) -> BulkSummary:
+    """Append ``events`` signed steps with the bulk loader (``LOAD_WRITERS`` writers),
+    ``case_steps`` a case; each case opens with an applicant stored in the world's vault
+    (``ledger.opening``)."""
 
     def report(done: int, total: int) -> None:
         if progress and (done % 50_000 == 0 or done == total):
@@ -86,6 +92,7 @@ def load(world: World, events: int, *, progress: bool = False) -> BulkSummary:
         now=lambda: world.clock.now,
         applicants=world_applicants(world),
         writers=LOAD_WRITERS,
+        case_steps=case_steps,
         progress=report,
     )
 
@@ -95,7 +102,10 @@ def main() -> None:
     schema = sys.argv[2] if len(sys.argv) > 2 else None
     url = os.environ.get("TONGBAN_TEST_POSTGRES_URL", "")
     world = new_world(data_dir, url if schema else "", schema)
-    done = load(world, p7_events(), progress=True)
+    steps = int(os.environ.get("TONGBAN_BENCH_CASE_STEPS", str(CASE_STEPS)))
+    if steps != CASE_STEPS:  # the read-model benchmark's ledger: counted on 2026's calendar
+        world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    done = load(world, p7_events(), progress=True, case_steps=steps)
     print(
         f"loaded {done.events} events ({done.cases} cases) in {done.seconds:.1f} s "
         f"({done.per_second:.0f}/s, {done.events / max(done.commits, 1):.1f} per commit)"

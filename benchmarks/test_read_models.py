@@ -1,19 +1,24 @@
 """R0–R3: read-model queries on a large ledger against a small one (``make bench-large``).
 
 Two SQLite node ledgers filled by the bulk loader (``benchmarks/loader.py``: the real append
-path, 10 steps a case, one body ``510104-RS``): ``TONGBAN_BENCH_SMALL_EVENTS`` (default 10,000)
-and ``TONGBAN_BENCH_LARGE_EVENTS`` (default 1,000,000, the issue's size). A ledger already
-built elsewhere is reused from ``TONGBAN_BENCH_LARGE_DIR`` (a data directory the loader filled:
-``TONGBAN_BENCH_P7_EVENTS=1000000 python -m benchmarks.loader var/bench/large-1m``); its size is
+path, 9 steps a case — received, checked, accepted, then suspended and resumed three times, so
+each case's decision leg runs again — one body ``510104-RS``, 2026's calendar published first):
+``TONGBAN_BENCH_SMALL_EVENTS`` (default 10,000) and ``TONGBAN_BENCH_LARGE_EVENTS`` (default
+1,000,000, the issue's size). A ledger already built elsewhere is reused from
+``TONGBAN_BENCH_LARGE_DIR`` (a data directory the loader filled: ``TONGBAN_BENCH_CASE_STEPS=9
+TONGBAN_BENCH_P7_EVENTS=1000000 python -m benchmarks.loader var/bench/large-1m``); its size is
 then what it holds (``TONGBAN_BENCH_SMALL_DIR`` likewise for the small one). Each ledger's
-read models are built by following it from index 0 (the follower's rate is a row of the table;
-a store built in an earlier run is only caught up), then the same queries are timed on both:
+read models are built by following it from index 0 with the node's real projections (case
+summaries, and the calendar engine's legs: ``ledger.supervision.projection.LedgerLegs``; the
+follower's rate is a row of the table; a store built in an earlier run is only caught up), then
+the same queries are timed on both:
 
 - R1: a body's first page of 50 cases in one state (``GET /cases?state=...``), through
   ``ProjectedCaseListing`` (so the catch-up check each listing makes is included);
 - R2: the page of 50 after a case half-way through the ledger (``after``), no filter;
-- R3: the first 50 legs overdue now (``ledger.read_models.overdue``) with a deadline per case
-  spread over a year, as of a date that makes about three quarters of them overdue.
+- R3: the first 50 legs overdue now (``ledger.read_models.overdue``) on the engine's stored
+  legs: every case's decision leg (15 working days from 2026-01-01: 01-04, the make-up Sunday,
+  to 01-22) is open and overdue as of 2026-10-01.
 
 Target (issue 16): each costs at most 1.3x on the large ledger what it costs on the small one,
 same run (throughput ratio at least 0.77).
@@ -25,47 +30,34 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.bootstrap import follower_of, open_ledger
+from adapters.calendar_seed import seed_year
 from adapters.readmodels import SqlReadModelStore, open_read_models
 from adapters.settings import Settings
 from benchmarks.conftest import row
 from benchmarks.loader import load, new_world
 from ledger.application import LedgerApplication
 from ledger.case_listing import CaseQuery
-from ledger.domain import Case
-from ledger.read_models import LedgerFollower, Leg, ProjectedCaseListing, overdue
+from ledger.read_models import LedgerFollower, ProjectedCaseListing, overdue
 from ledger.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.large
 
-BASE = date(2026, 1, 1)
-AS_OF = datetime(2026, 10, 1, 4, tzinfo=UTC)  # three quarters of the deadlines are before it
+CASE_STEPS = 9  # ends ``resumed``: the decision leg runs (a suspended one is never overdue)
+AS_OF = datetime(2026, 10, 1, 4, tzinfo=UTC)  # every decision leg (due 2026-01-22) is overdue
 BODY = "510104-RS"
+# From Thu 2026-01-01 (a holiday) on 2026's calendar: check 1 day (Sunday 01-04, a make-up
+# workday), acceptance 5 (01-04 to 01-08), decision 15 (01-04, 01-05 to 01-22).
+DUE = {"check": date(2026, 1, 4), "acceptance": date(2026, 1, 8), "decision": date(2026, 1, 22)}
 ROUNDS = 300
-
-
-def spread_legs(case: Case) -> Sequence[Leg]:
-    """One leg per case, its deadline spread over a year by the case id (a stand-in for the
-    calendar engine: what is measured is the stored-deadline query)."""
-    return (
-        Leg(
-            name="decision",
-            started=BASE,
-            deadline=BASE + timedelta(days=case.id.int % 365),
-            working_days_allowed=20,
-            working_days_paused=0,
-            closed=False,
-            body=case.flow.home_body,
-        ),
-    )
 
 
 @dataclass
@@ -81,11 +73,12 @@ def _node(data_dir: Path, events: int, label: str) -> Node:
     ledger_file = data_dir / "ledger.sqlite3"
     if not ledger_file.exists() or ledger_file.stat().st_size == 0:
         world = new_world(data_dir)
-        load(world, events)
+        world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+        load(world, events, case_steps=CASE_STEPS)
         world.app.close()
     app = open_ledger(Settings(data_dir=data_dir, region="510000"), workflow=CaseWorkflow())
     store = open_read_models(app_url(data_dir), data_dir)
-    follower = follower_of(app, store, spread_legs)
+    follower = follower_of(app, store)  # the node's projections, the engine's legs
     started = time.perf_counter()
     reached = follower.catch_up()
     seconds = time.perf_counter() - started
@@ -132,7 +125,7 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 def _list_page(node: Node) -> Any:
     listing = ProjectedCaseListing(node.follower)
-    page = listing.list_cases(CaseQuery(body=BODY, state="suspended", limit=50))
+    page = listing.list_cases(CaseQuery(body=BODY, state="accepted", limit=50))
     assert len(page.cases) == 50 and page.as_of == node.events
     return page
 
@@ -146,6 +139,9 @@ def _after_page(node: Node) -> Any:
 def _overdue(node: Node) -> Any:
     found = overdue(node.store, AS_OF, limit=50)
     assert len(found) == 50
+    # Earliest first: the check and acceptance legs of the cases the loader left open, then
+    # the decision legs; every one owed by the body, none suspended.
+    assert all(c.leg.deadline == DUE[c.leg.name] and c.leg.body == BODY for c in found)
     return found
 
 

@@ -89,3 +89,10 @@ class RegistryError(LedgerError):
     """A key or organization record is refused."""
 
     reason = "registry_error"
+
+
+def reason_of(error: BaseException) -> str:
+    """An exception as a log line or message reads it: its type always, its text when it has
+    one (``TimeoutError()`` and many broker errors have none, which logged as an empty reason)."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -14,7 +14,8 @@ Two projections:
   index that opened it and counts per filter, behind the :class:`ProjectedCaseListing`.
 - ``case_deadlines``: per case, rows of the generic *dated rows* shape (:class:`Leg`: a name,
   the body responsible, a start date, a deadline date, working days allowed and paused, a
-  closed flag), filled from a :class:`CaseLegs` function (the calendar engine's legs). "Overdue
+  closed flag), filled from a :class:`CaseLegs` (the calendar engine's legs,
+  :class:`ledger.supervision.projection.LedgerLegs`). "Overdue
   now" and "due soon" compare stored deadline dates with an "as of" date given at query time
   (:meth:`ReadModelStore.deadlines_between`); no status is frozen into a row.
 
@@ -60,6 +61,14 @@ class Leg:
     closed: bool
     body: str = ""  # the body the leg waits on ("" when none is named)
     provisional: bool = False  # counted on weekends only: a year without a calendar
+    # The last date any stored value was counted through (None: ``started``): a calendar
+    # published for a year after it changes nothing stored.
+    reach: date | None = None
+    # A closed leg's facts, fixed once it closed: its date, whether by its deadline, and for a
+    # decision leg its working days (pauses excluded), so statistics need no replay.
+    closed_on: date | None = None
+    on_time: bool | None = None
+    handling_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,18 @@ class CaseLeg:
 
 
 class CaseLegs(Protocol):
-    """The legs of a case (the calendar engine): a pure function of the case's signed steps."""
+    """The legs of a case (the calendar engine): a function of the case's signed steps and
+    of the registry's catalog versions and calendars (``ledger.supervision.projection``)."""
 
-    def __call__(self, case: Case) -> Sequence[Leg]: ...
+    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]:
+        """Called once per batch before any case: bring the registry up to at least
+        ``entries``; return the spans ``(first, last)`` of the calendar years a record among
+        them published or replaced (every stored case counted through one is recomputed)."""
+        ...
+
+    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
+        """The case's rows, from its entries as they stand now (at least the batch's)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,11 @@ class ReadModelStore(Protocol):
         bound), earliest deadline first; optionally only ``body``'s."""
         ...
 
+    def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
+        """The cases with a ``kind`` row counted through a day of ``[first, last]``
+        (``started <= last`` and ``reach >= first``)."""
+        ...
+
 
 class LedgerSource(Protocol):
     """What projections read of the ledger (``LedgerApplication``)."""
@@ -186,7 +209,10 @@ class CaseSummaryProjection:
 
 
 class CaseDeadlineProjection:
-    """``case_deadlines``: a case's legs (from ``legs``) are rewritten whenever it changes."""
+    """``case_deadlines``: a case's legs (from ``legs``) are rewritten whenever it changes,
+    and every stored case counted through a year whose calendar a batch (re)publishes is
+    rewritten in that batch's transaction, so the rows never depend on when a calendar came
+    (a rebuild equals the live projection)."""
 
     name = DEADLINES
 
@@ -200,7 +226,10 @@ class CaseDeadlineProjection:
         entries: Sequence[LedgerEntry],
         cases: Mapping[uuid.UUID, Case],
     ) -> bool:
-        rows = {case_id: tuple(self.legs(case)) for case_id, case in cases.items()}
+        ids = list(cases)
+        for first, last in self.legs.prepare(entries):
+            ids += [c for c in store.cases_dated_within(LEG_KIND, first, last) if c not in cases]
+        rows = {case_id: tuple(self.legs(case_id)) for case_id in dict.fromkeys(ids)}
         return store.save_legs(expected, Tracking(self.name, entries[-1].index), LEG_KIND, rows)
 
 

@@ -7,6 +7,7 @@ machine-readable ``reason`` beside the human ``detail``::
     └── InvalidIdentifier      a license identifier or holder code does not parse
                                (reason: see ``IDENTIFIER_REASONS``; part: where it broke)
     └── UnknownLicenseType     no license type is registered under that type code
+    └── StatusUnanswered       the issuer gave no online status (why: its text)
 
 Other ``licenses`` modules add their subclasses here, under ``LicenseError``.
 
@@ -80,6 +81,11 @@ class UnknownLicenseType(LicenseError, LookupError):
     def __init__(self, code: str) -> None:
         super().__init__(f"no license type is registered under type code {code!r}")
         self.code = code
+
+
+class StatusUnanswered(LicenseError):
+    """An online status question the issuer did not answer; the text says why (unreachable,
+    no node URL held, a list too old), so a verdict can say what the held list stood in for."""
 
 
 class LicenseServiceError(Exception):

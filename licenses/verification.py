@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ledger.errors import reason_of
 from licenses.compact import CompactLicense, CompactRejected, decode_compact
 from licenses.context import ServiceContext
 from licenses.document import InvalidLicense, LicenseDocument, parse_license
-from licenses.errors import LicenseNotFound
+from licenses.errors import LicenseNotFound, StatusUnanswered
 from licenses.ports import HeldTrustLists
 from licenses.status import LicenseStatus, SignedStatusList, StatusListRejected, parse_status_list
 from licenses.status_lists import StatusLists
@@ -48,22 +49,24 @@ class Verification:
             own = self.status_lists.own_status(list_id, index)
             if own is not None or self.ctx.own_list(list_id):
                 return own
-            region = held.get(list_id.rpartition("-")[0])
+            issuer = list_id.rpartition("-")[0]
+            region = held.get(issuer)
             url = region[2] if region else None
-            if url is None or self.ctx.fetch is None:
-                return None
+            if url is None:
+                raise StatusUnanswered(f"no node URL is held for region {issuer}")
+            if self.ctx.fetch is None:
+                raise StatusUnanswered("this node asks no other node online")
+            where = f"{url.rstrip('/')}/status-lists/{list_id}"
             try:
-                kept = self.status_lists.keep_peer_status_list(
-                    self.ctx.fetch(f"{url.rstrip('/')}/status-lists/{list_id}")
-                )
-            except (OSError, StatusListRejected, ValueError):
-                return None
+                kept = self.status_lists.keep_peer_status_list(self.ctx.fetch(where))
+            except (OSError, StatusListRejected, ValueError) as error:
+                raise StatusUnanswered(f"{where}: {reason_of(error)}") from error
             now = self.ctx.clock()
             if list_id != kept.list_id or now >= kept.valid_until:
-                return None
+                raise StatusUnanswered(f"{where} served an expired or other list")
             # The peer served a list older than the verifier accepts: no answer from it.
             if max_age is not None and now - kept.issued_at > max_age:
-                return None
+                raise StatusUnanswered(f"{where} served a list older than the maximum age")
             return kept.status_at(index)
 
         return ask

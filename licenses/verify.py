@@ -93,6 +93,8 @@ class Verdict:
     list answered) or None (unknown; ``status_detail`` says why), and ``status_list`` is the
     cached list consulted, with its ``issued_at`` and ``valid_until``, whether it answered or
     was too old to. ``trust_lists`` are the versions of the trust lists the verdict used.
+    ``online_detail``: an online answer was asked for and the issuer gave none, and why (the
+    held list, if any, answered in its place).
     """
 
     valid: bool
@@ -102,6 +104,7 @@ class Verdict:
     status_detail: str | None = None
     status_list: ListUsed | None = None
     trust_lists: tuple[ListUsed, ...] = ()
+    online_detail: str | None = None
 
     @classmethod
     def of(
@@ -112,6 +115,7 @@ class Verdict:
         status_detail: str | None = None,
         status_list: ListUsed | None = None,
         trust_lists: tuple[ListUsed, ...] = (),
+        online_detail: str | None = None,
     ) -> Verdict:
         ordered = tuple(sorted(failed, key=_RANK.__getitem__))
         return cls(
@@ -122,6 +126,7 @@ class Verdict:
             status_detail,
             status_list,
             trust_lists,
+            online_detail,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -134,6 +139,7 @@ class Verdict:
             "status_detail": self.status_detail,
             "status_list": None if self.status_list is None else self.status_list.to_json(),
             "trust_lists": [used.to_json() for used in self.trust_lists],
+            "online_detail": self.online_detail,
         }
 
 
@@ -231,6 +237,7 @@ class _StatusAnswer:
     source: str | None
     detail: str | None
     used: ListUsed | None
+    online_detail: str | None = None
 
 
 def _status(
@@ -240,14 +247,23 @@ def _status(
     now: int,
     max_age: int | None,
 ) -> _StatusAnswer:
+    unanswered = None
     if online_status is not None:
         try:
             answer = online_status(claims.status_list, claims.status_index)
-        except (LicenseError, OSError):
-            answer = None
+        except (LicenseError, OSError) as error:
+            answer, unanswered = None, str(error) or type(error).__name__
         if answer is not None:
             return _StatusAnswer(LicenseStatus(answer), "online", None, None)
+        unanswered = unanswered or f"the issuer holds no entry {claims.status_index}"
     # Offline, or the node did not answer: the cached list, if it is this license's and fresh.
+    held = _held_status(claims, cached, now, max_age)
+    return _StatusAnswer(held.state, held.source, held.detail, held.used, unanswered)
+
+
+def _held_status(
+    claims: _Claims, cached: SignedStatusList | None, now: int, max_age: int | None
+) -> _StatusAnswer:
     if cached is None or cached.list_id != claims.status_list:
         return _StatusAnswer(None, None, f"no status list {claims.status_list} held", None)
     used = ListUsed(cached.list_id, cached.version, cached.issued_at, cached.valid_until)
@@ -392,4 +408,5 @@ def verify_license(
         status_detail=answer.detail,
         status_list=answer.used,
         trust_lists=_trust_used(trust, issuer_region, recognition),
+        online_detail=answer.online_detail,
     )

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
+from adapters.relay import unknown_ledger
+from adapters.relay_peers import load_peers
 from api.deps import (
     ENVELOPE_BODY,
     BearerCredentials,
@@ -22,6 +24,7 @@ from api.deps import (
     Services,
     bearer_principal,
     envelope_bytes,
+    refuse_supervisor,
     require,
 )
 from api.errors import ApiProblem
@@ -43,6 +46,7 @@ from ledger.access import Reader, check_poster
 from ledger.case_listing import CaseQuery
 from ledger.envelope import Envelope as ParsedEnvelope
 from ledger.envelope import parse_event
+from ledger.errors import EnvelopeRejected
 from ledger.license_events import LICENSE_EVENT_TYPES
 from ledger.personal import PersonalDataError, validate_personal_data
 from ledger.reports import case_timeline
@@ -53,10 +57,17 @@ router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 40
 def _appended(
     node: NodeServices, envelope: ParsedEnvelope, response: Response
 ) -> AppendedPublic | JSONResponse:
-    if envelope.ledger != node.ledger.ledger_name and node.relay_peer(envelope.ledger):
-        # A step of a case homed in a region this node relays to (api.routes.relay); for any
-        # other ledger the ledger's own check answers `wrong_ledger`.
-        return relayed_append(node, envelope, response)
+    if envelope.ledger != node.ledger.ledger_name:
+        if node.relay_peer(envelope.ledger):
+            # A step of a case homed in a region this node relays to (api.routes.relay).
+            return relayed_append(node, envelope, response)
+        # Any other ledger: say what this node's ledger is and which it relays to.
+        peers = load_peers(node.settings.data_dir) if node.relays is not None else {}
+        raise EnvelopeRejected(
+            unknown_ledger(envelope.ledger, node.ledger.ledger_name, peers),
+            reason="wrong_ledger",
+            field="ledger",
+        )
     # A `received` step opens a case, through whichever route it came: the opening's rules
     # (ledger.opening) apply to both, so neither is a way around the other.
     if envelope.type == "received":
@@ -241,6 +252,7 @@ def list_cases(
     summary="who read this case's personal data, when and why",
 )
 def case_access(case_id: uuid.UUID, node: Services, caller: Caller) -> list[AccessPublic]:
+    refuse_supervisor(caller)  # who read a person's data is about that person
     node.cases.case(caller, case_id)
     return [AccessPublic(**vars(record)) for record in node.access.accesses(str(case_id))]
 
@@ -258,6 +270,7 @@ def read_case(
     purpose: Annotated[str, Query(max_length=200, description="why (recorded)")] = "",
     min_index: MinIndex = 0,
 ) -> CasePublic:
+    refuse_supervisor(caller)  # before any lookup: no oracle of which cases exist
     if node.relays is not None and not node.ledger.has_case(case_id):
         home = node.relays.home_of(str(case_id))
         if home is not None:  # a case homed elsewhere that this node relayed steps of

@@ -16,7 +16,16 @@ from fastapi.concurrency import run_in_threadpool
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from api.deps import MSGPACK, Caller, Envelope, JsonBody, Services, b64_field, require
+from api.deps import (
+    MSGPACK,
+    Caller,
+    Envelope,
+    JsonBody,
+    Services,
+    b64_field,
+    refuse_supervisor,
+    require,
+)
 from api.errors import ApiProblem
 from api.schemas import (
     AppendedPublic,
@@ -246,6 +255,7 @@ def read_license(
     ] = None,
     purpose: Annotated[str, Query(max_length=200, description="why (logged)")] = "",
 ) -> LicensePublic:
+    refuse_supervisor(caller)  # a license is a person's: its holder and their documents
     grant_raw = b64_field(grant, "Tongban-Grant") if grant is not None else None
     view = _service(node).read(
         identifier, _reader(node, caller), grant_raw=grant_raw, purpose=purpose

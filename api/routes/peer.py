@@ -140,8 +140,16 @@ def _relayed_step(
     # A peer relays only its own region's officers' steps.
     _require_peer_body(node, envelope.body_id, sender, "actor.body")
     if envelope.type == "received":
-        _adopt_applicant(node, document.get("applicant"), envelope.body_id)
-        appended = node.opening.open(envelope, relayed_at=relay_receipt.time)
+        adopted = _adopt_applicant(node, document.get("applicant"), envelope.body_id)
+        try:
+            appended = node.opening.open(envelope, relayed_at=relay_receipt.time)
+        except LedgerError:
+            # Refused, or a conflict: no case holds the record this call took in, and the
+            # window erases its own copy; keeping one here would keep it for no purpose. (Not
+            # on a failure of the database: the window delivers again, with the record.)
+            if adopted is not None:
+                _forget_adopted(node, adopted, envelope.case_id)
+            raise
     else:
         appended = node.ledger.append_envelope(envelope, relayed_at=relay_receipt.time)
     response.status_code = 201 if appended.created else 200
@@ -179,10 +187,23 @@ def _require_peer_body(node: NodeServices, body_id: str, sender: str, field: str
         )
 
 
-def _adopt_applicant(node: NodeServices, applicant: object, body_id: str) -> None:
-    """Keep the applicant the window node hands over (none: a redelivery, already kept)."""
+def _forget_adopted(node: NodeServices, ref: str, case_id: uuid.UUID) -> None:
+    """Erase an applicant adopted for a ``received`` step the ledger then refused."""
+    binding = node.applicants.access.applicant_binding(ref)
+    if binding is not None and binding[1] is not None:
+        return  # a case claimed it meanwhile (a concurrent delivery that opened it)
+    node.applicants.vault.erase(
+        ref,
+        now=datetime.now(UTC),
+        reason=f"the relayed received step of case {case_id} was refused",
+    )
+
+
+def _adopt_applicant(node: NodeServices, applicant: object, body_id: str) -> str | None:
+    """Keep the applicant the window node hands over (none: a redelivery, already kept);
+    its ref when this call stored it, None when it was already held or none came."""
     if applicant is None:
-        return
+        return None
     if not isinstance(applicant, dict) or not isinstance(applicant.get("ref"), str):
         raise ApiProblem(
             422, "applicant is {ref, secret, data}", reason="malformed", field="applicant"
@@ -195,12 +216,13 @@ def _adopt_applicant(node: NodeServices, applicant: object, body_id: str) -> Non
         personal = validate_personal_data(data)
     except PersonalDataError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="applicant.data") from error
+    ref: str = applicant["ref"]
+    held = node.applicants.applicant_record(ref) is not None
     try:
-        node.applicants.adopt(
-            applicant["ref"], personal, secret, body=body_id, now=datetime.now(UTC)
-        )
+        node.applicants.adopt(ref, personal, secret, body=body_id, now=datetime.now(UTC))
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="applicant") from error
+    return None if held else ref
 
 
 @router.get(

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
 from api.bulletin import bulletin_csv, bulletin_html
-from api.deps import Caller, JsonBody, Services, require
+from api.deps import Caller, JsonBody, Services, refuse_supervisor, require
 from api.docs import only_the_node
 from api.errors import ApiProblem
 from api.schemas import (
@@ -30,9 +30,17 @@ from api.schemas import (
     StagePublic,
     problem_responses,
 )
-from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
+from ledger.calendars import CalendarBook, china_date
 from ledger.ratings.service import check_follow_up_reader
-from ledger.ratings.stats import all_case_ratings, body_ratings, month_bounds, monthly_bulletin
+from ledger.ratings.stats import (
+    CaseRatings,
+    all_case_ratings,
+    body_ratings,
+    bulletin_of,
+    calendar_name,
+    month_bounds,
+    published_calendars,
+)
 
 router = APIRouter(tags=["ratings"])
 
@@ -55,6 +63,12 @@ def rate_case(
         comment=rating.comment,
     )
     return AppendedPublic.of(appended)
+
+
+def _rated_cases(node: NodeServices) -> tuple[CalendarBook, list[CaseRatings]]:
+    """The published calendars and every case's rating and rectification counted on them."""
+    calendars = published_calendars(node.ledger)
+    return calendars, all_case_ratings(node.ledger, calendars)
 
 
 def _as_of(text: str | None, node: NodeServices) -> date:
@@ -84,13 +98,13 @@ async def ratings_of_body(
     if caller.kind == "body" and caller.subject != body_id:
         raise ApiProblem(403, "a body reads its own ratings", reason="forbidden", field="body_id")
     day = _as_of(as_of, node)
-    cases = await run_in_threadpool(all_case_ratings, node.ledger)
+    calendars, cases = await run_in_threadpool(_rated_cases, node)
     found = [b for b in body_ratings(cases, day) if b.body_id == body_id]
     ours = [c for c in cases if c.rated_body == body_id and c.rectification_open(day)]
     return BodyRatingsPublic(
         body=body_id,
         as_of=day.isoformat(),
-        calendar=WeekendsOnlyCalendar.name,
+        calendar=calendar_name(calendars, node.ledger.home_region),
         ratings=found[0].total if found else 0,
         distribution=found[0].distribution if found else {},
         rectifications_open=found[0].rectifications_open if found else 0,
@@ -124,6 +138,7 @@ def follow_up_contact(
         str, Query(min_length=1, max_length=200, description="why (recorded); required")
     ],
 ) -> ContactPublic:
+    refuse_supervisor(caller)  # the applicant's name and phone: personal data
     case = node.cases.case(caller, case_id)
     check_follow_up_reader(caller.kind, caller.subject, case.flow)
     if not purpose.strip():  # personal data is read only by one who says why
@@ -160,8 +175,7 @@ async def bulletin(
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
-    cases = await run_in_threadpool(all_case_ratings, node.ledger)
-    made = monthly_bulletin(cases, month)
+    made = await run_in_threadpool(bulletin_of, node.ledger, month)
     if format == "csv":
         return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
     if format == "html":

@@ -2,10 +2,8 @@
 
 - :mod:`~ledger.ratings.code`: the one-time rating code printed on the receipt slip, its proof
   and its commitment (``docs/envelope.md`` §5.5);
-- :mod:`~ledger.ratings.calendar`: the working-day calendar Protocol rectification deadlines are
-  counted on, and its weekends-only stand-in;
 - :mod:`~ledger.ratings.rectification`: the rectification's allowed working days (data) and
-  its deadlines;
+  its deadlines, counted on the region's published calendar (:mod:`ledger.calendars`);
 - :mod:`~ledger.ratings.stats`: ratings and rectifications per body, and the monthly bulletin
   (定期通报), read from the ledger's signed steps.
 

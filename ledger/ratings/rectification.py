@@ -8,10 +8,12 @@ it to the step that ends it, and has its own deadline:
 - ``follow_up`` (回访): from ``rectified`` (or ``…:not_upheld``) to ``followed_up``, 5;
 - ``close`` (办结): from ``followed_up`` to ``rectification_closed``, 2 (defaults).
 
-The allowed days are data (``rectification_limits.json``, per region), counted on a
-:class:`~ledger.ratings.calendar.WorkingDayCalendar`. A stage is *late* when it ended after its
-deadline, or is still open at an "as of" date past it; that is computed when asked, never
-stored.
+The allowed days are data (``rectification_limits.json``, per region), counted on the
+region's published working-day calendar for the case's place
+(:class:`~ledger.calendars.WorkingCalendar`: holidays and 调休 make-up days; a deadline counted
+through a year with no published calendar is ``provisional``, weekends only, never a silent
+guess). A stage is *late* when it ended after its deadline, or is still open at an "as of" date
+past it; that is computed when asked, never stored.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 
+from ledger.calendars import WorkingCalendar, china_date
 from ledger.envelope import Envelope
-from ledger.ratings.calendar import WorkingDayCalendar, china_date
 from ledger.workflow.fields import POOR_LEVELS
 
 STAGES = ("verify", "rectify", "follow_up", "close")
@@ -60,6 +62,7 @@ class Stage:
     deadline: date
     working_days_allowed: int
     ended: date | None
+    provisional: bool = False  # counted through a year with no published calendar
 
     def late(self, as_of: date) -> bool:
         """Ended after its deadline, or still open past it on ``as_of``."""
@@ -72,30 +75,32 @@ class Stage:
             "deadline": self.deadline.isoformat(),
             "working_days_allowed": self.working_days_allowed,
             "ended": self.ended.isoformat() if self.ended else None,
+            "provisional": self.provisional,
         }
 
 
 def rectification_stages(
     steps: Iterable[tuple[Envelope, int]],
     limits: Mapping[str, int],
-    calendar: WorkingDayCalendar,
+    calendar: WorkingCalendar,
 ) -> list[Stage]:
     """The stages of a case's rectification from its steps ``(envelope, receipt time)`` in
-    order: empty when the case has no 差评."""
+    order, counted on ``calendar`` (the case's place): empty when the case has no 差评."""
+
+    def stage(name: str, started: date, ended: date | None) -> Stage:
+        counted = calendar.add_working_days(started, limits[name])
+        return Stage(name, started, counted.value, limits[name], ended, counted.provisional)
+
     stages: list[Stage] = []
     open_stage: tuple[str, date] | None = None
     for envelope, received_at in steps:
         day = china_date(received_at)
         if open_stage is not None and _ENDS.get(envelope.type) == open_stage[0]:
-            name, started = open_stage
-            deadline = calendar.add_working_days(started, limits[name])
-            stages.append(Stage(name, started, deadline, limits[name], day))
+            stages.append(stage(*open_stage, day))
             open_stage = None
         opened = _opens(envelope)
         if opened is not None:
             open_stage = (opened, day)
     if open_stage is not None:
-        name, started = open_stage
-        deadline = calendar.add_working_days(started, limits[name])
-        stages.append(Stage(name, started, deadline, limits[name], None))
+        stages.append(stage(*open_stage, None))
     return stages

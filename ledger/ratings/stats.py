@@ -6,27 +6,31 @@ anyone holding the ledger gets the same bulletin. Dates are China (+08:00) dates
 times. The *rated body* is the case's home body when it was rated: it answers for the
 rectification.
 
-The bulletin's case on-time rate and overdue count need the structured time limits and the
-deadline engine (``ledger/supervision/``), which this branch does not have: a bulletin made
-without a :class:`CaseTimeliness` source leaves those columns empty and says so in ``notes``;
-what it can compute from what exists — the rectifications' own deadlines — it fills.
+The bulletin's time-limit columns (on-time rate, overdue, median handling days) are the deadline
+engine's (``ledger/supervision/``): :func:`bulletin_of` counts every case's legs as the ledger
+stood at the month's end, on the catalog versions the cases pinned and the published calendars.
 """
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Protocol
 
 from ledger.application import LedgerApplication
+from ledger.calendars import CalendarBook, china_date
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import LedgerError
-from ledger.ratings.calendar import WeekendsOnlyCalendar, WorkingDayCalendar, china_date
+from ledger.keys import KeyRegistry
 from ledger.ratings.rectification import Stage, rectification_limits, rectification_stages
 from ledger.receipts import parse_receipt
+from ledger.reports import reading_registry, stored_cases
+from ledger.supervision.cases import CaseLegs, supervise_stored
+from ledger.supervision.legs import judge
+from ledger.supervision.time_limits import ServiceStandard
 from ledger.workflow import CaseState, advance
 from ledger.workflow.fields import POOR_LEVELS, RATING_LEVELS
 from ledger.workflow.table import RATEABLE_STATES
@@ -85,9 +89,12 @@ def _case_steps(app: LedgerApplication, case_id: uuid.UUID) -> Iterator[tuple[En
 def case_ratings(
     app: LedgerApplication,
     case_id: uuid.UUID,
-    calendar: WorkingDayCalendar | None = None,
+    calendars: CalendarBook | None = None,
 ) -> CaseRatings:
-    calendar = calendar or WeekendsOnlyCalendar()
+    """One case's rating and rectification; its stages counted on the calendars the
+    region's root published for the case's place (``calendars``: the registry's)."""
+    if calendars is None:
+        calendars = published_calendars(app)
     steps = list(_case_steps(app, case_id))
     flow = CaseState()
     result: CaseRatings | None = None
@@ -111,14 +118,36 @@ def case_ratings(
     if result is None:
         return CaseRatings(case_id, "", "")
     region = app.home_region
+    calendar = calendars.for_place(result.item.split("/")[0], flow.jurisdiction)
     result.stages = rectification_stages(steps, rectification_limits(region), calendar)
     return result
 
 
 def all_case_ratings(
-    app: LedgerApplication, calendar: WorkingDayCalendar | None = None
+    app: LedgerApplication, calendars: CalendarBook | None = None
 ) -> list[CaseRatings]:
-    return [case_ratings(app, case_id, calendar) for case_id in app.case_ids()]
+    """Every case's rating and rectification (the registry read once)."""
+    if calendars is None:
+        calendars = published_calendars(app)
+    return [case_ratings(app, case_id, calendars) for case_id in app.case_ids()]
+
+
+def _fresh_registry(app: LedgerApplication) -> KeyRegistry:
+    if app.node_signer is not None:
+        app.refresh_registry()  # a serving node: another worker may have appended records
+    return reading_registry(app)
+
+
+def published_calendars(app: LedgerApplication) -> CalendarBook:
+    """The calendars the trusted regions' roots published, as the ledger holds them now (a
+    serving node's registry refreshed first: another worker may have appended a year)."""
+    return _fresh_registry(app).calendars
+
+
+def calendar_name(calendars: CalendarBook, region: str) -> str:
+    """Which calendar the working days were counted on: the region's published years."""
+    years = [y.year for y in calendars.years(region) if not y.local]
+    return f"published {region} years {','.join(map(str, years)) or 'none'}"
 
 
 @dataclass(frozen=True)
@@ -174,21 +203,16 @@ def body_ratings(cases: Iterable[CaseRatings], as_of: date) -> list[BodyRatings]
 # -- the monthly bulletin (定期通报) --------------------------------------------------------------
 
 
-class CaseTimeliness(Protocol):
-    """What the deadline engine answers for a case in a month: ``(closed on time, overdue at the
-    month's end)``, or None when it has no deadline for the case."""
-
-    def __call__(self, case_id: uuid.UUID, month_end: date) -> tuple[bool | None, bool] | None: ...
-
-
 BULLETIN_COLUMNS = (
     "month",
     "body",
     "item",
     "cases_received",
     "cases_closed",
+    "legs_closed",
     "on_time_rate",
     "overdue",
+    "median_handling_days",
     "ratings",
     *RATING_LEVELS,
     "satisfaction_rate",
@@ -199,8 +223,8 @@ BULLETIN_COLUMNS = (
     "rectification_on_time_rate",
 )
 NO_DEADLINE_ENGINE = (
-    "on_time_rate and overdue are empty: this ledger's catalog has no structured time limits "
-    "and no deadline engine was given; they are filled once the supervision deadlines are in"
+    "legs_closed, on_time_rate, overdue and median_handling_days are empty: no legs were given "
+    "(bulletin_of reads them from the ledger)"
 )
 
 
@@ -229,14 +253,57 @@ def _rate(numerator: int, denominator: int) -> str:
     return f"{numerator / denominator:.4f}" if denominator else ""
 
 
+@dataclass
+class _LegTally:
+    closed: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    days: list[int] = field(default_factory=list)
+    provisional: int = 0
+
+
+def _leg_tallies(
+    legs: Iterable[CaseLegs], first: date, last: date, calendars: CalendarBook
+) -> dict[tuple[str, str], _LegTally]:
+    """Per (body owing the leg, item): legs closed in ``[first, last]`` and on time, decision
+    legs' working days (pauses excluded), legs open and overdue at the end of ``last``."""
+    tallies: dict[tuple[str, str], _LegTally] = {}
+    for case in legs:
+        calendar = calendars.for_place(case.item.split("/")[0], case.jurisdiction)
+        for leg in case.legs:
+            tally = tallies.setdefault((case.body_of(leg), case.item), _LegTally())
+            if leg.closed is not None:
+                if not first <= leg.closed <= last:
+                    continue
+                tally.closed += 1
+                tally.on_time += leg.closed <= leg.deadline
+                days = leg.handling_days(calendar)
+                if days is not None:
+                    tally.days.append(days)
+            else:
+                status, _ = judge(leg, last, calendar)
+                tally.overdue += status == "overdue"
+            tally.provisional += leg.provisional
+    return tallies
+
+
 def monthly_bulletin(
     cases: Iterable[CaseRatings],
     month: str,
     *,
-    calendar_name: str = WeekendsOnlyCalendar.name,
-    timeliness: CaseTimeliness | None = None,
+    calendar_name: str,
+    legs: Iterable[CaseLegs] | None = None,
+    calendars: CalendarBook | None = None,
 ) -> Bulletin:
-    """Per home body and item: what happened in ``month`` (China dates), from signed steps."""
+    """Per body and item: what happened in ``month`` (China dates), from signed steps.
+
+    Cases, ratings and rectifications count for the case's home body (the rated one once
+    rated). With ``legs`` (every case's legs as the ledger stood at the month's end,
+    :func:`bulletin_of`) and ``calendars``, the time-limit columns count for the body owing
+    each leg (the window its ``check`` and ``mail``): ``legs_closed`` in the month,
+    ``on_time_rate`` (closed by their deadline), ``overdue`` (open past their deadline at the
+    month's end) and ``median_handling_days`` (working days of the decision legs closed in the
+    month, pauses excluded), as ``tongban supervise bodies`` counts them."""
     first, last = month_bounds(month)
 
     def within(day: date | None) -> bool:
@@ -246,20 +313,27 @@ def monthly_bulletin(
     for case in cases:
         if case.received is not None and case.received <= last:
             groups.setdefault((case.rated_body or case.home_body, case.item), []).append(case)
+    tallies = _leg_tallies(legs, first, last, calendars or CalendarBook()) if legs else {}
     rows: list[dict[str, object]] = []
-    for (body_id, item), group in sorted(groups.items()):
+    for key in sorted(set(groups) | set(tallies)):
+        body_id, item = key
+        group = groups.get(key, [])
         rated = [c for c in group if within(c.rated)]
         counts = Counter(c.level for c in rated)
         good = sum(counts[level] for level in RATING_LEVELS if level not in POOR_LEVELS)
         stages_ended = [s for c in group for s in c.stages if within(s.ended)]
+        tally = tallies.get(key)
+        median = statistics.median(tally.days) if tally and tally.days else None
         row: dict[str, object] = {
             "month": month,
             "body": body_id,
             "item": item,
             "cases_received": sum(within(c.received) for c in group),
             "cases_closed": sum(within(c.closed) for c in group),
-            "on_time_rate": "",
-            "overdue": "",
+            "legs_closed": tally.closed if tally else ("" if legs is None else 0),
+            "on_time_rate": _rate(tally.on_time, tally.closed) if tally else "",
+            "overdue": tally.overdue if tally else ("" if legs is None else 0),
+            "median_handling_days": "" if median is None else f"{median:g}",
             "ratings": len(rated),
             **{level: counts.get(level, 0) for level in RATING_LEVELS},
             "satisfaction_rate": _rate(good, len(rated)),
@@ -273,24 +347,58 @@ def monthly_bulletin(
                 sum(not s.late(last) for s in stages_ended), len(stages_ended)
             ),
         }
-        if timeliness is not None:
-            answers = [timeliness(c.case_id, last) for c in group]
-            judged = [a for a, c in zip(answers, group, strict=True) if a and within(c.closed)]
-            closed_judged = [a[0] for a in judged if a[0] is not None]
-            row["on_time_rate"] = _rate(sum(closed_judged), len(closed_judged))
-            row["overdue"] = sum(1 for a in answers if a is not None and a[1])
         rows.append(row)
-    notes = [
-        f"working days counted on the {calendar_name} calendar"
-        + (
-            " (no holidays: a stand-in until the signed calendar)"
-            if calendar_name == WeekendsOnlyCalendar.name
-            else ""
-        )
-    ]
-    if timeliness is None:
+    notes = [f"working days counted on the calendar {calendar_name} (holidays and 调休)"]
+    if legs is None:
         notes.append(NO_DEADLINE_ENGINE)
+    else:
+        notes.append(
+            "time limits: legs as the ledger stood at the end of "
+            f"{last.isoformat()} (China), counted for the body owing each leg; overdue: open "
+            f"past the deadline at the end of {last.isoformat()}"
+        )
+        provisional = sum(t.provisional for t in tallies.values())
+        if provisional:
+            notes.append(
+                f"{provisional} leg deadlines are provisional: counted through a year with no "
+                "published calendar (weekends only)"
+            )
+    provisional_years = sorted(
+        {s.deadline.year for c in groups_cases(groups) for s in c.stages if s.provisional}
+    )
+    if provisional_years:
+        notes.append(
+            "rectification deadlines counted through "
+            + ", ".join(map(str, provisional_years))
+            + " are provisional: no calendar published for those years (weekends only)"
+        )
     return Bulletin(month, rows, notes, calendar_name)
+
+
+def bulletin_of(app: LedgerApplication, month: str) -> Bulletin:
+    """The bulletin of ``month`` recomputed from the ledger: its signed steps and receipt
+    times, the catalog versions cases pinned and the calendars published (the same ledger
+    gives the same bulletin)."""
+    _, last = month_bounds(month)
+    registry = _fresh_registry(app)
+    calendars = registry.calendars
+    legs = supervise_stored(
+        stored_cases(app), registry.catalogs, calendars, ServiceStandard(), until=last
+    )
+    return monthly_bulletin(
+        all_case_ratings(app, calendars),
+        month,
+        calendar_name=calendar_name(calendars, app.home_region),
+        legs=legs,
+        calendars=calendars,
+    )
+
+
+def groups_cases(
+    groups: dict[tuple[str, str], list[CaseRatings]],
+) -> Iterator[CaseRatings]:
+    for group in groups.values():
+        yield from group
 
 
 ReadCases = Callable[[], list[CaseRatings]]

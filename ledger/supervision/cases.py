@@ -215,9 +215,9 @@ def figures(
             if leg.closed is not None:
                 tally["closed"] += 1
                 tally["on_time"] += status == "closed_on_time"
-                if leg.name == "decision":
-                    worked = calendar.working_days(leg.started, leg.closed).value
-                    tally["days"].append(worked - leg.working_days_paused)
+                days = leg.handling_days(calendar)
+                if days is not None:
+                    tally["days"].append(days)
             else:
                 tally["open"] += 1
                 tally["over"] += status == "overdue"

@@ -99,6 +99,14 @@ class Leg:
     deemed_from_arrival: bool = False  # Art. 32: accepted from arrival, no timely notice
     provisional: bool = False  # counted through a year with no published calendar
 
+    def handling_days(self, calendar: WorkingCalendar) -> int | None:
+        """Working days a closed decision leg took, pauses excluded (the supervisors' and
+        the bulletin's "handling days"); None for other legs and open ones."""
+        if self.name != "decision" or self.closed is None:
+            return None
+        worked: int = calendar.working_days(self.started, self.closed).value
+        return worked - self.working_days_paused
+
     @property
     def beyond_legal_limit(self) -> bool:
         """Closed after, or still open past, the legal limit; judged without "as of" only for

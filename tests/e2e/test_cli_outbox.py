@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.outbox_store import open_outbox_store
+from adapters.platform_store import open_platform_store
 from api.cli import main
 from ledger.workflow import CaseWorkflow
 from tests.support.world import World, iter_online_cases, make_world
@@ -97,3 +98,21 @@ def test_an_unreachable_broker_from_the_environment_is_named_by_its_url(
     argv = ["outbox", "replay", "--from", "1", "--data-dir", _data_dir(world)]
     assert main(argv) == 1
     assert "cannot reach NATS at nats://127.0.0.1:9 (TONGBAN_NATS_URL)" in capsys.readouterr().err
+
+
+def test_platform_status_of_a_ledger_the_store_does_not_hold_names_those_it_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p").mkdir()
+    store = open_platform_store("", tmp_path / "p")
+    try:
+        store.note_dead_letter("tongban/510000", 3, 3, 5)
+    finally:
+        store.close()
+    argv = ["platform-consumer", "status", "--store-dir", str(tmp_path / "p"), "--json"]
+    # A mistyped region used to read as "applied up to 0", a consumer that looked stalled.
+    assert main([*argv, "--region", "320000"]) == 64
+    assert "no message of ledger tongban/320000 was applied here (this store holds: " \
+        "tongban/510000)" in capsys.readouterr().err  # fmt: skip
+    assert main([*argv, "--region", "510000"]) == 0
+    assert json.loads(capsys.readouterr().out)["dead_letters"] == [3]

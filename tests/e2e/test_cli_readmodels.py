@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.calendar_seed import seed_year
+from adapters.readmodels import READ_MODEL_FILE, memory_read_models
 from api.cli import main
 from ledger.workflow import CaseWorkflow
 from tests.support.world import iter_online_cases, make_world
@@ -32,7 +34,8 @@ def test_case_list_catches_up_and_status_and_rebuild_say_where_they_are(
         head = world.app.store.max_index()
         capsys.readouterr()
         assert _status(tmp_path, capsys) == {
-            "case_summaries": {"position": 0, "head": head, "behind": head}
+            "case_summaries": {"position": 0, "head": head, "behind": head},
+            "case_deadlines": {"position": 0, "head": head, "behind": head},
         }
         listed = _listed(tmp_path, capsys)
         assert [c["case_id"] for c in listed] == [str(c) for c in first]
@@ -46,12 +49,50 @@ def test_case_list_catches_up_and_status_and_rebuild_say_where_they_are(
         assert [c["case_id"] for c in listed] == [str(c) for c in first + more]
         assert main(["readmodels", "rebuild", "--data-dir", str(tmp_path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == {
-            "rebuilt": ["case_summaries"],
+            "rebuilt": ["case_summaries", "case_deadlines"],
             "position": head,
         }
         assert _listed(tmp_path, capsys) == listed
         assert main(["readmodels", "status", "--data-dir", str(tmp_path)]) == 0
-        assert f"case_summaries   at index {head} of {head} (0 behind)" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert f"case_summaries   at index {head} of {head} (0 behind)" in out
+        assert f"case_deadlines   at index {head} of {head} (0 behind)" in out
+    finally:
+        world.app.close()
+
+
+def test_the_cli_follower_stores_the_calendar_engines_legs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reader (a read-only ledger: the registry rebuilt as the audit does) counts with the
+    published calendar. 2026: 01-01 and 01-02 are holidays, Sunday 01-04 a make-up workday;
+    every step of the online case is received on Thu 2026-01-01 (China)."""
+    world = make_world(tmp_path, workflow=CaseWorkflow())
+    try:
+        world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+        (case_id,) = iter_online_cases(world, 1)
+        assert main(["readmodels", "rebuild", "--data-dir", str(tmp_path), "--json"]) == 0
+        store = memory_read_models(tmp_path / READ_MODEL_FILE)
+        try:
+            with store._tx() as cur:
+                cur.execute(
+                    "SELECT name, started, deadline, allowed, paused, closed, provisional "
+                    "FROM readmodel_case_dated WHERE case_id = ? ORDER BY name",
+                    (case_id.hex,),
+                )
+                rows = {row[0]: tuple(row[1:]) for row in cur.fetchall()}
+        finally:
+            store.close()
+        assert rows == {
+            # 1 day after 01-01: 01-02 a holiday, 01-03 Saturday, Sunday 01-04 a workday.
+            "check": ("2026-01-01", "2026-01-04", 1, 0, 1, 0),
+            # 01-04 (1), 01-05 (2), 01-06 (3), 01-07 (4), 01-08 (5).
+            "acceptance": ("2026-01-01", "2026-01-08", 5, 0, 1, 0),
+            # 15 days: 01-04 (1), 01-05–01-09 (2–6), 01-12–01-16 (7–11), 01-19–01-22 (12–15);
+            # suspended and resumed the same day: no working day paused.
+            "decision": ("2026-01-01", "2026-01-22", 15, 0, 1, 0),
+            "delivery": ("2026-01-01", "2026-01-08", 5, 0, 1, 0),
+        }
     finally:
         world.app.close()
 

@@ -77,7 +77,8 @@ def test_follow_up_reads_contact_data_and_logs_it(node: ApiNode) -> None:
     assert node.get(url, "home", purpose="回访").status_code == 403  # the call is done
 
     ratings = node.get("/bodies/510104-RS/ratings", "home").json()
-    assert ratings["rectifications_open"] >= 1 and ratings["calendar"] == "weekends-only"
+    assert ratings["rectifications_open"] >= 1
+    assert ratings["calendar"].startswith("published 510000 years")
     [open_one] = [r for r in ratings["open_rectifications"] if r["case_id"] == str(case_id)]
     assert [s["name"] for s in open_one["stages"]] == ["verify", "rectify", "follow_up", "close"]
 

@@ -736,6 +736,25 @@ def test_offline_a_revocation_is_seen_once_the_newer_list_is_fetched(regions: Re
     _failed(regions.verify(issued.document, online=False), "revoked")
 
 
+def test_an_online_check_the_issuer_does_not_answer_says_so_beside_the_held_list(
+    regions: Regions,
+) -> None:
+    text = regions.compact()
+    regions.js.licenses.fetch_peer("http://sichuan", ["510000-1"])
+
+    def unreachable(url: str) -> bytes:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    regions.js.licenses.fetch = unreachable
+    verdict = regions.verify(text)
+    # Valid from the held list, as before; but the clerk asked the issuer and is now told that
+    # it did not answer (the answer was the held list's, silently, before).
+    assert verdict["valid"] is True and verdict["status_source"] == "status_list"
+    assert verdict["online_detail"].startswith("http://sichuan/status-lists/510000-1: ")
+    assert "Connection refused" in verdict["online_detail"]
+    assert regions.verify(text, online=False)["online_detail"] is None
+
+
 def test_a_key_revoked_in_the_trust_list_stops_vouching(regions: Regions) -> None:
     regions.world.clock.advance(2 * 86_400)  # 2026-01-03
     text = regions.compact(valid_from=date(2026, 1, 2))

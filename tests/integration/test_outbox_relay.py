@@ -92,3 +92,51 @@ def test_the_relay_publishes_the_ledger_once_and_stores_its_position(
         e.index: parse_receipt(e.receipt).event_hash for e in world.app.entries_after(0, 10**6)
     }
     assert asyncio.run(_hashes(broker.url, stream)) == ledger
+
+
+class _Unanswered:
+    """A broker connection that takes every message and never acknowledges one."""
+
+    def new_inbox(self) -> str:
+        return "_INBOX.t"
+
+    async def subscribe(self, subject: str, cb: object) -> _Unanswered:
+        return self
+
+    async def unsubscribe(self) -> None:
+        return None
+
+    async def publish(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class _SilentBroker:
+    _nc = _Unanswered()
+
+
+def test_a_retried_broker_error_is_logged_with_its_kind_when_it_has_no_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = make_world(tmp_path, workflow=CaseWorkflow())
+    store = open_outbox_store("", tmp_path)
+    try:
+        list(iter_online_cases(world, 1))
+
+        async def run() -> None:
+            async def stop_after(seconds: float) -> None:
+                relay.stop.set()
+
+            relay = OutboxRelay(
+                world.app, store, _SilentBroker(), NAMES, ack_timeout=0.01, sleep=stop_after
+            )
+            await relay.run()
+
+        with caplog.at_level("WARNING", logger="adapters.outbox"):
+            asyncio.run(run())
+        (line,) = [r.getMessage() for r in caplog.records if "retrying" in r.message]
+        # The acknowledgements' wait timed out (TimeoutError has no text): it read "retrying in
+        # 0.1s: " before, a retry with no reason.
+        assert line.endswith("retrying in 0.1s: TimeoutError")
+    finally:
+        store.close()
+        world.app.close()

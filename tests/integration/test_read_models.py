@@ -9,10 +9,11 @@ with appends made by another process; ``min_index`` waits for, or refuses, an in
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,55 +22,54 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Tracking
 
-from adapters.bootstrap import follower_of
-from adapters.readmodels import SqlReadModelStore, open_read_models
+from adapters.bootstrap import follower_of, open_services
+from adapters.calendar_seed import seed_year
+from adapters.readmodels import (
+    DATED_COLUMNS,
+    SqlReadModelStore,
+    memory_read_models,
+    open_read_models,
+)
 from ledger.application import now_micros
+from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
-from ledger.domain import Case
 from ledger.envelope import ZERO_HASH
 from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
 from ledger.read_models import (
+    CHINA,
     DEADLINES,
     LEG_KIND,
     SUMMARIES,
     CaseLeg,
     LedgerFollower,
-    Leg,
     ProjectedCase,
     ProjectedCaseListing,
     due_soon,
     overdue,
 )
-from ledger.workflow import CLOSED_STATES, CaseWorkflow
+from ledger.supervision.cases import supervise_ledger
+from ledger.supervision.projection import LedgerLegs, rows_of
+from ledger.workflow import CaseWorkflow
 from tests.support.world import World, make_world
 
 BASE = date(2026, 1, 1)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def simple_legs(case: Case) -> Sequence[Leg]:
-    """A stand-in for the calendar engine: one leg whose deadline moves with the case's steps
-    (so appends change it), closed once the case is."""
-    return (
-        Leg(
-            name="decision",
-            started=BASE,
-            deadline=BASE + timedelta(days=case.version * 3),
-            working_days_allowed=case.version * 2,
-            working_days_paused=case.version % 2,
-            closed=case.flow.state in CLOSED_STATES,
-            body=case.flow.home_body,
-        ),
-        Leg(
-            name="window_check",
-            started=BASE,
-            deadline=None,  # no limit applies: never overdue
-            working_days_allowed=0,
-            working_days_paused=0,
-            closed=False,
-            body=case.flow.intake_body,
-        ),
-    )
+PASS = {"result": "pass", "reasons": [], "identity_verified": True}
+
+
+def _at(world: World, china_day: str) -> None:
+    """Set the world's clock to 10:00 China time on ``china_day``."""
+    moment = datetime.fromisoformat(f"{china_day}T10:00:00+08:00")
+    world.clock.now = int(moment.timestamp()) * 1_000_000
+
+
+def _dated(store: SqlReadModelStore, case_id: uuid.UUID) -> dict[str, tuple[Any, ...]]:
+    """A case's stored leg rows by name: (body, started, deadline, allowed, paused, closed,
+    provisional)."""
+    rows = _tables(store)["readmodel_case_dated"]
+    return {r[2]: (r[3], *r[4:10]) for r in rows if r[0] == LEG_KIND and r[1] == case_id.hex}
 
 
 @dataclass
@@ -97,7 +97,7 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
     store = open_read_models(
         settings.resolved_database_url(), tmp_path, schema=settings.database_schema or None
     )
-    follower = follower_of(world.app, store, simple_legs)
+    follower = follower_of(world.app, store)  # the calendar engine's legs
     follower.batch = 7  # small batches: a case's steps fall in several
     yield Node(world, store, follower)
     store.close()
@@ -211,11 +211,9 @@ def test_paging_by_after_walks_every_case_once_while_cases_are_added(node: Node)
 
 
 def _all_legs(world: World) -> list[CaseLeg]:
-    return [
-        CaseLeg(case_id, leg)
-        for case_id in world.app.case_ids()
-        for leg in simple_legs(world.app.get_case(case_id))
-    ]
+    """Every case's legs as ``tongban supervise`` reads them from the whole ledger."""
+    cases, books = supervise_ledger(world.app)
+    return [CaseLeg(uuid.UUID(case.case_id), leg) for case in cases for leg in rows_of(case, books)]
 
 
 def test_overdue_and_due_soon_compare_stored_deadlines_with_the_as_of_date(node: Node) -> None:
@@ -234,6 +232,7 @@ def test_overdue_and_due_soon_compare_stored_deadlines_with_the_as_of_date(node:
             for c in legs
             if not c.leg.closed and c.leg.deadline is not None and c.leg.deadline < china_today
         ]
+        assert days < 10 or expected  # the engine's legs of open cases fall due
         key = lambda c: (c.leg.deadline, c.case_id.hex, c.leg.name)  # noqa: E731
         assert overdue(node.store, as_of, limit=1000) == sorted(expected, key=key)
         soon = china_today + timedelta(days=5)
@@ -357,3 +356,171 @@ def test_a_batch_written_by_another_follower_first_is_not_written_again(node: No
     assert not node.store.save_summaries(0, Tracking(SUMMARIES, 1), [stale])
     assert not node.store.save_legs(0, Tracking(DEADLINES, 1), LEG_KIND, {made[0]: ()})
     assert _tables(node.store) == live
+
+
+def test_the_stored_legs_are_the_calendar_engines_across_spring_festival_2026(node: Node) -> None:
+    """docs/supervision.md §4.8: Spring Festival 2026 (holidays 02-16–02-20 and 02-23,
+    make-up Saturdays 02-14 and 02-28), an online case received, checked and accepted on Fri
+    2026-02-13 of 失业登记 (not 行政许可: the service standard's limits)."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    case_id = _open_case(world)
+    _advance(world, case_id, [("form_checked", PASS), ("accepted", {"note": ""})])
+    # The engine reads a case through the index's (stream, seq) key: the rows the audit sees.
+    entries = world.app.stream_entries(case_id)
+    rows = world.app.store.select_stream_rows(case_id)
+    assert [(e.index, e.seq, e.receipt) for e in entries] == [
+        (r.index, r.seq, r.receipt) for r in rows
+    ]
+    assert len(entries) == 3
+    node.follower.catch_up()
+    assert _dated(node.store, case_id) == {
+        # check: 1 day after Fri 02-13 is make-up Sat 02-14; closed the same day.
+        "check": ("510104-RS", "2026-02-13", "2026-02-14", 1, 0, 1, 0),
+        # acceptance: 5 days: Sat 02-14 (1), 02-24 (2), 02-25 (3), 02-26 (4), 02-27 (5).
+        "acceptance": ("510104-RS", "2026-02-13", "2026-02-27", 5, 0, 1, 0),
+        # decision: 15 days: 02-14 (1), 02-24–02-27 (2–5), Sat 02-28 (6), 03-02–03-06
+        # (7–11), 03-09–03-12 (12–15).
+        "decision": ("510104-RS", "2026-02-13", "2026-03-12", 15, 0, 0, 0),
+    }
+    thursday = datetime(2026, 3, 12, 10, tzinfo=CHINA)
+    assert case_id not in {c.case_id for c in overdue(node.store, thursday)}
+    (late,) = [c for c in overdue(node.store, thursday + timedelta(days=1)) if c.case_id == case_id]
+    assert late.leg.name == "decision" and late.leg.deadline == date(2026, 3, 12)
+    # A rebuild gives the same rows.
+    live = _tables(node.store)
+    node.follower.rebuild()
+    assert _tables(node.store) == live
+
+
+def test_a_served_node_keeps_the_calendar_engines_legs(node: Node) -> None:
+    """``open_services`` wires ``NodeServices.legs`` (the engine over the node's registry):
+    the node's follower stores every case's legs as the whole-ledger reading has them."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _cases(world)
+    assert world.settings is not None
+    services = open_services(world.settings)
+    try:
+        assert isinstance(services.legs, LedgerLegs)
+        assert services.follower is not None
+        services.follower.catch_up()
+        assert services.read_models is not None
+        stored = overdue(services.read_models, datetime(2027, 1, 1, tzinfo=UTC), limit=1000)
+    finally:
+        services.close()
+        services.ledger.close()
+    expected = [c for c in _all_legs(world) if not c.leg.closed and c.leg.deadline is not None]
+    key = lambda c: (c.leg.deadline, c.case_id.hex, c.leg.name)  # noqa: E731
+    assert stored == sorted(expected, key=key)
+    assert {c.leg.name for c in stored} == {"check", "acceptance"}
+    assert not any(c.leg.provisional for c in stored)
+
+
+def test_publishing_a_year_recomputes_the_legs_counted_through_it(node: Node) -> None:
+    """docs/supervision.md §4.8: an acceptance leg (5 days) starting Mon 2026-12-28 reaches
+    into 2027, not yet published: 12-29 (1), 12-30 (2), 12-31 (3), Fri 2027-01-01 (4, a
+    weekday), Mon 01-04 (5), provisional. The root then publishes 2027 with 01-01 a holiday:
+    the same leg ends on 01-05 (12-29, 12-30, 12-31, 01-04, 01-05), final, although the case
+    itself took no step."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    early = _open_case(world)  # counted through 2026 only
+    _at(world, "2026-12-28")
+    case_id = _open_case(world)
+    _advance(world, case_id, [("form_checked", PASS)])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id) == {
+        "check": ("510104-RS", "2026-12-28", "2026-12-29", 1, 0, 1, 0),
+        "acceptance": ("510104-RS", "2026-12-28", "2027-01-04", 5, 0, 0, 1),
+    }
+    before_early = _dated(node.store, early)
+    assert before_early == {"check": ("510104-RS", "2026-02-13", "2026-02-14", 1, 0, 0, 0)}
+    year = CalendarYear("510000", 2027, frozenset({date(2027, 1, 1)}), source="test: 元旦 2027")
+    world.clerk.append(world.root, "calendar_published", year.to_body())
+    node.follower.catch_up()
+    assert _dated(node.store, case_id) == {
+        "check": ("510104-RS", "2026-12-28", "2026-12-29", 1, 0, 1, 0),
+        "acceptance": ("510104-RS", "2026-12-28", "2027-01-05", 5, 0, 0, 0),
+    }
+    assert _dated(node.store, early) == before_early
+    on_the_fifth = datetime(2027, 1, 5, 10, tzinfo=CHINA)
+    assert case_id not in {c.case_id for c in overdue(node.store, on_the_fifth)}
+    assert case_id in {c.case_id for c in overdue(node.store, on_the_fifth + timedelta(days=1))}
+    # The rows no longer depend on when the calendar came: a rebuild gives the same.
+    live = _tables(node.store)
+    node.follower.rebuild()
+    assert _tables(node.store) == live
+
+
+def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> None:
+    """A decision leg suspended on its start day (Fri 2026-02-13) has no stored deadline
+    while the pause lasts (never overdue, as ``judge`` has it); resumed Mon 03-02, the pause
+    excludes the working days in (02-13, 03-02]: Sat 02-14, 02-24–02-27, Sat 02-28, 03-02 = 7,
+    and 15 days run 03-03–03-06 (1–4), 03-09–03-13 (5–9), 03-16–03-20 (10–14), 03-23 (15)."""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    case_id = _open_case(world)
+    steps: list[tuple[str, dict[str, Any]]] = [("form_checked", PASS), ("accepted", {"note": ""})]
+    _advance(world, case_id, [*steps, ("suspended", {"reason": "hearing", "detail": "听证"})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"] == ("510104-RS", "2026-02-13", None, 15, 0, 0, 0)
+    assert case_id not in {
+        c.case_id for c in overdue(node.store, datetime(2026, 12, 1, tzinfo=UTC))
+    }
+    _at(world, "2026-03-02")
+    _advance(world, case_id, [("resumed", {"note": ""})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"] == (
+        "510104-RS",
+        "2026-02-13",
+        "2026-03-23",
+        15,
+        7,
+        0,
+        0,
+    )
+
+
+def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
+    tmp_path: Path,
+) -> None:
+    """A node whose ``readmodel_case_dated`` predates ``reach`` (10 columns): opening the store
+    drops it and sets ``case_deadlines`` back to index 0, so the follower rebuilds it; the
+    summaries keep their position."""
+    path = tmp_path / "readmodels.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE readmodel_tracking "
+            "(projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
+        old.executemany(
+            "INSERT INTO readmodel_tracking VALUES (?, ?)", [(SUMMARIES, 40), (DEADLINES, 40)]
+        )
+        old.execute(
+            "CREATE TABLE readmodel_case_dated (kind TEXT NOT NULL, case_id TEXT NOT NULL, "
+            "name TEXT NOT NULL, body TEXT NOT NULL, started TEXT NOT NULL, deadline TEXT, "
+            "allowed INTEGER NOT NULL, paused INTEGER NOT NULL, closed INTEGER NOT NULL, "
+            "provisional INTEGER NOT NULL, PRIMARY KEY (kind, case_id, name))"
+        )
+        old.execute(
+            "INSERT INTO readmodel_case_dated VALUES "
+            "('leg', 'c', 'decision', 'b', '2026-01-01', '2026-01-22', 15, 0, 0, 0)"
+        )
+    old.close()
+    store = memory_read_models(path)
+    try:
+        assert (store.position(SUMMARIES), store.position(DEADLINES)) == (40, 0)
+        with store._tx() as cur:
+            cur.execute("SELECT * FROM readmodel_case_dated")
+            assert cur.fetchall() == [] and len(cur.description) == DATED_COLUMNS == 14
+    finally:
+        store.close()
+    again = memory_read_models(path)  # the new shape is kept as it is
+    try:
+        assert again.position(SUMMARIES) == 40
+    finally:
+        again.close()

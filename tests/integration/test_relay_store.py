@@ -92,3 +92,36 @@ def test_the_monitor_holds_one_checkpoint_per_peer(store: RelayStore) -> None:
     store.hold_checkpoint("tongban/510000", 3, "note 3")
     store.hold_checkpoint("tongban/510000", 5, "note 5")
     assert store.held_checkpoint("tongban/510000") == "note 5"
+
+
+def test_a_held_step_waits_for_the_operator_and_a_waiting_step_drops_once(
+    store: RelayStore,
+) -> None:
+    held, queued, settled = keep(store, 1), keep(store, 2), keep(store, 3)
+    assert store.hold(held, "authentication refused by tongban/510000")
+    store.settle(settled, "refused", detail="malformed: no")
+    assert not store.hold(settled, "late")  # a settled step is not held again
+    assert [s.seq for s in store.steps(state="held")] == [1]
+    assert [s.seq for s in store.steps(state="queued")] == [2]
+    row = store.get(held)
+    assert row is not None and row.attempts == 1
+    assert "authentication refused" in row.detail
+
+    assert store.release_held() == 1
+    assert [s.seq for s in store.steps(state="queued")] == [1, 2]
+    assert store.hold(held, "again")
+    assert store.drop(held, "dropped by an operator: gone") and store.drop(queued, "gone")
+    assert not store.drop(held, "twice") and not store.drop(settled, "settled")
+    assert [s.state for s in store.steps()] == ["dropped", "dropped", "refused"]
+    assert [s.seq for s in store.steps(case_id="0b5b3a52-7c1e-4c5e-9a0e-2f4d5c6b7a81")] == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_the_monitors_last_run_is_kept_and_replaced(store: RelayStore) -> None:
+    assert store.last_monitor_run() is None
+    store.record_monitor_run("2026-12-07T14:00:00+00:00", '{"alert": true}')
+    store.record_monitor_run("2026-12-07T14:05:00+00:00", '{"alert": false}')
+    assert store.last_monitor_run() == ("2026-12-07T14:05:00+00:00", '{"alert": false}')

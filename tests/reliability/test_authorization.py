@@ -42,72 +42,81 @@ from tests.support.api_node import (
 
 # Columns: the principal kinds of tests/support/api_node.py. `home` and `window` are bodies
 # on the case the rows read (510104-RS of this region, 320105-ZWFW of Jiangsu); `outsider`
-# (510000-ZWFW) and `away` (320105-RS) are bodies of this and another region not on it.
+# (510000-ZWFW) and `away` (320105-RS) are bodies of this and another region not on it;
+# `supervisor` is scoped to 510100 (成都), which covers 510104-RS: it reads the supervision
+# routes and a covered body's legs and alerts, and is refused (403) everything else that
+# needs a token, every personal-data route first of all.
 MATRIX = """
-route                               none bad revoked home outsider away window auditor peer admin
-GET /health                         200  200 200     200  200      200  200    200     200  200
-GET /catalog                        200  200 200     200  200      200  200    200     200  200
-GET /catalog/{region}               200  200 200     200  200      200  200    200     200  200
-GET /catalog/{region}/{batch}/{seq} 200  200 200     200  200      200  200    200     200  200
-POST /cases                         401  401 401     201  201      422  201    403     403  403
-POST /cases/{case_id}/events        401  401 401     201  422      422  422    403     403  403
-POST /applicants                    401  401 401     201  201      201  201    403     403  403
-GET /cases                          401  401 401     200  200      200  200    200     403  200
-GET /cases/{case_id}                401  401 401     200  403      403  200    200     403  200
-GET /cases/{case_id}?personal=true  401  401 401     200  403      403  200    403     403  403
-GET /cases/{case_id}/access         401  401 401     200  403      403  200    200     403  200
-POST /cases/{case_id}/ratings       201  201 201     201  201      201  201    201     201  201
-GET /cases/{case_id}/rectification/contact 401 401 401 200 403     403  403    403     403  403
-GET /bodies/{body_id}/ratings       401  401 401     200  403      403  403    200     403  200
-GET /bulletins/{month}              401  401 401     403  403      403  403    200     403  200
-GET /audit/events                   401  401 401     403  403      403  403    200     200  200
-GET /audit/cases/{case_id}          401  401 401     403  403      403  403    200     403  200
-POST /audit/verify                  401  401 401     403  403      403  403    202     403  202
-GET /audit/jobs/{job_id}            401  401 401     403  403      403  403    200     403  200
-GET /audit/checkpoint               200  200 200     200  200      200  200    200     200  200
-POST /audit/checkpoint              401  401 401     403  403      403  403    403     403  200
-GET /audit/proof/inclusion          200  200 200     200  200      200  200    200     200  200
-GET /audit/proof/consistency        200  200 200     200  200      200  200    200     200  200
-GET /keys                           200  200 200     200  200      200  200    200     200  200
-POST /keys/records                  401  401 401     403  403      403  403    403     201  201
-GET /bodies                         200  200 200     200  200      200  200    200     200  200
-GET /bodies/{body_id}               200  200 200     200  200      200  200    200     200  200
-POST /witness/add-checkpoint        404  404 404     404  404      404  404    404     404  404
-GET /witness/evidence               401  401 401     403  403      403  403    200     403  200
-GET /witness/evidence/{evidence_id} 401  401 401     403  403      403  403    404     403  404
-POST /licenses/verify               200  200 200     200  200      200  200    200     200  200
-GET /trust-list                     200  200 200     200  200      200  200    200     200  200
-POST /trust-list                    401  401 401     403  403      403  403    403     403  200
-GET /status-lists/{list_id}         200  200 200     200  200      200  200    200     200  200
-POST /licenses/prepare              401  401 401     200  403      403  403    403     403  403
-POST /licenses                      401  401 401     201  403      403  403    403     403  403
-PUT /licenses/{identifier}/document 401  401 401     200  403      403  403    403     403  403
-GET /licenses/{identifier}          401  401 401     200  200      200  200    200     200  200
-GET /licenses/{identifier}#grant    401  401 401     200  403      200  200    403     200  403
-POST /licenses/{identifier}/grants  401  401 401     201  403      403  403    403     403  403
-DELETE /licenses/{identifier}/grants/{grant_id} 401 401 401 204 403 403 403 403  403  403
-GET /licenses/{identifier}/uses     401  401 401     200  403      403  403    200     403  200
-POST /licenses/{identifier}/{action}#suspend 401 401 401 201 403   403  403    403     403  403
-POST /licenses/{identifier}/{action}#reinstate 401 401 401 201 403 403  403    403     403  403
-POST /licenses/{identifier}/{action}#revoke 401 401 401 201 403    403  403    403     403  403
-POST /login/challenge               200  200 200     200  200      200  200    200     200  200
-POST /login                         200  200 200     200  200      200  200    200     200  200
-GET /login/session                  401  401 401     401  401      401  401    401     401  401
-POST /logout                        401  401 401     204  204      204  204    204     204  204
-POST /cases/{case_id}/draft         401  401 401     403  403      403  403    403     403  403
-GET /pages                          303  303 303     303  303      303  303    303     303  303
-GET /pages/login                    200  200 200     200  200      200  200    200     200  200
-GET /pages/worklist                 303  303 303     303  303      303  303    303     303  303
-GET /pages/cases/{case_id}          303  303 303     303  303      303  303    303     303  303
-GET /pages/receive                  303  303 303     303  303      303  303    303     303  303
-GET /pages/cases/{case_id}/notices/receipt 303 303 303 303 303     303  303    303     303  303
-GET /metrics                        401  401 401     403  403      403  403    200     403  200
-GET /relay                          401  401 401     200  200      200  200    200     403  200
-POST /relay/deliver                 401  401 401     403  403      403  403    403     403  200
-POST /peer/steps                    401  401 401     401  401      401  401    401     401  401
-POST /peer/steps#signed             201  201 201     201  201      201  201    201     201  201
-GET /peer/cases/{case_id}           401  401 401     401  401      401  401    401     401  401
-GET /peer/cases/{case_id}#signed    200  200 200     200  200      200  200    200     200  200
+route none bad revoked home outsider away window auditor peer admin supervisor
+GET /health                          200  200  200  200  200  200  200  200  200  200  200
+GET /catalog                         200  200  200  200  200  200  200  200  200  200  200
+GET /catalog/{region}                200  200  200  200  200  200  200  200  200  200  200
+GET /catalog/{region}/{batch}/{seq}  200  200  200  200  200  200  200  200  200  200  200
+POST /cases                          401  401  401  201  201  422  201  403  403  403  403
+POST /cases/{case_id}/events         401  401  401  201  422  422  422  403  403  403  403
+POST /applicants                     401  401  401  201  201  201  201  403  403  403  403
+GET /cases                           401  401  401  200  200  200  200  200  403  200  403
+GET /cases/{case_id}                 401  401  401  200  403  403  200  200  403  200  403
+GET /cases/{case_id}?personal=true   401  401  401  200  403  403  200  403  403  403  403
+GET /cases/{case_id}/access          401  401  401  200  403  403  200  200  403  200  403
+POST /cases/{case_id}/ratings        201  201  201  201  201  201  201  201  201  201  201
+GET /cases/{case_id}/rectification/contact 401  401  401  200  403  403  403  403  403  403  403
+GET /bodies/{body_id}/ratings        401  401  401  200  403  403  403  200  403  200  403
+GET /bulletins/{month}               401  401  401  403  403  403  403  200  403  200  403
+GET /supervision/legs                401  401  401  403  403  403  403  200  403  200  200
+GET /supervision/statistics          401  401  401  403  403  403  403  200  403  200  200
+GET /supervision/rectifications      401  401  401  403  403  403  403  200  403  200  200
+GET /supervision/alerts              401  401  401  403  403  403  403  200  403  200  200
+GET /bodies/{body_id}/legs           401  401  401  200  403  403  403  200  403  200  200
+GET /bodies/{body_id}/alerts         401  401  401  200  403  403  403  200  403  200  200
+GET /audit/events                    401  401  401  403  403  403  403  200  200  200  403
+GET /audit/cases/{case_id}           401  401  401  403  403  403  403  200  403  200  403
+POST /audit/verify                   401  401  401  403  403  403  403  202  403  202  403
+GET /audit/jobs/{job_id}             401  401  401  403  403  403  403  200  403  200  403
+GET /audit/checkpoint                200  200  200  200  200  200  200  200  200  200  200
+POST /audit/checkpoint               401  401  401  403  403  403  403  403  403  200  403
+GET /audit/proof/inclusion           200  200  200  200  200  200  200  200  200  200  200
+GET /audit/proof/consistency         200  200  200  200  200  200  200  200  200  200  200
+GET /keys                            200  200  200  200  200  200  200  200  200  200  200
+POST /keys/records                   401  401  401  403  403  403  403  403  201  201  403
+GET /bodies                          200  200  200  200  200  200  200  200  200  200  200
+GET /bodies/{body_id}                200  200  200  200  200  200  200  200  200  200  200
+POST /witness/add-checkpoint         404  404  404  404  404  404  404  404  404  404  404
+GET /witness/evidence                401  401  401  403  403  403  403  200  403  200  403
+GET /witness/evidence/{evidence_id}  401  401  401  403  403  403  403  404  403  404  403
+POST /licenses/verify                200  200  200  200  200  200  200  200  200  200  200
+GET /trust-list                      200  200  200  200  200  200  200  200  200  200  200
+POST /trust-list                     401  401  401  403  403  403  403  403  403  200  403
+GET /status-lists/{list_id}          200  200  200  200  200  200  200  200  200  200  200
+POST /licenses/prepare               401  401  401  200  403  403  403  403  403  403  403
+POST /licenses                       401  401  401  201  403  403  403  403  403  403  403
+PUT /licenses/{identifier}/document  401  401  401  200  403  403  403  403  403  403  403
+GET /licenses/{identifier}           401  401  401  200  200  200  200  200  200  200  403
+GET /licenses/{identifier}#grant     401  401  401  200  403  200  200  403  200  403  403
+POST /licenses/{identifier}/grants   401  401  401  201  403  403  403  403  403  403  403
+DELETE /licenses/{identifier}/grants/{grant_id} 401 401 401 204 403 403 403 403 403 403 403
+GET /licenses/{identifier}/uses      401  401  401  200  403  403  403  200  403  200  403
+POST /licenses/{identifier}/{action}#suspend 401  401  401  201  403  403  403  403  403  403  403
+POST /licenses/{identifier}/{action}#reinstate 401  401  401  201  403  403  403  403  403  403  403
+POST /licenses/{identifier}/{action}#revoke 401  401  401  201  403  403  403  403  403  403  403
+POST /login/challenge                200  200  200  200  200  200  200  200  200  200  200
+POST /login                          200  200  200  200  200  200  200  200  200  200  200
+GET /login/session                   401  401  401  401  401  401  401  401  401  401  401
+POST /logout                         401  401  401  204  204  204  204  204  204  204  204
+POST /cases/{case_id}/draft          401  401  401  403  403  403  403  403  403  403  403
+GET /pages                           303  303  303  303  303  303  303  303  303  303  303
+GET /pages/login                     200  200  200  200  200  200  200  200  200  200  200
+GET /pages/worklist                  303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}           303  303  303  303  303  303  303  303  303  303  303
+GET /pages/receive                   303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}/notices/receipt 303  303  303  303  303  303  303  303  303  303  303
+GET /metrics                         401  401  401  403  403  403  403  200  403  200  403
+GET /relay                           401  401  401  200  200  200  200  200  403  200  403
+POST /relay/deliver                  401  401  401  403  403  403  403  403  403  200  403
+POST /peer/steps                     401  401  401  401  401  401  401  401  401  401  401
+POST /peer/steps#signed              201  201  201  201  201  201  201  201  201  201  201
+GET /peer/cases/{case_id}            401  401  401  401  401  401  401  401  401  401  401
+GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200  200  200
 """
 # Why the cells that are neither a grant nor a token refusal are what they are:
 # - POST /cases, away: 320105-RS has no window role; no case it could open here (not_entitled).
@@ -464,6 +473,12 @@ REQUESTS: dict[str, Request] = {
     "GET /cases/{case_id}/rectification/contact": _follow_up_contact,
     "GET /bodies/{body_id}/ratings": _get("/bodies/510104-RS/ratings"),
     "GET /bulletins/{month}": _get("/bulletins/2026-01"),
+    "GET /supervision/legs": _get("/supervision/legs", as_of="2026-01-05"),
+    "GET /supervision/statistics": _get("/supervision/statistics", as_of="2026-01-05"),
+    "GET /supervision/rectifications": _get("/supervision/rectifications"),
+    "GET /supervision/alerts": _get("/supervision/alerts"),
+    "GET /bodies/{body_id}/legs": _get("/bodies/510104-RS/legs"),
+    "GET /bodies/{body_id}/alerts": _get("/bodies/510104-RS/alerts"),
     "GET /audit/events": _get("/audit/events"),
     "GET /audit/cases/{case_id}": _get("/audit/cases/{case_id}"),
     "POST /audit/verify": _post("/audit/verify"),

@@ -31,6 +31,7 @@ from api.app import create_app
 from ledger.application import now_micros
 from ledger.envelope import ZERO_HASH, build_event
 from ledger.keys import build_key_record
+from ledger.read_models import CaseLegs
 from ledger.workflow import CaseWorkflow
 from tests.support.world import World, make_world, seeded
 
@@ -53,7 +54,9 @@ PRINCIPALS = (
     "auditor",
     "peer",  # region 320000
     "admin",
+    "supervisor",  # scoped to 510100 (成都): covers 510104-RS, not 510000-ZWFW
 )
+SUPERVISOR_SCOPE = "510100"
 BODY_OF = {
     "home": "510104-RS",
     "outsider": "510000-ZWFW",
@@ -283,6 +286,7 @@ def api_node(
     database_url: str = "",
     schema: str | None = None,
     read_database_url: str = "",
+    legs: CaseLegs | None = None,
 ) -> Iterator[ApiNode]:
     """The node of :mod:`tests.support.world` (with Jiangsu) served in process, with a token
     for every principal kind of :data:`PRINCIPALS`."""
@@ -300,8 +304,11 @@ def api_node(
         database_schema=schema or "",
         read_database_url=read_database_url,
         witness_push_seconds=0,
+        alert_scan_seconds=0,  # tests scan when they mean to (adapters.supervision.scan_alerts)
     )
     services = open_services(settings)
+    if legs is not None:  # before the app's follower starts: the deadlines projection's legs
+        services.legs = legs
     world.app = services.ledger  # sign against the serving ledger's registry and catalogs
     now = datetime.now(UTC)
     tokens = {
@@ -312,6 +319,7 @@ def api_node(
         ("auditor", "auditor", "auditor-1"),
         ("peer", "peer", "320000"),
         ("admin", "admin", "admin"),
+        ("supervisor", "supervisor", SUPERVISOR_SCOPE),
         ("revoked", "body", "510104-RS"),
     ):
         tokens[principal] = services.access.create_token(kind, subject, now=now)[0]

@@ -1,5 +1,5 @@
-"""Ratings (好差评) and rectification through ``take_step``, the rating code, the calendar
-stand-in and the rectification deadlines."""
+"""Ratings (好差评) and rectification through ``take_step``, the rating code and the
+rectification deadlines on the region's published calendar."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from adapters.calendar_seed import seed_year
+from ledger.calendars import CalendarBook, china_date
 from ledger.errors import LedgerError, MalformedEncoding
 from ledger.keys import NODE_OFFICER
-from ledger.ratings.calendar import WeekendsOnlyCalendar, china_date
 from ledger.ratings.code import code_commitment, code_proof, new_rating_code, normalize_code
 from ledger.ratings.rectification import rectification_limits, rectification_stages
 from tests.support.cases import COMBOS, OFFICERS, UnitCase, body_for
@@ -233,14 +234,40 @@ def test_rectification_is_the_rated_home_bodys() -> None:
 # -- calendar and deadlines -------------------------------------------------------------------
 
 
-def test_weekends_only_calendar_counts_from_the_day_after() -> None:
-    calendar = WeekendsOnlyCalendar()
-    friday = date(2026, 11, 6)
-    assert calendar.add_working_days(friday, 1) == date(2026, 11, 9)  # Monday
-    assert calendar.add_working_days(friday, 5) == date(2026, 11, 13)
-    assert calendar.add_working_days(date(2026, 11, 7), 1) == date(2026, 11, 9)  # Saturday
-    assert calendar.add_working_days(friday, 0) == friday
-    assert calendar.name == "weekends-only"
+CALENDAR = CalendarBook([seed_year("510000", 2026)]).for_place("510000", "510104")
+WED_2026_09_30 = 1_790_697_600_000_000  # 2026-09-30T00:00:00+08:00
+WED_2026_12_30 = 1_798_560_000_000_000  # 2026-12-30T00:00:00+08:00
+
+
+def test_a_verify_stage_across_national_day_2026_counts_the_make_up_saturday() -> None:
+    """A 差评 received Wed 2026-09-30: 10-01–10-07 are holidays (weekdays 10-01, 10-02,
+    10-05–10-07), so 3 working days are Thu 10-08 (1), Fri 10-09 (2) and the make-up Saturday
+    10-10 (3). Weekends only would have said Mon 10-05, a holiday."""
+    assert china_date(WED_2026_09_30) == date(2026, 9, 30)
+    case = delivered()
+    rated = case.envelope("rs-001", "rated:dissatisfied")
+    (verify,) = rectification_stages(
+        [(rated, WED_2026_09_30)], rectification_limits("510000"), CALENDAR
+    )
+    assert (verify.started, verify.deadline, verify.provisional) == (
+        date(2026, 9, 30),
+        date(2026, 10, 10),
+        False,
+    )
+    assert not verify.late(date(2026, 10, 10)) and verify.late(date(2026, 10, 11))
+
+
+def test_a_stage_reaching_an_unpublished_year_is_provisional() -> None:
+    """Rated Wed 2026-12-30, 2027 not published: 12-31 (1), Fri 2027-01-01 (2, counted as a
+    weekday: nobody has said it is a holiday yet), Mon 01-04 (3), provisional."""
+    assert china_date(WED_2026_12_30) == date(2026, 12, 30)
+    case = delivered()
+    rated = case.envelope("rs-001", "rated:very_dissatisfied")
+    (verify,) = rectification_stages(
+        [(rated, WED_2026_12_30)], rectification_limits("510000"), CALENDAR
+    )
+    assert (verify.deadline, verify.provisional) == (date(2027, 1, 4), True)
+    assert verify.as_dict()["provisional"] is True
 
 
 def test_china_date_of_a_receipt_time() -> None:
@@ -271,7 +298,7 @@ def test_stages_and_lateness_from_receipt_times() -> None:
     ]
     times = [MON_2026_11_02, MON_2026_11_02 + 4 * DAY, MON_2026_11_02 + 30 * DAY]
     stages = rectification_stages(
-        zip(steps, times, strict=True), rectification_limits("510000"), WeekendsOnlyCalendar()
+        zip(steps, times, strict=True), rectification_limits("510000"), CALENDAR
     )
     verify, rectify, follow_up = stages
     assert (verify.started, verify.deadline, verify.ended) == (
@@ -290,4 +317,4 @@ def test_a_good_rating_has_no_stage() -> None:
     case = delivered()
     steps = [case.envelope("rs-001", "rated:satisfied")]
     limits = rectification_limits("510000")
-    assert rectification_stages([(steps[0], MON_2026_11_02)], limits, WeekendsOnlyCalendar()) == []
+    assert rectification_stages([(steps[0], MON_2026_11_02)], limits, CALENDAR) == []
