@@ -300,7 +300,8 @@ def case_page(
         f"<td>{escape(step_name(s.step))}</td>"
         f"<td>{escape(s.body_name or s.body_id)}<br><small>{escape(s.body_id)}</small></td>"
         f"<td>{escape(s.officer_id)}</td>"
-        f"<td><time>{escape(s.received_at)}</time></td>"
+        f'<td><time datetime="{escape(s.received_at)}">'
+        f"{escape(china_time(s.received_at))}</time></td>"
         f"<td>{'有效' if s.signature == 'valid' else escape('无效：' + s.signature)}</td>"
         "</tr>"
         for s in case.timeline
@@ -329,7 +330,8 @@ def case_page(
 <table>
 <caption>已签名的步骤</caption>
 <thead><tr><th scope="col">序号</th><th scope="col">步骤</th><th scope="col">部门</th>
-<th scope="col">工作人员</th><th scope="col">时间</th><th scope="col">签名</th></tr></thead>
+<th scope="col">工作人员</th><th scope="col">时间（北京时间）</th>
+<th scope="col">签名</th></tr></thead>
 <tbody>
 {steps}
 </tbody>
