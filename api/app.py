@@ -28,6 +28,7 @@ from api.routes import (
     keys,
     licenses,
     login,
+    pages,
     peer,
     ratings,
     relay,
@@ -50,6 +51,7 @@ ROUTES = (
     witness,
     licenses,
     login,
+    pages,
     relay,
     peer,
 )
@@ -110,6 +112,7 @@ def create_app(
         redoc_url=None,
     )
     install_docs(app)
+    pages.install_static(app)  # the officers' pages' scripts (api/routes/pages.py)
     app.state.settings = settings
     app.state.services = services
     app.state.audit_jobs = {}

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,28 @@ def _refuse_unsafe_data_directory(data_dir: Path) -> None:
         refuse_if_others_can_write(data_dir / name, what)
 
 
+def _tls_problem(certfile: Path | None, keyfile: Path | None) -> str | None:
+    """Why ``serve`` cannot use this certificate and key, or None (also when neither is given:
+    plain HTTP). Checked before anything starts, so the message reaches the terminal."""
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        given, missing = (
+            ("--certfile", "--keyfile") if keyfile is None else ("--keyfile", "--certfile")
+        )
+        return f"{given} needs {missing} too (HTTPS takes the certificate and its private key)"
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as error:
+        return f"cannot serve HTTPS with certificate {certfile} and key {keyfile}: {error}"
+    return None
+
+
 def _serve(args: argparse.Namespace) -> int:
+    problem = _tls_problem(args.certfile, args.keyfile)
+    if problem is not None:
+        print(f"tongban: {problem}", file=sys.stderr)
+        return 64
     # The app factory reads TONGBAN_* (so every worker process configures itself alike).
     for name, value in (("DATA_DIR", args.data_dir), ("HOST", args.host), ("PORT", args.port)):
         if value is not None:
@@ -230,6 +252,9 @@ def _serve_until_stopped(
                 access_log=False,
                 # Header and body timeouts and a connection limit (api/server.py).
                 http=protocol_name(),
+                # HTTPS (docs/operations.md): the officers' pages sign only in a secure context.
+                ssl_certfile=args.certfile,
+                ssl_keyfile=args.keyfile,
             )
     finally:
         if relay is not None:
@@ -319,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--outbox",
         action="store_true",
         help="also run `tongban outbox run` for this node (TONGBAN_OUTBOX, TONGBAN_NATS_URL)",
+    )
+    serve.add_argument(
+        "--certfile",
+        type=Path,
+        default=None,
+        help="serve HTTPS with this PEM certificate (chain); with --keyfile. The officers' "
+        "pages sign only over HTTPS or on localhost (docs/operations.md)",
+    )
+    serve.add_argument(
+        "--keyfile", type=Path, default=None, help="the PEM private key of --certfile"
     )
     serve.set_defaults(handler=_serve)
     add_catalog_command(commands)

@@ -103,6 +103,13 @@ POST /login/challenge                200  200  200  200  200  200  200  200  200
 POST /login                          200  200  200  200  200  200  200  200  200  200  200
 GET /login/session                   401  401  401  401  401  401  401  401  401  401  401
 POST /logout                         401  401  401  204  204  204  204  204  204  204  204
+POST /cases/{case_id}/draft          401  401  401  403  403  403  403  403  403  403  403
+GET /pages                           303  303  303  303  303  303  303  303  303  303  303
+GET /pages/login                     200  200  200  200  200  200  200  200  200  200  200
+GET /pages/worklist                  303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}           303  303  303  303  303  303  303  303  303  303  303
+GET /pages/receive                   303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}/notices/receipt 303  303  303  303  303  303  303  303  303  303  303
 GET /metrics                         401  401  401  403  403  403  403  200  403  200  403
 GET /relay                           401  401  401  200  200  200  200  200  403  200  403
 POST /relay/deliver                  401  401  401  403  403  403  403  403  403  200  403
@@ -132,6 +139,9 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 # - Login (docs/login.md): the signed proof authenticates, not a token: a fresh challenge
 #   answered by 510104-RS's officer logs in whatever token comes with it. A token is not a
 #   session (GET /login/session 401); logging out with one ends nothing (204).
+# - Pages (api/routes/pages.py): an officer's session is the only login a page takes, so every
+#   token is sent to the login page (303); the draft route names the session's officer and
+#   key, so a token gets 403 even for a body. With a session: tests/e2e/test_pages.py.
 CONTENT_REFUSALS = {
     ("POST /cases", "away"): "not_entitled",
     ("POST /cases/{case_id}/events", "outsider"): "not_entitled",
@@ -215,6 +225,20 @@ def _get(path: str, **params: Any) -> Request:
         return lambda: f.node.get(url, principal, **values)
 
     return prepare
+
+
+def _page(path: str) -> Request:
+    # A page answers a redirect to the login page: the status is the 303 itself.
+    def prepare(f: Fixture, principal: str) -> Send:
+        url = path.format(**f.names())
+        headers = f.node.headers(principal)
+        return lambda: f.node.client.get(url, headers=headers, follow_redirects=False)
+
+    return prepare
+
+
+def _draft(f: Fixture, principal: str) -> Send:
+    return _json("POST", "/cases/{case_id}/draft", {"type": "arrived", "body": {}}, principal, f)
 
 
 def _post(path: str) -> Request:
@@ -481,6 +505,13 @@ REQUESTS: dict[str, Request] = {
     "POST /login": _log_in,
     "GET /login/session": _get("/login/session"),
     "POST /logout": _post("/logout"),
+    "POST /cases/{case_id}/draft": _draft,
+    "GET /pages": _page("/pages"),
+    "GET /pages/login": _page("/pages/login"),
+    "GET /pages/worklist": _page("/pages/worklist"),
+    "GET /pages/cases/{case_id}": _page("/pages/cases/{case_id}"),
+    "GET /pages/receive": _page("/pages/receive"),
+    "GET /pages/cases/{case_id}/notices/receipt": _page("/pages/cases/{case_id}/notices/receipt"),
     "POST /licenses": _issue,
     "PUT /licenses/{identifier}/document": _put_document,
     "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),

@@ -1,0 +1,133 @@
+// The case page: the officer fills in the next step; the node builds its canonical content
+// bytes (POST /cases/{id}/draft, unsigned); this page decodes them with its own decoder, checks
+// they are the step the officer filled in, for this case, officer and key, shows what it
+// decoded, and only on the officer's confirmation computes ctx || 00 || SHA-256(content)
+// itself, signs it with the device's key and posts the exact bytes to POST /cases/{id}/events.
+
+import { Refused, hex } from "./canonical.js";
+import { row as addRow, same } from "./confirm.js";
+import { EVENT_CONTEXT, decodeEventContent, signContent } from "./envelope.js";
+import { storedKey } from "./keys.js";
+import { problemText, send } from "./session.js";
+
+const facts = document.getElementById("case");
+const caseId = facts.dataset.case;
+const status = document.getElementById("case-status");
+const confirmBox = document.getElementById("confirm");
+const decodedList = document.getElementById("decoded");
+let pending = null; // {content bytes, decoded content}
+
+function say(text) {
+  status.textContent = text;
+}
+
+/** The body the officer filled in, typed as the workflow's field table says. */
+function bodyOf(form) {
+  const body = {};
+  for (const control of form.querySelectorAll("[data-field]")) {
+    const { field, kind } = control.dataset;
+    const raw = control.type === "checkbox" ? control.checked : control.value;
+    if (kind === "flag") body[field] = raw;
+    else if (kind === "positive") body[field] = Number.parseInt(raw, 10);
+    else if (kind === "texts" || kind === "references") {
+      const lines = raw.split("\n").map((line) => line.trim()).filter(Boolean);
+      if (lines.length || control.required) body[field] = lines;
+    } else if (kind === "text?" || raw.trim() || control.required) body[field] = raw.trim();
+  }
+  return body;
+}
+
+function row(term, value) {
+  addRow(decodedList, term, value);
+}
+
+/** Refuse content that is not exactly the step this officer filled in for this case. */
+function checkDraft(content, key, type, body) {
+  const expect = (ok, what) => {
+    if (!ok) throw new Refused("malformed", `待签名内容的 ${what} 与本页不符，不签名`, what);
+  };
+  expect(content.case === caseId, "case");
+  expect(content.ledger === facts.dataset.ledger, "ledger");
+  expect(content.kid === key.kid, "kid");
+  expect(content.actor.body === key.bodyId && content.actor.officer === key.officerId, "actor");
+  expect(content.type === type, "type");
+  expect(same(content.body, body), "body");
+  expect(content.seq === Number(facts.dataset.headSeq) + 1, "seq");
+  expect(hex(content.prev) === facts.dataset.headHash, "prev");
+}
+
+async function draft(form) {
+  const key = await storedKey();
+  if (!key) return say("本机没有密钥，请先在登录页导入。");
+  const type = form.dataset.type;
+  const body = bodyOf(form);
+  const answer = await send(`/cases/${caseId}/draft`, {
+    body: JSON.stringify({ type, body }),
+    type: "application/json",
+  });
+  if (!answer.ok) return say(`节点未接受所填内容：${await problemText(answer)}`);
+  const { content: b64 } = await answer.json();
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  let content;
+  try {
+    content = decodeEventContent(bytes);
+    checkDraft(content, key, type, body);
+  } catch (error) {
+    return say(`不能签名：${error.message}`);
+  }
+  decodedList.replaceChildren();
+  row("案件", content.case);
+  row("台账", content.ledger);
+  row("序号", content.seq);
+  row("步骤", `${form.closest("section").querySelector("h3").textContent}（${content.type}）`);
+  row("部门", content.actor.body);
+  row("工作人员", content.actor.officer);
+  row("时间", new Date(Number(content.time) / 1000).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
+  // Each decoded field under the label of the control it was typed in (the name it has in
+  // the bytes beside it); the values are the decoded ones, never the form's.
+  for (const name of Object.keys(content.body).sort()) {
+    const control = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+    const label = control && form.querySelector(`label[for="${CSS.escape(control.id)}"]`);
+    row(`${label ? label.textContent : "内容"}（${name}）`, content.body[name]);
+  }
+  row("前一步哈希", content.prev);
+  row("密钥编号", content.kid);
+  pending = { bytes, content };
+  confirmBox.hidden = false;
+  document.getElementById("confirm-heading").focus();
+  say("请核对以上内容；确认后签名。");
+}
+
+async function sign() {
+  if (!pending) return;
+  const key = await storedKey();
+  const { bytes } = pending;
+  pending = null;
+  const envelope = await signContent(key.privateKey, EVENT_CONTEXT, bytes);
+  const answer = await send(`/cases/${caseId}/events`, { body: envelope, type: "application/msgpack" });
+  if (!answer.ok) {
+    confirmBox.hidden = true;
+    return say(`节点拒绝了该步骤：${await problemText(answer)}`);
+  }
+  const appended = await answer.json();
+  say(`已签名并记入台账：第 ${appended.seq} 步，台账序号 ${appended.index}。`);
+  location.reload();
+}
+
+for (const form of document.querySelectorAll("form.draft")) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    draft(form).catch((error) => say(`出错：${error.message}`));
+  });
+}
+document.getElementById("sign").addEventListener("click", () => {
+  sign().catch((error) => say(`签名失败：${error.message}`));
+});
+document.getElementById("cancel").addEventListener("click", () => {
+  pending = null;
+  confirmBox.hidden = true;
+});
+if (!window.isSecureContext || !crypto.subtle) {
+  say("本页不是安全上下文（非 HTTPS，也不是 localhost），浏览器不提供 WebCrypto，无法签名；只能查看。");
+  for (const button of document.querySelectorAll("form.draft button")) button.disabled = true;
+}

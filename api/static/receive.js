@@ -1,0 +1,139 @@
+// 收件: the window clerk opens a case. The applicant's data goes to the node's vault
+// (POST /applicants: a reference and HMAC commitments come back, never the data in the
+// ledger); each material is hashed here (SHA-256 of the file, which is not uploaded); the node
+// drafts the `received` step's content bytes for a new case id drawn here; the page decodes
+// them with its own decoder, checks they are exactly this step, shows them, and only on
+// confirmation signs and posts them to POST /cases, the path every client opens a case by.
+
+import { Refused, hex } from "./canonical.js";
+import { draftJson, row, same } from "./confirm.js";
+import { EVENT_CONTEXT, decodeEventContent, sha256, signContent } from "./envelope.js";
+import { storedKey } from "./keys.js";
+import { problemText, send } from "./session.js";
+
+const form = document.getElementById("receive");
+const status = document.getElementById("case-status");
+const confirmBox = document.getElementById("confirm");
+const decodedList = document.getElementById("decoded");
+let pending = null;
+
+const say = (text) => (status.textContent = text);
+const value = (id) => document.getElementById(id).value.trim();
+const fromB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/** The catalog item (GET /catalog/...) and the catalog version new cases pin now. */
+async function catalogItem(key) {
+  const answer = await fetch(`/catalog/${key}`);
+  if (!answer.ok) throw new Error(`事项 ${key}：${await problemText(answer)}`);
+  return { item: await answer.json(), version: answer.headers.get("Catalog-Version") };
+}
+
+async function materials() {
+  const out = [];
+  for (const n of [1, 2, 3]) {
+    const file = document.getElementById(`material-file-${n}`).files[0];
+    const name = value(`material-name-${n}`);
+    if (!file && !name) continue;
+    if (!file || !name) throw new Error(`材料 ${n}：名称和文件都要填`);
+    out.push({ name, sha256: await sha256(new Uint8Array(await file.arrayBuffer())) });
+  }
+  return out;
+}
+
+async function draft() {
+  const key = await storedKey();
+  if (!key) return say("本机没有密钥，请先在登录页导入或生成。");
+  const itemKey = value("item");
+  const { item, version } = await catalogItem(itemKey);
+  const channel = value("channel");
+  if (!item.channels.includes(channel)) {
+    return say(`事项 ${itemKey} 不提供该渠道（可用：${item.channels.join("、")}）。`);
+  }
+  const applicantData = { name: value("applicant-name"), id_number: value("applicant-id") };
+  if (value("applicant-phone")) applicantData.phone = value("applicant-phone");
+  if (value("applicant-address")) applicantData.address = value("applicant-address");
+  const files = await materials();
+  const stored = await send("/applicants", { body: JSON.stringify(applicantData), type: "application/json" });
+  if (!stored.ok) return say(`申请人信息未被接受：${await problemText(stored)}`);
+  const applicant = await stored.json();
+  const commitments = {};
+  for (const [field, b64] of Object.entries(applicant.commitments)) commitments[field] = fromB64(b64);
+  const body = {
+    item: itemKey,
+    channel,
+    coordination: item.coordination,
+    catalog_version: version,
+    applicant: { ref: applicant.ref, commitments },
+    materials: files,
+    home_body: value("home-body"),
+    jurisdiction: value("jurisdiction"),
+  };
+  const caseId = crypto.randomUUID();
+  const answer = await send(`/cases/${caseId}/draft`, {
+    body: draftJson({ type: "received", body }),
+    type: "application/json",
+  });
+  if (!answer.ok) return say(`节点未接受所填内容：${await problemText(answer)}`);
+  const bytes = fromB64((await answer.json()).content);
+  let content;
+  try {
+    content = decodeEventContent(bytes);
+    const expect = (ok, what) => {
+      if (!ok) throw new Refused("malformed", `待签名内容的 ${what} 与本页不符，不签名`, what);
+    };
+    expect(content.case === caseId, "case");
+    expect(content.seq === 1 && hex(content.prev) === "00".repeat(32), "seq");
+    expect(content.kid === key.kid, "kid");
+    expect(content.actor.body === key.bodyId && content.actor.officer === key.officerId, "actor");
+    expect(content.type === "received", "type");
+    expect(same(content.body, body), "body");
+  } catch (error) {
+    return say(`不能签名：${error.message}`);
+  }
+  document.getElementById("item-facts").textContent =
+    `事项：${item.national_name}（${itemKey}；渠道 ${item.channels.join("、")}；目录版本 ${version.slice(0, 12)}…）`;
+  decodedList.replaceChildren();
+  row(decodedList, "案件", content.case);
+  row(decodedList, "台账", content.ledger);
+  row(decodedList, "序号", content.seq);
+  row(decodedList, "步骤", content.type);
+  row(decodedList, "部门", content.actor.body);
+  row(decodedList, "工作人员", content.actor.officer);
+  row(decodedList, "时间", new Date(Number(content.time) / 1000).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
+  for (const name of Object.keys(content.body).sort()) row(decodedList, `内容（${name}）`, content.body[name]);
+  row(decodedList, "密钥编号", content.kid);
+  pending = { bytes, caseId };
+  confirmBox.hidden = false;
+  document.getElementById("confirm-heading").focus();
+  say("请核对以上内容；确认后签名。申请人的个人信息只以承诺值出现。");
+}
+
+async function sign() {
+  if (!pending) return;
+  const key = await storedKey();
+  const { bytes, caseId } = pending;
+  pending = null;
+  const envelope = await signContent(key.privateKey, EVENT_CONTEXT, bytes);
+  const answer = await send("/cases", { body: envelope, type: "application/msgpack" });
+  if (!answer.ok) {
+    confirmBox.hidden = true;
+    return say(`节点拒绝了收件：${await problemText(answer)}`);
+  }
+  location.assign(`/pages/cases/${caseId}`);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  draft().catch((error) => say(`出错：${error.message}`));
+});
+document.getElementById("sign").addEventListener("click", () => {
+  sign().catch((error) => say(`签名失败：${error.message}`));
+});
+document.getElementById("cancel").addEventListener("click", () => {
+  pending = null;
+  confirmBox.hidden = true;
+});
+if (!window.isSecureContext || !crypto.subtle) {
+  say("本页不是安全上下文（非 HTTPS，也不是 localhost），浏览器不提供 WebCrypto，无法签名。");
+  form.querySelector("button[type=submit]").disabled = true;
+}
