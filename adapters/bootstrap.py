@@ -18,7 +18,7 @@ from adapters.access import AccessStore, open_access_store
 from adapters.alerts import AlertStore, open_alert_store
 from adapters.applicants import NodeApplicants
 from adapters.checkpoint_state import FileCheckpointState
-from adapters.crypto_profile import apply_crypto_profile, crypto_profile
+from adapters.crypto_profile import apply_crypto_profile, check_node_key, crypto_profile
 from adapters.filemodes import (
     create_private_file,
     private_directory,
@@ -366,6 +366,8 @@ def open_ledger(
     url = settings.resolved_database_url()
     schema = schema or settings.database_schema or None
     check_database(url, schema)  # before the data directory is touched
+    if not read_only:  # the node key signs receipts: refused if not of the profile's suite
+        check_node_key(settings)
     if read_only:  # a reader of a snapshot creates nothing, and trusts no shared directory
         refuse_if_others_can_write(settings.data_dir, "data directory")
     else:

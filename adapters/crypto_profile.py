@@ -7,20 +7,49 @@ cipher its vault encrypts with, and which suites it accepts from others (``docs/
 - both accept objects of both suites, unless ``TONGBAN_ACCEPT_FOREIGN_SUITES=false``: then only
   the profile's own suite, and an object of the other is refused ``unsupported_suite``. Suites
   are enabled per process (:func:`ledger.suites.enable_suites`): a process serves one node.
+
+The profile and the node's own keys never disagree: ``tongban init`` takes the profile of the
+region root's suite unless one is chosen, and refuses a chosen one of the other suite; a node
+whose ``node.key`` is not of its profile's suite is refused when opened for writing and by
+``tongban serve`` (:func:`check_node_key`), before it signs a receipt or a checkpoint.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
-from adapters.settings import Settings
+from adapters.keyfiles import NODE_KEY_FILE, key_file_suite
+from adapters.settings import NODE_FILE, Settings
 from adapters.vault_ciphers import AES_256_GCM, SM4_GCM
 from ledger.sm2 import SM2_SM3
 from ledger.suites import DEFINED_SUITES, ED25519_SHA256, enable_suites
 
 INTERNATIONAL: Final = "international"
 GUOMI: Final = "guomi"
+PROFILE_ENV: Final = "TONGBAN_CRYPTO_PROFILE"
+ProfileName = Literal["international", "guomi"]
+# The profile whose own keys are of each suite.
+_PROFILE_OF_SUITE: Final[dict[str, ProfileName]] = {ED25519_SHA256: INTERNATIONAL, SM2_SM3: GUOMI}
+
+
+class ProfileMismatch(ValueError):
+    """A node's keys are of one suite and its crypto profile makes the other's."""
+
+
+def profile_of_suite(suite: str) -> ProfileName:
+    """``guomi`` for ``sm2-sm3``, ``international`` for ``ed25519-sha256``."""
+    return _PROFILE_OF_SUITE[suite]
+
+
+def profile_origin(settings: Settings) -> str:
+    """Where ``settings.crypto_profile`` came from, for error messages."""
+    if PROFILE_ENV in os.environ:
+        return f"{PROFILE_ENV}={os.environ[PROFILE_ENV]}"
+    if (settings.data_dir / NODE_FILE).exists():
+        return f"recorded in {settings.data_dir / NODE_FILE}"
+    return "the default"
 
 
 @dataclass(frozen=True)
@@ -47,3 +76,26 @@ def apply_crypto_profile(settings: Settings) -> CryptoProfile:
     profile = crypto_profile(settings)
     enable_suites(profile.accepted_suites)
     return profile
+
+
+def check_node_key(settings: Settings) -> None:
+    """Refuse (:class:`ProfileMismatch`) a ``node.key`` whose suite is not the profile's.
+
+    The node key signs every receipt and checkpoint: a ``guomi`` node with an Ed25519 node key
+    (or an ``international`` one with an SM2 key) would sign in a suite its profile does not
+    claim. A missing key is no mismatch: the node makes one of its profile's suite."""
+    path = settings.data_dir / NODE_KEY_FILE
+    if not path.exists():
+        return
+    suite = key_file_suite(path)
+    profile = crypto_profile(settings)
+    if suite != profile.key_suite:
+        made = profile_of_suite(suite)
+        raise ProfileMismatch(
+            f"{path} is an {suite} key, but this node's crypto profile is {profile.name} "
+            f"({profile_origin(settings)}), whose node key is {profile.key_suite}: the node "
+            f"was made {made}; set {PROFILE_ENV}={made} (or unset it), or, to move the node "
+            f"to {profile.name}, move {NODE_KEY_FILE} aside and run `tongban init "
+            f"--crypto-profile {profile.name}` with the region's current root key, which "
+            f"must then be {profile.key_suite} (docs/keys.md §8)"
+        )

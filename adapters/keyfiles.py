@@ -93,6 +93,20 @@ def read_key(path: Path | str, passphrase: str | None = None) -> SoftwareSigner:
 
 
 PEM_BEGIN = "-----BEGIN "
+
+
+def key_file_suite(path: Path) -> str:
+    """The suite of the key in ``path``, told from the file's form alone (nothing is
+    decrypted, no passphrase asked): ``sm2-sm3`` for an SM2 key file, else ``ed25519-sha256``."""
+    try:
+        text = path.read_text()
+    except (OSError, ValueError) as error:
+        raise KeyFileError(f"{path}: not a readable key file ({error})") from error
+    if text.startswith(SM2_PEM_BEGIN) or text.startswith(SM2_SM3 + " "):
+        return SM2_SM3
+    return ED25519_SHA256
+
+
 PASSPHRASE_ENV = "TONGBAN_KEY_PASSPHRASE"
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from adapters.atomic import write_atomically
 from adapters.bootstrap import ConfigurationError, check_database
+from adapters.crypto_profile import ProfileMismatch, check_node_key
 from adapters.datadir import DataDirLocked, NotANode, lock_data_dir, require_node, sqlite_path
 from adapters.filemodes import UnsafePermissions, private_directory, refuse_if_others_can_write
 from adapters.settings import Settings
@@ -148,7 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:  # a mistyped directory is refused before anything is made there
         require_node(settings)
         check_database(settings.resolved_database_url(), settings.database_schema or None)
-    except (NotANode, ConfigurationError) as error:
+        check_node_key(settings)
+    except (NotANode, ConfigurationError, ProfileMismatch) as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 64
     try:  # here, where the error reaches the terminal, not only the server's log

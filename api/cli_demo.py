@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from adapters.crypto_profile import PROFILE_ENV, ProfileMismatch, crypto_profile, profile_of_suite
 from adapters.demo import DemoError, DemoSummary, build_demo
 from adapters.settings import Settings
 from api.cli_common import fail as _fail
@@ -73,10 +75,27 @@ def _print_summary(summary: DemoSummary) -> None:
     print(f"demo keys (to sign more steps): {summary.data_dir / 'demo-keys'}/index.json")
 
 
+def _demo_suite(chosen: str | None) -> str:
+    """The demo's suite: ``--suite``, else the profile ``TONGBAN_CRYPTO_PROFILE`` names (the
+    demo's own directory has no node.json yet), else Ed25519. A ``--suite`` of the other
+    profile's keys is refused: the node would then be served under a profile it was not made in."""
+    if PROFILE_ENV not in os.environ:
+        return chosen or ED25519_SHA256
+    wanted = crypto_profile(Settings()).key_suite
+    if chosen is not None and chosen != wanted:
+        raise ProfileMismatch(
+            f"--suite {chosen} makes an {profile_of_suite(chosen)} demo node, but "
+            f"{PROFILE_ENV}={os.environ[PROFILE_ENV]} makes {wanted} keys and would serve it as "
+            f"such; give --suite {wanted}, or unset {PROFILE_ENV}"
+        )
+    return wanted
+
+
 def _demo(args: argparse.Namespace) -> int:
     # TONGBAN_DATABASE_URL is honoured; the data directory is the demo's own, never
     # TONGBAN_DATA_DIR, so a node's configured directory is not the default target.
     database_url = Settings().database_url
+    suite = _demo_suite(args.suite)
     try:
         summary = build_demo(
             args.data_dir,
@@ -86,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
             progress=_Progress() if args.progress or sys.stderr.isatty() else None,
             events=args.events,
             writers=args.writers,
-            suite=args.suite,
+            suite=suite,
         )
     except DemoError as error:
         return _fail(str(error))
@@ -110,9 +129,10 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:  # type: ign
     demo.add_argument(
         "--suite",
         choices=sorted(SOFTWARE_SIGNERS),
-        default=ED25519_SHA256,
-        help="suite of every demo key: ed25519-sha256 (default), or sm2-sm3 for a guomi node "
-        "(SM2/SM3 keys, SM4-GCM vault)",
+        default=None,
+        help="suite of every demo key: ed25519-sha256, or sm2-sm3 for a guomi node "
+        "(SM2/SM3 keys, SM4-GCM vault); default the one of TONGBAN_CRYPTO_PROFILE, else "
+        "ed25519-sha256",
     )
     demo.add_argument(
         "--events",

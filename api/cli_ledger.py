@@ -17,6 +17,15 @@ from typing import Any
 
 from adapters.applicants import open_node_applicants
 from adapters.bootstrap import TRUST_FILE, check_database, open_ledger
+from adapters.crypto_profile import (
+    GUOMI,
+    INTERNATIONAL,
+    ProfileMismatch,
+    check_node_key,
+    crypto_profile,
+    profile_of_suite,
+    profile_origin,
+)
 from adapters.datadir import require_node
 from adapters.keyfiles import (
     KeyFileError,
@@ -38,7 +47,6 @@ from ledger.audit import AuditReport, Finding, verify_case, verify_ledger
 from ledger.canonical import micros
 from ledger.errors import LedgerError
 from ledger.suites import (
-    ED25519_SHA256,
     SOFTWARE_SIGNERS,
     check_public_key,
     generate_signer,
@@ -102,7 +110,9 @@ def _parse_time(text: str) -> int:
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
-    signer = generate_signer(args.suite)
+    # Without --suite, the suite of the node's profile (TONGBAN_CRYPTO_PROFILE, or what the
+    # node.json of TONGBAN_DATA_DIR records): a guomi node's new keys are SM2.
+    signer = generate_signer(args.suite or crypto_profile(Settings()).key_suite)
     if args.out.exists():
         return _fail(f"{args.out} exists; refusing to overwrite a key")
     try:
@@ -125,11 +135,36 @@ def _keys_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_profile(args: argparse.Namespace, settings: Settings, root_suite: str) -> None:
+    """Give the node the profile of its root's suite, unless one was chosen; refuse a chosen
+    one (``--crypto-profile``, ``TONGBAN_CRYPTO_PROFILE``, ``node.json``) of the other suite."""
+    follows = profile_of_suite(root_suite)
+    if args.crypto_profile:
+        origin = f"--crypto-profile {args.crypto_profile}"
+    elif "crypto_profile" in settings.model_fields_set:
+        origin = profile_origin(settings)
+    else:
+        settings.crypto_profile = follows
+        return
+    if settings.crypto_profile != follows:
+        raise ProfileMismatch(
+            f"{args.root_key} is an {root_suite} root key, but the crypto profile is "
+            f"{settings.crypto_profile} ({origin}), whose node key would be "
+            f"{crypto_profile(settings).key_suite}: a node signs in the suite of its region's "
+            f"root; give --crypto-profile {follows} (or leave the profile unset: init then "
+            "takes the root's)"
+        )
+
+
 def _init(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.crypto_profile:
+        settings.crypto_profile = args.crypto_profile
     # A missing schema is refused before trust.json is written (no half-made data directory).
     check_database(settings.resolved_database_url(), settings.database_schema or None)
     root = read_key(args.root_key)
+    _init_profile(args, settings, root.suite)
+    check_node_key(settings)  # a node.key already there is of the profile's suite
     trust_path = settings.data_dir / TRUST_FILE
     roots = read_trusted_roots(trust_path)
     if roots.get(settings.region, root.public_key) != root.public_key:
@@ -424,6 +459,14 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     data_dir(init)
     init.add_argument("--root-key", type=Path, required=True, help="the region root's key file")
     init.add_argument("--node-id", default="node-1", help="name of this node")
+    init.add_argument(
+        "--crypto-profile",
+        choices=(INTERNATIONAL, GUOMI),
+        default=None,
+        help="the node's crypto profile (docs/keys.md §8); default TONGBAN_CRYPTO_PROFILE, else "
+        "the root key's: guomi for an SM2 root, international for an Ed25519 one. A profile "
+        "whose node key would be of another suite than the root is refused",
+    )
     init.set_defaults(handler=_guarded(_init))
 
     keys = commands.add_parser("keys", help="the key registry").add_subparsers(
@@ -436,9 +479,10 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     generate.add_argument(
         "--suite",
         choices=sorted(SOFTWARE_SIGNERS),
-        default=ED25519_SHA256,
-        help="the key's signature suite (default ed25519-sha256; sm2-sm3 for SM2 with SM3, "
-        "signer ID 1234567812345678)",
+        default=None,
+        help="the key's signature suite: ed25519-sha256, or sm2-sm3 for SM2 with SM3, "
+        "signer ID 1234567812345678 (default: the crypto profile's, TONGBAN_CRYPTO_PROFILE: "
+        "ed25519-sha256 unless guomi)",
     )
     generate.add_argument(
         "--passphrase",

@@ -7,8 +7,10 @@ reports must be equal finding for finding, in the same order, with the same coun
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
@@ -19,7 +21,16 @@ import pytest
 
 from adapters.bootstrap import open_ledger
 from adapters.settings import Settings
-from ledger.audit import PARTS_PER_JOB, POLICY, AuditReport, stream_ranges, verify_ledger
+from ledger.audit import (
+    PARTS_PER_JOB,
+    POLICY,
+    AuditReport,
+    ledger_checks,
+    stream_ranges,
+    verify_ledger,
+)
+from ledger.audit import pool as audit_pool
+from ledger.audit.pool import worker_context
 from ledger.workflow import SignedCoreOnly
 from tests.integration.ledger_contract import (
     PostgresRawStore,
@@ -29,6 +40,8 @@ from tests.integration.ledger_contract import (
     flip,
     found,
 )
+from tests.support.module_probe import imported
+from tests.support.stalled_workers import open_ledger_busy_in_workers
 from tests.support.world import World, iter_cases, make_world
 
 
@@ -133,3 +146,55 @@ def test_stream_ranges_cover_every_stream_id_once(parts: int) -> None:
     for (_, high), (low, _) in pairwise(ranges):
         assert low.int == high.int + 1
     assert all(low <= high for low, high in ranges)
+
+
+def test_audit_workers_start_with_the_audit_already_imported(tmp_path: Path) -> None:
+    """Workers fork from a server that imported the audit and ``reopen``'s module once: a
+    spawned worker imported them again for every audit (about 0.5 s of CPU each)."""
+    context = worker_context(partial(open_ledger, Settings(data_dir=tmp_path), read_only=True))
+    for _ in range(2):  # a second audit's workers too
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            assert pool.submit(imported, "ledger.audit.chains").result()
+            assert pool.submit(imported, "adapters.bootstrap").result()
+
+
+def test_the_auditing_process_takes_every_part_a_busy_worker_has_not_begun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker held on its first part leaves the other three to the auditing process. The
+    pool was once given every part up front and queued the next one for a busy worker, which
+    the auditing process then could not take back: it checked two parts and waited for the
+    held worker's two."""
+    world = make_world(tmp_path, workflow=SignedCoreOnly())
+    assert len(list(iter_cases(world, 12, 2))) == 12
+    flag = tmp_path / "worker-may-go"
+    reopen = partial(
+        open_ledger_busy_in_workers,
+        Settings(data_dir=tmp_path),
+        str(flag),
+        workflow=SignedCoreOnly(),
+    )
+    mine: list[int] = []
+    ranges = stream_ranges(2 * PARTS_PER_JOB)
+    check_range = audit_pool._check_range
+
+    def checked_here(auditor: Any, bounds: tuple[uuid.UUID, uuid.UUID]) -> AuditReport:
+        mine.append(ranges.index(bounds))
+        part = check_range(auditor, bounds)
+        if len(mine) == len(ranges) - 1:
+            flag.touch()  # every part but the worker's is done: let it go
+        return part
+
+    check_whole_ledger = ledger_checks.check_whole_ledger
+
+    def whole_ledger_taking_a_while(auditor: Any, store: Any) -> None:
+        time.sleep(0.5)  # a large ledger's Merkle tree: the pool meanwhile queues what it has
+        check_whole_ledger(auditor, store)
+
+    monkeypatch.setattr(audit_pool, "_check_range", checked_here)
+    monkeypatch.setattr(audit_pool, "check_whole_ledger", whole_ledger_taking_a_while)
+    two = verify_ledger(world.app, jobs=2, reopen=reopen)
+    assert mine == [3, 2, 1]
+    one = verify_ledger(world.app)
+    assert (two.events, two.cases, two.findings) == (one.events, one.cases, one.findings)
+    world.app.close()

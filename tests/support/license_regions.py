@@ -121,7 +121,7 @@ def prepare_regions(root: Path, ok: Cli = cli_ok, *, suite: str = "ed25519-sha25
     js_root_key = str(keys / "root-320000.key")
     if suite != "ed25519-sha256":
         js_root_key = str(root / "js-root.key")
-        ok("keys", "generate", js_root_key)
+        ok("keys", "generate", js_root_key, "--suite", "ed25519-sha256")
     ok("init", "--data-dir", str(js), "--region", "320000", "--root-key", js_root_key)
     sc_root = json.loads((sc / "trust.json").read_text())["510000"]
     ok("keys", "trust", "--data-dir", str(js), "--trust-region", "510000", "--public-key", sc_root)

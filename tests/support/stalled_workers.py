@@ -58,3 +58,38 @@ def open_ledger_failing_in_workers(settings: Settings) -> Any:
         home_region=app.home_region,
         workflow=app.workflow,
     )
+
+
+class _WaitingStore:
+    """The worker's store: its first part waits until ``flag`` exists (at most 20 s)."""
+
+    def __init__(self, store: Any, flag: str) -> None:
+        self._store = store
+        self._flag = flag
+        self._parts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def iter_rows_by_stream(self, *args: Any, **kwargs: Any) -> Any:
+        self._parts += 1
+        deadline = time.monotonic() + 20
+        while self._parts == 1 and not os.path.exists(self._flag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self._store.iter_rows_by_stream(*args, **kwargs)
+
+
+def open_ledger_busy_in_workers(settings: Settings, flag: str, **options: Any) -> Any:
+    """``reopen`` for ``verify_ledger(jobs=2)``: the worker's first part is held until the file
+    ``flag`` exists (the real ledger, read-only, for everything else)."""
+    app = open_ledger(settings, read_only=True, **options)
+    if multiprocessing.parent_process() is None:
+        return app
+    return SimpleNamespace(
+        store=_WaitingStore(app.store, flag),
+        mapper=app.mapper,
+        ledger_name=app.ledger_name,
+        trusted_roots=app.trusted_roots,
+        home_region=app.home_region,
+        workflow=app.workflow,
+    )

@@ -272,3 +272,69 @@ def test_hash_vectors() -> None:
         assert hmac.new(secret, message, hashlib.sha256).hexdigest() == item["commitment"]
         assert hashes["body_commitments"][field] == item["commitment"]
     assert hashes["body_materials"][0]["sha256"] == hashes["material"]["sha256"]
+
+
+# -- the OpenSSL recipe of docs/envelope.md §3.2, run as it is written ------------------------
+
+needs_openssl_jq_xxd = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("openssl", "jq", "xxd"))
+    and not os.environ.get("CI"),
+    reason="no openssl, jq or xxd",
+)
+
+
+def _documented_recipe() -> str:
+    """The ``sh`` block under "Checking SM2 signatures with OpenSSL" in docs/envelope.md."""
+    text = (VECTORS.parents[2] / "docs" / "envelope.md").read_text(encoding="utf-8")
+    section = text[text.index("**Checking SM2 signatures with OpenSSL.**") :]
+    return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+
+
+def _run_recipe(repository: Path) -> list[str]:
+    """Run the recipe with ``sh`` from ``repository`` (which holds tests/vectors/sm2)."""
+    done = subprocess.run(
+        ["sh", "-c", _documented_recipe()],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.stderr == "", done.stderr
+    return done.stdout.splitlines()
+
+
+@needs_openssl_jq_xxd
+def test_the_documented_openssl_recipe_verifies_every_vector(tmp_path: Path) -> None:
+    shutil.copytree(VECTORS, tmp_path / "tests" / "vectors" / "sm2")
+    names = sorted(path.name for path in VECTORS.glob("*.json"))
+    valid = [name for name in names if json.loads((VECTORS / name).read_text()).get("valid")]
+    assert len(valid) == len(POSITIVE) == 17
+    assert _run_recipe(tmp_path) == [f"{name}: Signature Verified Successfully" for name in valid]
+
+
+@needs_openssl_jq_xxd
+def test_the_documented_openssl_recipe_reports_a_bad_signature_and_a_good_negative(
+    tmp_path: Path,
+) -> None:
+    """The recipe can fail: a valid vector with a flipped bit is not verified, and a
+    "negative" that holds a valid signature is printed."""
+    copy = tmp_path / "tests" / "vectors" / "sm2"
+    shutil.copytree(VECTORS, copy)
+    grant = json.loads((copy / "grant.json").read_text())
+    good = dict(grant)
+    signature = bytearray(bytes.fromhex(grant["signature"]))
+    signature[63] ^= 1
+    grant["signature"] = signature.hex()
+    (copy / "grant.json").write_text(json.dumps(grant))
+    negative = json.loads((copy / "negative.json").read_text())
+    negative["vectors"] = negative["vectors"][:3]  # the recipe spawns four processes each
+    planted = {key: good[key] for key in ("public_key", "signing_input", "signature")}
+    negative["vectors"][0] |= planted
+    (copy / "negative.json").write_text(json.dumps(negative))
+    lines = _run_recipe(tmp_path)
+    assert "grant.json: Signature Verification Failure" in lines
+    assert "grant.json: Signature Verified Successfully" not in lines
+    assert [line for line in lines if line.startswith("verified: ")] == [
+        f"verified: {json.dumps(negative['vectors'][0], separators=(',', ':'))}"
+    ]
