@@ -116,11 +116,12 @@ def test_codes_the_classic_detector_misses_are_read_back() -> None:
 
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
     pick = random.Random(1)
-    missed = []
+    missed: list[tuple[str, bytes]] = []
     while len(missed) < 3:
         text = "TB1:" + "".join(pick.choice(alphabet) for _ in range(480))
         png = qr_png(text)
         image = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert image is not None
         if not cv2.QRCodeDetector().detectAndDecode(image)[0]:
             missed.append((text, png))
     for text, png in missed:
