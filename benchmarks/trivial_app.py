@@ -1,6 +1,8 @@
-"""The P3 baseline: a trivial FastAPI endpoint, served by uvicorn as ``tongban serve`` is.
+"""The P3 and P13 baselines: trivial FastAPI endpoints, served by uvicorn as ``tongban serve``
+is.
 
-``POST /echo`` reads the body and answers a small JSON document: no auth, no database.
+``POST /echo`` reads the body and answers a small JSON document; ``GET /page`` answers a small
+HTML page of 50 rows: no auth, no database.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 
 from tests.support.live import read_port
 
@@ -23,6 +26,18 @@ app = FastAPI()
 @app.post("/echo", status_code=201)
 async def echo(request: Request) -> dict[str, int]:
     return {"received": len(await request.body())}
+
+
+# A page of about the officers' pages' size, built per request (the P13 baseline).
+_PAGE_ROWS = "".join(f"<tr><td>{n}</td><td>待办</td></tr>" for n in range(50))
+
+
+@app.get("/page")
+async def page() -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>待办案件</title>"
+        f"</head><body><h1>待办案件</h1><table>{_PAGE_ROWS}</table></body></html>"
+    )
 
 
 @contextmanager
