@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Literal
 
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
 from api.bulletin import bulletin_csv, bulletin_html
-from api.deps import Caller, JsonBody, Services, refuse_supervisor, require
+from api.deps import Caller, JsonBody, Services, refuse_supervisor
 from api.docs import only_the_node
 from api.errors import ApiProblem
 from api.schemas import (
@@ -30,6 +31,7 @@ from api.schemas import (
     StagePublic,
     problem_responses,
 )
+from api.scope import own_body, visible_bodies
 from ledger.calendars import CalendarBook, china_date
 from ledger.ratings.service import check_follow_up_reader
 from ledger.ratings.stats import (
@@ -94,9 +96,7 @@ async def ratings_of_body(
     caller: Caller,
     as_of: Annotated[str | None, Query(max_length=10, description="ISO date, China")] = None,
 ) -> BodyRatingsPublic:
-    require(caller, "body", "auditor", "admin")
-    if caller.kind == "body" and caller.subject != body_id:
-        raise ApiProblem(403, "a body reads its own ratings", reason="forbidden", field="body_id")
+    own_body(node, caller, body_id)  # no personal data here: a supervisor of its scope reads it
     day = _as_of(as_of, node)
     calendars, cases = await run_in_threadpool(_rated_cases, node)
     found = [b for b in body_ratings(cases, day) if b.body_id == body_id]
@@ -170,12 +170,14 @@ async def bulletin(
     caller: Caller,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
 ) -> Response:
-    require(caller, "auditor", "admin")
+    bodies = visible_bodies(node, caller, None)  # a supervisor: the rows of its scope
     try:
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
     made = await run_in_threadpool(bulletin_of, node.ledger, month)
+    if bodies is not None:
+        made = replace(made, rows=[row for row in made.rows if row["body"] in bodies])
     if format == "csv":
         return PlainTextResponse(bulletin_csv(made), media_type="text/csv")
     if format == "html":

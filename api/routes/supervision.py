@@ -15,12 +15,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from adapters.access import Principal
 from adapters.bootstrap import NodeServices
-from adapters.supervision import bodies_in_scope, calendars, open_rectifications
-from api.deps import Caller, Services, require
+from adapters.supervision import calendars, open_rectifications
+from api.deps import Caller, Services
 from api.errors import ApiProblem
 from api.schemas import RectificationPublic, StagePublic, problem_responses
+from api.scope import own_body, visible_bodies
 from ledger.calendars import WorkingCalendar
 from ledger.read_models import DEADLINES, LEG_KIND, CaseLeg
 from ledger.supervision.watch import (
@@ -41,7 +41,6 @@ AsOf = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-OVERSEERS = ("auditor", "admin")
 
 
 class LegPublic(BaseModel):
@@ -129,38 +128,6 @@ def _as_of(text: str | None, node: NodeServices) -> date:
         raise ApiProblem(422, str(error), reason="malformed", field=error.field) from None
 
 
-def _visible(
-    node: NodeServices, caller: Principal, body: str | None, field: str = "body"
-) -> list[str] | None:
-    """The bodies whose rows ``caller`` reads (None: all): a supervisor those of its scope,
-    narrowed to ``body`` when named (403 when outside the scope)."""
-    require(caller, "supervisor", *OVERSEERS)
-    if caller.kind != "supervisor":
-        return None if body is None else [body]
-    mine = bodies_in_scope(node, caller.scope)
-    if body is None:
-        return mine
-    if body not in mine:
-        raise ApiProblem(
-            403,
-            f"body {body} is outside this supervisor's scope ({', '.join(caller.scope)})",
-            reason="forbidden",
-            field=field,
-        )
-    return [body]
-
-
-def _own_body(node: NodeServices, caller: Principal, body_id: str) -> None:
-    """A body reads its own; a supervisor a body of its scope; the auditor and admin any."""
-    require(caller, "body", "supervisor", *OVERSEERS)
-    if caller.kind == "body" and caller.subject != body_id:
-        raise ApiProblem(
-            403, "a body reads its own legs and alerts", reason="forbidden", field="body_id"
-        )
-    if caller.kind == "supervisor":
-        _visible(node, caller, body_id, "body_id")
-
-
 def _caught_up(node: NodeServices) -> int:
     """Bring the read models up to the ledger (bounded, as a listing does); their position."""
     if node.follower is None or node.read_models is None:
@@ -218,7 +185,7 @@ def supervised_legs(
     as_of: AsOf = None,
     limit: Limit = 100,
 ) -> LegsPublic:
-    bodies = _visible(node, caller, body)
+    bodies = visible_bodies(node, caller, body)
     day = _as_of(as_of, node)
     reflects = _caught_up(node)
     rows: list[tuple[CaseLeg, str]] = []
@@ -255,7 +222,7 @@ def supervised_figures(
     by: Annotated[Literal["body", "item"], Query()] = "body",
     as_of: AsOf = None,
 ) -> FiguresPublic:
-    bodies = _visible(node, caller, None)
+    bodies = visible_bodies(node, caller, None)
     day = _as_of(as_of, node)
     reflects = _caught_up(node)
     rows: list[FigurePublic] = []
@@ -299,7 +266,7 @@ def supervised_rectifications(
     body: Annotated[str | None, Query(max_length=64)] = None,
     as_of: AsOf = None,
 ) -> RectificationsPublic:
-    bodies = _visible(node, caller, body)
+    bodies = visible_bodies(node, caller, body)
     day = _as_of(as_of, node)
     reflects = _caught_up(node)
     found = open_rectifications(node, day, bodies)
@@ -344,7 +311,7 @@ def supervised_alerts(
     body: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 100,
 ) -> AlertPage:
-    return _page(node, after, _visible(node, caller, body), limit)
+    return _page(node, after, visible_bodies(node, caller, body), limit)
 
 
 BodyId = Annotated[str, Path(max_length=64)]
@@ -366,7 +333,7 @@ def body_legs(
     as_of: AsOf = None,
     limit: Limit = 100,
 ) -> LegsPublic:
-    _own_body(node, caller, body_id)
+    own_body(node, caller, body_id)
     day = _as_of(as_of, node)
     reflects = _caught_up(node)
     rows: list[tuple[CaseLeg, str]] = []
@@ -387,5 +354,5 @@ def body_legs(
 def body_alerts(
     body_id: BodyId, node: Services, caller: Caller, after: After = 0, limit: Limit = 100
 ) -> AlertPage:
-    _own_body(node, caller, body_id)
+    own_body(node, caller, body_id)
     return _page(node, after, [body_id], limit)

@@ -478,3 +478,18 @@ def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_c
         (recounted,) = store.open_rectifications(rated)
         assert [s.provisional for s in recounted.stages] == [False]
         assert store.open_rectifications(rated - dt.timedelta(days=1)) == []  # not rated yet
+
+
+def test_a_supervisor_reads_the_bulletin_and_ratings_of_its_scope_only(
+    served: tuple[ApiNode, dict[str, str]],
+) -> None:
+    """No personal data in either: a supervisor reads them, narrowed to its scope (510100)."""
+    node, _ = served
+    month = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
+    bulletin = _legs(node, "supervisor", f"/bulletins/{month}")
+    everything = _legs(node, "admin", f"/bulletins/{month}")
+    assert {row["body"] for row in everything["rows"]} > {"510104-RS"}
+    assert {row["body"] for row in bulletin["rows"]} == {"510104-RS"}
+    assert _legs(node, "supervisor", "/bodies/510104-RS/ratings")["body"] == "510104-RS"
+    outside = node.get("/bodies/510000-ZWFW/ratings", "supervisor")
+    assert (outside.status_code, outside.json()["field"]) == (403, "body_id")

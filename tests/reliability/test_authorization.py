@@ -61,8 +61,8 @@ GET /cases/{case_id}?personal=true   401  401  401  200  403  403  200  403  403
 GET /cases/{case_id}/access          401  401  401  200  403  403  200  200  403  200  403
 POST /cases/{case_id}/ratings        201  201  201  201  201  201  201  201  201  201  201
 GET /cases/{case_id}/rectification/contact 401  401  401  200  403  403  403  403  403  403  403
-GET /bodies/{body_id}/ratings        401  401  401  200  403  403  403  200  403  200  403
-GET /bulletins/{month}               401  401  401  403  403  403  403  200  403  200  403
+GET /bodies/{body_id}/ratings        401  401  401  200  403  403  403  200  403  200  200
+GET /bulletins/{month}               401  401  401  403  403  403  403  200  403  200  200
 GET /supervision/legs                401  401  401  403  403  403  403  200  403  200  200
 GET /supervision/statistics          401  401  401  403  403  403  403  200  403  200  200
 GET /supervision/rectifications      401  401  401  403  403  403  403  200  403  200  200
