@@ -52,7 +52,7 @@ def loaded(
     world.app.close()
 
 
-def test_p9_outbox_publish(benchmark: Any, record: Any, loaded: World, broker: NatsServer) -> None:
+def test_p10_outbox_publish(benchmark: Any, record: Any, loaded: World, broker: NatsServer) -> None:
     import nats
 
     events = loaded.app.store.max_index()
