@@ -31,6 +31,8 @@ from pydantic import BaseModel, Field
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
+from adapters.relay import unknown_ledger
+from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require, session_principal
 from api.errors import ApiProblem
 from api.page_parts import (
@@ -461,8 +463,19 @@ def draft_step(
     if opening:
         # A case lives in its item's region's ledger: another region's, when this node relays
         # to it (the window's 收件 of a case homed there), as the client signs it.
+        # Any other region's item: refused here, as the append would, naming the ledgers.
         item_ledger = f"tongban/{str(body['item']).split('/')[0]}"
-        if item_ledger != ledger and node.relay_peer(item_ledger):
+        if item_ledger != ledger:
+            if not node.relay_peer(item_ledger):
+                peers = load_peers(node.settings.data_dir) if node.relays is not None else {}
+                raise ApiProblem(
+                    422,
+                    f"item {body['item']} is region {item_ledger.rpartition('/')[2]}'s and its "
+                    f"cases live in {item_ledger}: "
+                    + unknown_ledger(item_ledger, node.ledger.ledger_name, peers),
+                    reason="wrong_ledger",
+                    field="body.item",
+                )
             ledger = item_ledger
     elif view is not None:
         seq, prev, ledger = view.head_seq + 1, view.head_hash, view.ledger

@@ -6,19 +6,32 @@ the pages themselves)."""
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from adapters.relay_peers import PeerNode, load_peers, save_peer
 from ledger import canonical
-from ledger.envelope import ZERO_HASH, parse_event
+from ledger.envelope import EVENT_CONTEXT, ZERO_HASH, parse_event
 from ledger.login import Challenge, build_login
+from ledger.suites import get_suite, signing_input
 from tests.e2e.test_pages import _as_json
 from tests.e2e.test_relay import parse_relay_bytes as relayed_bytes
-from tests.support.relay_nodes import CLERK, SC_LEDGER, WINDOW, Provinces, two_provinces
+from tests.support.relay_nodes import (
+    CLERK,
+    JS_LEDGER,
+    SC_LEDGER,
+    WINDOW,
+    Provinces,
+    two_provinces,
+)
+from tests.support.world import seeded
 
+ROOT = Path(__file__).resolve().parents[2]
 CHECKED = {"result": "pass", "reasons": [], "identity_verified": True}
 
 
@@ -52,6 +65,22 @@ def _content(answer: httpx.Response) -> dict[str, Any]:
     return content
 
 
+def _sign_and_post(
+    p: Provinces, browser: httpx.Client, csrf: str, case_id: object, drafted: httpx.Response
+) -> httpx.Response:
+    """Sign the drafted content bytes as the page does, post them with the session."""
+    content_bytes = base64.b64decode(drafted.json()["content"])
+    suite = get_suite(canonical.decode(content_bytes)["suite"])
+    signature = p.world.officers[CLERK].signer.sign(
+        signing_input(EVENT_CONTEXT, suite, content_bytes)
+    )
+    return browser.post(
+        f"/cases/{case_id}/events",
+        content=canonical.encode([content_bytes, signature]),
+        headers={"Content-Type": "application/msgpack", "X-CSRF-Token": csrf},
+    )
+
+
 def test_a_relayed_case_is_drafted_on_its_home_head_or_on_the_newest_relayed_step(
     tmp_path: Path,
 ) -> None:
@@ -66,6 +95,18 @@ def test_a_relayed_case_is_drafted_on_its_home_head_or_on_the_newest_relayed_ste
         content = _content(opening)
         assert (content["ledger"], content["seq"], content["prev"]) == (SC_LEDGER, 1, ZERO_HASH)
         assert content["body"] == received and opening.json()["ledger"] == SC_LEDGER
+        # An item of a region this node neither is nor relays to: refused, naming the ledgers.
+        elsewhere = _draft(
+            browser,
+            csrf,
+            uuid.uuid4(),
+            type="received",
+            body=_as_json({**received, "item": "440000/2/23"}),
+        )
+        assert elsewhere.status_code == 422, elsewhere.text
+        problem = elsewhere.json()
+        assert (problem["reason"], problem["field"]) == ("wrong_ledger", "body.item")
+        assert "tongban/440000" in problem["detail"] and SC_LEDGER in problem["detail"]
 
         # The next step: on Sichuan's head, read through Jiangsu's node.
         answer = _draft(browser, csrf, case_id, type="form_checked", body=CHECKED)
@@ -104,6 +145,44 @@ def test_a_relayed_case_is_drafted_on_its_home_head_or_on_the_newest_relayed_ste
         page = browser.get(f"/pages/cases/{case_id}")
         assert page.status_code == 200 and 'id="home-unreadable"' in page.text
         assert 'data-head-seq="2"' in page.text and 'data-step="mailed:window_to_home"' in page.text
+
+        # The drafted step, signed as the page signs it and posted with the session: queued.
+        posted = _sign_and_post(p, browser, csrf, case_id, answer)
+        assert posted.status_code == 202 and posted.json()["state"] == "queued", posted.text
+        assert posted.json()["relay"]["seq"] == 3
+
+        # Sichuan back, but its peers.json names another key for Jiangsu: the read is refused
+        # (peer_unauthenticated), the page says so, the next draft follows the queued step,
+        # and the first waiting step is held by the next delivery (the one behind it stays
+        # queued), which the case page shows.
+        p.sichuan.start()
+        right = load_peers(p.sc_dir)[JS_LEDGER]
+        save_peer(p.sc_dir, PeerNode(JS_LEDGER, right.url, seeded("root/320000").public_key))
+        # the state replayed over the three relayed steps (queued included): mailed to home
+        answer = _draft(browser, csrf, case_id, type="form_checked", body=CHECKED)
+        assert answer.status_code == 422 and answer.json()["reason"] == "illegal_step"
+        assert "mailed" not in answer.json()["detail"].split("allowed:")[1]
+        answer = _draft(browser, csrf, case_id, type="withdrawn", body={"reason": "申请人撤回"})
+        content = _content(answer)
+        assert content["seq"] == 4 and "seq 3 (queued)" in answer.json()["signed_on"]
+        assert "peer_unauthenticated" in answer.json()["signed_on"]
+        page = browser.get(f"/pages/cases/{case_id}")
+        assert "peer_unauthenticated" in page.text and 'data-head-seq="3"' in page.text
+        posted = _sign_and_post(p, browser, csrf, case_id, answer)
+        assert posted.status_code == 202 and posted.json()["state"] == "queued", posted.text
+        assert "waits behind seq 3" in posted.json()["detail"]
+        delivered = subprocess.run(
+            [sys.executable, "-m", "api.cli", "relay", "deliver", "--data-dir", str(p.js_dir)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert delivered.returncode == 0, delivered.stderr
+        page = browser.get(f"/pages/cases/{case_id}")
+        assert '<tr data-seq="3" data-state="held">' in page.text
+        assert "暂停：主办节点拒绝本节点的身份认证" in page.text
+        assert '<tr data-seq="4" data-state="queued">' in page.text
 
         # A case this node never relayed and does not hold: 404 as before.
         unknown = _draft(browser, csrf, uuid.uuid4(), type="form_checked", body=CHECKED)
