@@ -165,8 +165,8 @@ def relay_section(view: RelayedView) -> str:
     return f"""
 <section aria-labelledby="relay-heading" id="relay" data-home="{escape(view.home_ledger)}">
 <h2 id="relay-heading">经本节点转递</h2>
-<p>本案件由主办台账 {escape(view.home_ledger)} 办理，不在本节点的台账中。
-本页经本节点读取主办节点的案件；您签名的步骤提交给本节点，由本节点原样转递给主办节点。</p>
+<p>本案件由主办台账 {escape(view.home_ledger)} 办理，不在本节点的台账中。</p>
+<p>本页经本节点读取主办节点的案件；您签名的步骤提交给本节点，由本节点原样转递给主办节点。</p>
 {unreadable}<table>
 <caption>本部门经本节点转递的步骤</caption>
 <thead><tr><th scope="col">序号</th><th scope="col">步骤</th><th scope="col">转递状态</th>

@@ -165,6 +165,8 @@ def test_a_jiangsu_clerk_works_a_sichuan_case_on_jiangsus_pages_only(tmp_path: P
         page.click("#sign")
         expect(page.locator("#case-status")).to_contain_text("本节点排队")
         expect(page.locator("#case-status")).to_contain_text("第 3 步")
+        assert accessibility_violations(page) == []
+        _shot(page, tmp_path, "pages-relayed-queued")
         page.goto(f"{js}/pages/worklist")
         listed = page.locator("#relayed-cases tbody tr")
         expect(listed).to_have_count(1)
