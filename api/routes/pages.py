@@ -31,6 +31,8 @@ from pydantic import BaseModel, Field
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
+from adapters.relay import unknown_ledger
+from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require, session_principal
 from api.errors import ApiProblem
 from api.page_parts import (
@@ -45,6 +47,7 @@ from api.page_parts import (
     steps_for,
     waiting_for,
 )
+from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
 from api.routes.cases import case_public
 from api.schemas import CasePublic, problem_responses
 from ledger import canonical
@@ -52,6 +55,7 @@ from ledger.application import now_micros
 from ledger.case_listing import CaseQuery
 from ledger.envelope import EVENT_CONTEXT, ZERO_HASH, parse_event
 from ledger.errors import MalformedEncoding
+from ledger.workflow import CaseState
 from ledger.workflow.fields import check_body
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -167,6 +171,7 @@ def worklist_page(
         for c in listed.cases
     )
     empty = "" if listed.cases else "<p>本部门暂无案件。</p>"
+    relayed = relayed_worklist(node, caller) if page_number == 1 else ""
     more = ""
     if page_number > 1:
         more += f'<a href="{WORKLIST_PAGE}?page={page_number - 1}">上一页</a> '
@@ -184,7 +189,7 @@ def worklist_page(
 </tbody>
 </table>
 <p class="pager">{more}</p>
-"""
+{relayed}"""
     return page("待办案件", main, scripts=("session.js",), officer=_who(caller))
 
 
@@ -244,6 +249,7 @@ def receive_page(request: Request, node: Services) -> HTMLResponse | RedirectRes
 <button type="button" id="cancel">返回修改</button>
 </section>
 <p id="case-status" role="alert" aria-live="assertive"></p>
+<p hidden><a id="open-case" href="/pages/worklist">打开案件</a></p>
 """
     return page("收件", main, scripts=("receive.js",), officer=_who(caller))
 
@@ -293,7 +299,16 @@ def case_page(
     caller = officer_or_login(request, node)
     if isinstance(caller, RedirectResponse):
         return caller
-    case: CasePublic = case_public(node, caller, case_id, personal=False, purpose="")
+    home = relayed_home(node, case_id)
+    view = None if home is None else read_relayed(node, caller, case_id, home)
+    if view is None:
+        case: CasePublic | None = case_public(node, caller, case_id, personal=False, purpose="")
+        assert case is not None
+        flow: CaseState | None = node.cases.case(caller, case_id).flow
+        ledger, head_seq, head_hash = case.ledger, case.head.seq, case.head.hash
+    else:
+        case, flow = view.case, view.flow
+        ledger, head_seq, head_hash = view.ledger, view.head_seq, view.head_hash.hex()
     steps = "\n".join(
         "<tr>"
         f"<td>{s.seq}</td>"
@@ -304,11 +319,13 @@ def case_page(
         f"{escape(china_time(s.received_at))}</time></td>"
         f"<td>{'有效' if s.signature == 'valid' else escape('无效：' + s.signature)}</td>"
         "</tr>"
-        for s in case.timeline
+        for s in (case.timeline if case is not None else [])
     )
-    mine, others = steps_for(node.cases.case(caller, case_id).flow, caller.subject)
+    mine, others = steps_for(flow, caller.subject) if flow is not None else ([], {})
     forms = "\n".join(step_form(step) for step in mine)
-    if not mine:
+    if flow is None:
+        forms = "<p>主办节点暂不可读，本节点转递的步骤不足以得出案件状态，暂不能办理。</p>"
+    elif not mine:
         forms = "<p>本部门目前没有可办理的步骤。</p>"
     if others:
         waiting = "".join(
@@ -316,18 +333,30 @@ def case_page(
             for step, bodies in others.items()
         )
         forms += f"<h3>由其他部门办理</h3><ul>{waiting}</ul>"
-    main = f"""
-<dl class="facts" id="case" data-case="{escape(case.case_id)}" data-ledger="{escape(case.ledger)}"
- data-head-seq="{case.head.seq}" data-head-hash="{escape(case.head.hash)}">
-<dt>案件编号</dt><dd>{escape(case.case_id)}</dd>
-<dt>事项</dt><dd>{escape(case.item_name)}（{escape(case.item)}）</dd>
+    if case is not None:
+        facts = f"""<dt>事项</dt><dd>{escape(case.item_name)}（{escape(case.item)}）</dd>
 <dt>状态</dt><dd>{escape(STATE_NAMES.get(case.state, case.state))}</dd>
 <dt>收件部门</dt><dd>{escape(case.intake_body)}</dd>
-<dt>受理部门</dt><dd>{escape(case.home_body)}</dd>
-</dl>
-<p><a href="/pages/cases/{escape(case.case_id)}/notices/receipt">打印收件回执</a></p>
-<h2>办理经过</h2>
-<table>
+<dt>受理部门</dt><dd>{escape(case.home_body)}</dd>"""
+    else:
+        assert view is not None
+        facts = f"<dt>状态</dt><dd>{escape(state_name(view))}</dd>"
+        if flow is not None:
+            facts = f"""<dt>事项</dt><dd>{escape(flow.item)}</dd>{facts}
+<dt>收件部门</dt><dd>{escape(flow.intake_body)}</dd>
+<dt>受理部门</dt><dd>{escape(flow.home_body)}</dd>"""
+    relayed = ""
+    notice = (
+        f'<p><a href="/pages/cases/{case_id}/notices/receipt">打印收件回执</a></p>'
+        if view is None
+        else ""
+    )
+    if view is not None:
+        relayed = f' data-relayed="{escape(view.home_ledger)}"'
+        facts += f"<dt>主办台账</dt><dd>{escape(view.home_ledger)}（经本节点转递）</dd>"
+    timeline = (
+        f"""<h2>办理经过</h2>
+<table id="timeline">
 <caption>已签名的步骤</caption>
 <thead><tr><th scope="col">序号</th><th scope="col">步骤</th><th scope="col">部门</th>
 <th scope="col">工作人员</th><th scope="col">时间（北京时间）</th>
@@ -335,7 +364,18 @@ def case_page(
 <tbody>
 {steps}
 </tbody>
-</table>
+</table>"""
+        if case is not None
+        else ""
+    )
+    main = f"""
+<dl class="facts" id="case" data-case="{case_id}" data-ledger="{escape(ledger)}"
+ data-head-seq="{head_seq}" data-head-hash="{escape(head_hash)}"{relayed}>
+<dt>案件编号</dt><dd>{case_id}</dd>
+{facts}
+</dl>
+{notice}{"" if view is None else relay_section(view)}
+{timeline}
 <h2>下一步</h2>
 <p>填写后，本页从节点取得该步骤的内容字节，由本页自行解码并显示，您核对无误后用本机密钥签名。</p>
 {forms}
@@ -347,6 +387,7 @@ def case_page(
 <button type="button" id="cancel">返回修改</button>
 </section>
 <p id="case-status" role="alert" aria-live="assertive"></p>
+<p id="case-reload" hidden><a href="/pages/cases/{case_id}">刷新案件</a></p>
 """
     return page(f"案件 {str(case_id)[:8]}", main, scripts=("case.js",), officer=_who(caller))
 
@@ -368,6 +409,16 @@ class DraftPublic(BaseModel):
     )
     seq: int
     prev: str = Field(description="hex: the hash of the case's head the step follows")
+    ledger: str = Field(
+        default="",
+        description="the case's ledger the step is for: this node's, or the home ledger of a "
+        "case this node relays (docs/relay.md)",
+    )
+    signed_on: str | None = Field(
+        default=None,
+        description="set when the home node of a relayed case cannot be read: the step follows "
+        "the newest step this node relayed of the case, and says which",
+    )
 
 
 @router.post(
@@ -396,31 +447,57 @@ def draft_step(
     key = node.ledger.registry.key(session.kid)
     # A new case is opened by its `received` step, at seq 1 after 32 zero bytes; whether this
     # body may open it (catalog, entitlement) is the append's to say, as for every client.
-    # Any other draft is for a case the caller may read (403/404 before the body is looked at).
-    opening = draft.type == "received" and not node.ledger.has_case(case_id)
-    case = None if opening else node.cases.case(caller, case_id)
+    # Any other draft is for a case the caller may read (403/404 before the body is looked at):
+    # this node's own, or one homed elsewhere that it relays (read through the relay).
+    home = relayed_home(node, case_id)
+    opening = draft.type == "received" and home is None and not node.ledger.has_case(case_id)
+    view = None if opening or home is None else read_relayed(node, caller, case_id, home)
+    case = None if opening or view is not None else node.cases.case(caller, case_id)
     body = with_bytes(draft.body, "body")
     try:
         step = check_body(draft.type, body)
     except MalformedEncoding as error:
         raise ApiProblem(422, error.detail, reason="malformed", field=error.field) from error
-    seq, prev = 1, ZERO_HASH
-    if case is not None:
-        allowed = case.flow.allowed_steps()
-        if step not in allowed and draft.type not in allowed:
-            raise ApiProblem(
-                422,
-                f"{step} is not allowed now (allowed: {', '.join(allowed) or 'none'})",
-                reason="illegal_step",
-                field="type",
-            )
-        seq, prev = case.head.seq + 1, case.head.event_hash
+    seq, prev, ledger, signed_on = 1, ZERO_HASH, node.ledger.ledger_name, None
+    allowed: list[str] | None = None
+    if opening:
+        # A case lives in its item's region's ledger: another region's, when this node relays
+        # to it (the window's 收件 of a case homed there), as the client signs it.
+        # Any other region's item: refused here, as the append would, naming the ledgers.
+        item_ledger = f"tongban/{str(body['item']).split('/')[0]}"
+        if item_ledger != ledger:
+            if not node.relay_peer(item_ledger):
+                peers = load_peers(node.settings.data_dir) if node.relays is not None else {}
+                raise ApiProblem(
+                    422,
+                    f"item {body['item']} is region {item_ledger.rpartition('/')[2]}'s and its "
+                    f"cases live in {item_ledger}: "
+                    + unknown_ledger(item_ledger, node.ledger.ledger_name, peers),
+                    reason="wrong_ledger",
+                    field="body.item",
+                )
+            ledger = item_ledger
+    elif view is not None:
+        seq, prev, ledger = view.head_seq + 1, view.head_hash, view.ledger
+        signed_on = view.signed_on or None
+        # While the home node cannot be read the state is this node's replay of what it
+        # relayed, if any: with none, the home node alone judges the step on delivery.
+        allowed = view.flow.allowed_steps() if view.flow is not None else None
+    elif case is not None:
+        seq, prev, allowed = case.head.seq + 1, case.head.event_hash, case.flow.allowed_steps()
+    if allowed is not None and step not in allowed and draft.type not in allowed:
+        raise ApiProblem(
+            422,
+            f"{step} is not allowed now (allowed: {', '.join(allowed) or 'none'})",
+            reason="illegal_step",
+            field="type",
+        )
     content = {
         "v": 1,
         "suite": key.suite,
         "ctx": EVENT_CONTEXT,
         "kid": session.kid,
-        "ledger": node.ledger.ledger_name,
+        "ledger": ledger,
         "case": str(case_id),
         "seq": seq,
         "type": draft.type,
@@ -433,7 +510,13 @@ def draft_step(
         raw = canonical.encode(content)
     except MalformedEncoding as error:
         raise ApiProblem(422, error.detail, reason="malformed", field="body") from error
-    return DraftPublic(content=base64.b64encode(raw).decode(), seq=seq, prev=prev.hex())
+    return DraftPublic(
+        content=base64.b64encode(raw).decode(),
+        seq=seq,
+        prev=prev.hex(),
+        ledger=ledger,
+        signed_on=signed_on,
+    )
 
 
 def with_bytes(value: Any, field: str) -> Any:

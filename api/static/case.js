@@ -8,6 +8,7 @@ import { Refused, hex } from "./canonical.js";
 import { row as addRow, same } from "./confirm.js";
 import { EVENT_CONTEXT, decodeEventContent, signContent } from "./envelope.js";
 import { storedKey } from "./keys.js";
+import { relayedAnswer } from "./relay.js";
 import { problemText, send } from "./session.js";
 
 const facts = document.getElementById("case");
@@ -66,7 +67,7 @@ async function draft(form) {
     type: "application/json",
   });
   if (!answer.ok) return say(`节点未接受所填内容：${await problemText(answer)}`);
-  const { content: b64 } = await answer.json();
+  const { content: b64, signed_on: signedOn } = await answer.json();
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   let content;
   try {
@@ -95,7 +96,10 @@ async function draft(form) {
   pending = { bytes, content };
   confirmBox.hidden = false;
   document.getElementById("confirm-heading").focus();
-  say("请核对以上内容；确认后签名。");
+  // A relayed case whose home node cannot be read: the step follows the newest step this node
+  // relayed of it (the page's head says the same), and is queued when posted.
+  const note = signedOn ? `主办节点暂不可读，本步骤接在本节点转递的最新步骤之后（${signedOn}）。` : "";
+  say(`${note}请核对以上内容；确认后签名。`);
 }
 
 async function sign() {
@@ -110,6 +114,15 @@ async function sign() {
     return say(`节点拒绝了该步骤：${await problemText(answer)}`);
   }
   const appended = await answer.json();
+  const relayed = relayedAnswer(answer.status, appended);
+  if (relayed) {
+    // A case homed elsewhere: say where the step stands (the case page's relay table shows it
+    // too once reloaded); the clerk reloads when they have read it.
+    confirmBox.hidden = true;
+    say(relayed);
+    document.getElementById("case-reload").hidden = false;
+    return;
+  }
   say(`已签名并记入台账：第 ${appended.seq} 步，台账序号 ${appended.index}。`);
   location.reload();
 }

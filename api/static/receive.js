@@ -9,6 +9,7 @@ import { Refused, hex } from "./canonical.js";
 import { draftJson, row, same } from "./confirm.js";
 import { EVENT_CONTEXT, decodeEventContent, sha256, signContent } from "./envelope.js";
 import { storedKey } from "./keys.js";
+import { relayedAnswer } from "./relay.js";
 import { problemText, send } from "./session.js";
 
 const form = document.getElementById("receive");
@@ -82,6 +83,8 @@ async function draft() {
       if (!ok) throw new Refused("malformed", `待签名内容的 ${what} 与本页不符，不签名`, what);
     };
     expect(content.case === caseId, "case");
+    // A case lives in its item's region's ledger (another region's: this node relays it).
+    expect(content.ledger === `tongban/${itemKey.split("/")[0]}`, "ledger");
     expect(content.seq === 1 && hex(content.prev) === "00".repeat(32), "seq");
     expect(content.kid === key.kid, "kid");
     expect(content.actor.body === key.bodyId && content.actor.officer === key.officerId, "actor");
@@ -118,6 +121,18 @@ async function sign() {
   if (!answer.ok) {
     confirmBox.hidden = true;
     return say(`节点拒绝了收件：${await problemText(answer)}`);
+  }
+  const relayed = relayedAnswer(answer.status, await answer.json());
+  if (relayed) {
+    // Homed in another region: where the step stands, then the case page (read through this
+    // node) when the clerk has read it.
+    confirmBox.hidden = true;
+    form.hidden = true;
+    say(relayed);
+    const open = document.getElementById("open-case");
+    open.href = `/pages/cases/${caseId}`;
+    open.parentElement.hidden = false;
+    return;
   }
   location.assign(`/pages/cases/${caseId}`);
 }

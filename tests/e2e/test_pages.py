@@ -110,7 +110,9 @@ def test_a_drafted_step_signed_by_the_officer_is_appended(node: ApiNode) -> None
     assert content["actor"] == {"body": "510104-RS", "officer": officer.officer_id}
     assert (content["seq"], content["prev"]) == (head.seq + 1, head.event_hash)
     assert content["ctx"] == EVENT_CONTEXT and content["body"] == {"note": "材料齐全"}
-    assert set(drafted) == {"content", "seq", "prev"}  # nothing signed, no signing input
+    # nothing signed, no signing input; this node's ledger, not on a relayed step
+    assert set(drafted) == {"content", "seq", "prev", "ledger", "signed_on"}
+    assert (drafted["ledger"], drafted["signed_on"]) == (content["ledger"], None)
     assert node.services.ledger.head(case_id) == head  # a draft appends nothing
 
     suite = get_suite(content["suite"])
