@@ -23,7 +23,8 @@ from typing import Final, Literal
 from adapters.keyfiles import NODE_KEY_FILE, key_file_suite
 from adapters.settings import NODE_FILE, Settings
 from adapters.vault_ciphers import AES_256_GCM, SM4_GCM
-from ledger.sm2 import SM2_SM3
+from ledger.sm2 import SM2_SM3, require_backend
+from ledger.sm2_openssl import OpenSslSm2Unavailable
 from ledger.suites import DEFINED_SUITES, ED25519_SHA256, enable_suites
 
 INTERNATIONAL: Final = "international"
@@ -32,6 +33,10 @@ PROFILE_ENV: Final = "TONGBAN_CRYPTO_PROFILE"
 ProfileName = Literal["international", "guomi"]
 # The profile whose own keys are of each suite.
 _PROFILE_OF_SUITE: Final[dict[str, ProfileName]] = {ED25519_SHA256: INTERNATIONAL, SM2_SM3: GUOMI}
+
+
+class CryptoUnavailable(ValueError):
+    """The node accepts ``sm2-sm3`` and this machine's OpenSSL cannot do SM2."""
 
 
 class ProfileMismatch(ValueError):
@@ -72,10 +77,33 @@ def crypto_profile(settings: Settings) -> CryptoProfile:
 
 
 def apply_crypto_profile(settings: Settings) -> CryptoProfile:
-    """Enable the suites the profile accepts in this process; the profile."""
+    """Enable the suites the profile accepts in this process; the profile.
+
+    :class:`CryptoUnavailable` if the profile accepts ``sm2-sm3`` and OpenSSL 3's libcrypto
+    cannot sign and verify SM2 here: refused at start, never a silent fallback."""
     profile = crypto_profile(settings)
+    check_sm2_backend(profile)
     enable_suites(profile.accepted_suites)
     return profile
+
+
+def check_sm2_backend(profile: CryptoProfile) -> None:
+    """Refuse (:class:`CryptoUnavailable`) a profile accepting ``sm2-sm3`` on a machine whose
+    libcrypto has no SM2 (``ledger.sm2`` signs and verifies through OpenSSL 3)."""
+    if SM2_SM3 not in profile.accepted_suites:
+        return
+    try:
+        require_backend()
+    except OpenSslSm2Unavailable as error:
+        advice = (
+            "install it, or set TONGBAN_ACCEPT_FOREIGN_SUITES=false to refuse sm2-sm3 objects"
+            if profile.key_suite != SM2_SM3
+            else "install it: a guomi node signs with SM2"
+        )
+        raise CryptoUnavailable(
+            f"crypto profile {profile.name} accepts sm2-sm3, which needs OpenSSL 3's libcrypto "
+            f"with SM2 and SM3 (Debian: libssl3): {error}; {advice}"
+        ) from error
 
 
 def check_node_key(settings: Settings) -> None:

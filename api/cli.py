@@ -22,7 +22,12 @@ from pydantic import ValidationError
 
 from adapters.atomic import write_atomically
 from adapters.bootstrap import ConfigurationError, check_database
-from adapters.crypto_profile import ProfileMismatch, check_node_key
+from adapters.crypto_profile import (
+    CryptoUnavailable,
+    ProfileMismatch,
+    apply_crypto_profile,
+    check_node_key,
+)
 from adapters.datadir import DataDirLocked, NotANode, lock_data_dir, require_node, sqlite_path
 from adapters.filemodes import UnsafePermissions, private_directory, refuse_if_others_can_write
 from adapters.settings import Settings
@@ -150,7 +155,8 @@ def _serve(args: argparse.Namespace) -> int:
         require_node(settings)
         check_database(settings.resolved_database_url(), settings.database_schema or None)
         check_node_key(settings)
-    except (NotANode, ConfigurationError, ProfileMismatch) as error:
+        apply_crypto_profile(settings)  # a node accepting sm2-sm3 needs libcrypto's SM2
+    except (NotANode, ConfigurationError, ProfileMismatch, CryptoUnavailable) as error:
         print(f"tongban: {error}", file=sys.stderr)
         return 64
     try:  # here, where the error reaches the terminal, not only the server's log

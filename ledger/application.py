@@ -248,6 +248,7 @@ class LedgerApplication(StreamWriter):
             # License events share the envelope; the type routes them to their own streams.
             return self._append_license_event(envelope, raw)
         self._check_ledger(envelope)
+        self._verify_ahead(envelope)
 
         def check(case: Stream | None) -> Pending | Appended:
             if case is not None and not isinstance(case, Case):
@@ -263,6 +264,20 @@ class LedgerApplication(StreamWriter):
             return self._pending(Case, case, envelope, envelope.case_id, envelope.seq, raw, now)
 
         return self._append(envelope.case_id, envelope.seq, check)
+
+    def _verify_ahead(self, envelope: Envelope) -> None:
+        """Verify the signature before the append lock, with the key the registry holds under
+        its key id, so that writers verify at once (SM2 verification through OpenSSL releases
+        the GIL). Only a head start: under the lock :meth:`_check_signed_link` looks the key up
+        for the signer and the time and verifies, finding the work done if the key is the same;
+        a failure here is left for it to report."""
+        info = self.registry.keys.get(envelope.key_id)
+        if info is None or info.suite != envelope.signed.suite.name:
+            return
+        try:
+            envelope.signed.verify(info.public_key)
+        except EnvelopeRejected:
+            return
 
     def _check_ledger(self, envelope: Envelope) -> None:
         if envelope.ledger != self.ledger_name:

@@ -79,10 +79,21 @@ class SignedObject:
         """The object's hash: the suite digest of its exact outer bytes."""
         return self.suite.digest(self.raw)
 
+    @cached_property
+    def _verified_under(self) -> set[bytes]:
+        return set()
+
     def verify(self, public_key: bytes) -> None:
-        """Raise ``BadSignature`` unless the signature is valid under ``public_key``."""
+        """Raise ``BadSignature`` unless the signature is valid under ``public_key``.
+
+        A success is remembered on this object (its bytes never change), so checking it again
+        under the same key costs nothing: an append verifies before taking its lock, and the
+        check under the lock, which decides, finds it done."""
+        if public_key in self._verified_under:
+            return
         message = signing_input(self.context, self.suite, self.content_bytes)
         self.suite.verify(public_key, message, self.signature)
+        self._verified_under.add(bytes(public_key))
 
 
 class SignedView:

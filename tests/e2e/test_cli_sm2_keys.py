@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from adapters.bootstrap import open_ledger
 from adapters.keyfiles import read_key
 from adapters.settings import Settings
 from api.cli import main
+from ledger import sm2_openssl
 from ledger.sm2 import Sm2Signer, check_public_key
 from ledger.suites import key_id
 
@@ -157,3 +159,36 @@ def test_keys_generate_and_demo_follow_the_profile(
     assert read_key(demo / "node.key").suite == "sm2-sm3"
     assert read_key(demo / "demo-keys" / "root-510000.key").suite == "sm2-sm3"
     assert json.loads((demo / "node.json").read_text())["crypto_profile"] == "guomi"
+
+
+def test_a_guomi_node_without_sm2_in_libcrypto_is_refused_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TONGBAN_CRYPTO_PROFILE", raising=False)
+    root = tmp_path / "root.key"
+    assert main(["keys", "generate", str(root), "--suite", "sm2-sm3"]) == 0
+    node = tmp_path / "node"
+    assert main(["init", "--data-dir", str(node), "--root-key", str(root)]) == 0
+    capsys.readouterr()
+    # This machine's libcrypto, as if it could not be loaded (or had no SM2).
+    monkeypatch.setattr(sm2_openssl, "_loaded", None)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libcrypto-without-sm2.so.3")
+    body = tmp_path / "body.key"
+    assert main(["keys", "generate", str(body), "--suite", "sm2-sm3"]) == 0  # signs: gmalglib
+    capsys.readouterr()
+    register = ["keys", "register-body", "--data-dir", str(node), "--root-key", str(root)]
+    register += ["--body-id", "510104-RS", "--name", "人社局", "--body-key", str(body)]
+    assert main(register) == 64
+    err = capsys.readouterr().err
+    assert "crypto profile guomi accepts sm2-sm3" in err and "libcrypto-without-sm2.so.3" in err
+    monkeypatch.setenv("TONGBAN_DATA_DIR", str(node))  # serve sets these: restored after
+    monkeypatch.setenv("TONGBAN_PORT", "0")
+    # Refused before it listens (before the check it served, and never returned).
+    assert main(["serve", "--data-dir", str(node), "--port", "0"]) == 64
+    err = capsys.readouterr().err
+    assert "libcrypto-without-sm2.so.3" in err and "a guomi node signs with SM2" in err, err
+    # With libcrypto back, the same command works.
+    monkeypatch.undo()
+    sm2_openssl.libcrypto()
+    monkeypatch.delenv("TONGBAN_CRYPTO_PROFILE", raising=False)
+    assert main(register) == 0
