@@ -30,6 +30,7 @@ from api.routes import (
     login,
     pages,
     peer,
+    public_pages,
     ratings,
     relay,
     supervision,
@@ -52,6 +53,7 @@ ROUTES = (
     licenses,
     login,
     pages,
+    public_pages,
     relay,
     peer,
 )

@@ -1,0 +1,214 @@
+"""The public pages over HTTP (``api/routes/public_pages.py``): the license check runs the
+node's verification and shows its verdict, bad input gets a message (never a 500), the
+catalog lists, filters and shows guide fields, 未公布 where nobody published one. In Chromium:
+``tests/browser/test_public_pages.py``."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+
+import base45
+import httpx
+import pytest
+
+from api.page_parts import PAGE_POLICY
+from api.routes.public_pages import REASON_TEXTS
+from ledger import canonical
+from ledger.admin import RegistryClerk
+from licenses.compact import MAX_COMPACT_TEXT
+from tests.support import licenses
+from tests.support.api_node import ApiNode, api_node
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiNode]:
+    with api_node(tmp_path_factory.mktemp("public")) as made:
+        licenses.enable_licenses(made)
+        yield made
+
+
+def _check(node: ApiNode, text: str) -> httpx.Response:
+    answer: httpx.Response = node.client.post("/pages/check", data={"license": text})
+    return answer
+
+
+def _failed(answer: httpx.Response) -> list[str]:
+    return re.findall(r'data-reason="([a-z_]+)"', answer.text)
+
+
+def test_the_check_page_is_a_form_that_posts_to_the_node(node: ApiNode) -> None:
+    answer = node.client.get("/pages/check")
+    assert answer.status_code == 200
+    assert answer.headers["content-security-policy"] == PAGE_POLICY
+    assert '<form class="stack" method="post" action="/pages/check">' in answer.text
+    assert "<script" not in answer.text  # reading and checking need no JavaScript
+
+
+def test_a_license_is_valid_then_revoked_on_the_check_page(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = _check(node, issued.compact)
+    assert answer.status_code == 200, answer.text
+    assert "核验结果：<strong>有效</strong>" in answer.text
+    assert _failed(answer) == []
+    assert "以下内容经核验属实" in answer.text
+    assert issued.identifier in answer.text
+    assert "2026-01-01 至 2035-12-31" in answer.text  # the validity printed in the text
+    assert "510104-RS" in answer.text  # the issuing body, from the license key's owner
+    assert '<dd id="status-source">发证节点在线答复</dd>' in answer.text
+    assert "所用信任列表" in answer.text
+    # The verdict is the API's: the same code, the same answer.
+    api = node.client.post("/licenses/verify", json={"license": issued.compact}).json()
+    assert api["valid"] is True
+
+    revoke = licenses.status_event(node, issued.identifier, "revoke")
+    revoked = node.post(f"/licenses/{issued.identifier}/revoke", "home", revoke)
+    assert revoked.status_code == 201, revoked.text
+    answer = _check(node, issued.compact)
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["revoked"]
+    assert REASON_TEXTS["revoked"] in answer.text
+    assert "核验未通过，<strong>不可信</strong>" in answer.text
+
+
+def extended(text: str) -> str:
+    """``text`` with its last day of validity moved to 2099-12-31 and the signature kept:
+    well-formed, but no longer what the issuer signed."""
+    outer = canonical.decode(zlib.decompress(base45.b45decode(text[4:])))
+    payload = canonical.decode(outer[0])
+    payload["until"] = 20991231
+    again = canonical.encode([canonical.encode(payload), outer[1]])
+    return "TB1:" + base45.b45encode(zlib.compress(again, 9)).decode("ascii")
+
+
+def test_an_altered_license_is_invalid_with_bad_signature(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = _check(node, extended(issued.compact))
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["bad_signature"]
+    assert REASON_TEXTS["bad_signature"] in answer.text
+    assert "2026-01-01 至 2099-12-31" in answer.text  # what the text claims, marked untrusted
+    assert "核验未通过，<strong>不可信</strong>" in answer.text
+
+
+def test_a_tampered_text_is_invalid_with_its_reason(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    body = issued.compact[4:]
+    # One Base45 character changed in the middle: the zlib stream no longer checks out.
+    middle = len(body) // 2
+    swapped = "A" if body[middle] != "A" else "B"
+    tampered = "TB1:" + body[:middle] + swapped + body[middle + 1 :]
+    answer = _check(node, tampered)
+    assert answer.status_code == 200
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["malformed"]
+    assert REASON_TEXTS["malformed"] in answer.text
+    assert "证照所载信息" not in answer.text  # nothing decoded, nothing claimed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "请粘贴证照二维码文字"),
+        ("   \n", "请粘贴证照二维码文字"),
+        ("HC1:NCFOXN%TS3DH", "应以 TB1: 开头"),
+        ("tb1:ABC", "应以 TB1: 开头"),
+        ("TB1:" + "A" * MAX_COMPACT_TEXT, "内容过长"),
+    ],
+)
+def test_bad_input_gets_a_message_not_an_error(node: ApiNode, text: str, message: str) -> None:
+    answer = _check(node, text)
+    assert answer.status_code == 200
+    assert message in answer.text
+    assert 'role="alert"' in answer.text
+    assert "核验结果" not in answer.text
+
+
+def test_a_post_that_is_not_the_form_gets_a_message(node: ApiNode) -> None:
+    as_json = node.client.post("/pages/check", json={"license": "TB1:ABC"})
+    assert as_json.status_code == 200
+    assert "请用本页的表单提交" in as_json.text
+    huge = node.client.post(
+        "/pages/check",
+        content=b"license=" + b"A" * (5 * MAX_COMPACT_TEXT),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 200
+    assert "内容过长" in huge.text
+    latin = node.client.post(
+        "/pages/check",
+        content="license=TB1:é".encode("latin-1"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert latin.status_code == 200
+    assert "无法读取" in latin.text
+
+
+def test_the_catalog_lists_regions_and_the_140_items_of_a_region(node: ApiNode) -> None:
+    regions = node.client.get("/pages/catalog")
+    assert regions.status_code == 200
+    assert 'href="/pages/catalog/510000"' in regions.text
+    assert 'href="/pages/catalog/320000"' in regions.text
+    sichuan = node.client.get("/pages/catalog/510000")
+    assert sichuan.status_code == 200
+    assert "共 140 项（全部 140 项）" in sichuan.text
+    assert sichuan.text.count('href="/pages/catalog/510000/') == 140
+
+
+def test_the_catalog_filters_by_batch_sector_and_channel(node: ApiNode) -> None:
+    answer = node.client.get(
+        "/pages/catalog/510000",
+        params={"batch": "2", "channel": "proxy", "sector": "人力资源社会保障"},
+    )
+    assert answer.status_code == 200
+    links = re.findall(r'href="/pages/catalog/510000/(\d)/\d+"', answer.text)
+    count = int(re.search(r"共 (\d+) 项（已筛选）", answer.text).group(1))  # type: ignore[union-attr]
+    assert 0 < count < 140
+    assert links == ["2"] * count
+    assert '<option value="2" selected>' in answer.text
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"batch": "4"}, "批次（batch）只能是 1、2 或 3"),
+        ({"batch": "x"}, "批次（batch）只能是 1、2 或 3"),
+        ({"channel": "fax"}, "办理渠道（channel）只能是"),
+        ({"sector": "不存在的行业"}, "本目录没有行业（sector）"),
+    ],
+)
+def test_a_bad_filter_is_named(node: ApiNode, params: dict[str, str], message: str) -> None:
+    answer = node.client.get("/pages/catalog/510000", params=params)
+    assert answer.status_code == 200
+    assert message in answer.text
+
+
+def test_an_item_shows_its_guide_fields_or_not_published(node: ApiNode) -> None:
+    answer = node.client.get("/pages/catalog/510000/1/5")
+    assert answer.status_code == 200
+    guide = answer.text.split('id="guide"', 1)[1].split("</dl>", 1)[0]
+    labels = ("申请条件", "申报方式", "受理模式", "审核程序", "办理时限", "发证方式", "收费标准")
+    for label in labels:
+        assert f'<dt>{label}</dt><dd><span class="unpublished">未公布</span></dd>' in guide
+
+
+def test_an_unknown_region_or_item_is_a_404_page(node: ApiNode) -> None:
+    for path in ("/pages/catalog/999999", "/pages/catalog/510000/9/1", "/pages/catalog/510000/a/b"):
+        answer = node.client.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "返回事项目录" in answer.text
+
+
+def test_a_guide_field_published_by_a_signed_amendment_is_shown(node: ApiNode) -> None:
+    ledger = node.services.ledger
+    ledger.refresh_registry()
+    base = ledger.registry.catalogs.current("510000", node.services.clock()).version
+    fee = [{"item": "510000/1/7", "field": "fee", "value": "不收费"}]
+    RegistryClerk(ledger, node.world.region).append(
+        node.world.root, "catalog_amended", {"base_version": base, "changes": fee}
+    )
+    guide = node.client.get("/pages/catalog/510000/1/7").text.split('id="guide"', 1)[1]
+    assert "<dt>收费标准</dt><dd>不收费</dd>" in guide
+    assert '<dt>发证方式</dt><dd><span class="unpublished">未公布</span></dd>' in guide
