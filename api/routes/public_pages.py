@@ -90,7 +90,8 @@ def _age(micros: int) -> str:
 # -- the license check -------------------------------------------------------------------------
 
 
-def _check_form(text: str = "") -> str:
+def _check_form(text: str = "", *, offline: bool = False) -> str:
+    checked = " checked" if offline else ""
     return f"""
 <p>核验他人出示的电子证照：粘贴证照二维码中的文字（以 <code>TB1:</code> 开头；
 扫码枪或手机扫码后得到的就是这段文字）。核验由本节点完成，不需要登录，本页不保存所粘贴的内容。</p>
@@ -99,6 +100,8 @@ def _check_form(text: str = "") -> str:
 <textarea id="license" name="license" rows="6" required
  aria-describedby="license-hint">{escape(text)}</textarea>
 <p id="license-hint" class="hint">以 TB1: 开头，约 520 个字符，最长 {MAX_COMPACT_TEXT} 个字符。</p>
+<div class="check"><input type="checkbox" id="offline" name="offline" value="1"{checked}>
+<label for="offline">不向发证节点在线查询，只用本节点保存的状态列表</label></div>
 <button type="submit">核验</button>
 </form>"""
 
@@ -161,7 +164,7 @@ def _verdict_section(node: NodeServices, verdict: Verdict, claims: CompactLicens
     source = (
         STATUS_SOURCES.get(verdict.status_source, verdict.status_source)
         if verdict.status_source is not None
-        else "未知：" + escape(verdict.status_detail or "没有可用的状态答复")
+        else "未知（节点的说明：" + escape(verdict.status_detail or "没有可用的状态答复") + "）"
     )
     status_list = (
         "<p>未使用本节点保存的状态列表。</p>"
@@ -211,6 +214,14 @@ def _problem(message: str) -> str:
     return f'<p class="error" role="alert" id="input-error">{escape(message)}</p>'
 
 
+def _offline(form_body: bytes) -> bool:
+    """Whether the form asked for no online status (the check box ``offline``)."""
+    try:
+        return parse_qs(form_body.decode("ascii")).get("offline") == ["1"]
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
 def _checked_text(form_body: bytes, content_type: str) -> tuple[str, str | None]:
     """The pasted text, or why it cannot be checked (in the words the page shows)."""
     if len(form_body) > MAX_FORM_BYTES:
@@ -247,25 +258,32 @@ async def check_license(request: Request, node: Services) -> HTMLResponse:
     """The verdict on the pasted ``TB1:`` text, from the node's own verification."""
     form_body = await request.body()
     text, problem = _checked_text(form_body, request.headers.get("content-type", ""))
+    offline = problem is None and _offline(form_body)
     if problem is not None:
         return page("电子证照核验", _problem(problem) + _check_form(text), public=True)
     if node.licenses is None:
         return page(
-            "电子证照核验", _problem("本节点不提供证照核验服务。") + _check_form(text), public=True
+            "电子证照核验",
+            _problem("本节点不提供证照核验服务。") + _check_form(text, offline=offline),
+            public=True,
         )
     try:
-        verdict = await verdict_for(node, text)
+        verdict = await verdict_for(node, text, online=not offline)
     except LicenseError as error:  # e.g. no trust list of its own yet: it recognizes nothing
         message = "本节点尚未发布本地区的信任列表，暂不能核验证照。"
         if getattr(error, "reason", "") != "no_trust_list":
             message = f"本节点暂不能核验证照：{error}"
-        return page("电子证照核验", _problem(message) + _check_form(text), public=True)
+        return page(
+            "电子证照核验", _problem(message) + _check_form(text, offline=offline), public=True
+        )
     try:
         claims: CompactLicense | None = decode_compact(text)
     except LicenseError:
         claims = None  # the verdict says why (malformed)
     return page(
-        "电子证照核验", _verdict_section(node, verdict, claims) + _check_form(), public=True
+        "电子证照核验",
+        _verdict_section(node, verdict, claims) + _check_form(offline=offline),
+        public=True,
     )
 
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import base45
 import httpx
 import pytest
 
 from api.page_parts import PAGE_POLICY
-from api.routes.public_pages import REASON_TEXTS
+from api.routes.public_pages import REASON_TEXTS, _verdict_section
 from ledger import canonical
 from ledger.admin import RegistryClerk
 from licenses.compact import MAX_COMPACT_TEXT
+from licenses.verify import ListUsed, Verdict
 from tests.support import licenses
 from tests.support.api_node import ApiNode, api_node
 
@@ -201,14 +203,42 @@ def test_an_unknown_region_or_item_is_a_404_page(node: ApiNode) -> None:
         assert "返回事项目录" in answer.text
 
 
-def test_a_guide_field_published_by_a_signed_amendment_is_shown(node: ApiNode) -> None:
-    ledger = node.services.ledger
-    ledger.refresh_registry()
-    base = ledger.registry.catalogs.current("510000", node.services.clock()).version
-    fee = [{"item": "510000/1/7", "field": "fee", "value": "不收费"}]
-    RegistryClerk(ledger, node.world.region).append(
-        node.world.root, "catalog_amended", {"base_version": base, "changes": fee}
-    )
-    guide = node.client.get("/pages/catalog/510000/1/7").text.split('id="guide"', 1)[1]
+def test_a_guide_field_published_by_a_signed_amendment_is_shown(tmp_path: Path) -> None:
+    # A node of its own: new cases pin the amended version, the module's node must not move.
+    with api_node(tmp_path) as amended:
+        ledger = amended.services.ledger
+        ledger.refresh_registry()
+        base = ledger.registry.catalogs.current("510000", amended.services.clock()).version
+        fee = [{"item": "510000/1/7", "field": "fee", "value": "不收费"}]
+        RegistryClerk(ledger, amended.world.region).append(
+            amended.world.root, "catalog_amended", {"base_version": base, "changes": fee}
+        )
+        guide = amended.client.get("/pages/catalog/510000/1/7").text.split('id="guide"', 1)[1]
     assert "<dt>收费标准</dt><dd>不收费</dd>" in guide
     assert '<dt>发证方式</dt><dd><span class="unpublished">未公布</span></dd>' in guide
+
+
+def test_offline_the_status_is_unknown_without_a_held_list(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = node.client.post("/pages/check", data={"license": issued.compact, "offline": "1"})
+    assert _failed(answer) == ["status_unavailable"]
+    assert '<dd id="status-source">未知（节点的说明：no status list' in answer.text
+    assert 'id="offline" name="offline" value="1" checked' in answer.text
+
+
+def test_the_status_list_used_shows_its_issue_date_and_age(node: ApiNode) -> None:
+    """A verdict that rests on a held list (another region's license) shows the list's issue
+    time, age and end; an issuer that did not answer is said with its reason."""
+    now = node.services.clock()
+    hour = 3_600_000_000
+    used = ListUsed("320000-1", 7, now - 30 * hour, now + 18 * hour)
+    verdict = Verdict.of(
+        set(), status_source="status_list", status_list=used, online_detail="unreachable"
+    )
+    shown = _verdict_section(node.services, verdict, None)
+    assert "核验结果：<strong>有效</strong>" in shown
+    assert '<dd id="status-source">本节点保存的状态列表</dd>' in shown
+    row = shown.split("<caption>所用状态列表</caption>", 1)[1]
+    assert "<td>320000-1</td><td>7</td>" in row
+    assert "<td>1 天 6 小时</td>" in row  # the age: 30 hours
+    assert "发证节点未答复在线状态：unreachable" in shown
