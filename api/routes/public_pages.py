@@ -30,7 +30,7 @@ from ledger.catalog import Catalog, CatalogItem, UnknownItem, UnknownRegion, reg
 from ledger.keys.key_info import LICENSE
 from ledger.read_models import CHINA
 from licenses.compact import COMPACT_PREFIX, MAX_COMPACT_TEXT, CompactLicense, decode_compact
-from licenses.errors import LicenseError
+from licenses.errors import LicenseError, LicenseServiceError
 from licenses.verify import ListUsed, Verdict
 
 router = APIRouter(tags=["pages"])
@@ -95,6 +95,11 @@ def _check_form(text: str = "", *, offline: bool = False) -> str:
     return f"""
 <p>核验他人出示的电子证照：粘贴证照二维码中的文字（以 <code>TB1:</code> 开头；
 扫码枪或手机扫码后得到的就是这段文字）。核验由本节点完成，不需要登录，本页不保存所粘贴的内容。</p>
+<div id="qr-picker" class="stack" hidden>
+<label for="qr-file">或选择证照二维码图片（在本浏览器中识别，图片不上传）</label>
+<input type="file" id="qr-file" accept="image/*">
+<p id="qr-status" role="status" aria-live="polite"></p>
+</div>
 <form class="stack" method="post" action="{CHECK_PAGE}">
 <label for="license">证照二维码文字</label>
 <textarea id="license" name="license" rows="6" required
@@ -210,6 +215,14 @@ def _verdict_section(node: NodeServices, verdict: Verdict, claims: CompactLicens
 {claims_html}"""
 
 
+#: The check page's scripts: only the optional QR image reading (the page works without them).
+CHECK_SCRIPTS = ("vendor/jsqr/jsQR.js", "check.js")
+
+
+def _check_response(main: str) -> HTMLResponse:
+    return page("电子证照核验", main, scripts=CHECK_SCRIPTS, public=True)
+
+
 def _problem(message: str) -> str:
     return f'<p class="error" role="alert" id="input-error">{escape(message)}</p>'
 
@@ -250,7 +263,7 @@ def _checked_text(form_body: bytes, content_type: str) -> tuple[str, str | None]
 @router.get(CHECK_PAGE, include_in_schema=False)
 def check_page() -> HTMLResponse:
     """The license check form."""
-    return page("电子证照核验", _check_form(), public=True)
+    return _check_response(_check_form())
 
 
 @router.post(CHECK_PAGE, include_in_schema=False)
@@ -260,31 +273,23 @@ async def check_license(request: Request, node: Services) -> HTMLResponse:
     text, problem = _checked_text(form_body, request.headers.get("content-type", ""))
     offline = problem is None and _offline(form_body)
     if problem is not None:
-        return page("电子证照核验", _problem(problem) + _check_form(text), public=True)
+        return _check_response(_problem(problem) + _check_form(text))
     if node.licenses is None:
-        return page(
-            "电子证照核验",
-            _problem("本节点不提供证照核验服务。") + _check_form(text, offline=offline),
-            public=True,
-        )
+        refused = _problem("本节点不提供证照核验服务。")
+        return _check_response(refused + _check_form(text, offline=offline))
     try:
         verdict = await verdict_for(node, text, online=not offline)
-    except LicenseError as error:  # e.g. no trust list of its own yet: it recognizes nothing
+    except LicenseServiceError as error:  # no trust list of its own yet: it recognizes nothing
         message = "本节点尚未发布本地区的信任列表，暂不能核验证照。"
-        if getattr(error, "reason", "") != "no_trust_list":
-            message = f"本节点暂不能核验证照：{error}"
-        return page(
-            "电子证照核验", _problem(message) + _check_form(text, offline=offline), public=True
-        )
+        if error.reason != "no_trust_list":
+            message = f"本节点暂不能核验证照：{error.detail}"
+        return _check_response(_problem(message) + _check_form(text, offline=offline))
     try:
         claims: CompactLicense | None = decode_compact(text)
     except LicenseError:
         claims = None  # the verdict says why (malformed)
-    return page(
-        "电子证照核验",
-        _verdict_section(node, verdict, claims) + _check_form(offline=offline),
-        public=True,
-    )
+    shown = _verdict_section(node, verdict, claims)
+    return _check_response(shown + _check_form(offline=offline))
 
 
 # -- the catalog -------------------------------------------------------------------------------

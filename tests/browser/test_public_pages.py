@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.license_client import IssuedLicense
+from licenses.qr import qr_png
 from tests.browser.test_officer_pages import (
     CHROMIUM,
     SCREENSHOTS_DIR,
@@ -141,6 +142,29 @@ def test_a_license_is_checked_valid_then_revoked_then_altered(
     watched.check(live.base)
 
 
+def test_a_qr_image_is_read_in_the_browser_and_checked(
+    browser: Browser, live: PublicNode, tmp_path: Path
+) -> None:
+    """The image is decoded by the vendored jsQR in the page; the node receives the text."""
+    fresh = licenses.issue(live.node)
+    image = tmp_path / "license-qr.png"
+    image.write_bytes(qr_png(fresh.compact))
+    watched = _page(browser)
+    page = watched.page
+    uploads: list[str] = []
+    page.on("request", lambda request: uploads.append(request.post_data or ""))
+    page.goto(f"{live.base}/pages/check")
+    page.get_by_label("或选择证照二维码图片").set_input_files(str(image))
+    expect(page.locator("#qr-status")).to_have_text("已从图片读出证照二维码文字，请按“核验”。")
+    expect(page.get_by_label("证照二维码文字")).to_have_value(fresh.compact)
+    _accessible(page)
+    _shot(live, page, "public-check-qr")
+    page.get_by_role("button", name="核验").click()
+    expect(page.locator("#verdict")).to_have_text("核验结果：有效")
+    assert not any("PNG" in body for body in uploads)  # the image stayed in the browser
+    watched.check(live.base)
+
+
 def test_the_catalog_is_filtered_and_an_item_read(browser: Browser, live: PublicNode) -> None:
     watched = _page(browser)
     page = watched.page
@@ -174,6 +198,8 @@ def test_with_javascript_disabled_every_public_page_renders_and_checks(
 ) -> None:
     watched = _page(browser, javascript=False)
     page = watched.page
+    page.goto(f"{live.base}/pages/check")
+    expect(page.locator("#qr-picker")).to_be_hidden()  # reading an image needs a script
     page.goto(f"{live.base}/pages/catalog")
     expect(page.get_by_role("link", name="江苏省")).to_be_visible()
     page.goto(f"{live.base}/pages/catalog/320000?batch=1&channel=online")

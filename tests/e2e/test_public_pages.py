@@ -45,7 +45,12 @@ def test_the_check_page_is_a_form_that_posts_to_the_node(node: ApiNode) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-security-policy"] == PAGE_POLICY
     assert '<form class="stack" method="post" action="/pages/check">' in answer.text
-    assert "<script" not in answer.text  # reading and checking need no JavaScript
+    # The only scripts read a QR image (optional); pasting needs none, the picker starts hidden.
+    scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', answer.text)
+    assert scripts == ["/static/vendor/jsqr/jsQR.js", "/static/check.js"]
+    assert '<div id="qr-picker" class="stack" hidden>' in answer.text
+    for script in scripts:
+        assert node.client.get(script).status_code == 200
 
 
 def test_a_license_is_valid_then_revoked_on_the_check_page(node: ApiNode) -> None:
@@ -242,3 +247,11 @@ def test_the_status_list_used_shows_its_issue_date_and_age(node: ApiNode) -> Non
     assert "<td>320000-1</td><td>7</td>" in row
     assert "<td>1 天 6 小时</td>" in row  # the age: 30 hours
     assert "发证节点未答复在线状态：unreachable" in shown
+
+
+def test_a_node_without_a_trust_list_says_so_on_the_page(tmp_path: Path) -> None:
+    with api_node(tmp_path) as bare:  # licenses served, no trust list published yet
+        assert bare.services.licenses is not None
+        answer = bare.client.post("/pages/check", data={"license": "TB1:ABC"})
+    assert answer.status_code == 200
+    assert "本节点尚未发布本地区的信任列表" in answer.text
