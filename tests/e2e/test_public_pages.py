@@ -86,7 +86,8 @@ def extended(text: str) -> str:
     payload = canonical.decode(outer[0])
     payload["until"] = 20991231
     again = canonical.encode([canonical.encode(payload), outer[1]])
-    return "TB1:" + base45.b45encode(zlib.compress(again, 9)).decode("ascii")
+    encoded: bytes = base45.b45encode(zlib.compress(again, 9))
+    return "TB1:" + encoded.decode("ascii")
 
 
 def test_an_altered_license_is_invalid_with_bad_signature(node: ApiNode) -> None:
