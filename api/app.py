@@ -30,6 +30,7 @@ from api.routes import (
     login,
     pages,
     peer,
+    progress_page,
     public_pages,
     ratings,
     relay,
@@ -54,6 +55,7 @@ ROUTES = (
     login,
     pages,
     public_pages,
+    progress_page,
     relay,
     peer,
 )

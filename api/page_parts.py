@@ -154,7 +154,11 @@ def step_name(step: str) -> str:
 
 
 #: The public pages (no login), linked from each other's navigation.
-PUBLIC_LINKS = (("/pages/check", "证照核验"), ("/pages/catalog", "跨省通办事项目录"))
+PUBLIC_LINKS = (
+    ("/pages/check", "证照核验"),
+    ("/pages/catalog", "跨省通办事项目录"),
+    ("/pages/progress", "办理进度查询"),
+)
 
 
 def page(

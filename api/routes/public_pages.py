@@ -1,4 +1,5 @@
-"""The public pages (no login): the license check and the 跨省通办 catalog.
+"""The public pages (no login): the license check and the 跨省通办 catalog (the applicant's
+progress is ``api/routes/progress_page.py``).
 
 Server-rendered with the officers' layout (``api.page_parts.page``, the same policy: no inline
 script or style, nothing from outside the node), and complete without JavaScript: the check
@@ -69,7 +70,7 @@ STATUS_NAMES = {"active": "办理", "verify": "核验"}
 BATCH_NAMES = {1: "第一批", 2: "第二批", 3: "第三批"}
 
 
-def _moment(micros: int) -> str:
+def moment_text(micros: int) -> str:
     """µs UTC as China time, to the minute."""
     moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
@@ -148,8 +149,8 @@ def _claims_section(node: NodeServices, claims: CompactLicense, valid: bool) -> 
 def _list_row(used: ListUsed, now: int) -> str:
     return (
         f"<tr><td>{escape(used.id)}</td><td>{used.version}</td>"
-        f"<td>{_moment(used.issued_at)}</td><td>{_age(now - used.issued_at)}</td>"
-        f"<td>{_moment(used.valid_until)}</td></tr>"
+        f"<td>{moment_text(used.issued_at)}</td><td>{_age(now - used.issued_at)}</td>"
+        f"<td>{moment_text(used.valid_until)}</td></tr>"
     )
 
 
@@ -206,7 +207,7 @@ def _verdict_section(node: NodeServices, verdict: Verdict, claims: CompactLicens
 {failed}
 <dl class="facts">
 <dt>状态来源</dt><dd id="status-source">{source}</dd>
-<dt>核验时间</dt><dd>{_moment(now)}（北京时间）</dd>
+<dt>核验时间</dt><dd>{moment_text(now)}（北京时间）</dd>
 </dl>
 {online}
 {status_list}
@@ -223,7 +224,7 @@ def _check_response(main: str) -> HTMLResponse:
     return page("电子证照核验", main, scripts=CHECK_SCRIPTS, public=True)
 
 
-def _problem(message: str) -> str:
+def problem_text(message: str) -> str:
     return f'<p class="error" role="alert" id="input-error">{escape(message)}</p>'
 
 
@@ -273,9 +274,9 @@ async def check_license(request: Request, node: Services) -> HTMLResponse:
     text, problem = _checked_text(form_body, request.headers.get("content-type", ""))
     offline = problem is None and _offline(form_body)
     if problem is not None:
-        return _check_response(_problem(problem) + _check_form(text))
+        return _check_response(problem_text(problem) + _check_form(text))
     if node.licenses is None:
-        refused = _problem("本节点不提供证照核验服务。")
+        refused = problem_text("本节点不提供证照核验服务。")
         return _check_response(refused + _check_form(text, offline=offline))
     try:
         verdict = await verdict_for(node, text, online=not offline)
@@ -283,7 +284,7 @@ async def check_license(request: Request, node: Services) -> HTMLResponse:
         message = "本节点尚未发布本地区的信任列表，暂不能核验证照。"
         if error.reason != "no_trust_list":
             message = f"本节点暂不能核验证照：{error.detail}"
-        return _check_response(_problem(message) + _check_form(text, offline=offline))
+        return _check_response(problem_text(message) + _check_form(text, offline=offline))
     try:
         claims: CompactLicense | None = decode_compact(text)
     except LicenseError:
@@ -311,7 +312,7 @@ def _channels(item: CatalogItem) -> str:
 
 
 def _not_found(message: str) -> HTMLResponse:
-    main = f'{_problem(message)}<p><a href="{CATALOG_PAGE}">返回事项目录</a></p>'
+    main = f'{problem_text(message)}<p><a href="{CATALOG_PAGE}">返回事项目录</a></p>'
     return page("未找到", main, public=True, status_code=404)
 
 
@@ -408,7 +409,7 @@ def catalog_items(
     )
     filters = {k: v for k, v in (("batch", batch), ("sector", sector), ("channel", channel)) if v}
     shown = (
-        "".join(_problem(p) for p in problems)
+        "".join(problem_text(p) for p in problems)
         if problems
         else f'<p id="count" role="status">共 {len(items)} 项'
         + ("（已筛选）" if filters else f"（全部 {len(catalog.items)} 项）")

@@ -27,7 +27,7 @@ from tests.browser.test_officer_pages import (
     accessibility_violations,
     watch,
 )
-from tests.e2e.test_public_pages import extended
+from tests.e2e.test_public_pages import SLIP_CODE, case_with_code, extended
 from tests.support import licenses
 from tests.support.api_node import ApiNode, api_node
 
@@ -193,6 +193,27 @@ def test_the_catalog_is_filtered_and_an_item_read(browser: Browser, live: Public
     watched.check(live.base)
 
 
+def test_the_applicant_follows_a_case_with_the_slips_code(
+    browser: Browser, live: PublicNode
+) -> None:
+    case_id = case_with_code(live.node)
+    watched = _page(browser)
+    page = watched.page
+    page.goto(f"{live.base}/pages/check")
+    page.get_by_role("link", name="办理进度查询").click()
+    page.get_by_label("案件编号").fill(str(case_id))
+    page.get_by_label("查询码").fill("0000-0000-0000-0000")
+    page.get_by_role("button", name="查询进度").click()
+    expect(page.locator("#input-error")).to_contain_text("查询码与该案件不符")
+    page.get_by_label("查询码").fill(SLIP_CODE)
+    page.get_by_role("button", name="查询进度").click()
+    expect(page.locator("#state")).to_have_text("待受理")
+    expect(page.locator("#awaited")).to_contain_text("受理")
+    _accessible(page)
+    _shot(live, page, "public-progress")
+    watched.check(live.base)
+
+
 def test_with_javascript_disabled_every_public_page_renders_and_checks(
     browser: Browser, live: PublicNode
 ) -> None:
@@ -209,4 +230,9 @@ def test_with_javascript_disabled_every_public_page_renders_and_checks(
     fresh = licenses.issue(live.node)
     _check(page, live, fresh.compact)  # a plain form post: no script involved
     expect(page.locator("#verdict")).to_have_text("核验结果：有效")
+    page.goto(f"{live.base}/pages/progress")
+    page.get_by_label("案件编号").fill(str(case_with_code(live.node)))
+    page.get_by_label("查询码").fill(SLIP_CODE)
+    page.get_by_role("button", name="查询进度").click()
+    expect(page.locator("#state")).to_have_text("待受理")
     watched.check(live.base)

@@ -6,6 +6,7 @@ catalog lists, filters and shows guide fields, 未公布 where nobody published 
 from __future__ import annotations
 
 import re
+import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,12 @@ from api.page_parts import PAGE_POLICY
 from api.routes.public_pages import REASON_TEXTS, _verdict_section
 from ledger import canonical
 from ledger.admin import RegistryClerk
+from ledger.envelope import ZERO_HASH
+from ledger.ratings.code import code_commitment
 from licenses.compact import MAX_COMPACT_TEXT
 from licenses.verify import ListUsed, Verdict
 from tests.support import licenses
-from tests.support.api_node import ApiNode, api_node
+from tests.support.api_node import APPLICANT, OFFICER_OF, ApiNode, api_node
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +259,67 @@ def test_a_node_without_a_trust_list_says_so_on_the_page(tmp_path: Path) -> None
         answer = bare.client.post("/pages/check", data={"license": "TB1:ABC"})
     assert answer.status_code == 200
     assert "本节点尚未发布本地区的信任列表" in answer.text
+
+
+SLIP_CODE = "7Q2M-K9XD-4HRT-PW3B"
+
+
+def case_with_code(node: ApiNode) -> uuid.UUID:
+    """An online case received by 510104-RS with a code on its slip, then checked."""
+    case_id = uuid.uuid4()
+    body = node.world.received_body("510000/1/5", "online")
+    body["applicant"] = node.stored_applicant("home")
+    body["rating_code"] = code_commitment(case_id, SLIP_CODE)
+    raw = node.envelope("510104-RS", case_id, 1, ZERO_HASH, "received", body)
+    assert node.post("/cases", "home", raw).status_code == 201
+    checked = {"result": "pass", "reasons": [], "identity_verified": True}
+    assert node.step(case_id, "510104-RS", "form_checked", checked).status_code == 201
+    return case_id
+
+
+def _progress(node: ApiNode, case: str, code: str) -> httpx.Response:
+    answer: httpx.Response = node.client.post("/pages/progress", data={"case": case, "code": code})
+    return answer
+
+
+def test_the_applicant_reads_the_progress_with_the_slips_code(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    answer = _progress(node, str(case_id), SLIP_CODE.lower().replace("-", ""))
+    assert answer.status_code == 200
+    assert '<dd id="state">待受理</dd>' in answer.text
+    steps = answer.text.split("<caption>已办理的步骤</caption>", 1)[1]
+    assert "<td>1</td><td>收件</td>" in steps and "<td>2</td><td>形式审查</td>" in steps
+    assert "<li>受理" in answer.text.split('id="awaited"', 1)[1]
+    # No personal data: not the applicant, not the officer, not a step's fields.
+    for secret in (*APPLICANT.values(), OFFICER_OF["510104-RS"], "identity_verified"):
+        assert secret not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("", SLIP_CODE, "案件编号应为回执上印的 36 位编号"),
+        ("not-a-case", SLIP_CODE, "案件编号应为回执上印的 36 位编号"),
+        (str(uuid.UUID(int=7)), SLIP_CODE, "没有这个案件编号"),
+        ("{case}", "", "请输入回执上的查询码"),
+        ("{case}", "ABC", "查询码应为 16 位字母和数字"),
+    ],
+)
+def test_bad_progress_input_gets_a_message(
+    node: ApiNode, case: str, code: str, message: str
+) -> None:
+    case_id = case_with_code(node)
+    answer = _progress(node, case.format(case=case_id), code)
+    assert answer.status_code == 200
+    assert message in answer.text
+    assert "办理进度</h2>" not in answer.text
+
+
+def test_wrong_codes_are_limited_like_the_ratings(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    for _ in range(5):
+        wrong = _progress(node, str(case_id), "0000-0000-0000-0000")
+        assert "查询码与该案件不符" in wrong.text
+    locked = _progress(node, str(case_id), SLIP_CODE)  # even the right code, for a while
+    assert "错误次数过多" in locked.text
+    assert "办理进度</h2>" not in locked.text
