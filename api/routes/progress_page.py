@@ -11,6 +11,7 @@ nothing is changed but the wrong-code count anyone can raise through the rating 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from html import escape
 from urllib.parse import parse_qs
 
@@ -23,10 +24,11 @@ from api.deps import Services
 from api.page_parts import CHANNEL_NAMES, STATE_NAMES, page, step_name
 from api.routes.public_pages import moment_text, problem_text
 from ledger.domain import Case
-from ledger.errors import MalformedEncoding, UnknownCase
+from ledger.errors import LedgerError, MalformedEncoding, UnknownCase
 from ledger.ratings.service import TooManyAttempts
 from ledger.receipts import parse_receipt
 from ledger.workflow.rules import BadRatingCode
+from ledger.workflow.table import RATEABLE_STATES, UNRATED
 
 router = APIRouter(tags=["pages"])
 
@@ -53,6 +55,39 @@ def _progress_form(case_text: str = "") -> str:
 def _body_name(node: NodeServices, body_id: str) -> str:
     body = node.ledger.registry.bodies.get(body_id)
     return escape(body.name if body is not None else body_id)
+
+
+RATE_PAGE = "/pages/rate"
+LEVEL_NAMES = {
+    "very_satisfied": "非常满意",
+    "satisfied": "满意",
+    "basically_satisfied": "基本满意",
+    "dissatisfied": "不满意",
+    "very_dissatisfied": "非常不满意",
+}
+
+
+def _rating_form(case: Case, code: str) -> str:
+    """The 好差评 form, when the workflow allows the rating now; the code the applicant just
+    gave travels in the form (the page is not stored: ``Cache-Control: no-store``)."""
+    if case.flow.state not in RATEABLE_STATES or case.flow.rating != UNRATED:
+        return ""  # the rating table's own rule (``ledger.workflow.table``)
+    levels = "".join(
+        f'<div class="check"><input type="radio" id="level-{name}" name="level" '
+        f'value="{name}" required><label for="level-{name}">{label}</label></div>'
+        for name, label in LEVEL_NAMES.items()
+    )
+    return f"""<section aria-labelledby="rate-heading">
+<h2 id="rate-heading">评价本次办理（好差评）</h2>
+<form class="stack" method="post" action="{RATE_PAGE}">
+<input type="hidden" name="case" value="{escape(str(case.id))}">
+<input type="hidden" name="code" value="{escape(code)}">
+<fieldset><legend>满意程度</legend>{levels}</fieldset>
+<label for="comment">意见（可选，请勿填写姓名、证件号码、电话等个人信息）</label>
+<textarea id="comment" name="comment" rows="3" maxlength="500"></textarea>
+<button type="submit">提交评价</button>
+</form>
+</section>"""
 
 
 def _progress_section(node: NodeServices, case: Case) -> str:
@@ -153,4 +188,60 @@ async def progress(request: Request, node: Services) -> HTMLResponse:
     if problem is not None:
         return _progress_response(problem_text(problem) + _progress_form(case_text))
     node.ledger.refresh_registry()
-    return _progress_response(_progress_section(node, case) + _progress_form())
+    shown = _progress_section(node, case) + _rating_form(case, code)
+    return _progress_response(shown + _progress_form())
+
+
+def _form_fields(form_body: bytes, content_type: str) -> dict[str, str] | None:
+    """One value per field of a posted form, or None when it is not a readable form."""
+    if len(form_body) > 8192 or not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    try:
+        fields = parse_qs(form_body.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return {name: values[0] for name, values in fields.items() if len(values) == 1}
+
+
+@router.post(RATE_PAGE, include_in_schema=False)
+async def rate(request: Request, node: Services) -> HTMLResponse:
+    """The applicant's rating with the slip's code: ``RatingService.rate_with_code``, the
+    code route's own service (node-signed ``rated`` step, one per case)."""
+    fields = _form_fields(await request.body(), request.headers.get("content-type", ""))
+    if fields is None:
+        return _progress_response(problem_text("请用进度页上的评价表单提交。") + _progress_form())
+    case_text, code = fields.get("case", ""), fields.get("code", "")
+    level, comment = fields.get("level", ""), fields.get("comment", "").strip()
+    try:
+        case_id = uuid.UUID(case_text)
+    except ValueError:
+        return _progress_response(problem_text("案件编号不对，请重新查询。") + _progress_form())
+    problem = None
+    if level not in LEVEL_NAMES:
+        problem = "请选择满意程度。"
+    elif len(comment) > 500:
+        problem = "意见最多 500 字。"
+    else:
+        try:
+            await run_in_threadpool(
+                partial(
+                    node.ratings.rate_with_code,
+                    case_id,
+                    code=code,
+                    level=level,
+                    channel="online",
+                    comment=comment or None,
+                )
+            )
+        except TooManyAttempts as error:
+            problem = f"该案件的查询码错误次数过多，请 {error.retry_after} 秒后再试。"
+        except BadRatingCode:
+            problem = "查询码与该案件不符，评价未提交。"
+        except UnknownCase:
+            problem = "没有这个案件编号。"
+        except LedgerError as error:  # personal data in the comment, rated already, ...
+            problem = f"评价未提交：{error.detail}（{error.reason}，{error.field or '—'}）"
+    if problem is not None:
+        return _progress_response(problem_text(problem) + _progress_form(case_text))
+    done = '<p id="rated" role="status">评价已提交，谢谢。</p>'
+    return _progress_response(done + _progress_form(case_text))

@@ -27,7 +27,12 @@ from tests.browser.test_officer_pages import (
     accessibility_violations,
     watch,
 )
-from tests.e2e.test_public_pages import SLIP_CODE, case_with_code, extended
+from tests.e2e.test_public_pages import (
+    SLIP_CODE,
+    case_with_code,
+    delivered_with_code,
+    extended,
+)
 from tests.support import licenses
 from tests.support.api_node import ApiNode, api_node
 
@@ -211,6 +216,20 @@ def test_the_applicant_follows_a_case_with_the_slips_code(
     expect(page.locator("#awaited")).to_contain_text("受理")
     _accessible(page)
     _shot(live, page, "public-progress")
+
+    delivered = delivered_with_code(live.node)
+    page.get_by_label("案件编号").fill(str(delivered))
+    page.get_by_label("查询码").fill(SLIP_CODE)
+    page.get_by_role("button", name="查询进度").click()
+    expect(page.locator("#state")).to_have_text("已办结")
+    page.get_by_label("满意", exact=True).check()
+    page.get_by_label("意见").fill("窗口办理很快")
+    _accessible(page)
+    _shot(live, page, "public-rate")
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.locator("#rated")).to_have_text("评价已提交，谢谢。")
+    steps = [step for _, step, _, _ in live.node.services.ledger.get_case(delivered).steps]
+    assert steps[-1] == "rated"
     watched.check(live.base)
 
 

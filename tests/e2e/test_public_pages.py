@@ -323,3 +323,47 @@ def test_wrong_codes_are_limited_like_the_ratings(node: ApiNode) -> None:
     locked = _progress(node, str(case_id), SLIP_CODE)  # even the right code, for a while
     assert "错误次数过多" in locked.text
     assert "办理进度</h2>" not in locked.text
+
+
+def delivered_with_code(node: ApiNode) -> uuid.UUID:
+    """:func:`case_with_code`, accepted, approved and delivered online: it may be rated."""
+    case_id = case_with_code(node)
+    for step, content in (
+        ("accepted", {"note": ""}),
+        ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
+        ("delivered", {"method": "online", "results": []}),
+    ):
+        assert node.step(case_id, "510104-RS", step, content).status_code == 201
+    return case_id
+
+
+def _rate(node: ApiNode, case_id: uuid.UUID, **fields: str) -> httpx.Response:
+    form = {"case": str(case_id), "code": SLIP_CODE, **fields}
+    answer: httpx.Response = node.client.post("/pages/rate", data=form)
+    return answer
+
+
+def test_the_applicant_rates_a_delivered_case_once(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    assert 'action="/pages/rate"' not in _progress(node, str(case_id), SLIP_CODE).text
+    case_id = delivered_with_code(node)
+    shown = _progress(node, str(case_id), SLIP_CODE).text
+    assert 'action="/pages/rate"' in shown
+    assert f'<input type="hidden" name="code" value="{SLIP_CODE}">' in shown
+
+    assert "请选择满意程度" in _rate(node, case_id).text
+    assert (
+        "查询码与该案件不符"
+        in _rate(node, case_id, code="0000-0000-0000-0000", level="satisfied").text
+    )
+    refused = _rate(node, case_id, level="dissatisfied", comment="请打 13912345678 联系我")
+    assert "评价未提交" in refused.text and "comment" in refused.text
+    rated = _rate(node, case_id, level="satisfied", comment="办事快")
+    assert '<p id="rated" role="status">评价已提交，谢谢。</p>' in rated.text
+    steps = [step for _, step, _, _ in node.services.ledger.get_case(case_id).steps]
+    assert steps[-1] == "rated"
+
+    again = _progress(node, str(case_id), SLIP_CODE).text
+    assert "<td>评价</td>" in again
+    assert 'action="/pages/rate"' not in again  # one rating per case
+    assert "评价未提交" in _rate(node, case_id, level="very_satisfied").text

@@ -117,6 +117,7 @@ GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
+POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
 GET /metrics                         401  401  401  403  403  403  403  200  403  200  403
 GET /relay                           401  401  401  200  200  200  200  200  403  200  403
 POST /relay/deliver                  401  401  401  403  403  403  403  403  403  200  403
@@ -316,6 +317,13 @@ def _progress_page(f: Fixture, principal: str) -> Send:
     headers = f.node.headers(principal)
     form = {"case": str(f.case_id), "code": "0000-0000-0000-0000"}
     return lambda: f.node.client.post("/pages/progress", data=form, headers=headers)
+
+
+def _rate_page(f: Fixture, principal: str) -> Send:
+    # The rating form of the progress page, with a wrong code: refused on the page (200).
+    headers = f.node.headers(principal)
+    form = {"case": str(f.case_id), "code": "0000-0000-0000-0000", "level": "satisfied"}
+    return lambda: f.node.client.post("/pages/rate", data=form, headers=headers)
 
 
 def _publish_trust_list(f: Fixture, principal: str) -> Send:
@@ -543,6 +551,7 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,
+    "POST /pages/rate": _rate_page,
     "POST /licenses": _issue,
     "PUT /licenses/{identifier}/document": _put_document,
     "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),
