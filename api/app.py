@@ -30,6 +30,8 @@ from api.routes import (
     login,
     pages,
     peer,
+    progress_page,
+    public_pages,
     ratings,
     relay,
     supervision,
@@ -52,6 +54,8 @@ ROUTES = (
     licenses,
     login,
     pages,
+    public_pages,
+    progress_page,
     relay,
     peer,
 )

@@ -153,11 +153,29 @@ def step_name(step: str) -> str:
 # -- the page frame ----------------------------------------------------------------------------
 
 
+#: The public pages (no login), linked from each other's navigation.
+PUBLIC_LINKS = (
+    ("/pages/check", "证照核验"),
+    ("/pages/catalog", "跨省通办事项目录"),
+    ("/pages/progress", "办理进度查询"),
+)
+
+
 def page(
-    title: str, main: str, *, scripts: tuple[str, ...] = (), officer: str = ""
+    title: str,
+    main: str,
+    *,
+    scripts: tuple[str, ...] = (),
+    officer: str = "",
+    public: bool = False,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    """A whole page with the node's policy; ``main`` is already escaped HTML."""
+    """A whole page with the node's policy; ``main`` is already escaped HTML. ``officer``
+    shows the officers' navigation, ``public`` the public pages' (``api/routes/public_pages``)."""
     nav = ""
+    if public:
+        links = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in PUBLIC_LINKS)
+        nav = f'<nav aria-label="主导航"><ul>{links}</ul></nav>'
     if officer:
         nav = (
             '<nav aria-label="主导航"><ul>'
@@ -188,7 +206,7 @@ def page(
 </body>
 </html>
 """
-    response = HTMLResponse(html)
+    response = HTMLResponse(html, status_code=status_code)
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -49,6 +49,7 @@ __all__ = [
     "COMPACT_PREFIX",
     "COMPACT_REASONS",
     "COMPACT_VERSION",
+    "MAX_COMPACT_TEXT",
     "MAX_INFLATED",
     "CompactLicense",
     "CompactRejected",
@@ -63,7 +64,8 @@ COMPACT_VERSION: Final = 1
 #: Largest inflated ``[payload, signature]`` accepted; a realistic one is about 400 bytes.
 MAX_INFLATED: Final = 4096
 # Base45 of MAX_INFLATED bytes even if zlib gained nothing: longer text is refused unread.
-_MAX_TEXT: Final = len(COMPACT_PREFIX) + (MAX_INFLATED + 64) * 3 // 2
+MAX_COMPACT_TEXT: Final = len(COMPACT_PREFIX) + (MAX_INFLATED + 64) * 3 // 2
+_MAX_TEXT: Final = MAX_COMPACT_TEXT
 _BASE45: Final = re.compile(r"[0-9A-Z $%*+\-./:]*")
 _KID: Final = re.compile(r"[0-9a-f]{32}")
 _LIST_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")

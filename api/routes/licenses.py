@@ -48,6 +48,7 @@ from api.schemas import (
 from licenses.grant import parse_grant
 from licenses.service import LicenseService
 from licenses.use import LicenseView, Reader
+from licenses.verify import Verdict
 
 router = APIRouter(
     tags=["licenses"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422)
@@ -128,20 +129,39 @@ async def verify(_: JsonBody, request: LicenseVerify, node: Services) -> Verdict
         if request.license is not None
         else b64_field(request.document or "", "document")
     )
+    verdict = await verdict_for(
+        node,
+        presented,
+        holder_code=request.holder_code,
+        online=request.online,
+        max_status_age=(
+            None if request.max_status_age is None else request.max_status_age * 1_000_000
+        ),
+    )
+    return VerdictPublic.model_validate(verdict.to_json())
+
+
+async def verdict_for(
+    node: NodeServices,
+    presented: bytes | str,
+    *,
+    holder_code: str | None = None,
+    online: bool = True,
+    max_status_age: int | None = None,
+) -> Verdict:
+    """The node's verdict on a presented license: what ``POST /licenses/verify`` answers and
+    the public check page (``/pages/check``) shows. ``max_status_age`` in µs."""
     # The store read and the checks in a worker thread, the answer built here: a sync route
     # costs FastAPI a second hand-off to the thread pool, to validate what it returns.
-    verdict = await run_in_threadpool(
+    return await run_in_threadpool(
         partial(
             _service(node).verify,
             presented,
-            holder_code=request.holder_code,
-            online=request.online,
-            max_status_age=(
-                None if request.max_status_age is None else request.max_status_age * 1_000_000
-            ),
+            holder_code=holder_code,
+            online=online,
+            max_status_age=max_status_age,
         )
     )
-    return VerdictPublic.model_validate(verdict.to_json())
 
 
 @router.get(

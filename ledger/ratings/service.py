@@ -20,10 +20,11 @@ from typing import Any
 
 from ledger.access import Forbidden
 from ledger.application import Appended, LedgerApplication
+from ledger.domain import Case
 from ledger.envelope import build_event
 from ledger.errors import ConflictError, EnvelopeRejected
 from ledger.keys import NODE_OFFICER
-from ledger.ratings.code import code_proof
+from ledger.ratings.code import code_commitment_of_proof, code_proof
 from ledger.workflow import CaseState
 from ledger.workflow.fields import NODE_SIGNED_CHANNELS
 from ledger.workflow.rules import BadRatingCode
@@ -79,6 +80,19 @@ class RatingService:
     def __init__(self, app: LedgerApplication, attempts: CodeAttempts | None = None):
         self.app = app
         self.attempts = attempts or CodeAttempts(app.clock)
+
+    def case_with_code(self, case_id: uuid.UUID, code: str) -> Case:
+        """The case, once ``code`` is shown to be its slip's code: what the applicant's
+        progress page (``/pages/progress``) reads. A wrong code counts against the same
+        per-case limit as a rating's (``too_many_attempts``); a case whose ``received`` step
+        carries no code cannot be read with one (``bad_rating_code``, field ``code``)."""
+        self.attempts.check(case_id)
+        case = self.app.get_case(case_id)  # ``UnknownCase``: as the rating route, 404 first
+        proof = code_proof(case_id, code)  # ``MalformedEncoding`` (field ``code``)
+        if not case.flow.rating_code or code_commitment_of_proof(proof) != case.flow.rating_code:
+            self.attempts.wrong(case_id)
+            raise BadRatingCode("the code is not this case's receipt slip code", field="code")
+        return case
 
     def rate_with_code(
         self,

@@ -110,6 +110,14 @@ GET /pages/worklist                  303  303  303  303  303  303  303  303  303
 GET /pages/cases/{case_id}           303  303  303  303  303  303  303  303  303  303  303
 GET /pages/receive                   303  303  303  303  303  303  303  303  303  303  303
 GET /pages/cases/{case_id}/notices/receipt 303  303  303  303  303  303  303  303  303  303  303
+GET /pages/check                     200  200  200  200  200  200  200  200  200  200  200
+POST /pages/check                    200  200  200  200  200  200  200  200  200  200  200
+GET /pages/catalog                   200  200  200  200  200  200  200  200  200  200  200
+GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200  200  200
+GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
+GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
+POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
+POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
 GET /metrics                         401  401  401  403  403  403  403  200  403  200  403
 GET /relay                           401  401  401  200  200  200  200  200  403  200  403
 POST /relay/deliver                  401  401  401  403  403  403  403  403  403  200  403
@@ -142,6 +150,9 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 # - Pages (api/routes/pages.py): an officer's session is the only login a page takes, so every
 #   token is sent to the login page (303); the draft route names the session's officer and
 #   key, so a token gets 403 even for a body. With a session: tests/e2e/test_pages.py.
+#   The public pages (api/routes/public_pages.py: the license check, the catalog, the
+#   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
+#   token changes nothing (tests/e2e/test_public_pages.py).
 CONTENT_REFUSALS = {
     ("POST /cases", "away"): "not_entitled",
     ("POST /cases/{case_id}/events", "outsider"): "not_entitled",
@@ -292,6 +303,27 @@ def _json(method: str, path: str, body: dict[str, Any], principal: str, f: Fixtu
 
 def _verify(f: Fixture, principal: str) -> Send:
     return _json("POST", "/licenses/verify", {"license": f.license.compact}, principal, f)
+
+
+def _check_page(f: Fixture, principal: str) -> Send:
+    # The public check page posts the form; a token changes nothing (no login is read).
+    headers = f.node.headers(principal)
+    form = {"license": f.license.compact}
+    return lambda: f.node.client.post("/pages/check", data=form, headers=headers)
+
+
+def _progress_page(f: Fixture, principal: str) -> Send:
+    # The applicant's progress page: the slip's code is the credential, a token changes nothing.
+    headers = f.node.headers(principal)
+    form = {"case": str(f.case_id), "code": "0000-0000-0000-0000"}
+    return lambda: f.node.client.post("/pages/progress", data=form, headers=headers)
+
+
+def _rate_page(f: Fixture, principal: str) -> Send:
+    # The rating form of the progress page, with a wrong code: refused on the page (200).
+    headers = f.node.headers(principal)
+    form = {"case": str(f.case_id), "code": "0000-0000-0000-0000", "level": "satisfied"}
+    return lambda: f.node.client.post("/pages/rate", data=form, headers=headers)
 
 
 def _publish_trust_list(f: Fixture, principal: str) -> Send:
@@ -512,6 +544,14 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/cases/{case_id}": _page("/pages/cases/{case_id}"),
     "GET /pages/receive": _page("/pages/receive"),
     "GET /pages/cases/{case_id}/notices/receipt": _page("/pages/cases/{case_id}/notices/receipt"),
+    "GET /pages/check": _page("/pages/check"),
+    "POST /pages/check": _check_page,
+    "GET /pages/catalog": _page("/pages/catalog"),
+    "GET /pages/catalog/{region}": _page("/pages/catalog/510000"),
+    "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
+    "GET /pages/progress": _page("/pages/progress"),
+    "POST /pages/progress": _progress_page,
+    "POST /pages/rate": _rate_page,
     "POST /licenses": _issue,
     "PUT /licenses/{identifier}/document": _put_document,
     "GET /licenses/{identifier}": _get("/licenses/{identifier}", purpose="核验"),

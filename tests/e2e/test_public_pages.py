@@ -1,0 +1,369 @@
+"""The public pages over HTTP (``api/routes/public_pages.py``): the license check runs the
+node's verification and shows its verdict, bad input gets a message (never a 500), the
+catalog lists, filters and shows guide fields, 未公布 where nobody published one. In Chromium:
+``tests/browser/test_public_pages.py``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import base45
+import httpx
+import pytest
+
+from api.page_parts import PAGE_POLICY
+from api.routes.public_pages import REASON_TEXTS, _verdict_section
+from ledger import canonical
+from ledger.admin import RegistryClerk
+from ledger.envelope import ZERO_HASH
+from ledger.ratings.code import code_commitment
+from licenses.compact import MAX_COMPACT_TEXT
+from licenses.verify import ListUsed, Verdict
+from tests.support import licenses
+from tests.support.api_node import APPLICANT, OFFICER_OF, ApiNode, api_node
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiNode]:
+    with api_node(tmp_path_factory.mktemp("public")) as made:
+        licenses.enable_licenses(made)
+        yield made
+
+
+def _check(node: ApiNode, text: str) -> httpx.Response:
+    answer: httpx.Response = node.client.post("/pages/check", data={"license": text})
+    return answer
+
+
+def _failed(answer: httpx.Response) -> list[str]:
+    return re.findall(r'data-reason="([a-z_]+)"', answer.text)
+
+
+def test_the_check_page_is_a_form_that_posts_to_the_node(node: ApiNode) -> None:
+    answer = node.client.get("/pages/check")
+    assert answer.status_code == 200
+    assert answer.headers["content-security-policy"] == PAGE_POLICY
+    assert '<form class="stack" method="post" action="/pages/check">' in answer.text
+    # The only scripts read a QR image (optional); pasting needs none, the picker starts hidden.
+    scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', answer.text)
+    assert scripts == ["/static/vendor/jsqr/jsQR.js", "/static/check.js"]
+    assert '<div id="qr-picker" class="stack" hidden>' in answer.text
+    for script in scripts:
+        assert node.client.get(script).status_code == 200
+
+
+def test_a_license_is_valid_then_revoked_on_the_check_page(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = _check(node, issued.compact)
+    assert answer.status_code == 200, answer.text
+    assert "核验结果：<strong>有效</strong>" in answer.text
+    assert _failed(answer) == []
+    assert "以下内容经核验属实" in answer.text
+    assert issued.identifier in answer.text
+    assert "2026-01-01 至 2035-12-31" in answer.text  # the validity printed in the text
+    assert "510104-RS" in answer.text  # the issuing body, from the license key's owner
+    assert '<dd id="status-source">发证节点在线答复</dd>' in answer.text
+    assert "所用信任列表" in answer.text
+    # The verdict is the API's: the same code, the same answer.
+    api = node.client.post("/licenses/verify", json={"license": issued.compact}).json()
+    assert api["valid"] is True
+
+    revoke = licenses.status_event(node, issued.identifier, "revoke")
+    revoked = node.post(f"/licenses/{issued.identifier}/revoke", "home", revoke)
+    assert revoked.status_code == 201, revoked.text
+    answer = _check(node, issued.compact)
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["revoked"]
+    assert REASON_TEXTS["revoked"] in answer.text
+    assert "核验未通过，<strong>不可信</strong>" in answer.text
+
+
+def extended(text: str) -> str:
+    """``text`` with its last day of validity moved to 2099-12-31 and the signature kept:
+    well-formed, but no longer what the issuer signed."""
+    outer = canonical.decode(zlib.decompress(base45.b45decode(text[4:])))
+    payload = canonical.decode(outer[0])
+    payload["until"] = 20991231
+    again = canonical.encode([canonical.encode(payload), outer[1]])
+    encoded: bytes = base45.b45encode(zlib.compress(again, 9))
+    return "TB1:" + encoded.decode("ascii")
+
+
+def test_an_altered_license_is_invalid_with_bad_signature(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = _check(node, extended(issued.compact))
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["bad_signature"]
+    assert REASON_TEXTS["bad_signature"] in answer.text
+    assert "2026-01-01 至 2099-12-31" in answer.text  # what the text claims, marked untrusted
+    assert "核验未通过，<strong>不可信</strong>" in answer.text
+
+
+def test_a_tampered_text_is_invalid_with_its_reason(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    body = issued.compact[4:]
+    # One Base45 character changed in the middle: the zlib stream no longer checks out.
+    middle = len(body) // 2
+    swapped = "A" if body[middle] != "A" else "B"
+    tampered = "TB1:" + body[:middle] + swapped + body[middle + 1 :]
+    answer = _check(node, tampered)
+    assert answer.status_code == 200
+    assert "核验结果：<strong>无效</strong>" in answer.text
+    assert _failed(answer) == ["malformed"]
+    assert REASON_TEXTS["malformed"] in answer.text
+    assert "证照所载信息" not in answer.text  # nothing decoded, nothing claimed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "请粘贴证照二维码文字"),
+        ("   \n", "请粘贴证照二维码文字"),
+        ("HC1:NCFOXN%TS3DH", "应以 TB1: 开头"),
+        ("tb1:ABC", "应以 TB1: 开头"),
+        ("TB1:" + "A" * MAX_COMPACT_TEXT, "内容过长"),
+    ],
+)
+def test_bad_input_gets_a_message_not_an_error(node: ApiNode, text: str, message: str) -> None:
+    answer = _check(node, text)
+    assert answer.status_code == 200
+    assert message in answer.text
+    assert 'role="alert"' in answer.text
+    assert "核验结果" not in answer.text
+
+
+def test_a_post_that_is_not_the_form_gets_a_message(node: ApiNode) -> None:
+    as_json = node.client.post("/pages/check", json={"license": "TB1:ABC"})
+    assert as_json.status_code == 200
+    assert "请用本页的表单提交" in as_json.text
+    huge = node.client.post(
+        "/pages/check",
+        content=b"license=" + b"A" * (5 * MAX_COMPACT_TEXT),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 200
+    assert "内容过长" in huge.text
+    latin = node.client.post(
+        "/pages/check",
+        content="license=TB1:é".encode("latin-1"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert latin.status_code == 200
+    assert "无法读取" in latin.text
+
+
+def test_the_catalog_lists_regions_and_the_140_items_of_a_region(node: ApiNode) -> None:
+    regions = node.client.get("/pages/catalog")
+    assert regions.status_code == 200
+    assert 'href="/pages/catalog/510000"' in regions.text
+    assert 'href="/pages/catalog/320000"' in regions.text
+    sichuan = node.client.get("/pages/catalog/510000")
+    assert sichuan.status_code == 200
+    assert "共 140 项（全部 140 项）" in sichuan.text
+    assert sichuan.text.count('href="/pages/catalog/510000/') == 140
+
+
+def test_the_catalog_filters_by_batch_sector_and_channel(node: ApiNode) -> None:
+    answer = node.client.get(
+        "/pages/catalog/510000",
+        params={"batch": "2", "channel": "proxy", "sector": "人力资源社会保障"},
+    )
+    assert answer.status_code == 200
+    links = re.findall(r'href="/pages/catalog/510000/(\d)/\d+"', answer.text)
+    count = int(re.search(r"共 (\d+) 项（已筛选）", answer.text).group(1))  # type: ignore[union-attr]
+    assert 0 < count < 140
+    assert links == ["2"] * count
+    assert '<option value="2" selected>' in answer.text
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"batch": "4"}, "批次（batch）只能是 1、2 或 3"),
+        ({"batch": "x"}, "批次（batch）只能是 1、2 或 3"),
+        ({"channel": "fax"}, "办理渠道（channel）只能是"),
+        ({"sector": "不存在的行业"}, "本目录没有行业（sector）"),
+    ],
+)
+def test_a_bad_filter_is_named(node: ApiNode, params: dict[str, str], message: str) -> None:
+    answer = node.client.get("/pages/catalog/510000", params=params)
+    assert answer.status_code == 200
+    assert message in answer.text
+
+
+def test_an_item_shows_its_guide_fields_or_not_published(node: ApiNode) -> None:
+    answer = node.client.get("/pages/catalog/510000/1/5")
+    assert answer.status_code == 200
+    guide = answer.text.split('id="guide"', 1)[1].split("</dl>", 1)[0]
+    labels = ("申请条件", "申报方式", "受理模式", "审核程序", "办理时限", "发证方式", "收费标准")
+    for label in labels:
+        assert f'<dt>{label}</dt><dd><span class="unpublished">未公布</span></dd>' in guide
+
+
+def test_an_unknown_region_or_item_is_a_404_page(node: ApiNode) -> None:
+    for path in ("/pages/catalog/999999", "/pages/catalog/510000/9/1", "/pages/catalog/510000/a/b"):
+        answer = node.client.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "返回事项目录" in answer.text
+
+
+def test_a_guide_field_published_by_a_signed_amendment_is_shown(tmp_path: Path) -> None:
+    # A node of its own: new cases pin the amended version, the module's node must not move.
+    with api_node(tmp_path) as amended:
+        ledger = amended.services.ledger
+        ledger.refresh_registry()
+        base = ledger.registry.catalogs.current("510000", amended.services.clock()).version
+        fee = [{"item": "510000/1/7", "field": "fee", "value": "不收费"}]
+        RegistryClerk(ledger, amended.world.region).append(
+            amended.world.root, "catalog_amended", {"base_version": base, "changes": fee}
+        )
+        guide = amended.client.get("/pages/catalog/510000/1/7").text.split('id="guide"', 1)[1]
+    assert "<dt>收费标准</dt><dd>不收费</dd>" in guide
+    assert '<dt>发证方式</dt><dd><span class="unpublished">未公布</span></dd>' in guide
+
+
+def test_offline_the_status_is_unknown_without_a_held_list(node: ApiNode) -> None:
+    issued = licenses.issue(node)
+    answer = node.client.post("/pages/check", data={"license": issued.compact, "offline": "1"})
+    assert _failed(answer) == ["status_unavailable"]
+    assert '<dd id="status-source">未知（节点的说明：no status list' in answer.text
+    assert 'id="offline" name="offline" value="1" checked' in answer.text
+
+
+def test_the_status_list_used_shows_its_issue_date_and_age(node: ApiNode) -> None:
+    """A verdict that rests on a held list (another region's license) shows the list's issue
+    time, age and end; an issuer that did not answer is said with its reason."""
+    now = node.services.clock()
+    hour = 3_600_000_000
+    used = ListUsed("320000-1", 7, now - 30 * hour, now + 18 * hour)
+    verdict = Verdict.of(
+        set(), status_source="status_list", status_list=used, online_detail="unreachable"
+    )
+    shown = _verdict_section(node.services, verdict, None)
+    assert "核验结果：<strong>有效</strong>" in shown
+    assert '<dd id="status-source">本节点保存的状态列表</dd>' in shown
+    row = shown.split("<caption>所用状态列表</caption>", 1)[1]
+    assert "<td>320000-1</td><td>7</td>" in row
+    assert "<td>1 天 6 小时</td>" in row  # the age: 30 hours
+    assert "发证节点未答复在线状态：unreachable" in shown
+
+
+def test_a_node_without_a_trust_list_says_so_on_the_page(tmp_path: Path) -> None:
+    with api_node(tmp_path) as bare:  # licenses served, no trust list published yet
+        assert bare.services.licenses is not None
+        answer = bare.client.post("/pages/check", data={"license": "TB1:ABC"})
+    assert answer.status_code == 200
+    assert "本节点尚未发布本地区的信任列表" in answer.text
+
+
+SLIP_CODE = "7Q2M-K9XD-4HRT-PW3B"
+
+
+def case_with_code(node: ApiNode) -> uuid.UUID:
+    """An online case received by 510104-RS with a code on its slip, then checked."""
+    case_id = uuid.uuid4()
+    body = node.world.received_body("510000/1/5", "online")
+    body["applicant"] = node.stored_applicant("home")
+    body["rating_code"] = code_commitment(case_id, SLIP_CODE)
+    raw = node.envelope("510104-RS", case_id, 1, ZERO_HASH, "received", body)
+    assert node.post("/cases", "home", raw).status_code == 201
+    checked = {"result": "pass", "reasons": [], "identity_verified": True}
+    assert node.step(case_id, "510104-RS", "form_checked", checked).status_code == 201
+    return case_id
+
+
+def _progress(node: ApiNode, case: str, code: str) -> httpx.Response:
+    answer: httpx.Response = node.client.post("/pages/progress", data={"case": case, "code": code})
+    return answer
+
+
+def test_the_applicant_reads_the_progress_with_the_slips_code(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    answer = _progress(node, str(case_id), SLIP_CODE.lower().replace("-", ""))
+    assert answer.status_code == 200
+    assert '<dd id="state">待受理</dd>' in answer.text
+    steps = answer.text.split("<caption>已办理的步骤</caption>", 1)[1]
+    assert "<td>1</td><td>收件</td>" in steps and "<td>2</td><td>形式审查</td>" in steps
+    assert "<li>受理" in answer.text.split('id="awaited"', 1)[1]
+    # No personal data: not the applicant, not the officer, not a step's fields.
+    for secret in (*APPLICANT.values(), OFFICER_OF["510104-RS"], "identity_verified"):
+        assert secret not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("", SLIP_CODE, "案件编号应为回执上印的 36 位编号"),
+        ("not-a-case", SLIP_CODE, "案件编号应为回执上印的 36 位编号"),
+        (str(uuid.UUID(int=7)), SLIP_CODE, "没有这个案件编号"),
+        ("{case}", "", "请输入回执上的查询码"),
+        ("{case}", "ABC", "查询码应为 16 位字母和数字"),
+    ],
+)
+def test_bad_progress_input_gets_a_message(
+    node: ApiNode, case: str, code: str, message: str
+) -> None:
+    case_id = case_with_code(node)
+    answer = _progress(node, case.format(case=case_id), code)
+    assert answer.status_code == 200
+    assert message in answer.text
+    assert "办理进度</h2>" not in answer.text
+
+
+def test_wrong_codes_are_limited_like_the_ratings(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    for _ in range(5):
+        wrong = _progress(node, str(case_id), "0000-0000-0000-0000")
+        assert "查询码与该案件不符" in wrong.text
+    locked = _progress(node, str(case_id), SLIP_CODE)  # even the right code, for a while
+    assert "错误次数过多" in locked.text
+    assert "办理进度</h2>" not in locked.text
+
+
+def delivered_with_code(node: ApiNode) -> uuid.UUID:
+    """:func:`case_with_code`, accepted, approved and delivered online: it may be rated."""
+    case_id = case_with_code(node)
+    for step, content in (
+        ("accepted", {"note": ""}),
+        ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
+        ("delivered", {"method": "online", "results": []}),
+    ):
+        assert node.step(case_id, "510104-RS", step, content).status_code == 201
+    return case_id
+
+
+def _rate(node: ApiNode, case_id: uuid.UUID, **fields: str) -> httpx.Response:
+    form = {"case": str(case_id), "code": SLIP_CODE, **fields}
+    answer: httpx.Response = node.client.post("/pages/rate", data=form)
+    return answer
+
+
+def test_the_applicant_rates_a_delivered_case_once(node: ApiNode) -> None:
+    case_id = case_with_code(node)
+    assert 'action="/pages/rate"' not in _progress(node, str(case_id), SLIP_CODE).text
+    case_id = delivered_with_code(node)
+    shown = _progress(node, str(case_id), SLIP_CODE).text
+    assert 'action="/pages/rate"' in shown
+    assert f'<input type="hidden" name="code" value="{SLIP_CODE}">' in shown
+
+    assert "请选择满意程度" in _rate(node, case_id).text
+    assert (
+        "查询码与该案件不符"
+        in _rate(node, case_id, code="0000-0000-0000-0000", level="satisfied").text
+    )
+    refused = _rate(node, case_id, level="dissatisfied", comment="请打 13912345678 联系我")
+    assert "评价未提交" in refused.text and "comment" in refused.text
+    rated = _rate(node, case_id, level="satisfied", comment="办事快")
+    assert '<p id="rated" role="status">评价已提交，谢谢。</p>' in rated.text
+    steps = [step for _, step, _, _ in node.services.ledger.get_case(case_id).steps]
+    assert steps[-1] == "rated"
+
+    again = _progress(node, str(case_id), SLIP_CODE).text
+    assert "<td>评价</td>" in again
+    assert 'action="/pages/rate"' not in again  # one rating per case
+    assert "评价未提交" in _rate(node, case_id, level="very_satisfied").text
