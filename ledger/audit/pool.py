@@ -25,6 +25,10 @@ _UUIDS = 2**128
 _worker: tuple[Any, Auditor] | None = None  # the worker's application (kept open) and auditor
 
 
+# How often the auditing process's main thread wakes while it waits for workers (Ctrl-C).
+SIGNAL_CHECK_SECONDS = 0.2
+
+
 def stream_ranges(parts: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """``parts`` consecutive stream-id ranges, both ends included, covering every UUID."""
     bounds = [_UUIDS * n // parts for n in range(parts + 1)]
@@ -156,7 +160,13 @@ class _Feeding:
         """Until every feeder is done, or one failed: then raise its error (a worker still
         busy with another part is not waited for; the caller stops it)."""
         with self._changed:
-            self._changed.wait_for(lambda: self.failures or self._running == 0)
+            # Bounded waits, again and again: the kernel may deliver Ctrl-C to a feeder or pool
+            # thread, which does not wake this thread's blocked lock; Python runs the handler
+            # (KeyboardInterrupt, here) only once this thread runs again.
+            while not self._changed.wait_for(
+                lambda: self.failures or self._running == 0, timeout=SIGNAL_CHECK_SECONDS
+            ):
+                pass
             error = next((failure for failure in self.failures if failure is not None), None)
         if error is not None:
             raise error
