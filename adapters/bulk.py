@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.applicants import NodeApplicants
+from ledger import interrupts
 from ledger.application import LedgerApplication
 from ledger.catalog import find_item, load_catalog
 from ledger.envelope import ZERO_HASH, build_event, parse_event
@@ -218,8 +219,8 @@ def bulk_load(
     started = time.perf_counter()
     pool = ThreadPoolExecutor(writers)
     try:
-        for future in [pool.submit(write, n) for n in range(writers)]:
-            future.result()
+        # Ctrl-C may reach a writer thread (ledger.interrupts).
+        interrupts.results([pool.submit(write, n) for n in range(writers)])
     except BaseException:
         # Ctrl-C reaches the main thread, waiting here: tell the writers to stop after their
         # current append. The caller closes the application next, which must not happen

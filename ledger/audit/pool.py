@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
 from typing import Any
 
+from ledger import interrupts
 from ledger.audit.auditor import Auditor, auditor_for
 from ledger.audit.findings import AuditReport, Finding
 from ledger.audit.ledger_checks import AUDIT_BATCH, check_whole_ledger
@@ -23,10 +24,6 @@ from ledger.opening import ApplicantRecords
 PARTS_PER_JOB = 2  # a few parts a worker for balance; each costs the database one more pass
 _UUIDS = 2**128
 _worker: tuple[Any, Auditor] | None = None  # the worker's application (kept open) and auditor
-
-
-# How often the auditing process's main thread wakes while it waits for workers (Ctrl-C).
-SIGNAL_CHECK_SECONDS = 0.2
 
 
 def stream_ranges(parts: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -160,13 +157,8 @@ class _Feeding:
         """Until every feeder is done, or one failed: then raise its error (a worker still
         busy with another part is not waited for; the caller stops it)."""
         with self._changed:
-            # Bounded waits, again and again: the kernel may deliver Ctrl-C to a feeder or pool
-            # thread, which does not wake this thread's blocked lock; Python runs the handler
-            # (KeyboardInterrupt, here) only once this thread runs again.
-            while not self._changed.wait_for(
-                lambda: self.failures or self._running == 0, timeout=SIGNAL_CHECK_SECONDS
-            ):
-                pass
+            # Ctrl-C may reach a feeder or pool thread (ledger.interrupts).
+            interrupts.wait_for(self._changed, lambda: self.failures or self._running == 0)
             error = next((failure for failure in self.failures if failure is not None), None)
         if error is not None:
             raise error

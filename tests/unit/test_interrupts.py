@@ -1,13 +1,16 @@
-"""The auditing process's wait for its workers (``ledger/audit/pool.py``) and Ctrl-C."""
+"""Waits on other threads and Ctrl-C (``ledger/interrupts.py``): the audit's workers, the bulk
+loader's writers."""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ledger import interrupts
 from ledger.audit.pool import _Feeding
 
 
@@ -39,3 +42,22 @@ def test_a_ctrl_c_the_kernel_gives_another_thread_still_stops_the_wait() -> None
     finally:
         give_up.cancel()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_a_writer_thread_receives_stops_the_wait_for_the_writers() -> None:
+    """The bulk loader's main thread waits for its writer threads (``tongban demo --events``)
+    the same way: a SIGINT given to a writer must still reach it."""
+    release = threading.Event()
+    with ThreadPoolExecutor(2) as pool:
+        writers = [pool.submit(release.wait, 10) for _ in range(2)]
+        workers = [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")]
+        interrupt = threading.Timer(0.3, signal.pthread_kill, (workers[0].ident, signal.SIGINT))
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            interrupt.start()
+            with pytest.raises(KeyboardInterrupt):
+                interrupts.results(writers)
+            assert not release.is_set() and not any(w.done() for w in writers)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            release.set()
