@@ -10,33 +10,25 @@ that finds what an earlier one recorded records nothing; ``tongban supervise ale
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 
-from adapters.bootstrap import NodeServices
 from adapters.supervision import scan_alerts
+from api.periodic import Periodic
 from ledger.calendars import CHINA
 
 log = logging.getLogger("tongban.alerts")
 CATCH_UP_SECONDS = 5.0
 
 
-class AlertScheduler:
+class AlertScheduler(Periodic):
     """Runs a scan at once, then every ``interval`` seconds until stopped."""
 
-    def __init__(self, services: NodeServices, interval: float):
-        self.services = services
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+    name = "alerts"
+    failure = "scanning deadlines for alerts failed"
+    log = log
+    # The first scan runs whatever happens next: a server stopped at once has scanned once.
+    first_at_once = True
+    join_seconds = 30.0
 
     def scan(self) -> int:
         """One scan now; how many alerts it recorded."""
@@ -46,14 +38,7 @@ class AlertScheduler:
         # a whole rebuild.
         return len(scan_alerts(self.services, day, now=now, budget=CATCH_UP_SECONDS))
 
-    def _run(self) -> None:
-        # The first scan runs whatever happens next: a server stopped at once has scanned once.
-        while True:
-            try:
-                recorded = self.scan()
-                if recorded:
-                    log.info("recorded %d supervision alerts", recorded)
-            except Exception:  # logged, retried next time; the node keeps serving
-                log.exception("scanning deadlines for alerts failed")
-            if self._stop.wait(self.interval):
-                return
+    def tick(self) -> None:
+        recorded = self.scan()
+        if recorded:
+            log.info("recorded %d supervision alerts", recorded)

@@ -13,62 +13,31 @@ alerts and keeps the run for ``tongban monitor status``.
 from __future__ import annotations
 
 import logging
-import threading
 
-from adapters.bootstrap import NodeServices
 from adapters.monitor import monitor_run
+from api.periodic import Periodic
 
 log = logging.getLogger("tongban.relay")
 
 
-class RelayDeliverer:
-    def __init__(self, services: NodeServices, interval: float):
-        self.services = services
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="relay-deliverer", daemon=True)
+class RelayDeliverer(Periodic):
+    name = "relay-deliverer"
+    failure = "delivering queued relayed steps failed"
+    log = log
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                delivered = self.services.relay.deliver()
-            except Exception:  # logged, retried next time; the node keeps serving
-                log.exception("delivering queued relayed steps failed")
-                continue
-            if delivered:
-                log.info("delivered %d queued relayed steps", len(delivered))
+    def tick(self) -> None:
+        delivered = self.services.relay.deliver()
+        if delivered:
+            log.info("delivered %d queued relayed steps", len(delivered))
 
 
-class MonitorWatch:
+class MonitorWatch(Periodic):
     """The monitor, every ``interval`` seconds beside the server (its first run at once)."""
 
-    def __init__(self, services: NodeServices, interval: float):
-        self.services = services
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="relay-monitor", daemon=True)
+    name = "relay-monitor"
+    failure = "the monitor's run failed"
+    log = log
+    first_at_once = True
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                monitor_run(self.services.relay)  # logs its own alerts
-            except Exception:  # logged, run again next time; the node keeps serving
-                log.exception("the monitor's run failed")
-            if self._stop.wait(self.interval):
-                return
+    def tick(self) -> None:
+        monitor_run(self.services.relay)  # logs its own alerts

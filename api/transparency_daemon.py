@@ -9,37 +9,23 @@ retried at the next wake-up; they never affect appends.
 from __future__ import annotations
 
 import logging
-import threading
 
-from adapters.bootstrap import NodeServices
 from adapters.transparency_config import load_transparency_config
 from adapters.witness_client import push_checkpoint
 from api.cli_transparency import explain_push
+from api.periodic import Periodic
 from ledger.notes import parse_checkpoint, verified_cosigners
 
 log = logging.getLogger("tongban.witnessing")
 
 
-class WitnessPusher:
-    def __init__(self, services: NodeServices, interval: float):
-        self.services = services
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="witness-pusher", daemon=True)
+class WitnessPusher(Periodic):
+    name = "witness-pusher"
+    failure = "pushing checkpoints to witnesses failed"
+    log = log
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.once()
-            except Exception:  # logged, retried next time; the node keeps serving
-                log.exception("pushing checkpoints to witnesses failed")
+    def tick(self) -> None:
+        self.once()
 
     def once(self) -> int:
         """Issue a checkpoint if the ledger grew, push it where cosignatures are missing;
