@@ -23,7 +23,8 @@ from adapters.supervision import scan_alerts
 from api.app import create_app
 from api.cli import main
 from ledger.admin import RegistryClerk
-from ledger.calendars import CalendarYear
+from ledger.application import now_micros
+from ledger.calendars import CalendarYear, china_date
 from ledger.persistence import LedgerEntry
 from ledger.personal import find_personal_data
 from ledger.read_models import Leg
@@ -276,7 +277,8 @@ def test_a_poor_rating_opens_a_rectification_with_alerts(tmp_path: Path) -> None
         _rectification_alerts(node)
 
 
-def _rectification_alerts(node: ApiNode) -> None:
+def _rated_case(node: ApiNode, level: str) -> uuid.UUID:
+    """An online case of 510104-RS delivered and rated ``level`` at the window, today."""
     case_id, raw = node.received("510104-RS", item="510000/1/5", channel="online")
     assert node.post("/cases", "home", raw).status_code == 201
     for step, content in (
@@ -284,11 +286,16 @@ def _rectification_alerts(node: ApiNode) -> None:
         ("accepted", {"note": ""}),
         ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
         ("delivered", {"method": "online", "results": []}),
-        ("rated", {"level": "dissatisfied", "channel": "window"}),
+        ("rated", {"level": level, "channel": "window"}),
     ):
         answer = node.step(case_id, "510104-RS", step, content)
         assert answer.status_code == 201, answer.text
-    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    return case_id
+
+
+def _rectification_alerts(node: ApiNode) -> None:
+    case_id = _rated_case(node, "dissatisfied")
+    today = china_date(now_micros())
     opened = _legs(node, "supervisor", "/supervision/rectifications", as_of=today.isoformat())
     (found,) = [r for r in opened["rectifications"] if r["case_id"] == str(case_id)]
     assert (found["body"], found["level"], found["late"]) == ("510104-RS", "dissatisfied", False)
@@ -445,19 +452,10 @@ def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_c
     """The open rectifications come from ``readmodel_rectifications`` (no case replayed per
     request); a rebuild gives the same rows; a calendar published later recounts them."""
     with api_node(tmp_path) as node:
-        case_id, raw = node.received("510104-RS", item="510000/1/5", channel="online")
-        assert node.post("/cases", "home", raw).status_code == 201
-        for step, content in (
-            ("form_checked", {"result": "pass", "reasons": [], "identity_verified": True}),
-            ("accepted", {"note": ""}),
-            ("decided", {"result": "approved", "reasons": [], "basis": "失业保险条例"}),
-            ("delivered", {"method": "online", "results": []}),
-            ("rated", {"level": "very_dissatisfied", "channel": "window"}),
-        ):
-            assert node.step(case_id, "510104-RS", step, content).status_code == 201
+        case_id = _rated_case(node, "very_dissatisfied")
         store, follower = node.services.read_models, node.services.follower
         assert store is not None and follower is not None
-        rated = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        rated = china_date(now_micros())
         answer = _legs(node, "admin", "/supervision/rectifications", as_of=rated.isoformat())
         assert answer["reflects"] == node.services.ledger.store.max_index()
         live = store.open_rectifications(rated)
@@ -485,7 +483,7 @@ def test_a_supervisor_reads_the_bulletin_and_ratings_of_its_scope_only(
 ) -> None:
     """No personal data in either: a supervisor reads them, narrowed to its scope (510100)."""
     node, _ = served
-    month = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
+    month = china_date(now_micros()).strftime("%Y-%m")
     bulletin = _legs(node, "supervisor", f"/bulletins/{month}")
     everything = _legs(node, "admin", f"/bulletins/{month}")
     assert {row["body"] for row in everything["rows"]} > {"510104-RS"}
