@@ -243,10 +243,9 @@ class CaseDeadlineProjection:
         entries: Sequence[LedgerEntry],
         cases: Mapping[uuid.UUID, Case],
     ) -> bool:
-        ids = list(cases)
-        for first, last in self.legs.prepare(entries):
-            ids += [c for c in store.cases_dated_within(LEG_KIND, first, last) if c not in cases]
-        rows = {case_id: tuple(self.legs(case_id)) for case_id in dict.fromkeys(ids)}
+        recount = self.legs.prepare(entries)
+        ids = _to_rewrite(cases, recount, lambda a, b: store.cases_dated_within(LEG_KIND, a, b))
+        rows = {case_id: tuple(self.legs(case_id)) for case_id in ids}
         return store.save_legs(expected, Tracking(self.name, entries[-1].index), LEG_KIND, rows)
 
 
@@ -305,11 +304,23 @@ class CaseRectificationProjection:
         entries: Sequence[LedgerEntry],
         cases: Mapping[uuid.UUID, Case],
     ) -> bool:
-        ids = list(cases)
-        for first, last in self.rectifications.prepare(entries):
-            ids += [c for c in store.rectifications_within(first, last) if c not in cases]
-        rows = {case_id: self.rectifications(case_id) for case_id in dict.fromkeys(ids)}
+        recount = self.rectifications.prepare(entries)
+        ids = _to_rewrite(cases, recount, store.rectifications_within)
+        rows = {case_id: self.rectifications(case_id) for case_id in ids}
         return store.save_rectifications(expected, Tracking(self.name, entries[-1].index), rows)
+
+
+def _to_rewrite(
+    cases: Mapping[uuid.UUID, Case],
+    recount: Sequence[tuple[date, date]],
+    stored_within: Callable[[date, date], list[uuid.UUID]],
+) -> list[uuid.UUID]:
+    """The cases a batch touched, then every stored one counted through a span (a calendar
+    year) a record of the batch (re)published, each once."""
+    ids = list(cases)
+    for first, last in recount:
+        ids += stored_within(first, last)
+    return list(dict.fromkeys(ids))
 
 
 class Projection(Protocol):
