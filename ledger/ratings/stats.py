@@ -31,6 +31,7 @@ from ledger.ratings.rectification import (
     rectification_stages,
     stages_late,
 )
+from ledger.read_models import RatedCase
 from ledger.receipts import parse_receipt
 from ledger.reports import reading_registry, stored_cases
 from ledger.supervision.cases import CaseLegs, supervise_stored
@@ -131,6 +132,29 @@ def all_case_ratings(
     return [case_ratings(app, case_id, calendars) for case_id in app.case_ids()]
 
 
+def rated_case_of(ratings: CaseRatings) -> RatedCase | None:
+    """A case's rating as ``case_ratings`` stores it (None: not rated)."""
+    if ratings.rated is None or ratings.level is None:
+        return None
+    return RatedCase(
+        ratings.case_id,
+        ratings.item,
+        ratings.rated_body or ratings.home_body,
+        ratings.level,
+        ratings.rated,
+        ratings.rectification_closed if ratings.poor else None,
+        tuple(ratings.stages) if ratings.poor else (),
+    )
+
+
+def all_rated_cases(
+    app: LedgerApplication, calendars: CalendarBook | None = None
+) -> list[RatedCase]:
+    """Every rated case, replayed from the ledger (a node without read models)."""
+    every = (rated_case_of(case) for case in all_case_ratings(app, calendars))
+    return [rated for rated in every if rated is not None]
+
+
 def _fresh_registry(app: LedgerApplication) -> KeyRegistry:
     if app.node_signer is not None:
         app.refresh_registry()  # a serving node: another worker may have appended records
@@ -174,26 +198,23 @@ class BodyRatings:
         }
 
 
-def body_ratings(cases: Iterable[CaseRatings], as_of: date) -> list[BodyRatings]:
+def body_ratings(rated: Iterable[RatedCase], as_of: date) -> list[BodyRatings]:
     """Rating distribution and rectifications per rated body, on ``as_of``."""
-    by_body: dict[str, list[CaseRatings]] = {}
-    for case in cases:
-        if case.rated_body is not None and case.rated is not None and case.rated <= as_of:
-            by_body.setdefault(case.rated_body, []).append(case)
+    by_body: dict[str, list[RatedCase]] = {}
+    for case in rated:
+        if case.rated <= as_of:
+            by_body.setdefault(case.body, []).append(case)
     out = []
     for body_id in sorted(by_body):
-        rated = by_body[body_id]
-        counts = Counter(c.level for c in rated)
+        given = by_body[body_id]
+        counts = Counter(c.level for c in given)
         out.append(
             BodyRatings(
                 body_id,
                 {level: counts.get(level, 0) for level in RATING_LEVELS},
-                sum(c.rectification_open(as_of) for c in rated),
-                sum(c.rectification_open(as_of) and c.rectification_late(as_of) for c in rated),
-                sum(
-                    c.rectification_closed is not None and c.rectification_closed <= as_of
-                    for c in rated
-                ),
+                sum(c.open_on(as_of) for c in given),
+                sum(c.open_on(as_of) and c.late(as_of) for c in given),
+                sum(c.closed_on is not None and c.closed_on <= as_of for c in given),
             )
         )
     return out

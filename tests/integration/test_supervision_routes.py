@@ -478,6 +478,38 @@ def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_c
         assert store.open_rectifications(rated - dt.timedelta(days=1)) == []  # not rated yet
 
 
+def test_a_bodys_ratings_are_read_from_the_read_model_not_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /bodies/{id}/ratings`` reads ``readmodel_ratings`` (every rating, good or poor):
+    with the replay of every case made to fail, it still answers, at the ledger's head; a
+    rebuild gives the same rows."""
+    with api_node(tmp_path) as node:
+        good = _rated_case(node, "very_satisfied")
+        poor = _rated_case(node, "dissatisfied")
+        store, follower = node.services.read_models, node.services.follower
+        assert store is not None and follower is not None
+
+        def no_replay(*_: object, **__: object) -> None:
+            raise AssertionError("every case replayed for one body's ratings")
+
+        # The replay's per-case read (the projection holds its own reference).
+        monkeypatch.setattr("ledger.ratings.stats.case_ratings", no_replay)
+        today = china_date(now_micros()).isoformat()
+        answer = _legs(node, "admin", "/bodies/510104-RS/ratings", as_of=today)
+        assert answer["reflects"] == node.services.ledger.store.max_index()
+        assert (answer["ratings"], answer["rectifications_open"]) == (2, 1)
+        assert answer["distribution"]["very_satisfied"] == 1
+        assert answer["distribution"]["dissatisfied"] == 1
+        assert [r["case_id"] for r in answer["open_rectifications"]] == [str(poor)]
+        live = store.ratings_of("510104-RS", china_date(now_micros()))
+        assert {(r.case_id, r.poor) for r in live} == {(good, False), (poor, True)}
+        assert store.ratings_of("510000-ZWFW", china_date(now_micros())) == []
+        follower.rebuild()
+        assert store.ratings_of("510104-RS", china_date(now_micros())) == live
+        assert _legs(node, "admin", "/bodies/510104-RS/ratings", as_of=today) == answer
+
+
 def test_a_supervisor_reads_the_bulletin_and_ratings_of_its_scope_only(
     served: tuple[ApiNode, dict[str, str]],
 ) -> None:
