@@ -45,6 +45,10 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS readmodel_ratings_body ON readmodel_ratings (body, rated)",
     "CREATE INDEX IF NOT EXISTS readmodel_ratings_open "
     "ON readmodel_ratings (poor, closed_on, body)",
+    # A finished month's bulletin as computed from the ledger (not a projection: no position);
+    # ``made_on`` says which registry (and bulletin format) it counted on.
+    "CREATE TABLE IF NOT EXISTS readmodel_bulletins ("
+    "month TEXT PRIMARY KEY, made_on TEXT NOT NULL, document TEXT NOT NULL)",
     # Its older version held only the 差评 (case_rectifications): derived data, dropped.
     "DROP TABLE IF EXISTS readmodel_rectifications",
     "DELETE FROM readmodel_tracking WHERE projection = 'case_rectifications'",

@@ -10,6 +10,9 @@ Tables (all derived from the ledger, dropped and rebuilt at will):
   so a body's page is a range read of an index;
 - ``readmodel_case_counts``: matching cases per (party, state, item), ``''`` standing for
   "any": a listing's total is one row read, whatever the ledger's size;
+- ``readmodel_ratings``: a rated case's rating and a 差评's rectification (``case_ratings``);
+- ``readmodel_bulletins``: the monthly bulletin of a finished month, as made from the ledger
+  on a registry (``made_on``), so a bulletin is replayed once, not per request;
 - ``readmodel_case_dated``: generic per-case dated rows (``kind``: ``leg`` for the deadline
   legs), indexed by (kind, closed, deadline) and (kind, body, closed, deadline), so "overdue as
   of D" is a range read of stored deadline dates; ``reach`` (the last date a row was counted
@@ -551,6 +554,30 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 params,
             )
             return [rated_case_of(row) for row in cur.fetchall()]
+
+    # -- kept bulletins (定期通报 of finished months) ------------------------------------------
+
+    def kept_bulletin(self, month: str, made_on: str) -> str | None:
+        """The bulletin of ``month`` kept when made on ``made_on`` (None: none, or another)."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT document FROM readmodel_bulletins WHERE month = ? AND made_on = ?"
+                ),
+                (month, made_on),
+            )
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def keep_bulletin(self, month: str, made_on: str, document: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO readmodel_bulletins VALUES (?, ?, ?) ON CONFLICT (month) "
+                    "DO UPDATE SET made_on = excluded.made_on, document = excluded.document"
+                ),
+                (month, made_on, document),
+            )
 
     def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:

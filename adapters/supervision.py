@@ -14,8 +14,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ledger.calendars import WorkingCalendar
-from ledger.ratings.stats import all_rated_cases
+from ledger.calendars import WorkingCalendar, china_date
+from ledger.ratings.stats import (
+    BULLETIN_FORMAT,
+    Bulletin,
+    all_rated_cases,
+    bulletin_of,
+    month_bounds,
+    registry_index,
+)
 from ledger.read_models import LEG_KIND, RatedCase
 from ledger.supervision.watch import DUE_SOON_HORIZON, Alert, Watched, alerts_due, scope_covers
 
@@ -128,6 +135,30 @@ def open_rectification_stages(node: NodeServices, as_of: dt.date) -> list[Watche
         for stage in r.stages
         if stage.ended is None
     ]
+
+
+def bulletin_for(node: NodeServices, month: str) -> Bulletin:
+    """The bulletin of ``month`` (``YYYY-MM``; ValueError if malformed). A finished month's
+    is made from the ledger once per registry (a calendar or catalog published later changes
+    it) and kept in the read models; the month under way is made on every call."""
+    _, last = month_bounds(month)
+    store = node.read_models
+    if store is None or last >= china_date(node.clock()):
+        return bulletin_of(node.ledger, month)
+    # Steps received after ``last`` do not change it (receipt times only grow); the registry
+    # it counts on is read before it is made, so a record appended meanwhile makes it again.
+    made_on = f"format {BULLETIN_FORMAT}, registry index {registry_index(node.ledger)}"
+    kept = store.kept_bulletin(month, made_on)
+    if kept is not None:
+        return Bulletin.from_json(kept)
+    made = bulletin_of(node.ledger, month)
+    store.keep_bulletin(month, made_on, made.to_json())
+    return made
+
+
+def previous_month(day: dt.date) -> str:
+    """``YYYY-MM`` of the month before ``day``'s."""
+    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
 def scan_alerts(

@@ -7,7 +7,6 @@ steps, posted to ``/cases/{id}/events`` like any other.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -18,7 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
-from adapters.supervision import caught_up, ratings_given_to
+from adapters.supervision import bulletin_for, caught_up, ratings_given_to
 from api.bulletin import bulletin_csv, bulletin_html
 from api.deps import Caller, JsonBody, Services, refuse_supervisor
 from api.docs import only_the_node
@@ -37,7 +36,6 @@ from ledger.calendars import CalendarBook, china_date
 from ledger.ratings.service import check_follow_up_reader
 from ledger.ratings.stats import (
     body_ratings,
-    bulletin_of,
     calendar_name,
     month_bounds,
     published_calendars,
@@ -175,7 +173,7 @@ async def bulletin(
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
-    made = await run_in_threadpool(bulletin_of, node.ledger, month)
+    made = await run_in_threadpool(bulletin_for, node, month)
     if bodies is not None:
         made = replace(made, rows=[row for row in made.rows if row["body"] in bodies])
     if format == "csv":
@@ -183,15 +181,4 @@ async def bulletin(
     if format == "html":
         # A page like /docs: the browser may reach nothing but the node.
         return only_the_node(HTMLResponse(bulletin_html(made, ledger_name=node.ledger.ledger_name)))
-    return Response(
-        content=json.dumps(
-            {
-                "month": made.month,
-                "calendar": made.calendar,
-                "notes": made.notes,
-                "rows": made.rows,
-            },
-            ensure_ascii=False,
-        ),
-        media_type="application/json",
-    )
+    return Response(content=made.to_json(), media_type="application/json")

@@ -13,6 +13,7 @@ stood at the month's end, on the catalog versions the cases pinned and the publi
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
 from collections import Counter
@@ -161,6 +162,12 @@ def _fresh_registry(app: LedgerApplication) -> KeyRegistry:
     return reading_registry(app)
 
 
+def registry_index(app: LedgerApplication) -> int:
+    """The ledger index of the newest registry record (keys, catalogs, calendars) as the
+    ledger holds it now: what a bulletin counted on changes only with it."""
+    return _fresh_registry(app).last_index
+
+
 def published_calendars(app: LedgerApplication) -> CalendarBook:
     """The calendars the trusted regions' roots published, as the ledger holds them now (a
     serving node's registry refreshed first: another worker may have appended a year)."""
@@ -248,12 +255,33 @@ NO_DEADLINE_ENGINE = (
 )
 
 
+# Kept bulletins (``adapters.supervision.bulletin_for``) are keyed by this: change it with
+# anything that changes what :func:`monthly_bulletin` computes.
+BULLETIN_FORMAT = 1
+
+
 @dataclass(frozen=True)
 class Bulletin:
     month: str  # YYYY-MM
     rows: list[dict[str, object]]
     notes: list[str]
     calendar: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "month": self.month,
+                "calendar": self.calendar,
+                "notes": self.notes,
+                "rows": self.rows,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Bulletin:
+        stored = json.loads(text)
+        return cls(stored["month"], stored["rows"], stored["notes"], stored["calendar"])
 
 
 def month_bounds(month: str) -> tuple[date, date]:
