@@ -36,6 +36,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from adapters.readmodel_bulletins import KeptBulletins
 from adapters.readmodel_rows import (
     DATED_COLUMNS,
     DATED_SCHEMA,
@@ -77,7 +78,7 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
 
 
-class SqlReadModelStore(SqlStore, TrackingRecorder):
+class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
     schema = SCHEMA + DATED_SCHEMA
@@ -554,30 +555,6 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 params,
             )
             return [rated_case_of(row) for row in cur.fetchall()]
-
-    # -- kept bulletins (定期通报 of finished months) ------------------------------------------
-
-    def kept_bulletin(self, month: str, made_on: str) -> str | None:
-        """The bulletin of ``month`` kept when made on ``made_on`` (None: none, or another)."""
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT document FROM readmodel_bulletins WHERE month = ? AND made_on = ?"
-                ),
-                (month, made_on),
-            )
-            row = cur.fetchone()
-        return None if row is None else str(row[0])
-
-    def keep_bulletin(self, month: str, made_on: str, document: str) -> None:
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO readmodel_bulletins VALUES (?, ?, ?) ON CONFLICT (month) "
-                    "DO UPDATE SET made_on = excluded.made_on, document = excluded.document"
-                ),
-                (month, made_on, document),
-            )
 
     def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:
