@@ -45,12 +45,12 @@ from ledger.access import CaseAccess
 from ledger.application import LedgerApplication, now_micros
 from ledger.case_listing import CaseListing, ReplayedCaseListing
 from ledger.opening import CaseOpening
-from ledger.ratings.projection import LedgerRectifications
+from ledger.ratings.projection import LedgerRatings
 from ledger.ratings.service import RatingService
 from ledger.read_models import (
     CaseDeadlineProjection,
     CaseLegs,
-    CaseRectificationProjection,
+    CaseRatingProjection,
     CaseSummaryProjection,
     LedgerFollower,
     ProjectedCaseListing,
@@ -225,7 +225,7 @@ def follower_of(
     projections: list[Projection] = [CaseSummaryProjection(), CaseDeadlineProjection(engine)]
     # Rectifications count on the engine's registry (their own when the legs are given).
     counted = engine if isinstance(engine, LedgerLegs) else LedgerLegs(ledger)
-    projections.append(CaseRectificationProjection(LedgerRectifications(counted)))
+    projections.append(CaseRatingProjection(LedgerRatings(counted)))
     return LedgerFollower(ledger, ledger.store, store, projections)
 
 

@@ -3,13 +3,14 @@ docs/read-models.md describes each column)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
 from ledger.ratings.rectification import Stage
-from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg
+from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, RatedCase
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_tracking ("
@@ -35,12 +36,22 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_case_counts ("
     "party TEXT NOT NULL, state TEXT NOT NULL, item TEXT NOT NULL, n BIGINT NOT NULL, "
     "PRIMARY KEY (party, state, item))",
-    # A 差评's rectification per case; its stages as JSON (they are read whole, never queried).
-    "CREATE TABLE IF NOT EXISTS readmodel_rectifications ("
+    # A rated case's rating and a 差评's rectification; stages as JSON (read whole, never
+    # queried). ``poor`` 1 for a 差评; a good rating has no stages and no closed_on.
+    "CREATE TABLE IF NOT EXISTS readmodel_ratings ("
     "case_id TEXT PRIMARY KEY, item TEXT NOT NULL, body TEXT NOT NULL, level TEXT NOT NULL, "
-    "rated TEXT NOT NULL, closed_on TEXT, reach TEXT NOT NULL, stages TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS readmodel_rectifications_open "
-    "ON readmodel_rectifications (closed_on, body)",
+    "poor INTEGER NOT NULL, rated TEXT NOT NULL, closed_on TEXT, reach TEXT NOT NULL, "
+    "stages TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS readmodel_ratings_body ON readmodel_ratings (body, rated)",
+    "CREATE INDEX IF NOT EXISTS readmodel_ratings_open "
+    "ON readmodel_ratings (poor, closed_on, body)",
+    # A finished month's bulletin as computed from the ledger (not a projection: no position);
+    # ``made_on`` says which registry (and bulletin format) it counted on.
+    "CREATE TABLE IF NOT EXISTS readmodel_bulletins ("
+    "month TEXT PRIMARY KEY, made_on TEXT NOT NULL, document TEXT NOT NULL)",
+    # Its older version held only the 差评 (case_rectifications): derived data, dropped.
+    "DROP TABLE IF EXISTS readmodel_rectifications",
+    "DELETE FROM readmodel_tracking WHERE projection = 'case_rectifications'",
 )
 
 DATED_SCHEMA = (
@@ -93,6 +104,22 @@ def leg_of(row: Sequence[Any]) -> CaseLeg:
             on_time=None if row[11] is None else bool(row[11]),
             handling_days=None if row[12] is None else int(row[12]),
         ),
+    )
+
+
+RATED_COLUMNS = "case_id, item, body, level, rated, closed_on, stages"
+
+
+def rated_case_of(row: Sequence[Any]) -> RatedCase:
+    """A stored rating from the columns ``RATED_COLUMNS`` names, in that order."""
+    return RatedCase(
+        uuid.UUID(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        date.fromisoformat(row[4]),
+        None if row[5] is None else date.fromisoformat(row[5]),
+        tuple(stage_of(stage) for stage in json.loads(row[6])),
     )
 
 

@@ -10,6 +10,9 @@ Tables (all derived from the ledger, dropped and rebuilt at will):
   so a body's page is a range read of an index;
 - ``readmodel_case_counts``: matching cases per (party, state, item), ``''`` standing for
   "any": a listing's total is one row read, whatever the ledger's size;
+- ``readmodel_ratings``: a rated case's rating and a 差评's rectification (``case_ratings``);
+- ``readmodel_bulletins``: the monthly bulletin of a finished month, as made from the ledger
+  on a registry (``made_on``), so a bulletin is replayed once, not per request;
 - ``readmodel_case_dated``: generic per-case dated rows (``kind``: ``leg`` for the deadline
   legs), indexed by (kind, closed, deadline) and (kind, body, closed, deadline), so "overdue as
   of D" is a range read of stored deadline dates; ``reach`` (the last date a row was counted
@@ -33,26 +36,28 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from adapters.readmodel_bulletins import KeptBulletins
 from adapters.readmodel_rows import (
     DATED_COLUMNS,
     DATED_SCHEMA,
     LEG_COLUMNS,
+    RATED_COLUMNS,
     SCHEMA,
     DatedTally,
     leg_of,
-    stage_of,
+    rated_case_of,
 )
 from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
 from ledger.errors import UnknownCase
 from ledger.read_models import (
     DEADLINES,
-    RECTIFICATIONS,
+    RATINGS,
     SUMMARIES,
     CaseLeg,
     Leg,
     ProjectedCase,
-    Rectification,
+    RatedCase,
 )
 
 READ_MODEL_FILE = "readmodels.sqlite3"
@@ -73,7 +78,7 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
 
 
-class SqlReadModelStore(SqlStore, TrackingRecorder):
+class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
     schema = SCHEMA + DATED_SCHEMA
@@ -149,8 +154,8 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                     cur.execute(f"DELETE FROM {table}")
             elif projection == DEADLINES:
                 cur.execute("DELETE FROM readmodel_case_dated")
-            elif projection == RECTIFICATIONS:
-                cur.execute("DELETE FROM readmodel_rectifications")
+            elif projection == RATINGS:
+                cur.execute("DELETE FROM readmodel_ratings")
 
     def _in(self, values: Sequence[str]) -> str:
         return ", ".join(self._p for _ in values) or "NULL"
@@ -483,35 +488,32 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
             for row in counts
         }
 
-    # -- rectifications (差评整改) ------------------------------------------------------------
+    # -- ratings (好差评) and rectifications (差评整改) ----------------------------------------
 
-    def save_rectifications(
+    def save_ratings(
         self,
         expected: int,
         tracking: Tracking,
-        rectifications: Mapping[uuid.UUID, Rectification | None],
+        ratings: Mapping[uuid.UUID, RatedCase | None],
     ) -> bool:
         with self._tx() as cur:
             if not self._move(cur, expected, tracking):
                 return False
-            ids = [case_id.hex for case_id in rectifications]
+            ids = [case_id.hex for case_id in ratings]
             if not ids:
                 return True
-            cur.execute(
-                f"DELETE FROM readmodel_rectifications WHERE case_id IN ({self._in(ids)})", ids
-            )
-            rows = [r for r in rectifications.values() if r is not None]
+            cur.execute(f"DELETE FROM readmodel_ratings WHERE case_id IN ({self._in(ids)})", ids)
+            rows = [r for r in ratings.values() if r is not None]
             if rows:
                 cur.executemany(
-                    self._sql(
-                        "INSERT INTO readmodel_rectifications VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    ),
+                    self._sql("INSERT INTO readmodel_ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     [
                         (
                             r.case_id.hex,
                             r.item,
                             r.body,
                             r.level,
+                            int(r.poor),
                             r.rated.isoformat(),
                             None if r.closed_on is None else r.closed_on.isoformat(),
                             r.reach.isoformat(),
@@ -522,46 +524,43 @@ class SqlReadModelStore(SqlStore, TrackingRecorder):
                 )
             return True
 
+    def ratings_of(self, body: str, as_of: date) -> list[RatedCase]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {RATED_COLUMNS} FROM readmodel_ratings "
+                    "WHERE body = ? AND rated <= ? ORDER BY rated, case_id"
+                ),
+                (body, as_of.isoformat()),
+            )
+            return [rated_case_of(row) for row in cur.fetchall()]
+
     def open_rectifications(
         self, as_of: date, *, bodies: Sequence[str] | None = None
-    ) -> list[Rectification]:
-        """Rectifications rated by ``as_of`` and not closed by then (of ``bodies`` only when
-        given: an empty list is none), oldest rating first."""
+    ) -> list[RatedCase]:
         if bodies is not None and not bodies:
             return []
         day = as_of.isoformat()
-        where, params = ["rated <= ?", "(closed_on IS NULL OR closed_on > ?)"], [day, day]
+        where = ["poor = 1", "rated <= ?", "(closed_on IS NULL OR closed_on > ?)"]
+        params = [day, day]
         if bodies is not None:
             where.append(f"body IN ({self._in(bodies)})")
             params += list(bodies)
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT case_id, item, body, level, rated, closed_on, stages "
-                    f"FROM readmodel_rectifications WHERE {' AND '.join(where)} "
-                    "ORDER BY rated, case_id"
+                    f"SELECT {RATED_COLUMNS} FROM readmodel_ratings "
+                    f"WHERE {' AND '.join(where)} ORDER BY rated, case_id"
                 ),
                 params,
             )
-            rows = cur.fetchall()
-        return [
-            Rectification(
-                uuid.UUID(row[0]),
-                row[1],
-                row[2],
-                row[3],
-                date.fromisoformat(row[4]),
-                None if row[5] is None else date.fromisoformat(row[5]),
-                tuple(stage_of(stage) for stage in json.loads(row[6])),
-            )
-            for row in rows
-        ]
+            return [rated_case_of(row) for row in cur.fetchall()]
 
-    def rectifications_within(self, first: date, last: date) -> list[uuid.UUID]:
+    def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT case_id FROM readmodel_rectifications "
+                    "SELECT case_id FROM readmodel_ratings "
                     "WHERE rated <= ? AND reach >= ? ORDER BY case_id"
                 ),
                 (last.isoformat(), first.isoformat()),

@@ -3,8 +3,8 @@ working days, the rows a scheduler watches, and one scan of them into the alert 
 (docs/supervision.md §7).
 
 Legs come from the read models (``readmodel_case_dated``, kind ``leg``: the rows the calendar
-engine's legs function wrote), never from replaying cases; so are rectifications
-(``readmodel_rectifications``), replayed only on a node opened without read models.
+engine's legs function wrote), never from replaying cases; so are ratings and rectifications
+(``readmodel_ratings``), replayed only on a node opened without read models.
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ledger.calendars import WorkingCalendar
-from ledger.ratings.projection import rectification_of
-from ledger.ratings.stats import all_case_ratings
-from ledger.read_models import LEG_KIND, Rectification
+from ledger.calendars import WorkingCalendar, china_date
+from ledger.ratings.stats import (
+    BULLETIN_FORMAT,
+    Bulletin,
+    all_rated_cases,
+    bulletin_of,
+    month_bounds,
+    registry_index,
+)
+from ledger.read_models import LEG_KIND, RatedCase
 from ledger.supervision.watch import DUE_SOON_HORIZON, Alert, Watched, alerts_due, scope_covers
 
 if TYPE_CHECKING:
@@ -89,19 +95,35 @@ def open_legs(store: SqlReadModelStore, *, until: dt.date | None) -> list[Watche
         after_row = (last.leg.deadline, last.case_id, last.leg.name)
 
 
+def caught_up(node: NodeServices, projection: str) -> int:
+    """Bring the read models up to the ledger (bounded, as a listing does); the position of
+    ``projection`` (0 on a node without read models)."""
+    if node.follower is None or node.read_models is None:
+        return 0
+    node.follower.catch_up(budget=max(node.settings.read_model_wait_seconds, 1.0))
+    return node.read_models.position(projection)
+
+
 def open_rectifications(
     node: NodeServices, as_of: dt.date, bodies: Sequence[str] | None = None
-) -> list[Rectification]:
+) -> list[RatedCase]:
     """Rectifications open at ``as_of`` (of ``bodies`` only when given), from the read models
     as they stand (the caller catches them up); replayed on a node without read models."""
     if node.read_models is not None:
         return node.read_models.open_rectifications(as_of, bodies=bodies)
-    every = (rectification_of(case) for case in all_case_ratings(node.ledger))
     return [
         r
-        for r in every
-        if r is not None and r.open_on(as_of) and (bodies is None or r.body in bodies)
+        for r in all_rated_cases(node.ledger)
+        if r.open_on(as_of) and (bodies is None or r.body in bodies)
     ]
+
+
+def ratings_given_to(node: NodeServices, body: str, as_of: dt.date) -> list[RatedCase]:
+    """Every rating of ``body`` given by ``as_of``, from the read models as they stand (the
+    caller catches them up); replayed on a node without read models."""
+    if node.read_models is not None:
+        return node.read_models.ratings_of(body, as_of)
+    return [r for r in all_rated_cases(node.ledger) if r.body == body and r.rated <= as_of]
 
 
 def open_rectification_stages(node: NodeServices, as_of: dt.date) -> list[Watched]:
@@ -113,6 +135,30 @@ def open_rectification_stages(node: NodeServices, as_of: dt.date) -> list[Watche
         for stage in r.stages
         if stage.ended is None
     ]
+
+
+def bulletin_for(node: NodeServices, month: str) -> Bulletin:
+    """The bulletin of ``month`` (``YYYY-MM``; ValueError if malformed). A finished month's
+    is made from the ledger once per registry (a calendar or catalog published later changes
+    it) and kept in the read models; the month under way is made on every call."""
+    _, last = month_bounds(month)
+    store = node.read_models
+    if store is None or last >= china_date(node.clock()):
+        return bulletin_of(node.ledger, month)
+    # Steps received after ``last`` do not change it (receipt times only grow); the registry
+    # it counts on is read before it is made, so a record appended meanwhile makes it again.
+    made_on = f"format {BULLETIN_FORMAT}, registry index {registry_index(node.ledger)}"
+    kept = store.kept_bulletin(month, made_on)
+    if kept is not None:
+        return Bulletin.from_json(kept)
+    made = bulletin_of(node.ledger, month)
+    store.keep_bulletin(month, made_on, made.to_json())
+    return made
+
+
+def previous_month(day: dt.date) -> str:
+    """``YYYY-MM`` of the month before ``day``'s."""
+    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
 def scan_alerts(

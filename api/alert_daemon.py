@@ -4,7 +4,8 @@ No event marks the passage of time, so "this leg is now overdue" is found by loo
 ``TONGBAN_ALERT_SCAN_SECONDS`` the scheduler runs :func:`adapters.supervision.scan_alerts` at
 the current China date and records what is new in the node's alert feed (idempotent: a scan
 that finds what an earlier one recorded records nothing; ``tongban supervise alerts run
---once`` from cron does the same).
+--once`` from cron does the same). It also makes the previous month's bulletin once, so the
+first supervisor to ask for it does not wait for a replay of the ledger.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from adapters.supervision import scan_alerts
+from adapters.supervision import bulletin_for, previous_month, scan_alerts
 from api.periodic import Periodic
 from ledger.calendars import CHINA
 
@@ -42,3 +43,5 @@ class AlertScheduler(Periodic):
         recorded = self.scan()
         if recorded:
             log.info("recorded %d supervision alerts", recorded)
+        today = datetime.now(UTC).astimezone(CHINA).date()
+        bulletin_for(self.services, previous_month(today))  # kept: made once per registry

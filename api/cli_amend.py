@@ -101,7 +101,8 @@ def _catalog_amend(args: argparse.Namespace) -> int:
         if item is None:
             return _fail(f"region {args.region} has no item {args.item}")
         value = _parse_value(args.field, args.value)
-        old_value = item.to_dict().get(args.field, [])  # time_limits is absent when unset
+        unset = [] if args.field == "time_limits" else ""  # absent from the data when unset
+        old_value = item.to_dict().get(args.field, unset)
         if old_value == value:
             print(f"{args.item} {args.field} is already {_show(value)}; nothing signed")
             return 0

@@ -33,7 +33,7 @@ from ledger.application import LedgerApplication
 from ledger.calendars import china_date
 from ledger.ratings.stats import (
     BULLETIN_COLUMNS,
-    all_case_ratings,
+    all_rated_cases,
     body_ratings,
     bulletin_of,
     calendar_name,
@@ -79,7 +79,7 @@ def _ratings(args: argparse.Namespace) -> int:
         except ValueError:
             return _fail(f"--as-of must be an ISO date, not {args.as_of!r}", EXIT_USAGE)
         calendars = published_calendars(app)
-        bodies = body_ratings(all_case_ratings(app, calendars), day)
+        bodies = body_ratings(all_rated_cases(app, calendars), day)
         if args.json:
             document = {
                 "as_of": day.isoformat(),

@@ -476,6 +476,10 @@ class RectificationPublic(BaseModel):
 class BodyRatingsPublic(BaseModel):
     body: str
     as_of: str = Field(description="ISO date, China time")
+    reflects: int = Field(
+        description="the ledger index the ratings read model reflects (at least); 0 on a "
+        "node without read models (replayed from the ledger)"
+    )
     calendar: str = Field(description="the working-day calendar deadlines are counted on")
     ratings: int
     distribution: dict[str, int]

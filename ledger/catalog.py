@@ -88,6 +88,33 @@ AMENDABLE_FIELDS: tuple[str, ...] = (
     "time_limits",
     "fee",
     "issuing_mode",
+    "conditions",
+    "filing_methods",
+    "acceptance_mode",
+    "review_procedure",
+)
+# 办事指南 fields written into an item's data only when set, so the packaged catalogs (which
+# have none) keep their versions: 申请条件, 申报方式, 受理模式, 审核程序.
+GUIDE_FIELDS: tuple[str, ...] = (
+    "conditions",
+    "filing_methods",
+    "acceptance_mode",
+    "review_procedure",
+)
+# Fields whose value is text (an amendment giving a number or a list is refused, not stored).
+_TEXT_FIELDS: tuple[str, ...] = (
+    "national_name",
+    "lead_unit",
+    "scenario",
+    "handling_text",
+    "deadline_text",
+    "item_code",
+    "basis",
+    "item_type",
+    "time_limit",
+    "fee",
+    "issuing_mode",
+    *GUIDE_FIELDS,
 )
 
 _DATA_PACKAGE = "ledger"
@@ -199,6 +226,11 @@ class CatalogItem:
     time_limit: str = ""  # free text of old catalogs: readable, never counted with
     fee: str = ""
     issuing_mode: str = ""
+    # The other 办事指南 fields (GUIDE_FIELDS), in the data only when set.
+    conditions: str = ""  # 申请条件
+    filing_methods: str = ""  # 申报方式
+    acceptance_mode: str = ""  # 受理模式
+    review_procedure: str = ""  # 审核程序
     # Structured limits per leg (ledger.catalog_limits; docs/supervision.md §3).
     time_limits: tuple[LegTimeLimit, ...] = ()
     # Derived from the units; kept as fields so the data file is self-describing.
@@ -224,6 +256,12 @@ class CatalogItem:
         self._check_values()
 
     def _check_values(self) -> None:
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text, got {type(getattr(self, name)).__name__}")
+        for name in ("local_names", "cooperating_units"):
+            if any(not isinstance(value, str) for value in getattr(self, name)):
+                raise ValueError(f"{name} must be a list of text")
         if self.batch not in BATCHES:
             raise ValueError(f"batch must be one of {BATCHES}, got {self.batch}")
         if self.seq < 1:
@@ -251,44 +289,51 @@ class CatalogItem:
     def to_dict(self) -> dict[str, Any]:
         """The item as JSON-ready data (lists for tuples); the shape of the data file.
 
-        ``time_limits`` appears only when set, so catalogs without it keep their version."""
+        ``time_limits`` and the :data:`GUIDE_FIELDS` appear only when set, so catalogs without
+        them keep their version."""
         limits = (
             {"time_limits": [t.to_dict() for t in self.time_limits]} if self.time_limits else {}
         )
-        return limits | {
-            "basis": self.basis,
-            "batch": self.batch,
-            "channels": list(self.channels),
-            "cooperating_sectors": list(self.cooperating_sectors),
-            "cooperating_units": list(self.cooperating_units),
-            "coordination": self.coordination,
-            "deadline_text": self.deadline_text,
-            "fee": self.fee,
-            "handling_text": self.handling_text,
-            "issuing_mode": self.issuing_mode,
-            "item_code": self.item_code,
-            "item_key": self.item_key,
-            "item_type": self.item_type,
-            "lead_unit": self.lead_unit,
-            "local_names": list(self.local_names),
-            "mode_source": self.mode_source,
-            "national_name": self.national_name,
-            "region": self.region,
-            "scenario": self.scenario,
-            "sector": self.sector,
-            "seq": self.seq,
-            "status": self.status,
-            "time_limit": self.time_limit,
-            "twin_item_key": self.twin_item_key,
-            "twin_match": self.twin_match,
-        }
+        guide = {name: getattr(self, name) for name in GUIDE_FIELDS if getattr(self, name)}
+        return (
+            limits
+            | guide
+            | {
+                "basis": self.basis,
+                "batch": self.batch,
+                "channels": list(self.channels),
+                "cooperating_sectors": list(self.cooperating_sectors),
+                "cooperating_units": list(self.cooperating_units),
+                "coordination": self.coordination,
+                "deadline_text": self.deadline_text,
+                "fee": self.fee,
+                "handling_text": self.handling_text,
+                "issuing_mode": self.issuing_mode,
+                "item_code": self.item_code,
+                "item_key": self.item_key,
+                "item_type": self.item_type,
+                "lead_unit": self.lead_unit,
+                "local_names": list(self.local_names),
+                "mode_source": self.mode_source,
+                "national_name": self.national_name,
+                "region": self.region,
+                "scenario": self.scenario,
+                "sector": self.sector,
+                "seq": self.seq,
+                "status": self.status,
+                "time_limit": self.time_limit,
+                "twin_item_key": self.twin_item_key,
+                "twin_match": self.twin_match,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CatalogItem:
         """Rebuild an item from :meth:`to_dict` output; unknown or missing keys are refused."""
         expected = set(cls.__dataclass_fields__)
-        if "time_limits" not in data:  # catalogs before structured limits
-            expected.discard("time_limits")
+        for optional in ("time_limits", *GUIDE_FIELDS):  # only when set (:meth:`to_dict`)
+            if optional not in data:
+                expected.discard(optional)
         if set(data) != expected:
             missing = sorted(expected - set(data))
             extra = sorted(set(data) - expected)
@@ -395,7 +440,7 @@ class Catalog:
                 )
             data = by_key[key].to_dict()
             data[name] = list(value) if isinstance(value, list | tuple) else value
-            if name == "time_limits" and not value:
+            if name in ("time_limits", *GUIDE_FIELDS) and not value:
                 del data[name]
             if name in ("channels", "coordination", "status"):
                 data["mode_source"] = "admin"

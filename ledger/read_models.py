@@ -8,7 +8,7 @@ ledger index, not eventsourcing's notification id). Nothing is written on the ap
 :class:`LedgerFollower` catches up after appends (a server polls, a reader catches up to the
 head before answering), in batches of ledger entries.
 
-Two projections:
+Three projections:
 
 - ``case_summaries``: one :class:`~ledger.case_listing.CaseSummary` per case, with the ledger
   index that opened it and counts per filter, behind the :class:`ProjectedCaseListing`.
@@ -18,6 +18,8 @@ Two projections:
   :class:`ledger.supervision.projection.LedgerLegs`). "Overdue
   now" and "due soon" compare stored deadline dates with an "as of" date given at query time
   (:meth:`ReadModelStore.deadlines_between`); no status is frozen into a row.
+- ``case_ratings``: one :class:`RatedCase` per rated case (好差评) with a 差评's rectification
+  stages, so a body's ratings and the open rectifications are read, not replayed.
 
 Every writer of a projection (a server's workers, a CLI reader) may catch up at once: a write
 is a compare-and-set on the position, so a batch another writer committed first is dropped.
@@ -40,10 +42,11 @@ from ledger.domain import Case
 from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
 from ledger.persistence import LedgerEntry
 from ledger.ratings.rectification import Stage, stages_late
+from ledger.workflow.fields import POOR_LEVELS
 
 SUMMARIES = "case_summaries"
 DEADLINES = "case_deadlines"
-RECTIFICATIONS = "case_rectifications"
+RATINGS = "case_ratings"
 LEG_KIND = "leg"  # the calendar engine's legs in the dated-rows table
 BATCH = 500  # ledger entries per projection transaction
 CHINA = timezone(timedelta(hours=8))
@@ -161,19 +164,29 @@ class ReadModelStore(Protocol):
         (``started <= last`` and ``reach >= first``)."""
         ...
 
-    def save_rectifications(
+    def save_ratings(
         self,
         expected: int,
         tracking: Tracking,
-        rectifications: Mapping[uuid.UUID, Rectification | None],
+        ratings: Mapping[uuid.UUID, RatedCase | None],
     ) -> bool:
-        """Replace the stored rectification of every case named (None: it has none),
-        position as in :meth:`save_summaries`."""
+        """Replace the stored rating of every case named (None: not rated), position as in
+        :meth:`save_summaries`."""
         ...
 
-    def rectifications_within(self, first: date, last: date) -> list[uuid.UUID]:
-        """The cases whose stored rectification was counted through a day of ``[first,
-        last]``."""
+    def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
+        """The rated cases whose stored row was counted through a day of ``[first, last]``."""
+        ...
+
+    def ratings_of(self, body: str, as_of: date) -> list[RatedCase]:
+        """Every rating of ``body`` (the rated body) given by ``as_of``, oldest first."""
+        ...
+
+    def open_rectifications(
+        self, as_of: date, *, bodies: Sequence[str] | None = None
+    ) -> list[RatedCase]:
+        """差评 rated by ``as_of`` whose rectification was not closed by then (of ``bodies``
+        only when given: an empty list is none), oldest rating first."""
         ...
 
 
@@ -250,9 +263,10 @@ class CaseDeadlineProjection:
 
 
 @dataclass(frozen=True)
-class Rectification:
-    """A 差评's rectification (整改) as ``case_rectifications`` stores it: the rated body, the
-    level, the rating's date, the date it was closed (None: open) and its stages."""
+class RatedCase:
+    """A case's rating (好差评) as ``case_ratings`` stores it: the rated body, the level, the
+    rating's date and, for a 差评, its rectification (整改): the date it was closed (None:
+    open) and its stages. A good rating has no rectification: no stages, never open."""
 
     case_id: uuid.UUID
     item: str
@@ -262,9 +276,15 @@ class Rectification:
     closed_on: date | None
     stages: tuple[Stage, ...]
 
+    @property
+    def poor(self) -> bool:
+        return self.level in POOR_LEVELS
+
     def open_on(self, as_of: date) -> bool:
-        """Rated by ``as_of`` and not closed by then."""
-        return self.rated <= as_of and (self.closed_on is None or self.closed_on > as_of)
+        """A 差评 rated by ``as_of`` whose rectification was not closed by then."""
+        return (
+            self.poor and self.rated <= as_of and (self.closed_on is None or self.closed_on > as_of)
+        )
 
     def late(self, as_of: date) -> bool:
         return stages_late(self.stages, as_of)
@@ -278,24 +298,24 @@ class Rectification:
         return max(dates)
 
 
-class CaseRectifications(Protocol):
-    """A case's rectification (None: no 差评), from its signed steps and the calendars
-    (``ledger.ratings.projection``); ``prepare`` as :class:`CaseLegs`'s."""
+class CaseRatingRows(Protocol):
+    """A case's rating and rectification (None: not rated), from its signed steps and the
+    calendars (``ledger.ratings.projection``); ``prepare`` as :class:`CaseLegs`'s."""
 
     def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]: ...
 
-    def __call__(self, case_id: uuid.UUID) -> Rectification | None: ...
+    def __call__(self, case_id: uuid.UUID) -> RatedCase | None: ...
 
 
-class CaseRectificationProjection:
-    """``case_rectifications``: a case's rectification is rewritten whenever the case changes,
-    and every stored one counted through a year whose calendar a batch (re)publishes, as
+class CaseRatingProjection:
+    """``case_ratings``: a case's rating is rewritten whenever the case changes, and every
+    stored one counted through a year whose calendar a batch (re)publishes, as
     :class:`CaseDeadlineProjection` does for legs."""
 
-    name = RECTIFICATIONS
+    name = RATINGS
 
-    def __init__(self, rectifications: CaseRectifications):
-        self.rectifications = rectifications
+    def __init__(self, ratings: CaseRatingRows):
+        self.ratings = ratings
 
     def save(
         self,
@@ -304,10 +324,10 @@ class CaseRectificationProjection:
         entries: Sequence[LedgerEntry],
         cases: Mapping[uuid.UUID, Case],
     ) -> bool:
-        recount = self.rectifications.prepare(entries)
-        ids = _to_rewrite(cases, recount, store.rectifications_within)
-        rows = {case_id: self.rectifications(case_id) for case_id in ids}
-        return store.save_rectifications(expected, Tracking(self.name, entries[-1].index), rows)
+        recount = self.ratings.prepare(entries)
+        ids = _to_rewrite(cases, recount, store.ratings_within)
+        rows = {case_id: self.ratings(case_id) for case_id in ids}
+        return store.save_ratings(expected, Tracking(self.name, entries[-1].index), rows)
 
 
 def _to_rewrite(

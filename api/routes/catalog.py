@@ -69,6 +69,10 @@ class CatalogItemPublic(BaseModel):
     time_limit: str
     fee: str
     issuing_mode: str
+    conditions: str = Field(default="", description='申请条件 ("": not published)')
+    filing_methods: str = Field(default="", description='申报方式 ("": not published)')
+    acceptance_mode: str = Field(default="", description='受理模式 ("": not published)')
+    review_procedure: str = Field(default="", description='审核程序 ("": not published)')
 
     @classmethod
     def from_item(cls, item: CatalogItem) -> CatalogItemPublic:

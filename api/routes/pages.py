@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -35,6 +36,7 @@ from adapters.relay import unknown_ledger
 from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require, session_principal
 from api.errors import ApiProblem
+from api.page_notices import notice_text, notice_title
 from api.page_parts import (
     CHANNEL_NAMES,
     LOGIN_PAGE,
@@ -77,6 +79,13 @@ def officer_or_login(request: Request, node: NodeServices) -> Principal | Redire
             raise
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=303)
+
+
+def _notice_link(case_id: uuid.UUID, seq: int, step: str) -> str:
+    title = notice_title(step)
+    if title is None:
+        return ""
+    return f'<a href="/pages/cases/{case_id}/notices/{seq}">打印{escape(title)}</a>'
 
 
 def _who(caller: Principal) -> str:
@@ -259,37 +268,67 @@ def receipt_notice(
     case_id: uuid.UUID, request: Request, node: Services
 ) -> HTMLResponse | RedirectResponse:
     """收件回执, printable, made from the case's signed `received` step and its receipt time."""
+    return step_notice(case_id, 1, request, node)
+
+
+@router.get("/pages/cases/{case_id}/notices/{seq}", include_in_schema=False, response_model=None)
+def step_notice(
+    case_id: uuid.UUID,
+    seq: Annotated[int, FastApiPath(ge=1, le=1_000_000)],
+    request: Request,
+    node: Services,
+) -> HTMLResponse | RedirectResponse:
+    """The printable notice (告知书) the step at ``seq`` gives the applicant, made from its
+    signed content and receipt time (``api/page_notices.py``)."""
     caller = officer_or_login(request, node)
     if isinstance(caller, RedirectResponse):
         return caller
     case = case_public(node, caller, case_id, personal=False, purpose="")
-    raw = node.ledger.envelope_at(case_id, 1)
-    if raw is None:  # a case relayed elsewhere: its steps are its home node's
-        raise ApiProblem(404, f"this node holds no step of case {case_id}", reason="not_found")
-    received = parse_event(raw)
-    first = case.timeline[0]
-    materials = "".join(
-        f"<li>{escape(str(m.get('name', '')))}"
-        f"<br><small>SHA-256 {escape(bytes(m.get('sha256', b'')).hex())}</small></li>"
-        for m in received.body.get("materials", [])
-    )
+    raw = node.ledger.envelope_at(case_id, seq)
+    taken = [s for s in case.timeline if s.seq == seq]
+    if raw is None or not taken:  # a case relayed elsewhere: its steps are its home node's
+        raise ApiProblem(
+            404, f"this node holds no step {seq} of case {case_id}", reason="not_found"
+        )
+    step, envelope = taken[0], parse_event(raw)
+    title = notice_title(step.step)
+    if title is None:
+        raise ApiProblem(
+            404,
+            f"step {seq} ({step_name(step.step)}) gives the applicant no notice",
+            reason="not_found",
+            field="seq",
+        )
+    if step.step == "received":
+        text = _materials_taken(envelope.body)
+    else:
+        text = notice_text(step.step, envelope.body)
     main = f"""
 <dl class="facts">
 <dt>案件编号</dt><dd>{escape(case.case_id)}</dd>
 <dt>事项</dt><dd>{escape(case.item_name)}（{escape(case.item)}）</dd>
-<dt>收件单位</dt><dd>{escape(first.body_name or first.body_id)}（{escape(first.body_id)}）</dd>
-<dt>经办人</dt><dd>{escape(first.officer_id)}</dd>
-<dt>收件时间</dt><dd>{escape(china_time(first.received_at))}（北京时间）</dd>
+<dt>经办部门</dt><dd>{escape(step.body_name or step.body_id)}（{escape(step.body_id)}）</dd>
+<dt>经办人</dt><dd>{escape(step.officer_id)}</dd>
+<dt>时间</dt><dd>{escape(china_time(step.received_at))}（北京时间）</dd>
 <dt>受理部门</dt><dd>{escape(case.home_body)}</dd>
 <dt>办理渠道</dt><dd>{escape(CHANNEL_NAMES.get(case.channel, case.channel))}</dd>
 </dl>
-<h2>已收材料</h2>
-<ol>{materials}</ol>
-<p>本回执依据台账 {escape(case.ledger)} 中该案件第 1 步（收件）的签名记录生成；
-该步骤的哈希为 <code>{escape(received.hash.hex())}</code>，可凭案件编号查询办理进度。</p>
+{text}
+<p>本文书依据台账 {escape(case.ledger)} 中该案件第 {seq} 步
+（{escape(step_name(step.step))}）的签名记录生成；
+该步骤的哈希为 <code>{escape(envelope.hash.hex())}</code>，可凭案件编号查询办理进度。</p>
 <p class="no-print">请用浏览器的打印功能（Ctrl+P）打印本页。</p>
 """
-    return page("收件回执", main, officer=_who(caller))
+    return page(title, main, officer=_who(caller))
+
+
+def _materials_taken(body: dict[str, Any]) -> str:
+    materials = "".join(
+        f"<li>{escape(str(m.get('name', '')))}"
+        f"<br><small>SHA-256 {escape(bytes(m.get('sha256', b'')).hex())}</small></li>"
+        for m in body.get("materials", [])
+    )
+    return f"<h2>已收材料</h2>\n<ol>{materials}</ol>"
 
 
 @router.get("/pages/cases/{case_id}", include_in_schema=False, response_model=None)
@@ -318,6 +357,7 @@ def case_page(
         f'<td><time datetime="{escape(s.received_at)}">'
         f"{escape(china_time(s.received_at))}</time></td>"
         f"<td>{'有效' if s.signature == 'valid' else escape('无效：' + s.signature)}</td>"
+        f"<td>{_notice_link(case_id, s.seq, s.step)}</td>"
         "</tr>"
         for s in (case.timeline if case is not None else [])
     )
@@ -360,7 +400,7 @@ def case_page(
 <caption>已签名的步骤</caption>
 <thead><tr><th scope="col">序号</th><th scope="col">步骤</th><th scope="col">部门</th>
 <th scope="col">工作人员</th><th scope="col">时间（北京时间）</th>
-<th scope="col">签名</th></tr></thead>
+<th scope="col">签名</th><th scope="col">文书</th></tr></thead>
 <tbody>
 {steps}
 </tbody>

@@ -304,7 +304,9 @@ def _catalog(node: NodeServices, region: str) -> Catalog:
 
 
 def _or_unpublished(value: str) -> str:
-    return escape(value) if value.strip() else f'<span class="unpublished">{NOT_PUBLISHED}</span>'
+    if not value.strip():
+        return f'<span class="unpublished">{NOT_PUBLISHED}</span>'
+    return escape(value).replace("\n", "<br>")  # a procedure written line by line
 
 
 def _channels(item: CatalogItem) -> str:
@@ -438,12 +440,12 @@ def catalog_items(
 
 
 #: 办事指南 fields (the work plan's unified list, §二(一)) and the catalog field that publishes
-#: each; None: no catalog field carries it yet, so it is never published (未公布).
-GUIDE_FIELDS: tuple[tuple[str, str | None], ...] = (
-    ("申请条件", None),
-    ("申报方式", None),
-    ("受理模式", None),
-    ("审核程序", None),
+#: each (set by signed catalog amendments; a field nobody published shows 未公布).
+GUIDE_LABELS: tuple[tuple[str, str], ...] = (
+    ("申请条件", "conditions"),
+    ("申报方式", "filing_methods"),
+    ("受理模式", "acceptance_mode"),
+    ("审核程序", "review_procedure"),
     ("办理时限", "time_limit"),
     ("发证方式", "issuing_mode"),
     ("收费标准", "fee"),
@@ -460,8 +462,8 @@ def catalog_item(region: str, batch: str, seq: str, node: Services) -> HTMLRespo
     except (UnknownRegion, UnknownItem):
         return _not_found(f"没有事项 {region}/{batch}/{seq}。")
     guide = "".join(
-        f"<dt>{label}</dt><dd>{_or_unpublished(getattr(item, name) if name else '')}</dd>"
-        for label, name in GUIDE_FIELDS
+        f"<dt>{label}</dt><dd>{_or_unpublished(getattr(item, name))}</dd>"
+        for label, name in GUIDE_LABELS
     )
     local = "；".join(item.local_names)
     cooperating = "、".join(item.cooperating_units)

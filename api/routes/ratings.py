@@ -7,7 +7,6 @@ steps, posted to ``/cases/{id}/events`` like any other.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -18,6 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import NodeServices
+from adapters.supervision import bulletin_for, caught_up, ratings_given_to
 from api.bulletin import bulletin_csv, bulletin_html
 from api.deps import Caller, JsonBody, Services, refuse_supervisor
 from api.docs import only_the_node
@@ -35,14 +35,12 @@ from api.scope import own_body, visible_bodies
 from ledger.calendars import CalendarBook, china_date
 from ledger.ratings.service import check_follow_up_reader
 from ledger.ratings.stats import (
-    CaseRatings,
-    all_case_ratings,
     body_ratings,
-    bulletin_of,
     calendar_name,
     month_bounds,
     published_calendars,
 )
+from ledger.read_models import RATINGS, RatedCase
 
 router = APIRouter(tags=["ratings"])
 
@@ -65,12 +63,6 @@ def rate_case(
         comment=rating.comment,
     )
     return AppendedPublic.of(appended)
-
-
-def _rated_cases(node: NodeServices) -> tuple[CalendarBook, list[CaseRatings]]:
-    """The published calendars and every case's rating and rectification counted on them."""
-    calendars = published_calendars(node.ledger)
-    return calendars, all_case_ratings(node.ledger, calendars)
 
 
 def _as_of(text: str | None, node: NodeServices) -> date:
@@ -98,12 +90,17 @@ async def ratings_of_body(
 ) -> BodyRatingsPublic:
     own_body(node, caller, body_id)  # no personal data here: a supervisor of its scope reads it
     day = _as_of(as_of, node)
-    calendars, cases = await run_in_threadpool(_rated_cases, node)
-    found = [b for b in body_ratings(cases, day) if b.body_id == body_id]
-    ours = [c for c in cases if c.rated_body == body_id and c.rectification_open(day)]
+
+    def read() -> tuple[int, CalendarBook, list[RatedCase]]:
+        reflects = caught_up(node, RATINGS)
+        return reflects, published_calendars(node.ledger), ratings_given_to(node, body_id, day)
+
+    reflects, calendars, rated = await run_in_threadpool(read)
+    found = body_ratings(rated, day)
     return BodyRatingsPublic(
         body=body_id,
         as_of=day.isoformat(),
+        reflects=reflects,
         calendar=calendar_name(calendars, node.ledger.home_region),
         ratings=found[0].total if found else 0,
         distribution=found[0].distribution if found else {},
@@ -112,14 +109,15 @@ async def ratings_of_body(
         rectifications_closed=found[0].rectifications_closed if found else 0,
         open_rectifications=[
             RectificationPublic(
-                case_id=str(c.case_id),
-                item=c.item,
-                level=c.level or "",
-                rated=c.rated.isoformat() if c.rated else "",
-                late=c.rectification_late(day),
-                stages=[StagePublic.model_validate(s.as_dict()) for s in c.stages],
+                case_id=str(r.case_id),
+                item=r.item,
+                level=r.level,
+                rated=r.rated.isoformat(),
+                late=r.late(day),
+                stages=[StagePublic.model_validate(s.as_dict()) for s in r.stages],
             )
-            for c in ours
+            for r in rated
+            if r.open_on(day)
         ],
     )
 
@@ -175,7 +173,7 @@ async def bulletin(
         month_bounds(month)
     except ValueError as error:
         raise ApiProblem(422, str(error), reason="malformed", field="month") from None
-    made = await run_in_threadpool(bulletin_of, node.ledger, month)
+    made = await run_in_threadpool(bulletin_for, node, month)
     if bodies is not None:
         made = replace(made, rows=[row for row in made.rows if row["body"] in bodies])
     if format == "csv":
@@ -183,15 +181,4 @@ async def bulletin(
     if format == "html":
         # A page like /docs: the browser may reach nothing but the node.
         return only_the_node(HTMLResponse(bulletin_html(made, ledger_name=node.ledger.ledger_name)))
-    return Response(
-        content=json.dumps(
-            {
-                "month": made.month,
-                "calendar": made.calendar,
-                "notes": made.notes,
-                "rows": made.rows,
-            },
-            ensure_ascii=False,
-        ),
-        media_type="application/json",
-    )
+    return Response(content=made.to_json(), media_type="application/json")

@@ -16,13 +16,13 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from adapters.bootstrap import NodeServices
-from adapters.supervision import calendars, open_rectifications
+from adapters.supervision import calendars, caught_up, open_rectifications
 from api.deps import Caller, Services
 from api.errors import ApiProblem
 from api.schemas import RectificationPublic, StagePublic, problem_responses
 from api.scope import own_body, visible_bodies
 from ledger.calendars import WorkingCalendar
-from ledger.read_models import DEADLINES, LEG_KIND, CaseLeg
+from ledger.read_models import DEADLINES, LEG_KIND, RATINGS, CaseLeg
 from ledger.supervision.watch import (
     DUE_SOON_HORIZON,
     ScopeError,
@@ -128,14 +128,6 @@ def _as_of(text: str | None, node: NodeServices) -> date:
         raise ApiProblem(422, str(error), reason="malformed", field=error.field) from None
 
 
-def _caught_up(node: NodeServices) -> int:
-    """Bring the read models up to the ledger (bounded, as a listing does); their position."""
-    if node.follower is None or node.read_models is None:
-        return 0
-    node.follower.catch_up(budget=max(node.settings.read_model_wait_seconds, 1.0))
-    return node.read_models.position(DEADLINES)
-
-
 def _public(case_leg: CaseLeg, item: str, as_of: date, calendar: WorkingCalendar) -> LegPublic:
     leg = case_leg.leg
     return LegPublic(
@@ -187,7 +179,7 @@ def supervised_legs(
 ) -> LegsPublic:
     bodies = visible_bodies(node, caller, body)
     day = _as_of(as_of, node)
-    reflects = _caught_up(node)
+    reflects = caught_up(node, DEADLINES)
     rows: list[tuple[CaseLeg, str]] = []
     if node.read_models is not None:
         if status == "overdue":  # open, deadline before the day: a range read
@@ -224,7 +216,7 @@ def supervised_figures(
 ) -> FiguresPublic:
     bodies = visible_bodies(node, caller, None)
     day = _as_of(as_of, node)
-    reflects = _caught_up(node)
+    reflects = caught_up(node, DEADLINES)
     rows: list[FigurePublic] = []
     if node.read_models is not None:
         tallies = node.read_models.dated_tallies(LEG_KIND, as_of=day, by=by, bodies=bodies)
@@ -268,7 +260,7 @@ def supervised_rectifications(
 ) -> RectificationsPublic:
     bodies = visible_bodies(node, caller, body)
     day = _as_of(as_of, node)
-    reflects = _caught_up(node)
+    reflects = caught_up(node, RATINGS)
     found = open_rectifications(node, day, bodies)
     return RectificationsPublic(
         as_of=day.isoformat(),
@@ -335,7 +327,7 @@ def body_legs(
 ) -> LegsPublic:
     own_body(node, caller, body_id)
     day = _as_of(as_of, node)
-    reflects = _caught_up(node)
+    reflects = caught_up(node, DEADLINES)
     rows: list[tuple[CaseLeg, str]] = []
     if node.read_models is not None:
         rows = node.read_models.dated_rows(

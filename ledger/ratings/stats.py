@@ -13,6 +13,7 @@ stood at the month's end, on the catalog versions the cases pinned and the publi
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
 from collections import Counter
@@ -31,6 +32,7 @@ from ledger.ratings.rectification import (
     rectification_stages,
     stages_late,
 )
+from ledger.read_models import RatedCase
 from ledger.receipts import parse_receipt
 from ledger.reports import reading_registry, stored_cases
 from ledger.supervision.cases import CaseLegs, supervise_stored
@@ -131,10 +133,39 @@ def all_case_ratings(
     return [case_ratings(app, case_id, calendars) for case_id in app.case_ids()]
 
 
+def rated_case_of(ratings: CaseRatings) -> RatedCase | None:
+    """A case's rating as ``case_ratings`` stores it (None: not rated)."""
+    if ratings.rated is None or ratings.level is None:
+        return None
+    return RatedCase(
+        ratings.case_id,
+        ratings.item,
+        ratings.rated_body or ratings.home_body,
+        ratings.level,
+        ratings.rated,
+        ratings.rectification_closed if ratings.poor else None,
+        tuple(ratings.stages) if ratings.poor else (),
+    )
+
+
+def all_rated_cases(
+    app: LedgerApplication, calendars: CalendarBook | None = None
+) -> list[RatedCase]:
+    """Every rated case, replayed from the ledger (a node without read models)."""
+    every = (rated_case_of(case) for case in all_case_ratings(app, calendars))
+    return [rated for rated in every if rated is not None]
+
+
 def _fresh_registry(app: LedgerApplication) -> KeyRegistry:
     if app.node_signer is not None:
         app.refresh_registry()  # a serving node: another worker may have appended records
     return reading_registry(app)
+
+
+def registry_index(app: LedgerApplication) -> int:
+    """The ledger index of the newest registry record (keys, catalogs, calendars) as the
+    ledger holds it now: what a bulletin counted on changes only with it."""
+    return _fresh_registry(app).last_index
 
 
 def published_calendars(app: LedgerApplication) -> CalendarBook:
@@ -174,26 +205,23 @@ class BodyRatings:
         }
 
 
-def body_ratings(cases: Iterable[CaseRatings], as_of: date) -> list[BodyRatings]:
+def body_ratings(rated: Iterable[RatedCase], as_of: date) -> list[BodyRatings]:
     """Rating distribution and rectifications per rated body, on ``as_of``."""
-    by_body: dict[str, list[CaseRatings]] = {}
-    for case in cases:
-        if case.rated_body is not None and case.rated is not None and case.rated <= as_of:
-            by_body.setdefault(case.rated_body, []).append(case)
+    by_body: dict[str, list[RatedCase]] = {}
+    for case in rated:
+        if case.rated <= as_of:
+            by_body.setdefault(case.body, []).append(case)
     out = []
     for body_id in sorted(by_body):
-        rated = by_body[body_id]
-        counts = Counter(c.level for c in rated)
+        given = by_body[body_id]
+        counts = Counter(c.level for c in given)
         out.append(
             BodyRatings(
                 body_id,
                 {level: counts.get(level, 0) for level in RATING_LEVELS},
-                sum(c.rectification_open(as_of) for c in rated),
-                sum(c.rectification_open(as_of) and c.rectification_late(as_of) for c in rated),
-                sum(
-                    c.rectification_closed is not None and c.rectification_closed <= as_of
-                    for c in rated
-                ),
+                sum(c.open_on(as_of) for c in given),
+                sum(c.open_on(as_of) and c.late(as_of) for c in given),
+                sum(c.closed_on is not None and c.closed_on <= as_of for c in given),
             )
         )
     return out
@@ -227,12 +255,33 @@ NO_DEADLINE_ENGINE = (
 )
 
 
+# Kept bulletins (``adapters.supervision.bulletin_for``) are keyed by this: change it with
+# anything that changes what :func:`monthly_bulletin` computes.
+BULLETIN_FORMAT = 1
+
+
 @dataclass(frozen=True)
 class Bulletin:
     month: str  # YYYY-MM
     rows: list[dict[str, object]]
     notes: list[str]
     calendar: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "month": self.month,
+                "calendar": self.calendar,
+                "notes": self.notes,
+                "rows": self.rows,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Bulletin:
+        stored = json.loads(text)
+        return cls(stored["month"], stored["rows"], stored["notes"], stored["calendar"])
 
 
 def month_bounds(month: str) -> tuple[date, date]:

@@ -31,6 +31,7 @@ PAGES = (
     "/pages/cases/{case_id}",
     "/pages/receive",
     "/pages/cases/{case_id}/notices/receipt",
+    "/pages/cases/{case_id}/notices/1",
 )
 
 
@@ -226,3 +227,62 @@ def test_the_receipt_notice_is_made_from_the_signed_received_step(node: ApiNode)
     )
     elsewhere, _ = _log_in(node, "510000-ZWFW")  # not on the case
     assert elsewhere.get(f"/pages/cases/{case_id}/notices/receipt").status_code == 403
+
+
+def _steps(node: ApiNode, case_id: object, steps: list[tuple[str, dict[str, object]]]) -> None:
+    for step, body in steps:
+        answer = node.step(case_id, "510104-RS", step, body)  # type: ignore[arg-type]
+        assert answer.status_code == 201, answer.text
+
+
+def test_each_notice_is_drawn_from_its_signed_step(node: ApiNode) -> None:
+    """补正告知书 lists every missing material at once; 特别程序告知书 and the refusal's 决定书
+    say what the signed steps say; a refusal tells the applicant's rights; a step that tells
+    the applicant nothing has no notice (延期告知书: tests/unit/test_page_notices.py)."""
+    asked = node.proxy_case()
+    _steps(
+        node,
+        asked,
+        [
+            ("arrived", {"note": ""}),
+            ("supplement_requested", {"items": ["户口簿复印件", "离职证明"], "reason": "材料不全"}),
+        ],
+    )
+    home, _ = _log_in(node, "510104-RS")
+    supplement = home.get(f"/pages/cases/{asked}/notices/5")
+    assert supplement.status_code == 200, supplement.text
+    assert "补正告知书" in supplement.text and "一次性告知" in supplement.text
+    assert "户口簿复印件" in supplement.text and "离职证明" in supplement.text
+
+    decided = node.proxy_case()
+    _steps(
+        node,
+        decided,
+        [
+            ("arrived", {"note": ""}),
+            ("accepted", {"note": ""}),
+            ("suspended", {"reason": "expert_review", "detail": "伤残等级鉴定"}),
+            ("resumed", {"note": ""}),
+            (
+                "decided",
+                {"result": "rejected", "reasons": ["缴费年限不足"], "basis": "失业保险条例"},
+            ),
+        ],
+    )
+    expected = {
+        6: ("特别程序告知书", ["专家评审", "伤残等级鉴定", "不计算在办理期限内"]),
+        8: ("不予办理决定书", ["缴费年限不足", "失业保险条例", "行政复议", "行政诉讼"]),
+    }
+    for seq, (title, words) in expected.items():
+        answer = home.get(f"/pages/cases/{decided}/notices/{seq}")
+        assert answer.status_code == 200, answer.text
+        assert f"<h1>{title}</h1>" in answer.text
+        assert all(word in answer.text for word in words), (seq, answer.text)
+        raw = node.services.ledger.envelope_at(decided, seq)
+        assert raw is not None and parse_event(raw).hash.hex() in answer.text
+    none = home.get(f"/pages/cases/{decided}/notices/7")  # 恢复办理: nothing to tell in writing
+    assert (none.status_code, none.json()["field"]) == (404, "seq")
+    assert home.get(f"/pages/cases/{decided}/notices/99").status_code == 404
+    case_page = home.get(f"/pages/cases/{decided}").text
+    linked = set(re.findall(rf"/pages/cases/{decided}/notices/(\d+)", case_page))
+    assert linked == {"1", "6", "8"}

@@ -20,6 +20,7 @@ from api.routes.public_pages import REASON_TEXTS, _verdict_section
 from ledger import canonical
 from ledger.admin import RegistryClerk
 from ledger.envelope import ZERO_HASH
+from ledger.errors import LedgerError
 from ledger.ratings.code import code_commitment
 from licenses.compact import MAX_COMPACT_TEXT
 from licenses.verify import ListUsed, Verdict
@@ -218,13 +219,42 @@ def test_a_guide_field_published_by_a_signed_amendment_is_shown(tmp_path: Path) 
         ledger = amended.services.ledger
         ledger.refresh_registry()
         base = ledger.registry.catalogs.current("510000", amended.services.clock()).version
-        fee = [{"item": "510000/1/7", "field": "fee", "value": "不收费"}]
-        RegistryClerk(ledger, amended.world.region).append(
-            amended.world.root, "catalog_amended", {"base_version": base, "changes": fee}
+        item = "510000/1/7"
+        changes = [
+            {"item": item, "field": "fee", "value": "不收费"},
+            {"item": item, "field": "conditions", "value": "在本省参保并缴费满一年"},
+            {"item": item, "field": "filing_methods", "value": "网上申请、窗口申请"},
+            {"item": item, "field": "acceptance_mode", "value": "异地代收代办"},
+            {"item": item, "field": "review_procedure", "value": "形式审查\n实质审查"},
+        ]
+        clerk = RegistryClerk(ledger, amended.world.region)
+        clerk.append(
+            amended.world.root, "catalog_amended", {"base_version": base, "changes": changes}
         )
-        guide = amended.client.get("/pages/catalog/510000/1/7").text.split('id="guide"', 1)[1]
+        guide = amended.client.get(f"/pages/catalog/{item}").text.split('id="guide"', 1)[1]
+        published = amended.client.get("/catalog/510000", params={"batch": 1}).json()
+        # A number where the spec says text is refused (another verifier would refuse it too).
+        ledger.refresh_registry()
+        now = ledger.registry.catalogs.current("510000", amended.services.clock()).version
+        with pytest.raises(LedgerError) as refused:
+            bad = [{"item": item, "field": "conditions", "value": 1}]
+            clerk.append(
+                amended.world.root, "catalog_amended", {"base_version": now, "changes": bad}
+            )
+    assert refused.value.reason == "bad_amendment" and "conditions must be text" in str(
+        refused.value
+    )
     assert "<dt>收费标准</dt><dd>不收费</dd>" in guide
+    assert "<dt>申请条件</dt><dd>在本省参保并缴费满一年</dd>" in guide
+    assert "<dt>申报方式</dt><dd>网上申请、窗口申请</dd>" in guide
+    assert "<dt>受理模式</dt><dd>异地代收代办</dd>" in guide
+    assert "<dt>审核程序</dt><dd>形式审查<br>实质审查</dd>" in guide
     assert '<dt>发证方式</dt><dd><span class="unpublished">未公布</span></dd>' in guide
+    [listed] = [i for i in published if i["item_key"] == item]
+    assert (listed["conditions"], listed["acceptance_mode"]) == (
+        "在本省参保并缴费满一年",
+        "异地代收代办",
+    )
 
 
 def test_offline_the_status_is_unknown_without_a_held_list(node: ApiNode) -> None:

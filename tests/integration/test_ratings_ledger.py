@@ -20,6 +20,7 @@ from ledger.ratings.service import CodeAttempts, RatingService, TooManyAttempts
 from ledger.ratings.stats import (
     NO_DEADLINE_ENGINE,
     all_case_ratings,
+    all_rated_cases,
     body_ratings,
     bulletin_of,
     calendar_name,
@@ -141,15 +142,14 @@ def test_rectification_stats_and_bulletin(world: World) -> None:
     officer_step(world, poor, "rectification_verified", {"result": "upheld", "finding": "属实"})
     # Verified on 2026-01-01 (Thursday): rectify within 15 working days; 40 days later it is not.
     world.clock.advance(40 * DAY)
-    cases = all_case_ratings(world.app)
-    [body] = body_ratings(cases, date(2026, 2, 10))
+    [body] = body_ratings(all_rated_cases(world.app), date(2026, 2, 10))
     assert body.distribution["satisfied"] == 1 and body.distribution["very_dissatisfied"] == 1
     assert (body.rectifications_open, body.rectifications_late) == (1, 1)
     officer_step(world, poor, "rectified", {"measures": "整改"})
     officer_step(world, poor, "followed_up", {"outcome": "satisfied", "note": ""})
     officer_step(world, poor, "rectification_closed", {"note": ""})
     cases = all_case_ratings(world.app)
-    [body] = body_ratings(cases, date(2026, 2, 28))
+    [body] = body_ratings(all_rated_cases(world.app), date(2026, 2, 28))
     assert (body.rectifications_open, body.rectifications_closed) == (0, 1)
     january = monthly_bulletin(cases, "2026-01", calendar_name="test")
     [row] = january.rows

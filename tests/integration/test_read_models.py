@@ -35,7 +35,7 @@ from ledger.read_models import (
     CHINA,
     DEADLINES,
     LEG_KIND,
-    RECTIFICATIONS,
+    RATINGS,
     SUMMARIES,
     CaseLeg,
     LedgerFollower,
@@ -140,7 +140,7 @@ def _tables(store: SqlReadModelStore) -> dict[str, list[tuple[Any, ...]]]:
             "readmodel_case_parties",
             "readmodel_case_counts",
             "readmodel_case_dated",
-            "readmodel_rectifications",
+            "readmodel_ratings",
         ):
             cur.execute(f"SELECT * FROM {table}")
             rows = [tuple(row) for row in cur.fetchall()]
@@ -158,7 +158,7 @@ def test_a_rebuilt_projection_equals_the_one_followed_live(node: Node) -> None:
     assert node.follower.positions() == {
         SUMMARIES: world.app.store.max_index(),
         DEADLINES: world.app.store.max_index(),
-        RECTIFICATIONS: world.app.store.max_index(),
+        RATINGS: world.app.store.max_index(),
     }
     assert len(live["readmodel_cases"]) == 24
     node.follower.rebuild()
@@ -523,3 +523,32 @@ def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
         assert again.position(SUMMARIES) == 40
     finally:
         again.close()
+
+
+def test_the_older_rectifications_table_is_dropped_and_ratings_followed_from_zero(
+    tmp_path: Path,
+) -> None:
+    """A node from before ``case_ratings`` kept only the 差评 in ``readmodel_rectifications``:
+    opening the store drops that table and its position, and ``case_ratings`` starts at 0."""
+    path = tmp_path / "readmodels.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE readmodel_tracking "
+            "(projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
+        old.executemany(
+            "INSERT INTO readmodel_tracking VALUES (?, ?)",
+            [(SUMMARIES, 40), ("case_rectifications", 40)],
+        )
+        old.execute("CREATE TABLE readmodel_rectifications (case_id TEXT PRIMARY KEY)")
+    old.close()
+    store = memory_read_models(path)
+    try:
+        assert (store.position(SUMMARIES), store.position(RATINGS)) == (40, 0)
+        with store._tx() as cur:
+            cur.execute("SELECT projection FROM readmodel_tracking ORDER BY projection")
+            assert [row[0] for row in cur.fetchall()] == [DEADLINES, SUMMARIES]
+            cur.execute("SELECT name FROM sqlite_master WHERE name = 'readmodel_rectifications'")
+            assert cur.fetchall() == []
+    finally:
+        store.close()

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.calendar_seed import seed_year
-from adapters.supervision import scan_alerts
+from adapters.supervision import previous_month, scan_alerts
 from api.app import create_app
 from api.cli import main
 from ledger.admin import RegistryClerk
@@ -417,6 +417,11 @@ def test_the_server_runs_the_scheduler_beside_it(tmp_path: Path) -> None:
             pass
         (alert,) = services.alert_store().after(0)
         assert (alert.case_id, alert.name, alert.status) == (case_id.hex, "decision", "overdue")
+        # ... and has made last month's bulletin, which the first to ask then reads as kept.
+        assert services.read_models is not None
+        with services.read_models._tx() as cur:
+            cur.execute("SELECT month FROM readmodel_bulletins")
+            assert cur.fetchall() == [(previous_month(china_date(now_micros())),)]
 
 
 def test_statistics_give_the_on_time_rate_and_median_handling_days_of_closed_legs(
@@ -478,6 +483,81 @@ def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_c
         assert store.open_rectifications(rated - dt.timedelta(days=1)) == []  # not rated yet
 
 
+def test_a_bodys_ratings_are_read_from_the_read_model_not_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /bodies/{id}/ratings`` reads ``readmodel_ratings`` (every rating, good or poor):
+    with the replay of every case made to fail, it still answers, at the ledger's head; a
+    rebuild gives the same rows."""
+    with api_node(tmp_path) as node:
+        good = _rated_case(node, "very_satisfied")
+        poor = _rated_case(node, "dissatisfied")
+        store, follower = node.services.read_models, node.services.follower
+        assert store is not None and follower is not None
+
+        def no_replay(*_: object, **__: object) -> None:
+            raise AssertionError("every case replayed for one body's ratings")
+
+        # The replay's per-case read (the projection holds its own reference).
+        monkeypatch.setattr("ledger.ratings.stats.case_ratings", no_replay)
+        today = china_date(now_micros()).isoformat()
+        answer = _legs(node, "admin", "/bodies/510104-RS/ratings", as_of=today)
+        assert answer["reflects"] == node.services.ledger.store.max_index()
+        assert (answer["ratings"], answer["rectifications_open"]) == (2, 1)
+        assert answer["distribution"]["very_satisfied"] == 1
+        assert answer["distribution"]["dissatisfied"] == 1
+        assert [r["case_id"] for r in answer["open_rectifications"]] == [str(poor)]
+        live = store.ratings_of("510104-RS", china_date(now_micros()))
+        assert {(r.case_id, r.poor) for r in live} == {(good, False), (poor, True)}
+        assert store.ratings_of("510000-ZWFW", china_date(now_micros())) == []
+        follower.rebuild()
+        assert store.ratings_of("510104-RS", china_date(now_micros())) == live
+        assert _legs(node, "admin", "/bodies/510104-RS/ratings", as_of=today) == answer
+
+
+def test_a_finished_months_bulletin_is_made_once_per_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The month under way is made on every request; once it is over, its bulletin is made
+    once and kept (no case replayed for the next request), until a registry record (here a
+    calendar) is appended, which may change what it counted on."""
+    with api_node(tmp_path) as node:
+        _rated_case(node, "dissatisfied")
+        store = node.services.read_models
+        assert store is not None
+        month = china_date(now_micros()).strftime("%Y-%m")
+        live = _legs(node, "admin", f"/bulletins/{month}")
+        with store._tx() as cur:
+            cur.execute("SELECT month FROM readmodel_bulletins")
+            assert cur.fetchall() == []  # under way: not kept
+
+        later = now_micros() + 40 * 86_400_000_000  # the month is over
+        monkeypatch.setattr(node.services, "clock", lambda: later)
+        made = _legs(node, "admin", f"/bulletins/{month}")
+        assert made == live and made["rows"][0]["rectifications_opened"] == 1
+
+        def no_replay(*_: object, **__: object) -> None:
+            raise AssertionError("the kept bulletin was made again")
+
+        with monkeypatch.context() as patched:
+            patched.setattr("ledger.ratings.stats.case_ratings", no_replay)
+            assert _legs(node, "supervisor", f"/bulletins/{month}")["rows"] == [
+                row for row in made["rows"] if row["body"] == "510104-RS"
+            ]
+        year = int(month[:4]) + 1  # a record that changes nothing of this month's counting
+        plain = CalendarYear(region="510000", year=year, holidays=frozenset())
+        RegistryClerk(node.services.ledger, "510000").append(
+            node.world.root, "calendar_published", plain.to_body()
+        )
+        with monkeypatch.context() as patched:
+            patched.setattr("ledger.ratings.stats.case_ratings", no_replay)
+            answer = node.get(f"/bulletins/{month}", "admin")
+            assert answer.status_code == 500  # made again: the registry moved
+        again = _legs(node, "admin", f"/bulletins/{month}")
+        assert again["rows"] == made["rows"]
+        assert again["calendar"] == f"published 510000 years {year}"
+
+
 def test_a_supervisor_reads_the_bulletin_and_ratings_of_its_scope_only(
     served: tuple[ApiNode, dict[str, str]],
 ) -> None:
@@ -491,3 +571,8 @@ def test_a_supervisor_reads_the_bulletin_and_ratings_of_its_scope_only(
     assert _legs(node, "supervisor", "/bodies/510104-RS/ratings")["body"] == "510104-RS"
     outside = node.get("/bodies/510000-ZWFW/ratings", "supervisor")
     assert (outside.status_code, outside.json()["field"]) == (403, "body_id")
+
+
+def test_previous_month_crosses_new_year() -> None:
+    assert previous_month(dt.date(2027, 1, 15)) == "2026-12"
+    assert previous_month(dt.date(2026, 3, 31)) == "2026-02"

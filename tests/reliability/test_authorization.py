@@ -110,6 +110,7 @@ GET /pages/worklist                  303  303  303  303  303  303  303  303  303
 GET /pages/cases/{case_id}           303  303  303  303  303  303  303  303  303  303  303
 GET /pages/receive                   303  303  303  303  303  303  303  303  303  303  303
 GET /pages/cases/{case_id}/notices/receipt 303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}/notices/{seq} 303  303  303  303  303  303  303  303  303  303  303
 GET /pages/check                     200  200  200  200  200  200  200  200  200  200  200
 POST /pages/check                    200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog                   200  200  200  200  200  200  200  200  200  200  200
@@ -544,6 +545,7 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/cases/{case_id}": _page("/pages/cases/{case_id}"),
     "GET /pages/receive": _page("/pages/receive"),
     "GET /pages/cases/{case_id}/notices/receipt": _page("/pages/cases/{case_id}/notices/receipt"),
+    "GET /pages/cases/{case_id}/notices/{seq}": _page("/pages/cases/{case_id}/notices/1"),
     "GET /pages/check": _page("/pages/check"),
     "POST /pages/check": _check_page,
     "GET /pages/catalog": _page("/pages/catalog"),

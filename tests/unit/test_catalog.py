@@ -422,3 +422,26 @@ def test_filters(sichuan: Catalog) -> None:
 def test_invalid_filter_values_raise(sichuan: Catalog, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         sichuan.filter(**bad)  # type: ignore[arg-type]
+
+
+def test_guide_fields_are_in_an_items_data_only_when_set() -> None:
+    """申请条件, 申报方式, 受理模式, 审核程序: absent from the packaged items (their versions
+    stay), written once an amendment sets one, and gone again when it is set to ""."""
+    packaged = load_catalog(SICHUAN)
+    assert not {"conditions", "review_procedure"} & set(packaged.items[0].to_dict())
+    key = packaged.items[0].item_key
+    amended = packaged.amended([{"item": key, "field": "conditions", "value": "年满16周岁"}])
+    item = amended.item(packaged.items[0].batch, packaged.items[0].seq)
+    assert item.to_dict()["conditions"] == "年满16周岁" and amended.version != packaged.version
+    cleared = amended.amended([{"item": key, "field": "conditions", "value": ""}])
+    assert cleared.version == packaged.version
+
+
+@pytest.mark.parametrize("value", [5, True, ["不收费"], None])
+def test_a_text_field_refuses_a_value_that_is_not_text(value: object) -> None:
+    """Every text field of an item, ``fee`` among them, took any JSON value (a number became
+    part of the catalog version that a strict verifier elsewhere would refuse)."""
+    packaged = load_catalog(SICHUAN)
+    key = packaged.items[0].item_key
+    with pytest.raises(ValueError, match="fee must be text"):
+        packaged.amended([{"item": key, "field": "fee", "value": value}])
