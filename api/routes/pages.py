@@ -299,8 +299,10 @@ def step_notice(
             reason="not_found",
             field="seq",
         )
+    scripts: tuple[str, ...] = ()
     if step.step == "received":
-        text = _materials_taken(envelope.body)
+        text = _materials_taken(envelope.body) + _slip_code(case_id, envelope.body)
+        scripts = ("receipt.js",) if "rating_code" in envelope.body else ()
     else:
         text = notice_text(step.step, envelope.body)
     main = f"""
@@ -319,7 +321,19 @@ def step_notice(
 该步骤的哈希为 <code>{escape(envelope.hash.hex())}</code>，可凭案件编号查询办理进度。</p>
 <p class="no-print">请用浏览器的打印功能（Ctrl+P）打印本页。</p>
 """
-    return page(title, main, officer=_who(caller))
+    return page(title, main, scripts=scripts, officer=_who(caller))
+
+
+def _slip_code(case_id: uuid.UUID, body: dict[str, Any]) -> str:
+    """Where the slip's one-time code goes: the receive page's tab shows it once
+    (``api/static/receipt.js``); the node holds only its commitment."""
+    commitment = body.get("rating_code")
+    if not isinstance(commitment, bytes):
+        return "<p>本案件收件时未生成查询码（评价码）。</p>"
+    return f"""<h2>查询码（评价码）</h2>
+<p class="slip-code"><strong id="rating-code" data-case="{case_id}"
+ data-commitment="{commitment.hex()}">仅在收件的浏览器页面显示一次，本节点不保存</strong></p>
+<p>凭案件编号和查询码，可在“办理进度查询”页面查询进度；办结后凭同一查询码评价（一次）。</p>"""
 
 
 def _materials_taken(body: dict[str, Any]) -> str:

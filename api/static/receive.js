@@ -8,6 +8,7 @@
 import { Refused, hex } from "./canonical.js";
 import { draftJson, row, same } from "./confirm.js";
 import { EVENT_CONTEXT, decodeEventContent, sha256, signContent } from "./envelope.js";
+import { codeCommitment, newRatingCode } from "./ratingcode.js";
 import { storedKey } from "./keys.js";
 import { relayedAnswer } from "./relay.js";
 import { problemText, send } from "./session.js";
@@ -70,6 +71,9 @@ async function draft() {
     jurisdiction: value("jurisdiction"),
   };
   const caseId = crypto.randomUUID();
+  // The slip's one-time code: only its commitment goes into the step (§5.5).
+  const code = newRatingCode();
+  body.rating_code = await codeCommitment(caseId, code);
   const answer = await send(`/cases/${caseId}/draft`, {
     body: draftJson({ type: "received", body }),
     type: "application/json",
@@ -105,7 +109,7 @@ async function draft() {
   row(decodedList, "时间", new Date(Number(content.time) / 1000).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
   for (const name of Object.keys(content.body).sort()) row(decodedList, `内容（${name}）`, content.body[name]);
   row(decodedList, "密钥编号", content.kid);
-  pending = { bytes, caseId };
+  pending = { bytes, caseId, code };
   confirmBox.hidden = false;
   document.getElementById("confirm-heading").focus();
   say("请核对以上内容；确认后签名。申请人的个人信息只以承诺值出现。");
@@ -114,7 +118,7 @@ async function draft() {
 async function sign() {
   if (!pending) return;
   const key = await storedKey();
-  const { bytes, caseId } = pending;
+  const { bytes, caseId, code } = pending;
   pending = null;
   const envelope = await signContent(key.privateKey, EVENT_CONTEXT, bytes);
   const answer = await send("/cases", { body: envelope, type: "application/msgpack" });
@@ -122,13 +126,15 @@ async function sign() {
     confirmBox.hidden = true;
     return say(`节点拒绝了收件：${await problemText(answer)}`);
   }
+  // Kept in this tab only, for the 收件回执 to print (the node never holds the code).
+  sessionStorage.setItem(`rating-code:${caseId}`, code);
   const relayed = relayedAnswer(answer.status, await answer.json());
   if (relayed) {
     // Homed in another region: where the step stands, then the case page (read through this
     // node) when the clerk has read it.
     confirmBox.hidden = true;
     form.hidden = true;
-    say(relayed);
+    say(`${relayed} 请把查询码（评价码）${code} 抄给申请人：凭案件编号 ${caseId} 和此码查询进度、评价；本码只显示这一次。`);
     const open = document.getElementById("open-case");
     open.href = `/pages/cases/${caseId}`;
     open.parentElement.hidden = false;

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -513,15 +514,35 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     clerk.page.click("text=打印收件回执")
     expect(clerk.page.locator("h1")).to_have_text("收件回执")
     expect(clerk.page.locator("#main")).to_contain_text("申请表")
+    # The slip's one-time code, drawn in the receive page and shown once on the 收件回执.
+    slip = clerk.page.locator("#rating-code")
+    expect(slip).to_have_text(re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$"))
+    code = slip.inner_text()
     assert accessibility_violations(clerk.page) == []
     screenshot(live, clerk.page, "pages-notice-receipt")
+    clerk.page.reload()  # shown once: the tab forgot it
+    expect(clerk.page.locator("#rating-code")).to_contain_text("仅在收件的浏览器页面显示一次")
+
+    # The applicant follows the case and rates it with the slip's code, no login.
+    applicant = browser.new_context()
+    public = applicant.new_page()
+    public.goto(f"{live.base}/pages/progress")
+    public.get_by_label("案件编号").fill(str(case_id))
+    public.get_by_label("查询码").fill(code)
+    public.get_by_role("button", name="查询进度").click()
+    expect(public.locator("#state")).to_have_text("已办结")
+    public.get_by_label("非常满意", exact=True).check()
+    public.get_by_role("button", name="提交评价").click()
+    expect(public.locator("#rated")).to_have_text("评价已提交，谢谢。")
+    applicant.close()
 
     audit = node.get(f"/audit/cases/{case_id}", "auditor").json()
-    assert audit["ok"] and audit["events"] == 9 and audit["findings"] == [], audit
+    assert audit["ok"] and audit["events"] == 10 and audit["findings"] == [], audit
     story = node.get(f"/cases/{case_id}", "window").json()
     assert story["state"] == "delivered"
-    signers = [(s["body_id"], s["signature"]) for s in story["timeline"][1:]]
+    signers = [(s["body_id"], s["signature"]) for s in story["timeline"][1:9]]
     assert [b for b, _ in signers] == [CLERK_BODY] * 2 + ["510104-RS"] * 4 + [CLERK_BODY] * 2
+    assert story["timeline"][9]["step"] == "rated:very_satisfied"
     assert {sig for _, sig in signers} == {"valid"}
     for watched in (clerk, home):
         watched.check(live.base)
