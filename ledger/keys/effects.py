@@ -23,6 +23,8 @@ record type                 signed by                   effect
 ``calendar_published``      the root                    a year's working-day calendar of the
                                                         region, or a place's local holidays
                                                         (docs/supervision.md §2)
+``hall_published``          the root, or a key of the   the body's hall information (address,
+                            body itself                 hours, phone, appointment, 办事须知)
 ==========================  ==========================  ====================================
 
 ``root_established`` starts a registry and is checked by :class:`ledger.keys.KeyRegistry`
@@ -43,7 +45,7 @@ from ledger.catalog import Catalog, CatalogError
 from ledger.envelope import check_identifier, require
 from ledger.errors import LedgerError, MalformedEncoding, RegistryError
 from ledger.keys.key_info import BODY, LICENSE, NODE, OFFICER, ROOT, KeyInfo
-from ledger.keys.organizations import BodyInfo, check_org
+from ledger.keys.organizations import BodyInfo, HallInfo, check_org, hall_of
 from ledger.keys.records import LICENSE_KEY_FIELDS, KeyRecord, rotation_proof_input
 from ledger.suites import check_public_key, get_suite, key_id
 
@@ -72,6 +74,7 @@ class Effects:
     resolution: Resolution | None = None
     catalog: Catalog | None = None
     calendar: CalendarYear | None = None
+    hall: HallInfo | None = None
 
 
 def new_key(
@@ -414,6 +417,36 @@ def _calendar_published(
     return Effects(calendar=year)
 
 
+def _hall_published(
+    registry: KeyRegistry,
+    record: KeyRecord,
+    body: dict[str, Any],
+    signer: KeyInfo,
+    state: RegionRegistry,
+    receipt_time: int,
+    index: int,
+) -> Effects:
+    """A body's hall information, published by the region's root or by the body itself;
+    replaces the body's earlier one."""
+    body_id = require(body, "body_id", str)
+    own = signer.role == BODY and signer.owner == body_id
+    root = signer.role == ROOT and signer.kid == state.root_kid
+    if not (own or root):
+        raise RegistryError(
+            "a body's hall information is signed by the region root or a key of that body",
+            reason="not_entitled",
+            field="kid",
+        )
+    owner = registry.bodies.get(body_id)
+    if owner is None or owner.region != record.region:
+        raise RegistryError(
+            f"body {body_id} is not a body of region {record.region}",
+            reason="not_entitled",
+            field="body.body_id",
+        )
+    return Effects(hall=hall_of(body, body_id, receipt_time))
+
+
 #: The effect of each record type but ``root_established`` (which the registry checks itself).
 EFFECTS: Mapping[
     str,
@@ -429,6 +462,7 @@ EFFECTS: Mapping[
     "finding_resolved": _finding_resolved,
     "catalog_amended": _catalog_amended,
     "calendar_published": _calendar_published,
+    "hall_published": _hall_published,
 }
 
 
