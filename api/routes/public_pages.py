@@ -101,6 +101,10 @@ def _check_form(text: str = "", *, offline: bool = False) -> str:
 <div id="qr-picker" class="stack" hidden>
 <label for="qr-file">或选择证照二维码图片（在本浏览器中识别，图片不上传）</label>
 <input type="file" id="qr-file" accept="image/*">
+<button type="button" id="qr-camera">或用摄像头扫描证照二维码（画面在本浏览器中识别，不上传）
+</button>
+<video id="qr-video" hidden muted playsinline aria-label="摄像头画面"></video>
+<button type="button" id="qr-stop" hidden>关闭摄像头</button>
 <p id="qr-status" role="status" aria-live="polite"></p>
 </div>
 <form class="stack" method="post" action="{CHECK_PAGE}">
