@@ -118,6 +118,17 @@ def new_key(
     )
 
 
+def require_body_of_region(registry: KeyRegistry, record: KeyRecord, body_id: str) -> None:
+    """Refuse a record about a body that is not registered in the record's region."""
+    owner = registry.bodies.get(body_id)
+    if owner is None or owner.region != record.region:
+        raise RegistryError(
+            f"body {body_id} is not a body of region {record.region}",
+            reason="not_entitled",
+            field="body.body_id",
+        )
+
+
 def require_root(signer: KeyInfo, state: RegionRegistry, what: str) -> None:
     """Refuse a record only the region's current root may sign."""
     if signer.role != ROOT or signer.kid != state.root_kid:
@@ -208,13 +219,7 @@ def _officer_certified(
             reason="not_entitled",
             field="kid",
         )
-    owner = registry.bodies.get(body_id)
-    if owner is None or owner.region != record.region:
-        raise RegistryError(
-            f"body {body_id} is not a body of region {record.region}",
-            reason="not_entitled",
-            field="body.body_id",
-        )
+    require_body_of_region(registry, record, body_id)
     officer_id = check_identifier(require(body, "officer_id", str), "body.officer_id")
     head = body.get("head", False)
     if not isinstance(head, bool):
@@ -437,13 +442,7 @@ def _hall_published(
             reason="not_entitled",
             field="kid",
         )
-    owner = registry.bodies.get(body_id)
-    if owner is None or owner.region != record.region:
-        raise RegistryError(
-            f"body {body_id} is not a body of region {record.region}",
-            reason="not_entitled",
-            field="body.body_id",
-        )
+    require_body_of_region(registry, record, body_id)
     return Effects(hall=hall_of(body, body_id, receipt_time))
 
 

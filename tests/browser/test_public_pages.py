@@ -63,6 +63,7 @@ def y4m_picture(png: bytes, width: int = 640, height: int = 480) -> bytes:
     import numpy as np
 
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None, "the QR image did not decode"
     frame = np.full((height, width), 255, np.uint8)
     top, left = (height - image.shape[0]) // 2, (width - image.shape[1]) // 2
     frame[top : top + image.shape[0], left : left + image.shape[1]] = image
