@@ -123,3 +123,21 @@ def test_the_cli_publishes_with_the_bodys_key_and_shows_it(
         )
         unknown = main([*publish, "--body-id", "510999-XX"])
         assert unknown == 64 and "no body 510999-XX" in capsys.readouterr().err
+
+
+def test_the_checks_answer_in_the_order_docs_keys_md_gives(world: World) -> None:
+    """Signer before body, body before fields, fields in the table's order (docs/keys.md,
+    "Hall information"): the first failure answers."""
+    both_bad = {**HALL, "phone": 1, "notice": 2}
+    with pytest.raises(RegistryError) as signer:
+        world.clerk.append(world.body_keys["510000-ZWFW"], "hall_published", both_bad)
+    assert signer.value.field == "kid"
+    with pytest.raises(RegistryError) as unknown:
+        world.clerk.append(world.root, "hall_published", {**both_bad, "body_id": ""})
+    assert unknown.value.field == "body.body_id"
+    with pytest.raises(MalformedEncoding) as first_field:
+        world.clerk.append(world.root, "hall_published", both_bad)
+    assert first_field.value.field == "body.phone"
+    with pytest.raises(MalformedEncoding) as not_text:
+        world.clerk.append(world.root, "hall_published", {**HALL, "body_id": 7})
+    assert not_text.value.field == "body.body_id"
