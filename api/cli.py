@@ -42,6 +42,7 @@ from api.cli_common import (
 )
 from api.cli_deadlines import add_deadline_commands
 from api.cli_demo import add_demo_command
+from api.cli_halls import add_hall_commands
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_outbox import add_outbox_commands
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_command(commands)
     add_ledger_commands(commands)
     add_demo_command(commands)
+    add_hall_commands(commands)
     add_rate_command(add_case_commands(commands))
     add_supervise_commands(commands)
     add_token_commands(commands)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ledger.application import Appended
+from ledger.read_models import RatedCase
 
 
 class HeadPublic(BaseModel):
@@ -471,6 +473,18 @@ class RectificationPublic(BaseModel):
     rated: str = Field(description="ISO date the 差评 was received, China time")
     late: bool
     stages: list[StagePublic]
+
+    @classmethod
+    def fields_of(cls, rated: RatedCase, as_of: date) -> dict[str, Any]:
+        """The fields of a stored 差评's rectification judged at ``as_of``."""
+        return {
+            "case_id": str(rated.case_id),
+            "item": rated.item,
+            "level": rated.level,
+            "rated": rated.rated.isoformat(),
+            "late": rated.late(as_of),
+            "stages": [StagePublic.model_validate(s.as_dict()) for s in rated.stages],
+        }
 
 
 class BodyRatingsPublic(BaseModel):

@@ -154,8 +154,11 @@ def open_signed(raw: bytes, *, context: str) -> SignedObject:
     return SignedObject(raw, content_bytes, content, signature, suite)
 
 
-def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    """``content[name]`` if it is of ``kind``, else a malformed error naming the field."""
+def require(
+    content: Mapping[str, Any], name: str, kind: type | tuple[type, ...], *, field: str = ""
+) -> Any:
+    """``content[name]`` if it is of ``kind``, else a malformed error naming the field
+    (``field``, or ``name`` itself)."""
     value = content.get(name)
     if type(value) is kind:  # the common case, and never a bool passed off as an int
         return value
@@ -164,7 +167,7 @@ def require(content: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
         value = None
     if not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise MalformedEncoding(f"{name} must be {expected}", field=name)
+        raise MalformedEncoding(f"{field or name} must be {expected}", field=field or name)
     return value
 
 

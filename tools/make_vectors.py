@@ -209,10 +209,28 @@ def registry_vectors() -> list[dict[str, Any]]:
             },
             {},
         ),
+        (
+            # The body's own key publishes its hall; an empty field is not published (未公布).
+            "key-hall-published",
+            "body",
+            "hall_published",
+            {
+                "body_id": BODY_ID,
+                "address": "成都市锦江区东大街下东大街段 99 号",
+                "hours": "周一至周五 9:00-12:00，13:30-17:30（法定节假日除外）",
+                "phone": "028-12345",
+                "appointment": "",
+                "notice": "请携带身份证原件；\n代办须持委托书。",
+            },
+            {},
+        ),
     ]
     vectors, prev = [], ZERO_HASH
     # After the rotation the new root signs, once its valid_from has come.
-    times = {"key-calendar-published": rotate_at + SECOND}
+    times = {
+        "key-calendar-published": rotate_at + SECOND,
+        "key-hall-published": rotate_at + 2 * SECOND,
+    }
     for seq, (name, signer, record_type, body, extra) in enumerate(steps, start=1):
         time = times.get(name, START + seq * SECOND)
         raw = build_key_record(

@@ -27,8 +27,9 @@ from adapters.bootstrap import NodeServices
 from api.deps import Services
 from api.page_parts import CHANNEL_NAMES, page
 from api.routes.licenses import verdict_for
-from ledger.catalog import Catalog, CatalogItem, UnknownItem, UnknownRegion, regions
+from ledger.catalog import REGION_NAMES, Catalog, CatalogItem, UnknownItem, UnknownRegion, regions
 from ledger.keys.key_info import LICENSE
+from ledger.keys.organizations import HallInfo
 from ledger.read_models import CHINA
 from licenses.compact import COMPACT_PREFIX, MAX_COMPACT_TEXT, CompactLicense, decode_compact
 from licenses.errors import LicenseError, LicenseServiceError
@@ -38,6 +39,7 @@ router = APIRouter(tags=["pages"])
 
 CHECK_PAGE = "/pages/check"
 CATALOG_PAGE = "/pages/catalog"
+HALLS_PAGE = "/pages/halls"
 NOT_PUBLISHED = "未公布"
 #: The largest form body the check page reads: the longest text a decoder takes, encoded.
 MAX_FORM_BYTES = 4 * MAX_COMPACT_TEXT
@@ -99,6 +101,10 @@ def _check_form(text: str = "", *, offline: bool = False) -> str:
 <div id="qr-picker" class="stack" hidden>
 <label for="qr-file">或选择证照二维码图片（在本浏览器中识别，图片不上传）</label>
 <input type="file" id="qr-file" accept="image/*">
+<button type="button" id="qr-camera">或用摄像头扫描证照二维码（画面在本浏览器中识别，不上传）
+</button>
+<video id="qr-video" hidden muted playsinline aria-label="摄像头画面"></video>
+<button type="button" id="qr-stop" hidden>关闭摄像头</button>
 <p id="qr-status" role="status" aria-live="polite"></p>
 </div>
 <form class="stack" method="post" action="{CHECK_PAGE}">
@@ -431,7 +437,8 @@ def catalog_items(
     )
     reset = f'<p><a href="{CATALOG_PAGE}/{escape(region)}">清除筛选</a></p>' if filters else ""
     main = f"""<p>目录版本 <code>{escape(catalog.version[:16])}</code>。
-<a href="{CATALOG_PAGE}">其他地区</a></p>
+<a href="{CATALOG_PAGE}">其他地区</a>
+<a href="{HALLS_PAGE}/{escape(region)}">服务大厅（地址、办公时间、办事须知）</a></p>
 {form}
 {reset}
 {shown}
@@ -494,5 +501,54 @@ def catalog_item(region: str, batch: str, seq: str, node: Services) -> HTMLRespo
 <dt>设定依据</dt><dd>{_or_unpublished(item.basis)}</dd>
 <dt>事项类型</dt><dd>{_or_unpublished(item.item_type)}</dd>
 </dl>
-</section>"""
+</section>
+<p><a href="{HALLS_PAGE}/{escape(region)}">本地区服务大厅的地址、办公时间和办事须知</a></p>"""
     return page(item.national_name, main, public=True)
+
+
+#: A hall's fields as the page names them (``hall_published``, docs/keys.md §3).
+HALL_LABELS: tuple[tuple[str, str], ...] = (
+    ("地址", "address"),
+    ("办公时间", "hours"),
+    ("咨询电话", "phone"),
+    ("预约方式", "appointment"),
+    ("办事须知", "notice"),
+)
+
+
+def _hall_facts(hall: HallInfo) -> str:
+    return "".join(
+        f"<dt>{label}</dt><dd>{_or_unpublished(getattr(hall, name))}</dd>"
+        for label, name in HALL_LABELS
+    )
+
+
+@router.get(HALLS_PAGE + "/{region}", include_in_schema=False)
+def halls(region: str, node: Services) -> HTMLResponse:
+    """The region's bodies that published their hall information (a signed
+    ``hall_published`` record each); a field left empty shows 未公布."""
+    if region not in REGION_NAMES:
+        return _not_found(f"没有地区 {region} 的事项目录。")
+    node.ledger.refresh_registry()
+    registry = node.ledger.registry
+    bodies = sorted(
+        (b for b in registry.bodies.values() if b.region == region), key=lambda b: b.body_id
+    )
+    published = [(b, registry.halls[b.body_id]) for b in bodies if b.body_id in registry.halls]
+    sections = "".join(
+        f"""<section aria-labelledby="hall-{escape(b.body_id)}">
+<h2 id="hall-{escape(b.body_id)}">{escape(b.name)}</h2>
+<dl class="facts hall">
+<dt>部门编号</dt><dd>{escape(b.body_id)}</dd>
+{_hall_facts(hall)}
+<dt>公布时间</dt><dd>{moment_text(hall.published_at)}（北京时间）</dd>
+</dl>
+</section>"""
+        for b, hall in published
+    )
+    rest = len(bodies) - len(published)
+    main = f"""<p><a href="{CATALOG_PAGE}/{escape(region)}">返回本地区事项目录</a></p>
+<p>以下信息由各部门或本地区根密钥签名公布，记入办件台账；“{NOT_PUBLISHED}”表示尚无人公布。</p>
+{sections or "<p>本地区尚无部门公布服务大厅信息。</p>"}
+{f"<p>另有 {rest} 个部门尚未公布服务大厅信息。</p>" if published and rest else ""}"""
+    return page(f"{REGION_NAMES[region]}服务大厅", main, public=True)

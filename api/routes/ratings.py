@@ -28,7 +28,6 @@ from api.schemas import (
     ContactPublic,
     RatingCreate,
     RectificationPublic,
-    StagePublic,
     problem_responses,
 )
 from api.scope import own_body, visible_bodies
@@ -108,14 +107,7 @@ async def ratings_of_body(
         rectifications_late=found[0].rectifications_late if found else 0,
         rectifications_closed=found[0].rectifications_closed if found else 0,
         open_rectifications=[
-            RectificationPublic(
-                case_id=str(r.case_id),
-                item=r.item,
-                level=r.level,
-                rated=r.rated.isoformat(),
-                late=r.late(day),
-                stages=[StagePublic.model_validate(s.as_dict()) for s in r.stages],
-            )
+            RectificationPublic(**RectificationPublic.fields_of(r, day))
             for r in rated
             if r.open_on(day)
         ],

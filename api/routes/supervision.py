@@ -19,7 +19,7 @@ from adapters.bootstrap import NodeServices
 from adapters.supervision import calendars, caught_up, open_rectifications
 from api.deps import Caller, Services
 from api.errors import ApiProblem
-from api.schemas import RectificationPublic, StagePublic, problem_responses
+from api.schemas import RectificationPublic, problem_responses
 from api.scope import own_body, visible_bodies
 from ledger.calendars import WorkingCalendar
 from ledger.read_models import DEADLINES, LEG_KIND, RATINGS, CaseLeg
@@ -266,15 +266,7 @@ def supervised_rectifications(
         as_of=day.isoformat(),
         reflects=reflects,
         rectifications=[
-            OpenRectificationPublic(
-                case_id=str(r.case_id),
-                item=r.item,
-                body=r.body,
-                level=r.level,
-                rated=r.rated.isoformat(),
-                late=r.late(day),
-                stages=[StagePublic.model_validate(s.as_dict()) for s in r.stages],
-            )
+            OpenRectificationPublic(body=r.body, **RectificationPublic.fields_of(r, day))
             for r in found
         ],
     )

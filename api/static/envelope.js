@@ -204,6 +204,7 @@ export const KEY_BODY_FIELDS = {
   catalog_amended: ["base_version", "changes"],
   license_key_certified: LICENSE_KEY_FIELDS,
   calendar_published: ["year", "holidays", "workdays", "divisions", "source"],
+  hall_published: ["body_id", "address", "hours", "phone", "appointment", "notice"],
 };
 const RECORD_FIELDS = new Set(
   ["v", "suite", "ctx", "kid", "region", "seq", "prev", "type", "time", "body"],

@@ -23,6 +23,8 @@ record type                 signed by                   effect
 ``calendar_published``      the root                    a year's working-day calendar of the
                                                         region, or a place's local holidays
                                                         (docs/supervision.md §2)
+``hall_published``          the root, or a key of the   the body's hall information (address,
+                            body itself                 hours, phone, appointment, 办事须知)
 ==========================  ==========================  ====================================
 
 ``root_established`` starts a registry and is checked by :class:`ledger.keys.KeyRegistry`
@@ -43,7 +45,7 @@ from ledger.catalog import Catalog, CatalogError
 from ledger.envelope import check_identifier, require
 from ledger.errors import LedgerError, MalformedEncoding, RegistryError
 from ledger.keys.key_info import BODY, LICENSE, NODE, OFFICER, ROOT, KeyInfo
-from ledger.keys.organizations import BodyInfo, check_org
+from ledger.keys.organizations import BodyInfo, HallInfo, check_org, hall_of
 from ledger.keys.records import LICENSE_KEY_FIELDS, KeyRecord, rotation_proof_input
 from ledger.suites import check_public_key, get_suite, key_id
 
@@ -72,6 +74,7 @@ class Effects:
     resolution: Resolution | None = None
     catalog: Catalog | None = None
     calendar: CalendarYear | None = None
+    hall: HallInfo | None = None
 
 
 def new_key(
@@ -85,8 +88,8 @@ def new_key(
     officer_id: str = "",
 ) -> KeyInfo:
     """A key a record introduces (not yet certified_at); refused if already registered."""
-    public_key = require(body, "public_key", bytes)
-    suite = require(body, "key_suite", str)
+    public_key = body_field(body, "public_key", bytes)
+    suite = body_field(body, "key_suite", str)
     get_suite(suite)
     try:
         check_public_key(suite, public_key)
@@ -107,12 +110,29 @@ def new_key(
         public_key=public_key,
         role=role,
         region=record.region,
-        valid_from=require(body, "valid_from", int),
+        valid_from=body_field(body, "valid_from", int),
         owner=owner,
         officer_id=officer_id,
         certified_by=certified_by,
         certified_at=0,
     )
+
+
+def body_field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    """``body[name]`` of ``kind``; ``malformed`` naming ``body.<name>`` otherwise, as an
+    unknown body field is named (docs/keys.md §3)."""
+    return require(body, name, kind, field=f"body.{name}")
+
+
+def require_body_of_region(registry: KeyRegistry, record: KeyRecord, body_id: str) -> None:
+    """Refuse a record about a body that is not registered in the record's region."""
+    owner = registry.bodies.get(body_id)
+    if owner is None or owner.region != record.region:
+        raise RegistryError(
+            f"body {body_id} is not a body of region {record.region}",
+            reason="not_entitled",
+            field="body.body_id",
+        )
 
 
 def require_root(signer: KeyInfo, state: RegionRegistry, what: str) -> None:
@@ -135,7 +155,7 @@ def _root_rotated(
     """A new root, signed by the current one; ``proof``: the new root consents too."""
     require_root(signer, state, "root_rotated")
     new = new_key(registry, record, body, role=ROOT, owner="", certified_by=signer.kid)
-    proof = require(body, "proof", bytes)
+    proof = body_field(body, "proof", bytes)
     get_suite(new.suite).verify(
         new.public_key,
         rotation_proof_input(record.region, signer.kid, new.public_key, new.valid_from),
@@ -161,7 +181,7 @@ def _body_key(
     """A body registered, or its key rotated: the new key, the old one ended."""
     kind = record.type
     require_root(signer, state, kind)
-    body_id = check_identifier(require(body, "body_id", str), "body.body_id")
+    body_id = check_identifier(body_field(body, "body_id", str), "body.body_id")
     known = registry.bodies.get(body_id)
     if kind == "body_registered" and known is not None:
         raise RegistryError(f"body {body_id} is already registered", field="body.body_id")
@@ -184,7 +204,7 @@ def _body_key(
         effects.body = replace(known, current_kid=new.kid)
     else:
         org = check_org(body.get("org", {}), record.region)
-        effects.body = BodyInfo(body_id, require(body, "name", str), record.region, org, new.kid)
+        effects.body = BodyInfo(body_id, body_field(body, "name", str), record.region, org, new.kid)
     return effects
 
 
@@ -198,21 +218,15 @@ def _officer_certified(
     index: int,
 ) -> Effects:
     """An officer's key, certified by a key of the officer's own body."""
-    body_id = require(body, "body_id", str)
+    body_id = body_field(body, "body_id", str)
     if signer.role != BODY or signer.owner != body_id:
         raise RegistryError(
             "an officer is certified by a key of their own body",
             reason="not_entitled",
             field="kid",
         )
-    owner = registry.bodies.get(body_id)
-    if owner is None or owner.region != record.region:
-        raise RegistryError(
-            f"body {body_id} is not a body of region {record.region}",
-            reason="not_entitled",
-            field="body.body_id",
-        )
-    officer_id = check_identifier(require(body, "officer_id", str), "body.officer_id")
+    require_body_of_region(registry, record, body_id)
+    officer_id = check_identifier(body_field(body, "officer_id", str), "body.officer_id")
     head = body.get("head", False)
     if not isinstance(head, bool):
         raise MalformedEncoding("head is true or false", field="body.head")
@@ -257,7 +271,7 @@ def _node_key_certified(
 ) -> Effects:
     """The node's ledger key (receipts, checkpoints)."""
     require_root(signer, state, "node_key_certified")
-    node_id = check_identifier(require(body, "node_id", str), "body.node_id")
+    node_id = check_identifier(body_field(body, "node_id", str), "body.node_id")
     new = new_key(registry, record, body, role=NODE, owner=node_id, certified_by=signer.kid)
     return Effects(keys=[replace(new, certified_at=receipt_time)])
 
@@ -272,8 +286,8 @@ def _key_revoked(
     index: int,
 ) -> Effects:
     """A key compromised since a time: by the root, or for an officer key by its body."""
-    target = registry.key(require(body, "kid", str))
-    compromised_since = require(body, "compromised_since", int)
+    target = registry.key(body_field(body, "kid", str))
+    compromised_since = body_field(body, "compromised_since", int)
     entitled = signer.kid == state.root_kid or (
         target.role == OFFICER and signer.role == BODY and signer.owner == target.owner
     )
@@ -303,14 +317,14 @@ def _finding_resolved(
             reason="not_entitled",
             field="region",
         )
-    resolution = require(body, "resolution", str)
+    resolution = body_field(body, "resolution", str)
     if resolution not in {"ratified", "repudiated"}:
         raise MalformedEncoding("resolution is ratified or repudiated", field="body.resolution")
     return Effects(
         resolution=Resolution(
-            require(body, "case", str),
-            require(body, "seq", int),
-            require(body, "reason", str),
+            body_field(body, "case", str),
+            body_field(body, "seq", int),
+            body_field(body, "reason", str),
             resolution,
             str(body.get("note", "")),
         )
@@ -328,8 +342,8 @@ def _catalog_amended(
 ) -> Effects:
     """A new catalog version, from the current one, current from this receipt time."""
     require_root(signer, state, "catalog_amended")
-    base = require(body, "base_version", str)
-    changes = require(body, "changes", list)
+    base = body_field(body, "base_version", str)
+    changes = body_field(body, "changes", list)
     current = registry.catalogs.current_at(record.region, receipt_time)
     if base != current:
         # Amending an older version would silently drop the amendments since.
@@ -371,7 +385,7 @@ def _license_key_certified(
             f"unknown license_key_certified fields {sorted(unknown)}",
             field=f"body.{sorted(unknown)[0]}",
         )
-    body_id = check_identifier(require(body, "body_id", str), "body.body_id")
+    body_id = check_identifier(body_field(body, "body_id", str), "body.body_id")
     owner = registry.bodies.get(body_id)
     if owner is None or owner.region != record.region:
         raise RegistryError(
@@ -382,7 +396,7 @@ def _license_key_certified(
     new = new_key(registry, record, body, role=LICENSE, owner=body_id, certified_by=signer.kid)
     valid_until = None
     if "valid_until" in body:
-        valid_until = require(body, "valid_until", int)
+        valid_until = body_field(body, "valid_until", int)
         if valid_until <= new.valid_from:
             raise MalformedEncoding(
                 "valid_until must be later than valid_from", field="body.valid_until"
@@ -414,6 +428,30 @@ def _calendar_published(
     return Effects(calendar=year)
 
 
+def _hall_published(
+    registry: KeyRegistry,
+    record: KeyRecord,
+    body: dict[str, Any],
+    signer: KeyInfo,
+    state: RegionRegistry,
+    receipt_time: int,
+    index: int,
+) -> Effects:
+    """A body's hall information, published by the region's root or by the body itself;
+    replaces the body's earlier one."""
+    body_id = body_field(body, "body_id", str)
+    own = signer.role == BODY and signer.owner == body_id
+    root = signer.role == ROOT and signer.kid == state.root_kid
+    if not (own or root):
+        raise RegistryError(
+            "a body's hall information is signed by the region root or a key of that body",
+            reason="not_entitled",
+            field="kid",
+        )
+    require_body_of_region(registry, record, body_id)
+    return Effects(hall=hall_of(body, body_id, receipt_time))
+
+
 #: The effect of each record type but ``root_established`` (which the registry checks itself).
 EFFECTS: Mapping[
     str,
@@ -429,6 +467,7 @@ EFFECTS: Mapping[
     "finding_resolved": _finding_resolved,
     "catalog_amended": _catalog_amended,
     "calendar_published": _calendar_published,
+    "hall_published": _hall_published,
 }
 
 

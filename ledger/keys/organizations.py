@@ -1,7 +1,8 @@
 """Organizations in the key registry: a body's GB/T 2260 division, level, sector and roles.
 
 ``body_registered`` carries a body's organization data (``org``, docs/keys.md §3), checked by
-:func:`check_org`; the workflow's entitlement reads it as a :class:`BodyView`.
+:func:`check_org`; the workflow's entitlement reads it as a :class:`BodyView`. ``hall_published``
+sets where and when a body receives applicants (:class:`HallInfo`), for the public pages.
 """
 
 from __future__ import annotations
@@ -76,3 +77,46 @@ class BodyInfo:
     region: str
     org: dict[str, Any] = field(default_factory=dict)
     current_kid: str = ""
+
+
+#: A ``hall_published`` body's text fields (docs/keys.md §3) and the longest each may be, in
+#: characters: where the body receives applicants (§二(七) of the work plan).
+HALL_FIELDS: dict[str, int] = {
+    "address": 200,  # 地址
+    "hours": 200,  # 办公时间
+    "phone": 64,  # 咨询电话
+    "appointment": 500,  # 预约方式
+    "notice": 4000,  # 办事须知
+}
+
+
+@dataclass(frozen=True)
+class HallInfo:
+    """A body's hall information as its newest ``hall_published`` record gives it; an empty
+    field was not published (shown 未公布, never guessed)."""
+
+    body_id: str
+    address: str
+    hours: str
+    phone: str
+    appointment: str
+    notice: str
+    published_at: int  # the record's receipt time
+
+
+def hall_of(body: dict[str, Any], body_id: str, published_at: int) -> HallInfo:
+    """The hall information of a ``hall_published`` body: every field of :data:`HALL_FIELDS`
+    present, text, at most its length (``malformed`` naming the field otherwise)."""
+    values: dict[str, str] = {}
+    for name, longest in HALL_FIELDS.items():
+        if name not in body:
+            raise MalformedEncoding(f"hall_published needs body.{name}", field=f"body.{name}")
+        value = body[name]
+        if not isinstance(value, str):
+            raise MalformedEncoding(f"body.{name} must be text", field=f"body.{name}")
+        if len(value) > longest:
+            raise MalformedEncoding(
+                f"body.{name} is {len(value)} characters; at most {longest}", field=f"body.{name}"
+            )
+        values[name] = value
+    return HallInfo(body_id=body_id, published_at=published_at, **values)

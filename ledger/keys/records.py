@@ -23,6 +23,7 @@ from ledger.envelope import (
     seal,
 )
 from ledger.errors import MalformedEncoding
+from ledger.keys.organizations import HALL_FIELDS
 from ledger.suites import Signer, get_suite, signing_input, suite_of_public_key
 
 
@@ -56,6 +57,7 @@ RECORD_TYPES = frozenset(
         "catalog_amended",
         "license_key_certified",
         "calendar_published",
+        "hall_published",
     }
 )
 
@@ -82,6 +84,7 @@ BODY_FIELDS: dict[str, frozenset[str]] = {
     "catalog_amended": frozenset({"base_version", "changes"}),
     "license_key_certified": LICENSE_KEY_FIELDS,
     "calendar_published": frozenset({"year", "holidays", "workdays", "divisions", "source"}),
+    "hall_published": frozenset({"body_id", *HALL_FIELDS}),
 }
 
 

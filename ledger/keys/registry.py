@@ -28,7 +28,7 @@ from ledger.keys.key_info import (
     UncertifiedOfficer,
     UnknownKey,
 )
-from ledger.keys.organizations import BodyInfo, BodyView
+from ledger.keys.organizations import BodyInfo, BodyView, HallInfo
 from ledger.keys.records import KeyRecord
 
 #: The officer id of case events the node signs itself (node-signed ratings); no officer key
@@ -99,6 +99,8 @@ class KeyRegistry:
         )
         # Working-day calendars the regions' roots published (calendar_published).
         self.calendars = CalendarBook()
+        # Each body's newest hall information (hall_published).
+        self.halls: dict[str, HallInfo] = {}
         self.last_index = 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -285,6 +287,8 @@ class KeyRegistry:
             self.catalogs.add(effects.catalog, since=receipt_time)
         if effects.calendar is not None:
             self.calendars.publish(effects.calendar)
+        if effects.hall is not None:
+            self.halls[effects.hall.body_id] = effects.hall
         if effects.resolution is not None:
             found = effects.resolution
             self.resolutions[(found.case_id, found.seq, found.reason)] = found

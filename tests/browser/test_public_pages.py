@@ -56,11 +56,43 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PublicNode]:
             yield PublicNode(node, f"http://127.0.0.1:{port}", shots, issued)
 
 
+def y4m_picture(png: bytes, width: int = 640, height: int = 480) -> bytes:
+    """One frame of raw video (YUV4MPEG2, 4:2:0): the image centred on white, what Chromium's
+    fake camera shows (``--use-file-for-fake-video-capture``)."""
+    import cv2  # dev dependencies, as for reading QR codes back
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None, "the QR image did not decode"
+    frame = np.full((height, width), 255, np.uint8)
+    top, left = (height - image.shape[0]) // 2, (width - image.shape[1]) // 2
+    frame[top : top + image.shape[0], left : left + image.shape[1]] = image
+    chroma = bytes([128]) * (width * height // 2)  # no colour: both quarter planes grey
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    return header + b"FRAME\n" + frame.tobytes() + chroma
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def camera_picture(live: PublicNode, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's license QR code as the fake camera's picture."""
+    path = tmp_path_factory.mktemp("camera") / "license-qr.y4m"
+    path.write_bytes(y4m_picture(qr_png(live.issued.compact, scale=4)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(camera_picture: Path) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)"
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                # A camera that shows the license's QR code, allowed without asking.
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera_picture}",
+            ],
+        )
         try:
             yield launched
         finally:
@@ -195,6 +227,36 @@ def test_the_catalog_is_filtered_and_an_item_read(browser: Browser, live: Public
     expect(guide).to_contain_text("未公布")
     _accessible(page)
     _shot(live, page, "public-catalog-item")
+    watched.check(live.base)
+
+
+def test_the_camera_reads_the_code_in_the_browser_and_the_page_checks_it(
+    browser: Browser, live: PublicNode
+) -> None:
+    """The fake camera shows the license's QR code: frames are read by jsQR in the page, the
+    camera is closed once it is found, and only the text goes to the node."""
+    watched = _page(browser)
+    page = watched.page
+    page.context.grant_permissions(["camera"], origin=live.base)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.post_data or ""))
+    page.goto(f"{live.base}/pages/check")
+    page.get_by_role("button", name=re.compile("用摄像头扫描")).click()
+    expect(page.locator("#qr-status")).to_have_text(
+        "已从摄像头画面读出证照二维码文字，请按“核验”。"
+    )
+    expect(page.get_by_label("证照二维码文字")).to_have_value(live.issued.compact)
+    expect(page.locator("#qr-video")).to_be_hidden()  # closed once read
+    assert page.evaluate("document.getElementById('qr-video').srcObject") is None
+    _accessible(page)
+    _shot(live, page, "public-check-camera")
+    page.get_by_role("button", name="核验", exact=True).click()
+    # The module's license may have been revoked by an earlier test: the verdict is the node's
+    # for exactly the text read (valid, or revoked and nothing else).
+    expect(page.locator("#verdict")).to_contain_text("核验结果")
+    assert _reasons(page) in ([], ["revoked"])
+    expect(page.locator("#main")).to_contain_text(live.issued.identifier)
+    assert [body for body in sent if body] and all("FRAME" not in body for body in sent)
     watched.check(live.base)
 
 

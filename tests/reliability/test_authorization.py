@@ -115,6 +115,7 @@ GET /pages/check                     200  200  200  200  200  200  200  200  200
 POST /pages/check                    200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog                   200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200  200  200
+GET /pages/halls/{region}            200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
@@ -550,6 +551,7 @@ REQUESTS: dict[str, Request] = {
     "POST /pages/check": _check_page,
     "GET /pages/catalog": _page("/pages/catalog"),
     "GET /pages/catalog/{region}": _page("/pages/catalog/510000"),
+    "GET /pages/halls/{region}": _page("/pages/halls/510000"),
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,

@@ -159,9 +159,10 @@ def test_library_registry_certifies_the_vector_keys() -> None:
         record = parse_key_record(bytes.fromhex(vector["expected"]["envelope"]))
         registry.apply(record, vector["received_at"], vector["index"])
     assert registry.head("510000") == (
-        7,
-        bytes.fromhex(BY_NAME["key-calendar-published"]["expected"]["hash"]),
+        8,
+        bytes.fromhex(BY_NAME["key-hall-published"]["expected"]["hash"]),
     )
+    assert registry.halls["510104-RS"].appointment == ""  # published empty: 未公布
     published = registry.calendars.get("510000", 2026)
     assert published is not None and date(2026, 2, 14) in published.workdays
     # The second device's key is valid beside the first, which signs the events below.
@@ -389,6 +390,7 @@ KEY_BODY_FIELDS = {  # keys.md §3, the optional fields included
     "catalog_amended": {"base_version", "changes"},
     "license_key_certified": KEY_FIELDS | {"body_id", "valid_until"},
     "calendar_published": {"year", "holidays", "workdays", "divisions", "source"},
+    "hall_published": {"body_id", "address", "hours", "phone", "appointment", "notice"},
 }
 
 

@@ -309,7 +309,7 @@ def test_the_documented_openssl_recipe_verifies_every_vector(tmp_path: Path) -> 
     shutil.copytree(VECTORS, tmp_path / "tests" / "vectors" / "sm2")
     names = sorted(path.name for path in VECTORS.glob("*.json"))
     valid = [name for name in names if json.loads((VECTORS / name).read_text()).get("valid")]
-    assert len(valid) == len(POSITIVE) == 17
+    assert len(valid) == len(POSITIVE) == 18
     assert _run_recipe(tmp_path) == [f"{name}: Signature Verified Successfully" for name in valid]
 
 
