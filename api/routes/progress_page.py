@@ -23,10 +23,13 @@ from adapters.bootstrap import NodeServices
 from api.deps import Services
 from api.page_parts import CHANNEL_NAMES, STATE_NAMES, page, step_name
 from api.routes.public_pages import moment_text, problem_text
+from ledger.calendars import china_date
 from ledger.domain import Case
 from ledger.errors import LedgerError, MalformedEncoding, UnknownCase
 from ledger.ratings.service import TooManyAttempts
 from ledger.receipts import parse_receipt
+from ledger.supervision.cases import legs_of_entries
+from ledger.supervision.legs import judge
 from ledger.workflow.rules import BadRatingCode
 from ledger.workflow.table import RATEABLE_STATES, UNRATED
 
@@ -90,6 +93,58 @@ def _rating_form(case: Case, code: str) -> str:
 </section>"""
 
 
+# The deadline engine's legs (docs/supervision.md §3) and statuses, as an applicant reads them.
+LEG_NAMES = {
+    "check": "形式审查",
+    "mail": "寄送申请材料",
+    "acceptance": "受理",
+    "decision": "审查决定",
+    "delivery": "送达结果",
+}
+LEG_STATUS_NAMES = {
+    "on_time": "办理中",
+    "due_soon": "即将到期",
+    "overdue": "已超期",
+    "provisional": "办理中（所跨年份的节假日尚未公布，期限为暂定）",
+    "closed_on_time": "已按期完成",
+    "closed_late": "已完成（超期）",
+}
+
+
+def _deadlines_section(node: NodeServices, case: Case) -> str:
+    """Each leg of the case with its promised deadline (working days, holidays and 调休
+    counted on the published calendar) and its status today; a paused leg says so."""
+    node.ledger.refresh_registry()
+    registry = node.ledger.registry
+    legs = legs_of_entries(
+        case.id, node.ledger.stream_entries(case.id), registry.catalogs, registry.calendars
+    )
+    if legs is None or not legs.legs:
+        return ""
+    today = china_date(node.clock())
+    calendar = registry.calendars.for_place(legs.item.split("/")[0], legs.jurisdiction)
+    rows = []
+    for leg in legs.legs:
+        status, _ = judge(leg, today, calendar)
+        if leg.closed is None and leg.paused_since is not None:
+            deadline, said = "恢复办理后顺延", "暂停计时（特别程序、补正等，所需时间不计入期限）"
+        else:
+            deadline, said = leg.deadline.isoformat(), LEG_STATUS_NAMES.get(status, status)
+        rows.append(
+            f"<tr><td>{escape(LEG_NAMES.get(leg.name, leg.name))}</td>"
+            f"<td>{_body_name(node, legs.body_of(leg))}</td>"
+            f"<td>{leg.started.isoformat()}</td><td>{leg.working_days_allowed}</td>"
+            f"<td>{escape(deadline)}</td><td>{escape(said)}</td></tr>"
+        )
+    return f"""<h3>办理时限</h3>
+<table id="deadlines">
+<caption>承诺时限按工作日计算（不含法定节假日，含调休上班日），自环节开始次日起算</caption>
+<thead><tr><th scope="col">环节</th><th scope="col">办理部门</th><th scope="col">开始日期</th>
+<th scope="col">工作日</th><th scope="col">最迟完成日期</th><th scope="col">状态</th></tr></thead>
+<tbody>{"".join(rows)}</tbody>
+</table>"""
+
+
 def _progress_section(node: NodeServices, case: Case) -> str:
     """Steps (type, body, time), state, bodies and what is awaited; no step's fields, no
     officer, no applicant."""
@@ -128,6 +183,7 @@ def _progress_section(node: NodeServices, case: Case) -> str:
 </dl>
 <h3>接下来等待（以下步骤之一，括号内为办理部门）</h3>
 {waiting}
+{_deadlines_section(node, case)}
 <table>
 <caption>已办理的步骤</caption>
 <thead><tr><th scope="col">序号</th><th scope="col">步骤</th><th scope="col">办理部门</th>

@@ -22,6 +22,7 @@ from ledger.admin import RegistryClerk
 from ledger.envelope import ZERO_HASH
 from ledger.errors import LedgerError
 from ledger.ratings.code import code_commitment
+from ledger.supervision.cases import legs_of_entries
 from licenses.compact import MAX_COMPACT_TEXT
 from licenses.verify import ListUsed, Verdict
 from tests.support import licenses
@@ -323,6 +324,47 @@ def test_the_applicant_reads_the_progress_with_the_slips_code(node: ApiNode) -> 
     # No personal data: not the applicant, not the officer, not a step's fields.
     for secret in (*APPLICANT.values(), OFFICER_OF["510104-RS"], "identity_verified"):
         assert secret not in answer.text
+
+
+def _deadline_rows(html: str) -> list[list[str]]:
+    table = html.split('<table id="deadlines">', 1)[1].split("</tbody>", 1)[0]
+    body = table.split("<tbody>", 1)[1]
+    return [re.findall(r"<td>(.*?)</td>", row) for row in body.split("</tr>") if "<td>" in row]
+
+
+def test_the_progress_page_gives_each_legs_deadline_and_status(node: ApiNode) -> None:
+    """The deadline engine's legs as the applicant reads them: the window's check closed, the
+    acceptance open with the engine's date; a suspended decision says its clock stands still;
+    a delivered case's legs are done."""
+    case_id = case_with_code(node)
+    rows = _deadline_rows(_progress(node, str(case_id), SLIP_CODE).text)
+    ledger = node.services.ledger
+    ledger.refresh_registry()
+    legs = legs_of_entries(
+        case_id,
+        ledger.stream_entries(case_id),
+        ledger.registry.catalogs,
+        ledger.registry.calendars,
+    )
+    assert legs is not None
+    acceptance = next(leg for leg in legs.legs if leg.name == "acceptance")
+    assert [row[0] for row in rows] == ["形式审查", "受理"]
+    assert rows[0][5] == "已按期完成"
+    assert rows[1][4] == acceptance.deadline.isoformat() and rows[1][3] == "5"
+    assert rows[1][5] in {"办理中", "即将到期", "办理中（所跨年份的节假日尚未公布，期限为暂定）"}
+
+    for step, content in (
+        ("accepted", {"note": ""}),
+        ("suspended", {"reason": "expert_review", "detail": ""}),
+    ):
+        assert node.step(case_id, "510104-RS", step, content).status_code == 201
+    decision = _deadline_rows(_progress(node, str(case_id), SLIP_CODE).text)[-1]
+    assert decision[0] == "审查决定" and decision[4] == "恢复办理后顺延"
+    assert decision[5].startswith("暂停计时")
+
+    done = _deadline_rows(_progress(node, str(delivered_with_code(node)), SLIP_CODE).text)
+    assert [row[0] for row in done] == ["形式审查", "受理", "审查决定", "送达结果"]
+    assert {row[5] for row in done[:3]} <= {"已按期完成", "已完成（超期）"}
 
 
 @pytest.mark.parametrize(
