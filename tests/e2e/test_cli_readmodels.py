@@ -36,7 +36,7 @@ def test_case_list_catches_up_and_status_and_rebuild_say_where_they_are(
         assert _status(tmp_path, capsys) == {
             "case_summaries": {"position": 0, "head": head, "behind": head},
             "case_deadlines": {"position": 0, "head": head, "behind": head},
-            "case_rectifications": {"position": 0, "head": head, "behind": head},
+            "case_ratings": {"position": 0, "head": head, "behind": head},
         }
         listed = _listed(tmp_path, capsys)
         assert [c["case_id"] for c in listed] == [str(c) for c in first]
@@ -50,7 +50,7 @@ def test_case_list_catches_up_and_status_and_rebuild_say_where_they_are(
         assert [c["case_id"] for c in listed] == [str(c) for c in first + more]
         assert main(["readmodels", "rebuild", "--data-dir", str(tmp_path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == {
-            "rebuilt": ["case_summaries", "case_deadlines", "case_rectifications"],
+            "rebuilt": ["case_summaries", "case_deadlines", "case_ratings"],
             "position": head,
         }
         assert _listed(tmp_path, capsys) == listed
@@ -58,7 +58,7 @@ def test_case_list_catches_up_and_status_and_rebuild_say_where_they_are(
         out = capsys.readouterr().out
         assert f"case_summaries   at index {head} of {head} (0 behind)" in out
         assert f"case_deadlines   at index {head} of {head} (0 behind)" in out
-        assert f"case_rectifications at index {head} of {head} (0 behind)" in out
+        assert f"case_ratings     at index {head} of {head} (0 behind)" in out
     finally:
         world.app.close()
 

@@ -454,7 +454,7 @@ def test_statistics_give_the_on_time_rate_and_median_handling_days_of_closed_leg
 def test_rectifications_are_a_read_model_rebuilt_equal_and_recounted_for_a_new_calendar(
     tmp_path: Path,
 ) -> None:
-    """The open rectifications come from ``readmodel_rectifications`` (no case replayed per
+    """The open rectifications come from ``readmodel_ratings`` (no case replayed per
     request); a rebuild gives the same rows; a calendar published later recounts them."""
     with api_node(tmp_path) as node:
         case_id = _rated_case(node, "very_dissatisfied")
