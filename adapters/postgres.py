@@ -27,7 +27,7 @@ from eventsourcing.postgres import (
 )
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitNotConfirmed, confirmed_writes
 from adapters.sqlstore import SCHEMA_SESSION_LOCK_SQL
@@ -307,16 +307,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             assert row is not None
             return int(row["n"])
 
-    def _rows_query(self, where: str) -> Composed:
+    def _rows_query(self, where: str = "", *, one_stream: bool = False) -> Composed:
         # Both directions of the join: an event without an index row, and an index row
         # whose event is gone, are both findings.
+        events: Composable = self.events_table
+        ledger: Composable = self.ledger_table
+        if one_stream:
+            # Each side filtered by the stream before the join (read through its key); a
+            # filter on COALESCE over the join cannot be pushed into either table.
+            events = SQL("(SELECT * FROM {0} WHERE originator_id = %s)").format(events)
+            ledger = SQL("(SELECT * FROM {0} WHERE originator_id = %s)").format(ledger)
         return SQL(
             "SELECT COALESCE(e.originator_id, l.originator_id) AS sid, "
             "COALESCE(e.originator_version, l.originator_version) AS seq, "
             "e.topic, e.state, l.ledger_index, l.event_hash, l.receipt "
             "FROM {0} e FULL OUTER JOIN {1} l ON e.originator_id = l.originator_id "
             "AND e.originator_version = l.originator_version "
-        ).format(self.events_table, self.ledger_table) + SQL(where + " ORDER BY sid, seq")
+        ).format(events, ledger) + SQL(where + " ORDER BY sid, seq")
 
     @staticmethod
     def _row(row: Any) -> LedgerRow:
@@ -334,9 +341,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         )
 
     def select_stream_rows(self, stream_id: uuid.UUID) -> list[LedgerRow]:
-        query = self._rows_query("WHERE COALESCE(e.originator_id, l.originator_id) = %s")
+        query = self._rows_query(one_stream=True)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, (stream_id,))
+            curs.execute(query, (stream_id, stream_id))
             return [self._row(row) for row in curs.fetchall()]
 
     def iter_rows_by_stream(

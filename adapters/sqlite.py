@@ -166,14 +166,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT COALESCE(MAX(ledger_index), 0) FROM {self.ledger_table_name}")
             return int(c.fetchone()[0])
 
-    def _rows_query(self, where: str) -> str:
+    def _rows_query(self, where: str = "", *, one_stream: bool = False) -> str:
         # Both directions of the join: an event without an index row, and an index row
         # whose event is gone, are both findings.
+        events, ledger = self.events_table_name, self.ledger_table_name
+        if one_stream:
+            # Each side filtered by the stream before the join, so it is read through its
+            # (originator_id, originator_version) key: a filter on COALESCE over the join
+            # scanned both whole tables (seconds a case page on 1,000,000 events).
+            events = f"(SELECT * FROM {events} WHERE originator_id = ?)"
+            ledger = f"(SELECT * FROM {ledger} WHERE originator_id = ?)"
         return (
             "SELECT COALESCE(e.originator_id, l.originator_id) AS sid, "
             "COALESCE(e.originator_version, l.originator_version) AS seq, "
             "e.topic, e.state, l.ledger_index, l.event_hash, l.receipt "
-            f"FROM {self.events_table_name} e FULL OUTER JOIN {self.ledger_table_name} l "
+            f"FROM {events} e FULL OUTER JOIN {ledger} l "
             "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
             f"{where} ORDER BY sid, seq"
         )
@@ -184,10 +191,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     def select_stream_rows(self, stream_id: uuid.UUID) -> list[LedgerRow]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._rows_query("WHERE COALESCE(e.originator_id, l.originator_id) = ?"),
-                (stream_id.hex,),
-            )
+            c.execute(self._rows_query(one_stream=True), (stream_id.hex, stream_id.hex))
             return [self._row(row) for row in c.fetchall()]
 
     def iter_rows_by_stream(
