@@ -124,13 +124,16 @@ def body_field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
     return require(body, name, kind, field=f"body.{name}")
 
 
-def require_body_of_region(registry: KeyRegistry, record: KeyRecord, body_id: str) -> None:
-    """Refuse a record about a body that is not registered in the record's region."""
+def require_body_of_region(
+    registry: KeyRegistry, record: KeyRecord, body_id: str, *, reason: str = "not_entitled"
+) -> None:
+    """Refuse (with ``reason``, docs/keys.md §3) a record about a body that is not registered
+    in the record's region."""
     owner = registry.bodies.get(body_id)
     if owner is None or owner.region != record.region:
         raise RegistryError(
             f"body {body_id} is not a body of region {record.region}",
-            reason="not_entitled",
+            reason=reason,
             field="body.body_id",
         )
 
@@ -386,13 +389,7 @@ def _license_key_certified(
             field=f"body.{sorted(unknown)[0]}",
         )
     body_id = check_identifier(body_field(body, "body_id", str), "body.body_id")
-    owner = registry.bodies.get(body_id)
-    if owner is None or owner.region != record.region:
-        raise RegistryError(
-            f"no body {body_id} in region {record.region}",
-            reason="unknown_body",
-            field="body.body_id",
-        )
+    require_body_of_region(registry, record, body_id, reason="unknown_body")
     new = new_key(registry, record, body, role=LICENSE, owner=body_id, certified_by=signer.kid)
     valid_until = None
     if "valid_until" in body:
