@@ -489,6 +489,32 @@ def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> Non
     )
 
 
+def test_a_leg_suspended_on_its_deadline_day_keeps_it_and_is_overdue_after_as_judged(
+    node: Node,
+) -> None:
+    """The decision leg of the Spring Festival case is due Thu 2026-03-12; suspended that very
+    day, the pause excludes only the days after it, so no working day is left: the stored row
+    keeps 03-12 and the leg is overdue from 03-13, as ``judge`` (``tongban supervise cases``)
+    says. (It was stored without a deadline, never overdue: the two views disagreed.)"""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    case_id = _open_case(world)
+    _advance(world, case_id, [("form_checked", PASS), ("accepted", {"note": ""})])
+    _at(world, "2026-03-12")
+    _advance(world, case_id, [("suspended", {"reason": "testing", "detail": ""})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"][2] == "2026-03-12"
+    friday = date(2026, 3, 13)
+    cases, books = supervise_ledger(world.app)
+    [judged] = [c.judged(friday, books) for c in cases if uuid.UUID(c.case_id) == case_id]
+    [decision] = [leg for leg in judged["legs"] if leg["name"] == "decision"]
+    assert decision["status"] == "overdue"
+    stored = overdue(node.store, datetime(2026, 3, 13, 10, tzinfo=CHINA))
+    assert [(c.case_id, c.leg.name) for c in stored] == [(case_id, "decision")]
+    assert overdue(node.store, datetime(2026, 3, 12, 10, tzinfo=CHINA)) == []
+
+
 def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
     tmp_path: Path,
 ) -> None:
