@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, NamedTuple
 
 from ledger.ratings.rectification import Stage
-from ledger.read_models import DEADLINES, SUMMARIES, CaseLeg, Leg, RatedCase
+from ledger.read_models import DEADLINES, SUMMARIES, CaseDays, CaseLeg, Leg, RatedCase
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readmodel_tracking ("
@@ -45,6 +46,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS readmodel_ratings_body ON readmodel_ratings (body, rated)",
     "CREATE INDEX IF NOT EXISTS readmodel_ratings_open "
     "ON readmodel_ratings (poor, closed_on, body)",
+    "CREATE INDEX IF NOT EXISTS readmodel_ratings_rated ON readmodel_ratings (rated)",
     # A finished month's bulletin as computed from the ledger (not a projection: no position);
     # ``made_on`` says which registry (and bulletin format) it counted on.
     "CREATE TABLE IF NOT EXISTS readmodel_bulletins ("
@@ -65,6 +67,25 @@ DATED_SCHEMA = (
     "ON readmodel_case_dated (kind, closed, deadline, case_id)",
     "CREATE INDEX IF NOT EXISTS readmodel_dated_body_due "
     "ON readmodel_case_dated (kind, body, closed, deadline, case_id)",
+)
+# The legs a month's bulletin counts closed: made once the table has its current shape (an
+# older one has no ``closed_on``), by the store's upgrade step.
+DATED_CLOSED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS readmodel_dated_closed_on ON readmodel_case_dated (kind, closed_on)"
+)
+
+# Every case's days (``case_ratings``, ledger.read_models.CaseDays): the bulletin of the month
+# under way reads the cases received or closed in it by date, and its rows' keys from the
+# (body, item, received) index alone. Made by an upgrade step, not with the schema: a node
+# whose ratings were followed before this table existed follows them again from index 0.
+CASE_DAYS_TABLE = "readmodel_case_days"
+CASE_DAYS_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {CASE_DAYS_TABLE} ("
+    "case_id TEXT PRIMARY KEY, item TEXT NOT NULL, body TEXT NOT NULL, received TEXT NOT NULL, "
+    "closed TEXT)",
+    f"CREATE INDEX IF NOT EXISTS readmodel_days_received ON {CASE_DAYS_TABLE} (received)",
+    f"CREATE INDEX IF NOT EXISTS readmodel_days_closed ON {CASE_DAYS_TABLE} (closed)",
+    f"CREATE INDEX IF NOT EXISTS readmodel_days_keys ON {CASE_DAYS_TABLE} (body, item, received)",
 )
 # An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
 DATED_COLUMNS = 14
@@ -108,6 +129,11 @@ def leg_of(row: Sequence[Any]) -> CaseLeg:
 
 
 RATED_COLUMNS = "case_id, item, body, level, rated, closed_on, stages"
+# A case's days and its rating, if any (``r`` NULL): ``case_days_of`` and ``rated_case_of``.
+DAYS_AND_RATING_COLUMNS = (
+    "k.case_id, k.item, k.body, k.received, k.closed, "
+    "r.case_id, r.item, r.body, r.level, r.rated, r.closed_on, r.stages"
+)
 
 
 def rated_case_of(row: Sequence[Any]) -> RatedCase:
@@ -123,6 +149,17 @@ def rated_case_of(row: Sequence[Any]) -> RatedCase:
     )
 
 
+def case_days_of(row: Sequence[Any]) -> CaseDays:
+    """A case's stored days from the columns ``DAYS_AND_RATING_COLUMNS`` names first."""
+    return CaseDays(
+        uuid.UUID(row[0]),
+        row[1],
+        row[2],
+        date.fromisoformat(row[3]),
+        None if row[4] is None else date.fromisoformat(row[4]),
+    )
+
+
 def stage_of(stored: Mapping[str, Any]) -> Stage:
     """A stage from its stored JSON (``Stage.as_dict``)."""
     ended = stored["ended"]
@@ -134,3 +171,19 @@ def stage_of(stored: Mapping[str, Any]) -> Stage:
         None if ended is None else date.fromisoformat(ended),
         bool(stored["provisional"]),
     )
+
+
+class StoreParts:
+    """What the read-model store's mixins (kept bulletins, ratings) use of ``SqlStore`` and
+    ``SqlReadModelStore``: the placeholder, a transaction, placeholders for a list."""
+
+    _p: str
+
+    def _tx(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        raise NotImplementedError
+
+    def _in(self, values: Sequence[str]) -> str:
+        raise NotImplementedError

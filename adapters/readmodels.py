@@ -25,7 +25,6 @@ these tables in ``readmodels.sqlite3`` in its data directory; a PostgreSQL one i
 
 from __future__ import annotations
 
-import json
 import statistics
 import uuid
 from collections import Counter
@@ -37,15 +36,16 @@ from typing import Any
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from adapters.readmodel_bulletins import KeptBulletins
+from adapters.readmodel_ratings import RatingTables
 from adapters.readmodel_rows import (
+    CASE_DAYS_TABLE,
+    DATED_CLOSED_INDEX,
     DATED_COLUMNS,
     DATED_SCHEMA,
     LEG_COLUMNS,
-    RATED_COLUMNS,
     SCHEMA,
     DatedTally,
     leg_of,
-    rated_case_of,
 )
 from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
@@ -57,7 +57,6 @@ from ledger.read_models import (
     CaseLeg,
     Leg,
     ProjectedCase,
-    RatedCase,
 )
 
 READ_MODEL_FILE = "readmodels.sqlite3"
@@ -78,7 +77,7 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
 
 
-class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
+class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
     schema = SCHEMA + DATED_SCHEMA
@@ -87,6 +86,7 @@ class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
     def __init__(self, connect: Connect, placeholder: str):
         SqlStore.__init__(self, connect, placeholder)
         self._upgrade_dated()
+        self._upgrade_case_days()
 
     def _upgrade_dated(self) -> None:
         """Derived data has no migration: a dated-rows table of an older shape is dropped and
@@ -95,15 +95,15 @@ class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
             if self._p == "%s":
                 cur.execute(SCHEMA_LOCK_SQL)
             cur.execute("SELECT * FROM readmodel_case_dated LIMIT 0")
-            if len(cur.description) == DATED_COLUMNS:
-                return
-            cur.execute("DROP TABLE readmodel_case_dated")
-            cur.execute(
-                self._sql("UPDATE readmodel_tracking SET position = 0 WHERE projection = ?"),
-                (DEADLINES,),
-            )
-            for statement in DATED_SCHEMA:
-                cur.execute(statement)
+            if len(cur.description) != DATED_COLUMNS:
+                cur.execute("DROP TABLE readmodel_case_dated")
+                cur.execute(
+                    self._sql("UPDATE readmodel_tracking SET position = 0 WHERE projection = ?"),
+                    (DEADLINES,),
+                )
+                for statement in DATED_SCHEMA:
+                    cur.execute(statement)
+            cur.execute(DATED_CLOSED_INDEX)
 
     # -- tracking (eventsourcing's TrackingRecorder, notification id = ledger index) --------
 
@@ -156,6 +156,7 @@ class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
                 cur.execute("DELETE FROM readmodel_case_dated")
             elif projection == RATINGS:
                 cur.execute("DELETE FROM readmodel_ratings")
+                cur.execute(f"DELETE FROM {CASE_DAYS_TABLE}")
 
     def _in(self, values: Sequence[str]) -> str:
         return ", ".join(self._p for _ in values) or "NULL"
@@ -487,85 +488,6 @@ class SqlReadModelStore(SqlStore, KeptBulletins, TrackingRecorder):
             )
             for row in counts
         }
-
-    # -- ratings (好差评) and rectifications (差评整改) ----------------------------------------
-
-    def save_ratings(
-        self,
-        expected: int,
-        tracking: Tracking,
-        ratings: Mapping[uuid.UUID, RatedCase | None],
-    ) -> bool:
-        with self._tx() as cur:
-            if not self._move(cur, expected, tracking):
-                return False
-            ids = [case_id.hex for case_id in ratings]
-            if not ids:
-                return True
-            cur.execute(f"DELETE FROM readmodel_ratings WHERE case_id IN ({self._in(ids)})", ids)
-            rows = [r for r in ratings.values() if r is not None]
-            if rows:
-                cur.executemany(
-                    self._sql("INSERT INTO readmodel_ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                    [
-                        (
-                            r.case_id.hex,
-                            r.item,
-                            r.body,
-                            r.level,
-                            int(r.poor),
-                            r.rated.isoformat(),
-                            None if r.closed_on is None else r.closed_on.isoformat(),
-                            r.reach.isoformat(),
-                            json.dumps([s.as_dict() for s in r.stages], sort_keys=True),
-                        )
-                        for r in rows
-                    ],
-                )
-            return True
-
-    def ratings_of(self, body: str, as_of: date) -> list[RatedCase]:
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(
-                    f"SELECT {RATED_COLUMNS} FROM readmodel_ratings "
-                    "WHERE body = ? AND rated <= ? ORDER BY rated, case_id"
-                ),
-                (body, as_of.isoformat()),
-            )
-            return [rated_case_of(row) for row in cur.fetchall()]
-
-    def open_rectifications(
-        self, as_of: date, *, bodies: Sequence[str] | None = None
-    ) -> list[RatedCase]:
-        if bodies is not None and not bodies:
-            return []
-        day = as_of.isoformat()
-        where = ["poor = 1", "rated <= ?", "(closed_on IS NULL OR closed_on > ?)"]
-        params = [day, day]
-        if bodies is not None:
-            where.append(f"body IN ({self._in(bodies)})")
-            params += list(bodies)
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(
-                    f"SELECT {RATED_COLUMNS} FROM readmodel_ratings "
-                    f"WHERE {' AND '.join(where)} ORDER BY rated, case_id"
-                ),
-                params,
-            )
-            return [rated_case_of(row) for row in cur.fetchall()]
-
-    def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT case_id FROM readmodel_ratings "
-                    "WHERE rated <= ? AND reach >= ? ORDER BY case_id"
-                ),
-                (last.isoformat(), first.isoformat()),
-            )
-            return [uuid.UUID(row[0]) for row in cur.fetchall()]
 
     def cases_dated_within(self, kind: str, first: date, last: date) -> list[uuid.UUID]:
         with self._tx() as cur:

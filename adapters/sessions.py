@@ -81,6 +81,7 @@ class SessionStore(SqlStore):
         self._rng = rng
         self.idle = idle
         self.lifetime = lifetime
+        self.touch = idle // 30  # how old the idle clock may grow before it is written
         super().__init__(connect, placeholder)
 
     # -- challenges --------------------------------------------------------------------------
@@ -143,27 +144,43 @@ class SessionStore(SqlStore):
 
     def session(self, token: str, now: int) -> Session | None:
         """The open session of ``token`` at ``now`` (its idle clock restarted), else None:
-        unknown, ended, idle too long or past its lifetime."""
+        unknown, ended, idle too long or past its lifetime.
+
+        A page's every request comes here, so the idle clock is written only when it is
+        ``touch`` old (a thirtieth of ``idle``: a minute for the default half hour), not on
+        each request: a read alone costs no commit. A session may so end up to ``touch``
+        before ``idle`` has passed since its last request, never after."""
         digest = _digest(token)
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "UPDATE tongban_sessions SET last_seen = ? WHERE token_hash = ? "
-                    "AND ended_at IS NULL AND last_seen > ? AND opened_at > ?"
-                ),
-                (now, digest, now - self.idle, now - self.lifetime),
-            )
-            if cur.rowcount != 1:
-                return None
-            cur.execute(
-                self._sql(
-                    "SELECT body_id, officer_id, kid, csrf_hash, opened_at, last_seen "
+                    "SELECT body_id, officer_id, kid, csrf_hash, opened_at, last_seen, ended_at "
                     "FROM tongban_sessions WHERE token_hash = ?"
                 ),
                 (digest,),
             )
             row = cur.fetchone()
-        return Session(digest[:16], *row) if row else None
+        if row is None:
+            return None
+        body_id, officer_id, kid, csrf_hash, opened_at, last_seen, ended_at = row
+        if ended_at is not None or last_seen <= now - self.idle or opened_at <= now - self.lifetime:
+            return None
+        if now - last_seen >= self.touch:
+            # Its own transaction (a read that became a write could meet another worker's
+            # commit); ended meanwhile: no session. Another worker's later touch is kept.
+            with self._tx() as cur:
+                cur.execute(
+                    self._sql(
+                        "UPDATE tongban_sessions SET last_seen = "
+                        "CASE WHEN last_seen < ? THEN ? ELSE last_seen END "
+                        "WHERE token_hash = ? AND ended_at IS NULL"
+                    ),
+                    (now, now, digest),
+                )
+                if cur.rowcount != 1:
+                    return None
+            last_seen = max(last_seen, now)
+        return Session(digest[:16], body_id, officer_id, kid, csrf_hash, opened_at, last_seen)
 
     def end_session(self, token: str, now: int) -> bool:
         """Log out: True if an open session was ended."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ledger.calendars import WorkingCalendar, china_date
@@ -20,10 +21,12 @@ from ledger.ratings.stats import (
     Bulletin,
     all_rated_cases,
     bulletin_of,
+    bulletin_of_read_models,
+    counting_index,
     month_bounds,
-    registry_index,
+    published_calendars,
 )
-from ledger.read_models import LEG_KIND, RatedCase
+from ledger.read_models import DEADLINES, LEG_KIND, RATINGS, SUMMARIES, RatedCase
 from ledger.supervision.watch import DUE_SOON_HORIZON, Alert, Watched, alerts_due, scope_covers
 
 if TYPE_CHECKING:
@@ -138,22 +141,43 @@ def open_rectification_stages(node: NodeServices, as_of: dt.date) -> list[Watche
 
 
 def bulletin_for(node: NodeServices, month: str) -> Bulletin:
-    """The bulletin of ``month`` (``YYYY-MM``; ValueError if malformed). A finished month's
-    is made from the ledger once per registry (a calendar or catalog published later changes
-    it) and kept in the read models; the month under way is made on every call."""
+    """The bulletin of ``month`` (``YYYY-MM``; ValueError if malformed).
+
+    The month under way is counted from the read models, brought up to the ledger first
+    (as a listing is): they stand where the ledger stands, which is where it will stand at the
+    month's end as far as anything received so far goes. A finished month counts each leg as
+    the ledger stood at its end, which the stored rows (legs as they stand now) cannot give:
+    it is made from the ledger once per calendar and catalog it counted on, and kept. A node
+    without read models makes either from the ledger on every call."""
     _, last = month_bounds(month)
     store = node.read_models
-    if store is None or last >= china_date(node.clock()):
+    if store is None:
         return bulletin_of(node.ledger, month)
+    if last >= china_date(node.clock()):
+        return _bulletin_under_way(node, store, month)
     # Steps received after ``last`` do not change it (receipt times only grow); the registry
     # it counts on is read before it is made, so a record appended meanwhile makes it again.
-    made_on = f"format {BULLETIN_FORMAT}, registry index {registry_index(node.ledger)}"
+    made_on = f"format {BULLETIN_FORMAT}, counting records to index {counting_index(node.ledger)}"
     kept = store.kept_bulletin(month, made_on)
     if kept is not None:
         return Bulletin.from_json(kept)
     made = bulletin_of(node.ledger, month)
     store.keep_bulletin(month, made_on, made.to_json())
     return made
+
+
+def _bulletin_under_way(node: NodeServices, store: SqlReadModelStore, month: str) -> Bulletin:
+    if node.follower is not None:
+        node.follower.catch_up(budget=max(node.settings.read_model_wait_seconds, 1.0))
+    reflects = min(store.position(p) for p in (SUMMARIES, DEADLINES, RATINGS))
+    made = bulletin_of_read_models(
+        store, month, published_calendars(node.ledger), node.ledger.home_region
+    )
+    head = node.ledger.store.max_index()
+    note = f"the month under way, counted from the read models at ledger index {reflects}"
+    if reflects < head:
+        note += f" (the ledger is at {head}: they are still catching up)"
+    return replace(made, notes=[*made.notes, note])
 
 
 def previous_month(day: dt.date) -> str:

@@ -44,4 +44,4 @@ class AlertScheduler(Periodic):
         if recorded:
             log.info("recorded %d supervision alerts", recorded)
         today = datetime.now(UTC).astimezone(CHINA).date()
-        bulletin_for(self.services, previous_month(today))  # kept: made once per registry
+        bulletin_for(self.services, previous_month(today))  # kept: once per calendar/catalog

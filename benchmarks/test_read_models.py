@@ -22,6 +22,9 @@ the same queries are timed on both:
 
 Target (issue 16): each costs at most 1.3x on the large ledger what it costs on the small one,
 same run (throughput ratio at least 0.77).
+
+B1 times the bulletin of the month under way from the read models against its replay from the
+ledger (no size target: :func:`test_bulletin_of_the_month_under_way` says why).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,6 +49,12 @@ from benchmarks.conftest import row
 from benchmarks.loader import load, new_world
 from ledger.application import LedgerApplication
 from ledger.case_listing import CaseQuery
+from ledger.ratings.stats import (
+    Bulletin,
+    bulletin_of,
+    bulletin_of_read_models,
+    published_calendars,
+)
 from ledger.read_models import LedgerFollower, ProjectedCaseListing, overdue
 from ledger.workflow import CaseWorkflow
 
@@ -193,3 +202,54 @@ def test_queries_interleaved(small: Node, large: Node) -> None:
             ratio=f"cost {cost:.3f}x",
             note=f"median of {INTERLEAVED_ROUNDS} rounds each; target: cost at most 1.3x",
         )
+
+
+BULLETIN_MONTH = "2026-01"  # every step of the loader's ledgers is received in it
+BULLETIN_ROUNDS = 5
+
+
+def _bulletin_seconds(make: Callable[[], Bulletin], rounds: int) -> tuple[float, Bulletin]:
+    times, made = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        made = make()
+        times.append(time.perf_counter() - started)
+    assert made is not None
+    return statistics.median(times), made
+
+
+def test_bulletin_of_the_month_under_way(small: Node, large: Node) -> None:
+    """B1: the bulletin of the month under way counted from the read models
+    (``bulletin_of_read_models``) against the same bulletin replayed from the ledger
+    (``bulletin_of``), on the small ledger, then from the read models on the large one.
+
+    No size target: a month's bulletin reads the cases received, closed or rated in it and the
+    legs open now, and every case of the loader's ledgers is received in one month and left
+    open, so the cost here grows with the ledger (a real month holds a month's cases)."""
+    calendars = published_calendars(small.app)
+
+    def from_rows(node: Node) -> Bulletin:
+        return bulletin_of_read_models(node.store, BULLETIN_MONTH, calendars, "510000")
+
+    replayed_seconds, replayed = _bulletin_seconds(
+        lambda: bulletin_of(small.app, BULLETIN_MONTH), 1
+    )
+    small_seconds, counted = _bulletin_seconds(lambda: from_rows(small), BULLETIN_ROUNDS)
+    assert counted.rows == replayed.rows
+    row(
+        f"B1 bulletin of the month under way from the read models, {small.events:,} events",
+        f"{small_seconds * 1e3:,.1f} ms",
+        baseline=f"replayed from the ledger: {replayed_seconds * 1e3:,.1f} ms",
+        ratio=f"{replayed_seconds / small_seconds:,.0f}x faster",
+        note=f"median of {BULLETIN_ROUNDS}; the same rows",
+    )
+    large_seconds, made = _bulletin_seconds(lambda: from_rows(large), BULLETIN_ROUNDS)
+    [body] = made.rows
+    assert body["cases_received"] == len(large.app.case_ids())
+    row(
+        f"B1 bulletin of the month under way from the read models, {large.events:,} events",
+        f"{large_seconds * 1e3:,.1f} ms",
+        baseline=f"{small.events:,} events: {small_seconds * 1e3:,.1f} ms",
+        ratio=f"cost {large_seconds / small_seconds:,.1f}x",
+        note=f"median of {BULLETIN_ROUNDS}; every case received in the month and open",
+    )

@@ -80,7 +80,10 @@ if __name__ == "__main__":
     import uvicorn
 
     from api.cli import bind_listening_socket, write_port_file
+    from api.server import protocol_name
 
     with bind_listening_socket("127.0.0.1", 0) as sock:
         write_port_file(Path(sys.argv[1]), sock.getsockname()[1])
-        uvicorn.run(app, fd=sock.fileno(), workers=1)
+        # The node's own HTTP protocol (api/server.py): the same connection handling, Nagle
+        # off included (uvicorn opens a handed socket as AF_UNIX and leaves it on).
+        uvicorn.run(app, fd=sock.fileno(), workers=1, http=protocol_name())

@@ -19,7 +19,9 @@ Three projections:
   now" and "due soon" compare stored deadline dates with an "as of" date given at query time
   (:meth:`ReadModelStore.deadlines_between`); no status is frozen into a row.
 - ``case_ratings``: one :class:`RatedCase` per rated case (好差评) with a 差评's rectification
-  stages, so a body's ratings and the open rectifications are read, not replayed.
+  stages, so a body's ratings and the open rectifications are read, not replayed; and every
+  case's :class:`CaseDays` (received, first closed, the body it counts for), so the bulletin
+  of the month under way is counted from rows, not from every case replayed.
 
 Every writer of a projection (a server's workers, a CLI reader) may catch up at once: a write
 is a compare-and-set on the position, so a batch another writer committed first is dropped.
@@ -33,7 +35,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from eventsourcing.persistence import Tracking
 
@@ -168,10 +170,10 @@ class ReadModelStore(Protocol):
         self,
         expected: int,
         tracking: Tracking,
-        ratings: Mapping[uuid.UUID, RatedCase | None],
+        ratings: Mapping[uuid.UUID, RatingRows],
     ) -> bool:
-        """Replace the stored rating of every case named (None: not rated), position as in
-        :meth:`save_summaries`."""
+        """Replace the stored days and rating of every case named (None: no valid step, not
+        rated), position as in :meth:`save_summaries`."""
         ...
 
     def ratings_within(self, first: date, last: date) -> list[uuid.UUID]:
@@ -187,6 +189,22 @@ class ReadModelStore(Protocol):
     ) -> list[RatedCase]:
         """差评 rated by ``as_of`` whose rectification was not closed by then (of ``bodies``
         only when given: an empty list is none), oldest rating first."""
+        ...
+
+    # -- what the bulletin of the month under way counts (ledger.ratings.stats) -------------
+
+    def bulletin_keys(self, last: date) -> list[tuple[str, str]]:
+        """Every (body, item) of a case received by ``last`` (:class:`CaseDays`' body)."""
+        ...
+
+    def month_cases(self, first: date, last: date) -> list[tuple[CaseDays, RatedCase | None]]:
+        """The cases whose days or rating count in ``[first, last]``: received or closed in
+        it, rated in it, or a 差评 rated by ``last`` whose rectification was open on
+        ``first`` (a stage of it may end in the month); each with its rating."""
+        ...
+
+    def month_legs(self, kind: str, first: date, last: date) -> list[tuple[CaseLeg, str]]:
+        """``kind`` rows open now or closed in ``[first, last]``, each with its case's item."""
         ...
 
 
@@ -298,13 +316,34 @@ class RatedCase:
         return max(dates)
 
 
+@dataclass(frozen=True)
+class CaseDays:
+    """A case as the monthly bulletin counts it (``case_ratings`` stores one per case): the
+    body it counts for (the rated body once rated, else its home body), its item, and the
+    China dates it was received and first entered a closing state (None: not yet)."""
+
+    case_id: uuid.UUID
+    item: str
+    body: str
+    received: date
+    closed: date | None
+
+
+class RatingRows(NamedTuple):
+    """What ``case_ratings`` stores of one case: its days (None: no valid step yet) and its
+    rating (None: not rated)."""
+
+    days: CaseDays | None
+    rating: RatedCase | None
+
+
 class CaseRatingRows(Protocol):
-    """A case's rating and rectification (None: not rated), from its signed steps and the
-    calendars (``ledger.ratings.projection``); ``prepare`` as :class:`CaseLegs`'s."""
+    """A case's days, rating and rectification, from its signed steps and the calendars
+    (``ledger.ratings.projection``); ``prepare`` as :class:`CaseLegs`'s."""
 
     def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]: ...
 
-    def __call__(self, case_id: uuid.UUID) -> RatedCase | None: ...
+    def __call__(self, case_id: uuid.UUID) -> RatingRows: ...
 
 
 class CaseRatingProjection:

@@ -34,6 +34,8 @@ from ledger.keys.records import KeyRecord
 #: The officer id of case events the node signs itself (node-signed ratings); no officer key
 #: certified for this id can sign a case event.
 NODE_OFFICER = "node"
+# Records that change how a case's time limits are counted (its legs, its rectification).
+COUNTING_RECORDS = frozenset({"calendar_published", "catalog_amended"})
 
 TONGBAN_NAMESPACE = uuid.UUID("6f1c5f0e-2b1a-5d7e-9a43-0e1c7d7a2b10")
 
@@ -102,6 +104,9 @@ class KeyRegistry:
         # Each body's newest hall information (hall_published).
         self.halls: dict[str, HallInfo] = {}
         self.last_index = 0
+        # The newest record that changes how time limits are counted (a calendar, a catalog
+        # amendment): what a kept bulletin counted on (adapters.supervision.bulletin_for).
+        self.counting_index = 0
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -227,6 +232,8 @@ class KeyRegistry:
         """Apply an accepted record (checks everything again)."""
         self._apply(record, receipt_time, index=index, dry_run=False)
         self.last_index = max(self.last_index, index)
+        if record.type in COUNTING_RECORDS:
+            self.counting_index = max(self.counting_index, index)
 
     def _apply(self, record: KeyRecord, receipt_time: int, *, index: int, dry_run: bool) -> None:
         state = self._region(record.region)

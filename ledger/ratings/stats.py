@@ -32,7 +32,7 @@ from ledger.ratings.rectification import (
     rectification_stages,
     stages_late,
 )
-from ledger.read_models import RatedCase
+from ledger.read_models import LEG_KIND, CaseDays, Leg, RatedCase, RatingRows, ReadModelStore
 from ledger.receipts import parse_receipt
 from ledger.reports import reading_registry, stored_cases
 from ledger.supervision.cases import CaseLegs, supervise_stored
@@ -148,6 +148,15 @@ def rated_case_of(ratings: CaseRatings) -> RatedCase | None:
     )
 
 
+def rating_rows_of(ratings: CaseRatings) -> RatingRows:
+    """What ``case_ratings`` stores of a case: its days (None: no valid step) and rating."""
+    days = None
+    if ratings.received is not None:
+        body = ratings.rated_body or ratings.home_body
+        days = CaseDays(ratings.case_id, ratings.item, body, ratings.received, ratings.closed)
+    return RatingRows(days, rated_case_of(ratings))
+
+
 def all_rated_cases(
     app: LedgerApplication, calendars: CalendarBook | None = None
 ) -> list[RatedCase]:
@@ -162,10 +171,10 @@ def _fresh_registry(app: LedgerApplication) -> KeyRegistry:
     return reading_registry(app)
 
 
-def registry_index(app: LedgerApplication) -> int:
-    """The ledger index of the newest registry record (keys, catalogs, calendars) as the
-    ledger holds it now: what a bulletin counted on changes only with it."""
-    return _fresh_registry(app).last_index
+def counting_index(app: LedgerApplication) -> int:
+    """The ledger index of the newest calendar or catalog amendment as the ledger holds it
+    now: what a bulletin counted on changes only with it (a key record changes nothing)."""
+    return _fresh_registry(app).counting_index
 
 
 def published_calendars(app: LedgerApplication) -> CalendarBook:
@@ -301,6 +310,60 @@ def _rate(numerator: int, denominator: int) -> str:
     return f"{numerator / denominator:.4f}" if denominator else ""
 
 
+@dataclass(frozen=True)
+class LegCount:
+    """What one deadline leg adds to its row of a month's bulletin: the body owing it, its
+    case's item, its closing facts, and whether it was open past its deadline at the month's
+    end. Made from the engine's legs (:func:`engine_leg_counts`) or from the stored rows of
+    ``case_deadlines`` (:func:`stored_leg_count`): one definition of the columns, two sources."""
+
+    body: str
+    item: str
+    closed_on: date | None
+    on_time: bool
+    handling_days: int | None
+    overdue: bool
+    provisional: bool
+
+
+def engine_leg_counts(
+    legs: Iterable[CaseLegs], first: date, last: date, calendars: CalendarBook
+) -> Iterator[LegCount]:
+    """The engine's legs of every case as the month's bulletin counts them: a leg closed
+    outside ``[first, last]`` adds nothing but its row's key (its figures are not computed)."""
+    for case in legs:
+        calendar = calendars.for_place(case.item.split("/")[0], case.jurisdiction)
+        for leg in case.legs:
+            body = case.body_of(leg)
+            if leg.closed is not None and not first <= leg.closed <= last:
+                yield LegCount(body, case.item, leg.closed, False, None, False, False)
+                continue
+            yield LegCount(
+                body,
+                case.item,
+                leg.closed,
+                leg.closed is not None and leg.closed <= leg.deadline,
+                leg.handling_days(calendar),
+                leg.closed is None and judge(leg, last, calendar)[0] == "overdue",
+                leg.provisional,
+            )
+
+
+def stored_leg_count(leg: Leg, item: str, last: date) -> LegCount:
+    """A stored leg (``case_deadlines``) as the month's bulletin counts it: a leg stored
+    without a deadline stands paused, never overdue (as :func:`judge` has it)."""
+    overdue = not leg.closed and leg.deadline is not None and last > leg.deadline
+    return LegCount(
+        leg.body,
+        item,
+        leg.closed_on,
+        bool(leg.on_time),
+        leg.handling_days,
+        overdue,
+        leg.provisional,
+    )
+
+
 @dataclass
 class _LegTally:
     closed: int = 0
@@ -311,27 +374,23 @@ class _LegTally:
 
 
 def _leg_tallies(
-    legs: Iterable[CaseLegs], first: date, last: date, calendars: CalendarBook
+    legs: Iterable[LegCount], first: date, last: date
 ) -> dict[tuple[str, str], _LegTally]:
     """Per (body owing the leg, item): legs closed in ``[first, last]`` and on time, decision
     legs' working days (pauses excluded), legs open and overdue at the end of ``last``."""
     tallies: dict[tuple[str, str], _LegTally] = {}
-    for case in legs:
-        calendar = calendars.for_place(case.item.split("/")[0], case.jurisdiction)
-        for leg in case.legs:
-            tally = tallies.setdefault((case.body_of(leg), case.item), _LegTally())
-            if leg.closed is not None:
-                if not first <= leg.closed <= last:
-                    continue
-                tally.closed += 1
-                tally.on_time += leg.closed <= leg.deadline
-                days = leg.handling_days(calendar)
-                if days is not None:
-                    tally.days.append(days)
-            else:
-                status, _ = judge(leg, last, calendar)
-                tally.overdue += status == "overdue"
-            tally.provisional += leg.provisional
+    for leg in legs:
+        tally = tallies.setdefault((leg.body, leg.item), _LegTally())
+        if leg.closed_on is not None:
+            if not first <= leg.closed_on <= last:
+                continue
+            tally.closed += 1
+            tally.on_time += leg.on_time
+            if leg.handling_days is not None:
+                tally.days.append(leg.handling_days)
+        else:
+            tally.overdue += leg.overdue
+        tally.provisional += leg.provisional
     return tallies
 
 
@@ -340,18 +399,20 @@ def monthly_bulletin(
     month: str,
     *,
     calendar_name: str,
-    legs: Iterable[CaseLegs] | None = None,
-    calendars: CalendarBook | None = None,
+    legs: Iterable[LegCount] | None = None,
+    keys: Iterable[tuple[str, str]] = (),
 ) -> Bulletin:
     """Per body and item: what happened in ``month`` (China dates), from signed steps.
 
     Cases, ratings and rectifications count for the case's home body (the rated one once
-    rated). With ``legs`` (every case's legs as the ledger stood at the month's end,
-    :func:`bulletin_of`) and ``calendars``, the time-limit columns count for the body owing
-    each leg (the window its ``check`` and ``mail``): ``legs_closed`` in the month,
-    ``on_time_rate`` (closed by their deadline), ``overdue`` (open past their deadline at the
-    month's end) and ``median_handling_days`` (working days of the decision legs closed in the
-    month, pauses excluded), as ``tongban supervise bodies`` counts them."""
+    rated). With ``legs`` (every case's legs as the ledger stood at the month's end), the
+    time-limit columns count for the body owing each leg (the window its ``check`` and
+    ``mail``): ``legs_closed`` in the month, ``on_time_rate`` (closed by their deadline),
+    ``overdue`` (open past their deadline at the month's end) and ``median_handling_days``
+    (working days of the decision legs closed in the month, pauses excluded), as ``tongban
+    supervise bodies`` counts them. Every (body, item) of a case or leg given gets a row;
+    ``keys`` adds the rows of cases and legs left out because nothing of theirs counts in the
+    month (:func:`bulletin_of_read_models`)."""
     first, last = month_bounds(month)
 
     def within(day: date | None) -> bool:
@@ -361,9 +422,9 @@ def monthly_bulletin(
     for case in cases:
         if case.received is not None and case.received <= last:
             groups.setdefault((case.rated_body or case.home_body, case.item), []).append(case)
-    tallies = _leg_tallies(legs, first, last, calendars or CalendarBook()) if legs else {}
+    tallies = _leg_tallies(legs, first, last) if legs is not None else {}
     rows: list[dict[str, object]] = []
-    for key in sorted(set(groups) | set(tallies)):
+    for key in sorted(set(groups) | set(tallies) | set(keys)):
         body_id, item = key
         group = groups.get(key, [])
         rated = [c for c in group if within(c.rated)]
@@ -427,7 +488,7 @@ def bulletin_of(app: LedgerApplication, month: str) -> Bulletin:
     """The bulletin of ``month`` recomputed from the ledger: its signed steps and receipt
     times, the catalog versions cases pinned and the calendars published (the same ledger
     gives the same bulletin)."""
-    _, last = month_bounds(month)
+    first, last = month_bounds(month)
     registry = _fresh_registry(app)
     calendars = registry.calendars
     legs = supervise_stored(
@@ -437,8 +498,41 @@ def bulletin_of(app: LedgerApplication, month: str) -> Bulletin:
         all_case_ratings(app, calendars),
         month,
         calendar_name=calendar_name(calendars, app.home_region),
+        legs=engine_leg_counts(legs, first, last, calendars),
+    )
+
+
+def bulletin_of_read_models(
+    store: ReadModelStore, month: str, calendars: CalendarBook, region: str
+) -> Bulletin:
+    """The bulletin of ``month`` counted from the read models' rows (every case's days and
+    rating, the stored legs), as :func:`bulletin_of` counts it from the ledger, provided the
+    rows stand where the ledger stood at the month's end: the month under way, the read
+    models caught up. Reads the rows that count in the month, not every case."""
+    first, last = month_bounds(month)
+    cases = [
+        CaseRatings(
+            days.case_id,
+            days.item,
+            days.body,
+            received=days.received,
+            closed=days.closed,
+            level=None if rating is None else rating.level,
+            rated_body=None if rating is None else rating.body,
+            rated=None if rating is None else rating.rated,
+            stages=[] if rating is None else list(rating.stages),
+            rectification_closed=None if rating is None else rating.closed_on,
+        )
+        for days, rating in store.month_cases(first, last)
+    ]
+    stored = store.month_legs(LEG_KIND, first, last)
+    legs = (stored_leg_count(row.leg, item, last) for row, item in stored)
+    return monthly_bulletin(
+        cases,
+        month,
+        calendar_name=calendar_name(calendars, region),
         legs=legs,
-        calendars=calendars,
+        keys=store.bulletin_keys(last),
     )
 
 

@@ -42,16 +42,18 @@ def _reach(leg: Leg) -> dt.date:
 def rows_of(case: CaseLegs, books: CalendarBook) -> tuple[Row, ...]:
     """A case's legs as ``case_deadlines`` rows. A name taken again (a second ``acceptance``
     after a supplement round, a reopened ``decision``) is stored as ``name#2``, ``name#3``…
-    A leg paused since on or before its deadline has no stored deadline (NULL): its clock
-    stands still, so it is neither overdue nor due soon until it resumes (as
-    :func:`~ledger.supervision.legs.judge` has it)."""
+    A leg paused since before its deadline has no stored deadline (NULL): its clock stands
+    still, so it is neither overdue nor due soon until it resumes (as
+    :func:`~ledger.supervision.legs.judge` has it). One paused on its deadline day or after
+    keeps it: the pause excludes only the days after the pausing step's, so no working day is
+    left and it is overdue from the next day, paused or not, as ``judge`` says."""
     rows: list[Row] = []
     seen: dict[str, int] = {}
     calendar = books.for_place(case.item.split("/")[0], case.jurisdiction)
     for leg in case.legs:
         seen[leg.name] = seen.get(leg.name, 0) + 1
         name = leg.name if seen[leg.name] == 1 else f"{leg.name}#{seen[leg.name]}"
-        stopped = leg.paused_since is not None and leg.paused_since <= leg.deadline
+        stopped = leg.paused_since is not None and leg.paused_since < leg.deadline
         rows.append(
             Row(
                 name=name,

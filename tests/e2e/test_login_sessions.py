@@ -143,6 +143,12 @@ def test_revoking_the_officers_key_ends_their_sessions_at_once(tmp_path: Path) -
         assert browser.get("/cases").status_code == 401
 
 
+def _last_seen(store: SessionStore) -> list[int]:
+    with store._tx() as cur:
+        cur.execute("SELECT last_seen FROM tongban_sessions ORDER BY opened_at, last_seen")
+        return [int(row[0]) for row in cur.fetchall()]
+
+
 def test_a_session_ends_after_its_idle_time_and_its_lifetime(tmp_path: Path) -> None:
     second = 1_000_000
     store = SessionStore(
@@ -162,7 +168,12 @@ def test_a_session_ends_after_its_idle_time_and_its_lifetime(tmp_path: Path) -> 
     officer = Ed25519Signer.from_seed(bytes(32))
     proof = parse_login(build_login(challenge, officer, body_id="B-1", officer_id="o-1"))
     token, _, _ = store.open_session(proof, 0)
+    # A request within ``touch`` (idle / 30: 2 s here) of the last recorded one only reads.
+    assert store.touch == 2 * second
+    assert store.session(token, second) is not None
+    assert _last_seen(store) == [0]
     assert store.session(token, 59 * second) is not None  # restarts the idle clock
+    assert _last_seen(store) == [59 * second]
     assert store.session(token, 118 * second) is not None
     assert store.session(token, 179 * second) is None  # idle for 61 s
     token, _, _ = store.open_session(proof, 0)

@@ -9,10 +9,12 @@ with appends made by another process; ``min_index`` waits for, or refuses, an in
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +32,8 @@ from ledger.application import now_micros
 from ledger.calendars import CalendarYear
 from ledger.case_listing import CaseQuery, CaseSummary, ReplayedCaseListing
 from ledger.envelope import ZERO_HASH
-from ledger.errors import IndexBeyondHead, NotCaughtUp, UnknownCase
+from ledger.errors import IndexBeyondHead, LedgerError, NotCaughtUp, UnknownCase
+from ledger.ratings.stats import bulletin_of, bulletin_of_read_models, published_calendars
 from ledger.read_models import (
     CHINA,
     DEADLINES,
@@ -46,7 +49,9 @@ from ledger.read_models import (
 )
 from ledger.supervision.cases import supervise_ledger
 from ledger.supervision.projection import LedgerLegs, rows_of
-from ledger.workflow import CaseWorkflow
+from ledger.workflow import START, CaseWorkflow
+from ledger.workflow.table import RATEABLE_STATES, RATING_TRANSITIONS
+from tests.support.cases import COMBOS, LedgerCase, co_handle_all, graph, populate
 from tests.support.world import World, make_world
 
 BASE = date(2026, 1, 1)
@@ -484,6 +489,32 @@ def test_a_suspended_leg_is_stored_without_a_running_deadline(node: Node) -> Non
     )
 
 
+def test_a_leg_suspended_on_its_deadline_day_keeps_it_and_is_overdue_after_as_judged(
+    node: Node,
+) -> None:
+    """The decision leg of the Spring Festival case is due Thu 2026-03-12; suspended that very
+    day, the pause excludes only the days after it, so no working day is left: the stored row
+    keeps 03-12 and the leg is overdue from 03-13, as ``judge`` (``tongban supervise cases``)
+    says. (It was stored without a deadline, never overdue: the two views disagreed.)"""
+    world = node.world
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    _at(world, "2026-02-13")
+    case_id = _open_case(world)
+    _advance(world, case_id, [("form_checked", PASS), ("accepted", {"note": ""})])
+    _at(world, "2026-03-12")
+    _advance(world, case_id, [("suspended", {"reason": "testing", "detail": ""})])
+    node.follower.catch_up()
+    assert _dated(node.store, case_id)["decision"][2] == "2026-03-12"
+    friday = date(2026, 3, 13)
+    cases, books = supervise_ledger(world.app)
+    [judged] = [c.judged(friday, books) for c in cases if uuid.UUID(c.case_id) == case_id]
+    [decision] = [leg for leg in judged["legs"] if leg["name"] == "decision"]
+    assert decision["status"] == "overdue"
+    stored = overdue(node.store, datetime(2026, 3, 13, 10, tzinfo=CHINA))
+    assert [(c.case_id, c.leg.name) for c in stored] == [(case_id, "decision")]
+    assert overdue(node.store, datetime(2026, 3, 12, 10, tzinfo=CHINA)) == []
+
+
 def test_a_dated_rows_table_of_the_older_shape_is_dropped_and_followed_again(
     tmp_path: Path,
 ) -> None:
@@ -552,3 +583,122 @@ def test_the_older_rectifications_table_is_dropped_and_ratings_followed_from_zer
             assert cur.fetchall() == []
     finally:
         store.close()
+
+
+# -- the bulletin of the month under way, counted from the rows -----------------------------
+
+
+RARE_STEPS = frozenset({"withdrawn", "refused", "reopened", "transferred", "mail_problem"})
+
+
+def _walk_cases(world: World, seed: int, first: date, last: date) -> Counter[str]:
+    """Cases of every channel and coordination (direct-joint aside: it needs an amendment),
+    opened on random working days of ``[first, last]`` and walked through random rows of the
+    transition table, a day at a time, so receipt times only grow: supplement rounds,
+    suspensions, transfers, refusals, withdrawals, decisions, deliveries, ratings (good and
+    poor) and rectifications. Refused attempts (a transfer's new officer, an origin body not
+    yet heard) append nothing. Returns the steps appended, by type."""
+    rng = random.Random(seed)
+    combos = [c for c in COMBOS if not c.catalog_changes]
+    walking: list[tuple[LedgerCase, dict[str, str]]] = []
+    steps: Counter[str] = Counter()
+    day = first
+    while day <= last:
+        _at(world, day.isoformat())
+        if rng.random() < 0.6:
+            walking.append((LedgerCase(world, rng.choice(combos)), {}))
+        for case, officers in walking:
+            if rng.random() > 0.4:
+                continue
+            rows = graph(case.combo.channel, case.combo.coordination)
+            flow = None if case.seq == 0 else case.flow
+            state = START if flow is None else flow.state
+            choices = [
+                t
+                for t in rows
+                if t.state == state and t.step.split(":")[0] not in {"corrected", "extended"}
+            ]
+            if flow is not None and state in RATEABLE_STATES:
+                choices += [t for t in RATING_TRANSITIONS if t.state == flow.rating]
+            if not choices:
+                continue
+            # Forward more often than back: most cases reach a decision, a rating, a
+            # rectification; some are refused, withdrawn or reopened on the way.
+            weights = [0.2 if t.step.split(":")[0] in RARE_STEPS else 1.0 for t in choices]
+            t = rng.choices(choices, weights)[0]
+            if t.step.startswith("decided:") and case.combo.coordination == "joint":
+                co_handle_all(case)
+            actor = "intake" if t.actor == "rater" else t.actor  # a rating at the window
+            officer = officers.get(actor, case.combo.officer_for(actor))
+            try:
+                case.take(officer, t.step)
+            except LedgerError:
+                continue
+            steps[t.step.split(":")[0]] += 1
+            if t.step == "transferred":
+                officers["home"] = "cdrs-001"  # body_for's transfer goes to 510100-RS
+        day += timedelta(days=1)
+    return steps
+
+
+@pytest.mark.parametrize("seed", [11, 29])
+def test_the_bulletin_of_the_month_under_way_is_counted_from_rows_as_from_the_ledger(
+    node: Node, seed: int
+) -> None:
+    """``bulletin_of_read_models`` (every case's days and rating, the stored legs) gives the
+    bulletin ``bulletin_of`` replays from the ledger, row for row, for the month the ledger's
+    newest step falls in and for a later one, across 2026's Qingming holiday (04-04–04-06)."""
+    world = node.world
+    populate(world)
+    world.clerk.append(world.root, "calendar_published", seed_year("510000", 2026).to_body())
+    steps = _walk_cases(world, seed, date(2026, 2, 2), date(2026, 4, 24))
+    assert sum(steps.values()) > 150
+    node.follower.catch_up()
+    calendars = published_calendars(world.app)
+    for month in ("2026-04", "2026-05"):
+        replayed = bulletin_of(world.app, month)
+        counted = bulletin_of_read_models(node.store, month, calendars, world.region)
+        assert counted.rows == replayed.rows, month
+        assert (counted.notes, counted.calendar) == (replayed.notes, replayed.calendar)
+    april = {(r["body"], r["item"]): r for r in replayed.rows if r["month"] == "2026-05"}
+    # Every column had something to count (the walk is not a trivial one).
+    rows = bulletin_of(world.app, "2026-04").rows
+    for column in ("cases_received", "cases_closed", "legs_closed", "overdue", "ratings"):
+        assert sum(int(str(r[column] or 0)) for r in rows) > 0, column
+    assert any(r["body"] == "320105-ZWFW" for r in rows)  # a window's legs have their row
+    assert april  # May has rows (every key), though nothing happened in it
+
+
+def test_ratings_followed_before_the_case_days_table_are_followed_again_from_zero(
+    tmp_path: Path,
+) -> None:
+    """A node whose ``case_ratings`` was followed before ``readmodel_case_days`` existed has
+    days only for cases changed since: opening the store makes the table and sets
+    ``case_ratings`` back to 0 (its old rows dropped); a store that has the table keeps its
+    position."""
+    path = tmp_path / "readmodels.sqlite3"
+    store = memory_read_models(path)
+    with store._tx() as cur:
+        cur.execute("DROP TABLE readmodel_case_days")
+        cur.execute("INSERT INTO readmodel_tracking VALUES (?, 40)", (RATINGS,))
+        cur.execute(
+            "INSERT INTO readmodel_ratings VALUES "
+            "('c', '510000/1/5', 'b', 'satisfied', 0, '2026-01-05', NULL, '2026-01-05', '[]')"
+        )
+    store.close()
+    upgraded = memory_read_models(path)
+    try:
+        assert (upgraded.position(SUMMARIES), upgraded.position(RATINGS)) == (0, 0)
+        with upgraded._tx() as cur:
+            cur.execute("SELECT COUNT(*) FROM readmodel_ratings")
+            assert cur.fetchone()[0] == 0
+            cur.execute(
+                "UPDATE readmodel_tracking SET position = 40 WHERE projection = ?", (RATINGS,)
+            )
+    finally:
+        upgraded.close()
+    again = memory_read_models(path)
+    try:
+        assert again.position(RATINGS) == 40
+    finally:
+        again.close()

@@ -515,18 +515,33 @@ def test_a_bodys_ratings_are_read_from_the_read_model_not_replayed(
         assert _legs(node, "admin", "/bodies/510104-RS/ratings", as_of=today) == answer
 
 
-def test_a_finished_months_bulletin_is_made_once_per_registry(
+def test_the_month_under_way_is_counted_from_the_read_models_and_a_finished_one_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The month under way is made on every request; once it is over, its bulletin is made
-    once and kept (no case replayed for the next request), until a registry record (here a
-    calendar) is appended, which may change what it counted on."""
+    """The month under way is counted from the read models on each request (no case
+    replayed: a request on a large ledger took minutes), at the ledger's head; once over, its
+    bulletin is made from the ledger once and kept, until a calendar or catalog amendment is
+    appended (an officer's key record changes nothing it counted)."""
+
+    def no_replay(*_: object, **__: object) -> None:
+        raise AssertionError("every case replayed for the bulletin")
+
     with api_node(tmp_path) as node:
         _rated_case(node, "dissatisfied")
         store = node.services.read_models
         assert store is not None
         month = china_date(now_micros()).strftime("%Y-%m")
-        live = _legs(node, "admin", f"/bulletins/{month}")
+        with monkeypatch.context() as patched:
+            patched.setattr("ledger.ratings.stats.case_ratings", no_replay)
+            live = _legs(node, "admin", f"/bulletins/{month}")
+        [row] = live["rows"]
+        assert (row["body"], row["cases_received"], row["rectifications_opened"]) == (
+            "510104-RS",
+            1,
+            1,
+        )
+        head = node.services.ledger.store.max_index()
+        assert f"counted from the read models at ledger index {head}" in live["notes"][-1]
         with store._tx() as cur:
             cur.execute("SELECT month FROM readmodel_bulletins")
             assert cur.fetchall() == []  # under way: not kept
@@ -534,17 +549,18 @@ def test_a_finished_months_bulletin_is_made_once_per_registry(
         later = now_micros() + 40 * 86_400_000_000  # the month is over
         monkeypatch.setattr(node.services, "clock", lambda: later)
         made = _legs(node, "admin", f"/bulletins/{month}")
-        assert made == live and made["rows"][0]["rectifications_opened"] == 1
-
-        def no_replay(*_: object, **__: object) -> None:
-            raise AssertionError("the kept bulletin was made again")
+        assert made["rows"] == live["rows"] and made["notes"] == live["notes"][:-1]
 
         with monkeypatch.context() as patched:
             patched.setattr("ledger.ratings.stats.case_ratings", no_replay)
             assert _legs(node, "supervisor", f"/bulletins/{month}")["rows"] == [
                 row for row in made["rows"] if row["body"] == "510104-RS"
             ]
-        year = int(month[:4]) + 1  # a record that changes nothing of this month's counting
+            # A new officer's key: nothing the bulletin counted on; still the kept one.
+            posted = node.post("/keys/records", "admin", node.key_record("510000", "rs-new"))
+            assert posted.status_code == 201, posted.text
+            assert _legs(node, "admin", f"/bulletins/{month}") == made
+        year = int(month[:4]) + 1  # a calendar: it may change what the month counted
         plain = CalendarYear(region="510000", year=year, holidays=frozenset())
         RegistryClerk(node.services.ledger, "510000").append(
             node.world.root, "calendar_published", plain.to_body()
