@@ -331,3 +331,21 @@ def waiting_for(summary: CaseSummary, body_id: str) -> bool:
     )
     mine, _ = steps_for(flow, body_id)
     return any(step.split(":", 1)[0] not in _NOT_WAITING for step in mine)
+
+
+# The deadline engine's legs (docs/supervision.md §3) and statuses, as an applicant reads them.
+LEG_NAMES = {
+    "check": "形式审查",
+    "mail": "寄送申请材料",
+    "acceptance": "受理",
+    "decision": "审查决定",
+    "delivery": "送达结果",
+}
+LEG_STATUS_NAMES = {
+    "on_time": "办理中",
+    "due_soon": "即将到期",
+    "overdue": "已超期",
+    "provisional": "办理中（所跨年份的节假日尚未公布，期限为暂定）",
+    "closed_on_time": "已按期完成",
+    "closed_late": "已完成（超期）",
+}

@@ -36,6 +36,7 @@ from adapters.relay import unknown_ledger
 from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require, session_principal
 from api.errors import ApiProblem
+from api.page_deadlines import deadlines_section
 from api.page_notices import notice_text, notice_title
 from api.page_parts import (
     CHANNEL_NAMES,
@@ -181,12 +182,15 @@ def worklist_page(
     )
     empty = "" if listed.cases else "<p>本部门暂无案件。</p>"
     relayed = relayed_worklist(node, caller) if page_number == 1 else ""
+    urgent = deadlines_section(node, caller.subject) if page_number == 1 else ""
     more = ""
     if page_number > 1:
         more += f'<a href="{WORKLIST_PAGE}?page={page_number - 1}">上一页</a> '
     if page_number * size < listed.total:
         more += f'<a href="{WORKLIST_PAGE}?page={page_number + 1}">下一页</a>'
     main = f"""
+{urgent}
+<h2 id="cases-heading">全部案件</h2>
 <p>本部门（{escape(caller.subject)}）的案件，共 {listed.total} 件，第 {page_number} 页。</p>
 {empty}<table>
 <caption>案件列表</caption>

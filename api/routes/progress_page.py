@@ -21,7 +21,14 @@ from fastapi.responses import HTMLResponse
 
 from adapters.bootstrap import NodeServices
 from api.deps import Services
-from api.page_parts import CHANNEL_NAMES, STATE_NAMES, page, step_name
+from api.page_parts import (
+    CHANNEL_NAMES,
+    LEG_NAMES,
+    LEG_STATUS_NAMES,
+    STATE_NAMES,
+    page,
+    step_name,
+)
 from api.routes.public_pages import moment_text, problem_text
 from ledger.calendars import china_date
 from ledger.domain import Case
@@ -91,24 +98,6 @@ def _rating_form(case: Case, code: str) -> str:
 <button type="submit">提交评价</button>
 </form>
 </section>"""
-
-
-# The deadline engine's legs (docs/supervision.md §3) and statuses, as an applicant reads them.
-LEG_NAMES = {
-    "check": "形式审查",
-    "mail": "寄送申请材料",
-    "acceptance": "受理",
-    "decision": "审查决定",
-    "delivery": "送达结果",
-}
-LEG_STATUS_NAMES = {
-    "on_time": "办理中",
-    "due_soon": "即将到期",
-    "overdue": "已超期",
-    "provisional": "办理中（所跨年份的节假日尚未公布，期限为暂定）",
-    "closed_on_time": "已按期完成",
-    "closed_late": "已完成（超期）",
-}
 
 
 def _deadlines_section(node: NodeServices, case: Case) -> str:

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from ledger import canonical
+from ledger.calendars import china_date
 from ledger.envelope import EVENT_CONTEXT, parse_event
+from ledger.persistence import LedgerEntry
+from ledger.read_models import Leg
 from ledger.suites import get_suite, signing_input
 from tests.e2e.test_login_sessions import _log_in
 from tests.support.api_node import OFFICER_OF, ApiNode, api_node
@@ -286,3 +292,55 @@ def test_each_notice_is_drawn_from_its_signed_step(node: ApiNode) -> None:
     case_page = home.get(f"/pages/cases/{decided}").text
     linked = set(re.findall(rf"/pages/cases/{decided}/notices/(\d+)", case_page))
     assert linked == {"1", "6", "8"}
+
+
+class _PlannedLegs:
+    """A legs function: the legs a test planned for a case (the calendar engine's place)."""
+
+    def __init__(self) -> None:
+        self.planned: dict[uuid.UUID, list[Leg]] = {}
+
+    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]:
+        return ()
+
+    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
+        return self.planned.get(case_id, [])
+
+
+def test_the_worklist_lists_overdue_then_due_soon_legs_first(tmp_path: Path) -> None:
+    """The worklist opens with the legs the officer's body owes that are overdue or due soon
+    today, earliest deadline first; legs with time left, closed ones and other bodies' are
+    not in it. The node has no calendar for this year: weekends only."""
+    legs = _PlannedLegs()
+    with api_node(tmp_path, legs=legs) as node:
+        today = china_date(node.services.clock())
+        late, soon, later, theirs = (node.proxy_case() for _ in range(4))
+
+        def leg(name: str, body: str, deadline: date, closed: bool = False) -> Leg:
+            return Leg(name, today - timedelta(days=30), deadline, 10, 0, closed, body)
+
+        legs.planned[late] = [
+            leg("acceptance", "510104-RS", today - timedelta(days=9), closed=True),
+            leg("decision", "510104-RS", today - timedelta(days=3)),
+        ]
+        legs.planned[soon] = [leg("decision", "510104-RS", today)]  # its last day
+        legs.planned[later] = [leg("decision", "510104-RS", today + timedelta(days=40))]
+        legs.planned[theirs] = [leg("check", "320105-ZWFW", today - timedelta(days=5))]
+        assert node.services.follower is not None
+        node.services.follower.rebuild()
+        home, _ = _log_in(node, "510104-RS")
+        html = home.get("/pages/worklist").text
+        section = html.split('id="deadlines"')[1].split("</table>")[0]
+        rows = [row for row in section.split("<tr>") if "/pages/cases/" in row]
+        assert [re.search(r"/pages/cases/([0-9a-f-]+)", row)[1] for row in rows] == [  # type: ignore[index]
+            str(late),
+            str(soon),
+        ]
+        assert "审查决定" in rows[0] and "已超期" in rows[0] and "即将到期" in rows[1]
+        assert html.index('id="deadlines"') < html.index('id="cases-heading"')
+        window, _ = _log_in(node, "320105-ZWFW")
+        theirs_html = window.get("/pages/worklist").text
+        assert f"/pages/cases/{theirs}" in theirs_html.split("</table>")[0]
+        assert "形式审查" in theirs_html.split("</table>")[0]
+        # Page 2 of the list has no such section.
+        assert 'id="deadlines"' not in home.get("/pages/worklist", params={"page": 2}).text
