@@ -116,6 +116,18 @@ class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, TrackingRecorder)
             row = cur.fetchone()
         return 0 if row is None else int(row[0])
 
+    def positions(self, projections: Sequence[str]) -> dict[str, int]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT projection, position FROM readmodel_tracking "
+                    f"WHERE projection IN ({self._in(projections)})"
+                ),
+                list(projections),
+            )
+            found = {str(row[0]): int(row[1]) for row in cur.fetchall()}
+        return {name: found.get(name, 0) for name in projections}
+
     def max_tracking_id(self, application_name: str) -> int | None:
         return self.position(application_name) or None
 

@@ -117,6 +117,10 @@ class ReadModelStore(Protocol):
         """The ledger index ``projection`` has processed up to (0: nothing yet)."""
         ...
 
+    def positions(self, projections: Sequence[str]) -> dict[str, int]:
+        """:meth:`position` of each of ``projections``, read at once."""
+        ...
+
     def wait(self, application_name: str, notification_id: int | None, timeout: float) -> None:
         """Return once ``application_name`` (a projection) reached ``notification_id``;
         raise ``TimeoutError`` after ``timeout`` seconds (eventsourcing's tracking wait)."""
@@ -416,7 +420,7 @@ class LedgerFollower:
         self._lock = threading.Lock()  # one catch-up per process at a time
 
     def positions(self) -> dict[str, int]:
-        return {p.name: self.store.position(p.name) for p in self.projections}
+        return self.store.positions([p.name for p in self.projections])
 
     def catch_up(self, *, budget: float | None = None) -> int:
         """Process what the ledger holds now (at most ``budget`` seconds' worth of batches);
@@ -431,7 +435,7 @@ class LedgerFollower:
                 positions = self.positions()
                 low = min(positions.values(), default=target)
                 if low >= target:
-                    break
+                    return low  # caught up: the common case of a reader, one read
                 entries = self.source.entries_after(low, self.batch)
                 if not entries:
                     break

@@ -702,3 +702,25 @@ def test_ratings_followed_before_the_case_days_table_are_followed_again_from_zer
         assert again.position(RATINGS) == 40
     finally:
         again.close()
+
+
+def test_a_caught_up_reader_reads_the_positions_once(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every listing and worklist catches up first; once the projections stand at the head
+    that is one read of every position (one query), not a read per projection, twice."""
+    _cases(node.world)
+    node.follower.catch_up()
+    reads: list[list[str]] = []
+    real = node.store.positions
+
+    def counted(projections: Any) -> dict[str, int]:
+        reads.append(list(projections))
+        return real(projections)
+
+    monkeypatch.setattr(node.store, "positions", counted)
+    monkeypatch.setattr(node.store, "position", lambda _: pytest.fail("one at a time"))
+    head = node.world.app.store.max_index()
+    assert node.follower.catch_up(budget=1.0) == head
+    assert reads == [[SUMMARIES, DEADLINES, RATINGS]]
+    assert real([SUMMARIES, "nothing yet"]) == {SUMMARIES: head, "nothing yet": 0}
