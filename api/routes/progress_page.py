@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 
 from adapters.bootstrap import NodeServices
 from api.deps import Services
+from api.page_applicant import applicant_section
 from api.page_parts import (
     CHANNEL_NAMES,
     LEG_NAMES,
@@ -32,6 +33,7 @@ from api.page_parts import (
 from api.routes.public_pages import moment_text, problem_text
 from ledger.calendars import china_date
 from ledger.domain import Case
+from ledger.envelope import Envelope, parse_event
 from ledger.errors import LedgerError, MalformedEncoding, UnknownCase
 from ledger.ratings.service import TooManyAttempts
 from ledger.receipts import parse_receipt
@@ -170,6 +172,7 @@ def _progress_section(node: NodeServices, case: Case) -> str:
 <dt>受理部门</dt><dd>{_body_name(node, flow.home_body)}</dd>
 <dt>办理渠道</dt><dd>{escape(CHANNEL_NAMES.get(flow.channel, flow.channel))}</dd>
 </dl>
+{applicant_section(_signed_steps(node, case), flow.state)}
 <h3>接下来等待（以下步骤之一，括号内为办理部门）</h3>
 {waiting}
 {_deadlines_section(node, case)}
@@ -180,6 +183,17 @@ def _progress_section(node: NodeServices, case: Case) -> str:
 <tbody>{rows}</tbody>
 </table>
 </section>"""
+
+
+def _signed_steps(node: NodeServices, case: Case) -> list[Envelope]:
+    """The case's steps as signed (the ones that parse: the audit reports any other)."""
+    steps = []
+    for entry in node.ledger.stream_entries(case.id):
+        try:
+            steps.append(parse_event(entry.envelope))
+        except LedgerError:
+            continue
+    return steps
 
 
 def _progress_response(main: str) -> HTMLResponse:

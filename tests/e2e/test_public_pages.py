@@ -439,3 +439,40 @@ def test_the_applicant_rates_a_delivered_case_once(node: ApiNode) -> None:
     assert "<td>评价</td>" in again
     assert 'action="/pages/rate"' not in again  # one rating per case
     assert "评价未提交" in _rate(node, case_id, level="very_satisfied").text
+
+
+def _asked(node: ApiNode, case_id: uuid.UUID) -> str:
+    html = _progress(node, str(case_id), SLIP_CODE).text
+    return html.split('<div id="asked">', 1)[1].split("</div>", 1)[0]
+
+
+def test_the_progress_page_says_what_the_applicant_must_do(node: ApiNode) -> None:
+    """需要您办理的事项, from the signed steps: every material a supplement notice asked for
+    (at once, Art. 32) with its reason; nothing while the body works or a special procedure
+    runs (named); a refusal's reasons, basis and the right to review."""
+    case_id = case_with_code(node)
+    assert "目前无需您办理任何事项" in _asked(node, case_id)
+    asked = {"items": ["身份证复印件", "户口簿首页"], "reason": "复印件不清晰"}
+    assert node.step(case_id, "510104-RS", "supplement_requested", asked).status_code == 201
+    said = _asked(node, case_id)
+    assert "请补正以下材料" in said and "复印件不清晰" in said
+    assert "<li>身份证复印件</li><li>户口簿首页</li>" in said
+    added = {"materials": [{"name": "身份证复印件", "sha256": bytes(32)}]}
+    assert node.step(case_id, "510104-RS", "supplemented", added).status_code == 201
+    assert "目前无需您办理任何事项" in _asked(node, case_id)
+    for step, content in (
+        ("accepted", {"note": ""}),
+        ("suspended", {"reason": "testing", "detail": ""}),
+    ):
+        assert node.step(case_id, "510104-RS", step, content).status_code == 201
+    said = _asked(node, case_id)
+    assert "检验、检测、检疫" in said and "不计入办理时限" in said
+
+    refused_case = case_with_code(node)
+    refusal = {"reasons": ["不属于本部门管辖"], "basis": "行政许可法第三十二条"}
+    assert node.step(refused_case, "510104-RS", "refused", refusal).status_code == 201
+    said = _asked(node, refused_case)
+    assert "<li>不属于本部门管辖</li>" in said and "行政许可法第三十二条" in said
+    assert "行政复议" in said
+    done = _asked(node, delivered_with_code(node))
+    assert "本事项已办结" in done and "评价" in done
