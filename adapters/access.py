@@ -151,6 +151,20 @@ class AccessStore(SqlStore):
             row = cur.fetchone()
         return Principal(row[0], row[1], row[2]) if row else None
 
+    def principal_of_id(self, token_id: str) -> Principal | None:
+        """The principal of the token ``token_id`` while it is not revoked, else None (a token
+        session is checked against it on every request)."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT kind, subject, token_id FROM tongban_tokens "
+                    "WHERE token_id = ? AND revoked_at IS NULL"
+                ),
+                (token_id,),
+            )
+            row = cur.fetchone()
+        return Principal(row[0], row[1], row[2]) if row else None
+
     def revoke(self, token_or_id: str, *, now: datetime) -> TokenInfo:
         """Revoke by token id (as listed) or by the token itself."""
         key = token_hash(token_or_id)[:16] if token_or_id.startswith("tb_") else token_or_id

@@ -1,4 +1,6 @@
-"""Officers' browser sessions: the login challenges a node issued and the sessions it opened.
+"""Browser sessions: the login challenges a node issued and the sessions it opened, officers'
+(a login proof their key signed) and token sessions (auditors, supervisors, the administrator,
+who sign nothing: opened with their API token, ended when it is revoked).
 
 A page asks for a challenge (:meth:`SessionStore.issue_challenge`), the officer's key signs a
 login proof over it (``ledger/login.py``, ``docs/login.md``), and a proof the node accepts
@@ -19,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapters.sqlstore import Connect, SqlStore, connector_for
 from ledger.login import Challenge, LoginProof
@@ -48,6 +51,23 @@ class Session:
         return hmac.compare_digest(_digest(token), self.csrf_hash)
 
 
+@dataclass(frozen=True)
+class TokenSession:
+    """An open session of an auditor, a supervisor or the administrator: the API token it was
+    opened with (its id), who that token names, and the CSRF token's hash."""
+
+    session_id: str
+    token_id: str
+    kind: str
+    subject: str
+    csrf_hash: str
+    opened_at: int
+    last_seen: int
+
+    def csrf_matches(self, token: str) -> bool:
+        return hmac.compare_digest(_digest(token), self.csrf_hash)
+
+
 def _digest(secret: str | bytes) -> str:
     data = secret.encode() if isinstance(secret, str) else secret
     return hashlib.sha256(data).hexdigest()
@@ -59,6 +79,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tongban_sessions ("
     "token_hash TEXT PRIMARY KEY, body_id TEXT NOT NULL, officer_id TEXT NOT NULL, "
     "kid TEXT NOT NULL, csrf_hash TEXT NOT NULL, opened_at BIGINT NOT NULL, "
+    "last_seen BIGINT NOT NULL, ended_at BIGINT)",
+    # Auditors', supervisors' and the administrator's sessions: opened with their API token
+    # (they sign nothing), which stays valid only while that token is not revoked.
+    "CREATE TABLE IF NOT EXISTS tongban_token_sessions ("
+    "token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, kind TEXT NOT NULL, "
+    "subject TEXT NOT NULL, csrf_hash TEXT NOT NULL, opened_at BIGINT NOT NULL, "
     "last_seen BIGINT NOT NULL, ended_at BIGINT)",
 )
 
@@ -143,26 +169,39 @@ class SessionStore(SqlStore):
         return token, csrf, session
 
     def session(self, token: str, now: int) -> Session | None:
-        """The open session of ``token`` at ``now`` (its idle clock restarted), else None:
-        unknown, ended, idle too long or past its lifetime.
+        """The open officer's session of ``token`` at ``now`` (its idle clock restarted), else
+        None: unknown, ended, idle too long or past its lifetime."""
+        digest = _digest(token)
+        row = self._alive("tongban_sessions", "body_id, officer_id, kid, csrf_hash", digest, now)
+        return None if row is None else Session(digest[:16], *row)
+
+    def token_session(self, token: str, now: int) -> TokenSession | None:
+        """The open token session of ``token`` at ``now``, as :meth:`session`."""
+        digest = _digest(token)
+        row = self._alive(
+            "tongban_token_sessions", "token_id, kind, subject, csrf_hash", digest, now
+        )
+        return None if row is None else TokenSession(digest[:16], *row)
+
+    def _alive(self, table: str, columns: str, digest: str, now: int) -> tuple[Any, ...] | None:
+        """``columns``, ``opened_at`` and ``last_seen`` of the open session ``digest`` names.
 
         A page's every request comes here, so the idle clock is written only when it is
         ``touch`` old (a thirtieth of ``idle``: a minute for the default half hour), not on
         each request: a read alone costs no commit. A session may so end up to ``touch``
         before ``idle`` has passed since its last request, never after."""
-        digest = _digest(token)
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT body_id, officer_id, kid, csrf_hash, opened_at, last_seen, ended_at "
-                    "FROM tongban_sessions WHERE token_hash = ?"
+                    f"SELECT {columns}, opened_at, last_seen, ended_at FROM {table} "
+                    "WHERE token_hash = ?"
                 ),
                 (digest,),
             )
             row = cur.fetchone()
         if row is None:
             return None
-        body_id, officer_id, kid, csrf_hash, opened_at, last_seen, ended_at = row
+        *fields, opened_at, last_seen, ended_at = row
         if ended_at is not None or last_seen <= now - self.idle or opened_at <= now - self.lifetime:
             return None
         if now - last_seen >= self.touch:
@@ -171,7 +210,7 @@ class SessionStore(SqlStore):
             with self._tx() as cur:
                 cur.execute(
                     self._sql(
-                        "UPDATE tongban_sessions SET last_seen = "
+                        f"UPDATE {table} SET last_seen = "
                         "CASE WHEN last_seen < ? THEN ? ELSE last_seen END "
                         "WHERE token_hash = ? AND ended_at IS NULL"
                     ),
@@ -180,19 +219,50 @@ class SessionStore(SqlStore):
                 if cur.rowcount != 1:
                     return None
             last_seen = max(last_seen, now)
-        return Session(digest[:16], body_id, officer_id, kid, csrf_hash, opened_at, last_seen)
+        return (*fields, opened_at, last_seen)
+
+    def open_token_session(
+        self, token_id: str, kind: str, subject: str, now: int
+    ) -> tuple[str, str, TokenSession]:
+        """A session for the holder of the API token ``token_id`` (``kind``, ``subject``):
+        ``(session token, csrf token, session)``, the tokens shown once, hashes kept."""
+        token = "tbs_" + self._rng(32).hex()
+        csrf = self._rng(32).hex()
+        session = TokenSession(
+            _digest(token)[:16], token_id, kind, subject, _digest(csrf), now, now
+        )
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO tongban_token_sessions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"),
+                (_digest(token), token_id, kind, subject, session.csrf_hash, now, now),
+            )
+        return token, csrf, session
 
     def end_session(self, token: str, now: int) -> bool:
-        """Log out: True if an open session was ended."""
+        """Log out: True if an open session (an officer's or a token's) was ended."""
+        ended = 0
+        with self._tx() as cur:
+            for table in ("tongban_sessions", "tongban_token_sessions"):
+                cur.execute(
+                    self._sql(
+                        f"UPDATE {table} SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL"
+                    ),
+                    (now, _digest(token)),
+                )
+                ended += cur.rowcount
+        return ended == 1
+
+    def end_sessions_of_token(self, token_id: str, now: int) -> int:
+        """End every open session opened with the API token ``token_id`` (it was revoked)."""
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "UPDATE tongban_sessions SET ended_at = ? "
-                    "WHERE token_hash = ? AND ended_at IS NULL"
+                    "UPDATE tongban_token_sessions SET ended_at = ? "
+                    "WHERE token_id = ? AND ended_at IS NULL"
                 ),
-                (now, _digest(token)),
+                (now, token_id),
             )
-            return bool(cur.rowcount == 1)
+            return int(cur.rowcount)
 
     def end_sessions_of_key(self, kid: str, now: int) -> int:
         """End every open session opened with ``kid`` (its key was revoked); how many."""

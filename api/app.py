@@ -28,6 +28,7 @@ from api.routes import (
     keys,
     licenses,
     login,
+    login_page,
     pages,
     peer,
     progress_page,
@@ -35,6 +36,7 @@ from api.routes import (
     ratings,
     relay,
     supervision,
+    supervision_page,
     witness,
 )
 from api.schemas import document_problems, document_unavailable
@@ -53,7 +55,9 @@ ROUTES = (
     witness,
     licenses,
     login,
+    login_page,
     pages,
+    supervision_page,
     public_pages,
     progress_page,
     relay,

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapters.access import Principal
 from adapters.bootstrap import NodeServices
+from adapters.sessions import Session, TokenSession
 from api.errors import ApiProblem
 from ledger.application import now_micros
 from ledger.errors import LedgerError
@@ -89,12 +90,7 @@ def session_principal(request: Request, node: NodeServices) -> Principal:
     store = node.session_store()
     found = store.session(token, now)
     if found is None:
-        raise ApiProblem(
-            401,
-            "log in again: the session has ended",
-            reason="unauthenticated",
-            headers=BEARER_CHALLENGE,
-        )
+        return _token_session_principal(request, node, store.token_session(token, now), now)
     node.ledger.refresh_registry()
     try:
         node.ledger.registry.officer_key_at(
@@ -108,14 +104,44 @@ def session_principal(request: Request, node: NodeServices) -> Principal:
             reason="unauthenticated",
             headers=BEARER_CHALLENGE,
         ) from error
+    _require_csrf(request, found)
+    request.state.session = found
+    return Principal("body", found.body_id, f"session:{found.session_id}", found.officer_id)
+
+
+def _token_session_principal(
+    request: Request, node: NodeServices, found: TokenSession | None, now: int
+) -> Principal:
+    """The auditor, supervisor or administrator of a token session, while the API token it
+    was opened with is not revoked (a revoked token ends its sessions at once)."""
+    if found is None:
+        raise ApiProblem(
+            401,
+            "log in again: the session has ended",
+            reason="unauthenticated",
+            headers=BEARER_CHALLENGE,
+        )
+    holder = node.access.principal_of_id(found.token_id)
+    if holder is None:
+        node.session_store().end_sessions_of_token(found.token_id, now)
+        raise ApiProblem(
+            401,
+            "log in again: the token this session was opened with is revoked",
+            reason="unauthenticated",
+            headers=BEARER_CHALLENGE,
+        )
+    _require_csrf(request, found)
+    request.state.session = found
+    return Principal(holder.kind, holder.subject, f"session:{found.session_id}")
+
+
+def _require_csrf(request: Request, found: Session | TokenSession) -> None:
     if request.method not in _SAFE_METHODS and not found.csrf_matches(
         request.headers.get(CSRF_HEADER, "")
     ):
         raise ApiProblem(
             403, "the request lacks the session's CSRF token", reason="forbidden", field=CSRF_HEADER
         )
-    request.state.session = found
-    return Principal("body", found.body_id, f"session:{found.session_id}", found.officer_id)
 
 
 def bearer_principal(request: Request, node: NodeServices) -> Principal:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from urllib.parse import quote
 
-from fastapi.responses import HTMLResponse
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ledger.case_listing import CaseSummary
 from ledger.read_models import CHINA
@@ -18,6 +20,7 @@ from ledger.workflow.fields import Field as StepField
 
 LOGIN_PAGE = "/pages/login"
 WORKLIST_PAGE = "/pages/worklist"
+SUPERVISION_PAGE = "/pages/supervision"  # where a token session (supervisor, auditor) lands
 
 #: Every page's Content-Security-Policy: only the node, no inline script or style, no eval.
 PAGE_POLICY = "; ".join(
@@ -167,11 +170,13 @@ def page(
     *,
     scripts: tuple[str, ...] = (),
     officer: str = "",
+    overseer: str = "",
     public: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
     """A whole page with the node's policy; ``main`` is already escaped HTML. ``officer``
-    shows the officers' navigation, ``public`` the public pages' (``api/routes/public_pages``)."""
+    shows the officers' navigation, ``overseer`` that of a token session (supervisors,
+    auditors), ``public`` the public pages' (``api/routes/public_pages``)."""
     nav = ""
     if public:
         links = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in PUBLIC_LINKS)
@@ -182,6 +187,14 @@ def page(
             f'<li><a href="{WORKLIST_PAGE}">待办案件</a></li>'
             '<li><a href="/pages/receive">收件</a></li>'
             f'<li><span class="who">当前用户：{escape(officer)}</span></li>'
+            '<li><button type="button" id="logout">退出登录</button></li>'
+            "</ul></nav>"
+        )
+    if overseer:
+        nav = (
+            '<nav aria-label="主导航"><ul>'
+            f'<li><a href="{SUPERVISION_PAGE}">时限监督</a></li>'
+            f'<li><span class="who">当前用户：{escape(overseer)}</span></li>'
             '<li><button type="button" id="logout">退出登录</button></li>'
             "</ul></nav>"
         )
@@ -258,6 +271,12 @@ def _field_input(step: str, spec: StepField, fixed: str | None) -> str:
         f'<label for="{ident}">{label}{optional}</label>'
         f'<input type="text" maxlength="{spec.limit}" id="{ident}"{data}{need}>'
     )
+
+
+def to_login(request: Request) -> RedirectResponse:
+    """A 303 to the login page that comes back to this page afterwards."""
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=303)
 
 
 def step_form(step: str) -> str:

@@ -1,4 +1,5 @@
-"""``/login``: an officer logs in as themselves with a proof their key signed in the browser.
+"""``/login``: an officer logs in as themselves with a proof their key signed in the browser;
+an auditor, a supervisor or the administrator, who sign nothing, with their API token.
 
 ``POST /login/challenge`` gives the challenge; ``POST /login`` takes the signed proof
 (``docs/login.md``) and opens a session: an HttpOnly, SameSite=Strict cookie (``Secure`` over
@@ -13,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from adapters.bootstrap import NodeServices
+from adapters.sessions import Session, TokenSession
 from api.deps import BEARER_CHALLENGE, SESSION_COOKIE, Caller, JsonBody, Services, b64_field
 from api.errors import ApiProblem
 from api.schemas import problem_responses
@@ -34,13 +36,39 @@ class LoginRequest(BaseModel):
     proof: str = Field(description="the signed login proof (docs/login.md §2), base64")
 
 
+class TokenLoginRequest(BaseModel):
+    token: str = Field(
+        max_length=200,
+        description="an auditor's, a supervisor's or the administrator's API token (tb_...)",
+    )
+
+
 class SessionPublic(BaseModel):
-    body_id: str
-    officer_id: str
-    kid: str
+    kind: str = Field(default="body", description="body (an officer), auditor, supervisor, admin")
+    subject: str = Field(default="", description="the body, auditor, scope or admin")
+    body_id: str = Field(default="", description="an officer's body")
+    officer_id: str = ""
+    kid: str = Field(default="", description="the key an officer logged in with")
     csrf_token: str | None = Field(
         default=None, description="shown once, at login: send it as X-CSRF-Token"
     )
+
+    @classmethod
+    def of(cls, found: Session | TokenSession, csrf: str | None = None) -> SessionPublic:
+        if isinstance(found, TokenSession):
+            return cls(kind=found.kind, subject=found.subject, csrf_token=csrf)
+        return cls(
+            subject=found.body_id,
+            body_id=found.body_id,
+            officer_id=found.officer_id,
+            kid=found.kid,
+            csrf_token=csrf,
+        )
+
+
+# Who may open a session with an API token: those who sign nothing. Officers log in as
+# themselves with their key (docs/login.md); a body token is a program's, a peer is a node.
+TOKEN_SESSION_KINDS = ("auditor", "supervisor", "admin")
 
 
 def origin_of(request: Request, node: NodeServices) -> str:
@@ -90,15 +118,14 @@ async def login(
         except LedgerError as error:
             raise ApiProblem(401, error.detail, reason=error.reason, field=error.field) from error
         token, csrf, session = store.open_session(proof, now)
-        shown = SessionPublic(
-            body_id=session.body_id,
-            officer_id=session.officer_id,
-            kid=session.kid,
-            csrf_token=csrf,
-        )
-        return token, csrf, shown
+        return token, csrf, SessionPublic.of(session, csrf)
 
     token, _csrf, shown = await run_in_threadpool(verify_and_open)
+    _set_session_cookie(request, response, token)
+    return shown
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -107,7 +134,40 @@ async def login(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return shown
+
+
+@router.post(
+    "/login/token",
+    response_model=SessionPublic,
+    summary="an auditor, supervisor or the administrator opens a page session with an API token",
+)
+def login_with_token(
+    request: Request, response: Response, body: TokenLoginRequest, node: Services, _: JsonBody
+) -> SessionPublic:
+    """The token is checked and forgotten: the browser keeps a session cookie, not the token,
+    and the session ends when the token is revoked (checked on every request)."""
+    holder = node.access.authenticate(body.token.strip())
+    if holder is None:
+        raise ApiProblem(
+            401,
+            "the token is unknown or revoked",
+            reason="unauthenticated",
+            field="token",
+            headers=BEARER_CHALLENGE,
+        )
+    if holder.kind not in TOKEN_SESSION_KINDS:
+        raise ApiProblem(
+            403,
+            f"a {holder.kind} token opens no page session: officers log in with their key "
+            f"(/pages/login); token sessions are for {', '.join(TOKEN_SESSION_KINDS)}",
+            reason="forbidden",
+            field="token",
+        )
+    token, csrf, session = node.session_store().open_token_session(
+        holder.token_id, holder.kind, holder.subject, now_micros()
+    )
+    _set_session_cookie(request, response, token)
+    return SessionPublic.of(session, csrf)
 
 
 @router.get(
@@ -124,7 +184,7 @@ def session(request: Request, caller: Caller) -> SessionPublic:
             reason="unauthenticated",
             headers=BEARER_CHALLENGE,
         )
-    return SessionPublic(body_id=found.body_id, officer_id=found.officer_id, kid=found.kid)
+    return SessionPublic.of(found)
 
 
 @router.post("/logout", status_code=204, summary="end the session")

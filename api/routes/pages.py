@@ -22,7 +22,6 @@ import uuid
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as FastApiPath
@@ -40,14 +39,15 @@ from api.page_deadlines import deadlines_section
 from api.page_notices import notice_text, notice_title
 from api.page_parts import (
     CHANNEL_NAMES,
-    LOGIN_PAGE,
     STATE_NAMES,
+    SUPERVISION_PAGE,
     WORKLIST_PAGE,
     china_time,
     page,
     step_form,
     step_name,
     steps_for,
+    to_login,
     waiting_for,
 )
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
@@ -72,14 +72,15 @@ def install_static(app: FastAPI) -> None:
 
 
 def officer_or_login(request: Request, node: NodeServices) -> Principal | RedirectResponse:
-    """The session's officer, or a 303 to the login page that comes back here afterwards."""
+    """The session's officer, or a 303 to the login page that comes back here afterwards (to
+    the supervision page for a token session: auditors and supervisors handle no case)."""
     try:
-        return session_principal(request, node)
+        found = session_principal(request, node)
+        return found if found.kind == "body" else RedirectResponse(SUPERVISION_PAGE, 303)
     except ApiProblem as problem:
         if problem.status != 401:
             raise
-        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=303)
+        return to_login(request)
 
 
 def _notice_link(case_id: uuid.UUID, seq: int, step: str) -> str:
@@ -94,59 +95,6 @@ def _who(caller: Principal) -> str:
 
 
 # -- pages -------------------------------------------------------------------------------------
-
-
-@router.get("/pages/login", include_in_schema=False)
-def login_page() -> HTMLResponse:
-    main = """
-<p id="context-note" class="note" hidden></p>
-<section aria-labelledby="key-heading">
-<h2 id="key-heading">本机密钥</h2>
-<p id="key-status" role="status">正在读取本机保存的密钥……</p>
-<form id="import-key" class="stack">
-<p>演示：导入一次演示密钥文件（私钥导入后不可导出，保存在本浏览器中）。</p>
-<label for="key-file">密钥文件</label>
-<input id="key-file" name="key-file" type="file" required>
-<label for="body-id">部门编号</label>
-<input id="body-id" name="body-id" type="text" required autocomplete="organization"
- pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
-<label for="officer-id">工作人员编号</label>
-<input id="officer-id" name="officer-id" type="text" required autocomplete="username"
- pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
-<button type="submit">导入密钥</button>
-</form>
-</section>
-<section aria-labelledby="enrol-heading">
-<h2 id="enrol-heading">在本机生成密钥</h2>
-<form id="generate-key" class="stack">
-<p>在本浏览器中生成新的签名密钥（不可导出）。生成后，请本部门管理员用下方显示的公钥为您认证，认证后即可登录。</p>
-<label for="new-body-id">部门编号</label>
-<input id="new-body-id" name="new-body-id" type="text" required
- pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
-<label for="new-officer-id">工作人员编号</label>
-<input id="new-officer-id" name="new-officer-id" type="text" required
- pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
-<button type="submit">生成密钥</button>
-</form>
-<div id="enrolment" hidden>
-<p>请将以下内容交给本部门管理员认证（一台设备一个密钥，其他设备的密钥仍然有效）：</p>
-<dl class="facts">
-<dt>公钥</dt><dd id="new-public-key"></dd>
-<dt>密钥编号</dt><dd id="new-kid"></dd>
-<dt>设备</dt><dd id="new-device"></dd>
-</dl>
-<p>管理员的命令：</p>
-<pre id="certify-command"></pre>
-</div>
-</section>
-<section aria-labelledby="login-heading">
-<h2 id="login-heading">登录</h2>
-<p>登录时，本页用本机密钥对节点发来的登录挑战签名（tongban/login/v1）。</p>
-<button type="button" id="login" disabled>用本机密钥登录</button>
-<p id="login-status" role="alert" aria-live="assertive"></p>
-</section>
-"""
-    return page("工作人员登录", main, scripts=("login.js",))
 
 
 @router.get("/pages", include_in_schema=False)

@@ -625,3 +625,45 @@ def test_an_ended_session_sends_the_officer_to_the_login_page_and_back(
     assert node.services.ledger.head(case_id).seq == 1
     clerk.check(live.base)
     page.context.close()
+
+
+def test_a_supervisor_logs_in_with_a_token_and_reads_the_supervision_page(
+    live: LiveNode, browser: Browser
+) -> None:
+    """The login page's token form: the browser keeps a session, never the token (the field
+    is emptied); the supervision page of the supervisor's scope, then logout."""
+    node = live.node
+    _received_case(node)  # its check leg (one working day) is due soon
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"{live.base}/pages/supervision")
+    expect(page).to_have_url(re.compile(r"/pages/login\?next="))
+    page.fill("#api-token", node.tokens["supervisor"])
+    page.click("#token-login button[type=submit]")
+    expect(page).to_have_url(f"{live.base}/pages/supervision")
+    expect(page.locator("h1")).to_have_text("时限监督")
+    expect(page.locator(".who")).to_contain_text("监督员 510100")
+    stored = page.evaluate("() => JSON.stringify(localStorage) + document.cookie")
+    assert node.tokens["supervisor"] not in stored  # HttpOnly cookie, CSRF token only
+    assert not accessibility_violations(page)
+    page.click("#logout")
+    expect(page).to_have_url(re.compile(r"/pages/login"))
+    page.goto(f"{live.base}/pages/supervision")
+    expect(page).to_have_url(re.compile(r"/pages/login\?next="))
+    watched.check(live.base)
+    context.close()
+    # The administrator sees every body: the window's open check leg counts in its row (its
+    # deadline is provisional here, no calendar being published: never "due soon").
+    admin = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = admin.new_page()
+    watched = watch(page)
+    page.goto(f"{live.base}/pages/login")
+    page.fill("#api-token", node.tokens["admin"])
+    page.click("#token-login button[type=submit]")
+    expect(page).to_have_url(f"{live.base}/pages/supervision")
+    expect(page.locator("#by-body")).to_contain_text("320105-ZWFW")
+    assert not accessibility_violations(page)
+    screenshot(live, page, "pages-supervision")
+    watched.check(live.base)
+    admin.close()

@@ -102,6 +102,7 @@ POST /licenses/{identifier}/{action}#revoke 401  401  401  201  403  403  403  4
 POST /login/challenge                200  200  200  200  200  200  200  200  200  200  200
 POST /login                          200  200  200  200  200  200  200  200  200  200  200
 GET /login/session                   401  401  401  401  401  401  401  401  401  401  401
+POST /login/token                    401  401  401  403  403  403  403  200  403  200  200
 POST /logout                         401  401  401  204  204  204  204  204  204  204  204
 POST /cases/{case_id}/draft          401  401  401  403  403  403  403  403  403  403  403
 GET /pages                           303  303  303  303  303  303  303  303  303  303  303
@@ -117,6 +118,7 @@ GET /pages/catalog                   200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200  200  200
 GET /pages/halls/{region}            200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
+GET /pages/supervision               303  303  303  303  303  303  303  303  303  303  303
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
 POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
@@ -148,7 +150,10 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 #   is a body of this region but not the case's home body, so may not prepare (not_entitled).
 # - Login (docs/login.md): the signed proof authenticates, not a token: a fresh challenge
 #   answered by 510104-RS's officer logs in whatever token comes with it. A token is not a
-#   session (GET /login/session 401); logging out with one ends nothing (204).
+#   session (GET /login/session 401); logging out with one ends nothing (204). POST
+#   /login/token takes the principal's own token in its body: an auditor, a supervisor or the
+#   administrator opens a session (200), a body or peer token opens none (403), an unknown,
+#   revoked or missing one is 401 (tests/e2e/test_token_sessions.py).
 # - Pages (api/routes/pages.py): an officer's session is the only login a page takes, so every
 #   token is sent to the login page (303); the draft route names the session's officer and
 #   key, so a token gets 403 even for a body. With a session: tests/e2e/test_pages.py.
@@ -488,6 +493,16 @@ def _log_in(f: Fixture, principal: str) -> Send:
     return log_in
 
 
+def _token_login(f: Fixture, principal: str) -> Send:
+    def log_in() -> httpx.Response:
+        token = f.node.tokens.get(principal, "")  # "none": no token at all
+        answer: httpx.Response = f.node.client.post("/login/token", json={"token": token})
+        f.node.client.cookies.clear()  # the next request is the token's alone
+        return answer
+
+    return log_in
+
+
 REQUESTS: dict[str, Request] = {
     "GET /health": _get("/health"),
     "GET /metrics": _get("/metrics"),
@@ -538,6 +553,7 @@ REQUESTS: dict[str, Request] = {
     "POST /login/challenge": _post("/login/challenge"),
     "POST /login": _log_in,
     "GET /login/session": _get("/login/session"),
+    "POST /login/token": _token_login,
     "POST /logout": _post("/logout"),
     "POST /cases/{case_id}/draft": _draft,
     "GET /pages": _page("/pages"),
@@ -553,6 +569,7 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/catalog/{region}": _page("/pages/catalog/510000"),
     "GET /pages/halls/{region}": _page("/pages/halls/510000"),
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
+    "GET /pages/supervision": _page("/pages/supervision"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,
     "POST /pages/rate": _rate_page,
