@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,11 +18,11 @@ import pytest
 from ledger import canonical
 from ledger.calendars import china_date
 from ledger.envelope import EVENT_CONTEXT, parse_event
-from ledger.persistence import LedgerEntry
 from ledger.read_models import Leg
 from ledger.suites import get_suite, signing_input
 from tests.e2e.test_login_sessions import _log_in
 from tests.support.api_node import OFFICER_OF, ApiNode, api_node
+from tests.support.planned_legs import PlannedLegs
 
 
 @pytest.fixture(scope="module")
@@ -294,24 +293,11 @@ def test_each_notice_is_drawn_from_its_signed_step(node: ApiNode) -> None:
     assert linked == {"1", "6", "8"}
 
 
-class _PlannedLegs:
-    """A legs function: the legs a test planned for a case (the calendar engine's place)."""
-
-    def __init__(self) -> None:
-        self.planned: dict[uuid.UUID, list[Leg]] = {}
-
-    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]:
-        return ()
-
-    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
-        return self.planned.get(case_id, [])
-
-
 def test_the_worklist_lists_overdue_then_due_soon_legs_first(tmp_path: Path) -> None:
     """The worklist opens with the legs the officer's body owes that are overdue or due soon
     today, earliest deadline first; legs with time left, closed ones and other bodies' are
     not in it. The node has no calendar for this year: weekends only."""
-    legs = _PlannedLegs()
+    legs = PlannedLegs()
     with api_node(tmp_path, legs=legs) as node:
         today = china_date(node.services.clock())
         late, soon, later, theirs = (node.proxy_case() for _ in range(4))

@@ -5,9 +5,8 @@ the token is revoked; the page shows the overdue legs of the supervisor's scope 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,20 +14,9 @@ import pytest
 
 from api.deps import SESSION_COOKIE
 from ledger.calendars import china_date
-from ledger.persistence import LedgerEntry
 from ledger.read_models import Leg
 from tests.support.api_node import ApiNode, api_node
-
-
-class PlannedLegs:
-    def __init__(self) -> None:
-        self.planned: dict[uuid.UUID, list[Leg]] = {}
-
-    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[date, date]]:
-        return ()
-
-    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
-        return self.planned.get(case_id, [])
+from tests.support.planned_legs import PlannedLegs
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ from api.cli import main
 from ledger.admin import RegistryClerk
 from ledger.application import now_micros
 from ledger.calendars import CalendarYear, china_date
-from ledger.persistence import LedgerEntry
 from ledger.personal import find_personal_data
 from ledger.read_models import Leg
 from tests.support.api_node import APPLICANT, ApiNode, api_node
+from tests.support.planned_legs import PlannedLegs
 
 D = dt.date.fromisoformat
 NOW = dt.datetime(2025, 10, 9, 2, 0, tzinfo=dt.UTC)
@@ -44,19 +44,6 @@ ALERT_FIELDS = {
     "as_of",
     "recorded_at",
 }
-
-
-class PlannedLegs:
-    """A legs function: the legs a test planned for a case, none for the others."""
-
-    def __init__(self) -> None:
-        self.planned: dict[uuid.UUID, list[Leg]] = {}
-
-    def prepare(self, entries: Sequence[LedgerEntry]) -> Sequence[tuple[dt.date, dt.date]]:
-        return ()  # no calendar record changes a planned leg
-
-    def __call__(self, case_id: uuid.UUID) -> Sequence[Leg]:
-        return self.planned.get(case_id, [])
 
 
 def _leg(name: str, body: str, deadline: str, *, closed: bool = False) -> Leg:
