@@ -35,7 +35,9 @@ Definitions (the CLI's ``tongban case show`` and ``tongban report bodies`` print
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -257,6 +259,41 @@ def _audited(app: LedgerApplication) -> Auditor:
     return auditor
 
 
+# Per node, the registry as the audit rebuilt it, under a digest of the registry's stored rows
+# it was rebuilt from: a case's timeline needs it on every case page, and rebuilding checks
+# every record's and receipt's signature (a node with many officers, many).
+_REBUILT: weakref.WeakKeyDictionary[LedgerApplication, tuple[bytes, KeyRegistry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _registry_rows_digest(app: LedgerApplication) -> bytes:
+    """SHA-256 over every stored row of the trusted registries, exactly as stored."""
+    digest = hashlib.sha256()
+    for root in app.trusted_roots:
+        for row in app.store.select_stream_rows(registry_stream_id(root)):
+            for value in (row.seq, row.topic, row.index, row.state, row.event_hash, row.receipt):
+                part = value if isinstance(value, bytes) else repr(value).encode()
+                digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.digest()
+
+
+def _case_auditor(app: LedgerApplication) -> Auditor:
+    """An auditor for one case's rows, with the registry as :func:`_audited` rebuilds it,
+    rebuilt again only when a stored registry row differs from those it was rebuilt from (an
+    appended record, or one altered in the database: still caught here, as before). The
+    rebuilt registry is only read by a case's checks, so requests may share it."""
+    key = _registry_rows_digest(app)
+    kept = _REBUILT.get(app)
+    if kept is not None and kept[0] == key:
+        auditor = auditor_for(app)
+        auditor.registry = kept[1]
+        return auditor
+    auditor = _audited(app)
+    _REBUILT[app] = (key, auditor.registry)
+    return auditor
+
+
 def _registry(app: LedgerApplication) -> KeyRegistry:
     """The node's registry, or for a read-only node one rebuilt as the audit does."""
     return app.registry if app.registry.last_index else _audited(app).registry
@@ -277,7 +314,7 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
     if not rows or case_id in {registry_stream_id(r) for r in app.trusted_roots}:
         raise UnknownCase(f"no case {case_id}", field="case")
     # One registry rebuild and one read of the case's rows serve both the verdicts and names.
-    auditor = _audited(app)
+    auditor = _case_auditor(app)
     auditor.check_rows(rows, AuditReport())
     registry = app.registry if app.registry.last_index else auditor.registry
     by_seq: dict[int, list[str]] = {}

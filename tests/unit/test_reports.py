@@ -10,7 +10,9 @@ from typing import Any
 import msgpack
 import pytest
 
+from ledger.audit.auditor import Auditor
 from ledger.errors import UnknownCase
+from ledger.keys import registry_stream_id
 from ledger.reports import (
     CLOSED_STATES,
     IN_THE_POST,
@@ -185,6 +187,49 @@ def test_a_tampered_signature_shows_the_audit_s_reasons_at_its_seq(
     assert all(statuses[seq] == "valid" for seq in (1, 2, 3, 6, 7, 8, 9))
     assert not timeline.valid
     assert timeline.state == "delivered"  # the steps themselves still read
+
+
+def test_case_pages_share_the_rebuilt_registry_until_a_registry_row_changes(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case's timeline rebuilds the registry as the audit does (every record's signature
+    checked) once, not per request; an appended record, or a stored one altered in the
+    database, makes it rebuild, so an altered record is still caught on the next page."""
+    case_id = proxy_case(world)
+    rebuilt: list[int] = []
+    real = Auditor.load_registry
+
+    def counted(self: Auditor) -> None:
+        rebuilt.append(1)
+        real(self)
+
+    monkeypatch.setattr(Auditor, "load_registry", counted)
+    first = case_timeline(world.app, case_id)
+    assert case_timeline(world.app, case_id) == first and len(rebuilt) == 1
+    world.add_officer("510104-RS", "rs-002")  # a registry record appended
+    assert case_timeline(world.app, case_id).steps == first.steps and len(rebuilt) == 2
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        rows = db.execute(
+            "SELECT originator_version, state FROM stored_events WHERE originator_id = ?",
+            (registry_stream_id(world.region).hex,),
+        ).fetchall()
+        for version, state in rows:  # every Sichuan record's signature broken
+            decoded = msgpack.unpackb(state, raw=False)
+            envelope = bytearray(decoded["envelope"])
+            envelope[-1] ^= 0x01
+            decoded["envelope"] = bytes(envelope)
+            db.execute(
+                "UPDATE stored_events SET state = ? "
+                "WHERE originator_id = ? AND originator_version = ?",
+                (
+                    msgpack.packb(decoded, use_bin_type=True),
+                    registry_stream_id(world.region).hex,
+                    version,
+                ),
+            )
+    tampered = case_timeline(world.app, case_id)
+    assert len(rebuilt) == 3
+    assert any(step.status != "valid" for step in tampered.steps)
 
 
 def test_an_unknown_case_is_refused(world: World) -> None:
