@@ -14,13 +14,11 @@ from datetime import date
 from adapters.readmodel_rows import (
     CASE_DAYS_TABLE,
     DAYS_AND_RATING_COLUMNS,
-    LEG_COLUMNS,
     StoreParts,
     case_days_of,
-    leg_of,
     rated_case_of,
 )
-from ledger.read_models import LEG_KIND, CaseDays, CaseLeg, RatedCase
+from ledger.read_models import CaseDays, MonthLeg, RatedCase
 
 
 class KeptBulletins(StoreParts):
@@ -48,26 +46,6 @@ class KeptBulletins(StoreParts):
                 (month, made_on, document),
             )
 
-    def bulletin_keys(self, last: date) -> list[tuple[str, str]]:
-        day = last.isoformat()
-        with self._tx() as cur:
-            cur.execute(
-                self._sql(f"SELECT DISTINCT body, item FROM {CASE_DAYS_TABLE} WHERE received <= ?"),
-                (day,),
-            )
-            keys = {(str(row[0]), str(row[1])) for row in cur.fetchall()}
-            # The legs' bodies: a window owes its check and mail (counted under its own row).
-            cur.execute(
-                self._sql(
-                    f"SELECT DISTINCT d.body, k.item FROM readmodel_case_dated d "
-                    f"JOIN {CASE_DAYS_TABLE} k ON k.case_id = d.case_id "
-                    "WHERE d.kind = ? AND d.started <= ?"
-                ),
-                (LEG_KIND, day),
-            )
-            keys.update((str(row[0]), str(row[1])) for row in cur.fetchall())
-        return sorted(keys)
-
     def month_cases(self, first: date, last: date) -> list[tuple[CaseDays, RatedCase | None]]:
         start, end = first.isoformat(), last.isoformat()
         joined = (
@@ -93,9 +71,13 @@ class KeptBulletins(StoreParts):
                         found[row[0]] = (case_days_of(row), rating)
         return [found[case_id] for case_id in sorted(found)]
 
-    def month_legs(self, kind: str, first: date, last: date) -> list[tuple[CaseLeg, str]]:
-        columns = f"SELECT {LEG_COLUMNS}, COALESCE(c.item, '') FROM readmodel_case_dated d "
-        columns += "LEFT JOIN readmodel_cases c ON c.case_id = d.case_id WHERE d.kind = ? AND "
+    def month_legs(self, kind: str, first: date, last: date) -> list[MonthLeg]:
+        columns = (
+            "SELECT d.body, COALESCE(c.item, ''), d.deadline, d.closed, d.closed_on, d.on_time, "
+            "d.handling_days, d.provisional FROM readmodel_case_dated d "
+            "LEFT JOIN readmodel_cases c ON c.case_id = d.case_id WHERE d.kind = ? AND "
+        )
+        day = date.fromisoformat
         legs = []
         with self._tx() as cur:
             for where, params in (
@@ -103,5 +85,17 @@ class KeptBulletins(StoreParts):
                 ("d.closed_on BETWEEN ? AND ?", (first.isoformat(), last.isoformat())),
             ):
                 cur.execute(self._sql(columns + where), (kind, *params))
-                legs += [(leg_of(row), str(row[-1])) for row in cur.fetchall()]
+                legs += [
+                    MonthLeg(
+                        row[0],
+                        row[1],
+                        None if row[2] is None else day(row[2]),
+                        bool(row[3]),
+                        None if row[4] is None else day(row[4]),
+                        None if row[5] is None else bool(row[5]),
+                        row[6],
+                        bool(row[7]),
+                    )
+                    for row in cur.fetchall()
+                ]
         return legs

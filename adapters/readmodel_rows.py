@@ -85,7 +85,6 @@ CASE_DAYS_SCHEMA = (
     "closed TEXT)",
     f"CREATE INDEX IF NOT EXISTS readmodel_days_received ON {CASE_DAYS_TABLE} (received)",
     f"CREATE INDEX IF NOT EXISTS readmodel_days_closed ON {CASE_DAYS_TABLE} (closed)",
-    f"CREATE INDEX IF NOT EXISTS readmodel_days_keys ON {CASE_DAYS_TABLE} (body, item, received)",
 )
 # An older table (10 columns: no ``reach``; 11: no closing facts) is dropped and rebuilt.
 DATED_COLUMNS = 14

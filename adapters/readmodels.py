@@ -438,13 +438,18 @@ class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, TrackingRecorder)
                 "d.case_id IN (SELECT p.case_id FROM readmodel_case_parties p WHERE p.party = ?)"
             )
             params.append(party)
+        # Bounded by deadline, no row lacks one: ordered by the index alone (the NULLs-last
+        # term made SQLite sort every open leg of the body first, 260 ms on 1,000,000 events).
+        order = "d.deadline, d.case_id, d.name"
+        if until is None and after is None:
+            order = "d.deadline IS NULL, " + order
         with self._tx() as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {LEG_COLUMNS}, COALESCE(c.item, '') "
                     "FROM readmodel_case_dated d LEFT JOIN readmodel_cases c "
                     f"ON c.case_id = d.case_id WHERE {' AND '.join(where)} "
-                    "ORDER BY d.deadline IS NULL, d.deadline, d.case_id, d.name LIMIT ?"
+                    f"ORDER BY {order} LIMIT ?"
                 ),
                 (*params, limit),
             )

@@ -197,18 +197,14 @@ class ReadModelStore(Protocol):
 
     # -- what the bulletin of the month under way counts (ledger.ratings.stats) -------------
 
-    def bulletin_keys(self, last: date) -> list[tuple[str, str]]:
-        """Every (body, item) of a case received by ``last`` (:class:`CaseDays`' body)."""
-        ...
-
     def month_cases(self, first: date, last: date) -> list[tuple[CaseDays, RatedCase | None]]:
         """The cases whose days or rating count in ``[first, last]``: received or closed in
         it, rated in it, or a 差评 rated by ``last`` whose rectification was open on
         ``first`` (a stage of it may end in the month); each with its rating."""
         ...
 
-    def month_legs(self, kind: str, first: date, last: date) -> list[tuple[CaseLeg, str]]:
-        """``kind`` rows open now or closed in ``[first, last]``, each with its case's item."""
+    def month_legs(self, kind: str, first: date, last: date) -> list[MonthLeg]:
+        """``kind`` rows open now or closed in ``[first, last]``, as :class:`MonthLeg`."""
         ...
 
 
@@ -318,6 +314,20 @@ class RatedCase:
         dates = [self.rated, *(s.deadline for s in self.stages)]
         dates += [d for d in (self.closed_on, *(s.ended for s in self.stages)) if d is not None]
         return max(dates)
+
+
+class MonthLeg(NamedTuple):
+    """What a month's bulletin reads of a stored leg: the body owing it, its case's item, its
+    deadline (None: paused), whether and when it closed, on time or not, its handling days."""
+
+    body: str
+    item: str
+    deadline: date | None
+    closed: bool
+    closed_on: date | None
+    on_time: bool | None
+    handling_days: int | None
+    provisional: bool
 
 
 @dataclass(frozen=True)

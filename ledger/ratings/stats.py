@@ -32,7 +32,14 @@ from ledger.ratings.rectification import (
     rectification_stages,
     stages_late,
 )
-from ledger.read_models import LEG_KIND, CaseDays, Leg, RatedCase, RatingRows, ReadModelStore
+from ledger.read_models import (
+    LEG_KIND,
+    CaseDays,
+    MonthLeg,
+    RatedCase,
+    RatingRows,
+    ReadModelStore,
+)
 from ledger.receipts import parse_receipt
 from ledger.reports import reading_registry, stored_cases
 from ledger.supervision.cases import CaseLegs, supervise_stored
@@ -265,8 +272,19 @@ NO_DEADLINE_ENGINE = (
 
 
 # Kept bulletins (``adapters.supervision.bulletin_for``) are keyed by this: change it with
-# anything that changes what :func:`monthly_bulletin` computes.
-BULLETIN_FORMAT = 1
+# anything that changes what :func:`monthly_bulletin` computes (2: rows of zeros left out).
+BULLETIN_FORMAT = 2
+# A row is shown when one of these counts something in the month.
+COUNTED_COLUMNS = (
+    "cases_received",
+    "cases_closed",
+    "legs_closed",
+    "overdue",
+    "ratings",
+    "rectifications_opened",
+    "rectifications_closed",
+    "rectifications_open",
+)
 
 
 @dataclass(frozen=True)
@@ -349,13 +367,13 @@ def engine_leg_counts(
             )
 
 
-def stored_leg_count(leg: Leg, item: str, last: date) -> LegCount:
+def stored_leg_count(leg: MonthLeg, last: date) -> LegCount:
     """A stored leg (``case_deadlines``) as the month's bulletin counts it: a leg stored
     without a deadline stands paused, never overdue (as :func:`judge` has it)."""
     overdue = not leg.closed and leg.deadline is not None and last > leg.deadline
     return LegCount(
         leg.body,
-        item,
+        leg.item,
         leg.closed_on,
         bool(leg.on_time),
         leg.handling_days,
@@ -400,7 +418,6 @@ def monthly_bulletin(
     *,
     calendar_name: str,
     legs: Iterable[LegCount] | None = None,
-    keys: Iterable[tuple[str, str]] = (),
 ) -> Bulletin:
     """Per body and item: what happened in ``month`` (China dates), from signed steps.
 
@@ -410,9 +427,10 @@ def monthly_bulletin(
     ``mail``): ``legs_closed`` in the month, ``on_time_rate`` (closed by their deadline),
     ``overdue`` (open past their deadline at the month's end) and ``median_handling_days``
     (working days of the decision legs closed in the month, pauses excluded), as ``tongban
-    supervise bodies`` counts them. Every (body, item) of a case or leg given gets a row;
-    ``keys`` adds the rows of cases and legs left out because nothing of theirs counts in the
-    month (:func:`bulletin_of_read_models`)."""
+    supervise bodies`` counts them. A (body, item) gets a row when something of it counts in
+    the month (cases received or closed, legs closed or overdue at its end, ratings,
+    rectifications opened, closed or open): a row of zeros says nothing, and leaving it out
+    lets the month under way read only the month's rows (:func:`bulletin_of_read_models`)."""
     first, last = month_bounds(month)
 
     def within(day: date | None) -> bool:
@@ -424,7 +442,7 @@ def monthly_bulletin(
             groups.setdefault((case.rated_body or case.home_body, case.item), []).append(case)
     tallies = _leg_tallies(legs, first, last) if legs is not None else {}
     rows: list[dict[str, object]] = []
-    for key in sorted(set(groups) | set(tallies) | set(keys)):
+    for key in sorted(set(groups) | set(tallies)):
         body_id, item = key
         group = groups.get(key, [])
         rated = [c for c in group if within(c.rated)]
@@ -456,7 +474,8 @@ def monthly_bulletin(
                 sum(not s.late(last) for s in stages_ended), len(stages_ended)
             ),
         }
-        rows.append(row)
+        if any(row[column] for column in COUNTED_COLUMNS):
+            rows.append(row)
     notes = [f"working days counted on the calendar {calendar_name} (holidays and 调休)"]
     if legs is None:
         notes.append(NO_DEADLINE_ENGINE)
@@ -525,15 +544,8 @@ def bulletin_of_read_models(
         )
         for days, rating in store.month_cases(first, last)
     ]
-    stored = store.month_legs(LEG_KIND, first, last)
-    legs = (stored_leg_count(row.leg, item, last) for row, item in stored)
-    return monthly_bulletin(
-        cases,
-        month,
-        calendar_name=calendar_name(calendars, region),
-        legs=legs,
-        keys=store.bulletin_keys(last),
-    )
+    legs = (stored_leg_count(leg, last) for leg in store.month_legs(LEG_KIND, first, last))
+    return monthly_bulletin(cases, month, calendar_name=calendar_name(calendars, region), legs=legs)
 
 
 def groups_cases(

@@ -161,6 +161,8 @@ def test_rectification_stats_and_bulletin(world: World) -> None:
     assert row["on_time_rate"] == "" and NO_DEADLINE_ENGINE in january.notes  # no legs given
     [feb] = monthly_bulletin(cases, "2026-02", calendar_name="test").rows
     assert (feb["ratings"], feb["rectifications_closed"], feb["rectifications_open"]) == (0, 1, 0)
+    # Nothing of the body and item counts in March: no row of zeros.
+    assert monthly_bulletin(cases, "2026-03", calendar_name="test").rows == []
     # Reproducible: the same ledger gives the same bulletin.
     again = monthly_bulletin(all_case_ratings(world.app), "2026-01", calendar_name="test")
     assert again.rows == january.rows
