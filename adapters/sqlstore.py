@@ -43,22 +43,64 @@ def read_only_uri(path: Path) -> str:
     return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
+class _ReusedSqlite:
+    """SQLite connections kept open between calls (at most ``keep`` idle ones), as
+    :class:`_ReusedConnections` keeps PostgreSQL's: a new connection reads the database's
+    schema again before its first statement, and a page makes several store calls (its
+    session, the read models, the relay queue: most of a page's time on a small node). A
+    connection goes back only when its block ended without error and outside a transaction;
+    one is used by one call at a time, whichever thread. A process forked from this one opens
+    its own."""
+
+    def __init__(self, path: Path, read_only: bool, keep: int = 8):
+        self.path = path
+        self.read_only = read_only
+        self.keep = keep
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return sqlite3.connect(
+                read_only_uri(self.path), uri=True, timeout=10, check_same_thread=False
+            )
+        return sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if not conn.in_transaction and len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def idle(self) -> tuple[sqlite3.Connection, ...]:
+        with self._lock:
+            return tuple(self._idle)
+
+    def close(self) -> None:
+        """Close the idle connections; a later call opens a new one."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
 def sqlite_connector(path: Path, *, read_only: bool = False) -> Connect:
     if not read_only:
         create_private_file(path)  # before SQLite: its -wal and -shm take this mode
-
-    @contextlib.contextmanager
-    def connect() -> Iterator[sqlite3.Connection]:
-        if read_only:
-            conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=10)
-        else:
-            conn = sqlite3.connect(path, timeout=10)
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    return connect
+    return _ReusedSqlite(path, read_only).connect
 
 
 class _ReusedConnections:
@@ -171,15 +213,15 @@ class SqlStore:
             kept.commit_wait_seconds = seconds
 
     def kept_connections(self) -> list[Any]:
-        """The connections kept open between calls now (PostgreSQL only; SQLite keeps none)."""
+        """The connections kept open between calls now."""
         kept = getattr(self._connect, "__self__", None)
-        return list(kept.idle()) if isinstance(kept, _ReusedConnections) else []
+        return list(kept.idle()) if isinstance(kept, _ReusedConnections | _ReusedSqlite) else []
 
     def close(self) -> None:
         """Give back the connections kept between calls (PostgreSQL keeps some open: a test
         suite that opens many stores would otherwise run the server out of connections)."""
         kept = getattr(self._connect, "__self__", None)
-        if isinstance(kept, _ReusedConnections):
+        if isinstance(kept, _ReusedConnections | _ReusedSqlite):
             kept.close()
 
     @contextlib.contextmanager

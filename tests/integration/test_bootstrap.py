@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from adapters.bootstrap import open_ledger, open_services
+from adapters.sessions import SessionStore, SessionStoreError
 from adapters.settings import Settings
+from adapters.sqlstore import sqlite_connector
 
 
 def test_a_read_only_open_of_a_new_sqlite_ledger_makes_it_as_before(tmp_path: Path) -> None:
@@ -48,3 +51,23 @@ def test_closing_a_node_gives_back_its_witness_store_connections(
         services.close()
         services.ledger.close()
     assert all(connection.closed for connection in kept)
+
+
+def test_a_sqlite_store_keeps_a_clean_connection_and_drops_a_failed_one(tmp_path: Path) -> None:
+    """An SQLite store keeps its connection for the next call, as a PostgreSQL one does (a
+    new connection reads the schema again: most of a small page's time); a call that failed
+    gives its connection up, and closing the store closes the kept ones."""
+    store = SessionStore(sqlite_connector(tmp_path / "sessions.sqlite3"), "?")
+    assert store.session("tbs_" + "00" * 32, 0) is None
+    [kept] = store.kept_connections()
+    assert store.session("tbs_" + "00" * 32, 0) is None
+    assert store.kept_connections() == [kept]  # the same one, used again
+    with pytest.raises(SessionStoreError), store._tx() as cur:
+        cur.execute("SELECT * FROM no_such_table")
+    assert store.kept_connections() == []
+    assert store.session("tbs_" + "00" * 32, 0) is None
+    [again] = store.kept_connections()
+    store.close()
+    assert store.kept_connections() == []
+    with pytest.raises(sqlite3.ProgrammingError):
+        again.execute("SELECT 1")  # closed
