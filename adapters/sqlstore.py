@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlparse
 
 import psycopg
@@ -26,6 +26,7 @@ from adapters.filemodes import create_private_file
 from adapters.postgres_ha import COMMIT_WAIT_SECONDS, CommitNotConfirmed, commit_confirmed
 
 Connect = Callable[[], contextlib.AbstractContextManager[Any]]
+C = TypeVar("C", sqlite3.Connection, "psycopg.Connection[Any]")  # a kept connection
 
 # Node processes starting together on a fresh PostgreSQL schema (``serve --workers N``, two
 # nodes on one database) each create their tables: concurrent ``CREATE TABLE IF NOT EXISTS``
@@ -43,22 +44,65 @@ def read_only_uri(path: Path) -> str:
     return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-class _ReusedSqlite:
-    """SQLite connections kept open between calls (at most ``keep`` idle ones), as
-    :class:`_ReusedConnections` keeps PostgreSQL's: a new connection reads the database's
-    schema again before its first statement, and a page makes several store calls (its
-    session, the read models, the relay queue: most of a page's time on a small node). A
-    connection goes back only when its block ended without error and outside a transaction;
-    one is used by one call at a time, whichever thread. A process forked from this one opens
-    its own."""
+class _KeptConnections(Generic[C]):
+    """Connections kept open between a store's calls (at most ``keep`` idle ones): a store's
+    calls are short (a token or session look-up on every request), and a new connection costs
+    more than the call. A connection goes back only when its block ended without error and
+    outside a transaction; any other is closed, so no call sees another's transaction. A
+    process forked from this one opens its own."""
 
-    def __init__(self, path: Path, read_only: bool, keep: int = 8):
-        self.path = path
-        self.read_only = read_only
+    def __init__(self, keep: int = 8):
         self.keep = keep
-        self._idle: list[sqlite3.Connection] = []
+        self._idle: list[C] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+
+    def _open(self) -> C:
+        raise NotImplementedError
+
+    def _finish(self, conn: C) -> bool:
+        """End the block's work on ``conn`` (raise if it failed); True if it may be kept."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[C]:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+            reusable = self._finish(conn)
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if reusable and len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def idle(self) -> tuple[C, ...]:
+        with self._lock:
+            return tuple(self._idle)
+
+    def close(self) -> None:
+        """Close the idle connections; a later call opens a new one."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _ReusedSqlite(_KeptConnections[sqlite3.Connection]):
+    """SQLite's: a new connection reads the database's schema again before its first
+    statement, several times a page. Used by one call at a time, whichever thread."""
+
+    def __init__(self, path: Path, read_only: bool, keep: int = 8):
+        super().__init__(keep)
+        self.path = path
+        self.read_only = read_only
 
     def _open(self) -> sqlite3.Connection:
         if self.read_only:
@@ -67,34 +111,8 @@ class _ReusedSqlite:
             )
         return sqlite3.connect(self.path, timeout=10, check_same_thread=False)
 
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours
-                self._idle, self._pid = [], os.getpid()
-            conn = self._idle.pop() if self._idle else None
-        conn = conn or self._open()
-        try:
-            yield conn
-        except BaseException:
-            conn.close()
-            raise
-        with self._lock:
-            if not conn.in_transaction and len(self._idle) < self.keep:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def idle(self) -> tuple[sqlite3.Connection, ...]:
-        with self._lock:
-            return tuple(self._idle)
-
-    def close(self) -> None:
-        """Close the idle connections; a later call opens a new one."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+    def _finish(self, conn: sqlite3.Connection) -> bool:
+        return not conn.in_transaction
 
 
 def sqlite_connector(path: Path, *, read_only: bool = False) -> Connect:
@@ -103,21 +121,14 @@ def sqlite_connector(path: Path, *, read_only: bool = False) -> Connect:
     return _ReusedSqlite(path, read_only).connect
 
 
-class _ReusedConnections:
-    """PostgreSQL connections kept open between calls (at most ``keep`` idle ones).
-
-    A store's calls are short (a token look-up on every request): opening a connection for
-    each (a server process, a handshake, ``search_path``) costs more than the call. A
-    connection goes back only when its block ended without error and committed; any other is
-    closed, so no call sees another's transaction."""
+class _ReusedConnections(_KeptConnections["psycopg.Connection[Any]"]):
+    """PostgreSQL's: opening one is a server process, a handshake and ``search_path``."""
 
     def __init__(self, database_url: str, schema: str | None, keep: int = 8):
+        super().__init__(keep)
         self.database_url = database_url
         self.schema = schema
-        self.keep = keep
         self.commit_wait_seconds = COMMIT_WAIT_SECONDS
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
 
     def _open(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.database_url, connect_timeout=5)
@@ -126,36 +137,11 @@ class _ReusedConnections:
             conn.commit()
         return conn
 
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        conn = conn or self._open()
-        try:
-            yield conn
-            # What leaving ``with psycopg.connect()`` did, bounded and watched: a commit that
-            # waits for a synchronous standby that is gone must not hang, nor pass unconfirmed.
-            commit_confirmed(conn, self.commit_wait_seconds)
-        except BaseException:
-            conn.close()
-            raise
-        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        with self._lock:
-            if idle and len(self._idle) < self.keep:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def idle(self) -> tuple[psycopg.Connection[Any], ...]:
-        with self._lock:
-            return tuple(self._idle)
-
-    def close(self) -> None:
-        """Close the idle connections; a later call opens a new one."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+    def _finish(self, conn: psycopg.Connection[Any]) -> bool:
+        # What leaving ``with psycopg.connect()`` did, bounded and watched: a commit that
+        # waits for a synchronous standby that is gone must not hang, nor pass unconfirmed.
+        commit_confirmed(conn, self.commit_wait_seconds)
+        return conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
     def __del__(self) -> None:
         for conn in getattr(self, "_idle", ()):
@@ -215,13 +201,13 @@ class SqlStore:
     def kept_connections(self) -> list[Any]:
         """The connections kept open between calls now."""
         kept = getattr(self._connect, "__self__", None)
-        return list(kept.idle()) if isinstance(kept, _ReusedConnections | _ReusedSqlite) else []
+        return list(kept.idle()) if isinstance(kept, _KeptConnections) else []
 
     def close(self) -> None:
         """Give back the connections kept between calls (PostgreSQL keeps some open: a test
         suite that opens many stores would otherwise run the server out of connections)."""
         kept = getattr(self._connect, "__self__", None)
-        if isinstance(kept, _ReusedConnections | _ReusedSqlite):
+        if isinstance(kept, _KeptConnections):
             kept.close()
 
     @contextlib.contextmanager

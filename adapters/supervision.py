@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from ledger.ratings.stats import (
     month_bounds,
     published_calendars,
 )
-from ledger.read_models import DEADLINES, LEG_KIND, RATINGS, SUMMARIES, RatedCase
+from ledger.read_models import DEADLINES, LEG_KIND, RATINGS, SUMMARIES, CaseLeg, RatedCase
 from ledger.supervision.watch import DUE_SOON_HORIZON, Alert, Watched, alerts_due, scope_covers
 
 if TYPE_CHECKING:
@@ -72,30 +72,43 @@ def calendars(node: NodeServices) -> Callable[[str], WorkingCalendar]:
     return of
 
 
-def open_legs(store: SqlReadModelStore, *, until: dt.date | None) -> list[Watched]:
-    """Every open leg with a deadline up to ``until`` (None: any), read page by page."""
-    rows: list[Watched] = []
+def iter_open_legs(
+    store: SqlReadModelStore,
+    *,
+    until: dt.date | None,
+    bodies: Sequence[str] | None = None,
+    page_size: int = SCAN_PAGE,
+) -> Iterator[tuple[CaseLeg, str]]:
+    """Open legs (of ``bodies`` only when given) with a deadline up to ``until`` (None: any),
+    earliest first, each with its case's item, read ``page_size`` at a time: a caller that
+    stops early reads no further page."""
     after_row: tuple[dt.date, uuid.UUID, str] | None = None
     while True:
-        page = store.dated_rows(LEG_KIND, until=until, after_row=after_row, limit=SCAN_PAGE)
-        for case_leg, item in page:
-            leg = case_leg.leg
-            if leg.deadline is not None:
-                rows.append(
-                    Watched(
-                        "leg",
-                        case_leg.case_id.hex,
-                        leg.name,
-                        leg.body,
-                        item,
-                        leg.deadline,
-                        leg.provisional,
-                    )
-                )
+        page = store.dated_rows(
+            LEG_KIND, until=until, bodies=bodies, after_row=after_row, limit=page_size
+        )
+        yield from page
         last = page[-1][0] if page else None
-        if len(page) < SCAN_PAGE or last is None or last.leg.deadline is None:
-            return rows
+        if len(page) < page_size or last is None or last.leg.deadline is None:
+            return
         after_row = (last.leg.deadline, last.case_id, last.leg.name)
+
+
+def open_legs(store: SqlReadModelStore, *, until: dt.date | None) -> list[Watched]:
+    """Every open leg with a deadline up to ``until`` (None: any), as the scheduler watches."""
+    return [
+        Watched(
+            "leg",
+            case_leg.case_id.hex,
+            case_leg.leg.name,
+            case_leg.leg.body,
+            item,
+            case_leg.leg.deadline,
+            case_leg.leg.provisional,
+        )
+        for case_leg, item in iter_open_legs(store, until=until)
+        if case_leg.leg.deadline is not None
+    ]
 
 
 def caught_up(node: NodeServices, projection: str) -> int:
@@ -169,7 +182,7 @@ def bulletin_for(node: NodeServices, month: str) -> Bulletin:
 def _bulletin_under_way(node: NodeServices, store: SqlReadModelStore, month: str) -> Bulletin:
     if node.follower is not None:
         node.follower.catch_up(budget=max(node.settings.read_model_wait_seconds, 1.0))
-    reflects = min(store.position(p) for p in (SUMMARIES, DEADLINES, RATINGS))
+    reflects = min(store.positions([SUMMARIES, DEADLINES, RATINGS]).values())
     made = bulletin_of_read_models(
         store, month, published_calendars(node.ledger), node.ledger.home_region
     )

@@ -12,6 +12,10 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from adapters.access import Principal
+from adapters.bootstrap import NodeServices
+from api.deps import session_principal
+from api.errors import ApiProblem
 from ledger.case_listing import CaseSummary
 from ledger.read_models import CHINA
 from ledger.workflow import CaseState
@@ -273,10 +277,20 @@ def _field_input(step: str, spec: StepField, fixed: str | None) -> str:
     )
 
 
-def to_login(request: Request) -> RedirectResponse:
-    """A 303 to the login page that comes back to this page afterwards."""
-    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=303)
+def session_or_login(
+    request: Request, node: NodeServices, *, kinds: frozenset[str], elsewhere: str
+) -> Principal | RedirectResponse:
+    """The session's principal when its kind is one of ``kinds``; a session of another kind
+    goes to its own page ``elsewhere``, no session to the login page (303, coming back here
+    afterwards)."""
+    try:
+        found = session_principal(request, node)
+    except ApiProblem as problem:
+        if problem.status != 401:
+            raise
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=303)
+    return found if found.kind in kinds else RedirectResponse(elsewhere, status_code=303)
 
 
 def step_form(step: str) -> str:

@@ -33,7 +33,7 @@ from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from adapters.relay import unknown_ledger
 from adapters.relay_peers import load_peers
-from api.deps import Caller, JsonBody, Services, require, session_principal
+from api.deps import Caller, JsonBody, Services, require
 from api.errors import ApiProblem
 from api.page_deadlines import deadlines_section
 from api.page_notices import notice_text, notice_title
@@ -44,10 +44,10 @@ from api.page_parts import (
     WORKLIST_PAGE,
     china_time,
     page,
+    session_or_login,
     step_form,
     step_name,
     steps_for,
-    to_login,
     waiting_for,
 )
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
@@ -72,15 +72,9 @@ def install_static(app: FastAPI) -> None:
 
 
 def officer_or_login(request: Request, node: NodeServices) -> Principal | RedirectResponse:
-    """The session's officer, or a 303 to the login page that comes back here afterwards (to
-    the supervision page for a token session: auditors and supervisors handle no case)."""
-    try:
-        found = session_principal(request, node)
-        return found if found.kind == "body" else RedirectResponse(SUPERVISION_PAGE, 303)
-    except ApiProblem as problem:
-        if problem.status != 401:
-            raise
-        return to_login(request)
+    """The session's officer; a token session (supervisors, auditors: they handle no case)
+    goes to the supervision page, no session to the login page and back."""
+    return session_or_login(request, node, kinds=frozenset({"body"}), elsewhere=SUPERVISION_PAGE)
 
 
 def _notice_link(case_id: uuid.UUID, seq: int, step: str) -> str:

@@ -117,7 +117,7 @@ def _deadlines_section(node: NodeServices, case: Case) -> str:
     rows = []
     for leg in legs.legs:
         status, _ = judge(leg, today, calendar)
-        if leg.closed is None and leg.paused_since is not None:
+        if leg.stands_still:
             deadline, said = "恢复办理后顺延", "暂停计时（特别程序、补正等，所需时间不计入期限）"
         else:
             deadline, said = leg.deadline.isoformat(), LEG_STATUS_NAMES.get(status, status)

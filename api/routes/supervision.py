@@ -151,13 +151,15 @@ def _public(case_leg: CaseLeg, item: str, as_of: date, calendar: WorkingCalendar
     )
 
 
-def _judged(
+def judged_legs(
     node: NodeServices,
     rows: Sequence[tuple[CaseLeg, str]],
     as_of: date,
     status: str | None,
-    limit: int,
+    limit: int | None = None,
 ) -> list[LegPublic]:
+    """Stored legs judged at ``as_of`` on their body's working days (of ``status`` only when
+    given), at most ``limit``: every supervision route's and page's legs."""
     calendar_of = calendars(node)
     judged = [_public(leg, item, as_of, calendar_of(leg.leg.body)) for leg, item in rows]
     return [leg for leg in judged if status is None or leg.status == status][:limit]
@@ -198,7 +200,7 @@ def supervised_legs(
             limit=limit if status == "overdue" else 10 * limit,
         )
     return LegsPublic(
-        as_of=day.isoformat(), reflects=reflects, legs=_judged(node, rows, day, status, limit)
+        as_of=day.isoformat(), reflects=reflects, legs=judged_legs(node, rows, day, status, limit)
     )
 
 
@@ -228,7 +230,7 @@ def supervised_figures(
             bodies=bodies,
             limit=MAX_SEQ,
         )
-        for leg in _judged(node, window, day, "due_soon", len(window)):
+        for leg in judged_legs(node, window, day, "due_soon", len(window)):
             key = leg.body if by == "body" else leg.item
             soon[key] = soon.get(key, 0) + 1
         rows = [
@@ -326,7 +328,7 @@ def body_legs(
             LEG_KIND, party=body_id, open_only=False, limit=MAX_SEQ if status else limit
         )
     return LegsPublic(
-        as_of=day.isoformat(), reflects=reflects, legs=_judged(node, rows, day, status, limit)
+        as_of=day.isoformat(), reflects=reflects, legs=judged_legs(node, rows, day, status, limit)
     )
 
 

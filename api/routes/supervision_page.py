@@ -12,18 +12,15 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from adapters.access import Principal
-from adapters.bootstrap import NodeServices
 from adapters.supervision import previous_month
-from api.deps import Services, session_principal
-from api.errors import ApiProblem
+from api.deps import Services
 from api.page_parts import (
     LEG_NAMES,
     LEG_STATUS_NAMES,
     SUPERVISION_PAGE,
     WORKLIST_PAGE,
     page,
-    to_login,
+    session_or_login,
 )
 from api.routes.supervision import (
     FigurePublic,
@@ -39,18 +36,6 @@ router = APIRouter(tags=["pages"])
 SHOWN = 50  # legs per table (the rest: GET /supervision/legs)
 KINDS = {"supervisor": "监督员", "auditor": "审计员", "admin": "管理员"}
 STAGE_NAMES = {"verify": "核实", "rectify": "整改", "follow_up": "回访", "close": "办结"}
-
-
-def overseer_or_login(request: Request, node: NodeServices) -> Principal | RedirectResponse:
-    """The token session's supervisor, auditor or administrator; an officer goes to the
-    worklist, no session to the login page (and back)."""
-    try:
-        found = session_principal(request, node)
-    except ApiProblem as problem:
-        if problem.status != 401:
-            raise
-        return to_login(request)
-    return RedirectResponse(WORKLIST_PAGE, 303) if found.kind == "body" else found
 
 
 def _legs_table(ident: str, caption: str, legs: list[LegPublic]) -> str:
@@ -103,7 +88,7 @@ def _open_stages(stages: list[StagePublic]) -> str:
 
 @router.get(SUPERVISION_PAGE, include_in_schema=False, response_model=None)
 def supervision_page(request: Request, node: Services) -> HTMLResponse | RedirectResponse:
-    caller = overseer_or_login(request, node)
+    caller = session_or_login(request, node, kinds=frozenset(KINDS), elsewhere=WORKLIST_PAGE)
     if isinstance(caller, RedirectResponse):
         return caller
     overdue = supervised_legs(node, caller, "overdue", None, None, None, SHOWN)

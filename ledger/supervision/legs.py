@@ -108,6 +108,17 @@ class Leg:
         return worked - self.working_days_paused
 
     @property
+    def stands_still(self) -> bool:
+        """Open and paused before its deadline day: no deadline runs until it resumes. Paused
+        on that day or later, no working day is left: it keeps its deadline and is overdue
+        after it, paused or not (:func:`judge`)."""
+        return (
+            self.closed is None
+            and self.paused_since is not None
+            and self.paused_since < self.deadline
+        )
+
+    @property
     def beyond_legal_limit(self) -> bool:
         """Closed after, or still open past, the legal limit; judged without "as of" only for
         closed legs (:func:`judge` gives the open ones)."""

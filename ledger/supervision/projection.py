@@ -53,12 +53,11 @@ def rows_of(case: CaseLegs, books: CalendarBook) -> tuple[Row, ...]:
     for leg in case.legs:
         seen[leg.name] = seen.get(leg.name, 0) + 1
         name = leg.name if seen[leg.name] == 1 else f"{leg.name}#{seen[leg.name]}"
-        stopped = leg.paused_since is not None and leg.paused_since < leg.deadline
         rows.append(
             Row(
                 name=name,
                 started=leg.started,
-                deadline=None if stopped else leg.deadline,
+                deadline=None if leg.stands_still else leg.deadline,
                 working_days_allowed=leg.working_days_allowed,
                 working_days_paused=leg.working_days_paused,
                 closed=leg.closed is not None,

@@ -252,3 +252,21 @@ def test_packaged_catalog_versions_are_unchanged_by_structured_limits() -> None:
     assert all("time_limits" not in item.to_dict() for item in catalog.items)
     cleared = catalog.amended([{"item": ITEM.item_key, "field": "time_limits", "value": []}])
     assert cleared.version == catalog.version
+
+
+def test_a_leg_stands_still_only_when_paused_before_its_deadline_day() -> None:
+    """One predicate for the stored rows (no deadline) and the progress page ("moves when it
+    resumes"): paused before its last day; paused on that day or later it keeps the deadline
+    and ``judge`` calls it overdue the next day."""
+    day = dt.date.fromisoformat
+    base = Leg("decision", day("2026-03-02"), 1, day("2026-03-12"), 8, 0, None, "")
+    assert not base.stands_still
+    assert Leg(**{**base.__dict__, "paused_since": day("2026-03-11")}).stands_still
+    on_the_day = Leg(**{**base.__dict__, "paused_since": day("2026-03-12")})
+    assert not on_the_day.stands_still
+    calendar = WorkingCalendar()  # 2026 unpublished: weekends only, enough here
+    assert judge(on_the_day, day("2026-03-13"), calendar)[0] == "overdue"
+    closed = Leg(
+        **{**base.__dict__, "paused_since": day("2026-03-11"), "closed": day("2026-03-11")}
+    )
+    assert not closed.stands_still
