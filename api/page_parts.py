@@ -176,11 +176,13 @@ def page(
     officer: str = "",
     overseer: str = "",
     public: bool = False,
+    admin: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
     """A whole page with the node's policy; ``main`` is already escaped HTML. ``officer``
     shows the officers' navigation, ``overseer`` that of a token session (supervisors,
-    auditors), ``public`` the public pages' (``api/routes/public_pages``)."""
+    auditors; ``admin`` adds the administrator's key page), ``public`` the public pages'
+    (``api/routes/public_pages``)."""
     nav = ""
     if public:
         links = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in PUBLIC_LINKS)
@@ -198,7 +200,8 @@ def page(
         nav = (
             '<nav aria-label="主导航"><ul>'
             f'<li><a href="{SUPERVISION_PAGE}">时限监督</a></li>'
-            f'<li><span class="who">当前用户：{escape(overseer)}</span></li>'
+            + ('<li><a href="/pages/keys">工作人员密钥认证</a></li>' if admin else "")
+            + f'<li><span class="who">当前用户：{escape(overseer)}</span></li>'
             '<li><button type="button" id="logout">退出登录</button></li>'
             "</ul></nav>"
         )

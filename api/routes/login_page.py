@@ -36,7 +36,7 @@ def login_page() -> HTMLResponse:
 <section aria-labelledby="enrol-heading">
 <h2 id="enrol-heading">在本机生成密钥</h2>
 <form id="generate-key" class="stack">
-<p>在本浏览器中生成新的签名密钥（不可导出）。生成后，请本部门管理员用下方显示的公钥为您认证，认证后即可登录。</p>
+<p>在本浏览器中生成新的签名密钥（不可导出）。生成后，请本部门管理员用下方显示的认证码为您认证，认证后即可登录。</p>
 <label for="new-body-id">部门编号</label>
 <input id="new-body-id" name="new-body-id" type="text" required
  pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{0,63}">
@@ -46,13 +46,20 @@ def login_page() -> HTMLResponse:
 <button type="submit">生成密钥</button>
 </form>
 <div id="enrolment" hidden>
-<p>请将以下内容交给本部门管理员认证（一台设备一个密钥，其他设备的密钥仍然有效）：</p>
+<p>请将下面的认证码交给本部门管理员，管理员在“工作人员密钥认证”页面粘贴认证码，核对后用部门密钥签名认证（一台设备一个密钥，其他设备的密钥仍然有效）：</p>
+<div class="stack">
+<label for="enrol-code">认证码</label>
+<textarea id="enrol-code" rows="3" readonly></textarea>
+<button type="button" id="copy-code">复制认证码</button>
+</div>
 <dl class="facts">
+<dt>部门</dt><dd id="new-body"></dd>
+<dt>工作人员</dt><dd id="new-officer"></dd>
+<dt>设备</dt><dd id="new-device"></dd>
 <dt>公钥</dt><dd id="new-public-key"></dd>
 <dt>密钥编号</dt><dd id="new-kid"></dd>
-<dt>设备</dt><dd id="new-device"></dd>
 </dl>
-<p>管理员的命令：</p>
+<p>管理员也可用命令行认证：</p>
 <pre id="certify-command"></pre>
 </div>
 </section>

@@ -134,4 +134,6 @@ def supervision_page(request: Request, node: Services) -> HTMLResponse | Redirec
 <h2>月度通报</h2>
 <ul id="bulletins">{bulletins}</ul>"""
     who = f"{KINDS.get(caller.kind, caller.kind)} {caller.subject}"
-    return page("时限监督", main, scripts=("session.js",), overseer=who)
+    return page(
+        "时限监督", main, scripts=("session.js",), overseer=who, admin=caller.kind == "admin"
+    )

@@ -210,10 +210,8 @@ const RECORD_FIELDS = new Set(
   ["v", "suite", "ctx", "kid", "region", "seq", "prev", "type", "time", "body"],
 );
 
-/** Open a key registry record (docs/keys.md §2): the shape, not the registry's rules. */
-export function openKeyRecord(raw) {
-  const signed = openSigned(raw, KEY_CONTEXT);
-  const content = signed.content;
+/** Shape checks of a key record's content map (docs/keys.md §2): not the registry's rules. */
+export function checkKeyRecord(content) {
   const type = need(content, "type", "text");
   if (!Object.hasOwn(KEY_BODY_FIELDS, type)) {
     throw malformed(`unknown key record type ${type}`, "type");
@@ -225,7 +223,30 @@ export function openKeyRecord(raw) {
   exactly(body, new Set(KEY_BODY_FIELDS[type]), "body.");
   digestLong(content, "prev");
   atLeast(content, "time", 0);
+  return content;
+}
+
+/** Open a key registry record (docs/keys.md §2): the shape, not the registry's rules. */
+export function openKeyRecord(raw) {
+  const signed = openSigned(raw, KEY_CONTEXT);
+  checkKeyRecord(signed.content);
   return signed;
+}
+
+/** The content bytes of an unsigned key record, decoded and checked as a body key signs
+ * them (the administrator's page): `unsupported_suite` for a record an SM2 key would sign. */
+export function decodeKeyRecordContent(contentBytes) {
+  const content = decode(contentBytes);
+  if (!isMap(content)) throw malformed("the content is not a map");
+  if (!("v" in content) || !isInteger(content.v) || content.v !== 1) {
+    throw new Refused("unsupported_version", "only version 1 is implemented", "v");
+  }
+  if (content.suite !== SUITE) {
+    throw new Refused("unsupported_suite", `this page signs ${SUITE} only, not ${String(content.suite)}`, "suite");
+  }
+  if (content.ctx !== KEY_CONTEXT) throw new Refused("wrong_context", `expected ${KEY_CONTEXT}`, "ctx");
+  need(content, "kid", "text");
+  return checkKeyRecord(content);
 }
 
 const LOGIN_FIELDS = new Set(

@@ -1,7 +1,8 @@
 // The officer's key on this device: a WebCrypto Ed25519 private key created non-extractable
 // and kept in IndexedDB (a CryptoKey is stored as itself; its bytes cannot be read back by any
 // script, this one included). One record per device: {kid, bodyId, officerId, privateKey,
-// publicKey (32 bytes)}.
+// publicKey (32 bytes)}. The administrator's page keeps body keys the same way, in a database
+// of its own, one per body: {bodyId, kid, privateKey, publicKey}.
 
 import { fromHex } from "./canonical.js";
 import { kidOf } from "./envelope.js";
@@ -9,22 +10,24 @@ import { kidOf } from "./envelope.js";
 const DB = "tongban-officer";
 const STORE = "keys";
 const ONLY = "this-device";
+const ADMIN_DB = "tongban-admin";
+const BODY_KEYS = "body-keys";
 
-function database() {
+function database(name, store) {
   return new Promise((resolve, reject) => {
-    const opening = indexedDB.open(DB, 1);
-    opening.onupgradeneeded = () => opening.result.createObjectStore(STORE);
+    const opening = indexedDB.open(name, 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore(store);
     opening.onsuccess = () => resolve(opening.result);
     opening.onerror = () => reject(opening.error);
   });
 }
 
-async function run(mode, action) {
-  const db = await database();
+async function run(mode, action, name = DB, storeName = STORE) {
+  const db = await database(name, storeName);
   try {
     return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const request = action(tx.objectStore(STORE));
+      const tx = db.transaction(storeName, mode);
+      const request = action(tx.objectStore(storeName));
       tx.oncomplete = () => resolve(request.result);
       tx.onerror = () => reject(tx.error);
     });
@@ -52,14 +55,20 @@ const FROM_B64URL = (text) =>
   Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
 /**
- * A demo key file (the 32-byte Ed25519 seed in hex, as `tongban` writes key files) imported
- * once: the seed goes through an extractable key only long enough to learn its public key,
- * then lives on as a non-extractable key; the file's text is not kept.
+ * A key file's Ed25519 seed (64 hex digits, as `tongban` writes key files) as a
+ * non-extractable key: the seed goes through an extractable key only long enough to learn its
+ * public key; the text is not kept. An SM2 key file (`sm2-sm3 <hex>`) is refused: WebCrypto
+ * has no SM2. `{privateKey, publicKey, kid}`.
  */
-export async function importSeedFile(text, { bodyId, officerId }) {
+export async function importSeed(text) {
   const line = text.trim();
+  if (/^sm2-sm3\s/.test(line) || line.includes("SM2 KEY")) {
+    throw new Error(
+      "国密 SM2 密钥无法在浏览器中使用（浏览器的 WebCrypto 没有 SM2：unsupported_suite），请改用命令行 tongban 签名",
+    );
+  }
   if (!/^[0-9a-f]{64}$/.test(line)) {
-    throw new Error("密钥文件应为 64 位十六进制的 Ed25519 私钥种子（国密 SM2 密钥无法在浏览器中使用）");
+    throw new Error("密钥文件应为 64 位十六进制的 Ed25519 私钥种子");
   }
   const pkcs8 = fromHex("302e020100300506032b657004220420" + line);
   const temporary = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, ["sign"]);
@@ -72,9 +81,33 @@ export async function importSeedFile(text, { bodyId, officerId }) {
     false,
     ["sign"],
   );
-  const record = { kid: await kidOf(publicKey), bodyId, officerId, privateKey, publicKey };
+  return { privateKey, publicKey, kid: await kidOf(publicKey) };
+}
+
+/** A demo key file imported once as this device's officer key (see importSeed). */
+export async function importSeedFile(text, { bodyId, officerId }) {
+  const { privateKey, publicKey, kid } = await importSeed(text);
+  const record = { kid, bodyId, officerId, privateKey, publicKey };
   await storeKey(record);
   return record;
+}
+
+/** The body key this device holds for `bodyId`, or null. */
+export async function storedBodyKey(bodyId) {
+  return (await run("readonly", (store) => store.get(bodyId), ADMIN_DB, BODY_KEYS)) ?? null;
+}
+
+/** Every body key this device holds. */
+export async function storedBodyKeys() {
+  return run("readonly", (store) => store.getAll(), ADMIN_DB, BODY_KEYS);
+}
+
+export async function storeBodyKey(record) {
+  await run("readwrite", (store) => store.put(record, record.bodyId), ADMIN_DB, BODY_KEYS);
+}
+
+export async function forgetBodyKey(bodyId) {
+  await run("readwrite", (store) => store.delete(bodyId), ADMIN_DB, BODY_KEYS);
 }
 
 /** A new key generated on this device, never extractable: its public key is for enrolment. */

@@ -4,6 +4,7 @@
 
 import { fromHex, hex } from "./canonical.js";
 import { LOGIN_CONTEXT, loginContent, signContent } from "./envelope.js";
+import { deviceName, enrolmentCode } from "./enrolment.js";
 import { generateKey, importSeedFile, storedKey } from "./keys.js";
 import { problemText, rememberCsrf } from "./session.js";
 
@@ -98,20 +99,38 @@ generator.addEventListener("submit", async (event) => {
     const key = await generateKey({ bodyId, officerId });
     // One key per device (docs/keys.md §5): a name of its own, so it stands beside the
     // officer's keys on other devices instead of replacing them.
-    const device = `web-${key.kid.slice(0, 8)}`;
+    const device = deviceName(key.kid);
     const publicKey = hex(key.publicKey);
-    document.getElementById("new-public-key").textContent = publicKey;
-    document.getElementById("new-kid").textContent = key.kid;
-    document.getElementById("new-device").textContent = device;
+    const shown = { "new-body": bodyId, "new-officer": officerId, "new-device": device };
+    for (const [id, text] of Object.entries({ ...shown, "new-public-key": publicKey, "new-kid": key.kid })) {
+      document.getElementById(id).textContent = text;
+    }
+    document.getElementById("enrol-code").value = await enrolmentCode({
+      bodyId,
+      officerId,
+      device,
+      publicKey: key.publicKey,
+    });
     document.getElementById("certify-command").textContent =
       `tongban keys certify-officer --body-key <本部门密钥文件> --body-id ${bodyId} ` +
       `--officer-id ${officerId} --officer-public-key ${publicKey} --device ${device}`;
     document.getElementById("enrolment").hidden = false;
     generator.reset();
     await showKey();
-    say("已在本机生成密钥（不可导出）；认证后即可登录。");
+    say("已在本机生成密钥（不可导出）；管理员认证后即可登录。");
   } catch (error) {
     say(`生成失败：${error.message}`);
+  }
+});
+
+document.getElementById("copy-code").addEventListener("click", async () => {
+  const code = document.getElementById("enrol-code");
+  code.select();
+  try {
+    await navigator.clipboard.writeText(code.value);
+    say("认证码已复制。");
+  } catch {
+    say("浏览器不允许本页写入剪贴板：认证码已选中，请手动复制（Ctrl+C）。");
   }
 });
 

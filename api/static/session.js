@@ -19,7 +19,7 @@ export async function send(path, { method = "POST", body, type } = {}) {
   if (type) headers["Content-Type"] = type;
   const answer = await fetch(path, { method, headers, body, credentials: "same-origin" });
   if (answer.status === 401 && path !== "/logout") {
-    location.assign(`/pages/login?next=${encodeURIComponent(location.pathname)}`);
+    location.assign(`/pages/login?next=${encodeURIComponent(location.pathname + location.search)}`);
   }
   return answer;
 }

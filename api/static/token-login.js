@@ -8,10 +8,11 @@ const form = document.getElementById("token-login");
 const status = document.getElementById("token-status");
 const field = document.getElementById("api-token");
 
-/** After login: a supervision page of this node, else the supervision page. */
+/** After login: the supervision page or the administrator's key page of this node asked for
+ * (a body's id may hold `.` and `:`), else the supervision page. */
 function next() {
   const wanted = new URLSearchParams(location.search).get("next") ?? "";
-  return /^\/pages\/supervision(\?[A-Za-z0-9=&_-]*)?$/.test(wanted) ? wanted : "/pages/supervision";
+  return /^\/pages\/(supervision|keys)(\?[A-Za-z0-9=&_.:%-]*)?$/.test(wanted) ? wanted : "/pages/supervision";
 }
 
 form.addEventListener("submit", async (event) => {

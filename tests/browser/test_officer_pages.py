@@ -440,7 +440,9 @@ def _sign(page: Page, step: str, fields: Mapping[str, str | bool], rows: int) ->
     expect(page.locator("tbody tr")).to_have_count(rows)
 
 
-def _receive_in_the_page(live: LiveNode, page: Page, tmp_path: Path) -> uuid.UUID:
+def _receive_in_the_page(
+    live: LiveNode, page: Page, tmp_path: Path, *, screenshots: bool = True
+) -> uuid.UUID:
     """收件 of a Sichuan item at the Jiangsu window, in the page: the new case's id."""
     form_file = tmp_path / "申请表.pdf"
     form_file.write_bytes(b"%PDF-1.4 application form")
@@ -462,7 +464,8 @@ def _receive_in_the_page(live: LiveNode, page: Page, tmp_path: Path) -> uuid.UUI
     assert "张三" not in decoded and "11010519491231002X" not in decoded
     assert "ap_" in decoded and "510000/2/23" in decoded
     assert accessibility_violations(page) == []
-    screenshot(live, page, "pages-receive")
+    if screenshots:
+        screenshot(live, page, "pages-receive")
     page.click("#sign")
     page.wait_for_url("**/pages/cases/*")
     expect(page.locator("tbody tr")).to_have_count(1)
@@ -475,10 +478,29 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     """Jiangsu's window (320105-ZWFW) and Sichuan's 510104-RS, each logged in with their own
     key, take every step after 收件 in the pages, one refused on the way (personal data in a
     free text), and the audit finds the case whole."""
-    node = live.node
     clerk = _logged_in(browser, live, CLERK_BODY, tmp_path / "clerk")
     home = _logged_in(browser, live, "510104-RS", tmp_path / "home")
-    case_id = _receive_in_the_page(live, clerk.page, tmp_path)
+    walk_a_proxy_case(live, browser, clerk, home, tmp_path)
+    for watched in (clerk, home):
+        watched.check(live.base)
+        watched.page.context.close()
+
+
+def walk_a_proxy_case(
+    live: LiveNode,
+    browser: Browser,
+    clerk: Watched,
+    home: Watched,
+    tmp_path: Path,
+    *,
+    screenshots: bool = True,
+) -> uuid.UUID:
+    """A whole proxy case through the pages: the Jiangsu window's ``clerk`` and Sichuan's
+    510104-RS officer ``home``, each logged in, take every step from 收件 to 送达 (one refused
+    on the way), the applicant follows and rates it with the slip's code, and the audit finds
+    the case whole. ``screenshots``: make the checked-in ones on the way."""
+    node = live.node
+    case_id = _receive_in_the_page(live, clerk.page, tmp_path, screenshots=screenshots)
     home.page.goto(f"{live.base}/pages/cases/{case_id}")
 
     _sign(clerk.page, "form_checked:pass", {"identity_verified": True}, 2)
@@ -510,7 +532,8 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     _sign(clerk.page, "arrived", {"note": "证件已到窗口"}, 8)
     _sign(clerk.page, "delivered:at_window", {"results": ""}, 9)
     expect(clerk.page.locator("#main")).to_contain_text("已办结")
-    screenshot(live, clerk.page, "pages-case-delivered")
+    if screenshots:
+        screenshot(live, clerk.page, "pages-case-delivered")
     clerk.page.click("text=打印收件回执")
     expect(clerk.page.locator("h1")).to_have_text("收件回执")
     expect(clerk.page.locator("#main")).to_contain_text("申请表")
@@ -519,7 +542,8 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     expect(slip).to_have_text(re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$"))
     code = slip.inner_text()
     assert accessibility_violations(clerk.page) == []
-    screenshot(live, clerk.page, "pages-notice-receipt")
+    if screenshots:
+        screenshot(live, clerk.page, "pages-notice-receipt")
     clerk.page.reload()  # shown once: the tab forgot it
     expect(clerk.page.locator("#rating-code")).to_contain_text("仅在收件的浏览器页面显示一次")
 
@@ -544,9 +568,7 @@ def test_a_whole_proxy_case_through_the_pages_by_a_window_clerk_and_a_home_offic
     assert [b for b, _ in signers] == [CLERK_BODY] * 2 + ["510104-RS"] * 4 + [CLERK_BODY] * 2
     assert story["timeline"][9]["step"] == "rated:very_satisfied"
     assert {sig for _, sig in signers} == {"valid"}
-    for watched in (clerk, home):
-        watched.check(live.base)
-        watched.page.context.close()
+    return case_id
 
 
 def test_the_page_refuses_to_sign_content_other_than_the_step_typed_in(

@@ -30,6 +30,7 @@ from api.license_client import IssuedLicense, PreparedIssuance
 from ledger.envelope import ZERO_HASH
 from ledger.login import Challenge, build_login
 from ledger.ratings.code import code_commitment
+from ledger.suites import Ed25519Signer
 from licenses.document import parse_license
 from tests.support import licenses, peer_calls
 from tests.support.api_node import (
@@ -79,6 +80,7 @@ GET /audit/proof/inclusion           200  200  200  200  200  200  200  200  200
 GET /audit/proof/consistency         200  200  200  200  200  200  200  200  200  200  200
 GET /keys                            200  200  200  200  200  200  200  200  200  200  200
 POST /keys/records                   401  401  401  403  403  403  403  403  201  201  403
+POST /keys/records/draft             401  401  401  403  403  403  403  403  403  200  403
 GET /bodies                          200  200  200  200  200  200  200  200  200  200  200
 GET /bodies/{body_id}                200  200  200  200  200  200  200  200  200  200  200
 POST /witness/add-checkpoint         404  404  404  404  404  404  404  404  404  404  404
@@ -119,6 +121,7 @@ GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200
 GET /pages/halls/{region}            200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
 GET /pages/supervision               303  303  303  303  303  303  303  303  303  303  303
+GET /pages/keys                      303  303  303  303  303  303  303  303  303  303  303
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
 POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
@@ -157,6 +160,9 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 # - Pages (api/routes/pages.py): an officer's session is the only login a page takes, so every
 #   token is sent to the login page (303); the draft route names the session's officer and
 #   key, so a token gets 403 even for a body. With a session: tests/e2e/test_pages.py.
+#   The administrator's key page (api/routes/key_pages.py) takes an administrator's token
+#   session (a bearer token: 303); its draft route, which signs and appends nothing, the
+#   administrator alone, by token or session. Sessions: tests/e2e/test_key_pages.py.
 #   The public pages (api/routes/public_pages.py: the license check, the catalog, the
 #   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
 #   token changes nothing (tests/e2e/test_public_pages.py).
@@ -282,6 +288,21 @@ def _append(f: Fixture, principal: str) -> Send:
         body_id, case_id, head.seq + 1, head.event_hash, "arrived", {"note": "材料齐全"}
     )
     return lambda: f.node.post(f"/cases/{case_id}/events", principal, raw)
+
+
+def _draft_key_record(f: Fixture, principal: str) -> Send:
+    body = {
+        "body_id": "510104-RS",
+        "officer_id": f"matrix-draft-{principal}",
+        "device": "web-1",
+        "public_key": {"bin": Ed25519Signer.generate().public_key.hex()},
+    }
+    request = {
+        "type": "officer_certified",
+        "kid": f.node.world.body_keys["510104-RS"].key_id,
+        "body": body,
+    }
+    return _json("POST", "/keys/records/draft", request, principal, f)
 
 
 def _store_applicant(f: Fixture, principal: str) -> Send:
@@ -540,6 +561,7 @@ REQUESTS: dict[str, Request] = {
     ),
     "GET /keys": _get("/keys"),
     "POST /keys/records": _key_record,
+    "POST /keys/records/draft": _draft_key_record,
     "GET /bodies": _get("/bodies"),
     "GET /bodies/{body_id}": _get("/bodies/510104-RS"),
     "POST /witness/add-checkpoint": _add_checkpoint,
@@ -570,6 +592,7 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/halls/{region}": _page("/pages/halls/510000"),
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
     "GET /pages/supervision": _page("/pages/supervision"),
+    "GET /pages/keys": _page("/pages/keys"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,
     "POST /pages/rate": _rate_page,
