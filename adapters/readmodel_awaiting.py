@@ -1,5 +1,7 @@
-"""The worklist's 待本部门办理: a body's cases that wait for its step, from the case summaries
-(``readmodel_case_parties`` joined with ``readmodel_cases``), in ledger order, one query.
+"""The worklist's 待本部门办理 list, read from the case summaries in one query.
+
+A body's cases that wait for its step, from ``readmodel_case_parties`` joined with
+``readmodel_cases``, in ledger order.
 
 "Waits for" is the workflow's actor rule (``ledger.workflow.awaiting.AWAITED``): the body is
 the case's intake body and the pair (state, channel) is one the intake body acts in, or its

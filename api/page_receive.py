@@ -1,5 +1,7 @@
-"""The 收件 page's form (``GET /pages/receive``; ``api/static/receive.js`` fills, checks and signs
-it): the item chosen from the catalogs new cases pin now — this node's region's and those of the
+"""The 收件 page's form, with the item chosen from the catalogs new cases pin.
+
+``GET /pages/receive`` serves it; ``api/static/receive.js`` fills, checks and signs it. The item
+is chosen from the catalogs new cases pin now — this node's region's and those of the
 regions it relays to — among the items the officer's body may receive, with the channels it may
 receive each through (``ledger.workflow.entitlement.receivable_channels``); the home body and
 origin bodies suggested from the signed organization registry; as many materials as the node's

@@ -1,6 +1,8 @@
-"""The worklist's two lists: every case of the officer's body (``全部案件``, the listing in
-ledger order) and those waiting for a step of that body (``待本部门办理``, the workflow's actor
-rule, ``ledger.workflow.awaiting``), with a link between them; ``api/routes/pages.py`` puts the
+"""The worklist's two lists, every case of the body and those waiting for its step.
+
+Every case of the officer's body (``全部案件``, the listing in ledger order) and those waiting
+for a step of that body (``待本部门办理``, the workflow's actor rule,
+``ledger.workflow.awaiting``), with a link between them; ``api/routes/pages.py`` puts the
 时限提醒 section (``api/page_deadlines.py``) first on page 1 of either.
 
 The waiting list is one bounded query of the case summaries (``adapters/readmodel_awaiting``)
