@@ -35,6 +35,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from adapters.readmodel_awaiting import AwaitedCases
 from adapters.readmodel_bulletins import KeptBulletins
 from adapters.readmodel_ratings import RatingTables
 from adapters.readmodel_rows import (
@@ -77,7 +78,7 @@ def _count_keys(parties: Iterable[str], state: str, item: str) -> set[tuple[str,
     return {(p, s, i) for p in (*parties, ANY) for s in (state, ANY) for i in (item, ANY)}
 
 
-class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, TrackingRecorder):
+class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, AwaitedCases, TrackingRecorder):
     """:class:`~ledger.read_models.ReadModelStore` on SQLite or PostgreSQL (``SqlStore``)."""
 
     schema = SCHEMA + DATED_SCHEMA

@@ -5,7 +5,9 @@ writing, each drawn from one step's signed content and receipt time, never typed
 - 补正告知书 (``supplement_requested``, ``form_checked`` needing supplement): every missing
   material at once (行政许可法 Art. 32: 一次性告知);
 - 特别程序告知书 (``suspended``): the special procedure, whose time is not counted (Art. 45);
-- 延期告知书 (``extended``): the working days added, who approved and why (Art. 42);
+- 延期告知书 (``extended``): the working days added, who approved and why (Art. 42), and the
+  new deadline (:func:`extension_deadline`: the case's legs as the deadline engine counts them
+  from its signed steps up to the extension, as the read models store them);
 - 决定书 (``decided``) and 不予受理通知书 (``refused``): a refusal gives its reasons and the
   applicant's right to administrative review or litigation (Art. 38).
 
@@ -14,11 +16,15 @@ Every value is escaped here; the page frame is :func:`api.page_parts.page`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from adapters.bootstrap import NodeServices
 from api.page_parts import CHOICE_NAMES
+from ledger.supervision.cases import legs_of_entries
+from ledger.supervision.legs import Leg
 
 # The step (``type`` or ``type:refinement``, as the timeline names it) → the notice's title.
 NOTICE_TITLES = {
@@ -97,3 +103,41 @@ def notice_text(step: str, body: Mapping[str, Any]) -> str:
             + _RIGHTS
         )
     raise ValueError(f"no notice is drawn from a {step!r} step")
+
+
+def _decision_leg(node: NodeServices, case_id: uuid.UUID, seq: int) -> Leg | None:
+    """The open decision leg right after step ``seq``: the legs counted from the case's steps
+    up to it (a later pause moves today's deadline, not the one this notice gave)."""
+    node.ledger.refresh_registry()
+    registry = node.ledger.registry
+    entries = [e for e in node.ledger.stream_entries(case_id) if e.seq <= seq]
+    legs = legs_of_entries(case_id, entries, registry.catalogs, registry.calendars)
+    if legs is None:
+        return None
+    return next(
+        (leg for leg in reversed(legs.legs) if leg.name == "decision" and leg.closed is None),
+        None,
+    )
+
+
+def extension_deadline(node: NodeServices, case_id: uuid.UUID, seq: int) -> str:
+    """The 延期告知书's paragraph with the decision's new deadline after the extension at
+    ``seq`` (escaped HTML)."""
+    leg = _decision_leg(node, case_id, seq)
+    if leg is None:  # an extension is taken in an open decision leg: not expected
+        return "<p>本节点未能据台账计算延长后的期限。</p>"
+    text = (
+        f'<p>延长后，本案件作出决定的期限截至 <strong id="new-deadline">'
+        f"{leg.deadline.isoformat()}</strong>（自 {leg.started.isoformat()} 起算 "
+        f"{leg.working_days_allowed} 个工作日，含已批准延长的 {leg.extended_days} 个工作日；"
+        "按工作日计算，不含法定节假日，含调休上班日；特别程序所需时间不计入）。</p>"
+    )
+    if leg.legal_deadline is not None:
+        basis = f"（{escape(leg.legal_basis)}）" if leg.legal_basis else ""
+        text += f"<p>法定期限{basis}截至 {leg.legal_deadline.isoformat()}。</p>"
+    if leg.provisional:
+        text += (
+            '<p class="note">期限所跨年份的法定节假日安排尚未公布，以上日期为暂定；'
+            "公布后按实际工作日计算。</p>"
+        )
+    return text

@@ -19,6 +19,7 @@ from api.errors import ApiProblem
 from ledger.case_listing import CaseSummary
 from ledger.read_models import CHINA
 from ledger.workflow import CaseState
+from ledger.workflow.awaiting import awaits
 from ledger.workflow.fields import STEP_FIELDS
 from ledger.workflow.fields import Field as StepField
 
@@ -349,24 +350,18 @@ def china_time(iso_utc: str) -> str:
 CHANNEL_NAMES = {"proxy": "跨省通办窗口代收", "online": "网上申请", "direct": "现场申请"}
 
 
-# Steps the table allows in many states that wait on nobody: a case is not "waiting for" the
-# body that could withdraw it, report a mail problem, correct or reopen it.
-_NOT_WAITING = frozenset({"withdrawn", "mail_problem", "corrected", "reopened"})
-
-
 def waiting_for(summary: CaseSummary, body_id: str) -> bool:
     """Whether the case in ``summary`` waits for a step of ``body_id``: the listing's state,
-    channel and bodies judged by the workflow's actor rule. A summary carries no origin bodies,
-    so an origin body's 协同办理 of a joint case is not flagged (the case page shows it)."""
-    flow = CaseState(
+    channel and bodies judged by the workflow's actor rule (``ledger.workflow.awaiting``). A
+    summary carries no origin bodies, so an origin body's 协同办理 of a joint case is not
+    flagged (the case page shows it)."""
+    return awaits(
         state=summary.state,
         channel=summary.channel,
-        coordination="single",
         intake_body=summary.intake_body,
         home_body=summary.home_body,
+        body_id=body_id,
     )
-    mine, _ = steps_for(flow, body_id)
-    return any(step.split(":", 1)[0] not in _NOT_WAITING for step in mine)
 
 
 # The deadline engine's legs (docs/supervision.md §3) and statuses, as an applicant reads them.

@@ -21,7 +21,7 @@ import re
 import uuid
 from html import escape
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as FastApiPath
@@ -36,7 +36,7 @@ from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require
 from api.errors import ApiProblem
 from api.page_deadlines import deadlines_section
-from api.page_notices import notice_text, notice_title
+from api.page_notices import extension_deadline, notice_text, notice_title
 from api.page_parts import (
     CHANNEL_NAMES,
     STATE_NAMES,
@@ -48,9 +48,11 @@ from api.page_parts import (
     step_form,
     step_name,
     steps_for,
-    waiting_for,
 )
+from api.page_receive import receive_form
+from api.page_refusal import refusal_section, signed_bodies
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
+from api.page_worklist import PAGE_SIZE, WAITING, case_rows, list_switch, waiting_list
 from api.routes.cases import case_public
 from api.schemas import CasePublic, problem_responses
 from ledger import canonical
@@ -101,27 +103,22 @@ def worklist_page(
     request: Request,
     node: Services,
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    show: Annotated[Literal["waiting"] | None, Query(description="waiting: 待本部门办理")] = None,
 ) -> HTMLResponse | RedirectResponse:
     caller = officer_or_login(request, node)
     if isinstance(caller, RedirectResponse):
         return caller
-    size = 50
+    if show == WAITING:
+        # Page 1 opens with the urgent legs, as the list of every case does.
+        cases = waiting_list(node, caller, page_number)
+        urgent = deadlines_section(node, caller.subject) if page_number == 1 else ""
+        main = f"{urgent}\n{list_switch(waiting=True)}\n{cases}"
+        return page("待办案件", main, scripts=("session.js",), officer=_who(caller))
+    size = PAGE_SIZE
     listed = node.cases.list_cases(
         caller, CaseQuery(body=caller.subject, offset=(page_number - 1) * size, limit=size)
     )
-    rows = "\n".join(
-        "<tr>"
-        f'<td><a href="/pages/cases/{c.case_id}" aria-label="案件 {c.case_id}">'
-        f"{escape(str(c.case_id)[:8])}…</a></td>"
-        f"<td>{escape(c.item)}</td>"
-        f"<td>{escape(STATE_NAMES.get(c.state, c.state))}</td>"
-        f"<td>{'<strong>待本部门办理</strong>' if waiting_for(c, caller.subject) else ''}</td>"
-        f"<td>{escape(c.intake_body)}</td>"
-        f"<td>{escape(c.home_body)}</td>"
-        f"<td>{c.steps}</td>"
-        "</tr>"
-        for c in listed.cases
-    )
+    rows = case_rows(listed.cases, caller.subject)
     empty = "" if listed.cases else "<p>本部门暂无案件。</p>"
     relayed = relayed_worklist(node, caller) if page_number == 1 else ""
     urgent = deadlines_section(node, caller.subject) if page_number == 1 else ""
@@ -132,6 +129,7 @@ def worklist_page(
         more += f'<a href="{WORKLIST_PAGE}?page={page_number + 1}">下一页</a>'
     main = f"""
 {urgent}
+{list_switch(waiting=False)}
 <h2 id="cases-heading">全部案件</h2>
 <p>本部门（{escape(caller.subject)}）的案件，共 {listed.total} 件，第 {page_number} 页。</p>
 {empty}<table>
@@ -154,58 +152,7 @@ def receive_page(request: Request, node: Services) -> HTMLResponse | RedirectRes
     caller = officer_or_login(request, node)
     if isinstance(caller, RedirectResponse):
         return caller
-    channels = "".join(
-        f'<option value="{c}">{escape(n)}</option>'
-        for c, n in (
-            ("proxy", "窗口代收（跨省通办）"),
-            ("online", "网上申请"),
-            ("direct", "现场申请"),
-        )
-    )
-    rows = "\n".join(
-        f"""<div class="material">
-<label for="material-name-{n}">材料名称 {n}</label>
-<input type="text" id="material-name-{n}" maxlength="500"{" required" if n == 1 else ""}>
-<label for="material-file-{n}">材料文件 {n}（在本机计算 SHA-256，文件不上传）</label>
-<input type="file" id="material-file-{n}"{" required" if n == 1 else ""}>
-</div>"""
-        for n in (1, 2, 3)
-    )
-    main = f"""
-<form id="receive" class="stack">
-<h2>事项</h2>
-<label for="item">事项编码（如 510000/2/23）</label>
-<input type="text" id="item" required pattern="[1-9][0-9]{{5}}/[0-9]+/[0-9]+">
-<label for="channel">办理渠道</label>
-<select id="channel" required>{channels}</select>
-<label for="home-body">受理部门编号</label>
-<input type="text" id="home-body" required pattern="[A-Za-z0-9][A-Za-z0-9._:\\-]{{0,63}}">
-<label for="jurisdiction">管辖区划代码（6 位）</label>
-<input type="text" id="jurisdiction" required pattern="[1-9][0-9]{{5}}" inputmode="numeric">
-<h2>申请人（存入本节点的个人信息库，台账中只记录引用和承诺值）</h2>
-<label for="applicant-name">姓名</label>
-<input type="text" id="applicant-name" required maxlength="64" autocomplete="off">
-<label for="applicant-id">身份证号</label>
-<input type="text" id="applicant-id" required maxlength="32" autocomplete="off">
-<label for="applicant-phone">电话（可选）</label>
-<input type="tel" id="applicant-phone" maxlength="32" autocomplete="off">
-<label for="applicant-address">地址（可选）</label>
-<input type="text" id="applicant-address" maxlength="256" autocomplete="off">
-<h2>材料</h2>
-{rows}
-<button type="submit">填写完毕，核对内容</button>
-</form>
-<section id="confirm" aria-labelledby="confirm-heading" hidden>
-<h2 id="confirm-heading" tabindex="-1">核对并签名</h2>
-<p id="item-facts"></p>
-<p>以下内容由本页从待签名的字节中解码得出：</p>
-<dl id="decoded" class="facts"></dl>
-<button type="button" id="sign">确认无误，签名并收件</button>
-<button type="button" id="cancel">返回修改</button>
-</section>
-<p id="case-status" role="alert" aria-live="assertive"></p>
-<p hidden><a id="open-case" href="/pages/worklist">打开案件</a></p>
-"""
+    main = receive_form(node, caller.subject)
     return page("收件", main, scripts=("receive.js",), officer=_who(caller))
 
 
@@ -251,6 +198,8 @@ def step_notice(
         scripts = ("receipt.js",) if "rating_code" in envelope.body else ()
     else:
         text = notice_text(step.step, envelope.body)
+    if step.step == "extended":
+        text += extension_deadline(node, case_id, seq)
     main = f"""
 <dl class="facts">
 <dt>案件编号</dt><dd>{escape(case.case_id)}</dd>
@@ -368,7 +317,12 @@ def case_page(
         if case is not None
         else ""
     )
-    main = f"""
+    refusal = ""
+    if case is not None and flow is not None:
+        rows = None if view is None else view.rows
+        bodies = signed_bodies(node, case_id, rows)
+        refusal = refusal_section(str(case_id), flow, case.timeline, caller.subject, bodies)
+    main = f"""{refusal}
 <dl class="facts" id="case" data-case="{case_id}" data-ledger="{escape(ledger)}"
  data-head-seq="{head_seq}" data-head-hash="{escape(head_hash)}"{relayed}>
 <dt>案件编号</dt><dd>{case_id}</dd>

@@ -97,3 +97,22 @@ class Entitlement:
         role = "in_province_window" if body.region == self.home_region else "cross_province_window"
         if role not in body.roles:
             raise NotEntitled(f"body {body_id} has no {role} role", field="actor.body")
+
+
+def receivable_channels(body: BodyView, item: CatalogItem) -> tuple[str, ...]:
+    """The channels of ``item`` through which ``body`` may receive its cases, as
+    :func:`ledger.workflow.rules.check_received` judges the receiving body (the case's home
+    body, jurisdiction and origins aside): none unless the item is open (``active``);
+    ``proxy`` at a window of the matching role (``in_province_window`` in the item's region,
+    ``cross_province_window`` elsewhere); ``online`` and ``direct`` by a handler of the item's
+    region and sector, which is then the case's home body."""
+    if item.status != "active":
+        return ()
+    sectors = {item.sector, *item.cooperating_sectors}
+    handler = "handler" in body.roles and body.region == item.region and body.sector in sectors
+    window = "in_province_window" if body.region == item.region else "cross_province_window"
+    return tuple(
+        channel
+        for channel in item.channels
+        if (window in body.roles if channel == "proxy" else handler)
+    )

@@ -71,7 +71,7 @@ def _receive(page: Page, tmp_path: Path) -> uuid.UUID:
     form_file.write_bytes(b"%PDF-1.4 application form")
     page.click("nav >> text=收件")
     page.wait_for_url("**/pages/receive")
-    page.fill("#item", "510000/2/23")
+    page.select_option("#item", "510000/2/23")
     page.select_option("#channel", "proxy")
     page.fill("#home-body", "510104-RS")
     page.fill("#jurisdiction", "510104")
