@@ -75,6 +75,12 @@ def _draft(
     return _post(session, "/licenses/draft", body)
 
 
+def _only_sessions_differ(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Logging in stores a session (and uses a challenge): nothing else may change."""
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    return all("session" in name or "challenge" in name for name in changed)
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -132,11 +138,15 @@ def test_the_issue_page_has_the_form_for_the_home_officer_and_refuses_others(
     assert page.status_code == 200, page.text
     assert 'id="issue"' in page.text and 'data-face="card_no"' in page.text
     assert f'data-identifier="{identifier}"' in page.text and "license.js" in page.text
+    before = node.stored()
     for body_id in ("320105-ZWFW", "510000-ZWFW"):  # on the case elsewhere; of this region
-        other, _ = _log_in(node, body_id)
-        refused = other.get(url)
+        other = _log_in(node, body_id)
+        refused = other[0].get(url)
         assert refused.status_code == 403 and 'id="issue"' not in refused.text
         assert "510104-RS" in refused.text
+        drafted = _draft(node, other, case_id, identifier)
+        assert drafted.status_code == 403, drafted.text
+    assert node.stored() == before or _only_sessions_differ(before, node.stored())
 
 
 def test_a_case_not_delivered_gets_a_page_and_a_refused_draft(
