@@ -13,19 +13,18 @@ import base64
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from api.client import TongbanClient
 from ledger.envelope import ZERO_HASH
 from ledger.license_events import ISSUED, license_stream_id
 from ledger.suites import Signer
-from licenses.compact import encode_compact
-from licenses.document import Holder, Issuer, StatusEntry, build_license, parse_license
-from licenses.identifiers import LicenseIdentifier, make_identifier, parse_identifier
+from licenses.document import parse_license
+from licenses.drafts import compact_of, draft_issuance
+from licenses.identifiers import LicenseIdentifier, make_identifier
 from licenses.issuance import STATUS_ACTIONS
 from licenses.trust import BEIJING
-from licenses.types import get_type
 
 __all__ = [
     "IssuedLicense",
@@ -82,8 +81,6 @@ def prepare_issuance(
 ) -> PreparedIssuance:
     """Hold the status entry, read the holder and sign the event and the draft (nothing of
     the license is stored yet)."""
-    parsed = parse_identifier(identifier)
-    license_type = get_type(parsed.type_code)
     prepared = client.http_json(
         "POST", "/licenses/prepare", {"case": str(case_id), "identifier": identifier}
     )
@@ -91,46 +88,21 @@ def prepare_issuance(
         raise ValueError(f"case {case_id} has no delivered step listing {identifier}")
     holder_data = client.case(case_id, personal=True, purpose="issue license")["applicant"]
     body_name = client.http_json("GET", f"/bodies/{client.body_id}")["name"]
-    issued_on = issued_on or _today()
-    valid_from = valid_from or issued_on
-    if valid_until == "default":
-        years = license_type.validity_years
-        valid_until = (
-            valid_from.replace(year=valid_from.year + years) - timedelta(days=1) if years else None
-        )
-    assert not isinstance(valid_until, str)
-    holder_code = holder_data["id_number"]
-    faces: dict[str, str] = {}
-    for spec in license_type.face_fields:
-        if spec.kind == "holder_code":
-            faces[spec.key] = holder_code
-        elif spec.key == "holder_name":
-            faces[spec.key] = holder_data["name"]
-        elif spec.key in ("issued_on",):
-            faces[spec.key] = issued_on.isoformat()
-        elif spec.key == "issuer":
-            faces[spec.key] = body_name
-    faces.update(face or {})
-    status = StatusEntry(prepared["status"]["list"], prepared["status"]["index"])
+    drafted = draft_issuance(
+        prepared,
+        holder_name=holder_data["name"],
+        holder_code=holder_data["id_number"],
+        body_id=client.body_id,
+        body_name=body_name,
+        issued_on=issued_on or _today(),
+        face=face,
+        number=number,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
 
     def document(index: int) -> bytes:
-        return build_license(
-            license_key,
-            identifier=parsed,
-            name=license_type.name,
-            number=number or parsed.serial,
-            holder=Holder(holder_data["name"], holder_code, license_type.holder_kind),
-            issuer=Issuer(body_name, parsed.issuer_code, client.body_id),
-            issued_on=issued_on,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            jurisdiction=prepared["jurisdiction"],
-            face=faces,
-            ledger=prepared["ledger"],
-            case_id=case_id,
-            issuance_index=index,
-            status=status,
-        )
+        return drafted.document(license_key, index)
 
     draft = document(0)
     event = client.sign(
@@ -138,32 +110,15 @@ def prepare_issuance(
         1,
         ZERO_HASH,
         ISSUED,
-        {
-            "id": identifier,
-            "type": parsed.type_code,
-            "issuer_body": client.body_id,
-            "case": str(case_id),
-            "delivered_seq": prepared["delivered_seq"],
-            "holder_commitment": base64.b64decode(prepared["holder_commitment"]),
-            "status": {"list": status.list, "index": status.index},
-            "valid_from": valid_from.isoformat(),
-            "valid_until": valid_until.isoformat() if valid_until else "",
-            "document_digest": parse_license(draft, allow_draft=True).digest,
-        },
+        drafted.event_body(
+            delivered_seq=prepared["delivered_seq"],
+            holder_commitment=base64.b64decode(prepared["holder_commitment"]),
+            document_digest=parse_license(draft, allow_draft=True).digest,
+        ),
     )
 
     def compact(issued: bytes) -> str:
-        return encode_compact(
-            license_key,
-            identifier=parsed,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            status_list_id=status.list,
-            status_index=status.index,
-            holder_name=holder_data["name"],
-            holder_id=holder_code,
-            document_digest=parse_license(issued).digest,
-        )
+        return compact_of(license_key, parse_license(issued))
 
     return PreparedIssuance(identifier, event, draft, document, compact)
 

@@ -36,6 +36,7 @@ from adapters.relay_peers import load_peers
 from api.deps import Caller, JsonBody, Services, require
 from api.errors import ApiProblem
 from api.page_deadlines import deadlines_section
+from api.page_licenses import license_section
 from api.page_notices import extension_deadline, notice_text, notice_title
 from api.page_parts import (
     CHANNEL_NAMES,
@@ -330,6 +331,7 @@ def case_page(
 </dl>
 {notice}{"" if view is None else relay_section(view)}
 {timeline}
+{license_section(node, caller, case_id) if view is None else ""}
 <h2>下一步</h2>
 <p>填写后，本页从节点取得该步骤的内容字节，由本页自行解码并显示，您核对无误后用本机密钥签名。</p>
 {forms}

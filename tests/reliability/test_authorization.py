@@ -107,6 +107,9 @@ GET /login/session                   401  401  401  401  401  401  401  401  401
 POST /login/token                    401  401  401  403  403  403  403  200  403  200  200
 POST /logout                         401  401  401  204  204  204  204  204  204  204  204
 POST /cases/{case_id}/draft          401  401  401  403  403  403  403  403  403  403  403
+POST /licenses/draft                 401  401  401  403  403  403  403  403  403  403  403
+POST /licenses/status-draft          401  401  401  403  403  403  403  403  403  403  403
+POST /licenses/sealed                401  401  401  403  403  403  403  403  403  403  403
 GET /pages                           303  303  303  303  303  303  303  303  303  303  303
 GET /pages/login                     200  200  200  200  200  200  200  200  200  200  200
 GET /pages/worklist                  303  303  303  303  303  303  303  303  303  303  303
@@ -122,6 +125,9 @@ GET /pages/halls/{region}            200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
 GET /pages/supervision               303  303  303  303  303  303  303  303  303  303  303
 GET /pages/keys                      303  303  303  303  303  303  303  303  303  303  303
+GET /pages/cases/{case_id}/licenses/{identifier} 303 303 303 303 303 303 303 303 303 303 303
+GET /pages/licenses/{identifier}     303  303  303  303  303  303  303  303  303  303  303
+GET /pages/licenses/{identifier}/qr.png 303  303  303  303  303  303  303  303  303  303  303
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
 POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
@@ -163,6 +169,9 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 #   The administrator's key page (api/routes/key_pages.py) takes an administrator's token
 #   session (a bearer token: 303); its draft route, which signs and appends nothing, the
 #   administrator alone, by token or session. Sessions: tests/e2e/test_key_pages.py.
+#   The license pages and their routes (api/routes/license_pages.py, license_drafts.py) are
+#   the same: the draft routes and issuance under the node's seal name the session's officer
+#   and key, so every token gets 403 (tests/e2e/test_license_pages.py, with a session).
 #   The public pages (api/routes/public_pages.py: the license check, the catalog, the
 #   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
 #   token changes nothing (tests/e2e/test_public_pages.py).
@@ -374,6 +383,27 @@ def _issue(f: Fixture, principal: str) -> Send:
     return _json("POST", "/licenses", body, principal, f)
 
 
+def _license_draft(f: Fixture, principal: str) -> Send:
+    # What the license page asks (an officer's session drafts; a token is refused first).
+    case_id, identifier = f.once("delivered", lambda: licenses.delivered_case(f.node))
+    body = {"case": str(case_id), "identifier": identifier, "face": {"card_no": "A1"}}
+    return _json("POST", "/licenses/draft", body, principal, f)
+
+
+def _json_row(path: str, body: dict[str, str]) -> Request:
+    def prepare(f: Fixture, principal: str) -> Send:
+        filled = {key: value.format(**f.names()) for key, value in body.items()}
+        return _json("POST", path, filled, principal, f)
+
+    return prepare
+
+
+def _sealed(f: Fixture, principal: str) -> Send:
+    prepared: PreparedIssuance = f.once("prepared", lambda: licenses.prepare(f.node))
+    body = {"event": _b64(prepared.event), "document": _b64(prepared.draft)}
+    return _json("POST", "/licenses/sealed", body, principal, f)
+
+
 def _put_document(f: Fixture, principal: str) -> Send:
     def posted() -> tuple[PreparedIssuance, int]:
         prepared = licenses.prepare(f.node)
@@ -578,6 +608,17 @@ REQUESTS: dict[str, Request] = {
     "POST /login/token": _token_login,
     "POST /logout": _post("/logout"),
     "POST /cases/{case_id}/draft": _draft,
+    "POST /licenses/draft": _license_draft,
+    "POST /licenses/status-draft": _json_row(
+        "/licenses/status-draft",
+        {"identifier": "{identifier}", "action": "suspend", "reason": "核查"},
+    ),
+    "POST /licenses/sealed": _sealed,
+    "GET /pages/cases/{case_id}/licenses/{identifier}": _page(
+        "/pages/cases/{case_id}/licenses/{identifier}"
+    ),
+    "GET /pages/licenses/{identifier}": _page("/pages/licenses/{identifier}"),
+    "GET /pages/licenses/{identifier}/qr.png": _page("/pages/licenses/{identifier}/qr.png"),
     "GET /pages": _page("/pages"),
     "GET /pages/login": _page("/pages/login"),
     "GET /pages/worklist": _page("/pages/worklist"),

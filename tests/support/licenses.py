@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
 
+from adapters.keyfiles import write_key
+from adapters.license_seals import seal_path
 from api.client import TongbanClient
 from api.license_client import (
     IssuedLicense,
@@ -47,6 +50,16 @@ def enable_licenses(node: ApiNode) -> None:
     clerk.certify_license_key(node.world.root, ISSUER, LICENSE_KEY.public_key, valid_from=START)
     assert node.services.licenses is not None
     node.services.licenses.publish_trust_list(trust_list(node, 1))
+
+
+def install_seal(node: ApiNode, body_id: str = ISSUER) -> Path:
+    """The body's license key as the node's seal for the officers' pages (0600), as an
+    operator puts it (``adapters/license_seals.py``)."""
+    path = seal_path(node.data_dir, body_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    if not path.exists():
+        write_key(path, LICENSE_KEY)
+    return path
 
 
 def trust_list(node: ApiNode, version: int) -> bytes:
