@@ -6,6 +6,7 @@ serves them)."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from html import escape
 from urllib.parse import quote
 
@@ -355,12 +356,18 @@ def waiting_for(summary: CaseSummary, body_id: str) -> bool:
     """Whether the case in ``summary`` waits for a step of ``body_id``: the listing's state,
     channel and bodies judged by the workflow's actor rule. A summary carries no origin bodies,
     so an origin body's 协同办理 of a joint case is not flagged (the case page shows it)."""
+    return _waits(summary.state, summary.channel, summary.intake_body, summary.home_body, body_id)
+
+
+@lru_cache(maxsize=4096)
+def _waits(state: str, channel: str, intake_body: str, home_body: str, body_id: str) -> bool:
+    """:func:`waiting_for`'s answer, the same for every case of one state and bodies."""
     flow = CaseState(
-        state=summary.state,
-        channel=summary.channel,
+        state=state,
+        channel=channel,
         coordination="single",
-        intake_body=summary.intake_body,
-        home_body=summary.home_body,
+        intake_body=intake_body,
+        home_body=home_body,
     )
     mine, _ = steps_for(flow, body_id)
     return any(step.split(":", 1)[0] not in _NOT_WAITING for step in mine)
