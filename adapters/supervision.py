@@ -39,7 +39,7 @@ SCAN_PAGE = 1000  # rows per read of the dated rows while scanning
 def body_divisions(node: NodeServices) -> dict[str, str]:
     """Every registered body of this node's region and its GB/T 2260 division (the region's
     code for a body registered without one)."""
-    node.ledger.refresh_registry()
+    node.ledger.refresh_registry_if_stale()
     region = node.settings.region
     return {
         body_id: str(info.org.get("division") or info.region)

@@ -46,9 +46,14 @@ RELAY_STATE_NAMES = {
 def relayed_home(node: NodeServices, case_id: uuid.UUID) -> str | None:
     """The home ledger of ``case_id`` when it is homed elsewhere and this node relayed a step
     of it; None for a case of this node's own ledger (or one it never saw)."""
-    if node.relays is None or node.ledger.has_case(case_id):
+    if node.relays is None:
         return None
-    return node.relays.home_of(str(case_id))
+    # The relay queue's index first: most cases were never relayed, and reading the case
+    # from the ledger costs more (the page reads it next anyway).
+    home = node.relays.home_of(str(case_id))
+    if home is None or node.ledger.has_case(case_id):
+        return None
+    return home
 
 
 @dataclass(frozen=True)

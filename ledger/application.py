@@ -206,6 +206,12 @@ class LedgerApplication(StreamWriter):
         if now - self._registry_checked_at >= REGISTRY_REFRESH_INTERVAL:
             self.refresh_registry()
 
+    def refresh_registry_if_stale(self) -> None:
+        """:meth:`refresh_registry` unless this process looked less than
+        ``REGISTRY_REFRESH_INTERVAL`` ago: for reads that may miss, for that long, a record
+        another worker stored (body names and divisions; never a key's validity)."""
+        self._refresh_if_stale(self.clock())
+
     def append_key_record(self, raw: bytes) -> Appended:
         """Append a key record (of this region or another trusted one) to the registry."""
         record = parse_key_record(raw)

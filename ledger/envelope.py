@@ -14,6 +14,7 @@ and the Merkle tree name — is ``digest(whole outer bytes)``, so the chain bind
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,12 +89,49 @@ class SignedObject:
 
         A success is remembered on this object (its bytes never change), so checking it again
         under the same key costs nothing: an append verifies before taking its lock, and the
-        check under the lock, which decides, finds it done."""
+        check under the lock, which decides, finds it done. Successes are also remembered
+        across objects by their exact bytes (:data:`VERIFIED`): a case page parses a case's
+        rows anew on every view, and a signature does not become valid or invalid over time
+        (whether its key was valid then is the registry's question, asked every time)."""
         if public_key in self._verified_under:
             return
         message = signing_input(self.context, self.suite, self.content_bytes)
-        self.suite.verify(public_key, message, self.signature)
+        remembered = b"\x00".join((self.suite.name.encode(), public_key, self.signature, message))
+        if remembered not in VERIFIED:
+            self.suite.verify(public_key, message, self.signature)
+            VERIFIED.add(remembered)
         self._verified_under.add(bytes(public_key))
+
+
+class VerifiedSignatures:
+    """A bounded set of signatures that verified, each named by every byte that decides it
+    (suite, public key, signature, signed message): one differing byte is a different entry,
+    so an altered object is always verified again. The oldest go first when it is full."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._held: dict[bytes, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, remembered: object) -> bool:
+        return remembered in self._held
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def add(self, remembered: bytes) -> None:
+        with self._lock:
+            self._held[remembered] = None
+            while len(self._held) > self.limit:
+                del self._held[next(iter(self._held))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+
+#: About 20 signatures a case (its steps and their receipts): the last thousand cases read.
+VERIFIED = VerifiedSignatures(limit=20_000)
 
 
 class SignedView:

@@ -245,6 +245,8 @@ _MOBILE_LIKE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86)?1[3-9][0-9]{9}(?![0-9])")
 
 
 def _without_format_characters(text: str) -> str:
+    if text.isprintable():  # no format character is printable: the common case, in C
+        return text
     return "".join(char for char in text if unicodedata.category(char) != "Cf")
 
 

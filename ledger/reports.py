@@ -45,7 +45,7 @@ from itertools import groupby
 from typing import Any
 
 from ledger.application import LedgerApplication
-from ledger.audit import Auditor, AuditReport, auditor_for
+from ledger.audit import Auditor, AuditReport, CheckedStep, auditor_for
 from ledger.canonical import from_micros
 from ledger.envelope import Envelope, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
@@ -61,6 +61,7 @@ from ledger.workflow import (
     catalog_item,
     check_body,
 )
+from ledger.workflow.fields import table_step
 
 __all__ = [
     "CLOSED_STATES",
@@ -251,6 +252,25 @@ def _replay(app: LedgerApplication, rows: Iterable[LedgerRow]) -> Iterator[tuple
             yield taken, flow
 
 
+def _replay_checked(
+    checked: dict[int, CheckedStep], *, clean: bool
+) -> Iterator[tuple[_Step, CaseState]]:
+    """:func:`_replay` of the steps an audit of the case parsed (``clean``: it found nothing,
+    so every body passed the workflow's checks and only needs naming)."""
+    flow = CaseState()
+    for seq in sorted(checked):
+        envelope, moment = checked[seq].envelope, checked[seq].moment
+        if clean:
+            step = table_step(envelope.type, envelope.body)
+        else:
+            try:
+                step = check_body(envelope.type, envelope.body)
+            except LedgerError:  # a body the rules refuse: show the bare type
+                step = envelope.type
+        flow = advance(flow, envelope)
+        yield _Step(envelope, step, moment), flow
+
+
 def _audited(app: LedgerApplication) -> Auditor:
     """An auditor with every trusted registry loaded (tolerant of bad records, which it
     reports), for body names and per-step verdicts."""
@@ -315,6 +335,8 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
         raise UnknownCase(f"no case {case_id}", field="case")
     # One registry rebuild and one read of the case's rows serve both the verdicts and names.
     auditor = _case_auditor(app)
+    checked: dict[int, CheckedStep] = {}
+    auditor.checked_steps = checked
     auditor.check_rows(rows, AuditReport())
     registry = app.registry if app.registry.last_index else auditor.registry
     by_seq: dict[int, list[str]] = {}
@@ -322,7 +344,7 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
         if finding.case_id == str(case_id):
             by_seq.setdefault(finding.seq, []).append(finding.reason)
     steps: list[TimelineStep] = []
-    replayed = list(_replay(app, rows))
+    replayed = list(_replay_checked(checked, clean=not by_seq))
     flow = replayed[-1][1] if replayed else CaseState()
     previous: int | None = None
     for taken, _ in replayed:

@@ -50,6 +50,7 @@ from ledger.errors import EnvelopeRejected
 from ledger.license_events import LICENSE_EVENT_TYPES
 from ledger.personal import PersonalDataError, validate_personal_data
 from ledger.reports import case_timeline
+from ledger.workflow import CaseState
 
 router = APIRouter(tags=["cases"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422))
 
@@ -290,12 +291,28 @@ def case_public(
     min_index: int = 0,
 ) -> CasePublic:
     """A case of this ledger as ``caller`` may read it (a personal read is logged)."""
+    return case_with_state(
+        node, caller, case_id, personal=personal, purpose=purpose, min_index=min_index
+    )[0]
+
+
+def case_with_state(
+    node: NodeServices,
+    caller: Reader,
+    case_id: uuid.UUID,
+    *,
+    personal: bool,
+    purpose: str,
+    min_index: int = 0,
+) -> tuple[CasePublic, CaseState]:
+    """:func:`case_public` and the workflow state it was read from (what the case page's
+    forms are drawn from), from one read of the case."""
     ledger = node.reader("pages", min_index=min_index)  # the caller's own steps show
     cases = node.cases_over(ledger)
     case = cases.case(caller, case_id)
     story = case_timeline(ledger, case_id)
     flow = case.flow
-    return CasePublic(
+    public = CasePublic(
         case_id=str(case_id),
         ledger=node.ledger.ledger_name,
         state=flow.state,
@@ -324,3 +341,4 @@ def case_public(
         ],
         applicant=cases.read_applicant(caller, case, purpose) if personal else None,
     )
+    return public, flow

@@ -54,7 +54,7 @@ from api.page_receive import receive_form
 from api.page_refusal import refusal_section, signed_bodies
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
 from api.page_worklist import PAGE_SIZE, WAITING, case_rows, list_switch, waiting_list
-from api.routes.cases import case_public
+from api.routes.cases import case_public, case_with_state
 from api.schemas import CasePublic, problem_responses
 from ledger import canonical
 from ledger.application import now_micros
@@ -251,9 +251,9 @@ def case_page(
     home = relayed_home(node, case_id)
     view = None if home is None else read_relayed(node, caller, case_id, home)
     if view is None:
-        case: CasePublic | None = case_public(node, caller, case_id, personal=False, purpose="")
-        assert case is not None
-        flow: CaseState | None = node.cases.case(caller, case_id).flow
+        case: CasePublic | None
+        flow: CaseState | None
+        case, flow = case_with_state(node, caller, case_id, personal=False, purpose="")
         ledger, head_seq, head_hash = case.ledger, case.head.seq, case.head.hash
     else:
         case, flow = view.case, view.flow

@@ -130,7 +130,8 @@ def _as_of(text: str | None, node: NodeServices) -> date:
 
 def _public(case_leg: CaseLeg, item: str, as_of: date, calendar: WorkingCalendar) -> LegPublic:
     leg = case_leg.leg
-    return LegPublic(
+    # Built from the stored leg's own typed fields: nothing to validate (a page judges many).
+    return LegPublic.model_construct(
         case_id=str(case_leg.case_id),
         item=item,
         name=leg.name,

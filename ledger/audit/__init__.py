@@ -10,6 +10,7 @@
 """
 
 from ledger.audit.auditor import Auditor, auditor_for
+from ledger.audit.chains import CheckedStep
 from ledger.audit.findings import INTEGRITY, MAX_LISTED, POLICY, REASONS, AuditReport, Finding
 from ledger.audit.ledger_checks import AUDIT_BATCH
 from ledger.audit.pool import PARTS_PER_JOB, stream_ranges
@@ -24,6 +25,7 @@ __all__ = [
     "REASONS",
     "AuditReport",
     "Auditor",
+    "CheckedStep",
     "Finding",
     "auditor_for",
     "stream_ranges",

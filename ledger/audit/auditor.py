@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.audit.chains import ChainChecks
+from ledger.audit.chains import ChainChecks, CheckedStep
 from ledger.audit.findings import Finding
 from ledger.audit.ledger_checks import LedgerChecks
 from ledger.envelope import Envelope
@@ -62,6 +62,9 @@ class Auditor(ChainChecks, LedgerChecks):
         self.registry_streams = {registry_stream_id(r): r for r in trusted_roots}
         self.findings: list[Finding] = []
         self._first: Envelope | None = None  # a stream's first envelope, parsed by _is_license
+        # Set to a dict to keep each readable case or license step's envelope and time by seq
+        # (a case's timeline shows what was checked, without parsing it again).
+        self.checked_steps: dict[int, CheckedStep] | None = None
 
 
 def auditor_for(app: Any, applicants: ApplicantRecords | None = None) -> Auditor:

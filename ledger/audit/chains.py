@@ -22,6 +22,15 @@ from ledger.relay_mirror import check_mirror_signatures, parse_mirror
 from ledger.workflow import CaseState, WorkflowPolicy, advance
 
 
+@dataclass(frozen=True)
+class CheckedStep:
+    """A readable step as the audit parsed it, with the time it was accepted (its receipt's,
+    or the stored time when the receipt is unusable)."""
+
+    envelope: Envelope
+    moment: int
+
+
 @dataclass
 class _Chain:
     """What the audit remembers of the stream it is walking: constant memory per stream."""
@@ -51,6 +60,7 @@ class ChainChecks(ApplicantChecks):
     workflow: WorkflowPolicy
     registry_streams: dict[uuid.UUID, str]
     _first: Envelope | None
+    checked_steps: dict[int, CheckedStep] | None
 
     def _decode(self, row: LedgerRow, topics: tuple[str, str]) -> tuple[bytes, int] | None:
         """The stored envelope bytes and receipt time, or a finding.
@@ -334,6 +344,8 @@ class ChainChecks(ApplicantChecks):
         hash_ok = row.event_hash == envelope.hash
         receipt = self._check_receipt(row, envelope.hash, received_at, hash_ok)
         moment = receipt.time if receipt is not None else received_at
+        if self.checked_steps is not None:
+            self.checked_steps[row.seq] = CheckedStep(envelope, moment)
         try:
             key = self.registry.event_key_at(
                 envelope.key_id, moment, body_id=envelope.body_id, officer_id=envelope.officer_id

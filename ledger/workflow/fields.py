@@ -352,5 +352,11 @@ def check_body(step_type: str, body: Mapping[str, Any]) -> str:
     for spec in fields:
         if spec.name in body or spec.required:
             _KIND_CHECKS[spec.kind](spec, body.get(spec.name))
+    return table_step(step_type, body)
+
+
+def table_step(step_type: str, body: Mapping[str, Any]) -> str:
+    """The table step (``type`` or ``type:refinement``) of a body :func:`check_body` passed,
+    without checking it again."""
     refined_by = _REFINED_BY.get(step_type)
     return f"{step_type}:{body[refined_by]}" if refined_by else step_type

@@ -189,6 +189,31 @@ def test_a_tampered_signature_shows_the_audit_s_reasons_at_its_seq(
     assert timeline.state == "delivered"  # the steps themselves still read
 
 
+def test_a_signature_altered_after_the_case_was_read_is_still_caught(
+    world: World, tmp_path: Path
+) -> None:
+    """Verified signatures are remembered by their exact bytes (``ledger.envelope.VERIFIED``):
+    a step altered after a first, clean reading of its case is verified again, and fails."""
+    case_id = proxy_case(world)
+    assert case_timeline(world.app, case_id).valid
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        (state,) = db.execute(
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 6",
+            (case_id.hex,),
+        ).fetchone()
+        decoded = msgpack.unpackb(state, raw=False)
+        envelope = bytearray(decoded["envelope"])
+        envelope[-1] ^= 0x01
+        decoded["envelope"] = bytes(envelope)
+        db.execute(
+            "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 6",
+            (msgpack.packb(decoded, use_bin_type=True), case_id.hex),
+        )
+    statuses = {s.seq: s.status for s in case_timeline(world.app, case_id).steps}
+    assert "bad_signature" in statuses[6]
+    assert [s for s in statuses.values() if s == "valid"] and statuses[1] == "valid"
+
+
 def test_case_pages_share_the_rebuilt_registry_until_a_registry_row_changes(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
