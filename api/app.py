@@ -22,6 +22,8 @@ from api.read_model_daemon import ReadModelFollower
 from api.relay_daemon import MonitorWatch, RelayDeliverer
 from api.routes import (
     audit,
+    audit_pages,
+    audit_record_pages,
     cases,
     catalog,
     health,
@@ -58,6 +60,8 @@ ROUTES = (
     login_page,
     pages,
     supervision_page,
+    audit_pages,
+    audit_record_pages,
     public_pages,
     progress_page,
     relay,

@@ -73,6 +73,7 @@ GET /audit/events                    401  401  401  403  403  403  403  200  200
 GET /audit/cases/{case_id}           401  401  401  403  403  403  403  200  403  200  403
 POST /audit/verify                   401  401  401  403  403  403  403  202  403  202  403
 GET /audit/jobs/{job_id}             401  401  401  403  403  403  403  200  403  200  403
+GET /audit/access                    401  401  401  403  403  403  403  200  403  200  403
 GET /audit/checkpoint                200  200  200  200  200  200  200  200  200  200  200
 POST /audit/checkpoint               401  401  401  403  403  403  403  403  403  200  403
 GET /audit/proof/inclusion           200  200  200  200  200  200  200  200  200  200  200
@@ -119,6 +120,14 @@ GET /pages/catalog/{region}          200  200  200  200  200  200  200  200  200
 GET /pages/halls/{region}            200  200  200  200  200  200  200  200  200  200  200
 GET /pages/catalog/{region}/{batch}/{seq} 200  200  200  200  200  200  200  200  200  200  200
 GET /pages/supervision               303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit                     303  303  303  303  303  303  303  303  303  303  303
+POST /pages/audit                    303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/cases               303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/cases/{case_id}     303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/checkpoints         303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/bodies              303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/bodies/{body_id}    303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/access              303  303  303  303  303  303  303  303  303  303  303
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
 POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
@@ -157,6 +166,10 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 # - Pages (api/routes/pages.py): an officer's session is the only login a page takes, so every
 #   token is sent to the login page (303); the draft route names the session's officer and
 #   key, so a token gets 403 even for a body. With a session: tests/e2e/test_pages.py.
+#   The auditors' pages (api/routes/audit_pages.py, audit_record_pages.py) take an auditor's
+#   or the administrator's token session, so a bearer token is sent to the login page too
+#   (303); with a session, officers and supervisors get a 403 page
+#   (tests/e2e/test_audit_pages.py).
 #   The public pages (api/routes/public_pages.py: the license check, the catalog, the
 #   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
 #   token changes nothing (tests/e2e/test_public_pages.py).
@@ -251,6 +264,15 @@ def _page(path: str) -> Request:
         url = path.format(**f.names())
         headers = f.node.headers(principal)
         return lambda: f.node.client.get(url, headers=headers, follow_redirects=False)
+
+    return prepare
+
+
+def _page_post(path: str) -> Request:
+    # A page's form post: without a session, the login page (303) whatever token comes along.
+    def prepare(f: Fixture, principal: str) -> Send:
+        headers = f.node.headers(principal)
+        return lambda: f.node.client.post(path, headers=headers, follow_redirects=False)
 
     return prepare
 
@@ -532,6 +554,7 @@ REQUESTS: dict[str, Request] = {
     "GET /audit/cases/{case_id}": _get("/audit/cases/{case_id}"),
     "POST /audit/verify": _post("/audit/verify"),
     "GET /audit/jobs/{job_id}": _get("/audit/jobs/{job_id}"),
+    "GET /audit/access": _get("/audit/access"),
     "GET /audit/checkpoint": _get("/audit/checkpoint"),
     "POST /audit/checkpoint": _post("/audit/checkpoint"),
     "GET /audit/proof/inclusion": _get("/audit/proof/inclusion", event="1", size="{size}"),
@@ -570,6 +593,14 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/halls/{region}": _page("/pages/halls/510000"),
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
     "GET /pages/supervision": _page("/pages/supervision"),
+    "GET /pages/audit": _page("/pages/audit"),
+    "POST /pages/audit": _page_post("/pages/audit"),
+    "GET /pages/audit/cases": _page("/pages/audit/cases?case={case_id}"),
+    "GET /pages/audit/cases/{case_id}": _page("/pages/audit/cases/{case_id}"),
+    "GET /pages/audit/checkpoints": _page("/pages/audit/checkpoints"),
+    "GET /pages/audit/bodies": _page("/pages/audit/bodies"),
+    "GET /pages/audit/bodies/{body_id}": _page("/pages/audit/bodies/510104-RS"),
+    "GET /pages/audit/access": _page("/pages/audit/access"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,
     "POST /pages/rate": _rate_page,
