@@ -251,6 +251,39 @@ class AccessStore(SqlStore):
             )
             return [AccessRecord(*row) for row in cur.fetchall()]
 
+    def access_log(
+        self,
+        *,
+        case_id: str | None = None,
+        reader: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[AccessRecord], int]:
+        """One page of the whole log, newest first, and how many records match: every read,
+        a case's, or a reader's (``reader`` as the log names it, ``body/officer``, or a body,
+        which matches its officers' reads too). No index serves ``reader``: an auditor's
+        occasional query scans the log."""
+        where: list[str] = []
+        params: list[object] = []
+        if case_id is not None:
+            where.append("case_id = ?")
+            params.append(case_id)
+        if reader is not None:  # substr, not LIKE: no wildcard to escape, same on both engines
+            where.append("(subject = ? OR substr(subject, 1, ?) = ?)")
+            params += [reader, len(reader) + 1, f"{reader}/"]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._tx() as cur:
+            cur.execute(self._sql(f"SELECT count(*) FROM tongban_access_log{clause}"), params)
+            total = int(cur.fetchone()[0])
+            cur.execute(
+                self._sql(
+                    "SELECT case_id, kind, subject, purpose, fields, at FROM tongban_access_log"
+                    f"{clause} ORDER BY at DESC, case_id, subject LIMIT ? OFFSET ?"
+                ),
+                (*params, limit, offset),
+            )
+            return [AccessRecord(*row) for row in cur.fetchall()], total
+
 
 def open_access_store(
     database_url: str, data_dir: Path, *, schema: str | None = None, read_only: bool = False

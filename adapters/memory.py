@@ -273,6 +273,11 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
             sizes = sorted(size for size in self._checkpoints if size > after_size)[:limit]
             return [self._checkpoints[size] for size in sizes]
 
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        with self._database_lock:
+            sizes = sorted((s for s in self._checkpoints if s < before_size), reverse=True)
+            return [self._checkpoints[size] for size in sizes[:limit]]
+
 
 class MemoryFactory(POPOFactory):
     """eventsourcing's in-memory factory, with the ledger recorder as application recorder."""

@@ -495,11 +495,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return self._checkpoint_where(curs, "ORDER BY size DESC LIMIT 1", ())
 
     def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
-        query = SQL(
-            "SELECT size, note, issued_at FROM {0} WHERE size > %s ORDER BY size LIMIT %s"
-        ).format(self.checkpoints_table)
+        return self._checkpoints_query("WHERE size > %s ORDER BY size LIMIT %s", after_size, limit)
+
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        return self._checkpoints_query(
+            "WHERE size < %s ORDER BY size DESC LIMIT %s", before_size, limit
+        )
+
+    def _checkpoints_query(self, where: str, size: int, limit: int) -> list[StoredCheckpoint]:
+        query = SQL("SELECT size, note, issued_at FROM {0} " + where).format(self.checkpoints_table)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, (after_size, limit))
+            curs.execute(query, (size, limit))
             return [
                 StoredCheckpoint(int(r["size"]), str(r["note"]), int(r["issued_at"]))
                 for r in curs.fetchall()

@@ -326,3 +326,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 (after_size, limit),
             )
             return [StoredCheckpoint(int(r[0]), r[1], int(r[2])) for r in c.fetchall()]
+
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT size, note, issued_at FROM {self.checkpoints_table_name} "
+                "WHERE size < ? ORDER BY size DESC LIMIT ?",
+                (before_size, limit),
+            )
+            return [StoredCheckpoint(int(r[0]), r[1], int(r[2])) for r in c.fetchall()]

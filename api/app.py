@@ -22,6 +22,8 @@ from api.read_model_daemon import ReadModelFollower
 from api.relay_daemon import MonitorWatch, RelayDeliverer
 from api.routes import (
     audit,
+    audit_pages,
+    audit_record_pages,
     cases,
     catalog,
     health,
@@ -64,6 +66,8 @@ ROUTES = (
     pages,
     license_pages,
     supervision_page,
+    audit_pages,
+    audit_record_pages,
     public_pages,
     progress_page,
     relay,

@@ -25,7 +25,15 @@ from ledger.workflow.fields import Field as StepField
 
 LOGIN_PAGE = "/pages/login"
 WORKLIST_PAGE = "/pages/worklist"
-SUPERVISION_PAGE = "/pages/supervision"  # where a token session (supervisor, auditor) lands
+SUPERVISION_PAGE = "/pages/supervision"  # where a supervisor's or the admin's session lands
+AUDIT_PAGE = "/pages/audit"  # where an auditor's session lands (api/routes/audit_pages.py)
+#: The auditors' pages, in the navigation of an auditor's or the administrator's session.
+AUDIT_LINKS = (
+    (AUDIT_PAGE, "审计"),
+    ("/pages/audit/checkpoints", "检查点与见证"),
+    ("/pages/audit/bodies", "部门报告"),
+    ("/pages/audit/access", "个人信息访问记录"),
+)
 
 #: Every page's Content-Security-Policy: only the node, no inline script or style, no eval.
 PAGE_POLICY = "; ".join(
@@ -176,13 +184,15 @@ def page(
     scripts: tuple[str, ...] = (),
     officer: str = "",
     overseer: str = "",
+    audit: bool = False,
     public: bool = False,
     admin: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
     """A whole page with the node's policy; ``main`` is already escaped HTML. ``officer``
     shows the officers' navigation, ``overseer`` that of a token session (supervisors,
-    auditors; ``admin`` adds the administrator's key page), ``public`` the public pages'
+    auditors), with the auditors' pages when ``audit`` and the administrator's key page when
+    ``admin``, ``public`` the public pages'
     (``api/routes/public_pages``)."""
     nav = ""
     if public:
@@ -198,9 +208,10 @@ def page(
             "</ul></nav>"
         )
     if overseer:
+        pages = ((SUPERVISION_PAGE, "时限监督"), *(AUDIT_LINKS if audit else ()))
+        items = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in pages)
         nav = (
-            '<nav aria-label="主导航"><ul>'
-            f'<li><a href="{SUPERVISION_PAGE}">时限监督</a></li>'
+            f'<nav aria-label="主导航"><ul>{items}'
             + ('<li><a href="/pages/keys">工作人员密钥认证</a></li>' if admin else "")
             + f'<li><span class="who">当前用户：{escape(overseer)}</span></li>'
             '<li><button type="button" id="logout">退出登录</button></li>'

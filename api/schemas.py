@@ -190,6 +190,10 @@ class ReportPublic(BaseModel):
 class JobPublic(BaseModel):
     job_id: str
     status: str = Field(description="running, done or failed")
+    checked: int = Field(0, description="case events checked so far")
+    total: int = Field(
+        0, description="objects the ledger held when the audit started (registry records too)"
+    )
     report: ReportPublic | None = None
     error: str | None = None
 

@@ -56,6 +56,7 @@ from ledger.transparency import (
     TreeKeeper,
     TreeStore,
 )
+from ledger.tree_store import StoredCheckpoint
 from ledger.workflow import CaseState, CaseWorkflow, WorkflowPolicy
 from ledger.write_path import Appended as Appended
 from ledger.write_path import Pending, StreamWriter
@@ -475,6 +476,11 @@ class LedgerApplication(StreamWriter):
     def checkpoint_at(self, size: int) -> Note | None:
         """The stored checkpoint of tree size ``size``, or None."""
         return self.tree.at(size)
+
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` stored checkpoints (with their issue times) of size below
+        ``before_size``, largest first: the newest, for a reader paging back."""
+        return self.tree.store.checkpoints_before(before_size, limit)
 
     def add_cosignatures(self, size: int, signatures: Sequence[NoteSignature]) -> Note:
         """Merge (witness) signatures into the stored checkpoint of ``size``; return it."""

@@ -393,20 +393,16 @@ class _Tally:
     open_cases: list[str] = field(default_factory=list)
 
 
-def body_report(app: LedgerApplication) -> list[BodyActivity]:
-    """Per body (sorted by id): steps taken by table step, cases held and for how long, open
-    cases; definitions in the module docstring. Bodies that never acted are not listed."""
-    registry = _registry(app)
-    registry_streams = {registry_stream_id(r) for r in app.trusted_roots}
+def _tallies(
+    app: LedgerApplication, streams: Iterable[tuple[uuid.UUID, Iterable[LedgerRow]]]
+) -> dict[str, _Tally]:
+    """What each body did in the cases ``streams`` holds (each case's rows in seq order)."""
     tallies: dict[str, _Tally] = {}
 
     def tally(body_id: str) -> _Tally:
         return tallies.setdefault(body_id, _Tally())
 
-    rows = app.store.iter_rows_by_stream()
-    for stream_id, stream_rows in groupby(rows, key=lambda r: r.stream_id):
-        if stream_id is None or stream_id in registry_streams:
-            continue
+    for stream_id, stream_rows in streams:
         flow, since = CaseState(), 0
         holders: tuple[str, ...] = ()
         for taken, flow in _replay(app, stream_rows):
@@ -417,16 +413,44 @@ def body_report(app: LedgerApplication) -> list[BodyActivity]:
             holders, since = _holders(flow), taken.received_at
         for body_id in case_actors(flow):
             tally(body_id).open_cases.append(str(stream_id))
-    return [
-        BodyActivity(
-            body=_ref(registry, body_id),
-            steps=dict(sorted(t.steps.items())),
-            cases_held=len(t.held),
-            holding_seconds=t.holding / 1_000_000,
-            open_cases=tuple(t.open_cases),
+    return tallies
+
+
+def _activity(registry: KeyRegistry, body_id: str, found: _Tally) -> BodyActivity:
+    return BodyActivity(
+        body=_ref(registry, body_id),
+        steps=dict(sorted(found.steps.items())),
+        cases_held=len(found.held),
+        holding_seconds=found.holding / 1_000_000,
+        open_cases=tuple(found.open_cases),
+    )
+
+
+def body_report(app: LedgerApplication) -> list[BodyActivity]:
+    """Per body (sorted by id): steps taken by table step, cases held and for how long, open
+    cases; definitions in the module docstring. Bodies that never acted are not listed."""
+    registry = _registry(app)
+    registry_streams = {registry_stream_id(r) for r in app.trusted_roots}
+    streams = (
+        (stream_id, stream_rows)
+        for stream_id, stream_rows in groupby(
+            app.store.iter_rows_by_stream(), key=lambda r: r.stream_id
         )
-        for body_id, t in sorted(tallies.items())
-    ]
+        if stream_id is not None and stream_id not in registry_streams
+    )
+    tallies = _tallies(app, streams)
+    return [_activity(registry, body_id, t) for body_id, t in sorted(tallies.items())]
+
+
+def body_activity(
+    app: LedgerApplication, body_id: str, case_ids: Iterable[uuid.UUID]
+) -> BodyActivity:
+    """:func:`body_report`'s row of one body, read from ``case_ids`` alone: the cases the body
+    is a party to (a listing's, :func:`ledger.case_listing.parties`), which hold every step it
+    took and every case it held. A body that did nothing gets a row of zeros."""
+    registry = _registry(app)
+    streams = ((case_id, app.store.select_stream_rows(case_id)) for case_id in case_ids)
+    return _activity(registry, body_id, _tallies(app, streams).get(body_id, _Tally()))
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,11 @@ class TreeStore(Protocol):
         """Up to ``limit`` stored checkpoints of size > ``after_size``, in size order."""
         ...
 
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` stored checkpoints of size < ``before_size``, largest first (the
+        newest a reader pages back from)."""
+        ...
+
 
 def pack_frontier(state: FrontierState | TreeState) -> bytes:
     """The frontier as stored: its hashes concatenated, largest subtree first."""

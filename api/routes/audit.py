@@ -14,10 +14,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.access import Principal
 from adapters.bootstrap import NodeServices
 from api.deps import Caller, MinIndex, Services, require
 from api.errors import ApiProblem
 from api.schemas import (
+    AccessPublic,
     EntryPage,
     EntryPublic,
     FindingPublic,
@@ -35,6 +37,9 @@ ANSWER_WAIT_SECONDS = 2.0  # small ledgers answer with the report at once
 # "Is an audit running? No: start one" as one step, or two requests at once start two.
 _START_LOCK = threading.Lock()
 MAX_INDEX = 2**63 - 1  # the largest ledger index the databases store
+MAX_OFFSET = 10**9  # records of the access log skipped by a page at most
+# A reader as the access log names it: a body or principal, or ``body/officer``.
+READER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._:-]{0,63})?$"
 P = TypeVar("P")
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(401, 403, 404, 422))
@@ -96,6 +101,11 @@ class Job:
     report: AuditReport | None = None
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    checked: int = 0  # case events checked so far (only the audit's thread adds to it)
+    total: int = 0  # objects stored when it started, registry records included
+
+    def progress(self, count: int) -> None:
+        self.checked += count
 
 
 def _jobs(request: Request) -> dict[str, Job]:
@@ -103,10 +113,18 @@ def _jobs(request: Request) -> dict[str, Job]:
     return jobs
 
 
+def recent_jobs(request: Request, caller: Principal) -> list[JobPublic]:
+    """This process's kept audit jobs, newest first (for the auditors' page)."""
+    require(caller, "auditor", "admin")
+    return [_public(job) for job in reversed(list(_jobs(request).values()))]
+
+
 def _public(job: Job) -> JobPublic:
     return JobPublic(
         job_id=job.job_id,
         status=job.status,
+        checked=job.checked,
+        total=job.total,
         report=report_public(job.report) if job.report else None,
         error=job.error,
     )
@@ -133,7 +151,9 @@ def start_verify(request: Request, node: Services, caller: Caller) -> JobPublic:
     def run() -> None:
         try:
             # a standby within the audit's staleness; the report states what it covered
-            job.report = verify_ledger(node.reader("audit"), applicants=node.applicants)
+            ledger = node.reader("audit")
+            job.total = ledger.store.max_index()
+            job.report = verify_ledger(ledger, applicants=node.applicants, progress=job.progress)
             job.status = "done"
         except Exception:  # reported to the poller without internals; logged in full
             log.exception("audit job %s failed", job.job_id)
@@ -153,6 +173,45 @@ def job_status(job_id: str, request: Request, caller: Caller) -> JobPublic:
     if job is None:
         raise ApiProblem(404, f"no audit job {job_id}", reason="not_found")
     return _public(job)
+
+
+class AccessLogPage(BaseModel):
+    """One page of the personal-data access log, newest first."""
+
+    records: list[AccessPublic]
+    total: int = Field(description="records matching the filters, over every page")
+    offset: int = Field(description="records skipped before this page")
+
+
+@router.get(
+    "/access",
+    response_model=AccessLogPage,
+    summary="the personal-data access log of every case: who read, when, why (newest first)",
+)
+def access_log(
+    node: Services,
+    caller: Caller,
+    case: Annotated[uuid.UUID | None, Query(description="only this case's reads")] = None,
+    reader: Annotated[
+        str | None,
+        Query(
+            pattern=READER_PATTERN,
+            max_length=200,
+            description="only this reader's reads: `body/officer` as logged, or a body",
+        ),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> AccessLogPage:
+    # What GET /cases/{id}/access shows auditors, for every case at once; never supervisors:
+    # who read a person's data is about that person.
+    require(caller, "auditor", "admin")
+    records, total = node.access.access_log(
+        case_id=None if case is None else str(case), reader=reader, offset=offset, limit=limit
+    )
+    return AccessLogPage(
+        records=[AccessPublic(**vars(r)) for r in records], total=total, offset=offset
+    )
 
 
 # -- the log: checkpoints and proofs (docs/transparency.md) -----------------------------------

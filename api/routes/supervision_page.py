@@ -134,6 +134,12 @@ def supervision_page(request: Request, node: Services) -> HTMLResponse | Redirec
 <h2>月度通报</h2>
 <ul id="bulletins">{bulletins}</ul>"""
     who = f"{KINDS.get(caller.kind, caller.kind)} {caller.subject}"
+    auditor = caller.kind in ("auditor", "admin")
     return page(
-        "时限监督", main, scripts=("session.js",), overseer=who, admin=caller.kind == "admin"
+        "时限监督",
+        main,
+        scripts=("session.js",),
+        overseer=who,
+        audit=auditor,
+        admin=caller.kind == "admin",
     )

@@ -8,11 +8,16 @@ const form = document.getElementById("token-login");
 const status = document.getElementById("token-status");
 const field = document.getElementById("api-token");
 
-/** After login: the supervision page or the administrator's key page of this node asked for
- * (a body's id may hold `.` and `:`), else the supervision page. */
-function next() {
+// The pages a token session may be sent back to after login: supervision, the administrator's
+// key page and the auditors' (a body's id may hold `.` and `:`).
+const RETURNS = /^\/pages\/(supervision|keys|audit(\/[A-Za-z0-9._:\/-]*)?)(\?[A-Za-z0-9=&_%.:-]*)?$/;
+
+/** After login: the page of this node asked for, else an auditor's page for an auditor and
+ * the supervision page for a supervisor or the administrator. */
+function next(kind) {
   const wanted = new URLSearchParams(location.search).get("next") ?? "";
-  return /^\/pages\/(supervision|keys)(\?[A-Za-z0-9=&_.:%-]*)?$/.test(wanted) ? wanted : "/pages/supervision";
+  if (RETURNS.test(wanted) && !wanted.includes("..")) return wanted;
+  return kind === "auditor" ? "/pages/audit" : "/pages/supervision";
 }
 
 form.addEventListener("submit", async (event) => {
@@ -30,9 +35,10 @@ form.addEventListener("submit", async (event) => {
       status.textContent = `登录未成功：${await problemText(sent)}`;
       return;
     }
-    rememberCsrf((await sent.json()).csrf_token);
-    status.textContent = "登录成功，正在打开时限监督……";
-    location.assign(next());
+    const session = await sent.json();
+    rememberCsrf(session.csrf_token);
+    status.textContent = "登录成功，正在打开页面……";
+    location.assign(next(session.kind));
   } catch (error) {
     status.textContent = `登录失败：${error.message}`;
   }

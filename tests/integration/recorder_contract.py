@@ -222,7 +222,7 @@ class RecorderContract:
         assert recorder.checkpoint(5) == StoredCheckpoint(5, "note 5", 300)
         assert recorder.checkpoint(4) is None
 
-    def test_latest_largest_and_after(self, recorder: Recorder) -> None:
+    def test_latest_largest_after_and_before(self, recorder: Recorder) -> None:
         recorder.save_checkpoint(3, "n3", 100)
         recorder.save_checkpoint(9, "n9", 200)
         recorder.save_checkpoint(6, "n6", 300)
@@ -233,6 +233,9 @@ class RecorderContract:
         assert [c.size for c in recorder.checkpoints_after(3, 2)] == [6, 7]
         assert [c.size for c in recorder.checkpoints_after(0, 10)] == [3, 6, 7, 9]
         assert recorder.checkpoints_after(9, 10) == []
+        assert [c.size for c in recorder.checkpoints_before(9, 2)] == [7, 6]
+        assert [c.size for c in recorder.checkpoints_before(100, 10)] == [9, 7, 6, 3]
+        assert recorder.checkpoints_before(3, 10) == []
 
     def test_replace_checkpoint_is_compare_and_set(self, recorder: Recorder) -> None:
         recorder.save_checkpoint(5, "note", 100)

@@ -74,6 +74,7 @@ GET /audit/events                    401  401  401  403  403  403  403  200  200
 GET /audit/cases/{case_id}           401  401  401  403  403  403  403  200  403  200  403
 POST /audit/verify                   401  401  401  403  403  403  403  202  403  202  403
 GET /audit/jobs/{job_id}             401  401  401  403  403  403  403  200  403  200  403
+GET /audit/access                    401  401  401  403  403  403  403  200  403  200  403
 GET /audit/checkpoint                200  200  200  200  200  200  200  200  200  200  200
 POST /audit/checkpoint               401  401  401  403  403  403  403  403  403  200  403
 GET /audit/proof/inclusion           200  200  200  200  200  200  200  200  200  200  200
@@ -128,6 +129,14 @@ GET /pages/keys                      303  303  303  303  303  303  303  303  303
 GET /pages/cases/{case_id}/licenses/{identifier} 303 303 303 303 303 303 303 303 303 303 303
 GET /pages/licenses/{identifier}     303  303  303  303  303  303  303  303  303  303  303
 GET /pages/licenses/{identifier}/qr.png 303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit                     303  303  303  303  303  303  303  303  303  303  303
+POST /pages/audit                    303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/cases               303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/cases/{case_id}     303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/checkpoints         303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/bodies              303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/bodies/{body_id}    303  303  303  303  303  303  303  303  303  303  303
+GET /pages/audit/access              303  303  303  303  303  303  303  303  303  303  303
 GET /pages/progress                  200  200  200  200  200  200  200  200  200  200  200
 POST /pages/progress                 200  200  200  200  200  200  200  200  200  200  200
 POST /pages/rate                     200  200  200  200  200  200  200  200  200  200  200
@@ -172,6 +181,10 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 #   The license pages and their routes (api/routes/license_pages.py, license_drafts.py) are
 #   the same: the draft routes and issuance under the node's seal name the session's officer
 #   and key, so every token gets 403 (tests/e2e/test_license_pages.py, with a session).
+#   The auditors' pages (api/routes/audit_pages.py, audit_record_pages.py) take an auditor's
+#   or the administrator's token session, so a bearer token is sent to the login page too
+#   (303); with a session, officers and supervisors get a 403 page
+#   (tests/e2e/test_audit_pages.py).
 #   The public pages (api/routes/public_pages.py: the license check, the catalog, the
 #   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
 #   token changes nothing (tests/e2e/test_public_pages.py).
@@ -266,6 +279,15 @@ def _page(path: str) -> Request:
         url = path.format(**f.names())
         headers = f.node.headers(principal)
         return lambda: f.node.client.get(url, headers=headers, follow_redirects=False)
+
+    return prepare
+
+
+def _page_post(path: str) -> Request:
+    # A page's form post: without a session, the login page (303) whatever token comes along.
+    def prepare(f: Fixture, principal: str) -> Send:
+        headers = f.node.headers(principal)
+        return lambda: f.node.client.post(path, headers=headers, follow_redirects=False)
 
     return prepare
 
@@ -583,6 +605,7 @@ REQUESTS: dict[str, Request] = {
     "GET /audit/cases/{case_id}": _get("/audit/cases/{case_id}"),
     "POST /audit/verify": _post("/audit/verify"),
     "GET /audit/jobs/{job_id}": _get("/audit/jobs/{job_id}"),
+    "GET /audit/access": _get("/audit/access"),
     "GET /audit/checkpoint": _get("/audit/checkpoint"),
     "POST /audit/checkpoint": _post("/audit/checkpoint"),
     "GET /audit/proof/inclusion": _get("/audit/proof/inclusion", event="1", size="{size}"),
@@ -634,6 +657,14 @@ REQUESTS: dict[str, Request] = {
     "GET /pages/catalog/{region}/{batch}/{seq}": _page("/pages/catalog/510000/1/5"),
     "GET /pages/supervision": _page("/pages/supervision"),
     "GET /pages/keys": _page("/pages/keys"),
+    "GET /pages/audit": _page("/pages/audit"),
+    "POST /pages/audit": _page_post("/pages/audit"),
+    "GET /pages/audit/cases": _page("/pages/audit/cases?case={case_id}"),
+    "GET /pages/audit/cases/{case_id}": _page("/pages/audit/cases/{case_id}"),
+    "GET /pages/audit/checkpoints": _page("/pages/audit/checkpoints"),
+    "GET /pages/audit/bodies": _page("/pages/audit/bodies"),
+    "GET /pages/audit/bodies/{body_id}": _page("/pages/audit/bodies/510104-RS"),
+    "GET /pages/audit/access": _page("/pages/audit/access"),
     "GET /pages/progress": _page("/pages/progress"),
     "POST /pages/progress": _progress_page,
     "POST /pages/rate": _rate_page,

@@ -17,6 +17,7 @@ from ledger.reports import (
     CLOSED_STATES,
     IN_THE_POST,
     BodyActivity,
+    body_activity,
     body_report,
     case_timeline,
 )
@@ -315,6 +316,26 @@ def test_origin_bodies_hold_a_joint_case_from_acceptance_until_they_co_handle(
     assert report[HOME].holding_seconds == 3_600 + 7_200 + 3_600
     assert len(report[HOME].open_cases) == 1  # decided: the home body delivers next
     assert report[JS_HANDLER].open_cases == ()
+
+
+def test_one_bodys_activity_read_from_its_cases_is_its_row_of_the_whole_report(
+    world: World,
+) -> None:
+    """``body_activity`` reads only the cases it is given (a listing's cases of the body); on
+    those it gives the whole-ledger report's row, and zeros for a body that did nothing."""
+    cases = [proxy_case(world), proxy_case(world, PROXY_STEPS[:2]), world.online_case()]
+    report = by_body(body_report(world.app))
+    for body_id in (WINDOW, HOME):
+        assert body_activity(world.app, body_id, cases) == report[body_id]
+    # The window is on the two proxy cases only: the online case adds nothing to its row.
+    assert body_activity(world.app, WINDOW, cases[:2]) == report[WINDOW]
+    idle = body_activity(world.app, JS_HANDLER, cases)
+    assert (idle.body.name != "", idle.steps, idle.cases_held, idle.open_cases) == (
+        True,
+        {},
+        0,
+        (),
+    )
 
 
 def test_an_empty_ledger_reports_no_body(world: World) -> None:

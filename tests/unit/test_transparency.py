@@ -120,6 +120,10 @@ class MemoryTreeStore:
     def checkpoints_after(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
         return [self.checkpoints[s] for s in sorted(self.checkpoints) if s > after_size][:limit]
 
+    def checkpoints_before(self, before_size: int, limit: int) -> list[StoredCheckpoint]:
+        sizes = sorted((s for s in self.checkpoints if s < before_size), reverse=True)
+        return [self.checkpoints[s] for s in sizes[:limit]]
+
     def reset_tree(self, expected: TreeState) -> bool:
         with self.lock:
             if self.state != expected:
