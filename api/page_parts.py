@@ -5,6 +5,7 @@ serves them)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 from urllib.parse import quote
@@ -246,8 +247,11 @@ def page(
     return response
 
 
-def _field_input(step: str, spec: StepField, fixed: str | None) -> str:
-    """One labelled control for ``spec`` of the form for ``step``."""
+def _field_input(
+    step: str, spec: StepField, fixed: str | None, filled: tuple[str, str] | None = None
+) -> str:
+    """One labelled control for ``spec`` of the form for ``step``; ``filled``: a list's text
+    filled in, and a note (escaped HTML) saying where it came from."""
     name = spec.name
     ident = f"{step.replace(':', '-')}-{name}"
     label = escape(FIELD_NAMES.get(name, name))
@@ -277,9 +281,12 @@ def _field_input(step: str, spec: StepField, fixed: str | None) -> str:
             f'<label for="{ident}">{label}</label></div>'
         )
     if spec.kind in ("texts", "references"):
+        text, note = filled or ("", "")
+        described = f' aria-describedby="{ident}-hint"' if note else ""
         return (
             f'<label for="{ident}">{label}{optional}</label>'
-            f'<textarea id="{ident}" rows="3"{data}{need}></textarea>'
+            f'<textarea id="{ident}" rows="3"{data}{need}{described}>{escape(text)}</textarea>'
+            + (f'<p class="hint" id="{ident}-hint">{note}</p>' if note else "")
         )
     if spec.kind == "positive":
         return (
@@ -308,8 +315,9 @@ def session_or_login(
     return found if found.kind in kinds else RedirectResponse(elsewhere, status_code=303)
 
 
-def step_form(step: str) -> str:
-    """The form for a table step (``type`` or ``type:refinement``), or why there is none."""
+def step_form(step: str, filled: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """The form for a table step (``type`` or ``type:refinement``), or why there is none;
+    ``filled``: field name → (text, note) of a list the page fills in."""
     step_type, _, refinement = step.partition(":")
     fields = STEP_FIELDS.get(step_type, ())
     title = escape(step_name(step))
@@ -323,7 +331,13 @@ def step_form(step: str) -> str:
         None,
     )
     controls = "\n".join(
-        _field_input(step, spec, refinement if spec.name == refined_by else None) for spec in fields
+        _field_input(
+            step,
+            spec,
+            refinement if spec.name == refined_by else None,
+            (filled or {}).get(spec.name),
+        )
+        for spec in fields
     )
     return f"""<section class="step-form" aria-labelledby="form-{escape(step)}">
 <h3 id="form-{escape(step)}">{title}</h3>

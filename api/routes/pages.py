@@ -53,6 +53,7 @@ from api.page_parts import (
 from api.page_receive import receive_form
 from api.page_refusal import refusal_section, signed_bodies
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
+from api.page_results import result_fills
 from api.page_worklist import PAGE_SIZE, WAITING, case_rows, list_switch, waiting_list
 from api.routes.cases import case_public, case_with_state
 from api.schemas import CasePublic, problem_responses
@@ -272,7 +273,8 @@ def case_page(
         for s in (case.timeline if case is not None else [])
     )
     mine, others = steps_for(flow, caller.subject) if flow is not None else ([], {})
-    forms = "\n".join(step_form(step) for step in mine)
+    fills = result_fills(node, case, mine) if case is not None else {}
+    forms = "\n".join(step_form(step, fills.get(step)) for step in mine)
     if flow is None:
         forms = "<p>主办节点暂不可读，本节点转递的步骤不足以得出案件状态，暂不能办理。</p>"
     elif not mine:

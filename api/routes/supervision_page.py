@@ -43,7 +43,7 @@ def _legs_table(ident: str, caption: str, legs: list[LegPublic]) -> str:
         return f'<p id="{ident}">无。</p>'
     rows = "".join(
         "<tr>"
-        f"<td>{escape(leg.case_id[:8])}…</td><td>{escape(leg.item)}</td>"
+        f"<td>{escape(leg.case_id)}</td><td>{escape(leg.item)}</td>"
         f"<td>{escape(LEG_NAMES.get(leg.name.split('#')[0], leg.name))}</td>"
         f"<td>{escape(leg.body)}</td><td>{escape(leg.deadline or '')}</td>"
         f"<td>{escape(LEG_STATUS_NAMES.get(leg.status, leg.status))}</td>"
@@ -98,7 +98,7 @@ def supervision_page(request: Request, node: Services) -> HTMLResponse | Redirec
     open_now = supervised_rectifications(node, caller, None, None)
     today = china_date(node.clock())
     rectifications = "".join(
-        f"<tr><td>{escape(r.case_id[:8])}…</td><td>{escape(r.body)}</td>"
+        f"<tr><td>{escape(r.case_id)}</td><td>{escape(r.body)}</td>"
         f"<td>{escape(r.item)}</td><td>{escape(r.rated)}</td>"
         f"<td>{escape(_open_stages(r.stages))}</td>"
         f"<td>{'<strong>已逾期</strong>' if r.late else '按期'}</td></tr>"

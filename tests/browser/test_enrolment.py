@@ -4,19 +4,28 @@ non-extractable key on the login page and hand over its enrolment code; each bod
 administrator, logged in with the administrator's token in a browser of their own, imports the
 body's key file once, pastes the code, checks what the page decoded from the node's draft and
 signs the ``officer_certified`` record there (``/pages/keys``). Both officers then log in with
-their browser-made keys and walk a whole proxy case through the pages, the audit clean; the
-Jiangsu administrator then revokes the clerk's key in the page, which ends the clerk's session
-at once. On the way, every refusal is said on the page. Throughout: no request leaves the
-node, no console error but the refusals expected, no serious or critical axe violation."""
+their browser-made keys and walk a whole proxy case through the pages alone, a step refused on
+the way; the clerk's 送达 lists the 社会保障卡 the page fills in, and the home officer issues
+it on the license page (the node holding the body's seal, ``test_license_pages.py``); the
+audit of the whole ledger is clean. The Jiangsu administrator then revokes the clerk's key in
+the page, which ends the clerk's session at once. On the way, every refusal is said on the
+page. Throughout: no request leaves the node, no console error but the refusals expected, no
+serious or critical axe violation."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
+from api.license_client import identifier_for
+from ledger.audit import verify_ledger
+from ledger.envelope import parse_event
+from ledger.license_events import license_stream_id
 from tests.browser import test_officer_pages as officer_pages
+from tests.browser.test_license_pages import issue_in_the_page, licensed
 from tests.browser.test_officer_pages import (
     CLERK_BODY,
     LiveNode,
@@ -26,10 +35,13 @@ from tests.browser.test_officer_pages import (
     walk_a_proxy_case,
     watch,
 )
+from tests.support import licenses
 
 # The officers' pages' fixtures: a live node of this module's own, Debian's Chromium.
 live = officer_pages.live
 browser = officer_pages.browser
+# ... issuing licenses: Sichuan's trust list published, 510104-RS's seal on the node.
+issuing = licensed
 
 HOME_BODY = "510104-RS"
 CLERK = "js-web-01"  # officers of their bodies with no key yet
@@ -122,9 +134,15 @@ def _certify(live: LiveNode, admin: Watched, officer: Watched, *, shot: str = ""
     expect(row).to_contain_text(officer_id)
 
 
-def test_two_officers_enrol_browser_keys_and_walk_a_whole_case_then_one_is_revoked(
-    live: LiveNode, browser: Browser, tmp_path: Path
+def _card(case_id: uuid.UUID) -> str:
+    """The case's 社会保障卡, as 510104-RS issues it (``tongban license id``)."""
+    return identifier_for(case_id, licenses.CARD, licenses.RS_USCC).text
+
+
+def test_two_officers_enrol_browser_keys_walk_a_case_issue_its_license_then_one_is_revoked(
+    issuing: LiveNode, browser: Browser, tmp_path: Path
 ) -> None:
+    live = issuing
     node = live.node
     clerk = _generate(browser, live, CLERK_BODY, CLERK)
     home = _generate(browser, live, HOME_BODY, HOME_OFFICER)
@@ -188,9 +206,22 @@ def test_two_officers_enrol_browser_keys_and_walk_a_whole_case_then_one_is_revok
         officer.page.wait_for_url("**/pages/worklist")
         session = officer.page.evaluate("fetch('/login/session').then((r) => r.json())")
         assert (session["body_id"], session["officer_id"]) == (body_id, officer_id)
-    case_id = walk_a_proxy_case(live, browser, clerk, home, tmp_path, screenshots=False)
+    case_id = walk_a_proxy_case(
+        live, browser, clerk, home, tmp_path, screenshots=False, result_license=_card
+    )
     story = node.get(f"/cases/{case_id}", "window").json()["timeline"]
     assert {s["officer_id"] for s in story[:9]} == {CLERK, HOME_OFFICER}
+    # The home officer issues the license the 送达 listed, signing with the browser-made key.
+    identifier = _card(case_id)
+    issue_in_the_page(live, home.page, case_id, identifier, ("张三", "11010519491231002X"))
+    (entry,) = node.services.ledger.stream_entries(license_stream_id(identifier))
+    issued = parse_event(entry.envelope)
+    home_kid = home.page.evaluate("fetch('/login/session').then((r) => r.json())")["kid"]
+    assert (issued.type, issued.officer_id, issued.key_id) == (
+        "license_issued",
+        HOME_OFFICER,
+        home_kid,
+    )
 
     # The Jiangsu administrator revokes the clerk's key in the page: the clerk's session ends
     # at the next request, and the key logs in no more.
@@ -217,6 +248,9 @@ def test_two_officers_enrol_browser_keys_and_walk_a_whole_case_then_one_is_revok
 
     audit = node.get(f"/audit/cases/{case_id}", "auditor").json()
     assert audit["ok"] and audit["findings"] == [], audit
+    # The whole ledger: every case, the license's stream, the key records, the checkpoints.
+    report = verify_ledger(node.services.ledger, applicants=node.services.applicants)
+    assert report.ok and report.findings == [] and report.licenses == 1, report.findings
     for watched in (clerk, home, jiangsu, sichuan):
         watched.check(live.base)
         watched.page.context.close()

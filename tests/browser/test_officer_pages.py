@@ -424,8 +424,11 @@ def _logged_in(browser: Browser, live: LiveNode, body_id: str, tmp_path: Path) -
     return watched
 
 
-def _sign(page: Page, step: str, fields: Mapping[str, str | bool], rows: int) -> None:
-    """Fill the form for ``step``, check the decoded content, sign; the timeline has ``rows``."""
+def _sign(
+    page: Page, step: str, fields: Mapping[str, str | bool], rows: int, *, shown: str = ""
+) -> None:
+    """Fill the form for ``step``, check the decoded content (it shows ``shown`` too), sign;
+    the timeline has ``rows``."""
     form = page.locator(f'form[data-step="{step}"]')
     for name, value in fields.items():
         control = form.locator(f'[data-field="{name}"]')
@@ -436,6 +439,7 @@ def _sign(page: Page, step: str, fields: Mapping[str, str | bool], rows: int) ->
     form.locator("button[type=submit]").click()
     expect(page.locator("#confirm")).to_be_visible()
     expect(page.locator("#decoded")).to_contain_text(step.split(":")[0])
+    expect(page.locator("#decoded")).to_contain_text(shown)
     page.click("#sign")
     expect(page.locator("tbody tr")).to_have_count(rows)
 
@@ -490,11 +494,14 @@ def walk_a_proxy_case(
     tmp_path: Path,
     *,
     screenshots: bool = True,
+    result_license: Callable[[uuid.UUID], str] | None = None,
 ) -> uuid.UUID:
     """A whole proxy case through the pages: the Jiangsu window's ``clerk`` and Sichuan's
     510104-RS officer ``home``, each logged in, take every step from 收件 to 送达 (one refused
     on the way), the applicant follows and rates it with the slip's code, and the audit finds
-    the case whole. ``screenshots``: make the checked-in ones on the way."""
+    the case whole. ``screenshots``: make the checked-in ones on the way. ``result_license``:
+    the case's license identifier, which the 送达 form must fill in and the step list (None:
+    the form fills in nothing); the form is shot as ``pages-case-result-license``."""
     node = live.node
     case_id = _receive_in_the_page(live, clerk.page, tmp_path)
     home.page.goto(f"{live.base}/pages/cases/{case_id}")
@@ -526,7 +533,13 @@ def walk_a_proxy_case(
     _sign(home.page, "mailed:home_to_window", {"courier": "EMS", "tracking_number": "EMS2"}, 7)
     clerk.page.reload()
     _sign(clerk.page, "arrived", {"note": "证件已到窗口"}, 8)
-    _sign(clerk.page, "delivered:at_window", {"results": ""}, 9)
+    identifier = "" if result_license is None else result_license(case_id)
+    results = clerk.page.locator('form[data-step="delivered:at_window"] [data-field="results"]')
+    expect(results).to_have_value(identifier)  # filled in by the page, signed as it is
+    if identifier:
+        assert accessibility_violations(clerk.page) == []
+        screenshot(live, clerk.page, "pages-case-result-license")
+    _sign(clerk.page, "delivered:at_window", {}, 9, shown=identifier)
     expect(clerk.page.locator("#main")).to_contain_text("已办结")
     if screenshots:
         screenshot(live, clerk.page, "pages-case-delivered")
