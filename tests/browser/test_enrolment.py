@@ -265,7 +265,7 @@ def test_an_auditors_session_is_refused_the_administrators_page(
     page.goto(f"{live.base}/pages/login")
     page.fill("#api-token", live.node.tokens["auditor"])
     page.click("#token-login button[type=submit]")
-    expect(page).to_have_url(f"{live.base}/pages/supervision")
+    expect(page).to_have_url(f"{live.base}/pages/audit")  # where an auditor lands
     answer = page.goto(f"{live.base}/pages/keys?body={HOME_BODY}")
     assert answer is not None and answer.status == 403
     expect(page.locator("#main")).to_contain_text("本页供本节点的管理员使用")
