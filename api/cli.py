@@ -46,6 +46,7 @@ from api.cli_halls import add_hall_commands
 from api.cli_ledger import add_ledger_commands
 from api.cli_licenses import add_license_commands
 from api.cli_outbox import add_outbox_commands
+from api.cli_page_signing import add_page_signing_commands
 from api.cli_readmodels import add_readmodels_commands
 from api.cli_relay import add_relay_commands
 from api.cli_supervise import add_rate_command, add_supervise_commands
@@ -369,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger_commands(commands)
     add_demo_command(commands)
     add_hall_commands(commands)
-    add_rate_command(add_case_commands(commands))
+    case = add_case_commands(commands)
+    add_rate_command(case)
+    add_page_signing_commands(commands, case)
     add_supervise_commands(commands)
     add_token_commands(commands)
     add_transparency_commands(commands)

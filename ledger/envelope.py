@@ -324,3 +324,40 @@ def build_event(
     )
     parse_event(raw)  # the library never hands out bytes the ledger would call malformed
     return raw
+
+
+def parse_event_content(content_bytes: bytes) -> Envelope:
+    """The unsigned event whose content bytes are ``content_bytes`` (its signature empty),
+    with every shape check of :func:`parse_event`; refused as that refuses."""
+    return parse_event(canonical.encode([content_bytes, b""]))
+
+
+def check_signer(unsigned: Envelope, signer: Signer) -> None:
+    """Refuse (:class:`MalformedEncoding`) an event whose suite or key id is not ``signer``'s:
+    its signature would not be the one the content names."""
+    if unsigned.signed.suite.name != signer.suite:
+        raise MalformedEncoding(
+            f"the content is for suite {unsigned.signed.suite.name}, the key is {signer.suite}",
+            field="suite",
+        )
+    if unsigned.key_id != signer.key_id:
+        raise MalformedEncoding(
+            f"the content names key {unsigned.key_id}, this key is {signer.key_id}", field="kid"
+        )
+
+
+def sign_event_content(content_bytes: bytes, signer: Signer) -> Envelope:
+    """Sign the content bytes of an unsigned case event someone else drafted (the node's draft
+    route, for an officer whose key cannot be in the browser): the signed event.
+
+    Only what an event envelope may hold is signed: canonical content of a
+    ``tongban/event/v1`` object in ``signer``'s suite, naming ``signer``'s key, of the event's
+    exact shape (:func:`parse_event`). A digest, a signing input, another kind of object or
+    bytes that are not canonical msgpack are refused (:class:`MalformedEncoding`,
+    :class:`WrongContext`, ...) before the key is used."""
+    unsigned = parse_event_content(content_bytes)
+    check_signer(unsigned, signer)
+    signature = signer.sign(signing_input(EVENT_CONTEXT, unsigned.signed.suite, content_bytes))
+    signed = parse_event(canonical.encode([content_bytes, signature]))
+    signed.signed.verify(signer.public_key)
+    return signed

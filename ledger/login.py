@@ -13,6 +13,7 @@ the node's (:class:`NonceBook`, a port), and so is the session a verified proof 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +34,11 @@ MIN_NONCE_BYTES = 16
 MAX_NONCE_BYTES = 64
 MAX_LIFETIME = 300 * 1_000_000  # µs: a challenge is answered within five minutes
 MAX_ORIGIN_LENGTH = 255
+CHALLENGE_TEXT_PREFIX = "TBL1"
+# An origin as browsers write it: no path, no white space, no quote (the page puts the
+# challenge text in single quotes in the command it shows).
+_NONCE_HEX = re.compile(f"(?:[0-9a-f]{{2}}){{{MIN_NONCE_BYTES},{MAX_NONCE_BYTES}}}")
+_ORIGIN = re.compile(r"https?://[^\s/?#'\"\\]{1,240}")
 
 #: A login proof's content holds exactly these fields (docs/login.md §2).
 LOGIN_FIELDS = frozenset(
@@ -71,6 +77,43 @@ class Challenge:
             "issued_at": self.issued_at,
             "expires_at": self.expires_at,
         }
+
+    def as_text(self) -> str:
+        """The challenge as one line an officer copies from the page into a terminal
+        (docs/login.md §7): ``TBL1/<nonce hex>/<issued_at>/<expires_at>/<origin>``."""
+        parts = (self.nonce.hex(), self.issued_at, self.expires_at, self.origin)
+        return "/".join((CHALLENGE_TEXT_PREFIX, *map(str, parts)))
+
+    @classmethod
+    def from_text(cls, text: str) -> Challenge:
+        """The challenge a page showed as text (:meth:`as_text`); :class:`MalformedEncoding`
+        naming the part that is wrong. Surrounding white space (from the copying) is ignored."""
+        parts = text.strip().split("/", 4)
+        if len(parts) != 5 or parts[0] != CHALLENGE_TEXT_PREFIX:
+            raise MalformedEncoding(
+                f"a login challenge reads {CHALLENGE_TEXT_PREFIX}/<nonce>/<issued_at>/"
+                "<expires_at>/<origin>",
+                field="challenge",
+            )
+        _, nonce, issued_at, expires_at, origin = parts
+        if not _NONCE_HEX.fullmatch(nonce):
+            raise MalformedEncoding(
+                f"nonce must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes in lowercase hex",
+                field="nonce",
+            )
+        for name, value in (("issued_at", issued_at), ("expires_at", expires_at)):
+            if not re.fullmatch(r"[1-9][0-9]{0,18}", value):
+                raise MalformedEncoding(f"{name} must be microseconds since the epoch", field=name)
+        if not _ORIGIN.fullmatch(origin):
+            raise MalformedEncoding(
+                "origin must be a page origin (scheme://host[:port])", field="origin"
+            )
+        challenge = cls(origin, bytes.fromhex(nonce), int(issued_at), int(expires_at))
+        if not challenge.issued_at < challenge.expires_at <= challenge.issued_at + MAX_LIFETIME:
+            raise MalformedEncoding(
+                "expires_at must follow issued_at by at most five minutes", field="expires_at"
+            )
+        return challenge
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The login page (``/pages/login``): an officer imports or generates a key and logs in by
-signing the node's challenge (``api/static/login.js``, docs/login.md); an auditor, a supervisor
-or the administrator logs in with their API token (``api/static/token-login.js``,
+signing the node's challenge (``api/static/login.js``, docs/login.md), or, with an SM2 key,
+pastes the proof ``tongban login sign`` made of it (``api/static/cli-login.js``); an auditor,
+a supervisor or the administrator logs in with their API token (``api/static/token-login.js``,
 ``POST /login/token``)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.page_parts import page
+from api.page_signing import CLI_LOGIN_SECTION
 
 router = APIRouter(tags=["pages"])
 
@@ -69,6 +71,9 @@ def login_page() -> HTMLResponse:
 <button type="button" id="login" disabled>用本机密钥登录</button>
 <p id="login-status" role="alert" aria-live="assertive"></p>
 </section>
+"""
+    main += CLI_LOGIN_SECTION  # an SM2 key: the proof is made on the command line
+    main += """
 <section aria-labelledby="token-heading">
 <h2 id="token-heading">审计员、监督员、管理员：以令牌登录</h2>
 <form id="token-login" class="stack">
@@ -82,4 +87,4 @@ def login_page() -> HTMLResponse:
 </form>
 </section>
 """
-    return page("登录", main, scripts=("login.js", "token-login.js"))
+    return page("登录", main, scripts=("login.js", "cli-login.js", "token-login.js"))

@@ -54,6 +54,7 @@ from api.page_receive import receive_form
 from api.page_refusal import refusal_section, signed_bodies
 from api.page_relay import read_relayed, relay_section, relayed_home, relayed_worklist, state_name
 from api.page_results import result_fills
+from api.page_signing import signing_parts
 from api.page_worklist import PAGE_SIZE, WAITING, case_rows, list_switch, waiting_list
 from api.routes.cases import case_public, case_with_state
 from api.schemas import CasePublic, problem_responses
@@ -325,9 +326,10 @@ def case_page(
         rows = None if view is None else view.rows
         bodies = signed_bodies(node, case_id, rows)
         refusal = refusal_section(str(case_id), flow, case.timeline, caller.subject, bodies)
+    signing = signing_parts(request, node)  # in the browser, or on the command line (SM2)
     main = f"""{refusal}
 <dl class="facts" id="case" data-case="{case_id}" data-ledger="{escape(ledger)}"
- data-head-seq="{head_seq}" data-head-hash="{escape(head_hash)}"{relayed}>
+ data-head-seq="{head_seq}" data-head-hash="{escape(head_hash)}"{relayed}{signing.attributes}>
 <dt>案件编号</dt><dd>{case_id}</dd>
 {facts}
 </dl>
@@ -335,15 +337,9 @@ def case_page(
 {timeline}
 {license_section(node, caller, case_id) if view is None else ""}
 <h2>下一步</h2>
-<p>填写后，本页从节点取得该步骤的内容字节，由本页自行解码并显示，您核对无误后用本机密钥签名。</p>
+{signing.intro}
 {forms}
-<section id="confirm" aria-labelledby="confirm-heading" hidden>
-<h2 id="confirm-heading" tabindex="-1">核对并签名</h2>
-<p>以下内容由本页从待签名的字节中解码得出：</p>
-<dl id="decoded" class="facts"></dl>
-<button type="button" id="sign">确认无误，签名并提交</button>
-<button type="button" id="cancel">返回修改</button>
-</section>
+{signing.confirm}
 <p id="case-status" role="alert" aria-live="assertive"></p>
 <p id="case-reload" hidden><a href="/pages/cases/{case_id}">刷新案件</a></p>
 """
@@ -401,7 +397,7 @@ def draft_step(
             reason="forbidden",
         )
     # The key the session logged in with (checked valid on this very request): its suite,
-    # so an SM2 officer's draft says sm2-sm3 and the page refuses to sign it (unsupported).
+    # so an SM2 officer's draft says sm2-sm3 and is signed on the command line (page_signing).
     key = node.ledger.registry.key(session.kid)
     # A new case is opened by its `received` step, at seq 1 after 32 zero bytes; whether this
     # body may open it (catalog, entitlement) is the append's to say, as for every client.

@@ -3,10 +3,14 @@
 // they are the step the officer filled in, for this case, officer and key, shows what it
 // decoded, and only on the officer's confirmation computes ctx || 00 || SHA-256(content)
 // itself, signs it with the device's key and posts the exact bytes to POST /cases/{id}/events.
+// For a session whose key the browser cannot use (SM2: `data-suite` on the case's facts) the
+// page shows the draft's bytes and the command that signs them instead, and posts the signed
+// step pasted back only if its content is byte for byte that draft (clisign.js).
 
 import { Refused, hex } from "./canonical.js";
 import { row as addRow, same } from "./confirm.js";
-import { EVENT_CONTEXT, decodeEventContent, signContent } from "./envelope.js";
+import { base64, checkPastedEnvelope, signDraftCommand } from "./clisign.js";
+import { EVENT_CONTEXT, SUITE, decodeEventContent, signContent } from "./envelope.js";
 import { storedKey } from "./keys.js";
 import { relayedAnswer } from "./relay.js";
 import { problemText, send } from "./session.js";
@@ -17,6 +21,16 @@ const status = document.getElementById("case-status");
 const confirmBox = document.getElementById("confirm");
 const decodedList = document.getElementById("decoded");
 let pending = null; // {content bytes, decoded content}
+// The session's key signs on the command line (its suite is not WebCrypto's): the key the page
+// names, never one of this device.
+const onCommandLine = Boolean(facts.dataset.suite) && facts.dataset.suite !== SUITE;
+
+/** The key that signs: the session's (command line), else this device's WebCrypto key. */
+async function signingKey() {
+  if (!onCommandLine) return storedKey();
+  const { suite, kid, officerBody: bodyId, officer: officerId } = facts.dataset;
+  return { suite, kid, bodyId, officerId };
+}
 
 function say(text) {
   status.textContent = text;
@@ -58,7 +72,7 @@ function checkDraft(content, key, type, body) {
 }
 
 async function draft(form) {
-  const key = await storedKey();
+  const key = await signingKey();
   if (!key) return say("本机没有密钥，请先在登录页导入。");
   const type = form.dataset.type;
   const body = bodyOf(form);
@@ -71,7 +85,7 @@ async function draft(form) {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   let content;
   try {
-    content = decodeEventContent(bytes);
+    content = decodeEventContent(bytes, onCommandLine ? key.suite : SUITE);
     checkDraft(content, key, type, body);
   } catch (error) {
     return say(`不能签名：${error.message}`);
@@ -94,20 +108,40 @@ async function draft(form) {
   row("前一步哈希", content.prev);
   row("密钥编号", content.kid);
   pending = { bytes, content };
+  if (onCommandLine) {
+    // The bytes just decoded and shown, and the command that shows and signs the same bytes.
+    document.getElementById("draft-content").value = base64(bytes);
+    document.getElementById("sign-command").value = signDraftCommand(bytes);
+    document.getElementById("signed-envelope").value = "";
+  }
   confirmBox.hidden = false;
   document.getElementById("confirm-heading").focus();
   // A relayed case whose home node cannot be read: the step follows the newest step this node
   // relayed of it (the page's head says the same), and is queued when posted.
   const note = signedOn ? `主办节点暂不可读，本步骤接在本节点转递的最新步骤之后（${signedOn}）。` : "";
-  say(`${note}请核对以上内容；确认后签名。`);
+  const how = onCommandLine ? "请核对以上内容，在终端运行命令签名，再把输出粘贴到下面。" : "请核对以上内容；确认后签名。";
+  say(`${note}${how}`);
+}
+
+/** The signed step pasted back, if it signs exactly the draft shown; else says why (the draft
+ * stays, so the officer can paste again). */
+function pastedEnvelope() {
+  try {
+    return checkPastedEnvelope(document.getElementById("signed-envelope").value, pending.bytes);
+  } catch (error) {
+    if (!(error instanceof Refused)) throw error;
+    say(`不能提交：${error.message}`);
+    return null;
+  }
 }
 
 async function sign() {
   if (!pending) return;
-  const key = await storedKey();
   const { bytes } = pending;
-  pending = null;
-  const envelope = await signContent(key.privateKey, EVENT_CONTEXT, bytes);
+  const pasted = onCommandLine ? pastedEnvelope() : null;
+  if (onCommandLine && !pasted) return;
+  pending = null; // one draft, one post: a second click does nothing
+  const envelope = pasted ?? (await signContent((await storedKey()).privateKey, EVENT_CONTEXT, bytes));
   const answer = await send(`/cases/${caseId}/events`, { body: envelope, type: "application/msgpack" });
   if (!answer.ok) {
     confirmBox.hidden = true;
@@ -136,11 +170,13 @@ for (const form of document.querySelectorAll("form.draft")) {
 document.getElementById("sign").addEventListener("click", () => {
   sign().catch((error) => say(`签名失败：${error.message}`));
 });
+// A new paste: the refusal of the previous one no longer applies.
+document.getElementById("signed-envelope")?.addEventListener("input", () => say(""));
 document.getElementById("cancel").addEventListener("click", () => {
   pending = null;
   confirmBox.hidden = true;
 });
-if (!window.isSecureContext || !crypto.subtle) {
+if (!onCommandLine && (!window.isSecureContext || !crypto.subtle)) {
   say("本页不是安全上下文（非 HTTPS，也不是 localhost），浏览器不提供 WebCrypto，无法签名；只能查看。");
   for (const button of document.querySelectorAll("form.draft button")) button.disabled = true;
 }

@@ -2,9 +2,11 @@
 // pages: open and check the shape of what the node sends, and build the signing input
 // `UTF-8(ctx) || 00 || SHA-256(content bytes)` from the content bytes the page decoded itself.
 //
-// Browsers have Ed25519 in WebCrypto but no SM2: this module implements the suite
+// Browsers have Ed25519 in WebCrypto but no SM2: this module signs and verifies the suite
 // `ed25519-sha256` only, and refuses `sm2-sm3` objects as `unsupported_suite` (§3), as a node
-// that does not implement a suite must. An SM2 officer reads in the pages and signs elsewhere.
+// that does not implement a suite must. The one exception is decoding a draft's content bytes
+// for an SM2 officer's session (`decodeEventContent(bytes, "sm2-sm3")`): no digest or signature
+// is computed here; the officer signs on the command line (clisign.js).
 
 import { Refused, concat, decode, encode, equalBytes, hex, isMap, textBytes } from "./canonical.js";
 
@@ -157,12 +159,13 @@ export function openEvent(raw) {
   return signed;
 }
 
-/** The content bytes of an unsigned event, decoded and checked as the page signs them. */
-export function decodeEventContent(contentBytes) {
+/** The content bytes of an unsigned event, decoded and checked as the page signs them: in
+ * `suite`, this page's own unless the session's key signs elsewhere (SM2, on the command line). */
+export function decodeEventContent(contentBytes, suite = SUITE) {
   const content = decode(contentBytes);
   if (!isMap(content)) throw malformed("the content is not a map");
   if (content.v !== 1) throw new Refused("unsupported_version", "only version 1", "v");
-  if (content.suite !== SUITE) throw new Refused("unsupported_suite", `not ${SUITE}`, "suite");
+  if (content.suite !== suite) throw new Refused("unsupported_suite", `not ${suite}`, "suite");
   if (content.ctx !== EVENT_CONTEXT) {
     throw new Refused("wrong_context", `expected ${EVENT_CONTEXT}`, "ctx");
   }

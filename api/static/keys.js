@@ -58,13 +58,14 @@ const FROM_B64URL = (text) =>
  * A key file's Ed25519 seed (64 hex digits, as `tongban` writes key files) as a
  * non-extractable key: the seed goes through an extractable key only long enough to learn its
  * public key; the text is not kept. An SM2 key file (`sm2-sm3 <hex>`) is refused: WebCrypto
- * has no SM2. `{privateKey, publicKey, kid}`.
+ * has no SM2 (its officer logs in and signs on the command line, cli-login.js). `{privateKey,
+ * publicKey, kid}`.
  */
 export async function importSeed(text) {
   const line = text.trim();
   if (/^sm2-sm3\s/.test(line) || line.includes("SM2 KEY")) {
     throw new Error(
-      "国密 SM2 密钥无法在浏览器中使用（浏览器的 WebCrypto 没有 SM2：unsupported_suite），请改用命令行 tongban 签名",
+      "国密 SM2 密钥无法在浏览器中使用（浏览器的 WebCrypto 没有 SM2：unsupported_suite），请改用下方“国密密钥（命令行签名）”登录，用命令行 tongban 签名",
     );
   }
   if (!/^[0-9a-f]{64}$/.test(line)) {

@@ -401,6 +401,7 @@ def test_an_sm2_key_file_is_refused_with_the_reason(
     page.fill("#officer-id", "rs-sm2")
     page.click("#import-key button[type=submit]")
     expect(page.locator("#login-status")).to_contain_text("国密 SM2 密钥无法在浏览器中使用")
+    expect(page.locator("#login-status")).to_contain_text("国密密钥（命令行签名）")  # the way
     expect(page.locator("#key-status")).to_contain_text("尚无密钥")
     expect(page.locator("#login")).to_be_disabled()
     watched.check(live.base)
