@@ -12,10 +12,9 @@ body's cases (tested on the query plan, ``tests/integration/test_read_models.py`
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from adapters.readmodel_rows import StoreParts
+from adapters.readmodel_rows import StoreParts, summary_of_row
 from ledger.case_listing import CaseSummary
 from ledger.workflow.awaiting import AWAITED
 
@@ -53,16 +52,4 @@ class AwaitedCases(StoreParts):
             rows = cur.fetchall()
         # A body on these cases as intake or home body is a party of each; the other parties
         # are not read (a summary's parties serve access rules, not this page).
-        return [
-            CaseSummary(
-                case_id=uuid.UUID(row[0]),
-                state=row[1],
-                item=row[2],
-                channel=row[3],
-                home_body=row[4],
-                intake_body=row[5],
-                steps=int(row[6]),
-                parties=frozenset({row[4], row[5]}),
-            )
-            for row in rows
-        ]
+        return [summary_of_row(row, frozenset({row[4], row[5]})) for row in rows]

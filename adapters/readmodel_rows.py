@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, NamedTuple
 
+from ledger.case_listing import CaseSummary
 from ledger.ratings.rectification import Stage
 from ledger.read_models import DEADLINES, SUMMARIES, CaseDays, CaseLeg, Leg, RatedCase
 
@@ -169,6 +170,21 @@ def stage_of(stored: Mapping[str, Any]) -> Stage:
         int(stored["working_days_allowed"]),
         None if ended is None else date.fromisoformat(ended),
         bool(stored["provisional"]),
+    )
+
+
+def summary_of_row(row: Sequence[Any], parties: frozenset[str]) -> CaseSummary:
+    """A case summary from a ``readmodel_cases`` row read as (case_id, state, item, channel,
+    home_body, intake_body, steps), and the case's parties."""
+    return CaseSummary(
+        case_id=uuid.UUID(row[0]),
+        state=row[1],
+        item=row[2],
+        channel=row[3],
+        home_body=row[4],
+        intake_body=row[5],
+        steps=int(row[6]),
+        parties=parties,
     )
 
 

@@ -47,6 +47,7 @@ from adapters.readmodel_rows import (
     SCHEMA,
     DatedTally,
     leg_of,
+    summary_of_row,
 )
 from adapters.sqlstore import SCHEMA_LOCK_SQL, Connect, SqlStore, connector_for, sqlite_connector
 from ledger.case_listing import CaseQuery, CaseSummary
@@ -295,19 +296,7 @@ class SqlReadModelStore(SqlStore, KeptBulletins, RatingTables, AwaitedCases, Tra
                 (query.body or ANY, query.state or ANY, query.item or ANY),
             )
             found = cur.fetchone()
-        summaries = [
-            CaseSummary(
-                case_id=uuid.UUID(row[0]),
-                state=row[1],
-                item=row[2],
-                channel=row[3],
-                home_body=row[4],
-                intake_body=row[5],
-                steps=int(row[6]),
-                parties=frozenset(parties.get(row[0], ())),
-            )
-            for row in page
-        ]
+        summaries = [summary_of_row(row, frozenset(parties.get(row[0], ()))) for row in page]
         return summaries, 0 if found is None else int(found[0])
 
     # -- dated rows (deadline legs) ----------------------------------------------------------
