@@ -24,6 +24,7 @@ from ledger.envelope import parse_event
 from ledger.errors import LedgerError
 from ledger.license_events import UnknownLicense, case_facts
 from ledger.suites import SoftwareSigner
+from ledger.workflow import CaseState
 from licenses.errors import LicenseError
 from licenses.identifiers import parse_identifier
 from licenses.service import LicenseService
@@ -184,13 +185,14 @@ def body_seal(node: NodeServices, body_id: str) -> Seal:
     return Seal(signer)
 
 
-def license_section(node: NodeServices, caller: Principal, case_id: uuid.UUID) -> str:
+def license_section(
+    node: NodeServices, caller: Principal, case_id: uuid.UUID, flow: CaseState
+) -> str:
     """The case page's 电子证照 section for the case's home body, once the case is delivered
     after an approved decision: each license its delivered step lists, with 签发电子证照 or
-    a link to the license."""
-    if node.licenses is None or not node.ledger.has_case(case_id):
+    a link to the license. ``flow``: the case's state as the page read it."""
+    if node.licenses is None:
         return ""
-    flow = node.ledger.get_case(case_id).flow
     if flow.home_body != caller.subject or flow.state != "delivered":
         return ""  # the common case: no need to read the case's steps
     facts = case_licenses(node, case_id)

@@ -335,7 +335,7 @@ def case_page(
 </dl>
 {notice}{"" if view is None else relay_section(view)}
 {timeline}
-{license_section(node, caller, case_id) if view is None else ""}
+{license_section(node, caller, case_id, flow) if view is None and flow is not None else ""}
 <h2>下一步</h2>
 {signing.intro}
 {forms}
