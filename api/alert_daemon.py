@@ -66,8 +66,11 @@ class AlertScheduler(Periodic):
         child.start()
         while child.is_alive():
             if self._stop.wait(1.0):
-                child.terminate()
+                # Stopping: a small ledger's bulletin is a second away, a large one's minutes.
+                child.join(timeout=self.join_seconds - 10)
                 break
+        if child.is_alive():
+            child.terminate()
         child.join()
         if child.exitcode not in (0, None) and not self._stop.is_set():
             log.warning("making the bulletin of %s failed (exit %s)", month, child.exitcode)
