@@ -1043,13 +1043,16 @@ export async function verifyCompact(text, { trustLists = [], ownRegion = null, s
   if (compact.until !== 0 && today > compact.until) fail("expired", `valid until ${dayText(compact.until)}`);
   if (today < compact.from) fail("not_yet_valid", `valid from ${dayText(compact.from)}`);
 
-  // Policy: the verifier's own list accepts this type from the issuing region.
+  // Policy: the verifier's own list accepts this type from the issuing region. Its own list,
+  // held and fresh, is named as used even when recognition is not asked (unknown_issuer): its
+  // keys were searched too. (So does the reference node's verdict, seen from outside.)
+  const own = trustLists.find((l) => l.region === ownRegion);
+  const ownFresh = own !== undefined && at < own.validUntil;
+  if (ownFresh && own !== vouching?.list) verdict.trust_lists.push(listUsed(own));
   if (vouching !== null) {
-    const own = trustLists.find((l) => l.region === ownRegion);
-    if (!own || at >= own.validUntil) {
+    if (!ownFresh) {
       fail("not_recognized", own ? "this region's trust list has expired" : "no trust list of this region is held");
     } else {
-      if (own !== vouching.list) verdict.trust_lists.push(listUsed(own));
       if (!(own.recognition.get(compact.type) ?? []).includes(vouching.list.region)) {
         fail("not_recognized", `region ${ownRegion} does not accept type ${compact.type} from region ${vouching.list.region}`);
       }

@@ -221,6 +221,11 @@ test("with unknown_issuer the signature is not checked and recognition not asked
   const v = await verdict({ trustLists: [], statusLists: [await status({ [INDEX]: 2 })] }, forged);
   assert.deepEqual(v.failed, ["unknown_issuer", "revoked"]);
   assert.deepEqual(v.trust_lists, []);
+  // the verifier's own list, searched for the key, is named as used
+  const own = await trust({ licenseKeys: [] });
+  const named = await verdict({ trustLists: [own] }, forged);
+  assert.deepEqual(named.failed, ["unknown_issuer"]);
+  assert.deepEqual(named.trust_lists.map((l) => l.id), [REGION]);
 });
 
 test("issuer_key_not_valid: a key not yet valid, ended, or compromised on the license's first day", async () => {
