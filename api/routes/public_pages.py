@@ -92,8 +92,54 @@ def _age(micros: int) -> str:
 
 # -- the license check -------------------------------------------------------------------------
 
+#: The in-browser check (``api/static/offline-check.js``): shown only by its script, so without
+#: JavaScript the page is the form alone. The verdict and the cache are filled in by the script.
+LOCAL_RESULT = """<section id="local-result" aria-labelledby="local-result-heading" hidden>
+<h2 id="local-result-heading" tabindex="-1">本机核验的结果</h2>
+<div id="local-verdict"></div>
+</section>"""
+# One line: a line break between two Chinese characters shows as a space.
+LOCAL_NOTE = (
+    "按“在本机核验”时，证照文字只在本浏览器中核验，不发送给任何节点。"
+    "核验所用的是本节点公开的密钥、信任列表和状态列表：本页下载后保存在本浏览器中，离线时也可使用。"
+    "状态列表有有效期，过期后须更新，才能确认证照未被注销或暂停。"
+    "本机没有证照所用的状态列表时，本页向本节点下载该列表（请求中只有列表编号，没有证照内容）。"
+    "国密（sm2-sm3）签名的证照浏览器不能核验，请改用“核验”。"
+)
+LOCAL_CACHE = """<section id="local-cache" aria-labelledby="local-cache-heading"
+ data-regions="{regions}" hidden>
+<h2 id="local-cache-heading">本机核验（不上传证照）</h2>
+<p>{note}</p>
+<button type="button" id="local-refresh">更新本机缓存</button>
+<p id="local-cache-status" role="status" aria-live="polite"></p>
+<div id="local-cache-lists"></div>
+</section>"""
 
-def _check_form(text: str = "", *, offline: bool = False) -> str:
+
+def _held_trust_regions(node: NodeServices) -> str:
+    """The regions whose trust list this node serves (``GET /trust-list?region=``), for the
+    in-browser check to fetch without asking for lists the node does not hold."""
+    if node.licenses is None:
+        return ""
+    held = []
+    for region in sorted(node.ledger.trusted_roots):
+        try:
+            node.licenses.trust_list(region)
+        except (LicenseError, LicenseServiceError):  # none held for that region
+            continue
+        held.append(region)
+    return " ".join(held)
+
+
+def _local_check(node: NodeServices) -> str:
+    return (
+        LOCAL_RESULT
+        + "\n"
+        + LOCAL_CACHE.format(regions=escape(_held_trust_regions(node)), note=LOCAL_NOTE)
+    )
+
+
+def _check_form(node: NodeServices, text: str = "", *, offline: bool = False) -> str:
     checked = " checked" if offline else ""
     return f"""
 <p>核验他人出示的电子证照：粘贴证照二维码中的文字（以 <code>TB1:</code> 开头；
@@ -114,8 +160,10 @@ def _check_form(text: str = "", *, offline: bool = False) -> str:
 <p id="license-hint" class="hint">以 TB1: 开头，约 520 个字符，最长 {MAX_COMPACT_TEXT} 个字符。</p>
 <div class="check"><input type="checkbox" id="offline" name="offline" value="1"{checked}>
 <label for="offline">不向发证节点在线查询，只用本节点保存的状态列表</label></div>
-<button type="submit">核验</button>
-</form>"""
+<div class="buttons"><button type="submit">核验</button>
+<button type="button" id="local-verify" hidden>在本机核验（不上传证照）</button></div>
+</form>
+{_local_check(node)}"""
 
 
 def _claims_section(node: NodeServices, claims: CompactLicense, valid: bool) -> str:
@@ -222,8 +270,9 @@ def _verdict_section(node: NodeServices, verdict: Verdict, claims: CompactLicens
 {claims_html}"""
 
 
-#: The check page's scripts: only the optional QR image reading (the page works without them).
-CHECK_SCRIPTS = ("vendor/jsqr/jsQR.js", "check.js")
+#: The check page's scripts, all optional (the page works without them): the QR image reading
+#: and the in-browser check from cached lists.
+CHECK_SCRIPTS = ("vendor/jsqr/jsQR.js", "check.js", "offline-check.js")
 
 
 def _check_response(main: str) -> HTMLResponse:
@@ -268,9 +317,9 @@ def _checked_text(form_body: bytes, content_type: str) -> tuple[str, str | None]
 
 
 @router.get(CHECK_PAGE, include_in_schema=False)
-def check_page() -> HTMLResponse:
+def check_page(node: Services) -> HTMLResponse:
     """The license check form."""
-    return _check_response(_check_form())
+    return _check_response(_check_form(node))
 
 
 @router.post(CHECK_PAGE, include_in_schema=False)
@@ -280,23 +329,23 @@ async def check_license(request: Request, node: Services) -> HTMLResponse:
     text, problem = _checked_text(form_body, request.headers.get("content-type", ""))
     offline = problem is None and _offline(form_body)
     if problem is not None:
-        return _check_response(problem_text(problem) + _check_form(text))
+        return _check_response(problem_text(problem) + _check_form(node, text))
     if node.licenses is None:
         refused = problem_text("本节点不提供证照核验服务。")
-        return _check_response(refused + _check_form(text, offline=offline))
+        return _check_response(refused + _check_form(node, text, offline=offline))
     try:
         verdict = await verdict_for(node, text, online=not offline)
     except LicenseServiceError as error:  # no trust list of its own yet: it recognizes nothing
         message = "本节点尚未发布本地区的信任列表，暂不能核验证照。"
         if error.reason != "no_trust_list":
             message = f"本节点暂不能核验证照：{error.detail}"
-        return _check_response(problem_text(message) + _check_form(text, offline=offline))
+        return _check_response(problem_text(message) + _check_form(node, text, offline=offline))
     try:
         claims: CompactLicense | None = decode_compact(text)
     except LicenseError:
         claims = None  # the verdict says why (malformed)
     shown = _verdict_section(node, verdict, claims)
-    return _check_response(shown + _check_form(offline=offline))
+    return _check_response(shown + _check_form(node, offline=offline))
 
 
 # -- the catalog -------------------------------------------------------------------------------

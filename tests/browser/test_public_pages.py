@@ -120,7 +120,7 @@ def _accessible(page: Page) -> None:
 def _check(page: Page, live: PublicNode, text: str) -> None:
     page.goto(f"{live.base}/pages/check")
     page.get_by_label("证照二维码文字").fill(text)
-    page.get_by_role("button", name="核验").click()
+    page.get_by_role("button", name="核验", exact=True).click()
     expect(page.locator("#verdict-heading, #input-error").first).to_be_visible()
 
 
@@ -196,7 +196,7 @@ def test_a_qr_image_is_read_in_the_browser_and_checked(
     expect(page.get_by_label("证照二维码文字")).to_have_value(fresh.compact)
     _accessible(page)
     _shot(live, page, "public-check-qr")
-    page.get_by_role("button", name="核验").click()
+    page.get_by_role("button", name="核验", exact=True).click()
     expect(page.locator("#verdict")).to_have_text("核验结果：有效")
     assert not any("PNG" in body for body in uploads)  # the image stayed in the browser
     watched.check(live.base)

@@ -50,10 +50,20 @@ def test_the_check_page_is_a_form_that_posts_to_the_node(node: ApiNode) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-security-policy"] == PAGE_POLICY
     assert '<form class="stack" method="post" action="/pages/check">' in answer.text
-    # The only scripts read a QR image (optional); pasting needs none, the picker starts hidden.
+    # The scripts read a QR image and check in the browser (both optional); pasting needs none,
+    # the picker and the in-browser check start hidden.
     scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', answer.text)
-    assert scripts == ["/static/vendor/jsqr/jsQR.js", "/static/check.js"]
+    assert scripts == [
+        "/static/vendor/jsqr/jsQR.js",
+        "/static/check.js",
+        "/static/offline-check.js",
+    ]
     assert '<div id="qr-picker" class="stack" hidden>' in answer.text
+    assert '<button type="button" id="local-verify" hidden>' in answer.text
+    # the regions whose trust list the node serves, for the in-browser check to fetch
+    assert 'data-regions="510000" hidden>' in answer.text
+    assert node.client.get("/trust-list", params={"region": "510000"}).status_code == 200
+    assert node.client.get("/trust-list", params={"region": "320000"}).status_code == 404
     for script in scripts:
         assert node.client.get(script).status_code == 200
 

@@ -1,9 +1,12 @@
 """The officers' pages' signing code (``api/static/``) is plain JavaScript: its own tests
 (``tests/js/``, ``node --test``) run here, so CI runs them. They rebuild every envelope and
-login vector with the pages' own codec and WebCrypto, and refuse every negative one."""
+login vector with the pages' own codec and WebCrypto, and refuse every negative one; the public
+check page's in-browser verifier (``offline-verify.js``) runs over every license-offline and
+license vector."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -30,4 +33,7 @@ def test_the_pages_signing_code_passes_its_vector_tests() -> None:
     # every vector file gives at least one test; none was silently left out
     vectors = len(list((ROOT / "tests/vectors/envelope").glob("*.json")))
     vectors += len(list((ROOT / "tests/vectors/login").glob("*.json")))
+    vectors += len(list((ROOT / "tests/vectors/license").glob("*.json")))
+    offline = json.loads((ROOT / "tests/vectors/license-offline/compact-negative.json").read_text())
+    vectors += len(offline["cases"])
     assert int(counts["pass"]) >= vectors, report
