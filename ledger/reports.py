@@ -47,7 +47,7 @@ from typing import Any
 from ledger.application import LedgerApplication
 from ledger.audit import Auditor, AuditReport, CheckedStep, auditor_for
 from ledger.canonical import from_micros
-from ledger.envelope import Envelope, parse_event
+from ledger.envelope import Envelope, VerifiedSignatures, parse_event
 from ledger.errors import EnvelopeRejected, LedgerError, UnknownCase
 from ledger.keys import KeyRegistry, registry_stream_id
 from ledger.persistence import LedgerRow
@@ -252,6 +252,12 @@ def _replay(app: LedgerApplication, rows: Iterable[LedgerRow]) -> Iterator[tuple
             yield taken, flow
 
 
+#: The signatures case timelines verified, by their exact bytes (one differing byte is another
+#: entry, verified again): about 20 a case (its steps and their receipts), so the last thousand
+#: cases read; a whole-ledger audit never reads it.
+CASE_PAGE_SIGNATURES = VerifiedSignatures(limit=20_000)
+
+
 def _replay_checked(
     checked: dict[int, CheckedStep], *, clean: bool
 ) -> Iterator[tuple[_Step, CaseState]]:
@@ -337,6 +343,7 @@ def case_timeline(app: LedgerApplication, case_id: uuid.UUID) -> CaseTimeline:
     auditor = _case_auditor(app)
     checked: dict[int, CheckedStep] = {}
     auditor.checked_steps = checked
+    auditor.remembered = CASE_PAGE_SIGNATURES
     auditor.check_rows(rows, AuditReport())
     registry = app.registry if app.registry.last_index else auditor.registry
     by_seq: dict[int, list[str]] = {}

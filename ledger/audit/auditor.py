@@ -20,7 +20,7 @@ from typing import Any
 from ledger.audit.chains import ChainChecks, CheckedStep
 from ledger.audit.findings import Finding
 from ledger.audit.ledger_checks import LedgerChecks
-from ledger.envelope import Envelope
+from ledger.envelope import Envelope, VerifiedSignatures
 from ledger.errors import LedgerError
 from ledger.keys import KeyRegistry, ledger_home_region, registry_stream_id
 from ledger.opening import ApplicantRecords
@@ -65,6 +65,9 @@ class Auditor(ChainChecks, LedgerChecks):
         # Set to a dict to keep each readable case or license step's envelope and time by seq
         # (a case's timeline shows what was checked, without parsing it again).
         self.checked_steps: dict[int, CheckedStep] | None = None
+        # Set for a case page's checks (ledger.reports): signatures verified by earlier pages
+        # are not verified again. An audit leaves it unset and verifies every one itself.
+        self.remembered: VerifiedSignatures | None = None
 
 
 def auditor_for(app: Any, applicants: ApplicantRecords | None = None) -> Auditor:

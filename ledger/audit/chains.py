@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ledger.audit.applicants import ApplicantChecks
 from ledger.audit.findings import REASONS, AuditReport
 from ledger.domain import CASE_TOPICS, LICENSE_TOPICS, MIRROR_TOPICS, REGISTRY_TOPICS
-from ledger.envelope import ZERO_HASH, Envelope, parse_event
+from ledger.envelope import ZERO_HASH, Envelope, VerifiedSignatures, parse_event
 from ledger.errors import LedgerError
 from ledger.keys import KeyRecord, KeyRevoked, UncertifiedOfficer, parse_key_record
 from ledger.license_events import LICENSE_EVENT_TYPES, LicenseState, advance_license, step_license
@@ -61,6 +61,7 @@ class ChainChecks(ApplicantChecks):
     registry_streams: dict[uuid.UUID, str]
     _first: Envelope | None
     checked_steps: dict[int, CheckedStep] | None
+    remembered: VerifiedSignatures | None
 
     def _decode(self, row: LedgerRow, topics: tuple[str, str]) -> tuple[bytes, int] | None:
         """The stored envelope bytes and receipt time, or a finding.
@@ -109,7 +110,7 @@ class ChainChecks(ApplicantChecks):
         try:
             receipt = parse_receipt(row.receipt)
             node_key = self.registry.node_key_at(receipt.key_id, receipt.time)
-            receipt.signed.verify(node_key.public_key)
+            receipt.signed.verify(node_key.public_key, remembered=self.remembered)
         except LedgerError as error:
             self._find(*where, "bad_receipt", f"receipt does not verify: {error.detail}")
             return None
@@ -382,7 +383,7 @@ class ChainChecks(ApplicantChecks):
                 *where, "unknown_key", f"key {key.kid} was registered after this event was accepted"
             )
         try:
-            envelope.signed.verify(key.public_key)
+            envelope.signed.verify(key.public_key, remembered=self.remembered)
         except LedgerError as error:
             self._find(*where, "bad_signature", error.detail)
         self._replay_step(chain, row, envelope, moment)

@@ -185,7 +185,8 @@ GET /peer/cases/{case_id}#signed     200  200  200  200  200  200  200  200  200
 #   or the administrator's token session, so a bearer token is sent to the login page too
 #   (303); with a session, officers and supervisors get a 403 page
 #   (tests/e2e/test_audit_pages.py).
-#   The public pages (api/routes/public_pages.py: the license check, the catalog, the
+#   The public pages (api/routes/public_pages.py: the license check; catalog_pages.py: the
+#   catalog and halls; progress_page.py: the
 #   applicant's progress with the slip's code) read no login at all: 200 for everyone, a
 #   token changes nothing (tests/e2e/test_public_pages.py).
 CONTENT_REFUSALS = {
