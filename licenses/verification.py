@@ -90,6 +90,11 @@ class Verification:
             else decoded.status.list
         )
         held, status_raw = self.ctx.store.verification_inputs(list_id)
+        if status_raw is None and list_id is not None and self.ctx.own_list(list_id):
+            # One of this node's own lists: it holds what it published (the newest version,
+            # as GET /status-lists served it; offline, nothing is signed anew for the check).
+            published = self.ctx.store.latest_status_list(list_id)
+            status_raw = published[1] if published is not None else None
         trust = self.trust_lists.trust_store_of(held)
         own = trust.get(self.ctx.region)
         if own is None:

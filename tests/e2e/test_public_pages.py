@@ -268,11 +268,17 @@ def test_a_guide_field_published_by_a_signed_amendment_is_shown(tmp_path: Path) 
     )
 
 
-def test_offline_the_status_is_unknown_without_a_held_list(node: ApiNode) -> None:
+def test_offline_the_issuing_node_reads_the_status_from_the_list_it_published(
+    node: ApiNode,
+) -> None:
+    """Its own license, checked offline on the issuing node: the status list it published
+    (it said 未知, "no status list held", for every license of its own). Before any is
+    published the status is unknown: tests/integration/test_license_service.py."""
     issued = licenses.issue(node)
+    assert node.client.get("/status-lists/510000-1").status_code == 200  # published
     answer = node.client.post("/pages/check", data={"license": issued.compact, "offline": "1"})
-    assert _failed(answer) == ["status_unavailable"]
-    assert '<dd id="status-source">未知（节点的说明：no status list' in answer.text
+    assert _failed(answer) == []
+    assert '<dd id="status-source">本节点保存的状态列表</dd>' in answer.text
     assert 'id="offline" name="offline" value="1" checked' in answer.text
 
 

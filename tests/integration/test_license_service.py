@@ -602,6 +602,30 @@ def test_status_unavailable_offline_without_a_fresh_list(regions: Regions) -> No
     _failed(regions.verify(text, online=False), "status_unavailable")
 
 
+def test_the_issuing_node_checks_its_own_licenses_offline_against_what_it_published(
+    regions: Regions,
+) -> None:
+    """Offline, the issuing node holds its own lists as it published them (it answered
+    status_unavailable for every license of its own, a list it published notwithstanding)."""
+    issued = regions.issue()
+
+    def at_sichuan() -> dict[str, Any]:
+        answer = regions.sc.call(
+            "POST", "/licenses/verify", json={"license": issued.compact, "online": False}
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    _failed(at_sichuan(), "status_unavailable")  # nothing published yet
+    assert regions.sc.call("GET", "/status-lists/510000-1").status_code == 200
+    verdict = at_sichuan()
+    assert verdict["valid"] is True and verdict["status_source"] == "status_list"
+    change_status(regions.client("rs-001"), issued.identifier, "revoke", "注销")
+    revoked = at_sichuan()  # a status change publishes the list at once: version 2
+    _failed(revoked, "revoked")
+    assert revoked["status_list"]["version"] == 2
+
+
 def test_an_offline_verdict_names_the_list_and_its_age(regions: Regions) -> None:
     text = regions.compact()
     regions.js.licenses.fetch_peer("http://sichuan", ["510000-1"])
