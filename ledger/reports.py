@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from ledger.application import LedgerApplication
+from ledger.application import REGISTRY_REFRESH_INTERVAL, LedgerApplication
 from ledger.audit import Auditor, AuditReport, CheckedStep, auditor_for
 from ledger.canonical import from_micros
 from ledger.envelope import Envelope, VerifiedSignatures, parse_event
@@ -285,12 +285,20 @@ def _audited(app: LedgerApplication) -> Auditor:
     return auditor
 
 
-# Per node, the registry as the audit rebuilt it, under a digest of the registry's stored rows
-# it was rebuilt from: a case's timeline needs it on every case page, and rebuilding checks
-# every record's and receipt's signature (a node with many officers, many).
-_REBUILT: weakref.WeakKeyDictionary[LedgerApplication, tuple[bytes, KeyRegistry]] = (
-    weakref.WeakKeyDictionary()
-)
+@dataclass
+class _Rebuilt:
+    """The registry as the audit rebuilt it, the digest of the stored registry rows it was
+    rebuilt from, when those rows were last compared, and the node's registry index then."""
+
+    digest: bytes
+    registry: KeyRegistry
+    checked_at: int
+    last_index: int
+
+
+# Per node: a case's timeline needs the rebuilt registry on every case page, and rebuilding
+# checks every record's and receipt's signature (a node with many officers, many).
+_REBUILT: weakref.WeakKeyDictionary[LedgerApplication, _Rebuilt] = weakref.WeakKeyDictionary()
 
 
 def _registry_rows_digest(app: LedgerApplication) -> bytes:
@@ -306,17 +314,32 @@ def _registry_rows_digest(app: LedgerApplication) -> bytes:
 
 def _case_auditor(app: LedgerApplication) -> Auditor:
     """An auditor for one case's rows, with the registry as :func:`_audited` rebuilds it,
-    rebuilt again only when a stored registry row differs from those it was rebuilt from (an
-    appended record, or one altered in the database: still caught here, as before). The
-    rebuilt registry is only read by a case's checks, so requests may share it."""
-    key = _registry_rows_digest(app)
+    rebuilt again when a stored registry row differs from those it was rebuilt from. An
+    appended record is seen at once (the node's registry, refreshed by every page's session
+    check, has moved); a stored row altered in the database, within
+    ``REGISTRY_REFRESH_INTERVAL`` (the rows are compared at most that often: reading every
+    registry row on every page cost a case page an eighth of its time). The rebuilt registry
+    is only read by a case's checks, so requests may share it."""
+    now, last_index = app.clock(), app.registry.last_index
     kept = _REBUILT.get(app)
-    if kept is not None and kept[0] == key:
-        auditor = auditor_for(app)
-        auditor.registry = kept[1]
-        return auditor
+    if (
+        kept is not None
+        and kept.last_index == last_index
+        and now - kept.checked_at < REGISTRY_REFRESH_INTERVAL
+    ):
+        return _sharing(app, kept.registry)
+    key = _registry_rows_digest(app)
+    if kept is not None and kept.digest == key:
+        kept.checked_at, kept.last_index = now, last_index
+        return _sharing(app, kept.registry)
     auditor = _audited(app)
-    _REBUILT[app] = (key, auditor.registry)
+    _REBUILT[app] = _Rebuilt(key, auditor.registry, now, last_index)
+    return auditor
+
+
+def _sharing(app: LedgerApplication, registry: KeyRegistry) -> Auditor:
+    auditor = auditor_for(app)
+    auditor.registry = registry
     return auditor
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from ledger.application import REGISTRY_REFRESH_INTERVAL
 from ledger.audit.auditor import Auditor
 from ledger.errors import UnknownCase
 from ledger.keys import registry_stream_id
@@ -219,8 +220,8 @@ def test_case_pages_share_the_rebuilt_registry_until_a_registry_row_changes(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A case's timeline rebuilds the registry as the audit does (every record's signature
-    checked) once, not per request; an appended record, or a stored one altered in the
-    database, makes it rebuild, so an altered record is still caught on the next page."""
+    checked) once, not per request; an appended record makes it rebuild at once, a stored one
+    altered in the database within a second, so an altered record is still caught."""
     case_id = proxy_case(world)
     rebuilt: list[int] = []
     real = Auditor.load_registry
@@ -253,6 +254,9 @@ def test_case_pages_share_the_rebuilt_registry_until_a_registry_row_changes(
                     version,
                 ),
             )
+    # The stored rows are compared at most once a REGISTRY_REFRESH_INTERVAL (a second).
+    assert case_timeline(world.app, case_id).steps == first.steps and len(rebuilt) == 2
+    world.clock.advance(REGISTRY_REFRESH_INTERVAL / 1_000_000)
     tampered = case_timeline(world.app, case_id)
     assert len(rebuilt) == 3
     assert any(step.status != "valid" for step in tampered.steps)
