@@ -11,19 +11,14 @@ first supervisor to ask for it does not wait for a replay of the ledger.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 from datetime import UTC, datetime
 
-from adapters.bootstrap import open_services
-from adapters.settings import Settings
-from adapters.supervision import bulletin_for, bulletin_kept, previous_month, scan_alerts
+from adapters.supervision import bulletin_for, previous_month, scan_alerts
 from api.periodic import Periodic
 from ledger.calendars import CHINA
 
 log = logging.getLogger("tongban.alerts")
 CATCH_UP_SECONDS = 5.0
-LOWEST_PRIORITY = 19  # os.nice: the bulletin's child runs on what the requests leave
 
 
 class AlertScheduler(Periodic):
@@ -48,40 +43,5 @@ class AlertScheduler(Periodic):
         recorded = self.scan()
         if recorded:
             log.info("recorded %d supervision alerts", recorded)
-        month = previous_month(datetime.now(UTC).astimezone(CHINA).date())
-        if not bulletin_kept(self.services, month):  # kept: once per calendar and catalog
-            self.keep_bulletin_aside(month)
-
-    def keep_bulletin_aside(self, month: str) -> None:
-        """Make and keep ``month``'s bulletin in a child process at the lowest CPU priority,
-        waiting for it (stopping ends it). It replays the whole ledger (151 s for 1,000,007
-        events here): in this process that would hold the interpreter lock the requests
-        need, and a node restarted meanwhile would start it again on every start."""
-        child = multiprocessing.get_context("spawn").Process(
-            target=keep_bulletin,
-            args=(self.services.settings, month),
-            name="tongban-bulletin",
-            daemon=True,  # never outlives the server
-        )
-        child.start()
-        while child.is_alive():
-            if self._stop.wait(1.0):
-                # Stopping: a small ledger's bulletin is a second away, a large one's minutes.
-                child.join(timeout=self.join_seconds - 10)
-                break
-        if child.is_alive():
-            child.terminate()
-        child.join()
-        if child.exitcode not in (0, None) and not self._stop.is_set():
-            log.warning("making the bulletin of %s failed (exit %s)", month, child.exitcode)
-
-
-def keep_bulletin(settings: Settings, month: str) -> None:
-    """The child's work (:meth:`AlertScheduler.keep_bulletin_aside`): the node opened as a
-    server worker opens it, the bulletin made and kept by :func:`bulletin_for`."""
-    os.nice(LOWEST_PRIORITY)
-    node = open_services(settings)
-    try:
-        bulletin_for(node, month)
-    finally:
-        node.close()
+        today = datetime.now(UTC).astimezone(CHINA).date()
+        bulletin_for(self.services, previous_month(today))  # kept: once per calendar/catalog
