@@ -170,24 +170,13 @@ def bulletin_for(node: NodeServices, month: str) -> Bulletin:
         return _bulletin_under_way(node, store, month)
     # Steps received after ``last`` do not change it (receipt times only grow); the registry
     # it counts on is read before it is made, so a record appended meanwhile makes it again.
-    made_on = _made_on(node)
+    made_on = f"format {BULLETIN_FORMAT}, counting records to index {counting_index(node.ledger)}"
     kept = store.kept_bulletin(month, made_on)
     if kept is not None:
         return Bulletin.from_json(kept)
     made = bulletin_of(node.ledger, month)
     store.keep_bulletin(month, made_on, made.to_json())
     return made
-
-
-def bulletin_kept(node: NodeServices, month: str) -> bool:
-    """Whether :func:`bulletin_for` answers the finished ``month`` from a kept bulletin (a
-    node without read models keeps none)."""
-    store = node.read_models
-    return store is not None and store.kept_bulletin(month, _made_on(node)) is not None
-
-
-def _made_on(node: NodeServices) -> str:
-    return f"format {BULLETIN_FORMAT}, counting records to index {counting_index(node.ledger)}"
 
 
 def _bulletin_under_way(node: NodeServices, store: SqlReadModelStore, month: str) -> Bulletin:

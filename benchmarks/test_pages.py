@@ -28,7 +28,7 @@ import pytest
 
 from adapters.bootstrap import open_ledger, open_services
 from adapters.settings import Settings
-from adapters.supervision import bulletin_for, bulletin_kept, previous_month
+from adapters.supervision import bulletin_for, previous_month
 from benchmarks.conftest import row
 from benchmarks.trivial_app import serve_trivial
 from ledger.calendars import CHINA
@@ -70,12 +70,13 @@ def _keep_last_months_bulletin(data_dir: Path) -> None:
     node = open_services(Settings(data_dir=data_dir, region="510000"))
     month = previous_month(datetime.now(UTC).astimezone(CHINA).date())
     try:
-        if not bulletin_kept(node, month):
-            started = time.perf_counter()
-            bulletin_for(node, month)
+        started = time.perf_counter()
+        bulletin_for(node, month)  # made and kept, or read back at once when kept before
+        seconds = time.perf_counter() - started
+        if seconds > 1:
             row(
                 f"P13 setup: the bulletin of {month} made and kept",
-                f"{time.perf_counter() - started:,.1f} s",
+                f"{seconds:,.1f} s",
                 note="once per ledger directory; not part of the page figures",
             )
     finally:

@@ -128,10 +128,6 @@ class VerifiedSignatures:
             while len(self._held) > self.limit:
                 del self._held[next(iter(self._held))]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._held.clear()
-
 
 class SignedView:
     """What every decoded kind of object shares: its signed object's bytes, hash and key id."""
